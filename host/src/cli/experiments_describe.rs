@@ -1,0 +1,80 @@
+//! `experiments describe <NAME>`: what an experiment is and every flag it takes.
+
+use serde_json::json;
+
+use super::args::PluginDirArgs;
+use super::{CliError, CliResult, EXIT_OK};
+
+/// Show an experiment's summary, default mode, library, flags and runner keys
+#[derive(clap::Args)]
+pub struct Args {
+    /// The experiment's name (see `experiments list`)
+    #[arg(value_name = "NAME")]
+    name: String,
+
+    /// Print JSON on stdout
+    #[arg(long)]
+    json: bool,
+
+    #[command(flatten)]
+    plugins: PluginDirArgs,
+}
+
+pub fn exec(args: Args) -> CliResult {
+    let catalog = args.plugins.discover()?;
+    let experiment = catalog.get(&args.name).map_err(CliError::usage)?;
+    let descriptor = &experiment.descriptor;
+    if args.json {
+        let document = json!({
+            "name": descriptor.name,
+            "summary": descriptor.summary,
+            "default_run_mode": descriptor.default_run_mode,
+            "library": experiment.path,
+            "interface_version": experiment.library.interface_version(),
+            "shadowed": experiment.shadowed,
+            "args": descriptor.args,
+            "runner_keys": descriptor.runner_keys,
+            "optional_hooks": descriptor.optional_hooks,
+        });
+        println!("{}", serde_json::to_string_pretty(&document).unwrap_or_default());
+        return Ok(EXIT_OK);
+    }
+    println!("name:              {}", descriptor.name);
+    println!("summary:           {}", descriptor.summary);
+    println!("default run mode:  {}", descriptor.default_run_mode);
+    println!("library:           {}", experiment.path.display());
+    println!("interface version: {}", experiment.library.interface_version());
+    println!();
+    if descriptor.args.is_empty() {
+        println!("flags: none");
+    } else {
+        println!("flags:");
+        for arg in &descriptor.args {
+            let mut facts = vec![arg.kind.as_str().to_owned()];
+            if !arg.default.is_null() {
+                facts.push(format!("default {}", arg.default));
+            }
+            if !arg.choices.is_empty() {
+                facts.push(format!("one of {}", arg.choices.join("|")));
+            }
+            if arg.repeatable {
+                facts.push("repeatable".to_owned());
+            }
+            println!("  --{} ({})", arg.name, facts.join(", "));
+            if !arg.help.is_empty() {
+                println!("      {}", arg.help);
+            }
+        }
+    }
+    println!();
+    if descriptor.runner_keys.is_empty() {
+        println!("experiment_runners.{}: no keys", descriptor.name);
+    } else {
+        println!("experiment_runners.{} keys:", descriptor.name);
+        for key in &descriptor.runner_keys {
+            println!("  {key}");
+        }
+    }
+    println!("\nrun it with: image-project experiments run {} --dry-run", descriptor.name);
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,306 @@
+//! `experiments run <NAME>`: the runner flags, the plugin's own flags (from its descriptor), and
+//! the call into the runner.
+//!
+//! The plugin's flags are only known once the plugin is loaded, so the command is parsed in two
+//! steps: the plugin-dir flags and the name first, then everything with a command built from the
+//! runner flags and the descriptor. `run <NAME> --help` therefore shows both sets.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Arg, ArgAction, ArgMatches, Args as _, Command, FromArgMatches as _, ValueEnum};
+use plugin_api::{ArgKind, Descriptor, RunMode};
+use serde_json::{json, Map, Value};
+
+use super::args::PluginDirArgs;
+use super::{CliError, CliResult, EXIT_OK};
+use crate::config::ConfigRequest;
+use crate::runner::{self, describe_counts, RunOptions};
+
+const RUNNER_HEADING: &str = "Runner options";
+const EXPERIMENT_HEADING: &str = "Experiment options";
+
+/// Plan and run an experiment; `run <NAME> --help` lists its flags
+#[derive(clap::Args)]
+#[command(disable_help_flag = true)]
+pub struct Args {
+    /// The experiment's name, then runner and experiment flags
+    #[arg(
+        value_name = "NAME [FLAGS]",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        num_args = 0..
+    )]
+    args: Vec<OsString>,
+}
+
+/// The flags `experiments run` defines for every experiment.
+#[derive(clap::Args, Debug)]
+struct RunnerArgs {
+    /// Config file to merge over the embedded default (repeatable, in order)
+    #[arg(long = "config", value_name = "FILE", help_heading = RUNNER_HEADING)]
+    config: Vec<PathBuf>,
+
+    /// Override one config key with a TOML value (repeatable), e.g. --set 'run.mode="full"'
+    #[arg(long = "set", value_name = "KEY=VALUE", help_heading = RUNNER_HEADING)]
+    set: Vec<String>,
+
+    /// Experiment directory [default: _artifacts/experiments/<EXPERIMENT_ID>]
+    #[arg(long, value_name = "DIR", help_heading = RUNNER_HEADING)]
+    output_root: Option<PathBuf>,
+
+    /// Experiment id [default: <NAME>_<UTC YYYYMMDD_HHMMSS>]
+    #[arg(long, value_name = "ID", help_heading = RUNNER_HEADING)]
+    experiment_id: Option<String>,
+
+    /// Run mode [default: the experiment's]
+    #[arg(long, value_enum, value_name = "MODE", help_heading = RUNNER_HEADING)]
+    mode: Option<ModeArg>,
+
+    /// Base seed; per-run seeds derive from it [default: fresh entropy, recorded in the plan]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..(1_u64 << 53)), help_heading = RUNNER_HEADING)]
+    seed: Option<u64>,
+
+    /// Plan and write the plan files without executing any run
+    #[arg(long, help_heading = RUNNER_HEADING)]
+    dry_run: bool,
+
+    /// Print the final summary as JSON on stdout
+    #[arg(long, help_heading = RUNNER_HEADING)]
+    json: bool,
+
+    /// Print help
+    #[arg(long, short = 'h', action = ArgAction::Help, help_heading = RUNNER_HEADING)]
+    help: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ModeArg {
+    Full,
+    PromptOnly,
+}
+
+impl From<ModeArg> for RunMode {
+    fn from(mode: ModeArg) -> RunMode {
+        match mode {
+            ModeArg::Full => RunMode::Full,
+            ModeArg::PromptOnly => RunMode::PromptOnly,
+        }
+    }
+}
+
+pub fn exec(args: Args) -> CliResult {
+    let raw = args.args;
+    let name = match raw.first().and_then(|first| first.to_str()) {
+        Some(name) if !name.starts_with('-') => name.to_owned(),
+        _ => return parse_without_experiment(&raw),
+    };
+    let plugins = scan_plugin_dir_flags(&raw[1..]);
+    let catalog = plugins.discover()?;
+    let experiment = catalog.get(&name).map_err(CliError::usage)?;
+
+    let command = run_command(&experiment.descriptor);
+    let matches = match command.try_get_matches_from(std::iter::once(OsString::from("run")).chain(raw[1..].iter().cloned())) {
+        Ok(matches) => matches,
+        Err(error) => {
+            let _ = error.print();
+            return Ok(error.exit_code());
+        }
+    };
+    let runner_args = RunnerArgs::from_arg_matches(&matches).map_err(CliError::usage)?;
+    let plugin_args = plugin_values(&experiment.descriptor, &matches);
+
+    if runner_args.mode.is_none() {
+        eprintln!(
+            "note: --mode not given; using the experiment's default `{}`",
+            experiment.descriptor.default_run_mode
+        );
+    }
+    let cwd = std::env::current_dir().map_err(CliError::usage)?;
+    let options = RunOptions {
+        config: ConfigRequest {
+            files: runner_args.config,
+            sets: runner_args.set,
+            cwd: cwd.clone(),
+            env_config: std::env::var("IMAGE_PROJECT_CONFIG").ok(),
+        },
+        args: plugin_args,
+        run_mode: runner_args.mode.map(RunMode::from),
+        output_root: runner_args.output_root,
+        experiment_id: runner_args.experiment_id,
+        seed: runner_args.seed,
+        jobs: None,
+        dry_run: runner_args.dry_run,
+        cwd,
+    };
+    let planned = runner::plan_experiment(experiment, &options).map_err(CliError::usage)?;
+
+    let total: usize = planned.runs_per_variant.iter().map(|(_, count)| count).sum();
+    if runner_args.json {
+        let per_variant: Map<String, Value> = planned
+            .runs_per_variant
+            .iter()
+            .map(|(variant, count)| (variant.clone(), json!(count)))
+            .collect();
+        let document = json!({
+            "experiment": name,
+            "experiment_id": planned.experiment_id,
+            "output_root": planned.output_root,
+            "base_seed": planned.base_seed,
+            "run_mode": planned.run_mode,
+            "runs_per_variant": per_variant,
+            "planned_runs": total,
+            "dry_run": true,
+            "files": planned.files,
+        });
+        println!("{}", serde_json::to_string_pretty(&document).unwrap_or_default());
+    } else {
+        println!("experiment id  {}", planned.experiment_id);
+        println!("output dir     {}", planned.output_root.display());
+        println!("base seed      {}", planned.base_seed);
+        println!("run mode       {}", planned.run_mode);
+        println!("planned runs   {total} ({})", describe_counts(&planned.runs_per_variant));
+        println!("dry run: plan written; no runs executed");
+    }
+    Ok(EXIT_OK)
+}
+
+/// `run` without a name: show the runner's help, or say the name is missing.
+fn parse_without_experiment(raw: &[OsString]) -> CliResult {
+    let command = base_command()
+        .about("Plan and run an experiment")
+        .override_usage("image-project experiments run <NAME> [OPTIONS] [EXPERIMENT OPTIONS]")
+        .after_help("Run `image-project experiments list` to see the experiments, and\n`image-project experiments run <NAME> --help` for an experiment's own flags.");
+    match command.try_get_matches_from(std::iter::once(OsString::from("run")).chain(raw.iter().cloned())) {
+        Err(error) => {
+            let _ = error.print();
+            Ok(error.exit_code())
+        }
+        Ok(_) => Err(CliError::usage(
+            "missing the experiment name\n\nusage: image-project experiments run <NAME> [OPTIONS]\nsee `image-project experiments list`",
+        )),
+    }
+}
+
+fn base_command() -> Command {
+    let command = Command::new("run").no_binary_name(false).disable_help_flag(true);
+    PluginDirArgs::augment_args(RunnerArgs::augment_args(command))
+}
+
+/// The full parser for one experiment: runner flags, plugin-dir flags, and the plugin's flags.
+fn run_command(descriptor: &Descriptor) -> Command {
+    let mut command = base_command()
+        .name(format!("image-project experiments run {}", descriptor.name))
+        .bin_name(format!("image-project experiments run {}", descriptor.name))
+        .about(descriptor.summary.clone());
+    for spec in &descriptor.args {
+        let mut help = spec.help.clone();
+        if !spec.default.is_null() {
+            help.push_str(&format!(" [default: {}]", display_default(&spec.default)));
+        }
+        let mut arg = Arg::new(spec.key())
+            .long(spec.name.clone())
+            .help(help)
+            .help_heading(EXPERIMENT_HEADING);
+        arg = match spec.kind {
+            ArgKind::Bool => arg.action(ArgAction::SetTrue),
+            ArgKind::Int => arg.value_name("N").value_parser(clap::value_parser!(i64)),
+            ArgKind::String => arg.value_name("TEXT"),
+            ArgKind::Choice => arg
+                .value_name("CHOICE")
+                .value_parser(clap::builder::PossibleValuesParser::new(spec.choices.clone())),
+        };
+        if spec.repeatable && spec.kind != ArgKind::Bool {
+            arg = arg.action(ArgAction::Append);
+        }
+        command = command.arg(arg);
+    }
+    command
+}
+
+fn display_default(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The plugin's flag values keyed by snake_case name; absent flags carry their default.
+fn plugin_values(descriptor: &Descriptor, matches: &ArgMatches) -> Map<String, Value> {
+    let mut values = Map::new();
+    for spec in &descriptor.args {
+        let id = spec.key();
+        let given = matches.value_source(&id) == Some(clap::parser::ValueSource::CommandLine);
+        let value = if !given {
+            spec.default.clone()
+        } else {
+            match spec.kind {
+                ArgKind::Bool => json!(matches.get_flag(&id)),
+                ArgKind::Int => {
+                    let mut ints = matches.get_many::<i64>(&id).into_iter().flatten().copied();
+                    if spec.repeatable { json!(ints.collect::<Vec<_>>()) } else { json!(ints.next()) }
+                }
+                ArgKind::String | ArgKind::Choice => {
+                    let mut texts = matches.get_many::<String>(&id).into_iter().flatten().cloned();
+                    if spec.repeatable { json!(texts.collect::<Vec<_>>()) } else { json!(texts.next()) }
+                }
+            }
+        };
+        values.insert(id, value);
+    }
+    values
+}
+
+/// The plugin-dir flags, read before the plugin (and so the full parser) is known. The full
+/// parse later reads them again and reports any malformed use.
+fn scan_plugin_dir_flags(raw: &[OsString]) -> PluginDirArgs {
+    let mut flags = PluginDirArgs {
+        plugin_dirs: Vec::new(),
+        no_default_plugin_dirs: false,
+        verbose: false,
+    };
+    let mut items = raw.iter();
+    while let Some(item) = items.next() {
+        let Some(text) = item.to_str() else { continue };
+        if text == "--" {
+            break;
+        }
+        match text {
+            "--plugin-dir" => flags.plugin_dirs.extend(items.next().map(PathBuf::from)),
+            "--no-default-plugin-dirs" => flags.no_default_plugin_dirs = true,
+            "--verbose" | "-v" => flags.verbose = true,
+            _ => {
+                if let Some(dir) = text.strip_prefix("--plugin-dir=") {
+                    flags.plugin_dirs.push(PathBuf::from(dir));
+                }
+            }
+        }
+    }
+    flags
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::RUNNER_FLAG_NAMES;
+
+    #[test]
+    fn every_runner_flag_is_reserved_for_plugins() {
+        for arg in base_command().get_arguments() {
+            if let Some(long) = arg.get_long() {
+                assert!(RUNNER_FLAG_NAMES.contains(&long), "`--{long}` is missing from RUNNER_FLAG_NAMES");
+            }
+        }
+    }
+
+    #[test]
+    fn scans_plugin_dir_flags_in_both_spellings() {
+        let raw: Vec<OsString> = ["--runs", "3", "--plugin-dir", "a", "--plugin-dir=b", "--no-default-plugin-dirs"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        let flags = scan_plugin_dir_flags(&raw);
+        assert_eq!(flags.plugin_dirs, vec![PathBuf::from("a"), PathBuf::from("b")]);
+        assert!(flags.no_default_plugin_dirs);
+    }
+}

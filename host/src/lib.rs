@@ -1,0 +1,18 @@
+//! image-project: run reproducible prompt-pipeline experiments for AI image generation.
+//!
+//! The binary (`src/main.rs`) is a thin shell over this library. Modules by responsibility:
+//! - [`cli`]: one file per command; the only place that parses flags, prints and picks exit codes.
+//! - [`config`]: config layers, merge rules, `--set`, strict checks.
+//! - [`data`]: `read_data` and the embedded sample data (`builtin:<name>`).
+//! - [`plugins`]: finding, loading and describing experiment plugins; the host services they call.
+//! - [`runner`]: the canonical experiment runner (plan, validate, write the plan files).
+//! - [`artifacts`]: every file format the runner writes, and atomic writing.
+//! - [`clock`]: the UTC timestamps and dates written into artifacts.
+
+pub mod artifacts;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod data;
+pub mod plugins;
+pub mod runner;

@@ -1,0 +1,33 @@
+//! Experiment plugins: where they are looked for, loading them, checking their descriptors, and
+//! the host services they may call.
+//!
+//! Loading reports, never panics: a file that fails to load becomes a [`LoadFailure`] with a
+//! one-line reason, and every other plugin still loads. What a plugin's hooks *do* with the
+//! runner is the runner's business, not this module's.
+
+mod catalog;
+mod descriptor;
+mod search_path;
+mod services;
+
+pub use catalog::{Catalog, LoadFailure, LoadedExperiment, UnknownExperiment};
+pub use descriptor::{check_descriptor, RUNNER_FLAG_NAMES};
+pub use search_path::{search_dirs, PluginDirOptions, SearchDir, SearchDirOrigin, PLUGIN_PATH_ENV};
+pub use services::HostServices;
+
+use std::path::PathBuf;
+
+/// Errors that stop plugin discovery as a whole (bad files are [`LoadFailure`]s instead).
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("plugin directory `{}` does not exist", path.display())]
+    MissingDir { path: PathBuf },
+    #[error("plugin directory `{}` is not a directory", path.display())]
+    NotADir { path: PathBuf },
+    #[error("failed to read plugin directory `{}`", path.display())]
+    ReadDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}

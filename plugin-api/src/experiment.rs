@@ -1,0 +1,199 @@
+//! The plain-Rust side of the boundary: the trait a plugin implements and the host services it may
+//! call. Nothing here exposes `abi_stable`; the FFI plumbing lives in `ffi`.
+
+use abi_stable::std_types::{RResult, RStr};
+use serde_json::Value;
+
+use crate::ffi::HostServicesRef;
+use crate::model::{
+    AnalyzeRequest, ChatRequest, ChatResponse, Descriptor, Plan, PlanRequest, RunOutcome,
+    RunRequest,
+};
+
+/// An experiment plugin.
+///
+/// Hooks may be called concurrently from several threads. A panic in a hook is caught and
+/// reported as an error naming the plugin and hook; returning an [`ExperimentError`] is nicer.
+pub trait Experiment: Send + Sync + 'static {
+    /// Name, summary, default mode, flags and accepted runner keys. Called once at load time.
+    fn descriptor(&self) -> Descriptor;
+
+    /// The runs to execute, in order. Reads data only through [`Host::read_data`].
+    fn plan(&self, request: &PlanRequest, host: &Host<'_>) -> Result<Plan, ExperimentError>;
+
+    /// Executes one planned run. The default asks the host to run the prompt pipeline with the
+    /// spec's config; the host writes every artifact of the run.
+    fn run(&self, request: &RunRequest, host: &Host<'_>) -> Result<RunOutcome, ExperimentError> {
+        Ok(host.run_pipeline(&request.spec.config)?)
+    }
+
+    /// Analysis of one finished run or of the whole experiment; `None` means nothing to record.
+    fn analyze(
+        &self,
+        request: &AnalyzeRequest,
+        host: &Host<'_>,
+    ) -> Result<Option<Value>, ExperimentError> {
+        let _ = (request, host);
+        Ok(None)
+    }
+
+    /// Optional hooks added after 1.0, by name. List the names you answer in
+    /// [`Descriptor::optional_hooks`]; the default answers `None` (unknown hook).
+    fn call(
+        &self,
+        hook: &str,
+        input: &Value,
+        host: &Host<'_>,
+    ) -> Option<Result<Value, ExperimentError>> {
+        let _ = (hook, input, host);
+        None
+    }
+}
+
+/// An error returned by an experiment hook.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ExperimentError {
+    message: String,
+}
+
+impl ExperimentError {
+    /// An error with a message (lowercase, no final period, names in backticks).
+    pub fn new(message: impl Into<String>) -> ExperimentError {
+        ExperimentError { message: message.into() }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl From<String> for ExperimentError {
+    fn from(message: String) -> Self {
+        ExperimentError::new(message)
+    }
+}
+
+impl From<&str> for ExperimentError {
+    fn from(message: &str) -> Self {
+        ExperimentError::new(message)
+    }
+}
+
+impl From<HostError> for ExperimentError {
+    fn from(error: HostError) -> Self {
+        ExperimentError::new(error.to_string())
+    }
+}
+
+/// A host service refused or failed a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("host service `{service}` failed: {message}")]
+pub struct HostError {
+    pub service: String,
+    pub message: String,
+}
+
+/// Severity of a [`Host::log`] line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    /// The spelling that crosses the boundary.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+
+    /// Parses the boundary spelling; unknown levels read as `Info`.
+    pub fn parse(text: &str) -> LogLevel {
+        match text {
+            "debug" => LogLevel::Debug,
+            "warn" => LogLevel::Warn,
+            "error" => LogLevel::Error,
+            _ => LogLevel::Info,
+        }
+    }
+}
+
+/// The services the host offers to every hook. Borrowed for the duration of one hook call.
+pub struct Host<'a> {
+    services: HostServicesRef<'a>,
+}
+
+impl<'a> Host<'a> {
+    pub(crate) fn new(services: HostServicesRef<'a>) -> Host<'a> {
+        Host { services }
+    }
+
+    /// Reads a data file: `builtin:<name>` for the embedded samples, or a path (relative paths
+    /// resolve against the working directory). Read-only.
+    pub fn read_data(&self, reference: &str) -> Result<String, HostError> {
+        let answer = self.services.read_data(RStr::from_str(reference));
+        into_result("read_data", answer)
+    }
+
+    /// Executes the prompt pipeline with `config` (only in `run`); the host writes the run's
+    /// transcript, logs, final prompt, image and index line.
+    pub fn run_pipeline(&self, config: &Value) -> Result<RunOutcome, HostError> {
+        let answer = self.services.run_pipeline(RStr::from_str(&config.to_string()));
+        let text = into_result("run_pipeline", answer)?;
+        parse_answer("run_pipeline", &text)
+    }
+
+    /// One recorded model call through the configured backend (only in `run`).
+    pub fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, HostError> {
+        let payload = to_json("chat", request)?;
+        let answer = self.services.chat(RStr::from_str(&payload));
+        let text = into_result("chat", answer)?;
+        parse_answer("chat", &text)
+    }
+
+    /// Writes a line to the experiment log.
+    pub fn log(&self, level: LogLevel, message: &str) {
+        self.services.log(RStr::from_str(level.as_str()), RStr::from_str(message));
+    }
+
+    /// A service added after 1.0, by name. An unknown name is an error.
+    pub fn call_service(&self, name: &str, payload: &Value) -> Result<Value, HostError> {
+        let answer = self
+            .services
+            .call_service(RStr::from_str(name), RStr::from_str(&payload.to_string()));
+        let text = into_result(name, answer)?;
+        parse_answer(name, &text)
+    }
+}
+
+fn into_result(
+    service: &str,
+    answer: RResult<abi_stable::std_types::RString, abi_stable::std_types::RString>,
+) -> Result<String, HostError> {
+    answer.into_result().map(Into::into).map_err(|message| HostError {
+        service: service.to_owned(),
+        message: message.into(),
+    })
+}
+
+fn to_json<T: serde::Serialize>(service: &str, value: &T) -> Result<String, HostError> {
+    serde_json::to_string(value).map_err(|error| HostError {
+        service: service.to_owned(),
+        message: format!("could not encode the request: {error}"),
+    })
+}
+
+fn parse_answer<T: serde::de::DeserializeOwned>(service: &str, text: &str) -> Result<T, HostError> {
+    serde_json::from_str(text).map_err(|error| HostError {
+        service: service.to_owned(),
+        message: format!("the host answered malformed JSON: {error}"),
+    })
+}

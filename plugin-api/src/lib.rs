@@ -1,0 +1,85 @@
+//! The interface between image-project and its experiment plugins.
+//!
+//! An experiment is a `cdylib` crate that depends only on this crate. It implements the plain
+//! [`Experiment`] trait and exports it with [`export_experiment!`]:
+//!
+//! ```ignore
+//! use plugin_api::{Descriptor, Experiment, ExperimentError, Host, Plan, PlanRequest, RunMode};
+//!
+//! #[derive(Default)]
+//! struct Hello;
+//!
+//! impl Experiment for Hello {
+//!     fn descriptor(&self) -> Descriptor {
+//!         Descriptor::new("hello", "One variant, one run", RunMode::PromptOnly)
+//!     }
+//!     fn plan(&self, request: &PlanRequest, _host: &Host<'_>) -> Result<Plan, ExperimentError> {
+//!         todo!()
+//!     }
+//! }
+//!
+//! plugin_api::export_experiment!(Hello);
+//! ```
+//!
+//! What crosses the boundary is JSON text: every payload is one of the serde types in [`model`].
+//! The binary layout is frozen at 1.0 and grows by name only: new hooks go through
+//! [`Experiment::call`], new host services through [`Host::call_service`]. The interface version is
+//! this crate's package version ([`INTERFACE_VERSION`]); a plugin built against another major
+//! version is refused at load time.
+//!
+//! The shared helpers ([`merge`], [`seed`], [`token`], [`concepts`], [`hash`]) live here because
+//! plugins and the host's pipeline stages must agree on them bit for bit.
+//!
+//! `abi_stable` stays inside this crate: plugin authors never write its types, and the host loads
+//! plugins through [`loader`].
+
+// `#[sabi_trait]` and the prefix-type derive trip these lints on current rustc; they can only be
+// silenced at the crate level.
+#![allow(non_local_definitions, non_camel_case_types)]
+
+pub mod concepts;
+mod experiment;
+#[doc(hidden)]
+pub mod ffi;
+pub mod hash;
+pub mod loader;
+pub mod merge;
+pub mod model;
+pub mod seed;
+pub mod token;
+
+pub use experiment::{Experiment, ExperimentError, Host, HostError, LogLevel};
+pub use model::*;
+
+/// The interface version: the `plugin-api` package version a plugin was built against.
+pub const INTERFACE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Exports an [`Experiment`] from a plugin crate (once per crate, at its root).
+///
+/// The argument is an expression building the experiment; it is evaluated once, on the first hook
+/// call. Every hook runs inside `catch_unwind`: a panic becomes an error naming the plugin and the
+/// hook instead of aborting the host.
+#[macro_export]
+macro_rules! export_experiment {
+    ($experiment:expr) => {
+        #[doc(hidden)]
+        pub struct __ImageProjectExperiment;
+
+        impl $crate::ffi::ExperimentInstance for __ImageProjectExperiment {
+            const CRATE_NAME: &'static str = env!("CARGO_PKG_NAME");
+            fn get() -> &'static dyn $crate::Experiment {
+                static INSTANCE: ::std::sync::OnceLock<::std::boxed::Box<dyn $crate::Experiment>> =
+                    ::std::sync::OnceLock::new();
+                &**INSTANCE.get_or_init(|| ::std::boxed::Box::new($experiment))
+            }
+        }
+
+        // The symbol abi_stable's loader looks up (what `#[export_root_module]` would emit; spelled
+        // out so plugins need no direct `abi_stable` dependency). A test in plugin-api checks the
+        // name against abi_stable's constant.
+        #[doc(hidden)]
+        #[export_name = "_1as_0lib_1header_0root_bmodule_bloader"]
+        pub static __IMAGE_PROJECT_LIB_HEADER: $crate::ffi::LibHeader =
+            $crate::ffi::lib_header::<__ImageProjectExperiment>();
+    };
+}

@@ -1,0 +1,394 @@
+//! The JSON payloads of every hook and host service, as serde types.
+//!
+//! These types are the schema of the boundary. They evolve by adding optional fields with serde
+//! defaults, so a plugin built against an older 1.x `plugin-api` still reads and writes them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// How far a run goes: a final prompt only, or a prompt plus an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunMode {
+    Full,
+    PromptOnly,
+}
+
+impl RunMode {
+    /// The spelling used in configs and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunMode::Full => "full",
+            RunMode::PromptOnly => "prompt_only",
+        }
+    }
+
+    /// Parses `full` or `prompt_only`.
+    pub fn parse(text: &str) -> Option<RunMode> {
+        match text {
+            "full" => Some(RunMode::Full),
+            "prompt_only" => Some(RunMode::PromptOnly),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for RunMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an experiment is and which flags it takes (the `descriptor` hook).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Descriptor {
+    /// The experiment's name on the command line (`experiments run <name>`).
+    pub name: String,
+    /// One line shown by `experiments list`.
+    pub summary: String,
+    /// The mode used when `--mode` is not given.
+    pub default_run_mode: RunMode,
+    /// The experiment's own flags, in the order `--help` shows them.
+    #[serde(default)]
+    pub args: Vec<ArgSpec>,
+    /// Keys accepted under `experiment_runners.<name>` in the config; any other key is an error.
+    #[serde(default)]
+    pub runner_keys: Vec<String>,
+    /// Names of optional hooks this plugin answers through `call`.
+    #[serde(default)]
+    pub optional_hooks: Vec<String>,
+}
+
+impl Descriptor {
+    /// A descriptor with no flags and no runner keys.
+    pub fn new(name: &str, summary: &str, default_run_mode: RunMode) -> Descriptor {
+        Descriptor {
+            name: name.to_owned(),
+            summary: summary.to_owned(),
+            default_run_mode,
+            args: Vec::new(),
+            runner_keys: Vec::new(),
+            optional_hooks: Vec::new(),
+        }
+    }
+
+    /// Adds a flag.
+    pub fn arg(mut self, arg: ArgSpec) -> Descriptor {
+        self.args.push(arg);
+        self
+    }
+
+    /// Adds a key accepted under `experiment_runners.<name>`.
+    pub fn runner_key(mut self, key: &str) -> Descriptor {
+        self.runner_keys.push(key.to_owned());
+        self
+    }
+}
+
+/// The type of a plugin flag's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArgKind {
+    Int,
+    String,
+    Bool,
+    Choice,
+}
+
+impl ArgKind {
+    /// The spelling used in `describe` and in the descriptor JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArgKind::Int => "int",
+            ArgKind::String => "string",
+            ArgKind::Bool => "bool",
+            ArgKind::Choice => "choice",
+        }
+    }
+}
+
+/// One plugin flag. `name` is the long flag without dashes (`runs-per-set`); the plan receives
+/// its value under the snake_case key (`runs_per_set`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArgSpec {
+    pub name: String,
+    pub kind: ArgKind,
+    /// The value used when the flag is absent (`null`: the plan sees `null`).
+    #[serde(default)]
+    pub default: Value,
+    /// Allowed values of a `choice` flag.
+    #[serde(default)]
+    pub choices: Vec<String>,
+    /// The flag may be given several times; the plan receives an array.
+    #[serde(default)]
+    pub repeatable: bool,
+    /// One line of help.
+    #[serde(default)]
+    pub help: String,
+}
+
+impl ArgSpec {
+    fn new(name: &str, kind: ArgKind, help: &str) -> ArgSpec {
+        ArgSpec {
+            name: name.to_owned(),
+            kind,
+            default: Value::Null,
+            choices: Vec::new(),
+            repeatable: false,
+            help: help.to_owned(),
+        }
+    }
+
+    /// An integer flag.
+    pub fn int(name: &str, help: &str) -> ArgSpec {
+        ArgSpec::new(name, ArgKind::Int, help)
+    }
+
+    /// A string flag.
+    pub fn string(name: &str, help: &str) -> ArgSpec {
+        ArgSpec::new(name, ArgKind::String, help)
+    }
+
+    /// A boolean switch (present means `true`).
+    pub fn bool(name: &str, help: &str) -> ArgSpec {
+        ArgSpec::new(name, ArgKind::Bool, help).default_value(false)
+    }
+
+    /// A flag whose value is one of `choices`.
+    pub fn choice(name: &str, choices: &[&str], help: &str) -> ArgSpec {
+        let mut arg = ArgSpec::new(name, ArgKind::Choice, help);
+        arg.choices = choices.iter().map(|c| (*c).to_owned()).collect();
+        arg
+    }
+
+    /// Sets the default value.
+    pub fn default_value(mut self, value: impl Into<Value>) -> ArgSpec {
+        self.default = value.into();
+        self
+    }
+
+    /// Makes the flag repeatable.
+    pub fn repeatable(mut self) -> ArgSpec {
+        self.repeatable = true;
+        self
+    }
+
+    /// The key under which the plan receives this flag's value.
+    pub fn key(&self) -> String {
+        self.name.replace('-', "_")
+    }
+}
+
+/// Input of the `plan` hook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanRequest {
+    /// The loaded config with the runner's standard overrides, without `experiment_runners`.
+    pub base_config: Value,
+    /// `experiment_runners.<name>` from the config (an empty table when absent).
+    #[serde(default)]
+    pub runner_config: Map<String, Value>,
+    /// Flag values keyed by snake_case name; absent flags carry their default.
+    #[serde(default)]
+    pub args: Map<String, Value>,
+    pub run_mode: RunMode,
+    pub experiment_id: String,
+    /// The experiment's base seed; per-run seeds derive from it.
+    pub base_seed: u64,
+}
+
+impl PlanRequest {
+    /// An integer flag (`None` when absent or null).
+    pub fn arg_int(&self, key: &str) -> Option<i64> {
+        self.args.get(key).and_then(Value::as_i64)
+    }
+
+    /// A string flag (`None` when absent or null).
+    pub fn arg_str(&self, key: &str) -> Option<&str> {
+        self.args.get(key).and_then(Value::as_str)
+    }
+
+    /// A boolean switch (`false` when absent).
+    pub fn arg_bool(&self, key: &str) -> bool {
+        self.args.get(key).and_then(Value::as_bool).unwrap_or(false)
+    }
+
+    /// A repeatable string flag (empty when absent).
+    pub fn arg_strings(&self, key: &str) -> Vec<String> {
+        match self.args.get(key) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(|item| item.as_str().map(str::to_owned))
+                .collect(),
+            Some(Value::String(one)) => vec![one.clone()],
+            _ => Vec::new(),
+        }
+    }
+
+    /// A string under `runner_config` (`None` when absent or not a string).
+    pub fn runner_str(&self, key: &str) -> Option<&str> {
+        self.runner_config.get(key).and_then(Value::as_str)
+    }
+}
+
+/// Output of the `plan` hook: the runs in execution order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub runs: Vec<PlannedRun>,
+    /// Experiment-level facts recorded as `experiment_meta` in the plan files.
+    #[serde(default)]
+    pub meta: Map<String, Value>,
+    /// For A/B experiments: which two variants form a pair at each run index.
+    #[serde(default)]
+    pub pairing: Option<Pairing>,
+}
+
+/// One planned run, as the plugin describes it. The host merges `overlay` onto the base config,
+/// assigns the generation id and writes the labels into the run's `experiment.*` keys.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PlannedRun {
+    /// Group key, `[A-Za-z0-9_-]+` (`A`, `B`, ...).
+    pub variant: String,
+    /// Human label of the variant (`no_refinement_block`).
+    #[serde(default)]
+    pub variant_name: Option<String>,
+    /// 1-based index within the variant.
+    pub run: u32,
+    /// The run's prompt seed, derived from the base seed by the plugin.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Config overlay for this run (a table; merged onto the base config by the host).
+    #[serde(default)]
+    pub overlay: Value,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// Extra per-run facts recorded in the plan files.
+    #[serde(default)]
+    pub meta: Map<String, Value>,
+}
+
+/// The variants paired at each run index of an A/B experiment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pairing {
+    pub a: String,
+    pub b: String,
+}
+
+/// A planned run after the host assigned its generation id and merged its config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSpec {
+    pub variant: String,
+    #[serde(default)]
+    pub variant_name: Option<String>,
+    pub run: u32,
+    #[serde(default)]
+    pub seed: Option<u64>,
+    pub generation_id: String,
+    /// The run's fully merged pipeline config.
+    pub config: Value,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub notes: Option<String>,
+    #[serde(default)]
+    pub meta: Map<String, Value>,
+}
+
+/// Input of the `run` hook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRequest {
+    pub spec: RunSpec,
+}
+
+/// Whether a run produced its final prompt (and image).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Success,
+    Error,
+}
+
+/// Output of the `run` hook and of the `run_pipeline` host service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunOutcome {
+    pub status: RunStatus,
+    #[serde(default)]
+    pub final_prompt: Option<String>,
+    /// Captured pipeline outputs, keyed by capture key.
+    #[serde(default)]
+    pub outputs: Map<String, Value>,
+    #[serde(default)]
+    pub image_path: Option<String>,
+    #[serde(default)]
+    pub error: Option<RunError>,
+}
+
+/// Why a run failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunError {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub message: String,
+    #[serde(default)]
+    pub phase: Option<String>,
+    #[serde(default)]
+    pub step: Option<String>,
+}
+
+/// Input of the `analyze` hook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "scope", rename_all = "snake_case")]
+pub enum AnalyzeRequest {
+    /// One finished run.
+    Run { spec: RunSpec, outcome: RunOutcome },
+    /// The whole experiment: the stored result entries (also those of earlier, resumed sessions).
+    Summary { results: Vec<Value> },
+}
+
+/// One message of a chat request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub role: String,
+    pub content: String,
+}
+
+/// Input of the `chat` host service: one recorded model call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatRequest {
+    /// The step name recorded in the transcript.
+    pub name: String,
+    pub messages: Vec<ChatMessage>,
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    /// The config of the run the call belongs to (selects the backend and the transcript).
+    #[serde(default)]
+    pub config: Value,
+}
+
+/// Output of the `chat` host service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatResponse {
+    pub text: String,
+}
+
+/// The error a hook returns across the boundary, as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookFailure {
+    pub kind: HookFailureKind,
+    pub message: String,
+}
+
+/// How a hook call failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HookFailureKind {
+    /// The hook returned an error.
+    Failed,
+    /// The hook panicked; the panic was caught inside the plugin.
+    Panicked,
+    /// The hook's input did not parse as the expected payload.
+    BadInput,
+    /// `call` was asked for a hook the plugin does not answer.
+    UnknownHook,
+}

@@ -1,0 +1,52 @@
+//! The `ab_scenespec_json_intermediary` experiment: is the strict one-line prompt better when it
+//! is formatted from a SceneSpec JSON intermediary than from refined prose?
+//!
+//! Both variants run `ab.random_token` and `ab.scene_draft` under the `custom` plan; A refines the
+//! draft as prose and formats it, B turns it into SceneSpec JSON and formats from that. This crate
+//! owns the two variants; flags, overlays, seeds and pairing are `ab_common`'s.
+
+use ab_common::stages::{FINAL_PROMPT_FORMAT, RANDOM_TOKEN, SCENE_DRAFT, SCENE_REFINE_WITH_BLOCK};
+use ab_common::{AbPair, AbVariant};
+use plugin_api::{Descriptor, Experiment, ExperimentError, Host, Plan, PlanRequest, RunMode};
+
+/// B's final stage: formats the one-line prompt from the SceneSpec JSON.
+const FINAL_PROMPT_FORMAT_FROM_SCENESPEC: &str = "ab.final_prompt_format_from_scenespec";
+
+/// The two sides: prose refinement (A) against a SceneSpec JSON intermediary (B).
+pub const PAIR: AbPair = AbPair {
+    a: AbVariant {
+        variant_name: "prose_refine",
+        sequence: &[RANDOM_TOKEN, SCENE_DRAFT, SCENE_REFINE_WITH_BLOCK, FINAL_PROMPT_FORMAT],
+        capture_stage: FINAL_PROMPT_FORMAT,
+        tags: &["ab", "path:prose", "plan:custom"],
+        notes: "Refines the scene draft as prose with the refinement-block checklist, then formats the one-line prompt.",
+    },
+    b: AbVariant {
+        variant_name: "scenespec_json",
+        sequence: &[RANDOM_TOKEN, SCENE_DRAFT, "ab.scene_spec_json", FINAL_PROMPT_FORMAT_FROM_SCENESPEC],
+        capture_stage: FINAL_PROMPT_FORMAT_FROM_SCENESPEC,
+        tags: &["ab", "path:scenespec_json", "plan:custom"],
+        notes: "Turns the scene draft into a SceneSpec JSON object, then formats the one-line prompt from it.",
+    },
+};
+
+/// The experiment.
+#[derive(Debug, Default)]
+pub struct AbScenespecJsonIntermediary;
+
+impl Experiment for AbScenespecJsonIntermediary {
+    fn descriptor(&self) -> Descriptor {
+        ab_common::with_ab_args(Descriptor::new(
+            "ab_scenespec_json_intermediary",
+            "A/B comparison of a prose-refinement path and a SceneSpec-JSON intermediary path for the strict one-line prompt",
+            RunMode::PromptOnly,
+        ))
+    }
+
+    fn plan(&self, request: &PlanRequest, host: &Host<'_>) -> Result<Plan, ExperimentError> {
+        let read = |reference: &str| host.read_data(reference).map_err(|e| e.to_string());
+        ab_common::build_plan(&PAIR, request, &read)
+    }
+}
+
+plugin_api::export_experiment!(AbScenespecJsonIntermediary);
