@@ -50,6 +50,8 @@ pub mod token;
 
 pub use experiment::{Experiment, ExperimentError, Host, HostError, LogLevel};
 pub use model::*;
+/// Re-exported so plugins need no dependency besides this crate (`plugin_api::serde_json::json!`).
+pub use serde_json;
 
 /// The interface version: the `plugin-api` package version a plugin was built against.
 pub const INTERFACE_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -114,7 +114,13 @@ mod tests {
     #[test]
     fn reads_the_flags() {
         let args = AbArgs::from_request(&request(json!({"runs": 2, "data": "sample"}))).unwrap();
-        assert_eq!(args, AbArgs { runs: 2, data_mode: DataMode::Sample });
+        assert_eq!(
+            args,
+            AbArgs {
+                runs: 2,
+                data_mode: DataMode::Sample
+            }
+        );
     }
 
     #[test]
@@ -122,7 +128,10 @@ mod tests {
         let cases = [
             (json!({"runs": 0, "data": "config"}), "--runs must be > 0"),
             (json!({"runs": -1, "data": "config"}), "--runs must be > 0"),
-            (json!({"runs": 5_000_000_000_i64, "data": "config"}), "`--runs` is too large: 5000000000"),
+            (
+                json!({"runs": 5_000_000_000_i64, "data": "config"}),
+                "`--runs` is too large: 5000000000",
+            ),
             (json!({"data": "config"}), "`--runs` must be an integer"),
             (
                 json!({"runs": 1, "data": "repo"}),

@@ -44,7 +44,9 @@ fn check_sample(label: &str, reference: &str, read: &ReadData<'_>) -> Result<(),
         ExperimentError::new(format!("cannot read the {label} `{reference}`: {message}"))
     })?;
     if text.trim().is_empty() {
-        return Err(ExperimentError::new(format!("the {label} `{reference}` is empty")));
+        return Err(ExperimentError::new(format!(
+            "the {label} `{reference}` is empty"
+        )));
     }
     Ok(())
 }
@@ -63,8 +65,9 @@ pub fn common_overlay(mode: DataMode, read: &ReadData<'_>) -> Result<Value, Expe
         },
         "context": {"enabled": false},
     });
-    deep_merge(&mut overlay, &data_overlay(mode, read)?)
-        .map_err(|error| ExperimentError::new(format!("cannot build the common overlay: {error}")))?;
+    deep_merge(&mut overlay, &data_overlay(mode, read)?).map_err(|error| {
+        ExperimentError::new(format!("cannot build the common overlay: {error}"))
+    })?;
     Ok(overlay)
 }
 
@@ -100,8 +103,14 @@ mod tests {
     #[test]
     fn sample_data_points_at_the_embedded_files() {
         let overlay = common_overlay(DataMode::Sample, &read).unwrap();
-        assert_eq!(overlay["prompt"]["categories_path"], "builtin:category_list_v1.csv");
-        assert_eq!(overlay["prompt"]["profile_path"], "builtin:user_profile_v4.csv");
+        assert_eq!(
+            overlay["prompt"]["categories_path"],
+            "builtin:category_list_v1.csv"
+        );
+        assert_eq!(
+            overlay["prompt"]["profile_path"],
+            "builtin:user_profile_v4.csv"
+        );
         assert_eq!(overlay["prompt"]["plan"], "custom");
     }
 
@@ -126,6 +135,8 @@ mod tests {
             }
         };
         let error = data_overlay(DataMode::Sample, &only_categories).unwrap_err();
-        assert!(error.message().starts_with("cannot read the sample profile CSV `builtin:user_profile_v4.csv`"));
+        assert!(error
+            .message()
+            .starts_with("cannot read the sample profile CSV `builtin:user_profile_v4.csv`"));
     }
 }

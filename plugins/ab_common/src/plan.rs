@@ -74,7 +74,9 @@ pub fn build_plan(
     let mut sides = Vec::with_capacity(2);
     for (letter, variant) in [("A", &pair.a), ("B", &pair.b)] {
         let overlay = merged(&common, &variant_overlay(variant)).map_err(|error| {
-            ExperimentError::new(format!("cannot build the overlay of variant `{letter}`: {error}"))
+            ExperimentError::new(format!(
+                "cannot build the overlay of variant `{letter}`: {error}"
+            ))
         })?;
         sides.push((letter, variant, overlay));
     }
@@ -86,7 +88,9 @@ pub fn build_plan(
         let run_overlay = json!({"prompt": {"random_seed": seed}});
         for (letter, variant, variant_overlay) in &sides {
             let overlay = merged(variant_overlay, &run_overlay).map_err(|error| {
-                ExperimentError::new(format!("cannot build the overlay of run `{letter}{run}`: {error}"))
+                ExperimentError::new(format!(
+                    "cannot build the overlay of run `{letter}{run}`: {error}"
+                ))
             })?;
 
             let mut tags: Vec<String> = variant.tags.iter().map(|tag| (*tag).to_owned()).collect();
@@ -132,14 +136,22 @@ mod tests {
     const PAIR: AbPair = AbPair {
         a: AbVariant {
             variant_name: "plain",
-            sequence: &["ab.random_token", "ab.scene_draft", "ab.final_prompt_format"],
+            sequence: &[
+                "ab.random_token",
+                "ab.scene_draft",
+                "ab.final_prompt_format",
+            ],
             capture_stage: "ab.final_prompt_format",
             tags: &["ab", "side:a", "plan:custom"],
             notes: "The plain side.",
         },
         b: AbVariant {
             variant_name: "fancy",
-            sequence: &["ab.random_token", "ab.scene_spec_json", "ab.final_prompt_format_from_scenespec"],
+            sequence: &[
+                "ab.random_token",
+                "ab.scene_spec_json",
+                "ab.final_prompt_format_from_scenespec",
+            ],
             capture_stage: "ab.final_prompt_format_from_scenespec",
             tags: &["ab", "side:b", "plan:custom"],
             notes: "The fancy side.",
@@ -156,27 +168,50 @@ mod tests {
 
     #[test]
     fn runs_are_paired_index_major() {
-        let plan = build_plan(&PAIR, &request(json!({"runs": 3, "data": "config"})), &read_nothing)
-            .unwrap();
-        let order: Vec<String> = plan.runs.iter().map(|r| format!("{}{}", r.variant, r.run)).collect();
+        let plan = build_plan(
+            &PAIR,
+            &request(json!({"runs": 3, "data": "config"})),
+            &read_nothing,
+        )
+        .unwrap();
+        let order: Vec<String> = plan
+            .runs
+            .iter()
+            .map(|r| format!("{}{}", r.variant, r.run))
+            .collect();
         assert_eq!(order, ["A1", "B1", "A2", "B2", "A3", "B3"]);
         for pair in plan.runs.chunks(2) {
             assert_eq!(pair[0].seed, pair[1].seed);
             assert_eq!(pair[0].meta["random_token"], pair[1].meta["random_token"]);
         }
         assert_eq!(plan.runs[4].seed, Some(42));
-        assert_eq!(plan.pairing, Some(Pairing { a: "A".into(), b: "B".into() }));
-        assert_eq!(plan.meta, *json!({"runs_per_variant": 3, "data_mode": "config"}).as_object().unwrap());
+        assert_eq!(
+            plan.pairing,
+            Some(Pairing {
+                a: "A".into(),
+                b: "B".into()
+            })
+        );
+        assert_eq!(
+            plan.meta,
+            *json!({"runs_per_variant": 3, "data_mode": "config"})
+                .as_object()
+                .unwrap()
+        );
     }
 
     #[test]
     fn one_run_has_its_overlay_labels_and_meta() {
-        let plan = build_plan(&PAIR, &request(json!({"runs": 2, "data": "sample"})), &read).unwrap();
+        let plan =
+            build_plan(&PAIR, &request(json!({"runs": 2, "data": "sample"})), &read).unwrap();
         let b2 = &plan.runs[3];
         assert_eq!((b2.variant.as_str(), b2.run, b2.seed), ("B", 2, Some(41)));
         assert_eq!(b2.variant_name.as_deref(), Some("fancy"));
         assert_eq!(b2.notes.as_deref(), Some("The fancy side."));
-        assert_eq!(b2.tags, ["ab", "side:b", "plan:custom", "mode:prompt_only", "run:2"]);
+        assert_eq!(
+            b2.tags,
+            ["ab", "side:b", "plan:custom", "mode:prompt_only", "run:2"]
+        );
         assert_eq!(
             b2.overlay,
             json!({
@@ -196,16 +231,28 @@ mod tests {
         );
         assert_eq!(
             b2.meta,
-            *json!({"random_token": ab_token(41), "data_mode": "sample"}).as_object().unwrap()
+            *json!({"random_token": ab_token(41), "data_mode": "sample"})
+                .as_object()
+                .unwrap()
         );
     }
 
     #[test]
     fn bad_flags_and_data_stop_the_plan() {
-        let error = build_plan(&PAIR, &request(json!({"runs": 0, "data": "config"})), &read).unwrap_err();
+        let error =
+            build_plan(&PAIR, &request(json!({"runs": 0, "data": "config"})), &read).unwrap_err();
         assert_eq!(error.message(), "--runs must be > 0");
-        let error = build_plan(&PAIR, &request(json!({"runs": 1, "data": "sample"})), &read_nothing)
-            .unwrap_err();
-        assert!(error.message().starts_with("cannot read the sample categories CSV"), "{error}");
+        let error = build_plan(
+            &PAIR,
+            &request(json!({"runs": 1, "data": "sample"})),
+            &read_nothing,
+        )
+        .unwrap_err();
+        assert!(
+            error
+                .message()
+                .starts_with("cannot read the sample categories CSV"),
+            "{error}"
+        );
     }
 }

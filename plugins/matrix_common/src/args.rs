@@ -25,12 +25,18 @@ pub fn with_matrix_args(descriptor: Descriptor) -> Descriptor {
                 .default_value("A,B,C"),
         )
         .arg(
-            ArgSpec::int(RUNS_PER_SET, "Runs per set; run i of every set shares one concept list")
-                .default_value(DEFAULT_RUNS_PER_SET),
+            ArgSpec::int(
+                RUNS_PER_SET,
+                "Runs per set; run i of every set shares one concept list",
+            )
+            .default_value(DEFAULT_RUNS_PER_SET),
         )
         .arg(
-            ArgSpec::string(CONCEPT, "A concept pinned in front of every run's sampled concepts")
-                .repeatable(),
+            ArgSpec::string(
+                CONCEPT,
+                "A concept pinned in front of every run's sampled concepts",
+            )
+            .repeatable(),
         )
 }
 

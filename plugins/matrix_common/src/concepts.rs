@@ -45,9 +45,8 @@ pub fn load_categories(
             "cannot read the categories CSV `{path}` (`prompt.categories_path`): {message}"
         ))
     })?;
-    CategoriesTable::from_csv(&text).map_err(|error| {
-        ExperimentError::new(format!("invalid categories CSV `{path}`: {error}"))
-    })
+    CategoriesTable::from_csv(&text)
+        .map_err(|error| ExperimentError::new(format!("invalid categories CSV `{path}`: {error}")))
 }
 
 /// One concept list per run index (`1..=runs_per_set`), shared by every set at that index:

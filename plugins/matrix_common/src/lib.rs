@@ -23,7 +23,7 @@ pub mod sets;
 
 pub use args::{with_matrix_args, MatrixArgs};
 pub use concepts::{categories_path, load_categories, shared_concepts};
-pub use paths::{path_arg, resolve_data_path};
+pub use paths::{optional_data_path, path_arg, required_data_path};
 pub use plan::{build_plan, fixed_concepts_overlay, MatrixPlan, MatrixVariant};
 pub use sets::{parse_sets, run_seed, SetId, SET_SEED_STRIDE};
 

@@ -15,48 +15,73 @@ pub fn path_arg(key: &str, help: &str) -> ArgSpec {
     ArgSpec::string(&key.replace('_', "-"), help)
 }
 
-/// Resolves the data path `key` of `experiment`: the flag, else the runner key, else nothing.
-///
-/// Returns `Ok(None)` only for an optional key given nowhere.
+/// The required data path `key` of `experiment`: the flag, else the runner key.
 ///
 /// # Errors
 ///
-/// - a required key given nowhere (the message says where to set it);
+/// - the key is given nowhere (the message says where to set it);
 /// - the runner value is not a string;
-/// - the value is blank;
+/// - the value is blank (`` `<key>` is required (got empty) ``);
 /// - the host cannot read it (its message is kept), or its text is blank.
-pub fn resolve_data_path(
+pub fn required_data_path(
     request: &PlanRequest,
     experiment: &str,
     key: &str,
-    required: bool,
+    read: &ReadData<'_>,
+) -> Result<String, ExperimentError> {
+    let Some(path) = given(request, experiment, key)? else {
+        let flag = key.replace('_', "-");
+        return Err(ExperimentError::new(format!(
+            "missing `{key}`: pass `--{flag}` or set `experiment_runners.{experiment}.{key}` \
+             in the config"
+        )));
+    };
+    checked(key, path, true, read)
+}
+
+/// The optional data path `key` of `experiment`: the flag, else the runner key, else `None`.
+///
+/// # Errors
+///
+/// As [`required_data_path`] for a given value; a blank one is an error too (leave the key
+/// unset instead).
+pub fn optional_data_path(
+    request: &PlanRequest,
+    experiment: &str,
+    key: &str,
     read: &ReadData<'_>,
 ) -> Result<Option<String>, ExperimentError> {
-    let flag = key.replace('_', "-");
-    let value = match request.arg_str(key) {
-        Some(value) => Some(value),
-        None => match request.runner_config.get(key) {
-            None => None,
-            Some(serde_json::Value::String(value)) => Some(value.as_str()),
-            Some(other) => {
-                return Err(ExperimentError::new(format!(
-                    "`experiment_runners.{experiment}.{key}` must be a string (got {})",
-                    plugin_api::merge::shape(other)
-                )))
-            }
-        },
-    };
+    given(request, experiment, key)?
+        .map(|path| checked(key, path, false, read))
+        .transpose()
+}
 
-    let Some(path) = value else {
-        if required {
-            return Err(ExperimentError::new(format!(
-                "missing `{key}`: pass `--{flag}` or set `experiment_runners.{experiment}.{key}` \
-                 in the config"
-            )));
-        }
-        return Ok(None);
-    };
+/// The value of `key`: the flag's, else the runner config's, else `None`.
+fn given<'r>(
+    request: &'r PlanRequest,
+    experiment: &str,
+    key: &str,
+) -> Result<Option<&'r str>, ExperimentError> {
+    if let Some(value) = request.arg_str(key) {
+        return Ok(Some(value));
+    }
+    match request.runner_config.get(key) {
+        None => Ok(None),
+        Some(serde_json::Value::String(value)) => Ok(Some(value)),
+        Some(other) => Err(ExperimentError::new(format!(
+            "`experiment_runners.{experiment}.{key}` must be a string (got {})",
+            plugin_api::merge::shape(other)
+        ))),
+    }
+}
 
+/// Checks that `path` is not blank, reads through the host and has some text.
+fn checked(
+    key: &str,
+    path: &str,
+    required: bool,
+    read: &ReadData<'_>,
+) -> Result<String, ExperimentError> {
     if path.trim().is_empty() {
         return Err(ExperimentError::new(if required {
             format!("`{key}` is required (got empty)")
@@ -68,7 +93,7 @@ pub fn resolve_data_path(
     if text.trim().is_empty() {
         return Err(ExperimentError::new(format!("`{key}` is empty: {path}")));
     }
-    Ok(Some(path.to_owned()))
+    Ok(path.to_owned())
 }
 
 #[cfg(test)]
@@ -79,10 +104,18 @@ mod tests {
 
     const KEY: &str = "profile_like_dislike_path";
 
-    fn resolve(args: Value, runner: Value, required: bool) -> Result<Option<String>, ExperimentError> {
+    fn resolve(
+        args: Value,
+        runner: Value,
+        required: bool,
+    ) -> Result<Option<String>, ExperimentError> {
         let mut request = request(args);
         request.runner_config = runner.as_object().cloned().unwrap_or_default();
-        resolve_data_path(&request, "profile_v5_3x3", KEY, required, &read)
+        if required {
+            required_data_path(&request, "profile_v5_3x3", KEY, &read).map(Some)
+        } else {
+            optional_data_path(&request, "profile_v5_3x3", KEY, &read)
+        }
     }
 
     #[test]

@@ -73,10 +73,16 @@ pub fn build_plan(request: &PlanRequest, input: &MatrixPlan<'_>) -> Result<Plan,
             .iter()
             .find(|variant| variant.set == set)
             .ok_or_else(|| {
-                ExperimentError::new(format!("set `{}` has no variant in this experiment", set.letter()))
+                ExperimentError::new(format!(
+                    "set `{}` has no variant in this experiment",
+                    set.letter()
+                ))
             })?;
         let variant_overlay = merged(&input.common_overlay, &variant.overlay).map_err(|error| {
-            ExperimentError::new(format!("cannot build the overlay of set `{}`: {error}", set.letter()))
+            ExperimentError::new(format!(
+                "cannot build the overlay of set `{}`: {error}",
+                set.letter()
+            ))
         })?;
 
         for run in 1..=input.args.runs_per_set {
@@ -161,8 +167,8 @@ mod tests {
             runs_per_set,
             pinned: vec!["a kite".into()],
         };
-        let concepts = shared_concepts(&request.base_config, request.base_seed, &args, None, &read)
-            .unwrap();
+        let concepts =
+            shared_concepts(&request.base_config, request.base_seed, &args, None, &read).unwrap();
         let mut run_meta = Map::new();
         run_meta.insert("extra".into(), json!(1));
         let input = MatrixPlan {
@@ -171,7 +177,11 @@ mod tests {
             common_overlay: json!({"prompt": {"plan": "common", "stage_configs": {"defaults": {
                 "preprompt.filter_concepts": {"enabled": false}
             }}}}),
-            variants: vec![variant(SetId::A, true), variant(SetId::B, true), variant(SetId::C, false)],
+            variants: vec![
+                variant(SetId::A, true),
+                variant(SetId::B, true),
+                variant(SetId::C, false),
+            ],
             run_meta,
             plan_meta: Map::new(),
         };
@@ -181,7 +191,11 @@ mod tests {
     #[test]
     fn runs_are_set_major_in_the_given_set_order() {
         let plan = plan_for(&[SetId::C, SetId::A], 2);
-        let order: Vec<(String, u32)> = plan.runs.iter().map(|r| (r.variant.clone(), r.run)).collect();
+        let order: Vec<(String, u32)> = plan
+            .runs
+            .iter()
+            .map(|r| (r.variant.clone(), r.run))
+            .collect();
         let expected = [("C", 1), ("C", 2), ("A", 1), ("A", 2)].map(|(v, r)| (v.to_owned(), r));
         assert_eq!(order, expected);
         assert_eq!(plan.pairing, None);
@@ -245,11 +259,17 @@ mod tests {
     fn plan_meta_lists_sets_and_concepts_by_run() {
         let plan = plan_for(&[SetId::B, SetId::A], 2);
         let keys: Vec<&String> = plan.meta.keys().collect();
-        assert_eq!(keys, ["runs_per_set", "sets", "pinned_concepts", "concepts_by_run"]);
+        assert_eq!(
+            keys,
+            ["runs_per_set", "sets", "pinned_concepts", "concepts_by_run"]
+        );
         assert_eq!(plan.meta["sets"], json!(["B", "A"]));
         assert_eq!(plan.meta["pinned_concepts"], json!(["a kite"]));
         assert_eq!(plan.meta["concepts_by_run"][1]["run"], json!(2));
-        assert_eq!(plan.meta["concepts_by_run"][1]["concepts"], plan.runs[1].meta["concepts"]);
+        assert_eq!(
+            plan.meta["concepts_by_run"][1]["concepts"],
+            plan.runs[1].meta["concepts"]
+        );
     }
 
     #[test]

@@ -125,13 +125,19 @@ mod tests {
     #[test]
     fn unknown_sets_are_all_named() {
         let error = parse_sets("A,x,D").unwrap_err();
-        assert_eq!(error.message(), "unknown set id(s): X, D (expected: A, B, C)");
+        assert_eq!(
+            error.message(),
+            "unknown set id(s): X, D (expected: A, B, C)"
+        );
     }
 
     #[test]
     fn a_repeated_set_is_an_error() {
         let error = parse_sets("A,b,a").unwrap_err();
-        assert_eq!(error.message(), "set `A` is given twice in `--sets` (each set runs once)");
+        assert_eq!(
+            error.message(),
+            "set `A` is given twice in `--sets` (each set runs once)"
+        );
     }
 
     #[test]
