@@ -76,6 +76,8 @@ pub enum RunnerError {
         #[source]
         source: plugin_api::loader::CallError,
     },
+    #[error("the config clashes with the runner's standard overrides")]
+    StandardOverrides(#[source] plugin_api::merge::MergeError),
     #[error(transparent)]
     Plan(#[from] PlanError),
     #[error(transparent)]
@@ -123,7 +125,7 @@ pub fn plan_experiment(
 
     // 4. Standard overrides.
     let overrides = standard_overrides(run_mode, &output_root, &experiment_id, &started);
-    plugin_api::merge::deep_merge(&mut base_config, &overrides).map_err(ConfigError::from)?;
+    plugin_api::merge::deep_merge(&mut base_config, &overrides).map_err(RunnerError::StandardOverrides)?;
 
     // 5. Plan.
     let services = HostServices::with_log(options.cwd.clone(), Arc::clone(&log));
