@@ -60,7 +60,9 @@ pub struct ExperimentError {
 impl ExperimentError {
     /// An error with a message (lowercase, no final period, names in backticks).
     pub fn new(message: impl Into<String>) -> ExperimentError {
-        ExperimentError { message: message.into() }
+        ExperimentError {
+            message: message.into(),
+        }
     }
 
     /// The message.
@@ -146,7 +148,9 @@ impl<'a> Host<'a> {
     /// Executes the prompt pipeline with `config` (only in `run`); the host writes the run's
     /// transcript, logs, final prompt, image and index line.
     pub fn run_pipeline(&self, config: &Value) -> Result<RunOutcome, HostError> {
-        let answer = self.services.run_pipeline(RStr::from_str(&config.to_string()));
+        let answer = self
+            .services
+            .run_pipeline(RStr::from_str(&config.to_string()));
         let text = into_result("run_pipeline", answer)?;
         parse_answer("run_pipeline", &text)
     }
@@ -161,7 +165,8 @@ impl<'a> Host<'a> {
 
     /// Writes a line to the experiment log.
     pub fn log(&self, level: LogLevel, message: &str) {
-        self.services.log(RStr::from_str(level.as_str()), RStr::from_str(message));
+        self.services
+            .log(RStr::from_str(level.as_str()), RStr::from_str(message));
     }
 
     /// A service added after 1.0, by name. An unknown name is an error.
@@ -178,10 +183,13 @@ fn into_result(
     service: &str,
     answer: RResult<abi_stable::std_types::RString, abi_stable::std_types::RString>,
 ) -> Result<String, HostError> {
-    answer.into_result().map(Into::into).map_err(|message| HostError {
-        service: service.to_owned(),
-        message: message.into(),
-    })
+    answer
+        .into_result()
+        .map(Into::into)
+        .map_err(|message| HostError {
+            service: service.to_owned(),
+            message: message.into(),
+        })
 }
 
 fn to_json<T: serde::Serialize>(service: &str, value: &T) -> Result<String, HostError> {

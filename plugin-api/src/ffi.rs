@@ -83,7 +83,12 @@ pub trait ExperimentInstance: 'static {
 /// The header the export macro places under abi_stable's root-module symbol.
 pub const fn lib_header<I: ExperimentInstance>() -> AbiLibHeader {
     // SAFETY: the constructor returns a `PluginModule_Ref`, the module type named here.
-    unsafe { AbiLibHeader::from_constructor::<PluginModule_Ref>(root_module_loader::<I>, CheckTypeLayout::Yes) }
+    unsafe {
+        AbiLibHeader::from_constructor::<PluginModule_Ref>(
+            root_module_loader::<I>,
+            CheckTypeLayout::Yes,
+        )
+    }
 }
 
 extern "C" fn root_module_loader<I: ExperimentInstance>() -> RootModuleResult {
@@ -137,7 +142,9 @@ extern "C" fn analyze_hook<I: ExperimentInstance>(
 ) -> RResult<RString, RString> {
     guarded::<I>("analyze", || {
         let request: AnalyzeRequest = decode(input.as_str())?;
-        let analysis = I::get().analyze(&request, &Host::new(host)).map_err(failed)?;
+        let analysis = I::get()
+            .analyze(&request, &Host::new(host))
+            .map_err(failed)?;
         encode(&analysis)
     })
 }
@@ -219,7 +226,13 @@ mod tests {
     #[test]
     fn export_macro_uses_abi_stables_root_module_symbol() {
         let source = include_str!("lib.rs");
-        let expected = format!("#[export_name = \"{}\"]", abi_stable::library::ROOT_MODULE_LOADER_NAME);
-        assert!(source.contains(&expected), "lib.rs must export `{expected}`");
+        let expected = format!(
+            "#[export_name = \"{}\"]",
+            abi_stable::library::ROOT_MODULE_LOADER_NAME
+        );
+        assert!(
+            source.contains(&expected),
+            "lib.rs must export `{expected}`"
+        );
     }
 }

@@ -126,7 +126,10 @@ fn load_error(error: LibraryError) -> LoadError {
 }
 
 fn first_line(text: &str) -> &str {
-    text.lines().map(str::trim).find(|line| !line.is_empty()).unwrap_or("unknown error")
+    text.lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .unwrap_or("unknown error")
 }
 
 impl PluginLibrary {
@@ -137,16 +140,29 @@ impl PluginLibrary {
 
     /// Calls the `descriptor` hook.
     pub fn descriptor(&self, services: &dyn ServiceProvider) -> Result<Descriptor, CallError> {
-        self.invoke("descriptor", &Value::Null, services, self.module.descriptor())
+        self.invoke(
+            "descriptor",
+            &Value::Null,
+            services,
+            self.module.descriptor(),
+        )
     }
 
     /// Calls the `plan` hook.
-    pub fn plan(&self, request: &PlanRequest, services: &dyn ServiceProvider) -> Result<Plan, CallError> {
+    pub fn plan(
+        &self,
+        request: &PlanRequest,
+        services: &dyn ServiceProvider,
+    ) -> Result<Plan, CallError> {
         self.invoke("plan", request, services, self.module.plan())
     }
 
     /// Calls the `run` hook.
-    pub fn run(&self, request: &RunRequest, services: &dyn ServiceProvider) -> Result<RunOutcome, CallError> {
+    pub fn run(
+        &self,
+        request: &RunRequest,
+        services: &dyn ServiceProvider,
+    ) -> Result<RunOutcome, CallError> {
         self.invoke("run", request, services, self.module.run())
     }
 
@@ -160,7 +176,12 @@ impl PluginLibrary {
     }
 
     /// Calls an optional hook by name.
-    pub fn call(&self, hook: &str, input: &Value, services: &dyn ServiceProvider) -> Result<Value, CallError> {
+    pub fn call(
+        &self,
+        hook: &str,
+        input: &Value,
+        services: &dyn ServiceProvider,
+    ) -> Result<Value, CallError> {
         let input = input.to_string();
         let adapter = Adapter { provider: services };
         let host = HostServices_TO::from_ptr(RRef::new(&adapter), TD_Opaque);
@@ -188,14 +209,24 @@ impl PluginLibrary {
     }
 }
 
-fn decode_answer<O: DeserializeOwned>(hook: &str, answer: RResult<RString, RString>) -> Result<O, CallError> {
+fn decode_answer<O: DeserializeOwned>(
+    hook: &str,
+    answer: RResult<RString, RString>,
+) -> Result<O, CallError> {
     let hook = hook.to_owned();
     match answer {
-        RResult::ROk(output) => serde_json::from_str(output.as_str())
-            .map_err(|error| CallError::MalformedOutput { hook, message: error.to_string() }),
+        RResult::ROk(output) => {
+            serde_json::from_str(output.as_str()).map_err(|error| CallError::MalformedOutput {
+                hook,
+                message: error.to_string(),
+            })
+        }
         RResult::RErr(failure) => {
             let Ok(failure) = serde_json::from_str::<HookFailure>(failure.as_str()) else {
-                return Err(CallError::Failed { hook, message: failure.into() });
+                return Err(CallError::Failed {
+                    hook,
+                    message: failure.into(),
+                });
             };
             let message = failure.message;
             Err(match failure.kind {
@@ -214,12 +245,20 @@ struct Adapter<'a> {
 }
 
 impl Adapter<'_> {
-    fn guarded(&self, service: &str, body: impl FnOnce() -> Result<String, String>) -> RResult<RString, RString> {
+    fn guarded(
+        &self,
+        service: &str,
+        body: impl FnOnce() -> Result<String, String>,
+    ) -> RResult<RString, RString> {
         match catch_unwind(AssertUnwindSafe(body)) {
             Ok(Ok(text)) => RResult::ROk(text.into()),
             Ok(Err(message)) => RResult::RErr(message.into()),
             Err(payload) => RResult::RErr(
-                format!("the host panicked in service `{service}`: {}", panic_message(payload.as_ref())).into(),
+                format!(
+                    "the host panicked in service `{service}`: {}",
+                    panic_message(payload.as_ref())
+                )
+                .into(),
             ),
         }
     }
@@ -254,7 +293,8 @@ impl HostServices for Adapter<'_> {
 
     fn log(&self, level: RStr<'_>, message: RStr<'_>) {
         let _ = self.guarded("log", || {
-            self.provider.log(LogLevel::parse(level.as_str()), message.as_str());
+            self.provider
+                .log(LogLevel::parse(level.as_str()), message.as_str());
             Ok(String::new())
         });
     }

@@ -112,10 +112,25 @@ mod tests {
 
     #[test]
     fn secret_segments_are_whole_and_case_insensitive() {
-        for key in ["api_key", "API_KEY", "ApiKey", "token", "Secret", "PASSWORD", "authorization"] {
+        for key in [
+            "api_key",
+            "API_KEY",
+            "ApiKey",
+            "token",
+            "Secret",
+            "PASSWORD",
+            "authorization",
+        ] {
             assert!(is_secret_key(key), "{key}");
         }
-        for key in ["api_key_env", "token_budget", "max_tokens", "secrets_dir", "auth", ""] {
+        for key in [
+            "api_key_env",
+            "token_budget",
+            "max_tokens",
+            "secrets_dir",
+            "auth",
+            "",
+        ] {
             assert!(!is_secret_key(key), "{key}");
         }
     }
@@ -123,16 +138,28 @@ mod tests {
     #[test]
     fn secrets_anywhere_are_errors_without_the_value() {
         let cases = [
-            (json!({"backend": {"text": {"api_key": "sk-live-123"}}}), "backend.text.api_key"),
-            (json!({"experiment_runners": {"x": {"Token": "sk-live-123"}}}), "experiment_runners.x.Token"),
+            (
+                json!({"backend": {"text": {"api_key": "sk-live-123"}}}),
+                "backend.text.api_key",
+            ),
+            (
+                json!({"experiment_runners": {"x": {"Token": "sk-live-123"}}}),
+                "experiment_runners.x.Token",
+            ),
             (
                 json!({"prompt": {"stage_configs": {"defaults": {"ab.scene_draft": {"secret": "sk-live-123"}}}}}),
                 "prompt.stage_configs.defaults.\"ab.scene_draft\".secret",
             ),
-            (json!({"backend": {"list": [{"ok": 1}, {"password": "sk-live-123"}]}}), "backend.list[1].password"),
+            (
+                json!({"backend": {"list": [{"ok": 1}, {"password": "sk-live-123"}]}}),
+                "backend.list[1].password",
+            ),
             (json!({"authorization": "sk-live-123"}), "authorization"),
             // A table named like a secret is refused too: the rule is about the key.
-            (json!({"backend": {"token": {"value": "sk-live-123"}}}), "backend.token"),
+            (
+                json!({"backend": {"token": {"value": "sk-live-123"}}}),
+                "backend.token",
+            ),
         ];
         for (tree, expected) in cases {
             let err = check_layer(&tree, &file()).unwrap_err();
@@ -144,7 +171,10 @@ mod tests {
             assert!(!msg.contains("sk-live-123"), "{msg}");
             assert!(!format!("{err:?}").contains("sk-live-123"));
             assert!(msg.contains("`api_key_env`"), "{msg}");
-            assert!(msg.starts_with(&format!("`{expected}` in `/w/c.toml` looks like a secret")), "{msg}");
+            assert!(
+                msg.starts_with(&format!("`{expected}` in `/w/c.toml` looks like a secret")),
+                "{msg}"
+            );
         }
     }
 
@@ -166,13 +196,30 @@ mod tests {
     #[test]
     fn unknown_section_suggests_the_closest() {
         let err = check_layer(&json!({"promt": {"plan": "x"}}), &file()).unwrap_err();
-        assert!(matches!(err, ConfigError::UnknownSection { suggestion: Some("prompt"), .. }));
+        assert!(matches!(
+            err,
+            ConfigError::UnknownSection {
+                suggestion: Some("prompt"),
+                ..
+            }
+        ));
         let msg = err.to_string();
-        assert!(msg.starts_with("unknown config section `promt` in `/w/c.toml`\n\ndid you mean `prompt`? "), "{msg}");
+        assert!(
+            msg.starts_with(
+                "unknown config section `promt` in `/w/c.toml`\n\ndid you mean `prompt`? "
+            ),
+            "{msg}"
+        );
         assert!(msg.contains("`experiment_runners`"), "{msg}");
 
         let err = check_layer(&json!({"upscale": {}}), &file()).unwrap_err();
-        assert!(matches!(err, ConfigError::UnknownSection { suggestion: None, .. }));
+        assert!(matches!(
+            err,
+            ConfigError::UnknownSection {
+                suggestion: None,
+                ..
+            }
+        ));
         assert!(err.to_string().ends_with("\n\nthe sections are `run`, `image`, `prompt`, `context`, `experiment`, `backend`, `experiment_runners`"));
     }
 
@@ -188,7 +235,16 @@ mod tests {
         let err = check_layer(&json!({"mode": "full"}), &file()).unwrap_err();
         assert!(matches!(err, ConfigError::UnknownSection { .. }));
         let err = check_layer(&json!({"run": "full"}), &file()).unwrap_err();
-        assert!(matches!(err, ConfigError::SectionNotTable { found: "string", .. }));
-        assert_eq!(err.to_string(), "config section `run` in `/w/c.toml` must be a table, not a string");
+        assert!(matches!(
+            err,
+            ConfigError::SectionNotTable {
+                found: "string",
+                ..
+            }
+        ));
+        assert_eq!(
+            err.to_string(),
+            "config section `run` in `/w/c.toml` must be a table, not a string"
+        );
     }
 }

@@ -103,7 +103,9 @@ pub enum ConfigError {
     },
 
     /// `nan` or `inf` (JSON, and so the config tree, has no such numbers).
-    #[error("`{key}` in {layer} is not a finite number\n\nconfig numbers cannot be `nan` or `inf`")]
+    #[error(
+        "`{key}` in {layer} is not a finite number\n\nconfig numbers cannot be `nan` or `inf`"
+    )]
     NonFinite {
         /// The dotted key.
         key: String,
@@ -320,7 +322,10 @@ mod tests {
             Layer::File(PathBuf::from("/w/config/config.toml")).to_string(),
             "`/w/config/config.toml`"
         );
-        assert_eq!(Layer::Set("run.mode".into()).to_string(), "`--set run.mode`");
+        assert_eq!(
+            Layer::Set("run.mode".into()).to_string(),
+            "`--set run.mode`"
+        );
     }
 
     #[test]

@@ -153,10 +153,11 @@ pub fn default_tree() -> Result<Value, ConfigError> {
     Ok(tree)
 }
 
+/// A config file to load, and who asked for it.
+type ConfigFile = (PathBuf, FileOrigin);
+
 /// Which files to load, and the mode recorded for them.
-fn select_files(
-    request: &ConfigRequest,
-) -> Result<(&'static str, Vec<(PathBuf, FileOrigin)>), ConfigError> {
+fn select_files(request: &ConfigRequest) -> Result<(&'static str, Vec<ConfigFile>), ConfigError> {
     let cwd = &request.cwd;
     if !request.files.is_empty() {
         let files = request

@@ -80,7 +80,8 @@ mod tests {
 
     #[test]
     fn takes_the_table_out() {
-        let mut tree = json!({"run": {"mode": "full"}, "experiment_runners": {"x": {"a": 1}, "y": {}}});
+        let mut tree =
+            json!({"run": {"mode": "full"}, "experiment_runners": {"x": {"a": 1}, "y": {}}});
         let runners = take_experiment_runners(&mut tree).unwrap();
         assert_eq!(Value::Object(runners), json!({"x": {"a": 1}, "y": {}}));
         assert_eq!(tree, json!({"run": {"mode": "full"}}));
@@ -97,13 +98,19 @@ mod tests {
     fn runners_must_be_a_table_of_tables() {
         let mut tree = json!({"experiment_runners": [1]});
         let err = take_experiment_runners(&mut tree).unwrap_err();
-        assert!(matches!(err, ConfigError::RunnersNotTable { ref key, found: "array" } if key == "experiment_runners"));
-        assert!(err.to_string().starts_with("`experiment_runners` must be a table, not an array\n\n"));
+        assert!(
+            matches!(err, ConfigError::RunnersNotTable { ref key, found: "array" } if key == "experiment_runners")
+        );
+        assert!(err
+            .to_string()
+            .starts_with("`experiment_runners` must be a table, not an array\n\n"));
 
         let original = json!({"experiment_runners": {"ok": {}, "my.exp": "x"}});
         let mut tree = original.clone();
         let err = take_experiment_runners(&mut tree).unwrap_err();
-        assert!(matches!(err, ConfigError::RunnersNotTable { ref key, found: "string" } if key == "experiment_runners.\"my.exp\""));
+        assert!(
+            matches!(err, ConfigError::RunnersNotTable { ref key, found: "string" } if key == "experiment_runners.\"my.exp\"")
+        );
         assert_eq!(tree, original, "left unchanged");
     }
 
@@ -122,7 +129,8 @@ mod tests {
             "profile_like_dislike_path".to_owned(),
             "profile_love_like_dislike_hate_path".to_owned(),
         ];
-        let err = check_runner_keys("profile_v5_3x3", table.as_object().unwrap(), &accepted).unwrap_err();
+        let err =
+            check_runner_keys("profile_v5_3x3", table.as_object().unwrap(), &accepted).unwrap_err();
         assert_eq!(
             err.to_string(),
             "unknown key `experiment_runners.profile_v5_3x3.profile_like_dislike_pth`\n\n\

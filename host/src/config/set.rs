@@ -191,11 +191,23 @@ mod tests {
     #[test]
     fn simple_values() {
         let cases = [
-            (r#"run.mode="prompt_only""#, json!({"run": {"mode": "prompt_only"}})),
-            ("backend.text.timeout_s=60", json!({"backend": {"text": {"timeout_s": 60}}})),
-            ("backend.text.json_mode=false", json!({"backend": {"text": {"json_mode": false}}})),
+            (
+                r#"run.mode="prompt_only""#,
+                json!({"run": {"mode": "prompt_only"}}),
+            ),
+            (
+                "backend.text.timeout_s=60",
+                json!({"backend": {"text": {"timeout_s": 60}}}),
+            ),
+            (
+                "backend.text.json_mode=false",
+                json!({"backend": {"text": {"json_mode": false}}}),
+            ),
             ("x.f=0.5", json!({"x": {"f": 0.5}})),
-            ("x.s='literal \\ text'", json!({"x": {"s": "literal \\ text"}})),
+            (
+                "x.s='literal \\ text'",
+                json!({"x": {"s": "literal \\ text"}}),
+            ),
             (r#"x.e="""#, json!({"x": {"e": ""}})),
         ];
         for (assignment, expected) in cases {
@@ -222,18 +234,30 @@ mod tests {
             json!({"prompt": {"stage_configs": {"defaults": {"ab.scene_draft": {"temperature": 0.5}}}}})
         );
         assert_eq!(parse_set(r#"a."k=v"=1"#).unwrap(), json!({"a": {"k=v": 1}}));
-        assert_eq!(parse_set("a.'lit=\"x'=1").unwrap(), json!({"a": {"lit=\"x": 1}}));
-        assert_eq!(parse_set(r#"a."q\"=x"=1"#).unwrap(), json!({"a": {"q\"=x": 1}}));
+        assert_eq!(
+            parse_set("a.'lit=\"x'=1").unwrap(),
+            json!({"a": {"lit=\"x": 1}})
+        );
+        assert_eq!(
+            parse_set(r#"a."q\"=x"=1"#).unwrap(),
+            json!({"a": {"q\"=x": 1}})
+        );
     }
 
     #[test]
     fn spaces_around_equals_are_fine() {
-        assert_eq!(parse_set("run.mode = \"full\"").unwrap(), json!({"run": {"mode": "full"}}));
+        assert_eq!(
+            parse_set("run.mode = \"full\"").unwrap(),
+            json!({"run": {"mode": "full"}})
+        );
     }
 
     #[test]
     fn value_may_contain_equals() {
-        assert_eq!(parse_set(r#"x.q="a=b""#).unwrap(), json!({"x": {"q": "a=b"}}));
+        assert_eq!(
+            parse_set(r#"x.q="a=b""#).unwrap(),
+            json!({"x": {"q": "a=b"}})
+        );
     }
 
     #[test]
@@ -252,12 +276,18 @@ mod tests {
              `--set run.mode='\"prompt_only\"'` or `--set backend.text.timeout_s=60`"
         );
         // An `=` inside a quoted segment does not count.
-        assert!(matches!(parse_set(r#"a."b=c""#), Err(ConfigError::SetMissingEquals { .. })));
+        assert!(matches!(
+            parse_set(r#"a."b=c""#),
+            Err(ConfigError::SetMissingEquals { .. })
+        ));
     }
 
     #[test]
     fn empty_key_or_value() {
-        assert!(matches!(parse_set("=1"), Err(ConfigError::SetEmptyKey { .. })));
+        assert!(matches!(
+            parse_set("=1"),
+            Err(ConfigError::SetEmptyKey { .. })
+        ));
         let err = parse_set("run.mode=").unwrap_err();
         assert!(matches!(err, ConfigError::SetEmptyValue { .. }));
         assert!(err.to_string().contains("`--set run.mode='\"\"'`"), "{err}");
@@ -292,7 +322,9 @@ mod tests {
         }
         let err = parse_set(r#"a."b.c".d=word"#).unwrap_err();
         match err {
-            ConfigError::SetBareWord { suggestion, key, .. } => {
+            ConfigError::SetBareWord {
+                suggestion, key, ..
+            } => {
                 assert_eq!(key, r#"a."b.c".d"#);
                 assert_eq!(suggestion, r#"`--set 'a."b.c".d="word"'`"#);
             }
@@ -304,19 +336,33 @@ mod tests {
     fn malformed_value_explains_toml() {
         for assignment in [r#"x.y="unterminated"#, "x.y=[1, 2", "x.y={ a = }"] {
             let err = parse_set(assignment).unwrap_err();
-            assert!(matches!(err, ConfigError::SetValue { .. }), "{assignment}: {err:?}");
+            assert!(
+                matches!(err, ConfigError::SetValue { .. }),
+                "{assignment}: {err:?}"
+            );
             let msg = err.to_string();
             assert!(msg.starts_with("invalid value for `--set x.y`: "), "{msg}");
-            assert!(msg.contains("\n\nthe value is written as in a config file"), "{msg}");
+            assert!(
+                msg.contains("\n\nthe value is written as in a config file"),
+                "{msg}"
+            );
         }
     }
 
     #[test]
     fn malformed_key_explains_dotted_keys() {
-        for key in ["prompt.stage_configs.defaults.ab scene.t", "a..b", "[a]", "a.#b"] {
+        for key in [
+            "prompt.stage_configs.defaults.ab scene.t",
+            "a..b",
+            "[a]",
+            "a.#b",
+        ] {
             let err = parse_set(&format!("{key}=1")).unwrap_err();
             assert!(matches!(err, ConfigError::SetKey { .. }), "{key}: {err:?}");
-            assert!(err.to_string().contains("keys are TOML dotted keys"), "{err}");
+            assert!(
+                err.to_string().contains("keys are TOML dotted keys"),
+                "{err}"
+            );
         }
     }
 
@@ -324,7 +370,10 @@ mod tests {
     fn values_cannot_add_keys() {
         for assignment in ["x.y=1\nz = 2", "x.y=1\n[other]\nk = 1", "x.y=1\nx.w = 2"] {
             let err = parse_set(assignment).unwrap_err();
-            assert!(matches!(err, ConfigError::SetNotSingle { .. }), "{assignment:?}: {err:?}");
+            assert!(
+                matches!(err, ConfigError::SetNotSingle { .. }),
+                "{assignment:?}: {err:?}"
+            );
         }
     }
 
@@ -338,7 +387,10 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(parse_set("x.y=nan"), Err(ConfigError::NonFinite { .. })));
+        assert!(matches!(
+            parse_set("x.y=nan"),
+            Err(ConfigError::NonFinite { .. })
+        ));
     }
 
     #[test]
@@ -350,7 +402,10 @@ mod tests {
             "x.Password=[sk-live-123",
         ] {
             let err = parse_set(assignment).unwrap_err();
-            assert!(matches!(err, ConfigError::SecretKey { .. }), "{assignment}: {err:?}");
+            assert!(
+                matches!(err, ConfigError::SecretKey { .. }),
+                "{assignment}: {err:?}"
+            );
             assert!(!err.to_string().contains("sk-live-123"), "{err}");
             assert!(!format!("{err:?}").contains("sk-live-123"), "{err:?}");
         }

@@ -4,13 +4,16 @@
 ///
 /// Closeness is the edit distance, ignoring ASCII case; "close enough" allows one edit per three
 /// characters of input (at least one). Ties go to the earlier candidate.
-pub fn did_you_mean<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    input: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let input_lower = input.to_ascii_lowercase();
     let limit = (input.chars().count() / 3).max(1);
     let mut best: Option<(usize, &'a str)> = None;
     for candidate in candidates {
         let distance = edit_distance(&input_lower, &candidate.to_ascii_lowercase());
-        if distance <= limit && best.map_or(true, |(d, _)| distance < d) {
+        if distance <= limit && !matches!(best, Some((d, _)) if d <= distance) {
             best = Some((distance, candidate));
         }
     }

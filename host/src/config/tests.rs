@@ -132,7 +132,10 @@ fn nothing_but_the_default() {
 #[test]
 fn local_files_load_in_order() {
     let dir = Dir::new();
-    let main = dir.write("config/config.toml", "[run]\nmode = \"prompt_only\"\n[image]\nlog_path = \"a\"\n");
+    let main = dir.write(
+        "config/config.toml",
+        "[run]\nmode = \"prompt_only\"\n[image]\nlog_path = \"a\"\n",
+    );
     let local = dir.write("config/config.local.toml", "[image]\nlog_path = \"b\"\n");
     let loaded = load(&dir.request()).unwrap();
     assert_eq!(loaded.meta.mode, "local");
@@ -140,13 +143,19 @@ fn local_files_load_in_order() {
     assert_eq!(loaded.tree["run"]["mode"], "prompt_only");
     assert_eq!(loaded.tree["image"]["log_path"], "b");
     // Untouched keys keep the default.
-    assert_eq!(loaded.tree["image"]["generation_path"], "_artifacts/generated");
+    assert_eq!(
+        loaded.tree["image"]["generation_path"],
+        "_artifacts/generated"
+    );
 }
 
 #[test]
 fn either_local_file_alone_is_enough() {
     let dir = Dir::new();
-    let local = dir.write("config/config.local.toml", "[run]\nmode = \"prompt_only\"\n");
+    let local = dir.write(
+        "config/config.local.toml",
+        "[run]\nmode = \"prompt_only\"\n",
+    );
     let loaded = load(&dir.request()).unwrap();
     assert_eq!(loaded.meta.mode, "local");
     assert_eq!(paths(&loaded), [s(&local)]);
@@ -154,7 +163,10 @@ fn either_local_file_alone_is_enough() {
     let dir = Dir::new();
     let main = dir.write("config/config.toml", "");
     let loaded = load(&dir.request()).unwrap();
-    assert_eq!((loaded.meta.mode, paths(&loaded)), ("local", vec![s(&main)]));
+    assert_eq!(
+        (loaded.meta.mode, paths(&loaded)),
+        ("local", vec![s(&main)])
+    );
 }
 
 #[test]
@@ -195,7 +207,13 @@ fn missing_env_file_is_an_error_naming_it_and_the_variable() {
         ..dir.request()
     };
     let err = load(&request).unwrap_err();
-    assert!(matches!(err, ConfigError::MissingFile { origin: FileOrigin::Env, .. }));
+    assert!(matches!(
+        err,
+        ConfigError::MissingFile {
+            origin: FileOrigin::Env,
+            ..
+        }
+    ));
     assert_eq!(
         err.to_string(),
         format!(
@@ -210,7 +228,10 @@ fn config_files_replace_env_and_local_and_apply_in_order() {
     let dir = Dir::new();
     dir.write("config/config.toml", "[run]\nmode = \"from-local\"\n");
     let env = dir.write("env.toml", "[run]\nmode = \"from-env\"\n");
-    let first = dir.write("a.toml", "[run]\nmode = \"first\"\n[image]\nlog_path = \"a\"\n");
+    let first = dir.write(
+        "a.toml",
+        "[run]\nmode = \"first\"\n[image]\nlog_path = \"a\"\n",
+    );
     let second = dir.write("b.toml", "[run]\nmode = \"second\"\n");
     let request = ConfigRequest {
         files: vec![PathBuf::from("a.toml"), second.clone()],
@@ -232,7 +253,13 @@ fn missing_config_file_is_an_error_naming_it() {
         ..dir.request()
     };
     let err = load(&request).unwrap_err();
-    assert!(matches!(err, ConfigError::MissingFile { origin: FileOrigin::Flag, .. }));
+    assert!(matches!(
+        err,
+        ConfigError::MissingFile {
+            origin: FileOrigin::Flag,
+            ..
+        }
+    ));
     assert_eq!(
         err.to_string(),
         format!(
@@ -300,7 +327,10 @@ fn arrays_replace_tables_merge() {
         ..dir.request()
     };
     let tree = load(&request).unwrap().tree;
-    assert_eq!(tree["prompt"]["stages"]["sequence"], json!(["ab.random_token"]));
+    assert_eq!(
+        tree["prompt"]["stages"]["sequence"],
+        json!(["ab.random_token"])
+    );
     assert_eq!(tree["backend"]["text"]["timeout_s"], 5);
     assert_eq!(tree["backend"]["text"]["provider"], "offline");
 }
@@ -312,7 +342,10 @@ fn bad_set_stops_loading() {
         sets: vec!["run.mode=full".into()],
         ..dir.request()
     };
-    assert!(matches!(load(&request), Err(ConfigError::SetBareWord { .. })));
+    assert!(matches!(
+        load(&request),
+        Err(ConfigError::SetBareWord { .. })
+    ));
 }
 
 // --- errors while merging and checking --------------------------------------------------------
@@ -324,7 +357,10 @@ fn invalid_toml_names_the_file() {
     let err = load(&dir.request()).unwrap_err();
     let msg = err.to_string();
     assert!(
-        msg.starts_with(&format!("invalid TOML in `{}` at line 3, column ", s(&path))),
+        msg.starts_with(&format!(
+            "invalid TOML in `{}` at line 3, column ",
+            s(&path)
+        )),
         "{msg}"
     );
 }
@@ -338,7 +374,9 @@ fn merge_clash_in_a_file_names_key_and_file() {
         ..dir.request()
     };
     let err = load(&request).unwrap_err();
-    assert!(matches!(err, ConfigError::Merge { ref key, base: "table", overlay: "string", .. } if key == "prompt.stages"));
+    assert!(
+        matches!(err, ConfigError::Merge { ref key, base: "table", overlay: "string", .. } if key == "prompt.stages")
+    );
     assert_eq!(
         err.to_string(),
         format!(
@@ -373,8 +411,14 @@ fn merge_clash_in_a_set_names_the_set() {
 #[test]
 fn clash_between_two_user_layers_is_found() {
     let dir = Dir::new();
-    dir.write("config/config.toml", "[prompt.stage_configs]\ndefaults = { \"ab.x\" = { t = 1 } }\n");
-    let local = dir.write("config/config.local.toml", "[prompt.stage_configs.defaults]\n\"ab.x\" = 3\n");
+    dir.write(
+        "config/config.toml",
+        "[prompt.stage_configs]\ndefaults = { \"ab.x\" = { t = 1 } }\n",
+    );
+    let local = dir.write(
+        "config/config.local.toml",
+        "[prompt.stage_configs.defaults]\n\"ab.x\" = 3\n",
+    );
     let err = load(&dir.request()).unwrap_err();
     match err {
         ConfigError::Merge { key, layer, .. } => {
@@ -418,7 +462,13 @@ fn secret_in_a_file_is_refused_without_its_value() {
     );
     let err = load(&dir.request()).unwrap_err();
     let msg = err.to_string();
-    assert!(msg.starts_with(&format!("`backend.text.ApiKey` in `{}` looks like a secret", s(&path))), "{msg}");
+    assert!(
+        msg.starts_with(&format!(
+            "`backend.text.ApiKey` in `{}` looks like a secret",
+            s(&path)
+        )),
+        "{msg}"
+    );
     assert!(msg.contains("`api_key_env`"));
     assert!(!msg.contains("sk-live-123"));
     assert!(!format!("{err:?}").contains("sk-live-123"));
@@ -427,13 +477,19 @@ fn secret_in_a_file_is_refused_without_its_value() {
 #[test]
 fn secret_in_a_set_is_refused_without_its_value() {
     let dir = Dir::new();
-    for set in ["backend.text.api_key=\"sk-live-123\"", "backend.text={ token = \"sk-live-123\" }"] {
+    for set in [
+        "backend.text.api_key=\"sk-live-123\"",
+        "backend.text={ token = \"sk-live-123\" }",
+    ] {
         let request = ConfigRequest {
             sets: vec![set.into()],
             ..dir.request()
         };
         let err = load(&request).unwrap_err();
-        assert!(matches!(err, ConfigError::SecretKey { .. }), "{set}: {err:?}");
+        assert!(
+            matches!(err, ConfigError::SecretKey { .. }),
+            "{set}: {err:?}"
+        );
         assert!(!err.to_string().contains("sk-live-123"));
     }
 }
@@ -443,9 +499,10 @@ fn datetime_in_a_file_names_key_and_file() {
     let dir = Dir::new();
     let path = dir.write("config/config.toml", "[context]\ntoday = 2026-01-31\n");
     let err = load(&dir.request()).unwrap_err();
-    assert!(err
-        .to_string()
-        .starts_with(&format!("`context.today` in `{}` is a TOML date or time", s(&path))));
+    assert!(err.to_string().starts_with(&format!(
+        "`context.today` in `{}` is a TOML date or time",
+        s(&path)
+    )));
 }
 
 // --- meta, overlays, runners ------------------------------------------------------------------
@@ -467,7 +524,10 @@ fn meta_serializes_as_the_plan_records_it() {
 fn overlay_holds_only_files_and_sets() {
     let dir = Dir::new();
     dir.write("config/config.toml", "[run]\nmode = \"local\"\n");
-    dir.write("o.toml", "[backend.text]\nbase_url = \"http://127.0.0.1:8080/v1\"\n");
+    dir.write(
+        "o.toml",
+        "[backend.text]\nbase_url = \"http://127.0.0.1:8080/v1\"\n",
+    );
     let request = ConfigRequest {
         files: vec!["o.toml".into()],
         sets: vec!["backend.text.provider=\"openai\"".into()],

@@ -50,7 +50,10 @@ pub enum DataError {
     EmptyReference,
 
     /// `builtin:<name>` with a name that is not embedded.
-    #[error("unknown built-in data `{reference}`\n\navailable: {}", available_list())]
+    #[error(
+        "unknown built-in data `{reference}`\n\navailable: {}",
+        available_list()
+    )]
     UnknownBuiltin {
         /// The reference as given, prefix included.
         reference: String,
@@ -413,7 +416,10 @@ mod tests {
             assert!(rows.iter().any(|r| r[0] == category), "no {category}");
         }
 
-        let rows = csv_rows("user_profile_v5_abstraction.csv", &["generator_profile_hints"]);
+        let rows = csv_rows(
+            "user_profile_v5_abstraction.csv",
+            &["generator_profile_hints"],
+        );
         assert_eq!(rows.len(), 1);
         assert!(rows[0][0].len() > 200);
         assert!(!rows[0][0].contains('\n'), "one paragraph");

@@ -169,7 +169,7 @@ mod tests {
         std::fs::create_dir(root.path().join("deps")).unwrap();
         std::fs::write(root.path().join(format!("deps/c.{ext}")), "").unwrap();
         let files = library_files(root.path()).unwrap();
-        let names: Vec<_> = files.iter().map(|f| f.file_name().unwrap().to_owned()).collect();
+        let names: Vec<String> = files.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect();
         assert_eq!(names, vec![format!("a.{ext}"), format!("b.{ext}")]);
     }
 }

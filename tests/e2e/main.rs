@@ -1,0 +1,27 @@
+//! End-to-end tests of the `image-project` binary: one test binary (a test target of the host
+//! package, so cargo hands it a fresh binary and fresh plugin libraries), one module per area.
+//! Every test gets its own sandbox directory and a scrubbed environment (`util`); plugins come
+//! from the workspace's fresh builds or from the fault fixtures under `tests/fixtures/`.
+//!
+//! Run with `cargo test -p image-project --test e2e`.
+
+// Sandboxes, commands for the built binary, fresh plugins, fixture builds, output helpers.
+mod util;
+
+// `experiments list`: search path, shadowing, load failures of bad files.
+mod list;
+
+// `experiments describe`: text and JSON, unknown names.
+mod describe;
+
+// `experiments run` as a command line: help, flag errors, unknown names, no `--dry-run`.
+mod run_cli;
+
+// `experiments run --dry-run` with the real plugins: plan files, their fields, determinism.
+mod run_dry;
+
+// Config and data errors of `experiments run`: `--set`, secrets, runner keys, data paths.
+mod run_config;
+
+// Plugins that misbehave while planning: panics, malformed output, invalid plans.
+mod faults;

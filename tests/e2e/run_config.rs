@@ -1,0 +1,222 @@
+//! Config and data errors on `experiments run --dry-run`: bad `--set` values, secrets in config
+//! files, unknown `experiment_runners` keys, and data paths a plugin cannot read. Each is exit 2
+//! with a message naming the key or path, and no secret value is ever printed or written.
+
+use crate::util::{run, Sandbox};
+
+#[test]
+fn set_with_a_bare_word_suggests_quoting() {
+    let sandbox = Sandbox::new();
+    let plugins = sandbox.fresh_plugin_dir("plugin-dir");
+    let output = run(&mut sandbox.experiments(
+        &plugins,
+        &["run", "3x3", "--dry-run", "--set", "run.mode=full"],
+    ));
+    output
+        .assert_code(2)
+        .assert_stderr_has(&["run.mode", "\"full\""]);
+    assert!(
+        output.stderr.contains("quote"),
+        "the remedy is to quote the value{output}"
+    );
+    assert!(!sandbox.path().join("_artifacts").exists(), "{output}");
+}
+
+#[test]
+fn set_with_a_quoted_string_is_accepted() {
+    let sandbox = Sandbox::new();
+    let plugins = sandbox.fresh_plugin_dir("plugin-dir");
+    let output = run(&mut sandbox.experiments(
+        &plugins,
+        &[
+            "run",
+            "3x3",
+            "--dry-run",
+            "--json",
+            "--output-root",
+            "out",
+            "--set",
+            "run.mode=\"full\"",
+        ],
+    ));
+    output.assert_code(0);
+}
+
+#[test]
+fn a_secret_in_a_config_file_is_refused_without_printing_it() {
+    let sandbox = Sandbox::new();
+    let plugins = sandbox.fresh_plugin_dir("plugin-dir");
+    let secret = "sk-e2e-do-not-print-4242";
+    sandbox.write(
+        "secret.toml",
+        &format!("[backend.text]\napi_key = \"{secret}\"\n"),
+    );
+    let output = run(&mut sandbox.experiments(
+        &plugins,
+        &[
+            "run",
+            "3x3",
+            "--dry-run",
+            "--config",
+            "secret.toml",
+            "--output-root",
+            "out",
+        ],
+    ));
+    output
+        .assert_code(2)
+        .assert_stderr_has(&["api_key", "api_key_env"]);
+    assert!(
+        !output.stderr.contains(secret) && !output.stdout.contains(secret),
+        "the value is printed{output}"
+    );
+    for path in sandbox.files() {
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            assert!(
+                path.ends_with("secret.toml") || !text.contains(secret),
+                "`{}` holds the secret{output}",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn an_unknown_experiment_runners_key_is_refused() {
+    let sandbox = Sandbox::new();
+    let plugins = sandbox.fresh_plugin_dir("plugin-dir");
+    sandbox.write(
+        "runners.toml",
+        "[experiment_runners.ab_refinement_block]\nfoo = 1\n",
+    );
+    let output = run(&mut sandbox.experiments(
+        &plugins,
+        &[
+            "run",
+            "ab_refinement_block",
+            "--dry-run",
+            "--config",
+            "runners.toml",
+            "--output-root",
+            "out",
+        ],
+    ));
+    output
+        .assert_code(2)
+        .assert_stderr_has(&["experiment_runners.ab_refinement_block.foo"]);
+    assert!(
+        !sandbox.path().join("out/experiment_plan.json").exists(),
+        "{output}"
+    );
+}
+
+#[test]
+fn an_unknown_config_section_is_refused_with_a_suggestion() {
+    let sandbox = Sandbox::new();
+    let plugins = sandbox.fresh_plugin_dir("plugin-dir");
+    let output = run(&mut sandbox.experiments(
+        &plugins,
+        &["run", "3x3", "--dry-run", "--set", "rnu.mode=\"full\""],
+    ));
+    output.assert_code(2).assert_stderr_has(&["`rnu`", "`run`"]);
+    assert!(!sandbox.path().join("_artifacts").exists(), "{output}");
+}
+
+// DESIGN §6 wants every unknown key refused; for now `config` checks only the sections and
+// defers the per-key schema to the pipeline (host/src/config/checks.rs).
+#[test]
+#[ignore = "the per-key config schema arrives with the prompt pipeline"]
+fn an_unknown_config_key_is_refused_with_its_dotted_name() {
+    let sandbox = Sandbox::new();
+    let plugins = sandbox.fresh_plugin_dir("plugin-dir");
+    let output = run(&mut sandbox.experiments(
+        &plugins,
+        &["run", "3x3", "--dry-run", "--set", "run.moed=\"full\""],
+    ));
+    output.assert_code(2).assert_stderr_has(&["run.moed"]);
+}
+
+#[test]
+fn a_missing_config_file_is_refused_naming_it() {
+    let sandbox = Sandbox::new();
+    let plugins = sandbox.fresh_plugin_dir("plugin-dir");
+    let output = run(&mut sandbox.experiments(
+        &plugins,
+        &["run", "3x3", "--dry-run", "--config", "nope.toml"],
+    ));
+    output.assert_code(2).assert_stderr_has(&["nope.toml"]);
+}
+
+#[test]
+fn profile_v5_with_a_missing_profile_file_names_the_path() {
+    let sandbox = Sandbox::new();
+    let plugins = sandbox.fresh_plugin_dir("plugin-dir");
+    let output = run(&mut sandbox.experiments(
+        &plugins,
+        &[
+            "run",
+            "profile_v5_3x3",
+            "--dry-run",
+            "--profile-like-dislike-path",
+            "missing.csv",
+            "--output-root",
+            "out",
+        ],
+    ));
+    output.assert_code(2).assert_stderr_has(&["missing.csv"]);
+    assert!(
+        !sandbox.path().join("out/experiment_plan.json").exists(),
+        "{output}"
+    );
+}
+
+#[test]
+fn profile_v5_with_an_empty_profile_path_in_config_names_the_key() {
+    let sandbox = Sandbox::new();
+    let plugins = sandbox.fresh_plugin_dir("plugin-dir");
+    sandbox.write(
+        "profile.toml",
+        "[experiment_runners.profile_v5_3x3]\nprofile_like_dislike_path = \"\"\n",
+    );
+    let output = run(&mut sandbox.experiments(
+        &plugins,
+        &[
+            "run",
+            "profile_v5_3x3",
+            "--dry-run",
+            "--config",
+            "profile.toml",
+            "--output-root",
+            "out",
+        ],
+    ));
+    output
+        .assert_code(2)
+        .assert_stderr_has(&["profile_like_dislike_path"]);
+}
+
+#[test]
+fn profile_v5_reads_a_profile_file_relative_to_the_working_directory() {
+    let sandbox = Sandbox::new();
+    let plugins = sandbox.fresh_plugin_dir("plugin-dir");
+    let sample =
+        crate::util::repo_root().join("host/src/data/samples/user_profile_v5_like_dislike.csv");
+    let text = std::fs::read_to_string(&sample)
+        .unwrap_or_else(|error| panic!("`{}`: {error}", sample.display()));
+    sandbox.write("data/profile.csv", &text);
+    let output = run(&mut sandbox.experiments(
+        &plugins,
+        &[
+            "run",
+            "profile_v5_3x3",
+            "--dry-run",
+            "--json",
+            "--profile-like-dislike-path",
+            "data/profile.csv",
+            "--output-root",
+            "out",
+        ],
+    ));
+    output.assert_code(0);
+    assert_eq!(output.json()["planned_runs"], 9, "{output}");
+}
