@@ -4,7 +4,7 @@
 # Usage: scripts/dry-run-all.sh [path/to/image-project binary]
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-bin=${1:-$repo/target/debug/image-project}
+bin=$(realpath "${1:-$repo/target/debug/image-project}")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
