@@ -339,6 +339,8 @@ pub struct RunError {
 /// Input of the `analyze` hook.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "scope", rename_all = "snake_case")]
+// Built once per hook call; boxing the large variant would only burden plugin authors.
+#[allow(clippy::large_enum_variant)]
 pub enum AnalyzeRequest {
     /// One finished run.
     Run { spec: RunSpec, outcome: RunOutcome },

@@ -41,39 +41,22 @@ pub fn is_secret_key(segment: &str) -> bool {
 /// Runs the secret and section checks on one layer.
 pub(crate) fn check_layer(tree: &Value, layer: &Layer) -> Result<(), ConfigError> {
     // Secrets first: a top-level `api_key` is better reported as a secret than as a section.
-    check_secrets(tree, &mut String::new(), layer)?;
+    check_secrets(tree, layer)?;
     check_sections(tree, layer)
 }
 
-fn check_secrets(value: &Value, path: &mut String, layer: &Layer) -> Result<(), ConfigError> {
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                let len = path.len();
-                key::push(path, k);
-                if is_secret_key(k) {
-                    // The value is deliberately left out of the error.
-                    return Err(ConfigError::SecretKey {
-                        key: path.clone(),
-                        layer: layer.clone(),
-                    });
-                }
-                check_secrets(v, path, layer)?;
-                path.truncate(len);
-            }
-            Ok(())
-        }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                let len = path.len();
-                key::push_index(path, i);
-                check_secrets(v, path, layer)?;
-                path.truncate(len);
-            }
-            Ok(())
-        }
+fn check_secrets(tree: &Value, layer: &Layer) -> Result<(), ConfigError> {
+    key::walk(tree, &mut |path, value| match value {
+        Value::Object(map) => match map.keys().find(|k| is_secret_key(k)) {
+            // The value is deliberately left out of the error.
+            Some(secret) => Err(ConfigError::SecretKey {
+                key: key::child(path, secret),
+                layer: layer.clone(),
+            }),
+            None => Ok(()),
+        },
         _ => Ok(()),
-    }
+    })
 }
 
 fn check_sections(tree: &Value, layer: &Layer) -> Result<(), ConfigError> {

@@ -34,6 +34,41 @@ pub fn child(parent: &str, segment: &str) -> String {
     path
 }
 
+/// Visits every value of `tree` depth-first, parents before children, with its dotted path (the
+/// root's is empty); stops at the first error.
+pub fn walk<E>(
+    tree: &serde_json::Value,
+    visit: &mut impl FnMut(&str, &serde_json::Value) -> Result<(), E>,
+) -> Result<(), E> {
+    fn go<E>(
+        value: &serde_json::Value,
+        path: &mut String,
+        visit: &mut impl FnMut(&str, &serde_json::Value) -> Result<(), E>,
+    ) -> Result<(), E> {
+        visit(path, value)?;
+        let len = path.len();
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, child) in map {
+                    push(path, key);
+                    go(child, path, visit)?;
+                    path.truncate(len);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (index, child) in items.iter().enumerate() {
+                    push_index(path, index);
+                    go(child, path, visit)?;
+                    path.truncate(len);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+    go(tree, &mut String::new(), visit)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

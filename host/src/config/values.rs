@@ -28,7 +28,7 @@ pub(crate) fn parse_document(text: &str, layer: &Layer) -> Result<Value, ConfigE
         line_column: err.span().map(|span| line_column(text, span.start)),
         message: one_line(err.message()),
     })?;
-    check_values(&tree, &mut String::new(), layer)?;
+    check_values(&tree, layer)?;
     Ok(tree)
 }
 
@@ -56,38 +56,20 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-fn check_values(value: &Value, path: &mut String, layer: &Layer) -> Result<(), ConfigError> {
-    match value {
+fn check_values(tree: &Value, layer: &Layer) -> Result<(), ConfigError> {
+    key::walk(tree, &mut |path, value| match value {
         Value::Null => Err(ConfigError::NonFinite {
-            key: path.clone(),
+            key: path.to_owned(),
             layer: layer.clone(),
         }),
         Value::Object(map) if map.len() == 1 && map.contains_key(DATETIME_MARKER) => {
             Err(ConfigError::Datetime {
-                key: path.clone(),
+                key: path.to_owned(),
                 layer: layer.clone(),
             })
         }
-        Value::Object(map) => {
-            for (k, v) in map {
-                let len = path.len();
-                key::push(path, k);
-                check_values(v, path, layer)?;
-                path.truncate(len);
-            }
-            Ok(())
-        }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                let len = path.len();
-                key::push_index(path, i);
-                check_values(v, path, layer)?;
-                path.truncate(len);
-            }
-            Ok(())
-        }
         _ => Ok(()),
-    }
+    })
 }
 
 #[cfg(test)]
