@@ -173,20 +173,43 @@ fn guarded<I: ExperimentInstance>(
     hook: &str,
     body: impl FnOnce() -> Result<String, HookFailure>,
 ) -> RResult<RString, RString> {
+    install_quiet_panic_hook();
     let failure = match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(output)) => return RResult::ROk(output.into()),
         Ok(Err(failure)) => failure,
-        Err(payload) => HookFailure {
-            kind: HookFailureKind::Panicked,
-            message: format!(
-                "plugin `{}` panicked in hook `{hook}`: {}",
-                I::CRATE_NAME,
-                panic_message(payload.as_ref())
-            ),
-        },
+        Err(payload) => {
+            let location = PANIC_LOCATION.with(|location| location.take());
+            let at = location.map(|location| format!(" at {location}")).unwrap_or_default();
+            HookFailure {
+                kind: HookFailureKind::Panicked,
+                message: format!(
+                    "plugin `{}` panicked in hook `{hook}`{at}: {}",
+                    I::CRATE_NAME,
+                    panic_message(payload.as_ref())
+                ),
+            }
+        }
     };
     let text = serde_json::to_string(&failure).unwrap_or_else(|_| failure.message.clone());
     RResult::RErr(text.into())
+}
+
+thread_local! {
+    /// Where the last panic on this thread happened, for the error message.
+    static PANIC_LOCATION: std::cell::Cell<Option<String>> = const { std::cell::Cell::new(None) };
+}
+
+/// Replaces the plugin's default panic hook (each plugin links its own `std`, so the host's hook
+/// is untouched): every hook panic is caught and reported as an error with its location, so the
+/// default hook's stderr message would only be noise around that error.
+fn install_quiet_panic_hook() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let location = info.location().map(|location| location.to_string());
+            PANIC_LOCATION.with(|slot| slot.set(location));
+        }));
+    });
 }
 
 /// The text of a panic payload (`&str` or `String`; anything else is opaque).

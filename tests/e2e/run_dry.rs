@@ -307,6 +307,15 @@ fn every_experiment_dry_runs_with_defaults_and_no_config() {
 }
 
 #[test]
+fn mode_prompt_only_is_spelled_as_in_the_config() {
+    let sandbox = Sandbox::new();
+    let plugins = sandbox.fresh_plugin_dir("plugin-dir");
+    let (output, out) = dry_run(&sandbox, &plugins, "3x3", "out", &["--mode", "prompt_only"]);
+    let plan = read_json(&out.join("experiment_plan.json"));
+    assert_eq!(plan["run_mode"], "prompt_only", "{output}");
+}
+
+#[test]
 fn dry_run_flags_reach_the_plan() {
     let sandbox = Sandbox::new();
     let plugins = sandbox.fresh_plugin_dir("plugin-dir");

@@ -77,6 +77,7 @@ struct RunnerArgs {
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum ModeArg {
     Full,
+    #[value(name = "prompt_only")]
     PromptOnly,
 }
 
