@@ -6,13 +6,18 @@
 //! - [`data`]: `read_data` and the embedded sample data (`builtin:<name>`).
 //! - [`plugins`]: finding, loading and describing experiment plugins; the host services they call.
 //! - [`runner`]: the canonical experiment runner (plan, validate, write the plan files).
+//! - [`pipeline`]: the engine and compiler of the prompt pipeline; [`stages`] the stage catalogue.
+//! - [`backends`]: the text and image providers (offline and OpenAI-compatible).
 //! - [`artifacts`]: every file format the runner writes, and atomic writing.
 //! - [`clock`]: the UTC timestamps and dates written into artifacts.
 
 pub mod artifacts;
+pub mod backends;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod data;
+pub mod pipeline;
 pub mod plugins;
 pub mod runner;
+pub mod stages;

@@ -1,0 +1,18 @@
+//! The prompt pipeline: the engine that executes a tree of steps against a text backend
+//! (`engine`), the compiler that turns a config's plan into that tree (`compiler`), and the
+//! stage-owned config namespace every stage reads its knobs through (`stage_config`).
+//!
+//! What the stages *are* lives in `stages`; what a run writes lives in `run` and `artifacts`.
+
+pub mod compiler;
+pub mod engine;
+pub mod node;
+pub mod stage_config;
+
+pub use compiler::{compile, CompileError, CompiledPipeline, PipelineInputs};
+pub use engine::{execute, EngineError, RunState, StepRecord};
+pub use node::{ActionFn, ActionStep, Block, ChatStep, MergeMode, Node, PromptFn};
+pub use stage_config::{StageConfig, StageConfigError};
+
+/// The persona every conversation starts with (the system message).
+pub const SYSTEM_PROMPT: &str = include_str!("../prompts/system.txt");

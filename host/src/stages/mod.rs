@@ -1,0 +1,64 @@
+//! The stage catalogue: every stage the pipeline can run, as small values in one registry (id,
+//! kind, doc, IO, builder), one file per stage or small family, and the named plans (ordered
+//! stage lists). Prompt text lives in `prompts/`, not here.
+//!
+//! Stages are grouped by family below; the order of [`catalogue`] is the order of `stages list`.
+
+mod ab;
+pub mod plans;
+mod registry;
+
+pub use registry::{Registry, ResolveError};
+
+use crate::pipeline::{Block, PipelineInputs, StageConfig};
+
+/// How a stage is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageKind {
+    /// One primary chat step named `draft`.
+    Chat,
+    /// One action step named `action`.
+    Action,
+    /// A block of its own design.
+    Composite,
+}
+
+/// What a stage reads and writes in the run's outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct StageIo {
+    /// Outputs that must exist before the stage runs.
+    pub requires: &'static [&'static str],
+    /// Outputs the stage sets by code.
+    pub provides: &'static [&'static str],
+    /// Outputs the stage sets through capture keys.
+    pub captures: &'static [&'static str],
+}
+
+/// What a stage's builder gets.
+pub struct StageBuild<'a, 'b> {
+    /// The instance id; the built block must carry it as its name.
+    pub instance_id: &'a str,
+    /// The stage's merged config; read every knob through it.
+    pub config: &'a mut StageConfig,
+    pub inputs: &'a PipelineInputs<'b>,
+}
+
+/// One stage kind.
+#[derive(Clone, Copy)]
+pub struct StageDef {
+    pub id: &'static str,
+    pub kind: StageKind,
+    /// One line for `stages list` and the transcript.
+    pub doc: &'static str,
+    pub io: StageIo,
+    pub build: fn(&mut StageBuild<'_, '_>) -> Result<Block, String>,
+}
+
+/// Every stage kind, grouped by family.
+pub fn catalogue() -> Vec<StageDef> {
+    let mut stages = Vec::new();
+    // A/B experiments: token, scene draft, refinement or SceneSpec, strict one-line prompt.
+    stages.extend(ab::stages());
+    stages
+}
