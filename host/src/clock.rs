@@ -1,4 +1,5 @@
-//! UTC timestamps for artifacts: one place that reads the wall clock and formats it.
+//! The only non-deterministic inputs, read in one place: the wall clock (UTC timestamps for
+//! artifacts) and OS entropy (fresh seeds when none is given; always recorded).
 
 use std::time::SystemTime;
 
@@ -38,6 +39,12 @@ impl Timestamp {
     }
 }
 
+/// A seed from OS entropy, in [0, 2^53) so it survives any JSON reader as an exact number.
+pub fn fresh_seed() -> u64 {
+    use rand_core::{RngCore, SeedableRng};
+    rand_xoshiro::Xoshiro256PlusPlus::from_entropy().next_u64() >> 11
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,5 +56,12 @@ mod tests {
         assert_eq!(stamp.iso(), "2026-11-28T05:30:15Z");
         assert_eq!(stamp.date(), "2026-11-28");
         assert_eq!(stamp.compact(), "20261128_053015");
+    }
+
+    #[test]
+    fn fresh_seeds_fit_in_53_bits() {
+        for _ in 0..100 {
+            assert!(fresh_seed() < 1 << 53);
+        }
     }
 }

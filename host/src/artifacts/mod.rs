@@ -3,8 +3,9 @@
 //!
 //! This module owns the *writing*; what goes into the plan documents is built by the runner.
 
-mod experiment_log;
+mod log_file;
 pub mod plan_files;
+pub mod run_files;
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-pub use experiment_log::ExperimentLog;
+pub use log_file::LogFile;
 
 /// A file could not be written.
 #[derive(Debug, thiserror::Error)]

@@ -2,13 +2,52 @@
 
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
+use plugin_api::RunMode;
 
+use crate::config::ConfigRequest;
 use crate::plugins::{Catalog, PluginDirOptions, PLUGIN_PATH_ENV};
 
 use super::CliError;
 
 pub const PLUGIN_HEADING: &str = "Plugin options";
+pub const CONFIG_HEADING: &str = "Config options";
+
+/// The config layers a command loads on top of the embedded default.
+#[derive(Args, Debug, Clone)]
+pub struct ConfigArgs {
+    /// Config file to merge over the embedded default (repeatable, in order)
+    #[arg(long = "config", value_name = "FILE", help_heading = CONFIG_HEADING)]
+    pub files: Vec<PathBuf>,
+
+    /// Override one config key with a TOML value (repeatable), e.g. --set 'run.mode="full"'
+    #[arg(long = "set", value_name = "KEY=VALUE", help_heading = CONFIG_HEADING)]
+    pub sets: Vec<String>,
+}
+
+impl ConfigArgs {
+    /// The layers to load, with `IMAGE_PROJECT_CONFIG` read from the environment.
+    pub fn request(&self, cwd: &std::path::Path) -> ConfigRequest {
+        ConfigRequest::from_env(self.files.clone(), self.sets.clone(), cwd.to_owned())
+    }
+}
+
+/// `--mode`, spelled as in the config.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ModeArg {
+    Full,
+    #[value(name = "prompt_only")]
+    PromptOnly,
+}
+
+impl From<ModeArg> for RunMode {
+    fn from(mode: ModeArg) -> RunMode {
+        match mode {
+            ModeArg::Full => RunMode::Full,
+            ModeArg::PromptOnly => RunMode::PromptOnly,
+        }
+    }
+}
 
 /// Where plugins are looked for; every `experiments` command takes these.
 #[derive(Args, Debug, Clone)]

@@ -8,13 +8,12 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Arg, ArgAction, ArgMatches, Args as _, Command, FromArgMatches as _, ValueEnum};
+use clap::{Arg, ArgAction, ArgMatches, Args as _, Command, FromArgMatches as _};
 use plugin_api::{ArgKind, Descriptor, RunMode};
 use serde_json::{json, Map, Value};
 
-use super::args::PluginDirArgs;
+use super::args::{ConfigArgs, ModeArg, PluginDirArgs};
 use super::{CliError, CliResult, EXIT_OK};
-use crate::config::ConfigRequest;
 use crate::runner::{self, describe_counts, RunOptions};
 
 const RUNNER_HEADING: &str = "Runner options";
@@ -37,13 +36,8 @@ pub struct Args {
 /// The flags `experiments run` defines for every experiment.
 #[derive(clap::Args, Debug)]
 struct RunnerArgs {
-    /// Config file to merge over the embedded default (repeatable, in order)
-    #[arg(long = "config", value_name = "FILE", help_heading = RUNNER_HEADING)]
-    config: Vec<PathBuf>,
-
-    /// Override one config key with a TOML value (repeatable), e.g. --set 'run.mode="full"'
-    #[arg(long = "set", value_name = "KEY=VALUE", help_heading = RUNNER_HEADING)]
-    set: Vec<String>,
+    #[command(flatten)]
+    config: ConfigArgs,
 
     /// Experiment directory [default: _artifacts/experiments/<EXPERIMENT_ID>]
     #[arg(long, value_name = "DIR", help_heading = RUNNER_HEADING)]
@@ -74,21 +68,6 @@ struct RunnerArgs {
     help: Option<bool>,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum ModeArg {
-    Full,
-    #[value(name = "prompt_only")]
-    PromptOnly,
-}
-
-impl From<ModeArg> for RunMode {
-    fn from(mode: ModeArg) -> RunMode {
-        match mode {
-            ModeArg::Full => RunMode::Full,
-            ModeArg::PromptOnly => RunMode::PromptOnly,
-        }
-    }
-}
 
 pub fn exec(args: Args) -> CliResult {
     let raw = args.args;
@@ -119,12 +98,7 @@ pub fn exec(args: Args) -> CliResult {
     }
     let cwd = std::env::current_dir().map_err(CliError::usage)?;
     let options = RunOptions {
-        config: ConfigRequest {
-            files: runner_args.config,
-            sets: runner_args.set,
-            cwd: cwd.clone(),
-            env_config: std::env::var("IMAGE_PROJECT_CONFIG").ok(),
-        },
+        config: runner_args.config.request(&cwd),
         args: plugin_args,
         run_mode: runner_args.mode.map(RunMode::from),
         output_root: runner_args.output_root,

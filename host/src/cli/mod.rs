@@ -6,6 +6,7 @@ mod args;
 mod experiments_describe;
 mod experiments_list;
 mod experiments_run;
+mod generate;
 
 use std::ffi::OsString;
 
@@ -54,6 +55,7 @@ enum Command {
     /// List, describe and run experiment plugins
     #[command(subcommand)]
     Experiments(ExperimentsCommand),
+    Generate(generate::Args),
 }
 
 #[derive(Subcommand)]
@@ -76,6 +78,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         Command::Experiments(ExperimentsCommand::List(args)) => experiments_list::exec(args),
         Command::Experiments(ExperimentsCommand::Describe(args)) => experiments_describe::exec(args),
         Command::Experiments(ExperimentsCommand::Run(args)) => experiments_run::exec(args),
+        Command::Generate(args) => generate::exec(args),
     };
     match result {
         Ok(code) => code,

@@ -8,12 +8,12 @@ use plugin_api::loader::ServiceProvider;
 use plugin_api::{ChatRequest, ChatResponse, LogLevel, RunOutcome};
 use serde_json::Value;
 
-use crate::artifacts::ExperimentLog;
+use crate::artifacts::LogFile;
 
 /// The host's answers to plugin service calls.
 pub struct HostServices {
     cwd: PathBuf,
-    log: Option<Arc<ExperimentLog>>,
+    log: Option<Arc<LogFile>>,
 }
 
 impl HostServices {
@@ -23,7 +23,7 @@ impl HostServices {
     }
 
     /// Services whose `log` goes to the experiment's log.
-    pub fn with_log(cwd: PathBuf, log: Arc<ExperimentLog>) -> HostServices {
+    pub fn with_log(cwd: PathBuf, log: Arc<LogFile>) -> HostServices {
         HostServices { cwd, log: Some(log) }
     }
 }

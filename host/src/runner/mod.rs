@@ -18,14 +18,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use plugin_api::{LogLevel, PlanRequest, RunMode};
-use rand_core::{RngCore, SeedableRng};
 use serde_json::{json, Map, Value};
 
 use crate::artifacts::plan_files::{
     write_plan_files, PairEntry, PairsDocument, PlanDocument, PluginRecord, RunnerFlags,
     RunnerRecord, LOG_FILE, PAIRS_FILE, PLAN_FILE, PLAN_FULL_FILE,
 };
-use crate::artifacts::{self, ArtifactError, ExperimentLog};
+use crate::artifacts::{self, ArtifactError, LogFile};
 use crate::clock::Timestamp;
 use crate::config::{self, ConfigError, ConfigRequest};
 use crate::plugins::{HostServices, LoadedExperiment};
@@ -110,8 +109,8 @@ pub fn plan_experiment(
     // 3. Id, output directory, base seed.
     let run_mode = options.run_mode.unwrap_or(experiment.descriptor.default_run_mode);
     let (experiment_id, output_root) = settle_location(name, options, &started)?;
-    let base_seed = options.seed.unwrap_or_else(fresh_base_seed);
-    let log = Arc::new(ExperimentLog::open(&output_root.join(LOG_FILE))?);
+    let base_seed = options.seed.unwrap_or_else(crate::clock::fresh_seed);
+    let log = Arc::new(LogFile::open(&output_root.join(LOG_FILE))?);
     log.record(LogLevel::Info, &format!("experiment `{name}` id `{experiment_id}`"))?;
     log.record(LogLevel::Info, &format!("output root `{}`", output_root.display()))?;
     log.record(LogLevel::Info, &format!("base seed {base_seed}; run mode {run_mode}"))?;
@@ -280,11 +279,6 @@ pub fn is_safe_id(id: &str) -> bool {
         && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
-/// A base seed from OS entropy, in [0, 2^53) so it survives any JSON reader as an exact number.
-fn fresh_base_seed() -> u64 {
-    rand_xoshiro::Xoshiro256PlusPlus::from_entropy().next_u64() >> 11
-}
-
 /// The overlay every run gets, whatever the plugin plans (DESIGN §4 step 4).
 fn standard_overrides(mode: RunMode, out: &Path, experiment_id: &str, started: &Timestamp) -> Value {
     let path = |relative: &str| out.join(relative).display().to_string();
@@ -335,13 +329,6 @@ mod tests {
         }
         for bad in ["", "..", "a..b", "a/b", "a b", "ä"] {
             assert!(!is_safe_id(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn fresh_seeds_fit_in_53_bits() {
-        for _ in 0..100 {
-            assert!(fresh_base_seed() < 1 << 53);
         }
     }
 }

@@ -39,6 +39,8 @@ pub struct StageIo {
 pub struct StageBuild<'a, 'b> {
     /// The instance id; the built block must carry it as its name.
     pub instance_id: &'a str,
+    /// The stage kind id (one builder may serve several kinds).
+    pub kind: &'a str,
     /// The stage's merged config; read every knob through it.
     pub config: &'a mut StageConfig,
     pub inputs: &'a PipelineInputs<'b>,

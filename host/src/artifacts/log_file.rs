@@ -1,4 +1,4 @@
-//! `experiment.log`: one line per event (`<UTC time> | <LEVEL> | <message>`), appended, flushed
+//! Append-only logs (`experiment.log`, each run's oplog): one line per event (`<UTC time> | <LEVEL> | <message>`), appended, flushed
 //! and synced per record so a crash never loses what was already reported.
 
 use std::fs::{File, OpenOptions};
@@ -11,15 +11,15 @@ use plugin_api::LogLevel;
 use super::{create_dir_all, ArtifactError};
 use crate::clock::Timestamp;
 
-/// The experiment's append-only log. Shared between threads.
-pub struct ExperimentLog {
+/// An append-only log file. Shared between threads.
+pub struct LogFile {
     path: PathBuf,
     file: Mutex<File>,
 }
 
-impl ExperimentLog {
+impl LogFile {
     /// Opens (or creates) the log for appending.
-    pub fn open(path: &Path) -> Result<ExperimentLog, ArtifactError> {
+    pub fn open(path: &Path) -> Result<LogFile, ArtifactError> {
         if let Some(dir) = path.parent() {
             create_dir_all(dir)?;
         }
@@ -31,7 +31,7 @@ impl ExperimentLog {
                 path: path.to_owned(),
                 source,
             })?;
-        Ok(ExperimentLog {
+        Ok(LogFile {
             path: path.to_owned(),
             file: Mutex::new(file),
         })
@@ -70,10 +70,10 @@ mod tests {
     fn appends_one_line_per_record() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("experiment.log");
-        let log = ExperimentLog::open(&path).unwrap();
+        let log = LogFile::open(&path).unwrap();
         log.record(LogLevel::Info, "first").unwrap();
         drop(log);
-        let log = ExperimentLog::open(&path).unwrap();
+        let log = LogFile::open(&path).unwrap();
         log.record(LogLevel::Warn, "second\nline").unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();

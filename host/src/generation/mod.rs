@@ -1,0 +1,461 @@
+//! One pipeline run (a "generation"): a config in; staged model calls; a final prompt, and in full
+//! mode a title and an image, out; every step recorded. `generate` runs one; the experiment runner
+//! runs many. The phases, each named in a failed run's error:
+//! 1. `data_load`: read the categories and profile files;
+//! 2. `init_text_ai`: build the backends (a missing key variable fails here, before any call);
+//! 3. `pipeline`: compile the plan and execute it;
+//! 4. `capture`: the capture stage's answer becomes the final prompt;
+//! 5. `image_pipeline` (full mode): title, image, titles manifest;
+//! 6. `records` (full mode): the generations CSV.
+//!
+//! Whatever happens after the config parsed, the run writes its transcript and one
+//! `runs_index.jsonl` line, with `error {type, message, phase, step}` when it failed.
+
+mod title;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use plugin_api::hash::short_hex;
+use plugin_api::{LogLevel, RunError, RunMode, RunStatus};
+use serde_json::{json, Map, Value};
+
+use crate::artifacts::run_files::{
+    append_json_line, append_row, read_rows, FileLock, GENERATIONS_HEADER, TITLES_HEADER,
+};
+use crate::artifacts::{self, ArtifactError, LogFile};
+use crate::backends::{self, BackendError, EnvLookup, ImageBackend, ImageCall, TextBackend};
+use crate::clock::{fresh_seed, Timestamp};
+use crate::config::{parse_run_config, ConfigError, RunConfig};
+use crate::pipeline::{self, CompileError, CompiledPipeline, PipelineInputs, RunState};
+use crate::stages::Registry;
+
+pub use title::{check_title, generate_title, make_unique, TitleOutcome};
+
+/// The text and image backends of a run; shared by all runs of an experiment so one
+/// concurrency bound covers every worker.
+#[derive(Clone)]
+pub struct Backends {
+    pub text: Arc<dyn TextBackend>,
+    pub image: Arc<dyn ImageBackend>,
+}
+
+impl Backends {
+    /// Builds both backends; a missing key variable is an error here, before any call.
+    pub fn from_config(config: &RunConfig, env: EnvLookup<'_>) -> Result<Backends, BackendError> {
+        Ok(Backends {
+            text: backends::text_backend(&config.backend.text, env)?,
+            image: backends::image_backend(&config.backend.image, &config.backend.text, env)?,
+        })
+    }
+}
+
+/// What one run needs.
+pub struct GenerationRequest<'a> {
+    /// The run's merged config tree (without `experiment_runners`).
+    pub config: &'a Value,
+    /// Given by the experiment runner; `generate` makes `<UTC YYYYMMDD_HHMMSS>_<8 hex>`.
+    pub generation_id: Option<String>,
+    /// Relative paths in the config resolve against it.
+    pub cwd: &'a Path,
+    pub env: EnvLookup<'a>,
+    /// Shared backends; built from the config when `None`.
+    pub backends: Option<&'a Backends>,
+}
+
+/// How a run ended (it wrote its transcript and index line either way).
+#[derive(Debug, Clone)]
+pub struct GenerationOutcome {
+    pub generation_id: String,
+    pub seed: u64,
+    pub status: RunStatus,
+    pub run_mode: RunMode,
+    pub final_prompt: Option<String>,
+    pub image_path: Option<PathBuf>,
+    /// Captured outputs, `prompt_pipeline` included.
+    pub outputs: Map<String, Value>,
+    pub error: Option<RunError>,
+    pub transcript_path: PathBuf,
+}
+
+/// A run that could not start (bad config) or could not record itself (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum GenerationError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("invalid generation id `{0}` (expected letters, digits, `_`, `.` and `-`)")]
+    InvalidId(String),
+    #[error("failed to record the run")]
+    Record(#[from] ArtifactError),
+    #[error("the command-line overrides clash with the config")]
+    Overrides(#[source] plugin_api::merge::MergeError),
+}
+
+/// Compiles a run config's plan: what `generate` executes and what preflight checks.
+pub fn compile_run(config: &RunConfig, seed: u64) -> Result<CompiledPipeline, CompileError> {
+    if config.context.enabled {
+        return Err(CompileError {
+            message: "`context.enabled = true`: context injection is not implemented yet in this version of image-project\n\nset `context.enabled = false`".to_owned(),
+        });
+    }
+    let inputs = PipelineInputs {
+        plan: &config.prompt.plan,
+        stages: &config.prompt.stages,
+        output: &config.prompt.output,
+        stage_configs: &config.prompt.stage_configs,
+        seed,
+        initial_outputs: vec!["prompt_inputs".to_owned()],
+    };
+    pipeline::compile(&inputs, &Registry::builtin())
+}
+
+/// A failure inside a phase.
+struct PhaseError {
+    phase: &'static str,
+    kind: &'static str,
+    message: String,
+    step: Option<String>,
+}
+
+impl PhaseError {
+    fn new(phase: &'static str, kind: &'static str, message: impl ToString) -> PhaseError {
+        PhaseError { phase, kind, message: message.to_string(), step: None }
+    }
+}
+
+/// Where one run's files go.
+struct RunPaths {
+    transcript: PathBuf,
+    oplog: PathBuf,
+    final_prompt: PathBuf,
+    runs_index: PathBuf,
+    image: PathBuf,
+    titles_manifest: PathBuf,
+    generations: PathBuf,
+}
+
+impl RunPaths {
+    fn new(config: &RunConfig, cwd: &Path, id: &str) -> RunPaths {
+        let log_dir = cwd.join(&config.image.log_path);
+        let generation_dir = cwd.join(&config.image.generation_path);
+        RunPaths {
+            transcript: log_dir.join(format!("{id}_transcript.json")),
+            oplog: log_dir.join(format!("{id}_oplog.log")),
+            final_prompt: log_dir.join(format!("{id}_final_prompt.txt")),
+            runs_index: log_dir.join("runs_index.jsonl"),
+            image: generation_dir.join(format!("{id}_image.png")),
+            titles_manifest: cwd.join(&config.prompt.titles_manifest_path),
+            generations: cwd.join(&config.prompt.generations_path),
+        }
+    }
+}
+
+/// What the phases produced, for the transcript.
+#[derive(Default)]
+struct RunRecord {
+    state: RunState,
+    prompt_pipeline: Value,
+    final_prompt: Option<String>,
+    title: Option<TitleOutcome>,
+    image_written: bool,
+    backends: Value,
+}
+
+/// Executes one run and records it.
+pub fn run_generation(request: &GenerationRequest<'_>) -> Result<GenerationOutcome, GenerationError> {
+    let config = parse_run_config(request.config)?;
+    let started = Timestamp::now();
+    let seed = config.prompt.random_seed.unwrap_or_else(fresh_seed);
+    let generation_id = match &request.generation_id {
+        Some(id) if crate::runner::is_safe_id(id) => id.clone(),
+        Some(id) => return Err(GenerationError::InvalidId(id.clone())),
+        None => {
+            let nonce = fresh_seed().to_string();
+            format!("{}_{}", started.compact(), short_hex(&[started.iso(), &seed.to_string(), &nonce]))
+        }
+    };
+    let paths = RunPaths::new(&config, request.cwd, &generation_id);
+    let oplog = LogFile::open(&paths.oplog)?;
+    let log = |message: &str| {
+        // The oplog is informational; failing to append must not fail the run.
+        let _ = oplog.record(LogLevel::Info, message);
+    };
+    log(&format!("generation `{generation_id}` seed {seed} mode {}", config.run.mode));
+
+    let mut record = RunRecord {
+        state: RunState { generation_id: generation_id.clone(), seed, ..RunState::default() },
+        ..RunRecord::default()
+    };
+    record.state.outputs.insert("prompt_inputs".into(), prompt_inputs(&config));
+    let result = run_phases(&config, request, &paths, &mut record, &log);
+    let error = result.err().map(|failure| {
+        log(&format!("run failed in phase {}: {}", failure.phase, failure.message));
+        RunError {
+            kind: failure.kind.to_owned(),
+            message: failure.message,
+            phase: Some(failure.phase.to_owned()),
+            step: failure.step,
+        }
+    });
+    let status = if error.is_none() { RunStatus::Success } else { RunStatus::Error };
+
+    let transcript = transcript(&config, &record, &generation_id, seed, &started, &paths, error.as_ref());
+    artifacts::write_json(&paths.transcript, &transcript)?;
+    let index_line = json!({
+        "schema_version": 1,
+        "generation_id": generation_id,
+        "created_at": started.iso(),
+        "seed": seed,
+        "status": status,
+        "phase": error.as_ref().and_then(|e| e.phase.clone()).unwrap_or_else(|| "complete".to_owned()),
+        "run_mode": config.run.mode,
+        "experiment": experiment_labels(&config),
+        "prompt_pipeline": record.prompt_pipeline,
+        "artifacts": {
+            "transcript": paths.transcript,
+            "oplog": paths.oplog,
+            "final_prompt": record.final_prompt.as_ref().map(|_| &paths.final_prompt),
+            "image": record.image_written.then_some(&paths.image),
+        },
+        "error": error,
+    });
+    append_json_line(&paths.runs_index, &index_line)?;
+    log(&format!("run {}", if error.is_none() { "complete" } else { "failed" }));
+
+    let mut outputs = record.state.outputs;
+    outputs.insert("prompt_pipeline".into(), record.prompt_pipeline);
+    Ok(GenerationOutcome {
+        generation_id,
+        seed,
+        status,
+        run_mode: config.run.mode,
+        final_prompt: record.final_prompt,
+        image_path: record.image_written.then_some(paths.image),
+        outputs,
+        error,
+        transcript_path: paths.transcript,
+    })
+}
+
+fn run_phases(
+    config: &RunConfig,
+    request: &GenerationRequest<'_>,
+    paths: &RunPaths,
+    record: &mut RunRecord,
+    log: &(dyn Fn(&str) + Sync),
+) -> Result<(), PhaseError> {
+    // 1. Data.
+    for reference in [&config.prompt.categories_path, &config.prompt.profile_path] {
+        crate::data::read_nonempty(reference, request.cwd).map_err(|e| PhaseError::new("data_load", "data", e))?;
+    }
+
+    // 2. Backends.
+    let built;
+    let backends = match request.backends {
+        Some(shared) => shared,
+        None => {
+            built = Backends::from_config(config, request.env)
+                .map_err(|e| PhaseError::new("init_text_ai", "backend", e))?;
+            &built
+        }
+    };
+    record.backends = json!({
+        "text": {"provider": backends.text.provider(), "model": backends.text.model()},
+        "image": {"provider": backends.image.provider(), "model": backends.image.model()},
+    });
+
+    // 3. Pipeline.
+    let compiled = compile_run(config, record.state.seed).map_err(|e| PhaseError::new("pipeline", "compile", e))?;
+    record.prompt_pipeline = compiled.metadata.clone();
+    log(&format!(
+        "plan `{}` stages [{}] capture `{}`",
+        config.prompt.plan,
+        compiled.resolved_stages.join(", "),
+        compiled.capture_stage
+    ));
+    pipeline::execute(&compiled.root, &mut record.state, backends.text.as_ref(), pipeline::SYSTEM_PROMPT, log)
+        .map_err(|e| PhaseError {
+            phase: "pipeline",
+            kind: "step",
+            step: Some(e.path.clone()),
+            message: e.to_string(),
+        })?;
+
+    // 4. Capture.
+    let final_prompt = match record.state.outputs.get("image_prompt") {
+        Some(Value::String(text)) if !text.trim().is_empty() => text.trim_end().to_owned(),
+        _ => {
+            return Err(PhaseError::new(
+                "capture",
+                "capture",
+                "the pipeline did not produce the required output `image_prompt`",
+            ))
+        }
+    };
+    artifacts::write_atomic(&paths.final_prompt, format!("{final_prompt}\n").as_bytes())
+        .map_err(|e| PhaseError::new("capture", "io", error_chain(&e)))?;
+    record.final_prompt = Some(final_prompt.clone());
+    if config.run.mode == RunMode::PromptOnly {
+        return Ok(());
+    }
+
+    // 5. Title and image, under the manifest lock so sequence numbers and titles stay unique.
+    let image_error = |kind: &'static str, message: String| PhaseError::new("image_pipeline", kind, message);
+    let lock = FileLock::acquire(&paths.titles_manifest, Duration::from_secs(60))
+        .map_err(|e| image_error("io", error_chain(&e)))?;
+    let rows = read_rows(&paths.titles_manifest, &TITLES_HEADER).map_err(|e| image_error("io", error_chain(&e)))?;
+    let seq = rows.iter().filter_map(|row| row.get(0)?.parse::<u64>().ok()).max().unwrap_or(0) + 1;
+    let existing: Vec<String> = rows.iter().filter_map(|row| row.get(1).map(str::to_owned)).collect();
+    let title = generate_title(backends.text.as_ref(), &final_prompt, record.state.seed, &existing)
+        .map_err(|message| image_error("title", message))?;
+    let image = backends
+        .image
+        .generate(&ImageCall { prompt: &final_prompt, seed: record.state.seed })
+        .map_err(|e| image_error("backend", error_chain(&e)))?;
+    artifacts::write_atomic(&paths.image, &image.png).map_err(|e| image_error("io", error_chain(&e)))?;
+    record.image_written = true;
+    let created_at = Timestamp::now();
+    let image_config = &config.backend.image;
+    append_row(
+        &paths.titles_manifest,
+        &TITLES_HEADER,
+        &[
+            seq.to_string(),
+            title.title.clone(),
+            record.state.generation_id.clone(),
+            final_prompt.clone(),
+            paths.image.display().to_string(),
+            created_at.iso().to_owned(),
+            image.model.clone(),
+            image_config.size.clone(),
+            image_config.quality.clone(),
+            record.state.seed.to_string(),
+            title.title_source.to_owned(),
+            title.title_raw.clone(),
+        ],
+    )
+    .map_err(|e| image_error("io", error_chain(&e)))?;
+    drop(lock);
+    record.title = Some(title);
+
+    // 6. Records.
+    let concepts = record.state.outputs.get("selected_concepts").cloned().unwrap_or_else(|| json!([]));
+    append_row(
+        &paths.generations,
+        &GENERATIONS_HEADER,
+        &[
+            record.state.generation_id.clone(),
+            concepts.to_string(),
+            final_prompt,
+            paths.image.display().to_string(),
+            created_at.iso().to_owned(),
+            record.state.seed.to_string(),
+        ],
+    )
+    .map_err(|e| PhaseError::new("records", "io", error_chain(&e)))?;
+    Ok(())
+}
+
+/// `prompt_inputs`: the data and history files the run was given.
+fn prompt_inputs(config: &RunConfig) -> Value {
+    json!({
+        "categories_path": config.prompt.categories_path,
+        "profile_path": config.prompt.profile_path,
+        "generations_csv_path": config.prompt.generations_path,
+        "titles_manifest_path": config.prompt.titles_manifest_path,
+    })
+}
+
+/// `experiment {id, variant, notes, tags}`, or null when none is set.
+fn experiment_labels(config: &RunConfig) -> Value {
+    let labels = &config.experiment;
+    if labels.id.is_none() && labels.variant.is_none() && labels.notes.is_none() && labels.tags.is_empty() {
+        return Value::Null;
+    }
+    json!({"id": labels.id, "variant": labels.variant, "notes": labels.notes, "tags": labels.tags})
+}
+
+fn transcript(
+    config: &RunConfig,
+    record: &RunRecord,
+    generation_id: &str,
+    seed: u64,
+    started: &Timestamp,
+    paths: &RunPaths,
+    error: Option<&RunError>,
+) -> Value {
+    let mut document = Map::new();
+    document.insert("generation_id".into(), json!(generation_id));
+    document.insert("seed".into(), json!(seed));
+    document.insert(
+        "selected_concepts".into(),
+        record.state.outputs.get("selected_concepts").cloned().unwrap_or_else(|| json!([])),
+    );
+    document.insert("steps".into(), json!(record.state.steps));
+    document.insert("image_path".into(), json!(record.image_written.then_some(&paths.image)));
+    document.insert("created_at".into(), json!(started.iso()));
+    document.insert("run_mode".into(), json!(config.run.mode));
+    document.insert("prompt_inputs".into(), prompt_inputs(config));
+    let labels = experiment_labels(config);
+    if !labels.is_null() {
+        document.insert("experiment".into(), labels);
+    }
+    document.insert("final_image_prompt".into(), json!(record.final_prompt));
+    if let Some(title) = &record.title {
+        document.insert("title_generation".into(), json!(title));
+    }
+    document.insert("backends".into(), record.backends.clone());
+    let mut outputs = record.state.outputs.clone();
+    outputs.insert("prompt_pipeline".into(), record.prompt_pipeline.clone());
+    document.insert("outputs".into(), Value::Object(outputs));
+    if let Some(error) = error {
+        document.insert("error".into(), json!(error));
+    }
+    Value::Object(document)
+}
+
+/// An error and its causes on one line, for records that hold a single message.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+/// What `image-project generate` asks for.
+pub struct GenerateOptions {
+    pub config: crate::config::ConfigRequest,
+    pub seed: Option<u64>,
+    pub mode: Option<RunMode>,
+}
+
+/// `generate`: loads the config layers, applies `--seed`/`--mode`, pins `context.today` to
+/// today's UTC date unless the config sets it, and runs once.
+pub fn generate(options: &GenerateOptions) -> Result<GenerationOutcome, GenerationError> {
+    let mut tree = crate::config::load(&options.config)?.tree;
+    crate::config::take_experiment_runners(&mut tree)?;
+    let mut overlay = json!({});
+    if let Some(seed) = options.seed {
+        overlay["prompt"] = json!({"random_seed": seed});
+    }
+    if let Some(mode) = options.mode {
+        overlay["run"] = json!({"mode": mode.as_str()});
+    }
+    if tree.pointer("/context/today").is_none() {
+        overlay["context"] = json!({"today": Timestamp::now().date()});
+    }
+    plugin_api::merge::deep_merge(&mut tree, &overlay).map_err(GenerationError::Overrides)?;
+    let env = |name: &str| std::env::var(name).ok();
+    run_generation(&GenerationRequest {
+        config: &tree,
+        generation_id: None,
+        cwd: &options.config.cwd,
+        env: &env,
+        backends: None,
+    })
+}

@@ -1,0 +1,69 @@
+//! Prompt templates: every prompt text the pipeline sends lives in a file next to this module,
+//! rendered with minijinja (strict: a variable a template uses but the caller did not pass is an
+//! error, not an empty string). Stages choose the template and pass the values; no prompt text
+//! lives in code.
+
+use std::sync::OnceLock;
+
+use minijinja::{Environment, UndefinedBehavior};
+use serde::Serialize;
+
+/// Every template, by name.
+const TEMPLATES: &[(&str, &str)] = &[
+    ("ab/scene_draft", include_str!("ab/scene_draft.j2")),
+    ("ab/scene_refine_no_block", include_str!("ab/scene_refine_no_block.j2")),
+    ("ab/scene_refine_with_block", include_str!("ab/scene_refine_with_block.j2")),
+    ("ab/scene_spec_json", include_str!("ab/scene_spec_json.j2")),
+    ("ab/final_prompt_format", include_str!("ab/final_prompt_format.j2")),
+    ("ab/final_prompt_format_from_scenespec", include_str!("ab/final_prompt_format_from_scenespec.j2")),
+    ("title_system", include_str!("title_system.j2")),
+    ("title_user", include_str!("title_user.j2")),
+];
+
+fn environment() -> &'static Environment<'static> {
+    static ENVIRONMENT: OnceLock<Environment<'static>> = OnceLock::new();
+    ENVIRONMENT.get_or_init(|| {
+        let mut environment = Environment::new();
+        environment.set_undefined_behavior(UndefinedBehavior::Strict);
+        environment.set_keep_trailing_newline(false);
+        for (name, source) in TEMPLATES {
+            // A template that does not parse is a bug caught by `every_template_parses`.
+            if let Err(error) = environment.add_template(name, source) {
+                panic!("prompt template `{name}` does not parse: {error}");
+            }
+        }
+        environment
+    })
+}
+
+/// Renders template `name` with `values`.
+pub fn render<S: Serialize>(name: &str, values: S) -> Result<String, String> {
+    let template = environment()
+        .get_template(name)
+        .map_err(|error| format!("prompt template `{name}`: {error}"))?;
+    template
+        .render(values)
+        .map(|text| text.trim().to_owned())
+        .map_err(|error| format!("prompt template `{name}` failed to render: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use minijinja::context;
+
+    #[test]
+    fn every_template_parses() {
+        for (name, _) in TEMPLATES {
+            environment().get_template(name).unwrap();
+        }
+    }
+
+    #[test]
+    fn renders_values_and_refuses_missing_ones() {
+        let text = render("ab/scene_draft", context! { token => "RV-1-234567" }).unwrap();
+        assert!(text.contains("RV-1-234567"));
+        let error = render("ab/scene_draft", context! {}).unwrap_err();
+        assert!(error.contains("ab/scene_draft"), "{error}");
+    }
+}
