@@ -6,10 +6,23 @@
 //! Recording the call is the engine's job.
 
 mod config;
+mod limiter;
+mod offline;
+mod offline_image;
+mod openai;
+#[cfg(test)]
+mod stub;
 
 pub use config::{ImageBackendConfig, Provider, TextBackendConfig};
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use offline::OfflineText;
+use offline_image::OfflineImage;
+use openai::{
+    Backoff, ChatSettings, Client, ClientSettings, ImageSettings, OpenaiImage, OpenaiText,
+};
 
 pub use plugin_api::ChatMessage;
 
@@ -82,31 +95,245 @@ pub trait ImageBackend: Send + Sync {
     fn model(&self) -> &str;
 }
 
-/// Why a backend could not be built or a call failed.
+/// Why a backend could not be built or a call failed. The engine adds which step failed;
+/// these say what was asked of whom and what came back.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
+    /// The key variable is not set (or empty); raised when the backend is built, before any call.
     #[error("the environment variable `{var}` named by `{key}` is not set\n\nset it to your API key, or point `{key}` at another variable")]
     MissingKey { var: String, key: String },
+    /// A backend setting that cannot work (`key` is its dotted config key).
+    #[error("invalid `{key}`: {message}")]
+    Config { key: String, message: String },
+    /// The server answered with an HTTP error (after retries when it was a 429 or 5xx).
+    #[error("`POST {url}` answered HTTP {status} after {}: {message}", attempts_text(.attempts))]
+    Status {
+        url: String,
+        status: u16,
+        message: String,
+        attempts: u32,
+    },
+    /// No answer: timed out, could not connect, ... (after retries).
+    #[error("`POST {url}` failed after {}: {reason}", attempts_text(.attempts))]
+    Transport {
+        url: String,
+        attempts: u32,
+        /// `timed out after <n> s`, `could not connect`, ...
+        reason: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A successful status with a body that is not the expected answer.
+    #[error("malformed answer from `POST {url}` (HTTP {status}): {detail}")]
+    Malformed {
+        url: String,
+        status: u16,
+        detail: String,
+        attempts: u32,
+    },
+    /// The offline image could not be encoded.
+    #[error("could not encode the offline image as PNG")]
+    Png(#[source] png::EncodingError),
     #[error("{0}")]
     Other(String),
+}
+
+impl BackendError {
+    /// The HTTP status the server answered, when it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            BackendError::Status { status, .. } | BackendError::Malformed { status, .. } => {
+                Some(*status)
+            }
+            _ => None,
+        }
+    }
+
+    /// The HTTP attempts made, for errors of a call that reached the network.
+    pub fn attempts(&self) -> Option<u32> {
+        match self {
+            BackendError::Status { attempts, .. }
+            | BackendError::Transport { attempts, .. }
+            | BackendError::Malformed { attempts, .. } => Some(*attempts),
+            _ => None,
+        }
+    }
+}
+
+/// `1 attempt`, `3 attempts`.
+fn attempts_text(attempts: &u32) -> String {
+    if *attempts == 1 {
+        "1 attempt".to_string()
+    } else {
+        format!("{attempts} attempts")
+    }
 }
 
 /// Reads an environment variable (a parameter so tests need no process-wide env changes).
 pub type EnvLookup<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
 
-/// Builds the text backend the config names. Fails before any call when a key is missing.
-pub fn text_backend(config: &TextBackendConfig, env: EnvLookup<'_>) -> Result<Arc<dyn TextBackend>, BackendError> {
-    let _ = (config, env);
-    todo!("backends: text_backend")
+/// Builds the text backend the config names. Fails before any call when a setting cannot work
+/// or the key is missing.
+pub fn text_backend(
+    config: &TextBackendConfig,
+    env: EnvLookup<'_>,
+) -> Result<Arc<dyn TextBackend>, BackendError> {
+    build_text(config, env, Backoff::DEFAULT)
 }
 
 /// Builds the image backend the config names (unset `base_url`, `api_key_env`, `timeout_s`,
-/// `max_retries` default to the text backend's).
+/// `max_retries` default to the text backend's; so does the concurrency bound, which the image
+/// backend keeps apart from the text backend's).
 pub fn image_backend(
     config: &ImageBackendConfig,
     text: &TextBackendConfig,
     env: EnvLookup<'_>,
 ) -> Result<Arc<dyn ImageBackend>, BackendError> {
-    let _ = (config, text, env);
-    todo!("backends: image_backend")
+    build_image(config, text, env, Backoff::DEFAULT)
+}
+
+/// [`text_backend`] with the retry backoff as a parameter (tests keep it short).
+pub(crate) fn build_text(
+    config: &TextBackendConfig,
+    env: EnvLookup<'_>,
+    backoff: Backoff,
+) -> Result<Arc<dyn TextBackend>, BackendError> {
+    let max_concurrency = check_concurrency(config.max_concurrency)?;
+    match config.provider {
+        Provider::Offline => Ok(Arc::new(OfflineText::new(
+            &config.model,
+            Duration::from_millis(config.offline_latency_ms),
+            max_concurrency,
+        ))),
+        Provider::Openai => {
+            let client = Client::new(ClientSettings {
+                base_url: check_base_url(&config.base_url, "backend.text.base_url")?,
+                timeout_s: check_timeout(config.timeout_s, "backend.text.timeout_s")?,
+                max_retries: config.max_retries,
+                max_concurrency,
+                backoff,
+                key: read_key(env, &config.api_key_env, "backend.text.api_key_env")?,
+            });
+            Ok(Arc::new(OpenaiText::new(
+                client,
+                ChatSettings {
+                    model: config.model.clone(),
+                    send_temperature: config.send_temperature,
+                    json_mode: config.json_mode,
+                    reasoning_effort: config.reasoning_effort.clone(),
+                },
+            )))
+        }
+    }
+}
+
+/// [`image_backend`] with the retry backoff as a parameter (tests keep it short).
+pub(crate) fn build_image(
+    config: &ImageBackendConfig,
+    text: &TextBackendConfig,
+    env: EnvLookup<'_>,
+    backoff: Backoff,
+) -> Result<Arc<dyn ImageBackend>, BackendError> {
+    match config.provider {
+        Provider::Offline => {
+            let (width, height) = offline_image::parse_size(&config.size, "backend.image.size")?;
+            Ok(Arc::new(OfflineImage::new(&config.model, width, height)))
+        }
+        Provider::Openai => {
+            // Each inherited setting is named by the key it came from.
+            let (base_url, base_url_key) = match &config.base_url {
+                Some(url) => (url.as_str(), "backend.image.base_url"),
+                None => (text.base_url.as_str(), "backend.text.base_url"),
+            };
+            let (timeout_s, timeout_key) = match config.timeout_s {
+                Some(t) => (t, "backend.image.timeout_s"),
+                None => (text.timeout_s, "backend.text.timeout_s"),
+            };
+            let (key_env, key_env_key) = match &config.api_key_env {
+                Some(var) => (var.as_str(), "backend.image.api_key_env"),
+                None => (text.api_key_env.as_str(), "backend.text.api_key_env"),
+            };
+            let client = Client::new(ClientSettings {
+                base_url: check_base_url(base_url, base_url_key)?,
+                timeout_s: check_timeout(timeout_s, timeout_key)?,
+                max_retries: config.max_retries.unwrap_or(text.max_retries),
+                max_concurrency: check_concurrency(text.max_concurrency)?,
+                backoff,
+                key: read_key(env, key_env, key_env_key)?,
+            });
+            Ok(Arc::new(OpenaiImage::new(
+                client,
+                ImageSettings {
+                    model: config.model.clone(),
+                    size: config.size.clone(),
+                    quality: config.quality.clone(),
+                    moderation: config.moderation.clone(),
+                },
+            )))
+        }
+    }
+}
+
+/// The key from the variable `var` (which the setting `key` names).
+fn read_key(env: EnvLookup<'_>, var: &str, key: &str) -> Result<String, BackendError> {
+    if var.trim().is_empty() {
+        return Err(BackendError::Config {
+            key: key.to_string(),
+            message: "the variable name is empty\n\nname the environment variable that holds the API key, e.g. `OPENAI_API_KEY`".to_string(),
+        });
+    }
+    let value = env(var).map(|v| v.trim().to_string()).unwrap_or_default();
+    if value.is_empty() {
+        return Err(BackendError::MissingKey {
+            var: var.to_string(),
+            key: key.to_string(),
+        });
+    }
+    // The key goes into a header; a value that cannot would make the HTTP client quote it in
+    // an error. The message never shows the value.
+    if !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(BackendError::Config {
+            key: key.to_string(),
+            message: format!(
+                "the value of `{var}` is not a usable API key (it holds spaces, control or non-ASCII characters)"
+            ),
+        });
+    }
+    Ok(value)
+}
+
+fn check_base_url(url: &str, key: &str) -> Result<String, BackendError> {
+    let url = url.trim();
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(url.trim_end_matches('/').to_string())
+    } else {
+        Err(BackendError::Config {
+            key: key.to_string(),
+            message: format!(
+                "`{url}` is not an `http://` or `https://` URL\n\ne.g. `https://api.openai.com/v1`"
+            ),
+        })
+    }
+}
+
+/// Timeouts above a day are taken as a mistake (and keep `Duration` arithmetic far from overflow).
+fn check_timeout(timeout_s: f64, key: &str) -> Result<f64, BackendError> {
+    if timeout_s.is_finite() && timeout_s > 0.0 && timeout_s <= 86_400.0 {
+        Ok(timeout_s)
+    } else {
+        Err(BackendError::Config {
+            key: key.to_string(),
+            message: format!("{timeout_s} is not a number of seconds in (0, 86400]"),
+        })
+    }
+}
+
+fn check_concurrency(max_concurrency: u32) -> Result<usize, BackendError> {
+    if max_concurrency == 0 {
+        return Err(BackendError::Config {
+            key: "backend.text.max_concurrency".to_string(),
+            message: "0 would let no call run\n\nset it to 1 or more".to_string(),
+        });
+    }
+    Ok(usize::try_from(max_concurrency).unwrap_or(usize::MAX))
 }

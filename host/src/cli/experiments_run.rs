@@ -173,7 +173,7 @@ fn run_command(descriptor: &Descriptor) -> Command {
         if !spec.default.is_null() {
             help.push_str(&format!(" [default: {}]", display_default(&spec.default)));
         }
-        let mut arg = Arg::new(spec.key())
+        let mut arg = Arg::new(plugin_arg_id(spec))
             .long(spec.name.clone())
             .help(help)
             .help_heading(EXPERIMENT_HEADING);
@@ -200,11 +200,17 @@ fn display_default(value: &Value) -> String {
     }
 }
 
+/// The clap id of a plugin flag: namespaced, so it never collides with a runner flag's id
+/// (`--sets` of an experiment against the runner's `--set`, say).
+fn plugin_arg_id(spec: &plugin_api::ArgSpec) -> String {
+    format!("experiment:{}", spec.key())
+}
+
 /// The plugin's flag values keyed by snake_case name; absent flags carry their default.
 fn plugin_values(descriptor: &Descriptor, matches: &ArgMatches) -> Map<String, Value> {
     let mut values = Map::new();
     for spec in &descriptor.args {
-        let id = spec.key();
+        let id = plugin_arg_id(spec);
         let given = matches.value_source(&id) == Some(clap::parser::ValueSource::CommandLine);
         let value = if !given {
             spec.default.clone()
@@ -221,7 +227,7 @@ fn plugin_values(descriptor: &Descriptor, matches: &ArgMatches) -> Map<String, V
                 }
             }
         };
-        values.insert(id, value);
+        values.insert(spec.key(), value);
     }
     values
 }

@@ -263,6 +263,53 @@ pub enum ConfigError {
         /// The accepted key it most resembles.
         suggestion: Option<String>,
     },
+
+    /// A key the run-config schema does not have.
+    #[error("unknown config key `{key}`{}\n\n{}", in_layer(.layer), key_hint(.table, .accepted, .suggestion.as_deref()))]
+    UnknownKey {
+        /// The dotted key.
+        key: String,
+        /// The layer that set it, when known.
+        layer: Option<Layer>,
+        /// The dotted key of the table it is in (empty at the top level).
+        table: String,
+        /// The keys that table accepts (boxed to keep the error small).
+        accepted: Box<[String]>,
+        /// The dotted key it most resembles.
+        suggestion: Option<String>,
+    },
+
+    /// A value of the wrong type. The value itself is not part of the error.
+    #[error("`{key}`{} must be {expected}, not {}", in_layer(.layer), article(.found))]
+    WrongType {
+        /// The dotted key.
+        key: String,
+        /// The layer that set it, when known.
+        layer: Option<Layer>,
+        /// The type expected, with its article (`a string`, `an integer ≥ 0`).
+        expected: String,
+        /// The type found (`string`, `table`, ...).
+        found: &'static str,
+    },
+
+    /// A required key no layer sets.
+    #[error("missing required config key `{key}`")]
+    MissingKey {
+        /// The dotted key.
+        key: String,
+    },
+
+    /// A value of the right type that the key does not allow.
+    #[error("`{key}`{} {message}", in_layer(.layer))]
+    InvalidValue {
+        /// The dotted key.
+        key: String,
+        /// The layer that set it, when known.
+        layer: Option<Layer>,
+        /// What is wrong, as a predicate (`must not be empty`), perhaps with a remedy after a
+        /// blank line; never the value itself.
+        message: String,
+    },
 }
 
 fn location(line_column: &Option<(usize, usize)>) -> String {
@@ -276,6 +323,32 @@ fn location(line_column: &Option<(usize, usize)>) -> String {
 fn article(shape: &str) -> String {
     let an = shape.starts_with(['a', 'e', 'i', 'o', 'u']);
     format!("{} {shape}", if an { "an" } else { "a" })
+}
+
+/// ` in <layer>`, or nothing when the layer is not known.
+fn in_layer(layer: &Option<Layer>) -> String {
+    match layer {
+        Some(layer) => format!(" in {layer}"),
+        None => String::new(),
+    }
+}
+
+fn key_hint(table: &str, accepted: &[String], suggestion: Option<&str>) -> String {
+    let mut hint = String::new();
+    if let Some(s) = suggestion {
+        hint.push_str(&format!("did you mean `{s}`? "));
+    }
+    let list = accepted
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match (table.is_empty(), accepted.is_empty()) {
+        (true, _) => hint.push_str(&format!("the sections are {list}")),
+        (false, true) => hint.push_str(&format!("`{table}` has no keys")),
+        (false, false) => hint.push_str(&format!("the keys of `{table}` are {list}")),
+    }
+    hint
 }
 
 fn section_hint(suggestion: Option<&str>) -> String {

@@ -10,19 +10,22 @@
 //! 3. the `--set KEY=VALUE` assignments in order ([`parse_set`]).
 //!
 //! Each layer is parsed, checked on its own (known top-level sections, no secrets: [`checks`]),
-//! then merged with `plugin_api::merge::deep_merge`, so every error names the file or `--set`
-//! that caused it, and every key is spelled by [`key`].
+//! then merged with `plugin_api::merge::deep_merge`. The merged tree, less `experiment_runners`,
+//! is then checked against the run-config schema ([`schema`]: every key and its type), so every
+//! error names the key (spelled by [`key`]) and the file or `--set` that set it.
 //!
-//! This module owns reading config files and the rules above. It does not own the schema of the
-//! sections (which keys exist, their types: the pipeline checks those when it compiles a run),
-//! the meaning of `experiment_runners` entries (each experiment declares its keys; the runner
-//! calls [`check_runner_keys`]), nor reading the process environment: the caller passes the
-//! value of `IMAGE_PROJECT_CONFIG` in [`ConfigRequest`].
+//! This module owns reading config files, the rules above and the schema of a run config
+//! ([`RunConfig`], built by [`parse_run_config`], which the runner calls on each run's config).
+//! It does not own the knobs inside `prompt.stage_configs` and `prompt.stages.overrides` (the
+//! stages check those when the plan compiles), the meaning of `experiment_runners` entries (each
+//! experiment declares its keys; the runner calls [`check_runner_keys`]), nor reading the process
+//! environment: the caller passes the value of `IMAGE_PROJECT_CONFIG` in [`ConfigRequest`].
 
 pub mod checks;
 mod error;
 pub mod key;
 mod runners;
+pub mod schema;
 mod set;
 pub mod suggest;
 mod values;
@@ -34,9 +37,15 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use schema::LayerTree;
+
 pub use checks::{is_secret_key, SECRET_KEYS, SECTIONS};
 pub use error::{ConfigError, FileOrigin, Layer};
 pub use runners::{check_runner_keys, take_experiment_runners, RUNNERS_KEY};
+pub use schema::{
+    parse_run_config, BackendSection, ContextSection, ExperimentSection, ImageSection,
+    PromptSection, RunConfig, RunSection,
+};
 pub use set::parse_set;
 
 /// The environment variable naming a config file to use instead of the working-directory ones.
@@ -100,21 +109,26 @@ pub struct ConfigMeta {
     pub env_var: &'static str,
 }
 
-/// Loads the config: every layer, checked and merged (see the module docs for the order).
+/// Loads the config: every layer, checked and merged (see the module docs for the order), and
+/// the result checked against the run-config schema. The tree is returned as a tree (the runner
+/// merges overlays onto it); [`parse_run_config`] gives the typed form of a run's config.
 ///
 /// # Errors
 ///
 /// [`ConfigError`] for a missing or unreadable file, invalid TOML, a bad `--set`, an unknown
-/// section, a secret, or a merge clash; each names the file or `--set` at fault.
+/// section, a secret, a merge clash, or a key the schema refuses (unknown, wrong type, bad
+/// value); each names the key and, when it can, the file or `--set` at fault.
 pub fn load(request: &ConfigRequest) -> Result<LoadedConfig, ConfigError> {
     let mut tree = default_tree()?;
+    let mut layers = vec![(Layer::Default, tree.clone())];
     let (mode, files) = select_files(request)?;
     let mut paths = Vec::with_capacity(files.len());
     for (path, origin) in files {
-        merge_file(&mut tree, &path, origin)?;
+        merge_file(&mut tree, &path, origin, &mut layers)?;
         paths.push(path.display().to_string());
     }
-    merge_sets(&mut tree, &request.sets)?;
+    merge_sets(&mut tree, &request.sets, &mut layers)?;
+    schema::check_layers(&tree, &layers)?;
     Ok(LoadedConfig {
         tree,
         meta: ConfigMeta {
@@ -129,15 +143,29 @@ pub fn load(request: &ConfigRequest) -> Result<LoadedConfig, ConfigError> {
 /// the same checks as [`load`]; the default, `IMAGE_PROJECT_CONFIG` and the working-directory
 /// files are not consulted. For `--resume`, where these go on top of each stored run config.
 ///
+/// The schema check is made on the overlay merged onto the embedded default, which has every
+/// required key, so only what the overlay itself gets wrong is reported.
+///
 /// # Errors
 ///
 /// As for [`load`].
 pub fn load_overlay(request: &ConfigRequest) -> Result<Value, ConfigError> {
     let mut tree = Value::Object(Map::new());
+    let mut layers = Vec::new();
     for file in &request.files {
-        merge_file(&mut tree, &absolute(&request.cwd, file)?, FileOrigin::Flag)?;
+        merge_file(
+            &mut tree,
+            &absolute(&request.cwd, file)?,
+            FileOrigin::Flag,
+            &mut layers,
+        )?;
     }
-    merge_sets(&mut tree, &request.sets)?;
+    merge_sets(&mut tree, &request.sets, &mut layers)?;
+    let mut checked = default_tree()?;
+    for (layer, overlay) in &layers {
+        merge_checked(&mut checked, overlay, layer)?;
+    }
+    schema::check_layers(&checked, &layers)?;
     Ok(tree)
 }
 
@@ -198,7 +226,12 @@ fn absolute(cwd: &Path, path: &Path) -> Result<PathBuf, ConfigError> {
     })
 }
 
-fn merge_file(tree: &mut Value, path: &Path, origin: FileOrigin) -> Result<(), ConfigError> {
+fn merge_file(
+    tree: &mut Value,
+    path: &Path,
+    origin: FileOrigin,
+    layers: &mut Vec<LayerTree>,
+) -> Result<(), ConfigError> {
     let text = fs::read_to_string(path).map_err(|source| {
         if source.kind() == io::ErrorKind::NotFound {
             ConfigError::MissingFile {
@@ -214,22 +247,38 @@ fn merge_file(tree: &mut Value, path: &Path, origin: FileOrigin) -> Result<(), C
     })?;
     let layer = Layer::File(path.to_owned());
     let overlay = values::parse_document(&text, &layer)?;
-    merge_layer(tree, &overlay, layer)
+    merge_layer(tree, overlay, layer, layers)
 }
 
-fn merge_sets(tree: &mut Value, sets: &[String]) -> Result<(), ConfigError> {
+fn merge_sets(
+    tree: &mut Value,
+    sets: &[String],
+    layers: &mut Vec<LayerTree>,
+) -> Result<(), ConfigError> {
     for assignment in sets {
         let (overlay, layer) = set::parse_set_layer(assignment)?;
-        merge_layer(tree, &overlay, layer)?;
+        merge_layer(tree, overlay, layer, layers)?;
     }
     Ok(())
 }
 
-fn merge_layer(tree: &mut Value, overlay: &Value, layer: Layer) -> Result<(), ConfigError> {
-    checks::check_layer(overlay, &layer)?;
+/// Checks one layer, merges it, and keeps it in `layers` so schema errors can name it.
+fn merge_layer(
+    tree: &mut Value,
+    overlay: Value,
+    layer: Layer,
+    layers: &mut Vec<LayerTree>,
+) -> Result<(), ConfigError> {
+    checks::check_layer(&overlay, &layer)?;
+    merge_checked(tree, &overlay, &layer)?;
+    layers.push((layer, overlay));
+    Ok(())
+}
+
+fn merge_checked(tree: &mut Value, overlay: &Value, layer: &Layer) -> Result<(), ConfigError> {
     plugin_api::merge::deep_merge(tree, overlay).map_err(|err| ConfigError::Merge {
         key: err.path,
-        layer,
+        layer: layer.clone(),
         base: err.base,
         overlay: err.overlay,
     })

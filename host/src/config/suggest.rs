@@ -2,8 +2,9 @@
 
 /// The candidate closest to `input`, if one is close enough to be a likely typo.
 ///
-/// Closeness is the edit distance, ignoring ASCII case; "close enough" allows one edit per three
-/// characters of input (at least one). Ties go to the earlier candidate.
+/// Closeness is the edit distance, ignoring ASCII case, where swapping two neighbours counts as
+/// one edit (`moed` is one edit from `mode`); "close enough" allows one edit per three characters
+/// of input (at least one). Ties go to the earlier candidate.
 pub fn did_you_mean<'a>(
     input: &str,
     candidates: impl IntoIterator<Item = &'a str>,
@@ -20,20 +21,10 @@ pub fn did_you_mean<'a>(
     best.map(|(_, candidate)| candidate)
 }
 
-/// Levenshtein distance over chars.
+/// Edit distance over chars: insertions, deletions, substitutions and swaps of two neighbours
+/// (optimal string alignment).
 fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    let mut current = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        current[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        std::mem::swap(&mut previous, &mut current);
-    }
-    previous[b.len()]
+    strsim::osa_distance(a, b)
 }
 
 #[cfg(test)]
@@ -65,5 +56,12 @@ mod tests {
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("same", "same"), 0);
+        assert_eq!(edit_distance("moed", "mode"), 1);
+    }
+
+    #[test]
+    fn swapped_letters_are_one_typo() {
+        assert_eq!(did_you_mean("moed", ["mode"]), Some("mode"));
+        assert_eq!(did_you_mean("nmae", ["stage", "name"]), Some("name"));
     }
 }

@@ -172,8 +172,8 @@ fn either_local_file_alone_is_enough() {
 #[test]
 fn env_file_replaces_the_local_files() {
     let dir = Dir::new();
-    dir.write("config/config.toml", "[run]\nmode = \"from-local\"\n");
-    let env = dir.write("elsewhere/env.toml", "[run]\nmode = \"from-env\"\n");
+    dir.write("config/config.toml", "[image]\nlog_path = \"from-local\"\n");
+    let env = dir.write("elsewhere/env.toml", "[image]\nlog_path = \"from-env\"\n");
     let request = ConfigRequest {
         env_config: Some("elsewhere/env.toml".into()),
         ..dir.request()
@@ -181,13 +181,13 @@ fn env_file_replaces_the_local_files() {
     let loaded = load(&request).unwrap();
     assert_eq!(loaded.meta.mode, "env");
     assert_eq!(paths(&loaded), [s(&env)]);
-    assert_eq!(loaded.tree["run"]["mode"], "from-env");
+    assert_eq!(loaded.tree["image"]["log_path"], "from-env");
 }
 
 #[test]
 fn blank_env_counts_as_unset() {
     let dir = Dir::new();
-    dir.write("config/config.toml", "[run]\nmode = \"from-local\"\n");
+    dir.write("config/config.toml", "[image]\nlog_path = \"from-local\"\n");
     for blank in ["", "  "] {
         let request = ConfigRequest {
             env_config: Some(blank.into()),
@@ -195,7 +195,7 @@ fn blank_env_counts_as_unset() {
         };
         let loaded = load(&request).unwrap();
         assert_eq!(loaded.meta.mode, "local");
-        assert_eq!(loaded.tree["run"]["mode"], "from-local");
+        assert_eq!(loaded.tree["image"]["log_path"], "from-local");
     }
 }
 
@@ -226,13 +226,13 @@ fn missing_env_file_is_an_error_naming_it_and_the_variable() {
 #[test]
 fn config_files_replace_env_and_local_and_apply_in_order() {
     let dir = Dir::new();
-    dir.write("config/config.toml", "[run]\nmode = \"from-local\"\n");
-    let env = dir.write("env.toml", "[run]\nmode = \"from-env\"\n");
+    dir.write("config/config.toml", "[image]\nlog_path = \"from-local\"\n");
+    let env = dir.write("env.toml", "[image]\nlog_path = \"from-env\"\n");
     let first = dir.write(
         "a.toml",
-        "[run]\nmode = \"first\"\n[image]\nlog_path = \"a\"\n",
+        "[image]\nlog_path = \"first\"\ngeneration_path = \"a\"\n",
     );
-    let second = dir.write("b.toml", "[run]\nmode = \"second\"\n");
+    let second = dir.write("b.toml", "[image]\nlog_path = \"second\"\n");
     let request = ConfigRequest {
         files: vec![PathBuf::from("a.toml"), second.clone()],
         env_config: Some(s(&env)),
@@ -241,8 +241,8 @@ fn config_files_replace_env_and_local_and_apply_in_order() {
     let loaded = load(&request).unwrap();
     assert_eq!(loaded.meta.mode, "explicit");
     assert_eq!(paths(&loaded), [s(&first), s(&second)]);
-    assert_eq!(loaded.tree["run"]["mode"], "second");
-    assert_eq!(loaded.tree["image"]["log_path"], "a");
+    assert_eq!(loaded.tree["image"]["log_path"], "second");
+    assert_eq!(loaded.tree["image"]["generation_path"], "a");
 }
 
 #[test]
@@ -296,17 +296,17 @@ fn non_utf8_config_is_a_read_error() {
 #[test]
 fn sets_apply_after_files_in_order() {
     let dir = Dir::new();
-    dir.write("config/config.toml", "[run]\nmode = \"from-file\"\n");
+    dir.write("config/config.toml", "[image]\nlog_path = \"from-file\"\n");
     let request = ConfigRequest {
         sets: vec![
-            r#"run.mode="first""#.into(),
-            r#"run.mode="second""#.into(),
+            r#"image.log_path="first""#.into(),
+            r#"image.log_path="second""#.into(),
             r#"prompt.stage_configs.defaults."ab.scene_draft".temperature=0.5"#.into(),
         ],
         ..dir.request()
     };
     let loaded = load(&request).unwrap();
-    assert_eq!(loaded.tree["run"]["mode"], "second");
+    assert_eq!(loaded.tree["image"]["log_path"], "second");
     assert_eq!(
         loaded.tree["prompt"]["stage_configs"]["defaults"]["ab.scene_draft"]["temperature"],
         json!(0.5)
@@ -503,6 +503,101 @@ fn datetime_in_a_file_names_key_and_file() {
         "`context.today` in `{}` is a TOML date or time",
         s(&path)
     )));
+}
+
+#[test]
+fn unknown_key_in_a_set_names_the_set_and_suggests() {
+    let dir = Dir::new();
+    let request = ConfigRequest {
+        sets: vec![r#"run.moed="full""#.into()],
+        ..dir.request()
+    };
+    let err = load(&request).unwrap_err();
+    assert!(
+        matches!(err, ConfigError::UnknownKey { ref key, layer: Some(Layer::Set(_)), .. } if key == "run.moed"),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "unknown config key `run.moed` in `--set run.moed`\n\n\
+         did you mean `run.mode`? the keys of `run` are `mode`"
+    );
+}
+
+#[test]
+fn schema_errors_name_the_file_that_set_the_key() {
+    let dir = Dir::new();
+    dir.write(
+        "config/config.toml",
+        "[backend.text]\nmax_retries = \"3\"\n",
+    );
+    let local = dir.write(
+        "config/config.local.toml",
+        "[backend.text]\nmax_retries = 2.5\n",
+    );
+    let err = load(&dir.request()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "`backend.text.max_retries` in `{}` must be an integer ≥ 0, not a float",
+            s(&local)
+        )
+    );
+
+    let dir = Dir::new();
+    let path = dir.write("config/config.toml", "[prompt.stages]\nsequnce = []\n");
+    let err = load(&dir.request()).unwrap_err();
+    assert!(
+        matches!(err, ConfigError::UnknownKey { layer: Some(Layer::File(ref p)), .. } if *p == path),
+        "{err:?}"
+    );
+    assert!(err.to_string().starts_with(&format!(
+        "unknown config key `prompt.stages.sequnce` in `{}`\n\ndid you mean `prompt.stages.sequence`?",
+        s(&path)
+    )));
+
+    let dir = Dir::new();
+    let path = dir.write("config/config.toml", "[context]\ntoday = \"2026-02-30\"\n");
+    let err = load(&dir.request()).unwrap_err();
+    assert!(
+        err.to_string().starts_with(&format!(
+            "`context.today` in `{}` is not a real date",
+            s(&path)
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn runner_settings_are_not_checked_against_the_run_schema() {
+    let dir = Dir::new();
+    dir.write(
+        "config/config.toml",
+        "[experiment_runners.x]\nanything = 1\n",
+    );
+    load(&dir.request()).unwrap();
+}
+
+#[test]
+fn overlays_are_checked_against_the_schema() {
+    let dir = Dir::new();
+    let request = ConfigRequest {
+        sets: vec!["backend.text.timeout=5".into()],
+        ..dir.request()
+    };
+    let err = load_overlay(&request).unwrap_err();
+    assert!(err.to_string().starts_with(
+        "unknown config key `backend.text.timeout` in `--set backend.text.timeout`\n\n\
+         did you mean `backend.text.timeout_s`?"
+    ));
+    let request = ConfigRequest {
+        sets: vec!["context.today=\"2026-01-31\"".into()],
+        ..dir.request()
+    };
+    assert_eq!(
+        load_overlay(&request).unwrap(),
+        json!({"context": {"today": "2026-01-31"}})
+    );
 }
 
 // --- meta, overlays, runners ------------------------------------------------------------------

@@ -2,11 +2,13 @@
 //! mode a title and an image, out; every step recorded. `generate` runs one; the experiment runner
 //! runs many. The phases, each named in a failed run's error:
 //! 1. `data_load`: read the categories and profile files;
-//! 2. `init_text_ai`: build the backends (a missing key variable fails here, before any call);
-//! 3. `pipeline`: compile the plan and execute it;
-//! 4. `capture`: the capture stage's answer becomes the final prompt;
-//! 5. `image_pipeline` (full mode): title, image, titles manifest;
-//! 6. `records` (full mode): the generations CSV.
+//! 2. `pipeline`: compile the plan and execute it;
+//! 3. `capture`: the capture stage's answer becomes the final prompt;
+//! 4. `image_pipeline` (full mode): title, image, titles manifest;
+//! 5. `records` (full mode): the generations CSV.
+//!
+//! Before any phase, the config is parsed and the backends built: a bad config or a missing key
+//! variable is an error of the command (exit 2), not a failed run.
 //!
 //! Whatever happens after the config parsed, the run writes its transcript and one
 //! `runs_index.jsonl` line, with `error {type, message, phase, step}` when it failed.
@@ -86,6 +88,8 @@ pub enum GenerationError {
     Config(#[from] ConfigError),
     #[error("invalid generation id `{0}` (expected letters, digits, `_`, `.` and `-`)")]
     InvalidId(String),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
     #[error("failed to record the run")]
     Record(#[from] ArtifactError),
     #[error("the command-line overrides clash with the config")]
@@ -175,6 +179,15 @@ pub fn run_generation(request: &GenerationRequest<'_>) -> Result<GenerationOutco
             format!("{}_{}", started.compact(), short_hex(&[started.iso(), &seed.to_string(), &nonce]))
         }
     };
+    // Backends before anything is written: a missing key variable is a config error, not a run.
+    let built;
+    let backends = match request.backends {
+        Some(shared) => shared,
+        None => {
+            built = Backends::from_config(&config, request.env)?;
+            &built
+        }
+    };
     let paths = RunPaths::new(&config, request.cwd, &generation_id);
     let oplog = LogFile::open(&paths.oplog)?;
     let log = |message: &str| {
@@ -188,7 +201,7 @@ pub fn run_generation(request: &GenerationRequest<'_>) -> Result<GenerationOutco
         ..RunRecord::default()
     };
     record.state.outputs.insert("prompt_inputs".into(), prompt_inputs(&config));
-    let result = run_phases(&config, request, &paths, &mut record, &log);
+    let result = run_phases(&config, request, backends, &paths, &mut record, &log);
     let error = result.err().map(|failure| {
         log(&format!("run failed in phase {}: {}", failure.phase, failure.message));
         RunError {
@@ -241,6 +254,7 @@ pub fn run_generation(request: &GenerationRequest<'_>) -> Result<GenerationOutco
 fn run_phases(
     config: &RunConfig,
     request: &GenerationRequest<'_>,
+    backends: &Backends,
     paths: &RunPaths,
     record: &mut RunRecord,
     log: &(dyn Fn(&str) + Sync),
@@ -250,22 +264,12 @@ fn run_phases(
         crate::data::read_nonempty(reference, request.cwd).map_err(|e| PhaseError::new("data_load", "data", e))?;
     }
 
-    // 2. Backends.
-    let built;
-    let backends = match request.backends {
-        Some(shared) => shared,
-        None => {
-            built = Backends::from_config(config, request.env)
-                .map_err(|e| PhaseError::new("init_text_ai", "backend", e))?;
-            &built
-        }
-    };
     record.backends = json!({
         "text": {"provider": backends.text.provider(), "model": backends.text.model()},
         "image": {"provider": backends.image.provider(), "model": backends.image.model()},
     });
 
-    // 3. Pipeline.
+    // 2. Pipeline.
     let compiled = compile_run(config, record.state.seed).map_err(|e| PhaseError::new("pipeline", "compile", e))?;
     record.prompt_pipeline = compiled.metadata.clone();
     log(&format!(
@@ -282,7 +286,7 @@ fn run_phases(
             message: e.to_string(),
         })?;
 
-    // 4. Capture.
+    // 3. Capture.
     let final_prompt = match record.state.outputs.get("image_prompt") {
         Some(Value::String(text)) if !text.trim().is_empty() => text.trim_end().to_owned(),
         _ => {
@@ -300,7 +304,7 @@ fn run_phases(
         return Ok(());
     }
 
-    // 5. Title and image, under the manifest lock so sequence numbers and titles stay unique.
+    // 4. Title and image, under the manifest lock so sequence numbers and titles stay unique.
     let image_error = |kind: &'static str, message: String| PhaseError::new("image_pipeline", kind, message);
     let lock = FileLock::acquire(&paths.titles_manifest, Duration::from_secs(60))
         .map_err(|e| image_error("io", error_chain(&e)))?;
@@ -339,7 +343,7 @@ fn run_phases(
     drop(lock);
     record.title = Some(title);
 
-    // 6. Records.
+    // 5. Records.
     let concepts = record.state.outputs.get("selected_concepts").cloned().unwrap_or_else(|| json!([]));
     append_row(
         &paths.generations,

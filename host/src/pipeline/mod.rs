@@ -1,17 +1,20 @@
 //! The prompt pipeline: the engine that executes a tree of steps against a text backend
 //! (`engine`), the compiler that turns a config's plan into that tree (`compiler`), and the
-//! stage-owned config namespace every stage reads its knobs through (`stage_config`).
+//! stage-owned config namespace every stage reads its knobs through (`stage_config`), and the two
+//! stage conventions, chat and action stage blocks (`stage_blocks`).
 //!
 //! What the stages *are* lives in `stages`; what a run writes lives in `run` and `artifacts`.
 
 pub mod compiler;
 pub mod engine;
 pub mod node;
+pub mod stage_blocks;
 pub mod stage_config;
 
-pub use compiler::{compile, CompileError, CompiledPipeline, PipelineInputs};
-pub use engine::{execute, EngineError, RunState, StepRecord};
+pub use compiler::{compile, CompileError, CompiledPipeline, PipelineInputs, CAPTURE_KEY};
+pub use engine::{execute, validate, EngineError, RunState, StepRecord};
 pub use node::{ActionFn, ActionStep, Block, ChatStep, MergeMode, Node, PromptFn};
+pub use stage_blocks::{action_stage_block, chat_stage_block};
 pub use stage_config::{StageConfig, StageConfigError};
 
 /// The persona every conversation starts with (the system message).

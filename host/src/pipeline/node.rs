@@ -106,3 +106,57 @@ pub enum Node {
     Action(ActionStep),
     Block(Block),
 }
+
+impl Node {
+    /// The node's own name, if it has one (see [`Node::effective_name`]).
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Node::Chat(step) => step.name.as_deref(),
+            Node::Action(step) => step.name.as_deref(),
+            Node::Block(block) => block.name.as_deref(),
+        }
+    }
+
+    /// The node's name within its parent: its own, else `step_NN` / `action_NN` / `block_NN`
+    /// from its 0-based `index` (counted 1-based, two digits).
+    pub fn effective_name(&self, index: usize) -> String {
+        if let Some(name) = self.name() {
+            return name.to_owned();
+        }
+        let prefix = match self {
+            Node::Chat(_) => "step",
+            Node::Action(_) => "action",
+            Node::Block(_) => "block",
+        };
+        format!("{prefix}_{:02}", index + 1)
+    }
+
+    /// What the node adds to its parent's conversation.
+    pub fn merge(&self) -> MergeMode {
+        match self {
+            Node::Chat(step) => step.merge,
+            Node::Action(step) => step.merge,
+            Node::Block(block) => block.merge,
+        }
+    }
+
+    /// The output key the node stores its result under, if any.
+    pub fn capture_key(&self) -> Option<&str> {
+        match self {
+            Node::Chat(step) => step.capture_key.as_deref(),
+            Node::Action(step) => step.capture_key.as_deref(),
+            Node::Block(block) => block.capture_key.as_deref(),
+        }
+    }
+}
+
+impl MergeMode {
+    /// The config spelling: `all_messages`, `last_response`, `none`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MergeMode::AllMessages => "all_messages",
+            MergeMode::LastResponse => "last_response",
+            MergeMode::None => "none",
+        }
+    }
+}

@@ -7,12 +7,14 @@
 //! 3. settle the experiment id, the output directory and the base seed;
 //! 4. apply the standard overrides every run gets;
 //! 5. ask the plugin for its plan, validate it, merge each overlay, assign generation ids;
-//! 6. preflight (arrives with the prompt pipeline);
+//! 6. preflight: compile every run's config, read each data file once, check key variables;
 //! 7. write `experiment.log`, the two plan files and, for A/B, `pairs.json`.
 //!
-//! `--dry-run` stops after step 7; executing runs arrives with the pipeline.
+//! Plan files are written also when preflight fails (then the command fails with exit 2).
+//! `--dry-run` stops after step 7; executing runs arrives with the runner issue.
 
 mod plan;
+mod preflight;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -81,6 +83,13 @@ pub enum RunnerError {
     Plan(#[from] PlanError),
     #[error(transparent)]
     Artifact(#[from] ArtifactError),
+    #[error("preflight failed for {failed} of {total} planned runs; nothing was executed\n\n{details}\n\nsee `planned_runs_full[*].config_error` in `{}`", plan_full.display())]
+    Preflight {
+        failed: usize,
+        total: usize,
+        details: String,
+        plan_full: PathBuf,
+    },
     #[error("running experiments is not available yet in this version of image-project\n\nuse `--dry-run` to plan the experiment and write its plan files")]
     ExecutionNotAvailable,
 }
@@ -150,6 +159,10 @@ pub fn plan_experiment(
         None => None,
     };
     let runs_per_variant = runs_per_variant(&runs);
+
+    // 6. Preflight.
+    let env = |name: &str| std::env::var(name).ok();
+    let preflight = preflight::check(&runs, &options.cwd, &env);
     log.record(LogLevel::Info, &format!("planned {} runs: {}", runs.len(), describe_counts(&runs_per_variant)))?;
 
     // 7. Plan files.
@@ -191,9 +204,12 @@ pub fn plan_experiment(
         generation_defaults: Some(generation_defaults(&base_config)),
         planned_runs_full: Some(
             runs.iter()
-                .map(|run| {
+                .zip(&preflight)
+                .map(|(run, verdict)| {
                     let mut entry = plan::planned_run_entry(run);
                     entry.insert("config".into(), run.config.clone());
+                    let (key, value) = verdict.plan_fields();
+                    entry.insert(key.into(), value);
                     entry
                 })
                 .collect(),
@@ -220,6 +236,26 @@ pub fn plan_experiment(
         artifacts::write_json(&output_root.join(PAIRS_FILE), &document)?;
         files.push(output_root.join(PAIRS_FILE));
     }
+    let failures: Vec<String> = runs
+        .iter()
+        .zip(&preflight)
+        .filter_map(|(run, verdict)| match verdict {
+            preflight::Preflight::Failed { kind, message } => {
+                Some(format!("  {} ({kind}): {}", run.generation_id, message.replace('\n', "\n    ")))
+            }
+            preflight::Preflight::Passed { .. } => None,
+        })
+        .collect();
+    if !failures.is_empty() {
+        log.record(LogLevel::Error, &format!("preflight failed for {} planned runs:\n{}", failures.len(), failures.join("\n")))?;
+        return Err(RunnerError::Preflight {
+            failed: failures.len(),
+            total: runs.len(),
+            details: failures.join("\n"),
+            plan_full: output_root.join(PLAN_FULL_FILE),
+        });
+    }
+    log.record(LogLevel::Info, "preflight passed for every planned run")?;
     log.record(LogLevel::Info, "dry run: plan files written; no runs executed")?;
 
     Ok(PlannedExperiment {

@@ -8,7 +8,7 @@ mod ab;
 pub mod plans;
 mod registry;
 
-pub use registry::{Registry, ResolveError};
+pub use registry::{Registry, ResolveError, ResolveErrorKind, NOT_IMPLEMENTED};
 
 use crate::pipeline::{Block, PipelineInputs, StageConfig};
 

@@ -1,7 +1,33 @@
 //! The stage registry: stage kinds by id, with suffix resolution (`scene_draft` finds
 //! `ab.scene_draft` when unique). Reference: python-pipeline.md §1.3.
+//!
+//! Resolution rules, in order: an exact id wins; an id with a dot that is not exact is unknown;
+//! a dot-less id is a suffix and must match exactly one `*.<id>`. Ids of reference stages that
+//! this version does not have yet ([`NOT_IMPLEMENTED`]) get an error saying so, not "unknown".
+
+use crate::config::suggest::did_you_mean;
 
 use super::StageDef;
+
+/// Stage kinds of the reference system that are not ported yet. A catalogue issue that adds
+/// one of them removes it here (a test keeps the two lists disjoint).
+pub const NOT_IMPLEMENTED: &[&str] = &[
+    "preprompt.select_concepts",
+    "preprompt.filter_concepts",
+    "blackbox.prepare",
+    "blackbox.generator_profile_hints",
+    "blackbox.generate_idea_cards",
+    "blackbox.idea_cards_judge_score",
+    "blackbox.select_idea_card",
+    "blackbox.image_prompt_creation",
+    "blackbox_refine.seed_prompt",
+    "blackbox_refine.loop",
+    "postprompt.profile_nudge",
+    "postprompt.openai_format",
+    "direct.image_prompt_creation",
+    "standard.initial_prompt_freeform",
+    "standard.image_prompt_creation",
+];
 
 /// Every stage kind the pipeline knows.
 pub struct Registry {
@@ -13,16 +39,287 @@ pub struct Registry {
 #[error("{message}")]
 pub struct ResolveError {
     pub message: String,
+    pub kind: ResolveErrorKind,
+}
+
+impl ResolveError {
+    /// The id names a reference stage kind that is not ported yet.
+    pub fn is_not_implemented(&self) -> bool {
+        self.kind == ResolveErrorKind::NotImplemented
+    }
+}
+
+/// Why an id did not resolve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResolveErrorKind {
+    Empty,
+    Unknown,
+    Ambiguous,
+    /// A reference stage kind not ported yet ([`NOT_IMPLEMENTED`]).
+    NotImplemented,
 }
 
 impl Registry {
     /// The built-in catalogue.
     pub fn builtin() -> Registry {
-        Registry { stages: super::catalogue() }
+        Registry::with(super::catalogue())
+    }
+
+    /// A registry of exactly `stages` (tests build small ones).
+    ///
+    /// # Panics
+    ///
+    /// When two stages share an id: the catalogue is static, so that is a bug, not input.
+    pub fn with(stages: Vec<StageDef>) -> Registry {
+        for (index, stage) in stages.iter().enumerate() {
+            assert!(
+                !stages[..index].iter().any(|s| s.id == stage.id),
+                "duplicate stage kind id `{}` in the registry",
+                stage.id
+            );
+        }
+        Registry { stages }
     }
 
     /// Every stage kind, in catalogue order.
     pub fn stages(&self) -> &[StageDef] {
         &self.stages
+    }
+
+    /// The stage kind with exactly this id.
+    pub fn get(&self, id: &str) -> Option<&StageDef> {
+        self.stages.iter().find(|s| s.id == id)
+    }
+
+    /// The stage kind `id` names: exact, or a unique dot-less suffix.
+    pub fn resolve(&self, id: &str) -> Result<&StageDef, ResolveError> {
+        let key = id.trim();
+        if key.is_empty() {
+            return Err(error(
+                ResolveErrorKind::Empty,
+                "stage kind id must not be empty".to_owned(),
+            ));
+        }
+        if let Some(stage) = self.get(key) {
+            return Ok(stage);
+        }
+        if !key.contains('.') {
+            let matches: Vec<&StageDef> = self
+                .stages
+                .iter()
+                .filter(|s| is_suffix(s.id, key))
+                .collect();
+            match matches.as_slice() {
+                [one] => return Ok(one),
+                [] => {}
+                several => {
+                    let mut ids: Vec<&str> = several.iter().map(|s| s.id).collect();
+                    ids.sort_unstable();
+                    return Err(error(
+                        ResolveErrorKind::Ambiguous,
+                        format!(
+                            "ambiguous stage kind `{key}` (matches: {})\n\nuse the full id",
+                            ids.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(message) = not_implemented(key) {
+            return Err(error(ResolveErrorKind::NotImplemented, message));
+        }
+        let mut message = format!(
+            "unknown stage kind `{key}` (available: {})",
+            self.available().join(", ")
+        );
+        if let Some(suggestion) = self.suggest(key) {
+            message.push_str(&format!("\n\ndid you mean `{suggestion}`?"));
+        }
+        Err(error(ResolveErrorKind::Unknown, message))
+    }
+
+    /// The ids, sorted.
+    pub fn available(&self) -> Vec<&'static str> {
+        let mut ids: Vec<&'static str> = self.stages.iter().map(|s| s.id).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// The stage kind id closest to a misspelt `id`: compared with full ids, then with the
+    /// part after the family (`scene_drat` suggests `ab.scene_draft`).
+    pub fn suggest(&self, id: &str) -> Option<&'static str> {
+        let ids = self.available();
+        if let Some(found) = did_you_mean(id, ids.iter().copied()) {
+            return Some(found);
+        }
+        let suffix_of = |full: &'static str| full.split_once('.').map_or(full, |(_, rest)| rest);
+        let found = did_you_mean(id, ids.iter().map(|full| suffix_of(full)))?;
+        ids.into_iter().find(|full| suffix_of(full) == found)
+    }
+}
+
+fn error(kind: ResolveErrorKind, message: String) -> ResolveError {
+    ResolveError { message, kind }
+}
+
+fn is_suffix(id: &str, suffix: &str) -> bool {
+    id.strip_suffix(suffix)
+        .is_some_and(|head| head.ends_with('.'))
+}
+
+/// The "not implemented yet" message when `key` names (or is the unique suffix of) a reference
+/// stage that is not ported yet.
+fn not_implemented(key: &str) -> Option<String> {
+    let matches: Vec<&str> = if NOT_IMPLEMENTED.contains(&key) {
+        vec![key]
+    } else if key.contains('.') {
+        Vec::new()
+    } else {
+        NOT_IMPLEMENTED
+            .iter()
+            .copied()
+            .filter(|id| is_suffix(id, key))
+            .collect()
+    };
+    match matches.as_slice() {
+        [] => None,
+        [one] => Some(format!("stage kind `{one}` is not implemented yet in this version of image-project")),
+        several => Some(format!(
+            "stage kind `{key}` would match {}, none of which is implemented yet in this version of image-project",
+            several.join(", ")
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stages::{StageBuild, StageIo, StageKind};
+
+    fn build(_: &mut StageBuild<'_, '_>) -> Result<crate::pipeline::Block, String> {
+        Err("not built in these tests".into())
+    }
+
+    fn def(id: &'static str) -> StageDef {
+        StageDef {
+            id,
+            kind: StageKind::Chat,
+            doc: "a test stage",
+            io: StageIo {
+                requires: &[],
+                provides: &[],
+                captures: &[],
+            },
+            build,
+        }
+    }
+
+    fn registry() -> Registry {
+        Registry::with(vec![
+            def("ab.scene_draft"),
+            def("ab.final_prompt_format"),
+            def("x.final_prompt_format"),
+            def("solo"),
+        ])
+    }
+
+    fn err(id: &str) -> String {
+        registry()
+            .resolve(id)
+            .err()
+            .expect("expected an error")
+            .message
+    }
+
+    #[test]
+    fn exact_ids_and_unique_suffixes_resolve() {
+        let r = registry();
+        assert_eq!(r.resolve("ab.scene_draft").unwrap().id, "ab.scene_draft");
+        assert_eq!(r.resolve(" scene_draft ").unwrap().id, "ab.scene_draft");
+        assert_eq!(r.resolve("solo").unwrap().id, "solo");
+        assert_eq!(
+            r.get("ab.scene_draft").map(|s| s.id),
+            Some("ab.scene_draft")
+        );
+        assert!(r.get("scene_draft").is_none());
+    }
+
+    #[test]
+    fn ambiguous_suffixes_list_their_matches() {
+        assert_eq!(
+            err("final_prompt_format"),
+            "ambiguous stage kind `final_prompt_format` (matches: ab.final_prompt_format, x.final_prompt_format)\n\nuse the full id"
+        );
+    }
+
+    #[test]
+    fn unknown_ids_list_the_available_ones_and_suggest() {
+        assert_eq!(
+            err("ab.scene_drat"),
+            "unknown stage kind `ab.scene_drat` (available: ab.final_prompt_format, ab.scene_draft, solo, x.final_prompt_format)\n\ndid you mean `ab.scene_draft`?"
+        );
+        assert!(
+            err("scene_drat").ends_with("\n\ndid you mean `ab.scene_draft`?"),
+            "{}",
+            err("scene_drat")
+        );
+        // A dotted id never matches as a suffix.
+        assert!(err("b.scene_draft").starts_with("unknown stage kind `b.scene_draft`"));
+        assert_eq!(
+            err("zzzzzz"),
+            "unknown stage kind `zzzzzz` (available: ab.final_prompt_format, ab.scene_draft, solo, x.final_prompt_format)"
+        );
+        assert_eq!(err("  "), "stage kind id must not be empty");
+    }
+
+    #[test]
+    fn reference_stages_not_ported_say_so() {
+        assert_eq!(
+            registry().resolve("blackbox.prepare").err().map(|e| e.kind),
+            Some(ResolveErrorKind::NotImplemented)
+        );
+        assert_eq!(
+            registry().resolve("ab.nope").err().map(|e| e.kind),
+            Some(ResolveErrorKind::Unknown)
+        );
+        assert_eq!(
+            registry()
+                .resolve("final_prompt_format")
+                .err()
+                .map(|e| e.kind),
+            Some(ResolveErrorKind::Ambiguous)
+        );
+        assert_eq!(
+            err("blackbox.prepare"),
+            "stage kind `blackbox.prepare` is not implemented yet in this version of image-project"
+        );
+        assert_eq!(
+            err("select_concepts"),
+            "stage kind `preprompt.select_concepts` is not implemented yet in this version of image-project"
+        );
+        assert_eq!(
+            err("image_prompt_creation"),
+            "stage kind `image_prompt_creation` would match blackbox.image_prompt_creation, \
+             direct.image_prompt_creation, standard.image_prompt_creation, none of which is implemented \
+             yet in this version of image-project"
+        );
+    }
+
+    #[test]
+    fn builtin_ids_are_unique_and_not_marked_unimplemented() {
+        let r = Registry::builtin();
+        for stage in r.stages() {
+            assert!(
+                !NOT_IMPLEMENTED.contains(&stage.id),
+                "{} is implemented",
+                stage.id
+            );
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "duplicate stage kind id `solo`")]
+    fn duplicate_ids_are_a_bug() {
+        Registry::with(vec![def("solo"), def("solo")]);
     }
 }

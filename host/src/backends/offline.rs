@@ -1,0 +1,871 @@
+//! `offline` text: deterministic answers from seed, step path and prompt, with no network.
+//!
+//! Every draw comes from `derive_rng(seed, "backends.offline.text/<hash>")`, where the hash is
+//! the stable hash of the step path and every message (role and content), so the same call gives
+//! the same answer on every machine, and changing the seed, the step or the prompt changes it.
+//! Answers are built from the word banks in `offline_words.txt` and a few words of the prompt,
+//! and conform to the shape the step declares (see [`OfflineText::answer`]). This module owns
+//! the answers and the simulated latency; it does not check them, record them or know stages.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use plugin_api::hash::stable_hash_parts;
+use plugin_api::seed::{derive_rng, range_inclusive, shuffle, Rng};
+use plugin_api::token::ab_token;
+use serde_json::json;
+
+use super::limiter::Limiter;
+use super::{BackendError, ChatCall, ChatMessage, ChatReply, ResponseShape, TextBackend};
+
+/// The `provider` label of every offline record.
+pub(crate) const PROVIDER: &str = "offline";
+
+/// The offline text backend.
+#[derive(Debug)]
+pub(crate) struct OfflineText {
+    model: String,
+    latency: Duration,
+    limiter: Limiter,
+}
+
+impl OfflineText {
+    pub(crate) fn new(model: &str, latency: Duration, max_concurrency: usize) -> Self {
+        OfflineText {
+            model: model.to_string(),
+            latency,
+            limiter: Limiter::new(max_concurrency),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn limiter(&self) -> &Limiter {
+        &self.limiter
+    }
+
+    /// The answer to `call`, by shape:
+    /// - `Text`: 4 to 6 plain sentences; an A/B token in the prompt appears on a sign.
+    /// - `Line { format: Some("ab.final_prompt") }`: the `SUBJECT=… | … | AR=16:9` line.
+    /// - `Line { format: Some("title") }`: two or three Title Case words.
+    /// - `Line` with no or another format: one plain line.
+    /// - `Json { schema: "ab.scene_spec" }`: the scene spec object.
+    /// - `Json` of any other schema: `{"answer": "<one line>"}`. The catalogue issues that add
+    ///   schemas (idea cards, judge scores) add their conforming answers here.
+    pub(crate) fn answer(call: &ChatCall<'_>) -> String {
+        let words = words();
+        let mut rng = derive_rng(call.seed, &purpose(call));
+        let scene = Scene::draw(&mut rng, words, call);
+        match call.shape {
+            ResponseShape::Text => scene.text(&mut rng, words),
+            ResponseShape::Line {
+                format: Some("ab.final_prompt"),
+            } => scene.final_prompt(),
+            ResponseShape::Line {
+                format: Some("title"),
+            } => title(&mut rng, words),
+            ResponseShape::Line { .. } => scene.line(&mut rng, words),
+            ResponseShape::Json {
+                schema: "ab.scene_spec",
+            } => scene.scene_spec(&mut rng, words),
+            ResponseShape::Json { .. } => {
+                json!({ "answer": scene.line(&mut rng, words) }).to_string()
+            }
+        }
+    }
+}
+
+impl TextBackend for OfflineText {
+    fn chat(&self, call: &ChatCall<'_>) -> Result<ChatReply, BackendError> {
+        let _permit = self.limiter.acquire();
+        if !self.latency.is_zero() {
+            std::thread::sleep(self.latency);
+        }
+        Ok(ChatReply {
+            text: Self::answer(call),
+            provider: PROVIDER,
+            model: call.model.unwrap_or(&self.model).to_string(),
+            attempts: 1,
+        })
+    }
+
+    fn provider(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+}
+
+/// The purpose label of a call's generator: the step path and every message, hashed.
+fn purpose(call: &ChatCall<'_>) -> String {
+    let mut parts: Vec<&str> = Vec::with_capacity(1 + 2 * call.messages.len());
+    parts.push(call.step_path);
+    for message in call.messages {
+        parts.push(&message.role);
+        parts.push(&message.content);
+    }
+    format!("backends.offline.text/{:016x}", stable_hash_parts(&parts))
+}
+
+/// The first A/B token (`RV-<digits>-<6 digits>`, as the regex `RV-\d+-\d{6}` finds it) in
+/// `text`.
+pub(crate) fn find_ab_token(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(offset) = text.get(from..).and_then(|rest| rest.find("RV-")) {
+        let start = from + offset;
+        let seed_start = start + 3;
+        let seed_end = seed_start + count_digits(&bytes[seed_start..]);
+        if seed_end > seed_start && bytes.get(seed_end) == Some(&b'-') {
+            let roll_start = seed_end + 1;
+            if count_digits(&bytes[roll_start..]) >= 6 {
+                return text.get(start..roll_start + 6);
+            }
+        }
+        from = start + 1;
+    }
+    None
+}
+
+fn count_digits(bytes: &[u8]) -> usize {
+    bytes.iter().take_while(|b| b.is_ascii_digit()).count()
+}
+
+/// The token to show and whether the prompt had it: the one in the prompt (most recent message
+/// first), else the run's own (`plugin_api::token::ab_token`).
+fn token_for(call: &ChatCall<'_>) -> (String, bool) {
+    match call
+        .messages
+        .iter()
+        .rev()
+        .find_map(|m| find_ab_token(&m.content))
+    {
+        Some(token) => (token.to_string(), true),
+        None => (ab_token(call.seed), false),
+    }
+}
+
+/// Up to three words of the prompt (the last user message) worth echoing: lowercase letters
+/// only, 4 to 14 long, no stopword, no cliché.
+fn keywords(rng: &mut Rng, words: &Words, messages: &[ChatMessage]) -> Vec<String> {
+    let Some(source) = messages
+        .iter()
+        .rev()
+        .find(|m| m.role == "user")
+        .or_else(|| messages.last())
+    else {
+        return Vec::new();
+    };
+    let mut found: Vec<String> = Vec::new();
+    for raw in source.content.split(|c: char| !c.is_ascii_alphabetic()) {
+        let word = raw.to_ascii_lowercase();
+        if (4..=14).contains(&word.len())
+            && !words.stopwords.contains(&word.as_str())
+            && !words.has_cliche(&word)
+            && !found.contains(&word)
+        {
+            found.push(word);
+        }
+    }
+    shuffle(rng, &mut found);
+    found.truncate(3);
+    found
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn join_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
+
+/// Draws one entry of a bank (banks are never empty: the tests check the file).
+fn pick<'w>(rng: &mut Rng, bank: &[&'w str]) -> &'w str {
+    plugin_api::seed::choose(rng, bank)
+        .copied()
+        .unwrap_or_default()
+}
+
+/// One drawn scene: the parts every shape is built from.
+struct Scene {
+    subject: String,
+    setting: String,
+    action: String,
+    composition: String,
+    camera: String,
+    lighting: String,
+    color: String,
+    style: String,
+    sign: String,
+    token: String,
+    /// Whether `token` was found in the prompt (else it is the run's own).
+    token_from_prompt: bool,
+    keywords: Vec<String>,
+}
+
+impl Scene {
+    /// Draws in a fixed order, so each shape's extra draws come after the same scene.
+    fn draw(rng: &mut Rng, words: &Words, call: &ChatCall<'_>) -> Scene {
+        let (token, token_from_prompt) = token_for(call);
+        let mut scene = Scene {
+            subject: pick(rng, words.bank("subject")).to_string(),
+            setting: pick(rng, words.bank("setting")).to_string(),
+            action: pick(rng, words.bank("action")).to_string(),
+            composition: pick(rng, words.bank("composition")).to_string(),
+            camera: pick(rng, words.bank("camera")).to_string(),
+            lighting: pick(rng, words.bank("lighting")).to_string(),
+            color: pick(rng, words.bank("color")).to_string(),
+            style: pick(rng, words.bank("style")).to_string(),
+            sign: pick(rng, words.bank("sign")).to_string(),
+            token,
+            token_from_prompt,
+            keywords: Vec::new(),
+        };
+        scene.keywords = keywords(rng, words, call.messages);
+        scene
+    }
+
+    /// `template` with its placeholders filled, or `None` when it needs keywords and there are
+    /// none.
+    fn fill(&self, template: &str) -> Option<String> {
+        if template.contains("{keywords}") && self.keywords.is_empty() {
+            return None;
+        }
+        let pairs: [(&str, &str); 13] = [
+            ("{Subject}", &capitalise(&self.subject)),
+            ("{subject}", &self.subject),
+            ("{setting}", &self.setting),
+            ("{action}", &self.action),
+            ("{composition}", &self.composition),
+            ("{camera}", &self.camera),
+            ("{lighting}", &self.lighting),
+            ("{color}", &self.color),
+            ("{style}", &self.style),
+            ("{Sign}", &capitalise(&self.sign)),
+            ("{sign}", &self.sign),
+            ("{token}", &self.token),
+            ("{keywords}", &join_list(&self.keywords)),
+        ];
+        let mut out = template.to_string();
+        for (placeholder, value) in pairs {
+            out = out.replace(placeholder, value);
+        }
+        Some(out)
+    }
+
+    /// The templates of `bank` that can be filled, filled.
+    fn filled(&self, words: &Words, bank: &str) -> Vec<String> {
+        words
+            .bank(bank)
+            .iter()
+            .filter_map(|t| self.fill(t))
+            .collect()
+    }
+
+    /// 4 to 6 sentences in one paragraph: an opening, the sign (when there is a token in the
+    /// prompt) and details in a seeded order.
+    fn text(&self, rng: &mut Rng, words: &Words) -> String {
+        let total = range_inclusive(rng, 4, 6) as usize;
+        let mut sentences = vec![pick_string(rng, self.filled(words, "opening"))];
+        // Free text shows a token only when the prompt gave one.
+        if self.token_from_prompt {
+            sentences.push(pick_string(rng, self.filled(words, "sign_sentence")));
+        }
+        let mut details = self.filled(words, "detail");
+        shuffle(rng, &mut details);
+        let room = total.saturating_sub(sentences.len());
+        sentences.extend(details.into_iter().take(room));
+        sentences
+            .iter()
+            .map(|s| format!("{s}."))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// One plain line.
+    fn line(&self, rng: &mut Rng, words: &Words) -> String {
+        format!("{}.", pick_string(rng, self.filled(words, "line")))
+    }
+
+    /// The `ab.final_prompt` line.
+    fn final_prompt(&self) -> String {
+        let setting = if self.keywords.is_empty() {
+            self.setting.clone()
+        } else {
+            format!(
+                "{}, with hints of {}",
+                self.setting,
+                join_list(&self.keywords)
+            )
+        };
+        format!(
+            "SUBJECT={} | SETTING={setting} | ACTION={} | COMPOSITION={} | CAMERA={} | \
+             LIGHTING={} | COLOR={} | STYLE={} | TEXT_IN_SCENE=\"{}\" | AR=16:9",
+            self.subject,
+            self.action,
+            self.composition,
+            self.camera,
+            self.lighting,
+            self.color,
+            self.style,
+            self.token
+        )
+    }
+
+    /// The `ab.scene_spec` object, pretty-printed, no fences.
+    fn scene_spec(&self, rng: &mut Rng, words: &Words) -> String {
+        let mut avoid: Vec<&str> = words.bank("avoid").to_vec();
+        shuffle(rng, &mut avoid);
+        avoid.truncate(3);
+        let must_keep = [
+            format!("{} showing \"{}\"", self.sign, self.token),
+            self.subject.clone(),
+            self.color.clone(),
+        ];
+        let spec = json!({
+            "subject": self.subject,
+            "setting": self.setting,
+            "action": self.action,
+            "composition": self.composition,
+            "camera": self.camera,
+            "lighting": self.lighting,
+            "color": self.color,
+            "style": self.style,
+            "text_in_scene": self.token,
+            "must_keep": must_keep,
+            "avoid": avoid,
+        });
+        serde_json::to_string_pretty(&spec).unwrap_or_else(|_| spec.to_string())
+    }
+}
+
+/// Two or three distinct Title Case words.
+fn title(rng: &mut Rng, words: &Words) -> String {
+    let mut bank: Vec<&str> = words.bank("title_word").to_vec();
+    plugin_api::seed::shuffle(rng, &mut bank);
+    let count = 2 + plugin_api::seed::below(rng, 2) as usize;
+    bank.into_iter().take(count).collect::<Vec<_>>().join(" ")
+}
+
+fn pick_string(rng: &mut Rng, mut options: Vec<String>) -> String {
+    if options.is_empty() {
+        return String::new();
+    }
+    let i = plugin_api::seed::below(rng, options.len() as u64) as usize;
+    options.swap_remove(i)
+}
+
+/// The parsed `offline_words.txt`.
+struct Words {
+    banks: HashMap<&'static str, Vec<&'static str>>,
+    stopwords: Vec<&'static str>,
+    cliches: Vec<&'static str>,
+}
+
+/// The sections the backend draws from; the tests check each is present and not empty.
+#[cfg(test)]
+const SECTIONS: [&str; 17] = [
+    "subject",
+    "setting",
+    "action",
+    "composition",
+    "camera",
+    "lighting",
+    "color",
+    "style",
+    "sign",
+    "avoid",
+    "opening",
+    "detail",
+    "sign_sentence",
+    "line",
+    "title_word",
+    "stopword",
+    "cliche",
+];
+
+impl Words {
+    fn parse(source: &'static str) -> Words {
+        let mut banks: HashMap<&'static str, Vec<&'static str>> = HashMap::new();
+        let mut current: Option<&'static str> = None;
+        for line in source.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                current = Some(name);
+                banks.entry(name).or_default();
+            } else if let Some(name) = current {
+                banks.entry(name).or_default().push(line);
+            }
+        }
+        let stopwords = banks
+            .get("stopword")
+            .map(|lines| lines.iter().flat_map(|l| l.split_whitespace()).collect())
+            .unwrap_or_default();
+        let cliches = banks.get("cliche").cloned().unwrap_or_default();
+        Words {
+            banks,
+            stopwords,
+            cliches,
+        }
+    }
+
+    fn bank(&self, name: &str) -> &[&'static str] {
+        self.banks.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether `text` contains a cliché (case-insensitive substring).
+    fn has_cliche(&self, text: &str) -> bool {
+        let lower = text.to_lowercase();
+        self.cliches.iter().any(|c| lower.contains(c))
+    }
+}
+
+fn words() -> &'static Words {
+    static WORDS: OnceLock<Words> = OnceLock::new();
+    WORDS.get_or_init(|| Words::parse(include_str!("offline_words.txt")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    const TOKEN: &str = "RV-42-123456";
+    const GENERIC_STARTS: [&str; 5] = ["a person", "a man", "a woman", "someone", "a figure"];
+
+    fn messages(user: &str) -> Vec<ChatMessage> {
+        vec![
+            ChatMessage {
+                role: "system".into(),
+                content: "You write image prompts.".into(),
+            },
+            ChatMessage {
+                role: "user".into(),
+                content: user.into(),
+            },
+        ]
+    }
+
+    fn ask(step_path: &str, seed: u64, user: &str, shape: ResponseShape) -> String {
+        let messages = messages(user);
+        let call = ChatCall {
+            step_path,
+            messages: &messages,
+            temperature: 0.7,
+            model: None,
+            shape,
+            seed,
+        };
+        OfflineText::new("offline-model", Duration::ZERO, 4)
+            .chat(&call)
+            .expect("offline chat")
+            .text
+    }
+
+    fn cliche_free(text: &str) {
+        assert!(!words().has_cliche(text), "cliché in {text:?}");
+    }
+
+    fn starts_generic(text: &str) -> bool {
+        let lower = text.to_lowercase();
+        GENERIC_STARTS.iter().any(|g| {
+            lower
+                .strip_prefix(g)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+        })
+    }
+
+    fn word_count(s: &str) -> usize {
+        s.split_whitespace().count()
+    }
+
+    const PROMPT: &str =
+        "Draft a scene about a lighthouse harbour and its foghorn, with the token RV-42-123456 visible.";
+
+    #[test]
+    fn word_banks_are_complete_and_clean() {
+        let w = words();
+        for section in SECTIONS {
+            assert!(
+                !w.bank(section).is_empty(),
+                "section [{section}] is missing or empty"
+            );
+        }
+        let minimum = [
+            ("subject", 5),
+            ("setting", 6),
+            ("action", 5),
+            ("composition", 5),
+            ("camera", 3),
+            ("lighting", 3),
+            ("color", 3),
+            ("style", 3),
+        ];
+        for (bank, min) in minimum {
+            assert!(w.bank(bank).len() >= 8, "[{bank}] has fewer than 8 entries");
+            for entry in w.bank(bank) {
+                assert!(
+                    word_count(entry) >= min,
+                    "[{bank}] `{entry}` has fewer than {min} words"
+                );
+                assert!(
+                    !entry.contains(['.', '|', '=', '"']),
+                    "[{bank}] `{entry}` has a separator"
+                );
+                cliche_free(entry);
+            }
+        }
+        for bank in [
+            "sign",
+            "avoid",
+            "opening",
+            "detail",
+            "sign_sentence",
+            "line",
+        ] {
+            for entry in w.bank(bank) {
+                cliche_free(entry);
+                assert!(!entry.contains('.'), "[{bank}] `{entry}` has a full stop");
+            }
+        }
+        for subject in w.bank("subject") {
+            assert!(!starts_generic(subject), "generic subject `{subject}`");
+        }
+        assert!(w.stopwords.contains(&"with"));
+    }
+
+    #[test]
+    fn finds_ab_tokens() {
+        assert_eq!(
+            find_ab_token("a sign reading RV-7-336222 here"),
+            Some("RV-7-336222")
+        );
+        assert_eq!(find_ab_token("RV-1000-9183281"), Some("RV-1000-918328"));
+        assert_eq!(find_ab_token("RV--123456 RV-1-12345 RV-x-123456"), None);
+        assert_eq!(find_ab_token("RV-RV-3-654321"), Some("RV-3-654321"));
+        assert_eq!(find_ab_token("ünïcode RV-12-345678"), Some("RV-12-345678"));
+        assert_eq!(find_ab_token(""), None);
+    }
+
+    #[test]
+    fn same_call_same_answer() {
+        for shape in [
+            ResponseShape::Text,
+            ResponseShape::Line { format: None },
+            ResponseShape::Line {
+                format: Some("ab.final_prompt"),
+            },
+            ResponseShape::Json {
+                schema: "ab.scene_spec",
+            },
+            ResponseShape::Json { schema: "unknown" },
+        ] {
+            assert_eq!(
+                ask("p/a", 1, PROMPT, shape),
+                ask("p/a", 1, PROMPT, shape),
+                "{shape:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn step_path_seed_and_prompt_change_the_answer() {
+        let base = ask(
+            "pipeline/ab.scene_draft/draft",
+            1,
+            PROMPT,
+            ResponseShape::Text,
+        );
+        assert_ne!(
+            base,
+            ask(
+                "pipeline/ab.final_prompt/final",
+                1,
+                PROMPT,
+                ResponseShape::Text
+            )
+        );
+        assert_ne!(
+            base,
+            ask(
+                "pipeline/ab.scene_draft/draft",
+                2,
+                PROMPT,
+                ResponseShape::Text
+            )
+        );
+        assert_ne!(
+            base,
+            ask(
+                "pipeline/ab.scene_draft/draft",
+                1,
+                "Another prompt entirely",
+                ResponseShape::Text
+            )
+        );
+    }
+
+    #[test]
+    fn reply_is_labelled_offline_with_the_model() {
+        let msgs = messages(PROMPT);
+        let backend = OfflineText::new("offline-model", Duration::ZERO, 1);
+        let mut call = ChatCall {
+            step_path: "s",
+            messages: &msgs,
+            temperature: 0.0,
+            model: None,
+            shape: ResponseShape::Text,
+            seed: 0,
+        };
+        let reply = backend.chat(&call).expect("chat");
+        assert_eq!(
+            (reply.provider, reply.model.as_str(), reply.attempts),
+            ("offline", "offline-model", 1)
+        );
+        assert_eq!(
+            (backend.provider(), backend.model()),
+            ("offline", "offline-model")
+        );
+        call.model = Some("step-model");
+        assert_eq!(backend.chat(&call).expect("chat").model, "step-model");
+    }
+
+    #[test]
+    fn text_is_four_to_six_plain_sentences_showing_the_token() {
+        for seed in 0..30 {
+            let text = ask("p/text", seed, PROMPT, ResponseShape::Text);
+            let sentences = text.matches('.').count();
+            assert!(
+                (4..=6).contains(&sentences),
+                "{sentences} sentences: {text}"
+            );
+            assert!(text.ends_with('.'), "{text}");
+            assert!(!text.contains('\n'), "{text}");
+            assert!(!text.starts_with(['#', '-', '*']), "{text}");
+            assert!(
+                text.contains(&format!("\"{TOKEN}\"")),
+                "token missing: {text}"
+            );
+            cliche_free(&text);
+        }
+        let plain = ask("p/text", 3, "Describe a quiet harbour", ResponseShape::Text);
+        assert!(!plain.contains("RV-"), "a token appeared unasked: {plain}");
+        assert!((4..=6).contains(&plain.matches('.').count()), "{plain}");
+    }
+
+    #[test]
+    fn title_line_is_two_or_three_title_case_words() {
+        for seed in 0..20 {
+            let title = ask("title/attempt_01", seed, "Name this image", ResponseShape::Line { format: Some("title") });
+            crate::generation::check_title(&title).unwrap();
+        }
+    }
+
+    #[test]
+    fn line_is_one_line() {
+        for seed in 0..20 {
+            let line = ask("p/line", seed, PROMPT, ResponseShape::Line { format: None });
+            assert!(!line.is_empty() && !line.contains('\n'), "{line:?}");
+            cliche_free(&line);
+        }
+    }
+
+    #[test]
+    fn final_prompt_line_conforms() {
+        // A prompt full of clichés must not leak them into the answer.
+        let prompt = format!(
+            "Write the final prompt. Avoid cinematic, epic, stunning, masterpiece. Token: {TOKEN}"
+        );
+        for seed in 0..30 {
+            let line = ask(
+                "p/final",
+                seed,
+                &prompt,
+                ResponseShape::Line {
+                    format: Some("ab.final_prompt"),
+                },
+            );
+            assert!(!line.contains('\n'), "{line}");
+            cliche_free(&line);
+            let fields: Vec<(&str, &str)> = line
+                .split(" | ")
+                .map(|f| {
+                    f.split_once('=')
+                        .unwrap_or_else(|| panic!("field without `=` in {line}"))
+                })
+                .collect();
+            let keys: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
+            assert_eq!(
+                keys,
+                [
+                    "SUBJECT",
+                    "SETTING",
+                    "ACTION",
+                    "COMPOSITION",
+                    "CAMERA",
+                    "LIGHTING",
+                    "COLOR",
+                    "STYLE",
+                    "TEXT_IN_SCENE",
+                    "AR"
+                ],
+                "{line}"
+            );
+            let minimum = [5, 6, 5, 5, 3, 3, 3, 3];
+            for ((key, value), min) in fields.iter().zip(minimum) {
+                assert!(
+                    word_count(value) >= min,
+                    "{key} has fewer than {min} words: {line}"
+                );
+            }
+            assert!(!starts_generic(fields[0].1), "{line}");
+            assert_eq!(fields[8].1, format!("\"{TOKEN}\""));
+            assert_eq!(fields[9].1, "16:9");
+        }
+    }
+
+    #[test]
+    fn scene_spec_conforms() {
+        let keys = [
+            "subject",
+            "setting",
+            "action",
+            "composition",
+            "camera",
+            "lighting",
+            "color",
+            "style",
+            "text_in_scene",
+        ];
+        for seed in 0..30 {
+            let text = ask(
+                "p/spec",
+                seed,
+                PROMPT,
+                ResponseShape::Json {
+                    schema: "ab.scene_spec",
+                },
+            );
+            assert!(
+                text.trim_start().starts_with('{') && !text.contains("```"),
+                "{text}"
+            );
+            cliche_free(&text);
+            let spec: Value = serde_json::from_str(&text).expect("scene spec JSON");
+            for key in keys {
+                let value = spec[key]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("`{key}` is not a string: {text}"));
+                assert!(!value.trim().is_empty(), "`{key}` is empty");
+            }
+            assert_eq!(spec["text_in_scene"], TOKEN);
+            assert!(
+                !starts_generic(spec["subject"].as_str().unwrap_or_default()),
+                "{text}"
+            );
+            for list in ["must_keep", "avoid"] {
+                let items = spec[list]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("`{list}` is not a list"));
+                assert_eq!(items.len(), 3, "{list}");
+                assert!(
+                    items
+                        .iter()
+                        .all(|i| i.as_str().is_some_and(|s| !s.is_empty())),
+                    "{list}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_schema_answers_an_object() {
+        let text = ask(
+            "p/other",
+            5,
+            PROMPT,
+            ResponseShape::Json {
+                schema: "something.new",
+            },
+        );
+        let value: Value = serde_json::from_str(&text).expect("JSON");
+        let answer = value["answer"].as_str().expect("`answer` string");
+        assert!(!answer.is_empty());
+    }
+
+    #[test]
+    fn without_a_token_the_runs_own_is_used() {
+        let line = ask(
+            "p/final",
+            9,
+            "no token here",
+            ResponseShape::Line {
+                format: Some("ab.final_prompt"),
+            },
+        );
+        assert!(
+            line.contains(&format!("TEXT_IN_SCENE=\"{}\"", ab_token(9))),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn prompt_words_are_echoed() {
+        let text = ask(
+            "p/kw",
+            1,
+            "lighthouse lighthouse foghorn",
+            ResponseShape::Line {
+                format: Some("ab.final_prompt"),
+            },
+        );
+        assert!(
+            text.contains("lighthouse") && text.contains("foghorn"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn latency_runs_inside_the_concurrency_bound() {
+        let backend = std::sync::Arc::new(OfflineText::new("m", Duration::from_millis(5), 2));
+        let threads: Vec<_> = (0..6)
+            .map(|i| {
+                let backend = std::sync::Arc::clone(&backend);
+                std::thread::spawn(move || {
+                    let msgs = messages("x");
+                    let step = format!("p/{i}");
+                    let call = ChatCall {
+                        step_path: &step,
+                        messages: &msgs,
+                        temperature: 0.0,
+                        model: None,
+                        shape: ResponseShape::Text,
+                        seed: 0,
+                    };
+                    backend.chat(&call).expect("chat");
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("worker");
+        }
+        assert!(
+            (1..=2).contains(&backend.limiter().peak()),
+            "peak {}",
+            backend.limiter().peak()
+        );
+    }
+}

@@ -1,0 +1,1256 @@
+//! `openai`: the OpenAI-compatible HTTP providers (`POST {base_url}/chat/completions` and
+//! `POST {base_url}/images/generations`).
+//!
+//! One [`Client`] per backend holds the blocking `ureq` agent (connection pool, timeout), the
+//! key, the retry policy and the concurrency bound. A request is tried at most
+//! `1 + max_retries` times: 429 and 5xx answers, timeouts and connection errors are retried after
+//! the server's `Retry-After` (or `retry-after-ms`) when it sends one, else after an exponential
+//! backoff; any other HTTP error fails at once. A permit of the bound is held only while a
+//! request is in flight, never while waiting to retry.
+//!
+//! The key goes into the `Authorization` header and nowhere else: every message built from a
+//! server's answer has the key's value redacted. This module owns the wire format; the caller
+//! (the engine) adds which step failed.
+
+use std::io::Read;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use super::limiter::Limiter;
+use super::offline_image::is_png;
+use super::{
+    BackendError, ChatCall, ChatReply, ImageBackend, ImageCall, ImageReply, ResponseShape,
+    TextBackend,
+};
+
+/// The `provider` label of every openai record.
+pub(crate) const PROVIDER: &str = "openai";
+
+/// The largest answer body read (a base64 image is a few MiB).
+const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
+/// The most of an error body read for its message.
+const MAX_ERROR_BODY_BYTES: u64 = 64 * 1024;
+/// How much of a non-JSON error body goes into a message.
+const ERROR_SNIPPET_CHARS: usize = 300;
+/// The longest wait a `Retry-After` header can ask for; longer asks wait this long.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
+/// Waits between attempts when the server does not say how long: `base * 2^(retry - 1)`,
+/// at most `cap`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Backoff {
+    pub(crate) base: Duration,
+    pub(crate) cap: Duration,
+}
+
+impl Backoff {
+    /// 1 s, 2 s, 4 s, ... up to 30 s.
+    pub(crate) const DEFAULT: Backoff = Backoff {
+        base: Duration::from_secs(1),
+        cap: Duration::from_secs(30),
+    };
+
+    /// The wait before retry number `retry` (1 for the first retry).
+    fn delay(self, retry: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(retry.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        self.base.saturating_mul(factor).min(self.cap)
+    }
+}
+
+/// The wait before retry number `retry`: the server's ask when it made one, else the backoff.
+fn retry_delay(retry: u32, retry_after: Option<Duration>, backoff: Backoff) -> Duration {
+    retry_after.map_or_else(|| backoff.delay(retry), |d| d.min(MAX_RETRY_AFTER))
+}
+
+/// What a client is built from (already validated, key already read).
+#[derive(Debug, Clone)]
+pub(crate) struct ClientSettings {
+    pub(crate) base_url: String,
+    pub(crate) key: String,
+    pub(crate) timeout_s: f64,
+    pub(crate) max_retries: u32,
+    pub(crate) max_concurrency: usize,
+    pub(crate) backoff: Backoff,
+}
+
+/// A blocking JSON-over-HTTP client with retries and a concurrency bound.
+pub(crate) struct Client {
+    agent: ureq::Agent,
+    base_url: String,
+    key: String,
+    timeout_s: f64,
+    max_retries: u32,
+    backoff: Backoff,
+    limiter: Limiter,
+}
+
+impl std::fmt::Debug for Client {
+    /// Leaves out the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.base_url)
+            .field("timeout_s", &self.timeout_s)
+            .field("max_retries", &self.max_retries)
+            .field("backoff", &self.backoff)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A successful answer: its JSON body, status and the attempts it took.
+struct Answer {
+    body: Value,
+    status: u16,
+    attempts: u32,
+}
+
+/// Why one attempt failed.
+enum Failure {
+    Status {
+        status: u16,
+        message: String,
+    },
+    Transport {
+        reason: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    Malformed {
+        status: u16,
+        detail: String,
+    },
+}
+
+/// The outcome of one attempt.
+enum Attempt {
+    Done(Answer),
+    /// Worth another try, after the server's ask when it made one.
+    Retry {
+        after: Option<Duration>,
+        failure: Failure,
+    },
+    Fail(Failure),
+}
+
+impl Client {
+    pub(crate) fn new(settings: ClientSettings) -> Self {
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs_f64(settings.timeout_s))
+            .user_agent(concat!("image-project/", env!("CARGO_PKG_VERSION")))
+            .build();
+        Client {
+            agent,
+            base_url: settings.base_url.trim_end_matches('/').to_string(),
+            key: settings.key,
+            timeout_s: settings.timeout_s,
+            max_retries: settings.max_retries,
+            backoff: settings.backoff,
+            limiter: Limiter::new(settings.max_concurrency),
+        }
+    }
+
+    /// `{base_url}/{endpoint}`.
+    fn url(&self, endpoint: &str) -> String {
+        format!("{}/{endpoint}", self.base_url)
+    }
+
+    /// POSTs `body` to `url`, retrying as the module head says, and parses the answer as JSON.
+    fn post_json(&self, url: &str, body: &Value) -> Result<Answer, BackendError> {
+        let payload = body.to_string();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let outcome = {
+                let _permit = self.limiter.acquire();
+                self.attempt(url, &payload, attempt)
+            };
+            let failure = match outcome {
+                Attempt::Done(answer) => return Ok(answer),
+                Attempt::Retry { after, failure } if attempt <= self.max_retries => {
+                    drop(failure);
+                    std::thread::sleep(retry_delay(attempt, after, self.backoff));
+                    continue;
+                }
+                Attempt::Retry { failure, .. } | Attempt::Fail(failure) => failure,
+            };
+            return Err(self.error(url, attempt, failure));
+        }
+    }
+
+    /// One request.
+    fn attempt(&self, url: &str, payload: &str, attempt: u32) -> Attempt {
+        let result = self
+            .agent
+            .post(url)
+            .set("Authorization", &format!("Bearer {}", self.key))
+            .set("Content-Type", "application/json")
+            .set("Accept", "application/json")
+            .send_string(payload);
+        match result {
+            Ok(response) => {
+                let status = response.status();
+                let mut bytes = Vec::new();
+                let read = response
+                    .into_reader()
+                    .take(MAX_BODY_BYTES + 1)
+                    .read_to_end(&mut bytes);
+                if let Err(e) = read {
+                    let reason = self.describe_io(&e, "reading the answer failed");
+                    return Attempt::Retry {
+                        after: None,
+                        failure: Failure::Transport {
+                            reason,
+                            source: Box::new(e),
+                        },
+                    };
+                }
+                if bytes.len() as u64 > MAX_BODY_BYTES {
+                    let detail = format!("the answer is larger than {} MiB", MAX_BODY_BYTES >> 20);
+                    return Attempt::Fail(Failure::Malformed { status, detail });
+                }
+                match serde_json::from_slice::<Value>(&bytes) {
+                    Ok(body) => Attempt::Done(Answer {
+                        body,
+                        status,
+                        attempts: attempt,
+                    }),
+                    Err(e) => Attempt::Fail(Failure::Malformed {
+                        status,
+                        detail: format!("the body is not JSON ({e}): {}", self.snippet(&bytes)),
+                    }),
+                }
+            }
+            Err(ureq::Error::Status(status, response)) => {
+                let after = retry_after(&response);
+                let mut bytes = Vec::new();
+                // A failed read leaves what was read; the status alone still tells the story.
+                let _ = response
+                    .into_reader()
+                    .take(MAX_ERROR_BODY_BYTES)
+                    .read_to_end(&mut bytes);
+                let failure = Failure::Status {
+                    status,
+                    message: self.error_message(&bytes),
+                };
+                if status == 429 || (500..=599).contains(&status) {
+                    Attempt::Retry { after, failure }
+                } else {
+                    Attempt::Fail(failure)
+                }
+            }
+            Err(ureq::Error::Transport(transport)) => {
+                let retryable = matches!(
+                    transport.kind(),
+                    ureq::ErrorKind::Io
+                        | ureq::ErrorKind::ConnectionFailed
+                        | ureq::ErrorKind::Dns
+                        | ureq::ErrorKind::ProxyConnect
+                        | ureq::ErrorKind::BadStatus
+                );
+                let reason = self.describe_transport(&transport);
+                let failure = Failure::Transport {
+                    reason,
+                    source: Box::new(transport),
+                };
+                if retryable {
+                    Attempt::Retry {
+                        after: None,
+                        failure,
+                    }
+                } else {
+                    Attempt::Fail(failure)
+                }
+            }
+        }
+    }
+
+    fn error(&self, url: &str, attempts: u32, failure: Failure) -> BackendError {
+        let url = url.to_string();
+        match failure {
+            Failure::Status { status, message } => BackendError::Status {
+                url,
+                status,
+                message,
+                attempts,
+            },
+            Failure::Transport { reason, source } => BackendError::Transport {
+                url,
+                attempts,
+                reason,
+                source,
+            },
+            Failure::Malformed { status, detail } => self.malformed(&url, status, attempts, detail),
+        }
+    }
+
+    fn malformed(&self, url: &str, status: u16, attempts: u32, detail: String) -> BackendError {
+        BackendError::Malformed {
+            url: url.to_string(),
+            status,
+            detail: self.redact(&detail),
+            attempts,
+        }
+    }
+
+    /// The provider's `error.message` (or `error` / `message`), else the start of the body.
+    fn error_message(&self, bytes: &[u8]) -> String {
+        let parsed: Option<Value> = serde_json::from_slice(bytes).ok();
+        let message = parsed.as_ref().and_then(|v| {
+            v.pointer("/error/message")
+                .or_else(|| v.get("error"))
+                .or_else(|| v.get("message"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
+        match message {
+            Some(m) if !m.trim().is_empty() => self.redact(m.trim()),
+            _ if bytes.iter().all(u8::is_ascii_whitespace) => "the answer has no body".to_string(),
+            _ => self.snippet(bytes),
+        }
+    }
+
+    /// The start of `bytes` as text, redacted, for messages.
+    fn snippet(&self, bytes: &[u8]) -> String {
+        // Redact before cutting, so a cut cannot leave part of the key behind.
+        let text = self.redact(String::from_utf8_lossy(bytes).trim());
+        let mut out: String = text.chars().take(ERROR_SNIPPET_CHARS).collect();
+        if text.chars().count() > ERROR_SNIPPET_CHARS {
+            out.push('…');
+        }
+        format!("`{out}`")
+    }
+
+    /// `text` with every occurrence of the key's value replaced.
+    fn redact(&self, text: &str) -> String {
+        if self.key.is_empty() {
+            text.to_string()
+        } else {
+            text.replace(&self.key, "[redacted]")
+        }
+    }
+
+    fn describe_transport(&self, transport: &ureq::Transport) -> String {
+        if is_timeout(transport) {
+            return self.timed_out();
+        }
+        match transport.kind() {
+            ureq::ErrorKind::ConnectionFailed => "could not connect".to_string(),
+            ureq::ErrorKind::Dns => "could not resolve the host".to_string(),
+            kind => kind.to_string().to_lowercase(),
+        }
+    }
+
+    fn describe_io(&self, e: &std::io::Error, otherwise: &str) -> String {
+        if matches!(
+            e.kind(),
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+        ) {
+            self.timed_out()
+        } else {
+            otherwise.to_string()
+        }
+    }
+
+    fn timed_out(&self) -> String {
+        format!("timed out after {} s", self.timeout_s)
+    }
+}
+
+/// Whether a transport error (or any error under it) is a timeout.
+fn is_timeout(transport: &ureq::Transport) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> =
+        std::error::Error::source(transport);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            ) {
+                return true;
+            }
+        }
+        source = e.source();
+    }
+    transport.message().is_some_and(|m| m.contains("timed out"))
+}
+
+/// The wait a 429/5xx answer asks for: `retry-after-ms` (milliseconds, OpenAI's), else
+/// `Retry-After` in seconds (an HTTP date is not read: the backoff applies).
+fn retry_after(response: &ureq::Response) -> Option<Duration> {
+    let seconds = |s: &str| {
+        s.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+    };
+    if let Some(ms) = response.header("retry-after-ms").and_then(seconds) {
+        return Some(Duration::from_secs_f64(
+            (ms / 1000.0).min(MAX_RETRY_AFTER.as_secs_f64()),
+        ));
+    }
+    parse_retry_after(response.header("retry-after")?)
+}
+
+/// `Retry-After` as (possibly fractional) seconds.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let secs = value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)?;
+    Some(Duration::from_secs_f64(
+        secs.min(MAX_RETRY_AFTER.as_secs_f64()),
+    ))
+}
+
+/// The openai text backend.
+#[derive(Debug)]
+pub(crate) struct OpenaiText {
+    client: Client,
+    url: String,
+    model: String,
+    send_temperature: bool,
+    json_mode: bool,
+    reasoning_effort: Option<String>,
+}
+
+/// The chat-specific settings of [`OpenaiText`].
+#[derive(Debug, Clone)]
+pub(crate) struct ChatSettings {
+    pub(crate) model: String,
+    pub(crate) send_temperature: bool,
+    pub(crate) json_mode: bool,
+    pub(crate) reasoning_effort: Option<String>,
+}
+
+impl OpenaiText {
+    pub(crate) fn new(client: Client, chat: ChatSettings) -> Self {
+        OpenaiText {
+            url: client.url("chat/completions"),
+            client,
+            model: chat.model,
+            send_temperature: chat.send_temperature,
+            json_mode: chat.json_mode,
+            reasoning_effort: chat.reasoning_effort,
+        }
+    }
+
+    /// The request body for `call`.
+    fn body(&self, call: &ChatCall<'_>, model: &str) -> Value {
+        let messages: Vec<Value> = call
+            .messages
+            .iter()
+            .map(|m| json!({ "role": m.role, "content": m.content }))
+            .collect();
+        let mut body = json!({ "model": model, "messages": messages });
+        if self.send_temperature {
+            body["temperature"] = json!(call.temperature);
+        }
+        if self.json_mode && matches!(call.shape, ResponseShape::Json { .. }) {
+            body["response_format"] = json!({ "type": "json_object" });
+        }
+        if let Some(effort) = &self.reasoning_effort {
+            body["reasoning_effort"] = json!(effort);
+        }
+        body
+    }
+}
+
+impl TextBackend for OpenaiText {
+    fn chat(&self, call: &ChatCall<'_>) -> Result<ChatReply, BackendError> {
+        let model = call.model.unwrap_or(&self.model);
+        let answer = self.client.post_json(&self.url, &self.body(call, model))?;
+        let message = answer.body.pointer("/choices/0/message");
+        match message
+            .and_then(|m| m.get("content"))
+            .and_then(Value::as_str)
+        {
+            Some(text) if !text.trim().is_empty() => Ok(ChatReply {
+                text: text.to_string(),
+                provider: PROVIDER,
+                model: model.to_string(),
+                attempts: answer.attempts,
+            }),
+            content => {
+                let what = if content.is_some() {
+                    "`choices[0].message.content` is empty".to_string()
+                } else if let Some(refusal) = message
+                    .and_then(|m| m.get("refusal"))
+                    .and_then(Value::as_str)
+                {
+                    format!("the model refused: {refusal}")
+                } else {
+                    "no `choices[0].message.content` in the answer".to_string()
+                };
+                let finish = answer
+                    .body
+                    .pointer("/choices/0/finish_reason")
+                    .and_then(Value::as_str)
+                    .map(|r| format!(" (finish_reason `{r}`)"))
+                    .unwrap_or_default();
+                Err(self.client.malformed(
+                    &self.url,
+                    answer.status,
+                    answer.attempts,
+                    format!("{what}{finish}"),
+                ))
+            }
+        }
+    }
+
+    fn provider(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+}
+
+/// The openai image backend.
+#[derive(Debug)]
+pub(crate) struct OpenaiImage {
+    client: Client,
+    url: String,
+    settings: ImageSettings,
+}
+
+/// The image-specific settings of [`OpenaiImage`].
+#[derive(Debug, Clone)]
+pub(crate) struct ImageSettings {
+    pub(crate) model: String,
+    pub(crate) size: String,
+    pub(crate) quality: String,
+    pub(crate) moderation: Option<String>,
+}
+
+impl OpenaiImage {
+    pub(crate) fn new(client: Client, settings: ImageSettings) -> Self {
+        OpenaiImage {
+            url: client.url("images/generations"),
+            client,
+            settings,
+        }
+    }
+}
+
+impl ImageBackend for OpenaiImage {
+    fn generate(&self, call: &ImageCall<'_>) -> Result<ImageReply, BackendError> {
+        let s = &self.settings;
+        let mut body = json!({
+            "model": s.model,
+            "prompt": call.prompt,
+            "size": s.size,
+            "quality": s.quality,
+            "n": 1,
+        });
+        if let Some(moderation) = &s.moderation {
+            body["moderation"] = json!(moderation);
+        }
+        let answer = self.client.post_json(&self.url, &body)?;
+        let malformed = |detail: String| {
+            self.client
+                .malformed(&self.url, answer.status, answer.attempts, detail)
+        };
+        let b64 = answer
+            .body
+            .pointer("/data/0/b64_json")
+            .and_then(Value::as_str)
+            .ok_or_else(|| malformed("no `data[0].b64_json` in the answer".to_string()))?;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .map_err(|e| malformed(format!("`data[0].b64_json` is not base64: {e}")))?;
+        if !is_png(&png) {
+            return Err(malformed(
+                "`data[0].b64_json` does not hold a PNG image".to_string(),
+            ));
+        }
+        Ok(ImageReply {
+            png,
+            provider: PROVIDER,
+            model: s.model.clone(),
+        })
+    }
+
+    fn provider(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn model(&self) -> &str {
+        &self.settings.model
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::stub::{Canned, Stub};
+    use super::super::{
+        build_image, build_text, ChatMessage, ImageBackendConfig, Provider, TextBackendConfig,
+    };
+    use super::*;
+    use std::sync::Arc;
+
+    const KEY: &str = "sk-test-SECRET-0123456789";
+    const KEY_VAR: &str = "STUB_API_KEY";
+
+    /// Retries in tests wait a millisecond, not seconds.
+    const FAST: Backoff = Backoff {
+        base: Duration::from_millis(1),
+        cap: Duration::from_millis(5),
+    };
+
+    fn env_with_key(name: &str) -> Option<String> {
+        (name == KEY_VAR).then(|| KEY.to_string())
+    }
+
+    fn env_without_key(_: &str) -> Option<String> {
+        None
+    }
+
+    fn text_config(base_url: &str) -> TextBackendConfig {
+        TextBackendConfig {
+            provider: Provider::Openai,
+            model: "gpt-test".into(),
+            base_url: base_url.into(),
+            api_key_env: KEY_VAR.into(),
+            timeout_s: 5.0,
+            max_retries: 2,
+            max_concurrency: 2,
+            send_temperature: true,
+            json_mode: true,
+            reasoning_effort: Some("low".into()),
+            offline_latency_ms: 0,
+        }
+    }
+
+    fn image_config() -> ImageBackendConfig {
+        ImageBackendConfig {
+            provider: Provider::Openai,
+            model: "gpt-image-test".into(),
+            size: "1536x1024".into(),
+            quality: "high".into(),
+            moderation: Some("low".into()),
+            base_url: None,
+            api_key_env: None,
+            timeout_s: None,
+            max_retries: None,
+        }
+    }
+
+    fn text(config: &TextBackendConfig) -> Arc<dyn TextBackend> {
+        build_text(config, &env_with_key, FAST).expect("text backend")
+    }
+
+    fn messages() -> Vec<ChatMessage> {
+        vec![
+            ChatMessage {
+                role: "system".into(),
+                content: "You are terse.".into(),
+            },
+            ChatMessage {
+                role: "user".into(),
+                content: "Describe a harbour.".into(),
+            },
+            ChatMessage {
+                role: "assistant".into(),
+                content: "A harbour.".into(),
+            },
+            ChatMessage {
+                role: "assistant".into(),
+                content: "Two assistant turns in a row.".into(),
+            },
+        ]
+    }
+
+    fn chat(
+        backend: &dyn TextBackend,
+        shape: ResponseShape,
+        model: Option<&str>,
+    ) -> Result<ChatReply, BackendError> {
+        let msgs = messages();
+        backend.chat(&ChatCall {
+            step_path: "pipeline/s/draft",
+            messages: &msgs,
+            temperature: 0.7,
+            model,
+            shape,
+            seed: 1,
+        })
+    }
+
+    /// The error's whole chain, for `contains` checks.
+    fn chain(err: &BackendError) -> String {
+        let mut out = err.to_string();
+        let mut source = std::error::Error::source(err);
+        while let Some(e) = source {
+            out.push_str(&format!("\ncaused by: {e}"));
+            source = e.source();
+        }
+        out
+    }
+
+    fn assert_no_key(err: &BackendError) {
+        let text = format!("{}\n{err:?}", chain(err));
+        assert!(!text.contains(KEY), "the key leaked: {text}");
+    }
+
+    #[test]
+    fn chat_request_body_and_bearer_key() {
+        let stub = Stub::start(vec![Canned::chat("{\"ok\": true}")]);
+        let backend = text(&text_config(&format!("{}/v1/", stub.url)));
+        let reply = chat(
+            &*backend,
+            ResponseShape::Json {
+                schema: "ab.scene_spec",
+            },
+            None,
+        )
+        .expect("chat");
+        assert_eq!(
+            reply,
+            ChatReply {
+                text: "{\"ok\": true}".into(),
+                provider: "openai",
+                model: "gpt-test".into(),
+                attempts: 1
+            }
+        );
+        assert_eq!(
+            (backend.provider(), backend.model()),
+            ("openai", "gpt-test")
+        );
+
+        let requests = stub.requests();
+        assert_eq!(requests.len(), 1);
+        let request = &requests[0];
+        assert_eq!(request.method, "POST");
+        assert_eq!(request.path, "/v1/chat/completions");
+        assert_eq!(
+            request.header("authorization"),
+            Some(format!("Bearer {KEY}").as_str())
+        );
+        assert_eq!(request.header("content-type"), Some("application/json"));
+        let body = request.json();
+        let expected = json!({
+            "model": "gpt-test",
+            "messages": [
+                { "role": "system", "content": "You are terse." },
+                { "role": "user", "content": "Describe a harbour." },
+                { "role": "assistant", "content": "A harbour." },
+                { "role": "assistant", "content": "Two assistant turns in a row." },
+            ],
+            "temperature": 0.7,
+            "response_format": { "type": "json_object" },
+            "reasoning_effort": "low",
+        });
+        assert_eq!(body, expected);
+    }
+
+    #[test]
+    fn optional_fields_are_left_out() {
+        let stub = Stub::start(vec![Canned::chat("one"), Canned::chat("two")]);
+        let mut config = text_config(&stub.url);
+        config.send_temperature = false;
+        config.reasoning_effort = None;
+        let backend = text(&config);
+        // JSON mode on, but a text step: no `response_format`.
+        let reply = chat(&*backend, ResponseShape::Text, Some("step-model")).expect("chat");
+        assert_eq!(
+            (reply.text.as_str(), reply.model.as_str()),
+            ("one", "step-model")
+        );
+        config.json_mode = false;
+        let backend = text(&config);
+        chat(
+            &*backend,
+            ResponseShape::Json {
+                schema: "ab.scene_spec",
+            },
+            None,
+        )
+        .expect("chat");
+
+        let requests = stub.requests();
+        let first = requests[0].json();
+        assert_eq!(first["model"], "step-model");
+        for absent in ["temperature", "response_format", "reasoning_effort"] {
+            assert!(first.get(absent).is_none(), "`{absent}` sent: {first}");
+        }
+        assert!(
+            requests[1].json().get("response_format").is_none(),
+            "json_mode off still sent it"
+        );
+    }
+
+    #[test]
+    fn retries_429_after_retry_after_then_succeeds() {
+        let stub = Stub::start(vec![
+            Canned::status(429, r#"{"error":{"message":"slow down"}}"#)
+                .with_header("Retry-After", "0"),
+            Canned::chat("after the wait"),
+        ]);
+        let reply = chat(&*text(&text_config(&stub.url)), ResponseShape::Text, None).expect("chat");
+        assert_eq!((reply.text.as_str(), reply.attempts), ("after the wait", 2));
+        assert_eq!(stub.requests().len(), 2);
+    }
+
+    #[test]
+    fn retry_after_wins_over_the_backoff() {
+        let backoff = Backoff {
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(30),
+        };
+        assert_eq!(retry_delay(1, None, backoff), Duration::from_secs(1));
+        assert_eq!(retry_delay(3, None, backoff), Duration::from_secs(4));
+        assert_eq!(retry_delay(40, None, backoff), Duration::from_secs(30));
+        assert_eq!(
+            retry_delay(3, Some(Duration::from_secs(1)), backoff),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            retry_delay(1, Some(Duration::ZERO), backoff),
+            Duration::ZERO
+        );
+        assert_eq!(
+            retry_delay(1, Some(Duration::from_secs(99_999)), backoff),
+            MAX_RETRY_AFTER
+        );
+        assert_eq!(parse_retry_after("1"), Some(Duration::from_secs(1)));
+        assert_eq!(parse_retry_after(" 0.5 "), Some(Duration::from_millis(500)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(parse_retry_after("-3"), None);
+    }
+
+    #[test]
+    fn retries_500_then_succeeds() {
+        let stub = Stub::start(vec![Canned::status(500, "oops"), Canned::chat("fine")]);
+        let reply = chat(&*text(&text_config(&stub.url)), ResponseShape::Text, None).expect("chat");
+        assert_eq!((reply.text.as_str(), reply.attempts), ("fine", 2));
+    }
+
+    #[test]
+    fn malformed_after_a_retry_counts_both_attempts() {
+        let stub = Stub::start(vec![
+            Canned::status(502, "bad gateway"),
+            Canned::status(200, "<html>"),
+        ]);
+        let err = chat(&*text(&text_config(&stub.url)), ResponseShape::Text, None).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                BackendError::Malformed {
+                    status: 200,
+                    attempts: 2,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(err.attempts(), Some(2));
+    }
+
+    #[test]
+    fn errors_cross_threads() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<BackendError>();
+    }
+
+    #[test]
+    fn gives_up_after_max_retries() {
+        let stub = Stub::start(vec![
+            Canned::status(503, r#"{"error":{"message":"overloaded"}}"#),
+            Canned::status(503, r#"{"error":{"message":"overloaded"}}"#),
+            Canned::status(503, r#"{"error":{"message":"still overloaded"}}"#),
+            Canned::chat("too late"),
+        ]);
+        let err = chat(&*text(&text_config(&stub.url)), ResponseShape::Text, None).unwrap_err();
+        assert_eq!(stub.requests().len(), 3);
+        assert!(
+            matches!(
+                err,
+                BackendError::Status {
+                    status: 503,
+                    attempts: 3,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains("503") && msg.contains("3 attempts") && msg.contains("still overloaded"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(&format!("{}/chat/completions", stub.url)),
+            "{msg}"
+        );
+        assert_eq!((err.status(), err.attempts()), (Some(503), Some(3)));
+    }
+
+    #[test]
+    fn timeout_is_retried_then_reported() {
+        let stub = Stub::start(vec![Canned::Hang, Canned::Hang]);
+        let mut config = text_config(&stub.url);
+        config.timeout_s = 0.2;
+        config.max_retries = 1;
+        let err = chat(&*text(&config), ResponseShape::Text, None).unwrap_err();
+        assert_eq!(stub.requests().len(), 2);
+        assert!(
+            matches!(err, BackendError::Transport { attempts: 2, .. }),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains("timed out") && msg.contains("2 attempts"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn connection_errors_are_retried_then_reported() {
+        let url = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            format!("http://{}", listener.local_addr().expect("addr"))
+        };
+        let mut config = text_config(&url);
+        config.max_retries = 1;
+        let err = chat(&*text(&config), ResponseShape::Text, None).unwrap_err();
+        assert!(
+            matches!(err, BackendError::Transport { attempts: 2, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("could not connect"), "{err}");
+    }
+
+    #[test]
+    fn malformed_body_is_not_retried() {
+        let stub = Stub::start(vec![
+            Canned::status(200, "this is not json {"),
+            Canned::chat("unused"),
+        ]);
+        let err = chat(&*text(&text_config(&stub.url)), ResponseShape::Text, None).unwrap_err();
+        assert_eq!(stub.requests().len(), 1);
+        let msg = err.to_string();
+        assert!(msg.contains("malformed") && msg.contains("200"), "{msg}");
+        assert!(msg.contains("this is not json"), "{msg}");
+        assert_eq!(err.status(), Some(200));
+    }
+
+    #[test]
+    fn answers_without_text_are_malformed() {
+        let no_choices = json!({ "choices": [] }).to_string();
+        let empty =
+            json!({ "choices": [{ "message": { "content": "  " }, "finish_reason": "length" }] })
+                .to_string();
+        let refusal =
+            json!({ "choices": [{ "message": { "content": null, "refusal": "cannot help" } }] })
+                .to_string();
+        let stub = Stub::start(vec![
+            Canned::status(200, no_choices),
+            Canned::status(200, empty),
+            Canned::status(200, refusal),
+        ]);
+        let backend = text(&text_config(&stub.url));
+        let expect = [
+            "no `choices[0].message.content`",
+            "is empty (finish_reason `length`)",
+            "the model refused: cannot help",
+        ];
+        for fragment in expect {
+            let msg = chat(&*backend, ResponseShape::Text, None)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                msg.contains("malformed") && msg.contains(fragment),
+                "{fragment}: {msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn client_error_is_not_retried_and_names_the_provider_message() {
+        let body = r#"{"error":{"message":"Unsupported parameter: 'temperature'","type":"invalid_request_error"}}"#;
+        let stub = Stub::start(vec![Canned::status(400, body), Canned::chat("unused")]);
+        let err = chat(&*text(&text_config(&stub.url)), ResponseShape::Text, None).unwrap_err();
+        assert_eq!(stub.requests().len(), 1);
+        assert!(
+            matches!(
+                err,
+                BackendError::Status {
+                    status: 400,
+                    attempts: 1,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains("HTTP 400") && msg.contains("Unsupported parameter: 'temperature'"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn errors_never_contain_the_key() {
+        let echo = format!(r#"{{"error":{{"message":"Incorrect API key provided: {KEY}"}}}}"#);
+        let stub = Stub::start(vec![
+            Canned::status(401, echo),
+            Canned::status(200, format!("not json, but echoes {KEY}")),
+        ]);
+        let backend = text(&text_config(&stub.url));
+        let unauthorised = chat(&*backend, ResponseShape::Text, None).unwrap_err();
+        assert!(unauthorised.to_string().contains("401"), "{unauthorised}");
+        assert!(
+            unauthorised.to_string().contains("[redacted]"),
+            "{unauthorised}"
+        );
+        assert_no_key(&unauthorised);
+        let malformed = chat(&*backend, ResponseShape::Text, None).unwrap_err();
+        assert_no_key(&malformed);
+        // The key did go where it belongs.
+        assert_eq!(
+            stub.requests()[0].header("authorization"),
+            Some(format!("Bearer {KEY}").as_str())
+        );
+        assert!(!format!(
+            "{backend:?}",
+            backend = Client::new(ClientSettings {
+                base_url: stub.url.clone(),
+                key: KEY.into(),
+                timeout_s: 1.0,
+                max_retries: 0,
+                max_concurrency: 1,
+                backoff: FAST,
+            })
+        )
+        .contains(KEY));
+    }
+
+    #[test]
+    fn missing_key_fails_before_any_request() {
+        let stub = Stub::start(vec![Canned::chat("unused")]);
+        let err = build_text(&text_config(&stub.url), &env_without_key, FAST)
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            matches!(&err, BackendError::MissingKey { var, key } if var == KEY_VAR && key == "backend.text.api_key_env"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(&format!("`{KEY_VAR}`")), "{err}");
+
+        let mut image = image_config();
+        let err = build_image(&image, &text_config(&stub.url), &env_without_key, FAST)
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            matches!(&err, BackendError::MissingKey { key, .. } if key == "backend.text.api_key_env"),
+            "{err:?}"
+        );
+        image.api_key_env = Some("IMAGE_KEY".into());
+        let err = build_image(&image, &text_config(&stub.url), &env_with_key, FAST)
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            matches!(&err, BackendError::MissingKey { var, key } if var == "IMAGE_KEY" && key == "backend.image.api_key_env"),
+            "{err:?}"
+        );
+        assert!(stub.requests().is_empty(), "a request was sent");
+    }
+
+    #[test]
+    fn unusable_key_is_a_config_error_without_the_value() {
+        let env = |name: &str| (name == KEY_VAR).then(|| "sk-bad\nkey-VALUE".to_string());
+        let err = build_text(&text_config("http://127.0.0.1:9"), &env, FAST)
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            matches!(&err, BackendError::Config { key, .. } if key == "backend.text.api_key_env"),
+            "{err:?}"
+        );
+        assert!(!err.to_string().contains("VALUE"), "{err}");
+    }
+
+    #[test]
+    fn bad_settings_are_config_errors() {
+        let mut config = text_config("api.example.com");
+        let key_of = |config: &TextBackendConfig| match build_text(config, &env_with_key, FAST)
+            .map(|_| ())
+        {
+            Err(BackendError::Config { key, .. }) => key,
+            other => panic!("expected a config error, got {other:?}"),
+        };
+        assert_eq!(key_of(&config), "backend.text.base_url");
+        config.base_url = "http://127.0.0.1:9".into();
+        config.timeout_s = 0.0;
+        assert_eq!(key_of(&config), "backend.text.timeout_s");
+        config.timeout_s = 1.0;
+        config.max_concurrency = 0;
+        assert_eq!(key_of(&config), "backend.text.max_concurrency");
+    }
+
+    fn tiny_png() -> Vec<u8> {
+        let mut out = Vec::new();
+        {
+            let mut encoder = ::png::Encoder::new(&mut out, 2, 1);
+            encoder.set_color(::png::ColorType::Rgb);
+            let mut writer = encoder.write_header().expect("header");
+            writer
+                .write_image_data(&[255, 0, 0, 0, 0, 255])
+                .expect("data");
+        }
+        out
+    }
+
+    fn image_answer(bytes: &[u8]) -> Canned {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+        Canned::status(
+            200,
+            json!({ "created": 1, "data": [{ "b64_json": b64 }] }).to_string(),
+        )
+    }
+
+    #[test]
+    fn image_request_and_decoded_png() {
+        let png = tiny_png();
+        let stub = Stub::start(vec![image_answer(&png), image_answer(&png)]);
+        let text_cfg = text_config(&stub.url);
+        let mut config = image_config();
+        let backend = build_image(&config, &text_cfg, &env_with_key, FAST).expect("image backend");
+        let reply = backend
+            .generate(&ImageCall {
+                prompt: "a red fox",
+                seed: 3,
+            })
+            .expect("image");
+        assert_eq!(
+            reply,
+            ImageReply {
+                png: png.clone(),
+                provider: "openai",
+                model: "gpt-image-test".into()
+            }
+        );
+        config.moderation = None;
+        let backend = build_image(&config, &text_cfg, &env_with_key, FAST).expect("image backend");
+        backend
+            .generate(&ImageCall {
+                prompt: "a red fox",
+                seed: 3,
+            })
+            .expect("image");
+
+        let requests = stub.requests();
+        assert_eq!(requests[0].path, "/images/generations");
+        assert_eq!(
+            requests[0].header("authorization"),
+            Some(format!("Bearer {KEY}").as_str())
+        );
+        assert_eq!(
+            requests[0].json(),
+            json!({ "model": "gpt-image-test", "prompt": "a red fox", "size": "1536x1024", "quality": "high", "n": 1, "moderation": "low" })
+        );
+        assert!(requests[1].json().get("moderation").is_none());
+    }
+
+    #[test]
+    fn image_answers_that_are_not_png_are_malformed() {
+        let stub = Stub::start(vec![
+            image_answer(b"GIF89a not a png"),
+            Canned::status(200, json!({ "data": [{ "b64_json": "%%%" }] }).to_string()),
+            Canned::status(
+                200,
+                json!({ "data": [{ "url": "https://example.com/x.png" }] }).to_string(),
+            ),
+        ]);
+        let backend = build_image(
+            &image_config(),
+            &text_config(&stub.url),
+            &env_with_key,
+            FAST,
+        )
+        .expect("image backend");
+        for fragment in [
+            "does not hold a PNG",
+            "is not base64",
+            "no `data[0].b64_json`",
+        ] {
+            let err = backend
+                .generate(&ImageCall {
+                    prompt: "x",
+                    seed: 0,
+                })
+                .unwrap_err();
+            let msg = err.to_string();
+            assert!(
+                msg.contains("malformed") && msg.contains("200") && msg.contains(fragment),
+                "{fragment}: {msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn image_settings_override_the_text_ones() {
+        let text_stub = Stub::start(vec![]);
+        let image_stub = Stub::start(vec![
+            Canned::status(500, "down"),
+            Canned::status(500, "down"),
+        ]);
+        let mut config = image_config();
+        config.base_url = Some(image_stub.url.clone());
+        config.max_retries = Some(1);
+        let backend = build_image(&config, &text_config(&text_stub.url), &env_with_key, FAST)
+            .expect("image backend");
+        let err = backend
+            .generate(&ImageCall {
+                prompt: "x",
+                seed: 0,
+            })
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                BackendError::Status {
+                    status: 500,
+                    attempts: 2,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(text_stub.requests().is_empty());
+        assert_eq!(image_stub.requests().len(), 2);
+    }
+
+    #[test]
+    fn offline_providers_need_no_key() {
+        let mut text_cfg = text_config("not a url");
+        text_cfg.provider = Provider::Offline;
+        let backend = build_text(&text_cfg, &env_without_key, FAST).expect("offline text");
+        assert_eq!(backend.provider(), "offline");
+        let mut image = image_config();
+        image.provider = Provider::Offline;
+        image.size = "32x16".into();
+        let backend =
+            build_image(&image, &text_cfg, &env_without_key, FAST).expect("offline image");
+        let reply = backend
+            .generate(&ImageCall {
+                prompt: "p",
+                seed: 1,
+            })
+            .expect("image");
+        assert!(is_png(&reply.png));
+        assert_eq!(
+            (reply.provider, reply.model.as_str()),
+            ("offline", "gpt-image-test")
+        );
+        image.size = "big".into();
+        let err = build_image(&image, &text_cfg, &env_without_key, FAST)
+            .map(|_| ())
+            .unwrap_err();
+        assert!(err.to_string().contains("`backend.image.size`"), "{err}");
+    }
+}

@@ -1,0 +1,85 @@
+//! Preflight (DESIGN §4 step 6): every check that can fail a run before a cent is spent. Each
+//! run's config is parsed and its plan compiled (stage ids, stage configs, IO contracts), each
+//! distinct data file is read once, and every `openai` backend's key variable must be set.
+//! Results are per run, so the full plan can say which runs fail and why.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use crate::backends::{EnvLookup, Provider};
+use crate::config::{parse_run_config, RunConfig};
+use crate::generation::{compile_run, error_chain};
+
+use super::PreparedRun;
+
+/// One run's preflight result.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Preflight {
+    /// The compiled plan's `prompt_pipeline` metadata.
+    Passed { prompt_pipeline: Value },
+    /// What failed: `{type, message}`.
+    Failed { kind: &'static str, message: String },
+}
+
+impl Preflight {
+    /// The fields this result adds to the run's entry in the full plan.
+    pub fn plan_fields(&self) -> (&'static str, Value) {
+        match self {
+            Preflight::Passed { prompt_pipeline } => ("prompt_pipeline", prompt_pipeline.clone()),
+            Preflight::Failed { kind, message } => ("config_error", json!({"type": kind, "message": message})),
+        }
+    }
+}
+
+/// Checks every run; the results are in plan order.
+pub fn check(runs: &[PreparedRun], cwd: &Path, env: EnvLookup<'_>) -> Vec<Preflight> {
+    let mut data_files: BTreeMap<String, Result<(), String>> = BTreeMap::new();
+    runs.iter()
+        .map(|run| match check_run(run, cwd, env, &mut data_files) {
+            Ok(prompt_pipeline) => Preflight::Passed { prompt_pipeline },
+            Err((kind, message)) => Preflight::Failed { kind, message },
+        })
+        .collect()
+}
+
+fn check_run(
+    run: &PreparedRun,
+    cwd: &Path,
+    env: EnvLookup<'_>,
+    data_files: &mut BTreeMap<String, Result<(), String>>,
+) -> Result<Value, (&'static str, String)> {
+    let config = parse_run_config(&run.config).map_err(|error| ("config", error_chain(&error)))?;
+    let seed = run.planned.seed.unwrap_or_default();
+    let compiled = compile_run(&config, seed).map_err(|error| ("compile", error.to_string()))?;
+    for reference in [&config.prompt.categories_path, &config.prompt.profile_path] {
+        // Each distinct file is read once, however many runs use it.
+        let verdict = data_files.entry(reference.clone()).or_insert_with(|| {
+            crate::data::read_nonempty(reference, cwd).map(drop).map_err(|error| error.to_string())
+        });
+        verdict.clone().map_err(|message| ("data", message))?;
+    }
+    check_keys(&config, env).map_err(|message| ("backend", message))?;
+    Ok(compiled.metadata)
+}
+
+/// Every `openai` backend needs its key variable set (the message names it, never a value).
+fn check_keys(config: &RunConfig, env: EnvLookup<'_>) -> Result<(), String> {
+    let text = &config.backend.text;
+    let image = &config.backend.image;
+    let needed = [
+        (text.provider, text.api_key_env.as_str(), "backend.text.api_key_env"),
+        (
+            image.provider,
+            image.api_key_env.as_deref().unwrap_or(&text.api_key_env),
+            if image.api_key_env.is_some() { "backend.image.api_key_env" } else { "backend.text.api_key_env" },
+        ),
+    ];
+    for (provider, var, key) in needed {
+        if provider == Provider::Openai && env(var).is_none_or(|value| value.trim().is_empty()) {
+            return Err(format!("the environment variable `{var}` named by `{key}` is not set"));
+        }
+    }
+    Ok(())
+}
