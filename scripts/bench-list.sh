@@ -3,6 +3,7 @@
 # the release binary and the release plugins next to it. A benchmark, not a test.
 # Usage: scripts/bench-list.sh [runs]
 set -euo pipefail
+source "$(dirname "$0")/bench-lib.sh"
 repo=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-10}
 cargo build --release --workspace --quiet --manifest-path "$repo/Cargo.toml"
@@ -10,12 +11,4 @@ bin="$repo/target/release/image-project"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-for _ in $(seq "$runs"); do
-  start=$(date +%s%N)
-  "$bin" experiments list >/dev/null
-  end=$(date +%s%N)
-  echo $(( (end - start) / 1000 ))
-done | sort -n | awk '{ t[NR] = $1 } END {
-  median = (NR % 2) ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2
-  printf "experiments list: median %.1f ms over %d runs (min %.1f, max %.1f)\n", median / 1000, NR, t[1] / 1000, t[NR] / 1000
-}'
+time_runs "$runs" "$bin" experiments list | summarise "experiments list"

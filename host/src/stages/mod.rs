@@ -64,3 +64,18 @@ pub fn catalogue() -> Vec<StageDef> {
     stages.extend(ab::stages());
     stages
 }
+
+/// A do-nothing stage kind for tests of the registry, plans and compiler.
+#[cfg(test)]
+pub(crate) fn test_stage(id: &'static str) -> StageDef {
+    fn build(_: &mut StageBuild<'_, '_>) -> Result<Block, String> {
+        Err("not built in these tests".into())
+    }
+    StageDef {
+        id,
+        kind: StageKind::Chat,
+        doc: "a test stage",
+        io: StageIo { requires: &[], provides: &[], captures: &[] },
+        build,
+    }
+}

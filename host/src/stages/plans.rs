@@ -178,24 +178,9 @@ fn from_sequence<'r>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stages::{StageBuild, StageIo, StageKind};
-
-    fn build(_: &mut StageBuild<'_, '_>) -> Result<crate::pipeline::Block, String> {
-        Err("not built in these tests".into())
-    }
 
     fn registry() -> Registry {
-        let def = |id| StageDef {
-            id,
-            kind: StageKind::Chat,
-            doc: "a test stage",
-            io: StageIo {
-                requires: &[],
-                provides: &[],
-                captures: &[],
-            },
-            build,
-        };
+        let def = crate::stages::test_stage;
         Registry::with(vec![def("ab.scene_draft"), def("ab.final_prompt_format")])
     }
 

@@ -194,25 +194,7 @@ fn not_implemented(key: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stages::{StageBuild, StageIo, StageKind};
-
-    fn build(_: &mut StageBuild<'_, '_>) -> Result<crate::pipeline::Block, String> {
-        Err("not built in these tests".into())
-    }
-
-    fn def(id: &'static str) -> StageDef {
-        StageDef {
-            id,
-            kind: StageKind::Chat,
-            doc: "a test stage",
-            io: StageIo {
-                requires: &[],
-                provides: &[],
-                captures: &[],
-            },
-            build,
-        }
-    }
+    use crate::stages::test_stage as def;
 
     fn registry() -> Registry {
         Registry::with(vec![
