@@ -20,8 +20,14 @@ mod run_cli;
 // `experiments run --dry-run` with the real plugins: plan files, their fields, determinism.
 mod run_dry;
 
+// Preflight of `experiments run`: stage configs compiled for every run before any model call.
+mod preflight;
+
 // Config and data errors of `experiments run`: `--set`, secrets, runner keys, data paths.
 mod run_config;
 
 // Plugins that misbehave while planning: panics, malformed output, invalid plans.
 mod faults;
+
+// `generate`: one offline run, its files, determinism, config errors, a failed model call.
+mod generate;

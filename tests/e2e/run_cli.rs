@@ -84,7 +84,14 @@ fn run_without_dry_run_is_refused_and_writes_no_plan() {
     let plugins = sandbox.fresh_plugin_dir("plugin-dir");
     let output = run(&mut sandbox.experiments(
         &plugins,
-        &["run", "3x3", "--output-root", "out", "--seed", "1"],
+        &[
+            "run",
+            "ab_refinement_block",
+            "--output-root",
+            "out",
+            "--seed",
+            "1",
+        ],
     ));
     output
         .assert_code(2)

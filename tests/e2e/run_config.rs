@@ -2,7 +2,7 @@
 //! files, unknown `experiment_runners` keys, and data paths a plugin cannot read. Each is exit 2
 //! with a message naming the key or path, and no secret value is ever printed or written.
 
-use crate::util::{run, Sandbox};
+use crate::util::{read_json, run, Sandbox};
 
 #[test]
 fn set_with_a_bare_word_suggests_quoting() {
@@ -10,7 +10,13 @@ fn set_with_a_bare_word_suggests_quoting() {
     let plugins = sandbox.fresh_plugin_dir("plugin-dir");
     let output = run(&mut sandbox.experiments(
         &plugins,
-        &["run", "3x3", "--dry-run", "--set", "run.mode=full"],
+        &[
+            "run",
+            "ab_refinement_block",
+            "--dry-run",
+            "--set",
+            "run.mode=full",
+        ],
     ));
     output
         .assert_code(2)
@@ -30,16 +36,35 @@ fn set_with_a_quoted_string_is_accepted() {
         &plugins,
         &[
             "run",
-            "3x3",
+            "ab_refinement_block",
             "--dry-run",
             "--json",
             "--output-root",
             "out",
             "--set",
             "run.mode=\"full\"",
+            "--set",
+            "backend.text.model=\"e2e-model\"",
         ],
     ));
     output.assert_code(0);
+    // (`run.mode` is then a standard override of the runner, DESIGN §4 step 4; a key the runner
+    // leaves alone reaches every run.)
+    let full = read_json(&sandbox.path().join("out/experiment_plan_full.json"));
+    let runs = full["planned_runs_full"].as_array().expect("planned_runs_full");
+    assert_eq!(runs.len(), 10, "{output}");
+    for entry in runs {
+        assert_eq!(
+            entry["config"]["backend"]["text"]["model"],
+            "e2e-model",
+            "{output}"
+        );
+    }
+    assert_eq!(
+        full["generation_defaults"]["text_model"],
+        "e2e-model",
+        "{output}"
+    );
 }
 
 #[test]
@@ -55,7 +80,7 @@ fn a_secret_in_a_config_file_is_refused_without_printing_it() {
         &plugins,
         &[
             "run",
-            "3x3",
+            "ab_refinement_block",
             "--dry-run",
             "--config",
             "secret.toml",
@@ -116,7 +141,13 @@ fn an_unknown_config_section_is_refused_with_a_suggestion() {
     let plugins = sandbox.fresh_plugin_dir("plugin-dir");
     let output = run(&mut sandbox.experiments(
         &plugins,
-        &["run", "3x3", "--dry-run", "--set", "rnu.mode=\"full\""],
+        &[
+            "run",
+            "ab_refinement_block",
+            "--dry-run",
+            "--set",
+            "rnu.mode=\"full\"",
+        ],
     ));
     output.assert_code(2).assert_stderr_has(&["`rnu`", "`run`"]);
     assert!(!sandbox.path().join("_artifacts").exists(), "{output}");
@@ -129,7 +160,13 @@ fn an_unknown_config_key_is_refused_with_its_dotted_name() {
     let plugins = sandbox.fresh_plugin_dir("plugin-dir");
     let output = run(&mut sandbox.experiments(
         &plugins,
-        &["run", "3x3", "--dry-run", "--set", "run.moed=\"full\""],
+        &[
+            "run",
+            "ab_refinement_block",
+            "--dry-run",
+            "--set",
+            "run.moed=\"full\"",
+        ],
     ));
     output.assert_code(2).assert_stderr_has(&[
         "run.moed",
@@ -145,7 +182,13 @@ fn a_missing_config_file_is_refused_naming_it() {
     let plugins = sandbox.fresh_plugin_dir("plugin-dir");
     let output = run(&mut sandbox.experiments(
         &plugins,
-        &["run", "3x3", "--dry-run", "--config", "nope.toml"],
+        &[
+            "run",
+            "ab_refinement_block",
+            "--dry-run",
+            "--config",
+            "nope.toml",
+        ],
     ));
     output.assert_code(2).assert_stderr_has(&["nope.toml"]);
 }
@@ -196,8 +239,16 @@ fn profile_v5_with_an_empty_profile_path_in_config_names_the_key() {
     output
         .assert_code(2)
         .assert_stderr_has(&["profile_like_dislike_path"]);
+    // A planning error, not a preflight one: no plan is written.
+    assert!(
+        !sandbox.path().join("out/experiment_plan.json").exists(),
+        "{output}"
+    );
 }
 
+// The profile file is read while planning (a missing one fails there, before any plan file);
+// the plans of profile_v5_3x3 then fail preflight until their prompt plans exist, but the plan
+// files are written, with the file the runs will use.
 #[test]
 fn profile_v5_reads_a_profile_file_relative_to_the_working_directory() {
     let sandbox = Sandbox::new();
@@ -220,6 +271,35 @@ fn profile_v5_reads_a_profile_file_relative_to_the_working_directory() {
             "out",
         ],
     ));
-    output.assert_code(0);
-    assert_eq!(output.json()["planned_runs"], 9, "{output}");
+    output.assert_code(2).assert_stderr_has(&[
+        "preflight failed for 9 of 9 planned runs",
+        "not implemented yet",
+    ]);
+    assert!(
+        !output.stderr.contains("data/profile.csv"),
+        "the profile file is not the problem{output}"
+    );
+    let plan = read_json(&sandbox.path().join("out/experiment_plan.json"));
+    assert_eq!(
+        plan["planned_runs"].as_array().map(Vec::len),
+        Some(9),
+        "{output}"
+    );
+    assert_eq!(
+        plan["experiment_meta"]["profiles"]["like_dislike"],
+        "data/profile.csv",
+        "{output}"
+    );
+    let full = read_json(&sandbox.path().join("out/experiment_plan_full.json"));
+    let runs = full["planned_runs_full"].as_array().expect("planned_runs_full");
+    assert!(
+        runs.iter()
+            .any(|entry| entry["config"]["prompt"]["profile_path"] == "data/profile.csv"),
+        "some run uses the profile file{output}"
+    );
+    for entry in runs {
+        assert!(entry["config_error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("not implemented yet")));
+    }
 }

@@ -349,19 +349,110 @@ fn check_plan_files(experiment: &str, runs: usize, ab: bool, out: &Path, output:
     plan
 }
 
+/// The runs of the full plan in `out`.
+fn full_runs(out: &Path) -> Vec<Value> {
+    array(
+        &read_json(&out.join("experiment_plan_full.json"))["planned_runs_full"],
+        "planned_runs_full",
+    )
+    .clone()
+}
+
+/// Every run passed preflight: its `prompt_pipeline` describes the compiled plan of its config.
+fn check_prompt_pipelines(experiment: &str, out: &Path, output: &Run) {
+    for entry in full_runs(out) {
+        let id = entry["generation_id"].as_str().unwrap_or_default();
+        let context = |what: &str| format!("{experiment} `{id}`: {what}\n{}{output}", pretty(&entry));
+        assert!(entry.get("config_error").is_none(), "{}", context("config_error"));
+        let pipeline = object(&entry["prompt_pipeline"], "prompt_pipeline");
+        let capture = pipeline
+            .get("capture_stage")
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("{}", context("prompt_pipeline.capture_stage")));
+        let prompt = &entry["config"]["prompt"];
+        assert_eq!(
+            prompt["output"]["capture_stage"],
+            capture,
+            "{}",
+            context("capture_stage of the run's config")
+        );
+        let stages = array(&pipeline["resolved_stages"], "resolved_stages");
+        assert_eq!(
+            Some(stages),
+            prompt["stages"]["sequence"].as_array(),
+            "{}",
+            context("resolved_stages are the run's `prompt.stages.sequence`")
+        );
+        assert_eq!(
+            stages.last().and_then(Value::as_str),
+            Some(capture),
+            "{}",
+            context("the capture stage is the last stage")
+        );
+    }
+}
+
+/// Every run failed preflight because its prompt plan (one of `plans`) is not implemented yet.
+fn check_unimplemented(experiment: &str, plans: &[&str], out: &Path, output: &Run) {
+    let runs = full_runs(out);
+    output.assert_stderr_has(&[
+        &format!("preflight failed for {n} of {n} planned runs", n = runs.len()),
+        "not implemented yet",
+        "experiment_plan_full.json",
+    ]);
+    for plan in plans {
+        output.assert_stderr_has(&[&format!("prompt plan `{plan}`")]);
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for entry in &runs {
+        let id = entry["generation_id"].as_str().unwrap_or_default();
+        let context = |what: &str| format!("{experiment} `{id}`: {what}\n{}{output}", pretty(entry));
+        output.assert_stderr_has(&[id]);
+        assert!(entry.get("prompt_pipeline").is_none(), "{}", context("prompt_pipeline"));
+        let error = object(&entry["config_error"], "config_error");
+        assert!(
+            error.get("type").is_some_and(Value::is_string),
+            "{}",
+            context("config_error.type")
+        );
+        let message = error
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("{}", context("config_error.message")));
+        let plan = entry["config"]["prompt"]["plan"].as_str().unwrap_or_default();
+        assert!(plans.contains(&plan), "{}", context(&format!("plan `{plan}`")));
+        assert!(
+            message.contains(&format!("prompt plan `{plan}`")) && message.contains("not implemented yet"),
+            "{}",
+            context("config_error.message names the plan and says it is not implemented yet")
+        );
+        if !seen.contains(&plan) {
+            seen.push(plan);
+        }
+    }
+    for plan in plans {
+        assert!(seen.contains(plan), "{experiment}: no run uses plan `{plan}`{output}");
+    }
+}
+
 #[test]
 fn every_experiment_dry_runs_with_defaults_and_no_config() {
     let sandbox = Sandbox::new();
     let plugins = sandbox.fresh_plugin_dir("plugin-dir");
     for (experiment, runs, ab) in DEFAULT_PLANS {
-        let (output, out) = dry_run(
+        let (output, out) = dry_run_code(
             &sandbox,
             &plugins,
             experiment,
             &format!("out-{experiment}"),
             &[],
+            expected_code(experiment),
         );
         check_plan_files(experiment, runs, ab, &out, &output);
+        match UNIMPLEMENTED.iter().find(|(name, _)| *name == experiment) {
+            Some((_, plans)) => check_unimplemented(experiment, plans, &out, &output),
+            None => check_prompt_pipelines(experiment, &out, &output),
+        }
     }
 }
 
@@ -369,9 +460,37 @@ fn every_experiment_dry_runs_with_defaults_and_no_config() {
 fn mode_prompt_only_is_spelled_as_in_the_config() {
     let sandbox = Sandbox::new();
     let plugins = sandbox.fresh_plugin_dir("plugin-dir");
-    let (output, out) = dry_run(&sandbox, &plugins, "3x3", "out", &["--mode", "prompt_only"]);
+    let (output, out) = dry_run(
+        &sandbox,
+        &plugins,
+        "ab_refinement_block",
+        "out",
+        &["--mode", "prompt_only"],
+    );
     let plan = read_json(&out.join("experiment_plan.json"));
     assert_eq!(plan["run_mode"], "prompt_only", "{output}");
+    assert!(
+        !output.stderr.contains("--mode not given"),
+        "`--mode` was given{output}"
+    );
+    for entry in full_runs(&out) {
+        assert_eq!(entry["config"]["run"]["mode"], "prompt_only", "{output}");
+    }
+    // An experiment whose default is `full`: its plan (written although preflight fails) records
+    // the mode asked for.
+    let (output, out) = dry_run_code(
+        &sandbox,
+        &plugins,
+        "3x3",
+        "out-3x3",
+        &["--mode", "prompt_only"],
+        2,
+    );
+    let plan = read_json(&out.join("experiment_plan.json"));
+    assert_eq!(plan["run_mode"], "prompt_only", "{output}");
+    for entry in full_runs(&out) {
+        assert_eq!(entry["config"]["run"]["mode"], "prompt_only", "{output}");
+    }
 }
 
 #[test]
@@ -414,13 +533,16 @@ fn dry_run_flags_reach_the_plan() {
 fn dry_run_without_output_root_writes_under_artifacts_experiments() {
     let sandbox = Sandbox::new();
     let plugins = sandbox.fresh_plugin_dir("plugin-dir");
-    let output = run(&mut sandbox.experiments(&plugins, &["run", "3x3", "--dry-run", "--json"]));
+    let output = run(&mut sandbox.experiments(
+        &plugins,
+        &["run", "ab_refinement_block", "--dry-run", "--json"],
+    ));
     output.assert_code(0);
     let summary = output.json();
     let id = summary["experiment_id"].as_str().unwrap_or_default();
     // `<name>_<UTC YYYYMMDD_HHMMSS>`
     let stamp = id
-        .strip_prefix("3x3_")
+        .strip_prefix("ab_refinement_block_")
         .unwrap_or_else(|| panic!("default id `{id}`{output}"));
     let shape_ok = stamp.len() == 15
         && stamp
@@ -437,20 +559,26 @@ fn dry_run_without_output_root_writes_under_artifacts_experiments() {
         out,
         "{output}"
     );
-    check_plan_files("3x3", 9, false, &out, &output);
+    check_plan_files("ab_refinement_block", 10, true, &out, &output);
 }
 
 #[test]
 fn dry_run_refuses_an_output_root_that_already_holds_a_plan() {
     let sandbox = Sandbox::new();
     let plugins = sandbox.fresh_plugin_dir("plugin-dir");
-    dry_run(&sandbox, &plugins, "3x3", "out", &["--seed", "1"]);
+    dry_run(
+        &sandbox,
+        &plugins,
+        "ab_refinement_block",
+        "out",
+        &["--seed", "1"],
+    );
     let before = std::fs::read(sandbox.path().join("out/experiment_plan.json")).unwrap();
     let output = run(&mut sandbox.experiments(
         &plugins,
         &[
             "run",
-            "3x3",
+            "ab_refinement_block",
             "--dry-run",
             "--output-root",
             "out",
@@ -458,7 +586,9 @@ fn dry_run_refuses_an_output_root_that_already_holds_a_plan() {
             "2",
         ],
     ));
-    output.assert_code(2).assert_stderr_has(&["out"]);
+    output
+        .assert_code(2)
+        .assert_stderr_has(&["out", "already holds an experiment plan"]);
     let after = std::fs::read(sandbox.path().join("out/experiment_plan.json")).unwrap();
     assert_eq!(before, after, "the first plan is untouched{output}");
 }
@@ -470,7 +600,13 @@ fn dry_run_refuses_an_unsafe_experiment_id() {
     for id in ["../escape", "a/b", ".."] {
         let output = run(&mut sandbox.experiments(
             &plugins,
-            &["run", "3x3", "--dry-run", "--experiment-id", id],
+            &[
+                "run",
+                "ab_refinement_block",
+                "--dry-run",
+                "--experiment-id",
+                id,
+            ],
         ));
         output.assert_code(2).assert_stderr_has(&[id]);
     }
@@ -502,19 +638,22 @@ fn same_seed_and_id_give_identical_plans_in_different_output_roots() {
     let plugins = sandbox.fresh_plugin_dir("plugin-dir");
     let same = ["--seed", "42", "--experiment-id", "same"];
     for (experiment, _, ab) in DEFAULT_PLANS {
-        let (first_output, first) = dry_run(
+        // Also the plans that fail preflight: their plan files, errors included, are deterministic.
+        let (first_output, first) = dry_run_code(
             &sandbox,
             &plugins,
             experiment,
             &format!("{experiment}-one"),
             &same,
+            expected_code(experiment),
         );
-        let (second_output, second) = dry_run(
+        let (second_output, second) = dry_run_code(
             &sandbox,
             &plugins,
             experiment,
             &format!("{experiment}-two"),
             &same,
+            expected_code(experiment),
         );
         let mut files = vec!["experiment_plan.json", "experiment_plan_full.json"];
         if ab {
@@ -546,19 +685,21 @@ fn another_seed_gives_other_seeds_and_generation_ids() {
     let sandbox = Sandbox::new();
     let plugins = sandbox.fresh_plugin_dir("plugin-dir");
     for (experiment, _, _) in DEFAULT_PLANS {
-        let (_, first) = dry_run(
+        let (_, first) = dry_run_code(
             &sandbox,
             &plugins,
             experiment,
             &format!("{experiment}-42"),
             &["--seed", "42", "--experiment-id", "same"],
+            expected_code(experiment),
         );
-        let (_, second) = dry_run(
+        let (_, second) = dry_run_code(
             &sandbox,
             &plugins,
             experiment,
             &format!("{experiment}-43"),
             &["--seed", "43", "--experiment-id", "same"],
+            expected_code(experiment),
         );
         let ids = |out: &Path| -> Vec<Value> {
             array(

@@ -48,6 +48,8 @@ pub struct PlanDocument {
     pub runner: RunnerRecord,
     pub experiment_args: Map<String, Value>,
     pub experiment_meta: Map<String, Value>,
+    /// For A/B experiments: `{a, b}`, the variants paired at each run index.
+    pub pairing: Option<plugin_api::Pairing>,
     pub planned_runs: Vec<Map<String, Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generation_defaults: Option<Value>,
@@ -77,6 +79,10 @@ pub struct PairEntry {
     pub a_generation_id: String,
     pub b_generation_id: String,
     pub metadata: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub a_error: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub b_error: Option<Value>,
 }
 
 /// Writes both plan files (the summary plan, then the full plan) atomically.

@@ -13,8 +13,9 @@ use plugin_api::{ArgKind, Descriptor, RunMode};
 use serde_json::{json, Map, Value};
 
 use super::args::{ConfigArgs, ModeArg, PluginDirArgs};
-use super::{CliError, CliResult, EXIT_OK};
-use crate::runner::{self, describe_counts, RunOptions};
+use super::{CliError, CliResult, EXIT_OK, EXIT_RUN_FAILED};
+use super::progress::Progress;
+use crate::runner::{self, describe_counts, describe_tallies, ExperimentReport, RunEvent, RunOptions};
 
 const RUNNER_HEADING: &str = "Runner options";
 const EXPERIMENT_HEADING: &str = "Experiment options";
@@ -55,9 +56,21 @@ struct RunnerArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..(1_u64 << 53)), help_heading = RUNNER_HEADING)]
     seed: Option<u64>,
 
-    /// Plan and write the plan files without executing any run
+    /// Parallel workers [default: `backend.text.max_concurrency`]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=256), help_heading = RUNNER_HEADING)]
+    jobs: Option<u64>,
+
+    /// Plan, preflight and write the plan files without executing any run
     #[arg(long, help_heading = RUNNER_HEADING)]
     dry_run: bool,
+
+    /// Continue the experiment in `--output-root`: runs already done are skipped
+    #[arg(long, requires = "output_root", help_heading = RUNNER_HEADING)]
+    resume: bool,
+
+    /// Keep dispatching runs after a run fails [default: stop at the first failure]
+    #[arg(long, help_heading = RUNNER_HEADING)]
+    continue_on_error: bool,
 
     /// Print the final summary as JSON on stdout
     #[arg(long, help_heading = RUNNER_HEADING)]
@@ -89,8 +102,13 @@ pub fn exec(args: Args) -> CliResult {
     };
     let runner_args = RunnerArgs::from_arg_matches(&matches).map_err(CliError::usage)?;
     let plugin_args = plugin_values(&experiment.descriptor, &matches);
-
-    if runner_args.mode.is_none() {
+    if runner_args.resume {
+        if let Some(flag) = given_plugin_flag(&experiment.descriptor, &matches) {
+            return Err(CliError::usage(format!(
+                "`--{flag}` cannot be combined with `--resume`: a resumed experiment keeps its stored plan"
+            )));
+        }
+    } else if runner_args.mode.is_none() {
         eprintln!(
             "note: --mode not given; using the experiment's default `{}`",
             experiment.descriptor.default_run_mode
@@ -104,40 +122,103 @@ pub fn exec(args: Args) -> CliResult {
         output_root: runner_args.output_root,
         experiment_id: runner_args.experiment_id,
         seed: runner_args.seed,
-        jobs: None,
+        jobs: runner_args.jobs,
         dry_run: runner_args.dry_run,
+        resume: runner_args.resume,
+        continue_on_error: runner_args.continue_on_error,
         cwd,
     };
-    let planned = runner::plan_experiment(experiment, &options).map_err(CliError::usage)?;
+    let interrupt = super::interrupt::flag();
+    let progress = Progress::new(runner_args.json);
+    let events = |event: RunEvent| progress.event(event);
+    let report = runner::run_experiment(experiment, &options, interrupt, &events).map_err(CliError::usage)?;
+    progress.finish();
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
+    print_report(&name, &report, runner_args.json);
+    Ok(if report.dry_run || report.all_good() { EXIT_OK } else { EXIT_RUN_FAILED })
+}
 
-    let total: usize = planned.runs_per_variant.iter().map(|(_, count)| count).sum();
-    if runner_args.json {
-        let per_variant: Map<String, Value> = planned
+/// The final summary: human lines, or `--json` on stdout.
+fn print_report(name: &str, report: &ExperimentReport, json_output: bool) {
+    let total: usize = report.runs_per_variant.iter().map(|(_, count)| count).sum();
+    if json_output {
+        let per_variant: Map<String, Value> = report
             .runs_per_variant
             .iter()
             .map(|(variant, count)| (variant.clone(), json!(count)))
             .collect();
+        let tallies: Map<String, Value> = report
+            .tallies
+            .iter()
+            .map(|(variant, ok, failed)| (variant.clone(), json!({"succeeded": ok, "failed": failed})))
+            .collect();
+        let execution = report.execution.as_ref().map(|execution| {
+            json!({
+                "attempted": execution.attempted,
+                "failed": execution.failed,
+                "analysis_failures": execution.analysis_failures,
+                "skipped": execution.skipped,
+                "interrupted": execution.interrupted,
+            })
+        });
         let document = json!({
             "experiment": name,
-            "experiment_id": planned.experiment_id,
-            "output_root": planned.output_root,
-            "base_seed": planned.base_seed,
-            "run_mode": planned.run_mode,
+            "experiment_id": report.experiment_id,
+            "output_root": report.output_root,
+            "base_seed": report.base_seed,
+            "run_mode": report.run_mode,
             "runs_per_variant": per_variant,
             "planned_runs": total,
-            "dry_run": true,
-            "files": planned.files,
+            "dry_run": report.dry_run,
+            "already_done": report.already_done,
+            "execution": execution,
+            "results": tallies,
+            "summary": report.summary,
+            "ok": report.dry_run || report.all_good(),
+            "files": report.files,
         });
         println!("{}", serde_json::to_string_pretty(&document).unwrap_or_default());
-    } else {
-        println!("experiment id  {}", planned.experiment_id);
-        println!("output dir     {}", planned.output_root.display());
-        println!("base seed      {}", planned.base_seed);
-        println!("run mode       {}", planned.run_mode);
-        println!("planned runs   {total} ({})", describe_counts(&planned.runs_per_variant));
-        println!("dry run: plan written; no runs executed");
+        return;
     }
-    Ok(EXIT_OK)
+    println!("experiment id  {}", report.experiment_id);
+    println!("output dir     {}", report.output_root.display());
+    println!("base seed      {}", report.base_seed);
+    println!("run mode       {}", report.run_mode);
+    println!("planned runs   {total} ({})", describe_counts(&report.runs_per_variant));
+    if report.dry_run {
+        println!("dry run: plan written; no runs executed");
+        return;
+    }
+    if report.already_done > 0 {
+        println!("already done   {}", report.already_done);
+    }
+    println!("results        {}", describe_tallies(&report.tallies));
+    if let Some(execution) = &report.execution {
+        if execution.analysis_failures > 0 {
+            println!("analysis       {} failed (see `analysis_error` in experiment_results.json)", execution.analysis_failures);
+        }
+        if !execution.skipped.is_empty() {
+            let why = if execution.interrupted { "interrupted" } else { "stopped after a failure; see --continue-on-error" };
+            println!("skipped        {} ({why}); continue with --resume --output-root {}", execution.skipped.len(), report.output_root.display());
+        }
+    }
+    if let Some(variants) = report.summary.as_ref().and_then(|summary| summary.get("variants")).and_then(Value::as_object) {
+        println!("summary:");
+        for (variant, stats) in variants {
+            println!("  {variant}: {}", serde_json::to_string(stats).unwrap_or_default());
+        }
+    }
+}
+
+/// The first plugin flag given on the command line, if any.
+fn given_plugin_flag(descriptor: &Descriptor, matches: &ArgMatches) -> Option<String> {
+    descriptor
+        .args
+        .iter()
+        .find(|spec| matches.value_source(&plugin_arg_id(spec)) == Some(clap::parser::ValueSource::CommandLine))
+        .map(|spec| spec.name.clone())
 }
 
 /// `run` without a name: show the runner's help, or say the name is missing.

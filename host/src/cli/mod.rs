@@ -7,6 +7,8 @@ mod experiments_describe;
 mod experiments_list;
 mod experiments_run;
 mod generate;
+mod interrupt;
+mod progress;
 
 use std::ffi::OsString;
 

@@ -64,6 +64,16 @@ pub struct GenerationRequest<'a> {
     pub env: EnvLookup<'a>,
     /// Shared backends; built from the config when `None`.
     pub backends: Option<&'a Backends>,
+    /// The title sequence number and the titles to avoid, fixed by the experiment runner from
+    /// plan order so that `--jobs` never changes them; `None` reads them from the manifest.
+    pub title_slot: Option<TitleSlot>,
+}
+
+/// A full-mode run's place in its titles manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TitleSlot {
+    pub seq: u64,
+    pub avoid: Vec<String>,
 }
 
 /// How a run ended (it wrote its transcript and index line either way).
@@ -308,10 +318,19 @@ fn run_phases(
     let image_error = |kind: &'static str, message: String| PhaseError::new("image_pipeline", kind, message);
     let lock = FileLock::acquire(&paths.titles_manifest, Duration::from_secs(60))
         .map_err(|e| image_error("io", error_chain(&e)))?;
-    let rows = read_rows(&paths.titles_manifest, &TITLES_HEADER).map_err(|e| image_error("io", error_chain(&e)))?;
-    let seq = rows.iter().filter_map(|row| row.get(0)?.parse::<u64>().ok()).max().unwrap_or(0) + 1;
-    let existing: Vec<String> = rows.iter().filter_map(|row| row.get(1).map(str::to_owned)).collect();
-    let title = generate_title(backends.text.as_ref(), &final_prompt, record.state.seed, &existing)
+    let slot = match &request.title_slot {
+        Some(slot) => slot.clone(),
+        None => {
+            let rows = read_rows(&paths.titles_manifest, &TITLES_HEADER)
+                .map_err(|e| image_error("io", error_chain(&e)))?;
+            TitleSlot {
+                seq: rows.iter().filter_map(|row| row.get(0)?.parse::<u64>().ok()).max().unwrap_or(0) + 1,
+                avoid: rows.iter().filter_map(|row| row.get(1).map(str::to_owned)).collect(),
+            }
+        }
+    };
+    let seq = slot.seq;
+    let title = generate_title(backends.text.as_ref(), &final_prompt, record.state.seed, &slot.avoid)
         .map_err(|message| image_error("title", message))?;
     let image = backends
         .image
@@ -461,5 +480,6 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerationOutcome, Generati
         cwd: &options.config.cwd,
         env: &env,
         backends: None,
+        title_slot: None,
     })
 }

@@ -13,7 +13,7 @@ mod services;
 pub use catalog::{Catalog, LoadFailure, LoadedExperiment, UnknownExperiment};
 pub use descriptor::{check_descriptor, RUNNER_FLAG_NAMES};
 pub use search_path::{search_dirs, PluginDirOptions, SearchDir, SearchDirOrigin, PLUGIN_PATH_ENV};
-pub use services::HostServices;
+pub use services::{HostServices, RunContext};
 
 use std::path::PathBuf;
 

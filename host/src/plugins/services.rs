@@ -1,5 +1,5 @@
-//! The host services a plugin may call from its hooks. `read_data` works everywhere; the
-//! pipeline services answer that they are not available until the prompt pipeline exists.
+//! The host services a plugin may call from its hooks: `read_data` everywhere; `run_pipeline` and
+//! `chat` inside the `run` hook, where the runner has given the services the run's context.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,51 +9,105 @@ use plugin_api::{ChatRequest, ChatResponse, LogLevel, RunOutcome};
 use serde_json::Value;
 
 use crate::artifacts::LogFile;
+use crate::backends::{ChatCall, ResponseShape};
+use crate::generation::{self, error_chain, Backends, GenerationRequest, TitleSlot};
 
 /// The host's answers to plugin service calls.
 pub struct HostServices {
     cwd: PathBuf,
     log: Option<Arc<LogFile>>,
+    run: Option<RunContext>,
+}
+
+/// What `run_pipeline` and `chat` need: the run being executed.
+#[derive(Clone)]
+pub struct RunContext {
+    pub generation_id: String,
+    pub seed: u64,
+    pub backends: Backends,
+    pub title_slot: Option<TitleSlot>,
 }
 
 impl HostServices {
     /// Services for hooks that run outside an experiment (`descriptor` at load time).
     pub fn new(cwd: PathBuf) -> HostServices {
-        HostServices { cwd, log: None }
+        HostServices { cwd, log: None, run: None }
     }
 
     /// Services whose `log` goes to the experiment's log.
     pub fn with_log(cwd: PathBuf, log: Arc<LogFile>) -> HostServices {
-        HostServices { cwd, log: Some(log) }
+        HostServices { cwd, log: Some(log), run: None }
+    }
+
+    /// Services for the `run` hook of one run.
+    pub fn for_run(cwd: PathBuf, log: Arc<LogFile>, run: RunContext) -> HostServices {
+        HostServices { cwd, log: Some(log), run: Some(run) }
+    }
+
+    fn run_context(&self, service: &str) -> Result<&RunContext, String> {
+        self.run
+            .as_ref()
+            .ok_or_else(|| format!("`{service}` is only available inside the `run` hook"))
     }
 }
-
-const NOT_YET: &str = "the prompt pipeline is not available in this version of image-project";
 
 impl ServiceProvider for HostServices {
     fn read_data(&self, reference: &str) -> Result<String, String> {
         crate::data::read_data(reference, &self.cwd).map_err(|error| error.to_string())
     }
 
-    fn run_pipeline(&self, _config: Value) -> Result<RunOutcome, String> {
-        Err(NOT_YET.to_owned())
+    fn run_pipeline(&self, config: Value) -> Result<RunOutcome, String> {
+        let run = self.run_context("run_pipeline")?;
+        let env = |name: &str| std::env::var(name).ok();
+        let outcome = generation::run_generation(&GenerationRequest {
+            config: &config,
+            generation_id: Some(run.generation_id.clone()),
+            cwd: &self.cwd,
+            env: &env,
+            backends: Some(&run.backends),
+            title_slot: run.title_slot.clone(),
+        })
+        .map_err(|error| error_chain(&error))?;
+        Ok(RunOutcome {
+            status: outcome.status,
+            final_prompt: outcome.final_prompt,
+            outputs: outcome.outputs,
+            image_path: outcome.image_path.map(|path| path.display().to_string()),
+            error: outcome.error,
+        })
     }
 
-    fn chat(&self, _request: ChatRequest) -> Result<ChatResponse, String> {
-        Err(NOT_YET.to_owned())
+    fn chat(&self, request: ChatRequest) -> Result<ChatResponse, String> {
+        let run = self.run_context("chat")?;
+        let path = format!("plugin/{}", request.name);
+        let reply = run
+            .backends
+            .text
+            .chat(&ChatCall {
+                step_path: &path,
+                messages: &request.messages,
+                temperature: request.temperature.unwrap_or(0.7),
+                model: None,
+                shape: ResponseShape::Text,
+                seed: run.seed,
+            })
+            .map_err(|error| error_chain(&error))?;
+        self.log(
+            LogLevel::Info,
+            &format!("{}: chat `{}` answered by {} ({} chars)", run.generation_id, request.name, reply.provider, reply.text.len()),
+        );
+        Ok(ChatResponse { text: reply.text })
     }
 
     fn log(&self, level: LogLevel, message: &str) {
-        match &self.log {
+        if let Some(log) = &self.log {
             // A log line that cannot be written must not fail the plugin's hook.
-            Some(log) => {
-                let _ = log.record(level, &format!("plugin: {message}"));
-            }
-            None => {
-                if matches!(level, LogLevel::Warn | LogLevel::Error) {
-                    eprintln!("{}: plugin: {message}", level.as_str());
-                }
-            }
+            let _ = log.record(level, &format!("plugin: {message}"));
         }
     }
+
+    fn call_service(&self, name: &str, _payload: Value) -> Result<Value, String> {
+        Err(format!("unknown host service `{name}`"))
+    }
 }
+

@@ -10,16 +10,26 @@
 //! 6. preflight: compile every run's config, read each data file once, check key variables;
 //! 7. write `experiment.log`, the two plan files and, for A/B, `pairs.json`.
 //!
+//! 8. execute the runs with `--jobs` workers, recording each as it finishes (`execute`, `results`);
+//! 9. stop dispatching after a failure (unless `--continue-on-error`) or a Ctrl-C;
+//! 10. (`--resume`: steps 1–7 are replaced by reading the stored full plan, `resume`);
+//! 11. analyse each run as it finishes, then the whole experiment;
+//! 12. update the artifacts index, best-effort.
+//!
 //! Plan files are written also when preflight fails (then the command fails with exit 2).
-//! `--dry-run` stops after step 7; executing runs arrives with the runner issue.
+//! `--dry-run` stops after step 7.
 
+mod execute;
 mod plan;
 mod preflight;
+mod resume;
+mod results;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use plugin_api::{LogLevel, PlanRequest, RunMode};
+use plugin_api::{AnalyzeRequest, LogLevel, PlanRequest, RunMode};
 use serde_json::{json, Map, Value};
 
 use crate::artifacts::plan_files::{
@@ -29,9 +39,12 @@ use crate::artifacts::plan_files::{
 use crate::artifacts::{self, ArtifactError, LogFile};
 use crate::clock::Timestamp;
 use crate::config::{self, ConfigError, ConfigRequest};
+use crate::generation::Backends;
 use crate::plugins::{HostServices, LoadedExperiment};
 
+pub use execute::{ExecutionReport, RunEvent};
 pub use plan::{experiment_variant, pairs, prepare_runs, runs_per_variant, Pair, PlanError, PreparedRun};
+pub use results::{RESULTS_FILE, RESULTS_LOG_FILE};
 
 /// Everything `experiments run` asks of the runner, already parsed.
 #[derive(Debug, Clone)]
@@ -46,18 +59,56 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     pub jobs: Option<u64>,
     pub dry_run: bool,
+    pub resume: bool,
+    pub continue_on_error: bool,
     pub cwd: PathBuf,
 }
 
-/// What a planned experiment looks like, for the command's summary.
+/// A planned (or resumed) experiment, ready to execute.
+struct Planned {
+    experiment_id: String,
+    output_root: PathBuf,
+    base_seed: u64,
+    run_mode: RunMode,
+    runs: Vec<PreparedRun>,
+    pairs: Option<Vec<Pair>>,
+    log: Arc<LogFile>,
+    files: Vec<PathBuf>,
+}
+
+/// What happened, for the command's summary.
 #[derive(Debug, Clone)]
-pub struct PlannedExperiment {
+pub struct ExperimentReport {
     pub experiment_id: String,
     pub output_root: PathBuf,
     pub base_seed: u64,
     pub run_mode: RunMode,
     pub runs_per_variant: Vec<(String, usize)>,
+    pub dry_run: bool,
+    /// Runs already done before this session (resume).
+    pub already_done: usize,
+    pub execution: Option<ExecutionReport>,
+    /// Per variant: (variant, succeeded, failed) over the stored results.
+    pub tallies: Vec<(String, usize, usize)>,
+    /// The plugin's summary analysis.
+    pub summary: Option<Value>,
+    pub summary_failed: bool,
     pub files: Vec<PathBuf>,
+    pub warnings: Vec<String>,
+}
+
+impl ExperimentReport {
+    /// Every run succeeded and every analysis too (exit 0), or not (exit 1).
+    pub fn all_good(&self) -> bool {
+        let failed_runs = self.tallies.iter().any(|(_, _, failed)| *failed > 0);
+        let execution_ok = self.execution.as_ref().is_none_or(|execution| {
+            execution.failed == 0
+                && execution.analysis_failures == 0
+                && execution.skipped.is_empty()
+                && !execution.interrupted
+        });
+        !failed_runs && execution_ok && !self.summary_failed
+    }
 }
 
 /// Why an experiment could not be planned or run. Every variant is a usage, config, plugin or
@@ -90,18 +141,18 @@ pub enum RunnerError {
         details: String,
         plan_full: PathBuf,
     },
-    #[error("running experiments is not available yet in this version of image-project\n\nuse `--dry-run` to plan the experiment and write its plan files")]
-    ExecutionNotAvailable,
+    #[error("cannot resume from `{}`: {message}", path.display())]
+    Resume { path: PathBuf, message: String },
+    #[error("`{}` is locked by another image-project process running this experiment", path.display())]
+    Locked { path: PathBuf },
+    #[error("`--config`/`--set` given with `--resume` do not merge onto the stored run configs")]
+    ResumeOverlay(#[source] plugin_api::merge::MergeError),
+    #[error(transparent)]
+    Backend(#[from] crate::backends::BackendError),
 }
 
-/// Plans an experiment and writes its plan files (steps 1–7).
-pub fn plan_experiment(
-    experiment: &LoadedExperiment,
-    options: &RunOptions,
-) -> Result<PlannedExperiment, RunnerError> {
-    if !options.dry_run {
-        return Err(RunnerError::ExecutionNotAvailable);
-    }
+/// Plans a new experiment and writes its plan files (steps 1–7).
+fn plan_new(experiment: &LoadedExperiment, options: &RunOptions) -> Result<Planned, RunnerError> {
     let started = Timestamp::now();
     let name = experiment.name();
 
@@ -188,12 +239,13 @@ pub fn plan_experiment(
             flags: RunnerFlags {
                 dry_run: options.dry_run,
                 resume: false,
-                continue_on_error: false,
+                continue_on_error: options.continue_on_error,
                 jobs,
             },
         },
         experiment_args: options.args.clone(),
         experiment_meta: plan.meta.clone(),
+        pairing: plan.pairing.clone(),
         planned_runs: runs.iter().map(plan::planned_run_entry).collect(),
         generation_defaults: None,
         planned_runs_full: None,
@@ -218,27 +270,49 @@ pub fn plan_experiment(
     };
     write_plan_files(&output_root, &summary, &full)?;
     let mut files = vec![output_root.join(LOG_FILE), output_root.join(PLAN_FILE), output_root.join(PLAN_FULL_FILE)];
-    if let Some(pairs) = pairs {
+    if let Some(pairs) = &pairs {
         let document = PairsDocument {
             schema_version: 1,
             experiment_id: experiment_id.clone(),
             created_at: Timestamp::now().iso().to_owned(),
             pairs: pairs
-                .into_iter()
+                .iter()
                 .map(|pair| PairEntry {
                     run_index: pair.run_index,
-                    a_generation_id: pair.a_generation_id,
-                    b_generation_id: pair.b_generation_id,
+                    a_generation_id: pair.a_generation_id.clone(),
+                    b_generation_id: pair.b_generation_id.clone(),
                     metadata: json!({"mode": run_mode.as_str()}),
+                    a_error: None,
+                    b_error: None,
                 })
                 .collect(),
         };
         artifacts::write_json(&output_root.join(PAIRS_FILE), &document)?;
         files.push(output_root.join(PAIRS_FILE));
     }
+    check_preflight(&runs, &preflight, &log, &output_root)?;
+    Ok(Planned {
+        experiment_id,
+        output_root,
+        base_seed,
+        run_mode,
+        runs,
+        pairs,
+        log,
+        files,
+    })
+}
+
+/// Fails with every run's preflight error, if any run failed preflight.
+fn check_preflight(
+    runs: &[PreparedRun],
+    preflight: &[preflight::Preflight],
+    log: &LogFile,
+    output_root: &Path,
+) -> Result<(), RunnerError> {
     let failures: Vec<String> = runs
         .iter()
-        .zip(&preflight)
+        .zip(preflight)
         .filter_map(|(run, verdict)| match verdict {
             preflight::Preflight::Failed { kind, message } => {
                 Some(format!("  {} ({kind}): {}", run.generation_id, message.replace('\n', "\n    ")))
@@ -256,16 +330,209 @@ pub fn plan_experiment(
         });
     }
     log.record(LogLevel::Info, "preflight passed for every planned run")?;
-    log.record(LogLevel::Info, "dry run: plan files written; no runs executed")?;
+    Ok(())
+}
 
-    Ok(PlannedExperiment {
-        experiment_id,
+/// Reads a stored experiment back (step 10) and re-runs preflight on it.
+fn resume_planned(experiment: &LoadedExperiment, options: &RunOptions) -> Result<Planned, RunnerError> {
+    let name = experiment.name();
+    let output_root = match &options.output_root {
+        Some(root) => options.cwd.join(root),
+        None => {
+            return Err(RunnerError::Resume {
+                path: options.cwd.clone(),
+                message: "`--resume` needs `--output-root` pointing at the experiment directory".to_owned(),
+            })
+        }
+    };
+    let mut stored = resume::load(&output_root, name)?;
+    let log = Arc::new(LogFile::open(&output_root.join(LOG_FILE))?);
+    log.record(LogLevel::Info, &format!("resuming experiment `{name}` id `{}`", stored.experiment_id))?;
+    if !options.config.files.is_empty() || !options.config.sets.is_empty() {
+        let overlay = config::load_overlay(&options.config)?;
+        for run in &mut stored.runs {
+            plugin_api::merge::deep_merge(&mut run.config, &overlay).map_err(RunnerError::ResumeOverlay)?;
+        }
+        log.record(
+            LogLevel::Info,
+            &format!("merged onto every stored run config: {}", serde_json::to_string(&overlay).unwrap_or_default()),
+        )?;
+    }
+    let env = |name: &str| std::env::var(name).ok();
+    let preflight = preflight::check(&stored.runs, &options.cwd, &env);
+    check_preflight(&stored.runs, &preflight, &log, &output_root)?;
+    let pairs = resume::stored_pairs(name, &stored)?;
+    Ok(Planned {
+        experiment_id: stored.experiment_id,
         output_root,
-        base_seed,
-        run_mode,
-        runs_per_variant,
-        files,
+        base_seed: stored.base_seed,
+        run_mode: stored.run_mode,
+        runs: stored.runs,
+        pairs,
+        log,
+        files: Vec::new(),
     })
+}
+
+/// Plans (or resumes) an experiment, executes it unless `--dry-run`, and reports.
+pub fn run_experiment(
+    experiment: &LoadedExperiment,
+    options: &RunOptions,
+    interrupt: &AtomicBool,
+    events: &(dyn Fn(RunEvent) + Sync),
+) -> Result<ExperimentReport, RunnerError> {
+    let planned = if options.resume { resume_planned(experiment, options)? } else { plan_new(experiment, options)? };
+    let mut report = ExperimentReport {
+        experiment_id: planned.experiment_id.clone(),
+        output_root: planned.output_root.clone(),
+        base_seed: planned.base_seed,
+        run_mode: planned.run_mode,
+        runs_per_variant: runs_per_variant(&planned.runs),
+        dry_run: options.dry_run,
+        already_done: 0,
+        execution: None,
+        tallies: Vec::new(),
+        summary: None,
+        summary_failed: false,
+        files: planned.files.clone(),
+        warnings: Vec::new(),
+    };
+    let log = Arc::clone(&planned.log);
+    if options.dry_run {
+        log.record(LogLevel::Info, "dry run: plan files written; no runs executed")?;
+        return Ok(report);
+    }
+
+    // 8–9. Execute.
+    let _lock = resume::lock_dir(&planned.output_root)?;
+    let plan_order: Vec<String> = planned.runs.iter().map(|run| run.generation_id.clone()).collect();
+    let store = results::ResultsStore::open(
+        &planned.output_root,
+        &planned.experiment_id,
+        planned.run_mode.as_str(),
+        plan_order,
+        planned.pairs.clone(),
+    )?;
+    if !store.unreadable_lines.is_empty() {
+        report.warnings.push(format!(
+            "`{}`: lines {:?} do not parse and were ignored",
+            planned.output_root.join(RESULTS_LOG_FILE).display(),
+            store.unreadable_lines
+        ));
+    }
+    let done = store.done();
+    let to_run: Vec<usize> = (0..planned.runs.len()).filter(|&i| !done.contains(&planned.runs[i].generation_id)).collect();
+    report.already_done = planned.runs.len() - to_run.len();
+    if report.already_done > 0 {
+        log.record(LogLevel::Info, &format!("{} of {} runs already done; executing {}", report.already_done, planned.runs.len(), to_run.len()))?;
+    }
+    let backends = build_backends(&planned.runs, &to_run)?;
+    let jobs = options
+        .jobs
+        .or_else(|| planned.runs.first().and_then(|run| run.config.pointer("/backend/text/max_concurrency")).and_then(Value::as_u64))
+        .unwrap_or(1)
+        .max(1) as usize;
+    log.record(LogLevel::Info, &format!("executing {} runs with {jobs} workers", to_run.len()))?;
+    let store = std::sync::Mutex::new(store);
+    let lookup = |run: &PreparedRun| {
+        let key = backend_key(run);
+        backends.iter().find(|(known, _)| *known == key).map(|(_, built)| built.clone()).unwrap_or_else(|| backends[0].1.clone())
+    };
+    let execution = execute::Execution {
+        experiment,
+        runs: &planned.runs,
+        to_run,
+        jobs,
+        continue_on_error: options.continue_on_error,
+        cwd: &options.cwd,
+        log: Arc::clone(&log),
+        backends: &lookup,
+        interrupt,
+        events,
+    };
+    let executed = execute::execute(&execution, &store)?;
+    let mut store = store.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+
+    // 11. The experiment's summary analysis, over every stored result.
+    let services = HostServices::with_log(options.cwd.clone(), Arc::clone(&log));
+    let entries = store.entries();
+    match experiment.library.analyze(&AnalyzeRequest::Summary { results: entries.clone() }, &services) {
+        Ok(summary) => {
+            store.set_summary(summary.clone(), None)?;
+            report.summary = summary;
+        }
+        Err(error) => {
+            log.record(LogLevel::Error, &format!("summary analysis failed: {error}"))?;
+            store.set_summary(None, Some(execute::hook_error(&error)))?;
+            report.summary_failed = true;
+        }
+    }
+    report.tallies = tallies(&planned.runs, &entries);
+    report.execution = Some(executed);
+    report.files.extend([
+        planned.output_root.join(RESULTS_LOG_FILE),
+        planned.output_root.join(RESULTS_FILE),
+    ]);
+    log.record(LogLevel::Info, &format!("finished: {}", describe_tallies(&report.tallies)))?;
+    Ok(report)
+}
+
+/// The backends every run to execute needs, built once per distinct `backend` table so one
+/// concurrency bound covers all workers. A missing key variable fails here, before any call.
+fn build_backends(runs: &[PreparedRun], to_run: &[usize]) -> Result<Vec<(String, Backends)>, RunnerError> {
+    let env = |name: &str| std::env::var(name).ok();
+    let mut built: Vec<(String, Backends)> = Vec::new();
+    for &position in to_run.iter().chain(std::iter::once(&0)) {
+        let Some(run) = runs.get(position) else { continue };
+        let key = backend_key(run);
+        if built.iter().any(|(known, _)| *known == key) {
+            continue;
+        }
+        let config = config::parse_run_config(&run.config)?;
+        built.push((key, Backends::from_config(&config, &env)?));
+    }
+    Ok(built)
+}
+
+fn backend_key(run: &PreparedRun) -> String {
+    run.config.get("backend").map(Value::to_string).unwrap_or_default()
+}
+
+/// (variant, succeeded, failed) per variant, in plan order, over the stored results.
+fn tallies(runs: &[PreparedRun], entries: &[Value]) -> Vec<(String, usize, usize)> {
+    let mut tallies: Vec<(String, usize, usize)> = Vec::new();
+    for run in runs {
+        if !tallies.iter().any(|(variant, _, _)| *variant == run.planned.variant) {
+            tallies.push((run.planned.variant.clone(), 0, 0));
+        }
+    }
+    for entry in entries {
+        let variant = entry.get("variant").and_then(Value::as_str).unwrap_or_default();
+        let success = entry.get("status").and_then(Value::as_str) == Some("success");
+        if let Some(tally) = tallies.iter_mut().find(|(known, _, _)| known == variant) {
+            if success {
+                tally.1 += 1;
+            } else {
+                tally.2 += 1;
+            }
+        }
+    }
+    tallies
+}
+
+/// `A: 3 ok, B: 2 ok 1 failed` for logs and summaries.
+pub fn describe_tallies(tallies: &[(String, usize, usize)]) -> String {
+    tallies
+        .iter()
+        .map(|(variant, ok, failed)| {
+            if *failed > 0 {
+                format!("{variant}: {ok} ok, {failed} failed")
+            } else {
+                format!("{variant}: {ok} ok")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The experiment id and the absolute output directory (created, and not holding another plan).

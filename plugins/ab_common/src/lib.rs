@@ -3,16 +3,19 @@
 //! An A/B experiment runs two variants of a custom stage sequence as pairs: run `i` of A and run
 //! `i` of B get the same seed and are planned next to each other (A1, B1, A2, B2, ...). This
 //! crate owns that shape; the experiment crates own only their two variants (stage sequence,
-//! capture stage, labels, tags, notes). The A/B analysis will live here too.
+//! capture stage, labels, tags, notes) and say which variant produces SceneSpec JSON.
 //!
 //! - [`args`]: the shared flags (`--runs`, `--data`) and their validation.
 //! - [`overlay`]: the overlay common to every run (custom plan, `--data sample` paths) and a
 //!   variant's overlay; [`stages`]: the stage ids both experiments use.
 //! - [`plan`]: the variant pair, the seed formula and the ordered, paired plan.
+//! - [`analysis`]: the checks of one run's final prompt and SceneSpec JSON, and the per-variant
+//!   summary; [`analyze`] answers the `analyze` hook for a pair.
 //!
 //! Data is read only through a reader function, `&dyn Fn(&str) -> Result<String, String>`: the
 //! plugins pass `|r| host.read_data(r).map_err(|e| e.to_string())`, tests pass a fake.
 
+pub mod analysis;
 pub mod args;
 pub mod overlay;
 pub mod plan;
@@ -20,6 +23,24 @@ pub mod plan;
 pub use args::{with_ab_args, AbArgs, DataMode};
 pub use overlay::{common_overlay, data_overlay, variant_overlay};
 pub use plan::{build_plan, run_seed, AbPair, AbVariant};
+
+use plugin_api::{AnalyzeRequest, ExperimentError};
+use serde_json::Value;
+
+/// Answers the `analyze` hook of `pair`'s experiment: a run gets [`analysis::analyze_run`]
+/// (SceneSpec checks for `pair.scenespec_variant`), the summary [`analysis::summarize`].
+///
+/// # Errors
+///
+/// A successful run whose spec carries no string `meta.random_token`.
+pub fn analyze(pair: &AbPair, request: &AnalyzeRequest) -> Result<Option<Value>, ExperimentError> {
+    match request {
+        AnalyzeRequest::Run { spec, outcome } => {
+            analysis::analyze_run(spec, outcome, pair.scenespec_variant)
+        }
+        AnalyzeRequest::Summary { results } => Ok(Some(analysis::summarize(results))),
+    }
+}
 
 /// Reads a data reference (`builtin:<name>` or a path); the error is the host's message.
 pub type ReadData<'a> = dyn Fn(&str) -> Result<String, String> + 'a;

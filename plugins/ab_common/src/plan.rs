@@ -35,6 +35,9 @@ pub struct AbVariant {
 pub struct AbPair {
     pub a: AbVariant,
     pub b: AbVariant,
+    /// The variant (`"A"` or `"B"`) whose runs produce SceneSpec JSON (`ab_scene_spec_json`) for
+    /// the analysis to check; `None` when neither does.
+    pub scenespec_variant: Option<&'static str>,
 }
 
 /// The seed of run `run` (1-based), shared by A and B: `base_seed + (run - 1)`.
@@ -156,6 +159,7 @@ mod tests {
             tags: &["ab", "side:b", "plan:custom"],
             notes: "The fancy side.",
         },
+        scenespec_variant: Some("B"),
     };
 
     #[test]

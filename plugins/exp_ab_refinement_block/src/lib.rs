@@ -3,11 +3,14 @@
 //!
 //! Both variants run `ab.random_token`, `ab.scene_draft`, a refinement stage and
 //! `ab.final_prompt_format` under the `custom` plan; only the refinement stage differs. This crate
-//! owns the two variants; flags, overlays, seeds and pairing are `ab_common`'s.
+//! owns the two variants; flags, overlays, seeds, pairing and the analysis are `ab_common`'s.
 
 use ab_common::stages::{FINAL_PROMPT_FORMAT, RANDOM_TOKEN, SCENE_DRAFT, SCENE_REFINE_WITH_BLOCK};
 use ab_common::{AbPair, AbVariant};
-use plugin_api::{Descriptor, Experiment, ExperimentError, Host, Plan, PlanRequest, RunMode};
+use plugin_api::{
+    AnalyzeRequest, Descriptor, Experiment, ExperimentError, Host, Plan, PlanRequest, RunMode,
+};
+use serde_json::Value;
 
 /// The two sides: a minimal refinement prompt (A) against one with the checklist (B).
 pub const PAIR: AbPair = AbPair {
@@ -25,6 +28,7 @@ pub const PAIR: AbPair = AbPair {
         tags: &["ab", "refinement_block:yes", "plan:custom"],
         notes: "Refines the scene draft with a middle prompt that carries the explicit refinement-block checklist.",
     },
+    scenespec_variant: None,
 };
 
 /// The experiment.
@@ -43,6 +47,14 @@ impl Experiment for AbRefinementBlock {
     fn plan(&self, request: &PlanRequest, host: &Host<'_>) -> Result<Plan, ExperimentError> {
         let read = |reference: &str| host.read_data(reference).map_err(|e| e.to_string());
         ab_common::build_plan(&PAIR, request, &read)
+    }
+
+    fn analyze(
+        &self,
+        request: &AnalyzeRequest,
+        _host: &Host<'_>,
+    ) -> Result<Option<Value>, ExperimentError> {
+        ab_common::analyze(&PAIR, request)
     }
 }
 

@@ -3,11 +3,14 @@
 //!
 //! Both variants run `ab.random_token` and `ab.scene_draft` under the `custom` plan; A refines the
 //! draft as prose and formats it, B turns it into SceneSpec JSON and formats from that. This crate
-//! owns the two variants; flags, overlays, seeds and pairing are `ab_common`'s.
+//! owns the two variants; flags, overlays, seeds, pairing and the analysis are `ab_common`'s.
 
 use ab_common::stages::{FINAL_PROMPT_FORMAT, RANDOM_TOKEN, SCENE_DRAFT, SCENE_REFINE_WITH_BLOCK};
 use ab_common::{AbPair, AbVariant};
-use plugin_api::{Descriptor, Experiment, ExperimentError, Host, Plan, PlanRequest, RunMode};
+use plugin_api::{
+    AnalyzeRequest, Descriptor, Experiment, ExperimentError, Host, Plan, PlanRequest, RunMode,
+};
+use serde_json::Value;
 
 /// B's final stage: formats the one-line prompt from the SceneSpec JSON.
 const FINAL_PROMPT_FORMAT_FROM_SCENESPEC: &str = "ab.final_prompt_format_from_scenespec";
@@ -28,6 +31,7 @@ pub const PAIR: AbPair = AbPair {
         tags: &["ab", "path:scenespec_json", "plan:custom"],
         notes: "Turns the scene draft into a SceneSpec JSON object, then formats the one-line prompt from it.",
     },
+    scenespec_variant: Some("B"),
 };
 
 /// The experiment.
@@ -46,6 +50,14 @@ impl Experiment for AbScenespecJsonIntermediary {
     fn plan(&self, request: &PlanRequest, host: &Host<'_>) -> Result<Plan, ExperimentError> {
         let read = |reference: &str| host.read_data(reference).map_err(|e| e.to_string());
         ab_common::build_plan(&PAIR, request, &read)
+    }
+
+    fn analyze(
+        &self,
+        request: &AnalyzeRequest,
+        _host: &Host<'_>,
+    ) -> Result<Option<Value>, ExperimentError> {
+        ab_common::analyze(&PAIR, request)
     }
 }
 

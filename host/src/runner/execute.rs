@@ -1,0 +1,237 @@
+//! Executing the planned runs (DESIGN §4 steps 8, 9 and 11): `--jobs` workers take runs in plan
+//! order (the two runs of an A/B pair are next to each other), each run goes through the plugin's
+//! `run` hook and, when it succeeded, its `analyze` hook; every finished run is recorded at once.
+//!
+//! Determinism: a run's inputs are its own config and its plan position (the title sequence
+//! number), never another run's results, so `--jobs` changes timing, not artifacts.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use plugin_api::loader::CallError;
+use plugin_api::{AnalyzeRequest, LogLevel, RunRequest, RunSpec, RunStatus};
+use serde_json::{json, Map, Value};
+
+use crate::artifacts::{ArtifactError, LogFile};
+use crate::clock::Timestamp;
+use crate::generation::{Backends, TitleSlot};
+use crate::plugins::{HostServices, LoadedExperiment, RunContext};
+
+use super::results::ResultsStore;
+use super::PreparedRun;
+
+/// What the runner tells its caller while runs execute (the CLI draws progress from it).
+#[derive(Debug, Clone)]
+pub enum RunEvent {
+    /// Execution starts: `to_run` of `total` planned runs (the rest are already done).
+    Started { total: usize, to_run: usize },
+    /// One run finished.
+    Finished {
+        generation_id: String,
+        variant: String,
+        run: u32,
+        status: RunStatus,
+        analysis_failed: bool,
+        duration_s: f64,
+    },
+}
+
+/// How execution went.
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionReport {
+    pub attempted: usize,
+    pub failed: usize,
+    pub analysis_failures: usize,
+    /// Runs never attempted because dispatch stopped.
+    pub skipped: Vec<String>,
+    pub interrupted: bool,
+}
+
+/// Everything the workers share.
+pub struct Execution<'a> {
+    pub experiment: &'a LoadedExperiment,
+    /// Every planned run, in plan order (positions give title sequence numbers).
+    pub runs: &'a [PreparedRun],
+    /// Positions in `runs` to execute, in plan order.
+    pub to_run: Vec<usize>,
+    pub jobs: usize,
+    pub continue_on_error: bool,
+    pub cwd: &'a Path,
+    pub log: Arc<LogFile>,
+    pub backends: &'a (dyn Fn(&PreparedRun) -> Backends + Sync),
+    pub interrupt: &'a AtomicBool,
+    pub events: &'a (dyn Fn(RunEvent) + Sync),
+}
+
+/// Executes the runs; results are recorded in `store` as each finishes.
+pub fn execute(execution: &Execution<'_>, store: &Mutex<ResultsStore>) -> Result<ExecutionReport, ArtifactError> {
+    let next = AtomicUsize::new(0);
+    let halt = AtomicBool::new(false);
+    let report = Mutex::new(ExecutionReport::default());
+    let write_error: Mutex<Option<ArtifactError>> = Mutex::new(None);
+    (execution.events)(RunEvent::Started { total: execution.runs.len(), to_run: execution.to_run.len() });
+
+    std::thread::scope(|scope| {
+        for _ in 0..execution.jobs.max(1) {
+            scope.spawn(|| loop {
+                if halt.load(Ordering::SeqCst) || execution.interrupt.load(Ordering::SeqCst) {
+                    break;
+                }
+                let slot = next.fetch_add(1, Ordering::SeqCst);
+                let Some(&position) = execution.to_run.get(slot) else { break };
+                let run = &execution.runs[position];
+                let (entry, status, analysis_failed, duration_s) = execute_one(execution, run, position);
+                let recorded = lock(store).record(entry);
+                {
+                    let mut report = lock(&report);
+                    report.attempted += 1;
+                    if status == RunStatus::Error {
+                        report.failed += 1;
+                        if !execution.continue_on_error {
+                            halt.store(true, Ordering::SeqCst);
+                        }
+                    }
+                    if analysis_failed {
+                        report.analysis_failures += 1;
+                    }
+                }
+                if let Err(error) = recorded {
+                    // The record is what resume trusts: stop rather than run on without it.
+                    halt.store(true, Ordering::SeqCst);
+                    lock(&write_error).get_or_insert(error);
+                }
+                (execution.events)(RunEvent::Finished {
+                    generation_id: run.generation_id.clone(),
+                    variant: run.planned.variant.clone(),
+                    run: run.planned.run,
+                    status,
+                    analysis_failed,
+                    duration_s,
+                });
+            });
+        }
+    });
+
+    if let Some(error) = lock(&write_error).take() {
+        return Err(error);
+    }
+    let mut report = report.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    report.interrupted = execution.interrupt.load(Ordering::SeqCst);
+    let dispatched = next.load(Ordering::SeqCst).min(execution.to_run.len());
+    report.skipped = execution.to_run[dispatched..]
+        .iter()
+        .map(|&position| execution.runs[position].generation_id.clone())
+        .collect();
+    if !report.skipped.is_empty() {
+        lock(store).mark_skipped(report.skipped.clone())?;
+        let _ = execution.log.record(
+            LogLevel::Warn,
+            &format!("{} runs skipped: {}", report.skipped.len(), report.skipped.join(", ")),
+        );
+    }
+    Ok(report)
+}
+
+/// A poisoned lock means a worker panicked mid-update; the data is still the best we have.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The run spec the plugin's hooks receive.
+pub fn run_spec(run: &PreparedRun) -> RunSpec {
+    RunSpec {
+        variant: run.planned.variant.clone(),
+        variant_name: run.planned.variant_name.clone(),
+        run: run.planned.run,
+        seed: run.planned.seed,
+        generation_id: run.generation_id.clone(),
+        config: run.config.clone(),
+        tags: run.planned.tags.clone(),
+        notes: run.planned.notes.clone(),
+        meta: run.planned.meta.clone(),
+    }
+}
+
+/// Runs one planned run through the plugin and builds its result entry.
+fn execute_one(execution: &Execution<'_>, run: &PreparedRun, position: usize) -> (Value, RunStatus, bool, f64) {
+    let log = &execution.log;
+    let _ = log.record(
+        LogLevel::Info,
+        &format!("running {}{} `{}` seed {}", run.planned.variant, run.planned.run, run.generation_id, run.planned.seed.unwrap_or_default()),
+    );
+    let started_at = Timestamp::now();
+    let clock = Instant::now();
+    let spec = run_spec(run);
+    let services = HostServices::for_run(
+        execution.cwd.to_owned(),
+        Arc::clone(log),
+        RunContext {
+            generation_id: run.generation_id.clone(),
+            seed: run.planned.seed.unwrap_or_default(),
+            backends: (execution.backends)(run),
+            title_slot: Some(TitleSlot { seq: position as u64 + 1, avoid: Vec::new() }),
+        },
+    );
+    let library = &execution.experiment.library;
+
+    let mut entry = Map::new();
+    entry.insert("variant".into(), json!(run.planned.variant));
+    entry.insert("variant_name".into(), json!(run.planned.variant_name));
+    entry.insert("run".into(), json!(run.planned.run));
+    entry.insert("generation_id".into(), json!(run.generation_id));
+    entry.insert("seed".into(), json!(run.planned.seed));
+    let mut analysis_failed = false;
+    let status = match library.run(&RunRequest { spec: spec.clone() }, &services) {
+        Ok(outcome) => {
+            entry.insert("status".into(), json!(outcome.status));
+            entry.insert("image_path".into(), json!(outcome.image_path));
+            entry.insert("final_prompt".into(), json!(outcome.final_prompt));
+            let prompt_pipeline = outcome.outputs.get("prompt_pipeline").cloned().unwrap_or(Value::Null);
+            entry.insert("outputs".into(), json!({ "prompt_pipeline": prompt_pipeline }));
+            entry.insert("error".into(), json!(outcome.error));
+            let status = outcome.status;
+            if status == RunStatus::Success {
+                match library.analyze(&AnalyzeRequest::Run { spec, outcome }, &services) {
+                    Ok(Some(analysis)) => {
+                        entry.insert("analysis".into(), analysis);
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        analysis_failed = true;
+                        let _ = log.record(LogLevel::Error, &format!("{}: analysis failed: {error}", run.generation_id));
+                        entry.insert("analysis_error".into(), hook_error(&error));
+                    }
+                }
+            }
+            status
+        }
+        Err(error) => {
+            let _ = log.record(LogLevel::Error, &format!("{}: run hook failed: {error}", run.generation_id));
+            entry.insert("status".into(), json!(RunStatus::Error));
+            entry.insert("error".into(), hook_error(&error));
+            RunStatus::Error
+        }
+    };
+    let duration_s = (clock.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+    entry.insert("started_at".into(), json!(started_at.iso()));
+    entry.insert("finished_at".into(), json!(Timestamp::now().iso()));
+    entry.insert("duration_s".into(), json!(duration_s));
+    let _ = log.record(
+        if status == RunStatus::Success { LogLevel::Info } else { LogLevel::Error },
+        &format!("finished `{}`: {} in {duration_s:.3} s", run.generation_id, if status == RunStatus::Success { "success" } else { "error" }),
+    );
+    (Value::Object(entry), status, analysis_failed, duration_s)
+}
+
+/// `{type, message}` for a failed hook call.
+pub fn hook_error(error: &CallError) -> Value {
+    let kind = match error {
+        CallError::Panicked { .. } => "PluginPanic",
+        CallError::Failed { .. } => "PluginError",
+        CallError::BadInput { .. } | CallError::MalformedOutput { .. } => "PluginProtocolError",
+        CallError::UnknownHook { .. } => "PluginUnknownHook",
+    };
+    json!({"type": kind, "message": error.to_string()})
+}
