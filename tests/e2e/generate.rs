@@ -83,8 +83,15 @@ fn check_success(sandbox: &Sandbox, output: &Run, mode: &str) -> Written {
     assert_eq!(lines.len(), 1, "one index line{output}");
     let index = lines[0].clone();
     let context = |what: &str| format!("{what}\n--- index line\n{}{output}", pretty(&index));
-    let id = index["generation_id"].as_str().unwrap_or_default().to_owned();
-    assert!(is_generate_id(&id), "{}", context(&format!("generation id `{id}`")));
+    let id = index["generation_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        is_generate_id(&id),
+        "{}",
+        context(&format!("generation id `{id}`"))
+    );
     assert_eq!(index["status"], "success", "{}", context("status"));
     assert_eq!(index["run_mode"], mode, "{}", context("run_mode"));
     assert!(index["seed"].is_u64(), "{}", context("seed"));
@@ -99,7 +106,11 @@ fn check_success(sandbox: &Sandbox, output: &Run, mode: &str) -> Written {
     for (key, path) in &expected {
         let recorded = path_of(&artifacts[*key], &format!("artifacts.{key}"), output);
         assert_eq!(&recorded, path, "{}", context(&format!("artifacts.{key}")));
-        assert!(recorded.is_file(), "{}", context(&format!("artifacts.{key} exists")));
+        assert!(
+            recorded.is_file(),
+            "{}",
+            context(&format!("artifacts.{key} exists"))
+        );
     }
     let image = generated.join(format!("{id}_image.png"));
     if mode == "full" {
@@ -107,13 +118,26 @@ fn check_success(sandbox: &Sandbox, output: &Run, mode: &str) -> Written {
         assert_eq!(recorded, image, "{}", context("artifacts.image"));
         assert!(recorded.is_file(), "{}", context("artifacts.image exists"));
     } else {
-        assert!(artifacts["image"].is_null(), "{}", context("artifacts.image"));
-        assert!(!generated.exists(), "{}", context("prompt_only writes no image"));
+        assert!(
+            artifacts["image"].is_null(),
+            "{}",
+            context("artifacts.image")
+        );
+        assert!(
+            !generated.exists(),
+            "{}",
+            context("prompt_only writes no image")
+        );
     }
 
     let transcript = read_json(&expected[0].1);
     let context = |what: &str| format!("{what}\n--- transcript\n{}{output}", pretty(&transcript));
-    assert_eq!(transcript["generation_id"], id.as_str(), "{}", context("generation_id"));
+    assert_eq!(
+        transcript["generation_id"],
+        id.as_str(),
+        "{}",
+        context("generation_id")
+    );
     assert_eq!(transcript["seed"], index["seed"], "{}", context("seed"));
     assert_eq!(transcript["run_mode"], mode, "{}", context("run_mode"));
     assert!(transcript.get("error").is_none(), "{}", context("error"));
@@ -127,10 +151,17 @@ fn check_success(sandbox: &Sandbox, output: &Run, mode: &str) -> Written {
         .collect();
     assert_eq!(paths, PIPELINE_STEPS, "{}", context("pipeline step paths"));
     for step in steps.iter().filter(|step| step["type"] == "chat") {
-        assert_eq!(step["provider"], "offline", "{}", context("chat step provider"));
+        assert_eq!(
+            step["provider"],
+            "offline",
+            "{}",
+            context("chat step provider")
+        );
         for key in ["prompt", "response"] {
             assert!(
-                step[key].as_str().is_some_and(|text| !text.trim().is_empty()),
+                step[key]
+                    .as_str()
+                    .is_some_and(|text| !text.trim().is_empty()),
                 "{}",
                 context(&format!("chat step {key}"))
             );
@@ -166,7 +197,10 @@ fn generate_prompt_only_offline_writes_transcript_oplog_prompt_and_index() {
     let written = check_success(&sandbox, &output, "prompt_only");
     assert!(written.transcript["image_path"].is_null(), "{output}");
     assert!(
-        !sandbox.path().join("_artifacts/logs/generations.csv").exists(),
+        !sandbox
+            .path()
+            .join("_artifacts/logs/generations.csv")
+            .exists(),
         "prompt_only records no generation{output}"
     );
     assert!(
@@ -204,7 +238,9 @@ fn generate_full_offline_writes_a_png_a_title_and_a_generation_row() {
     assert_eq!((frame.width, frame.height), (1536, 1024), "{output}");
 
     // One titled row in the titles manifest.
-    let manifest = sandbox.path().join("_artifacts/generated/titles_manifest.csv");
+    let manifest = sandbox
+        .path()
+        .join("_artifacts/generated/titles_manifest.csv");
     let mut titles = csv::Reader::from_path(&manifest)
         .unwrap_or_else(|error| panic!("`{}`: {error}{output}", manifest.display()));
     let headers = titles.headers().expect("a header").clone();
@@ -234,7 +270,11 @@ fn generate_full_offline_writes_a_png_a_title_and_a_generation_row() {
     // One row in generations.csv, under its exact header.
     let generations = sandbox.path().join("_artifacts/logs/generations.csv");
     let text = std::fs::read_to_string(&generations).expect("generations.csv");
-    assert_eq!(text.lines().next(), Some(GENERATIONS_HEADER), "{text}{output}");
+    assert_eq!(
+        text.lines().next(),
+        Some(GENERATIONS_HEADER),
+        "{text}{output}"
+    );
     let rows: Vec<csv::StringRecord> = csv::Reader::from_reader(text.as_bytes())
         .records()
         .collect::<Result<_, _>>()
@@ -242,7 +282,11 @@ fn generate_full_offline_writes_a_png_a_title_and_a_generation_row() {
     assert_eq!(rows.len(), 1, "{text}{output}");
     let row = &rows[0];
     assert_eq!(row.get(0), Some(id), "{text}{output}");
-    assert_eq!(row.get(2), Some(written.final_prompt.as_str()), "{text}{output}");
+    assert_eq!(
+        row.get(2),
+        Some(written.final_prompt.as_str()),
+        "{text}{output}"
+    );
     assert_eq!(row.get(3).map(PathBuf::from), Some(image), "{text}{output}");
     assert_eq!(
         row.get(5),
@@ -360,7 +404,10 @@ fn generate_with_an_unset_key_variable_names_it_and_runs_nothing() {
         .into_iter()
         .filter(|path| !path.ends_with("openai.toml"))
         .collect();
-    assert!(written.is_empty(), "no transcript or index: {written:?}{output}");
+    assert!(
+        written.is_empty(),
+        "no transcript or index: {written:?}{output}"
+    );
 }
 
 /// One request the stub received.
@@ -411,7 +458,9 @@ impl Stub {
 
 fn read_request(stream: &TcpStream) -> Option<Request> {
     // A bound on a misbehaving client, not a timing assertion.
-    stream.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .ok()?;
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
@@ -500,11 +549,16 @@ fn a_failed_model_call_is_exit_1_with_the_error_recorded() {
     let body: Value = serde_json::from_slice(&request.body)
         .unwrap_or_else(|error| panic!("the request body is not JSON ({error}): {request:?}"));
     assert!(
-        body["model"].as_str().is_some_and(|model| !model.is_empty()),
+        body["model"]
+            .as_str()
+            .is_some_and(|model| !model.is_empty()),
         "{}",
         pretty(&body)
     );
-    let messages = body["messages"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let messages = body["messages"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     assert!(!messages.is_empty(), "{}", pretty(&body));
     for message in messages {
         assert!(
@@ -522,7 +576,11 @@ fn a_failed_model_call_is_exit_1_with_the_error_recorded() {
     let id = index["generation_id"].as_str().unwrap_or_default();
     assert!(is_generate_id(id), "{}{output}", pretty(index));
     assert_eq!(index["status"], "error", "{}{output}", pretty(index));
-    assert!(index["artifacts"]["final_prompt"].is_null(), "{}{output}", pretty(index));
+    assert!(
+        index["artifacts"]["final_prompt"].is_null(),
+        "{}{output}",
+        pretty(index)
+    );
     let transcript = read_json(&logs.join(format!("{id}_transcript.json")));
     let context = format!("\n--- transcript\n{}{output}", pretty(&transcript));
     let error = &transcript["error"];
@@ -536,8 +594,14 @@ fn a_failed_model_call_is_exit_1_with_the_error_recorded() {
         "error.step{context}"
     );
     let message = error["message"].as_str().unwrap_or_default();
-    assert!(message.contains("500"), "error.message names the status{context}");
-    assert_eq!(index["error"], *error, "the index line carries the same error{context}");
+    assert!(
+        message.contains("500"),
+        "error.message names the status{context}"
+    );
+    assert_eq!(
+        index["error"], *error,
+        "the index line carries the same error{context}"
+    );
     assert_eq!(
         transcript["steps"][0]["path"], PIPELINE_STEPS[0],
         "the steps before the failure are recorded{context}"
@@ -547,7 +611,10 @@ fn a_failed_model_call_is_exit_1_with_the_error_recorded() {
         !logs.join(format!("{id}_final_prompt.txt")).exists(),
         "no final prompt{context}"
     );
-    assert_eq!(transcript["backends"]["text"]["provider"], "openai", "{context}");
+    assert_eq!(
+        transcript["backends"]["text"]["provider"], "openai",
+        "{context}"
+    );
 
     // The key's value is in no output and no file (DESIGN §6).
     assert!(
@@ -556,6 +623,10 @@ fn a_failed_model_call_is_exit_1_with_the_error_recorded() {
     );
     for path in sandbox.files() {
         let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap_or_default()).into_owned();
-        assert!(!text.contains(key), "`{}` holds the key{output}", path.display());
+        assert!(
+            !text.contains(key),
+            "`{}` holds the key{output}",
+            path.display()
+        );
     }
 }

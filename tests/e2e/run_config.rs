@@ -51,18 +51,18 @@ fn set_with_a_quoted_string_is_accepted() {
     // (`run.mode` is then a standard override of the runner, DESIGN §4 step 4; a key the runner
     // leaves alone reaches every run.)
     let full = read_json(&sandbox.path().join("out/experiment_plan_full.json"));
-    let runs = full["planned_runs_full"].as_array().expect("planned_runs_full");
+    let runs = full["planned_runs_full"]
+        .as_array()
+        .expect("planned_runs_full");
     assert_eq!(runs.len(), 10, "{output}");
     for entry in runs {
         assert_eq!(
-            entry["config"]["backend"]["text"]["model"],
-            "e2e-model",
+            entry["config"]["backend"]["text"]["model"], "e2e-model",
             "{output}"
         );
     }
     assert_eq!(
-        full["generation_defaults"]["text_model"],
-        "e2e-model",
+        full["generation_defaults"]["text_model"], "e2e-model",
         "{output}"
     );
 }
@@ -286,12 +286,13 @@ fn profile_v5_reads_a_profile_file_relative_to_the_working_directory() {
         "{output}"
     );
     assert_eq!(
-        plan["experiment_meta"]["profiles"]["like_dislike"],
-        "data/profile.csv",
+        plan["experiment_meta"]["profiles"]["like_dislike"], "data/profile.csv",
         "{output}"
     );
     let full = read_json(&sandbox.path().join("out/experiment_plan_full.json"));
-    let runs = full["planned_runs_full"].as_array().expect("planned_runs_full");
+    let runs = full["planned_runs_full"]
+        .as_array()
+        .expect("planned_runs_full");
     assert!(
         runs.iter()
             .any(|entry| entry["config"]["prompt"]["profile_path"] == "data/profile.csv"),

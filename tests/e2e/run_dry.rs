@@ -362,8 +362,13 @@ fn full_runs(out: &Path) -> Vec<Value> {
 fn check_prompt_pipelines(experiment: &str, out: &Path, output: &Run) {
     for entry in full_runs(out) {
         let id = entry["generation_id"].as_str().unwrap_or_default();
-        let context = |what: &str| format!("{experiment} `{id}`: {what}\n{}{output}", pretty(&entry));
-        assert!(entry.get("config_error").is_none(), "{}", context("config_error"));
+        let context =
+            |what: &str| format!("{experiment} `{id}`: {what}\n{}{output}", pretty(&entry));
+        assert!(
+            entry.get("config_error").is_none(),
+            "{}",
+            context("config_error")
+        );
         let pipeline = object(&entry["prompt_pipeline"], "prompt_pipeline");
         let capture = pipeline
             .get("capture_stage")
@@ -396,7 +401,10 @@ fn check_prompt_pipelines(experiment: &str, out: &Path, output: &Run) {
 fn check_unimplemented(experiment: &str, plans: &[&str], out: &Path, output: &Run) {
     let runs = full_runs(out);
     output.assert_stderr_has(&[
-        &format!("preflight failed for {n} of {n} planned runs", n = runs.len()),
+        &format!(
+            "preflight failed for {n} of {n} planned runs",
+            n = runs.len()
+        ),
         "not implemented yet",
         "experiment_plan_full.json",
     ]);
@@ -406,9 +414,14 @@ fn check_unimplemented(experiment: &str, plans: &[&str], out: &Path, output: &Ru
     let mut seen: Vec<&str> = Vec::new();
     for entry in &runs {
         let id = entry["generation_id"].as_str().unwrap_or_default();
-        let context = |what: &str| format!("{experiment} `{id}`: {what}\n{}{output}", pretty(entry));
+        let context =
+            |what: &str| format!("{experiment} `{id}`: {what}\n{}{output}", pretty(entry));
         output.assert_stderr_has(&[id]);
-        assert!(entry.get("prompt_pipeline").is_none(), "{}", context("prompt_pipeline"));
+        assert!(
+            entry.get("prompt_pipeline").is_none(),
+            "{}",
+            context("prompt_pipeline")
+        );
         let error = object(&entry["config_error"], "config_error");
         assert!(
             error.get("type").is_some_and(Value::is_string),
@@ -419,10 +432,17 @@ fn check_unimplemented(experiment: &str, plans: &[&str], out: &Path, output: &Ru
             .get("message")
             .and_then(Value::as_str)
             .unwrap_or_else(|| panic!("{}", context("config_error.message")));
-        let plan = entry["config"]["prompt"]["plan"].as_str().unwrap_or_default();
-        assert!(plans.contains(&plan), "{}", context(&format!("plan `{plan}`")));
+        let plan = entry["config"]["prompt"]["plan"]
+            .as_str()
+            .unwrap_or_default();
         assert!(
-            message.contains(&format!("prompt plan `{plan}`")) && message.contains("not implemented yet"),
+            plans.contains(&plan),
+            "{}",
+            context(&format!("plan `{plan}`"))
+        );
+        assert!(
+            message.contains(&format!("prompt plan `{plan}`"))
+                && message.contains("not implemented yet"),
             "{}",
             context("config_error.message names the plan and says it is not implemented yet")
         );
@@ -431,7 +451,10 @@ fn check_unimplemented(experiment: &str, plans: &[&str], out: &Path, output: &Ru
         }
     }
     for plan in plans {
-        assert!(seen.contains(plan), "{experiment}: no run uses plan `{plan}`{output}");
+        assert!(
+            seen.contains(plan),
+            "{experiment}: no run uses plan `{plan}`{output}"
+        );
     }
 }
 

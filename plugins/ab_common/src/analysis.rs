@@ -222,9 +222,8 @@ pub fn final_prompt_checks(prompt: &str, token: &str) -> Value {
         .get("TEXT_IN_SCENE")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let quoted = text_in_scene.len() >= 2
-        && text_in_scene.starts_with('"')
-        && text_in_scene.ends_with('"');
+    let quoted =
+        text_in_scene.len() >= 2 && text_in_scene.starts_with('"') && text_in_scene.ends_with('"');
     let inner = if quoted {
         &text_in_scene[1..text_in_scene.len() - 1]
     } else {
@@ -334,7 +333,10 @@ pub fn scenespec_checks(raw: &str, token: &str) -> Value {
 
     let subject_generic = is_generic_subject(&value_text(parsed.get("subject")));
     if subject_generic {
-        issues.push(issue("scenespec_generic_subject", "subject appears generic"));
+        issues.push(issue(
+            "scenespec_generic_subject",
+            "subject appears generic",
+        ));
     }
 
     let text_in_scene = value_text(parsed.get("text_in_scene"));
@@ -552,8 +554,7 @@ fn contains_phrase(haystack: &str, phrase: &str) -> bool {
         let end = start + phrase.len();
         let before = haystack[..start].chars().next_back();
         let after = haystack[end..].chars().next();
-        if !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
-        {
+        if !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric) {
             return true;
         }
         // Step one character on: occurrences may overlap.
@@ -656,4 +657,930 @@ fn py_repr(text: &str) -> String {
     }
     out.push(quote);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "RV-40-123456";
+
+    /// A prompt that passes every check, as its ten segments.
+    const CLEAN: [&str; 10] = [
+        "SUBJECT=an elderly lighthouse keeper with a salt-stained wool coat",
+        "SETTING=a rocky windswept island at the edge of a grey northern sea",
+        "ACTION=hauling a coil of wet rope up the stone steps",
+        "COMPOSITION=low wide shot with the tower filling the right third",
+        "CAMERA=35mm lens, f/8",
+        "LIGHTING=overcast diffuse morning light",
+        "COLOR=slate grey, rust, faded teal",
+        "STYLE=documentary film photograph, muted grain",
+        "TEXT_IN_SCENE=\"RV-40-123456\"",
+        "AR=16:9",
+    ];
+
+    /// The clean prompt with segment `index` replaced by `segment`.
+    fn with(index: usize, segment: &str) -> String {
+        let mut segments = CLEAN.to_vec();
+        segments[index] = segment;
+        segments.join(" | ")
+    }
+
+    fn clean() -> String {
+        CLEAN.join(" | ")
+    }
+
+    fn codes(checks: &Value) -> Vec<&str> {
+        checks["issues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|issue| issue["code"].as_str().unwrap())
+            .collect()
+    }
+
+    fn messages(checks: &Value) -> Vec<&str> {
+        checks["issues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|issue| issue["message"].as_str().unwrap())
+            .collect()
+    }
+
+    fn keys(value: &Value) -> Vec<&str> {
+        value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect()
+    }
+
+    // ---- final prompt ------------------------------------------------------------------------
+
+    #[test]
+    fn a_clean_prompt_passes_with_every_field_in_key_order() {
+        let checks = final_prompt_checks(&format!("  {}\n", clean()), TOKEN);
+        assert_eq!(
+            checks,
+            json!({
+                "ok": true,
+                "issues": [],
+                "fields": {
+                    "SUBJECT": "an elderly lighthouse keeper with a salt-stained wool coat",
+                    "SETTING": "a rocky windswept island at the edge of a grey northern sea",
+                    "ACTION": "hauling a coil of wet rope up the stone steps",
+                    "COMPOSITION": "low wide shot with the tower filling the right third",
+                    "CAMERA": "35mm lens, f/8",
+                    "LIGHTING": "overcast diffuse morning light",
+                    "COLOR": "slate grey, rust, faded teal",
+                    "STYLE": "documentary film photograph, muted grain",
+                    "TEXT_IN_SCENE": "\"RV-40-123456\"",
+                    "AR": "16:9",
+                },
+                "word_counts": {
+                    "SUBJECT": 9, "SETTING": 12, "ACTION": 10, "COMPOSITION": 10, "CAMERA": 3,
+                    "LIGHTING": 4, "COLOR": 5, "STYLE": 5, "TEXT_IN_SCENE": 1, "AR": 1,
+                },
+                "specificity": {
+                    "min_words": {
+                        "SUBJECT": 5, "SETTING": 6, "ACTION": 5, "COMPOSITION": 5, "CAMERA": 3,
+                        "LIGHTING": 3, "COLOR": 3, "STYLE": 3,
+                    },
+                    "violations": {},
+                },
+                "token_expected": "RV-40-123456",
+                "token_ok": true,
+                "ar_ok": true,
+                "cliches": [],
+            })
+        );
+        // serde_json's map equality ignores order; the order is part of the contract.
+        assert_eq!(
+            keys(&checks),
+            [
+                "ok",
+                "issues",
+                "fields",
+                "word_counts",
+                "specificity",
+                "token_expected",
+                "token_ok",
+                "ar_ok",
+                "cliches"
+            ]
+        );
+        assert_eq!(keys(&checks["fields"]), FINAL_PROMPT_KEYS);
+        assert_eq!(keys(&checks["word_counts"]), FINAL_PROMPT_KEYS);
+        assert_eq!(keys(&checks["specificity"]), ["min_words", "violations"]);
+        assert_eq!(
+            keys(&checks["specificity"]["min_words"]),
+            FINAL_PROMPT_KEYS[..8]
+        );
+    }
+
+    #[test]
+    fn a_blank_prompt_is_missing_and_checked_no_further() {
+        for blank in ["", "  \n\t "] {
+            let checks = final_prompt_checks(blank, TOKEN);
+            assert_eq!(
+                checks,
+                json!({"ok": false, "issues": [
+                    {"code": "final_prompt_missing", "message": "Final prompt is empty or missing"},
+                ]})
+            );
+            assert_eq!(keys(&checks), ["ok", "issues"]);
+        }
+    }
+
+    #[test]
+    fn a_newline_inside_is_multiline() {
+        let checks = final_prompt_checks(
+            &with(7, "STYLE=documentary film photograph,\nmuted grain"),
+            TOKEN,
+        );
+        assert_eq!(codes(&checks), ["final_prompt_multiline"]);
+        assert_eq!(messages(&checks), ["Final prompt contains newline(s)"]);
+        assert_eq!(checks["word_counts"]["STYLE"], 5);
+        assert_eq!(checks["ok"], false);
+
+        let checks = final_prompt_checks(&with(7, "STYLE=documentary\rfilm photo"), TOKEN);
+        assert_eq!(codes(&checks), ["final_prompt_multiline"]);
+    }
+
+    #[test]
+    fn a_wrong_segment_count_is_reported_with_what_follows_from_it() {
+        let nine = CLEAN[..9].join(" | ");
+        let checks = final_prompt_checks(&nine, TOKEN);
+        assert_eq!(
+            checks["issues"],
+            json!([
+                {"code": "final_prompt_segment_count", "message": "Expected 10 segments but got 9"},
+                {"code": "final_prompt_missing_keys", "message": "Missing keys: AR"},
+                {"code": "final_prompt_ar_mismatch", "message": "AR must equal \"16:9\""},
+            ])
+        );
+        assert_eq!(checks["ar_ok"], false);
+        assert_eq!(checks["token_ok"], true);
+
+        // Extra segments are counted but not parsed; a pipe without spaces does not split.
+        let eleven = format!("{} | EXTRA=1", clean());
+        let checks = final_prompt_checks(&eleven, TOKEN);
+        assert_eq!(messages(&checks), ["Expected 10 segments but got 11"]);
+        assert_eq!(keys(&checks["fields"]), FINAL_PROMPT_KEYS);
+        let checks = final_prompt_checks(&with(7, "STYLE=ink|wash, loose brushwork"), TOKEN);
+        assert_eq!(codes(&checks), Vec::<&str>::new());
+        assert_eq!(checks["fields"]["STYLE"], "ink|wash, loose brushwork");
+    }
+
+    #[test]
+    fn a_segment_without_equals_is_bad_and_skipped() {
+        let checks = final_prompt_checks(&with(4, "CAMERA 35mm lens"), TOKEN);
+        assert_eq!(
+            checks["issues"],
+            json!([
+                {"code": "final_prompt_bad_segment", "message": "Missing '=' in segment: 'CAMERA 35mm lens'"},
+                {"code": "final_prompt_missing_keys", "message": "Missing keys: CAMERA"},
+            ])
+        );
+        assert!(checks["fields"].get("CAMERA").is_none());
+        assert!(checks["word_counts"].get("CAMERA").is_none());
+        assert_eq!(py_repr("it's"), "\"it's\"");
+        assert_eq!(py_repr("a\\b\n'\""), "'a\\\\b\\n\\'\"'");
+    }
+
+    #[test]
+    fn a_key_out_of_order_is_reported_and_stored_as_written() {
+        let mut segments = CLEAN.to_vec();
+        segments.swap(0, 1);
+        let checks = final_prompt_checks(&segments.join(" | "), TOKEN);
+        assert_eq!(
+            checks["issues"],
+            json!([
+                {"code": "final_prompt_bad_key_order", "message": "Expected key SUBJECT at position 1 but got SETTING"},
+                {"code": "final_prompt_bad_key_order", "message": "Expected key SETTING at position 2 but got SUBJECT"},
+            ])
+        );
+        assert_eq!(
+            keys(&checks["fields"])[..3],
+            ["SETTING", "SUBJECT", "ACTION"]
+        );
+        assert_eq!(
+            checks["fields"]["SUBJECT"],
+            "an elderly lighthouse keeper with a salt-stained wool coat"
+        );
+        assert_eq!(checks["word_counts"]["SETTING"], 12);
+
+        // An unknown key is stored too, counted, and never a specificity violation.
+        let checks = final_prompt_checks(&with(2, "MOOD = calm"), TOKEN);
+        assert_eq!(
+            messages(&checks),
+            [
+                "Expected key ACTION at position 3 but got MOOD",
+                "Missing keys: ACTION"
+            ]
+        );
+        assert_eq!(keys(&checks["fields"])[..3], ["SUBJECT", "SETTING", "MOOD"]);
+        assert_eq!(checks["fields"]["MOOD"], "calm");
+        assert_eq!(checks["word_counts"]["MOOD"], 1);
+        assert_eq!(checks["specificity"]["violations"], json!({}));
+
+        // A repeated key keeps its first position and its last value.
+        let checks = final_prompt_checks(&with(1, "SUBJECT=a fox"), TOKEN);
+        assert_eq!(
+            codes(&checks),
+            ["final_prompt_bad_key_order", "final_prompt_missing_keys"]
+        );
+        assert_eq!(keys(&checks["fields"])[..2], ["SUBJECT", "ACTION"]);
+        assert_eq!(checks["fields"]["SUBJECT"], "a fox");
+    }
+
+    #[test]
+    fn empty_values_are_flagged() {
+        let checks = final_prompt_checks(&with(5, "LIGHTING="), TOKEN);
+        assert_eq!(
+            checks["issues"],
+            json!([{"code": "final_prompt_empty_fields", "message": "Empty fields: LIGHTING"}])
+        );
+        assert_eq!(checks["fields"]["LIGHTING"], "");
+        assert_eq!(checks["word_counts"]["LIGHTING"], 0);
+        assert_eq!(checks["specificity"]["violations"], json!({"LIGHTING": 0}));
+        assert_eq!(checks["ok"], false);
+    }
+
+    #[test]
+    fn placeholders_are_flagged() {
+        let mut segments = CLEAN.to_vec();
+        segments[0] = "SUBJECT=<...>";
+        segments[4] = "CAMERA=...";
+        segments[6] = "COLOR=warm reds <...> and deep blues";
+        let checks = final_prompt_checks(&segments.join(" | "), TOKEN);
+        assert_eq!(
+            checks["issues"],
+            json!([{
+                "code": "final_prompt_placeholders",
+                "message": "Placeholder values present: SUBJECT, CAMERA, COLOR",
+            }])
+        );
+        // Dots inside a real value are not a placeholder.
+        let checks = final_prompt_checks(&with(4, "CAMERA=35mm lens... f/8"), TOKEN);
+        assert_eq!(checks["ok"], true);
+    }
+
+    #[test]
+    fn text_in_scene_must_be_the_quoted_token() {
+        let checks = final_prompt_checks(&with(8, "TEXT_IN_SCENE=RV-40-123456"), TOKEN);
+        assert_eq!(
+            checks["issues"],
+            json!([{
+                "code": "final_prompt_text_in_scene_quotes",
+                "message": "TEXT_IN_SCENE value must be quoted like \"...\"",
+            }])
+        );
+        assert_eq!(checks["token_ok"], true);
+
+        let checks = final_prompt_checks(&with(8, "TEXT_IN_SCENE=\"RV-40-999999\""), TOKEN);
+        assert_eq!(
+            checks["issues"],
+            json!([{
+                "code": "final_prompt_token_mismatch",
+                "message": "TEXT_IN_SCENE \"RV-40-999999\" does not match token \"RV-40-123456\"",
+            }])
+        );
+        assert_eq!(checks["token_ok"], false);
+        assert_eq!(checks["token_expected"], TOKEN);
+
+        let checks = final_prompt_checks(&with(8, "TEXT_IN_SCENE=\""), TOKEN);
+        assert_eq!(
+            messages(&checks),
+            [
+                "TEXT_IN_SCENE value must be quoted like \"...\"",
+                "TEXT_IN_SCENE \"\"\" does not match token \"RV-40-123456\"",
+            ]
+        );
+
+        // Absent: quotes and token both fail on "".
+        let mut segments = CLEAN.to_vec();
+        segments.remove(8);
+        let checks = final_prompt_checks(&segments.join(" | "), TOKEN);
+        assert_eq!(
+            codes(&checks),
+            [
+                "final_prompt_segment_count",
+                "final_prompt_bad_key_order",
+                "final_prompt_missing_keys",
+                "final_prompt_text_in_scene_quotes",
+                "final_prompt_token_mismatch",
+            ]
+        );
+        assert_eq!(
+            messages(&checks)[4],
+            "TEXT_IN_SCENE \"\" does not match token \"RV-40-123456\""
+        );
+        // AR was stored as written at position 9, so it still passes.
+        assert_eq!(checks["ar_ok"], true);
+    }
+
+    #[test]
+    fn ar_must_be_exactly_16_9() {
+        for ar in ["AR=16:10", "AR=16 : 9", "AR=", "AR=16:9 landscape"] {
+            let checks = final_prompt_checks(&with(9, ar), TOKEN);
+            assert!(codes(&checks).contains(&"final_prompt_ar_mismatch"), "{ar}");
+            assert_eq!(checks["ar_ok"], false, "{ar}");
+        }
+        let checks = final_prompt_checks(&with(9, "AR = 16:9  "), TOKEN);
+        assert_eq!(
+            (checks["ok"].clone(), checks["ar_ok"].clone()),
+            (json!(true), json!(true))
+        );
+    }
+
+    #[test]
+    fn specificity_violations_are_recorded_without_affecting_ok() {
+        let mut segments = CLEAN.to_vec();
+        segments[0] = "SUBJECT=a red fox";
+        segments[4] = "CAMERA=\"35mm lens\"";
+        let checks = final_prompt_checks(&segments.join(" | "), TOKEN);
+        assert_eq!(checks["ok"], true);
+        assert_eq!(checks["issues"], json!([]));
+        assert_eq!(
+            checks["specificity"]["violations"],
+            json!({"SUBJECT": 3, "CAMERA": 2})
+        );
+        assert_eq!(
+            keys(&checks["specificity"]["violations"]),
+            ["SUBJECT", "CAMERA"]
+        );
+    }
+
+    #[test]
+    fn cliches_are_whole_words_in_list_order_and_do_not_affect_ok() {
+        let checks = final_prompt_checks(
+            &with(7, "STYLE=Cinematic EPIC hdr, 8K masterpiece, epic again"),
+            TOKEN,
+        );
+        assert_eq!(checks["ok"], true);
+        assert_eq!(
+            checks["cliches"],
+            json!(["masterpiece", "cinematic", "epic", "8k", "hdr"])
+        );
+
+        let none: Vec<&str> = Vec::new();
+        assert_eq!(cliche_hits("the epicenter, 18k gold, two HDRs, 8kb"), none);
+        assert_eq!(cliche_hits("cinematically hyperrealistic"), none);
+        assert_eq!(cliche_hits("epic"), ["epic"]);
+        assert_eq!(cliche_hits("EPIC."), ["epic"]);
+        assert_eq!(cliche_hits("(8k)"), ["8k"]);
+        assert_eq!(cliche_hits("the epicenter of an epic"), ["epic"]);
+        assert_eq!(cliche_hits("an épicé epic"), ["epic"]);
+        assert_eq!(
+            cliche_hits("Ultra-Detailed and ultra   detailed, ultra detailed"),
+            ["ultra detailed", "ultra-detailed"]
+        );
+        assert_eq!(
+            cliche_hits("award-winning, stunning & breathtaking, highly detailed, photorealistic"),
+            [
+                "highly detailed",
+                "photorealistic",
+                "award-winning",
+                "stunning",
+                "breathtaking"
+            ]
+        );
+        assert_eq!(
+            cliche_hits("hyper-realistic, ultra realistic, hyper realistic, ultra-realistic"),
+            [
+                "ultra realistic",
+                "ultra-realistic",
+                "hyper realistic",
+                "hyper-realistic"
+            ]
+        );
+        assert_eq!(CLICHES.len(), 16);
+    }
+
+    // ---- SceneSpec ---------------------------------------------------------------------------
+
+    /// A SceneSpec that passes every check, with an extra key.
+    fn spec_json() -> Value {
+        json!({
+            "subject": "  an elderly lighthouse keeper in a salt-stained wool coat ",
+            "setting": "a rocky windswept island at the edge of a grey sea",
+            "action": "hauling a coil of wet rope",
+            "composition": "low wide shot, tower in the right third",
+            "camera": "35mm lens, f/8",
+            "lighting": "overcast diffuse light",
+            "color": "slate grey and rust",
+            "style": "documentary photograph",
+            "text_in_scene": "RV-40-123456",
+            "must_keep": ["rope", "tower", "wool coat"],
+            "avoid": ["text overlays"],
+            "mood": " calm ",
+        })
+    }
+
+    /// The SceneSpec with `key` set to `value` (`Value::Null` removes it), as JSON text.
+    fn spec_with(changes: &[(&str, Value)]) -> String {
+        let mut spec = spec_json();
+        let object = spec.as_object_mut().unwrap();
+        for (key, value) in changes {
+            if value.is_null() {
+                object.shift_remove(*key);
+            } else {
+                object.insert((*key).to_owned(), value.clone());
+            }
+        }
+        spec.to_string()
+    }
+
+    #[test]
+    fn a_clean_scenespec_passes_with_stripped_values() {
+        let checks = scenespec_checks(&format!("\n {} \n", spec_json()), TOKEN);
+        assert_eq!(
+            checks,
+            json!({
+                "ok": true,
+                "issues": [],
+                "parsed": {
+                    "subject": "an elderly lighthouse keeper in a salt-stained wool coat",
+                    "setting": "a rocky windswept island at the edge of a grey sea",
+                    "action": "hauling a coil of wet rope",
+                    "composition": "low wide shot, tower in the right third",
+                    "camera": "35mm lens, f/8",
+                    "lighting": "overcast diffuse light",
+                    "color": "slate grey and rust",
+                    "style": "documentary photograph",
+                    "text_in_scene": "RV-40-123456",
+                    "must_keep": ["rope", "tower", "wool coat"],
+                    "avoid": ["text overlays"],
+                    "mood": " calm ",
+                },
+                "word_counts": {
+                    "subject": 9, "setting": 11, "action": 6, "composition": 8, "camera": 3,
+                    "lighting": 3, "color": 4, "style": 2, "text_in_scene": 1,
+                },
+                "token_expected": "RV-40-123456",
+                "token_ok": true,
+                "subject_generic": false,
+            })
+        );
+        assert_eq!(
+            keys(&checks),
+            [
+                "ok",
+                "issues",
+                "parsed",
+                "word_counts",
+                "token_expected",
+                "token_ok",
+                "subject_generic"
+            ]
+        );
+        let mut parsed_keys = SCENESPEC_KEYS.to_vec();
+        parsed_keys.push("mood");
+        assert_eq!(keys(&checks["parsed"]), parsed_keys);
+        assert_eq!(keys(&checks["word_counts"]), SCENESPEC_KEYS[..9]);
+    }
+
+    #[test]
+    fn blank_unparsable_and_non_object_scenespecs_stop_early() {
+        let short = |code: &str, message: &str| json!({"ok": false, "issues": [{"code": code, "message": message}]});
+        assert_eq!(
+            scenespec_checks(" \n ", TOKEN),
+            short("scenespec_missing", "SceneSpec JSON is empty or missing")
+        );
+        let fenced = format!("```json\n{}\n```", spec_json());
+        assert_eq!(
+            scenespec_checks(&fenced, TOKEN),
+            short(
+                "scenespec_invalid_json",
+                "Invalid JSON: expected value at line 1 column 1"
+            )
+        );
+        assert_eq!(
+            scenespec_checks("{\"subject\": \"a fox\",}", TOKEN),
+            short(
+                "scenespec_invalid_json",
+                "Invalid JSON: trailing comma at line 1 column 21"
+            )
+        );
+        for not_object in ["[1, 2]", "\"RV-40-123456\"", "null"] {
+            let checks = scenespec_checks(not_object, TOKEN);
+            assert_eq!(
+                checks,
+                short("scenespec_not_object", "SceneSpec JSON must be an object")
+            );
+            assert_eq!(keys(&checks), ["ok", "issues"]);
+        }
+    }
+
+    #[test]
+    fn missing_scenespec_keys_are_listed_in_key_order() {
+        let checks = scenespec_checks(
+            &spec_with(&[("avoid", Value::Null), ("camera", Value::Null)]),
+            TOKEN,
+        );
+        assert_eq!(
+            checks["issues"],
+            json!([{"code": "scenespec_missing_keys", "message": "Missing keys: camera, avoid"}])
+        );
+        assert!(checks["word_counts"].get("camera").is_none());
+    }
+
+    #[test]
+    fn blank_scenespec_strings_are_empty_fields() {
+        let checks = scenespec_checks(
+            &spec_with(&[("lighting", json!("   ")), ("style", json!(""))]),
+            TOKEN,
+        );
+        assert_eq!(
+            checks["issues"],
+            json!([{"code": "scenespec_empty_fields", "message": "Empty/too-short fields: lighting, style"}])
+        );
+        assert_eq!(checks["parsed"]["lighting"], "");
+        assert_eq!(checks["word_counts"]["lighting"], 0);
+    }
+
+    #[test]
+    fn wrong_scenespec_types_are_type_errors() {
+        for bad_list in [
+            json!([]),
+            json!([""]),
+            json!(["rope", "  "]),
+            json!(["rope", 3]),
+            json!("rope"),
+        ] {
+            let checks = scenespec_checks(&spec_with(&[("must_keep", bad_list.clone())]), TOKEN);
+            assert_eq!(
+                checks["issues"],
+                json!([{
+                    "code": "scenespec_type_errors",
+                    "message": "Type issues: must_keep (expected non-empty list[str])",
+                }]),
+                "{bad_list}"
+            );
+        }
+        let checks = scenespec_checks(
+            &spec_with(&[
+                ("color", json!(5)),
+                ("avoid", json!([])),
+                ("camera", json!(["35mm"])),
+            ]),
+            TOKEN,
+        );
+        assert_eq!(
+            messages(&checks),
+            ["Type issues: camera (expected string), color (expected string), avoid (expected non-empty list[str])"]
+        );
+        // A mistyped value is left as it was and not counted.
+        assert_eq!(checks["parsed"]["color"], 5);
+        assert!(checks["word_counts"].get("color").is_none());
+    }
+
+    #[test]
+    fn generic_subjects_are_flagged() {
+        for generic in [
+            "a man in a red coat",
+            "A  Man",
+            "someone",
+            "an animal",
+            "a city at night",
+            "   ",
+        ] {
+            let checks = scenespec_checks(&spec_with(&[("subject", json!(generic))]), TOKEN);
+            assert_eq!(checks["subject_generic"], true, "{generic}");
+            assert!(
+                codes(&checks).contains(&"scenespec_generic_subject"),
+                "{generic}"
+            );
+        }
+        let checks = scenespec_checks(
+            &spec_with(&[("subject", json!("a man in a red coat"))]),
+            TOKEN,
+        );
+        assert_eq!(
+            checks["issues"],
+            json!([{"code": "scenespec_generic_subject", "message": "subject appears generic"}])
+        );
+        for specific in [
+            "a mannequin in a shop window",
+            "someone's abandoned bicycle",
+            "a cityscape",
+        ] {
+            assert!(!is_generic_subject(specific), "{specific}");
+        }
+        // A missing subject is missing and generic.
+        let checks = scenespec_checks(&spec_with(&[("subject", Value::Null)]), TOKEN);
+        assert_eq!(
+            codes(&checks),
+            ["scenespec_missing_keys", "scenespec_generic_subject"]
+        );
+    }
+
+    #[test]
+    fn text_in_scene_must_be_the_bare_token() {
+        let checks = scenespec_checks(
+            &spec_with(&[("text_in_scene", json!("\"RV-40-123456\""))]),
+            TOKEN,
+        );
+        assert_eq!(
+            checks["issues"],
+            json!([{
+                "code": "scenespec_token_mismatch",
+                "message": "text_in_scene \"\"RV-40-123456\"\" does not match token \"RV-40-123456\"",
+            }])
+        );
+        assert_eq!(checks["token_ok"], false);
+        let checks = scenespec_checks(
+            &spec_with(&[("text_in_scene", json!(" RV-40-123456 "))]),
+            TOKEN,
+        );
+        assert_eq!(checks["token_ok"], true);
+        assert_eq!(checks["ok"], true);
+    }
+
+    // ---- token presence, one run, summary ----------------------------------------------------
+
+    fn outputs(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn token_presence_is_a_plain_substring_test() {
+        let found = token_presence(
+            &outputs(json!({
+                "ab_scene_draft": "a sign reading RV-40-123456.",
+                "ab_scene_refined": "a sign reading RV-40-12345",
+                "ab_scene_spec_json": "{\"text_in_scene\": \"RV-40-123456\"}",
+            })),
+            TOKEN,
+        );
+        assert_eq!(
+            found,
+            json!({"in_scene_draft": true, "in_scene_refined": false, "in_scenespec_raw": true})
+        );
+        assert_eq!(
+            keys(&found),
+            ["in_scene_draft", "in_scene_refined", "in_scenespec_raw"]
+        );
+        assert_eq!(
+            token_presence(
+                &outputs(json!({"ab_scene_draft": "", "ab_scene_refined": null})),
+                TOKEN
+            ),
+            json!({"in_scene_draft": false, "in_scene_refined": false, "in_scenespec_raw": false})
+        );
+    }
+
+    fn run_spec(variant: &str, meta: Value) -> RunSpec {
+        RunSpec {
+            variant: variant.to_owned(),
+            variant_name: None,
+            run: 1,
+            seed: Some(40),
+            generation_id: format!("{variant}1_gen"),
+            config: json!({}),
+            tags: Vec::new(),
+            notes: None,
+            meta: outputs(meta),
+        }
+    }
+
+    fn outcome(status: RunStatus, final_prompt: Option<&str>, outs: Value) -> RunOutcome {
+        RunOutcome {
+            status,
+            final_prompt: final_prompt.map(str::to_owned),
+            outputs: outputs(outs),
+            image_path: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn analyze_run_checks_the_scenespec_of_its_variant_only() {
+        let meta = json!({"random_token": TOKEN, "data_mode": "config"});
+        let outs = json!({
+            "ab_random_token": TOKEN,
+            "ab_scene_draft": "draft with RV-40-123456",
+            "ab_scene_spec_json": spec_json().to_string(),
+            "image_prompt": clean(),
+        });
+        let done = outcome(RunStatus::Success, Some(&clean()), outs.clone());
+
+        let a = analyze_run(&run_spec("A", meta.clone()), &done, Some("B"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            keys(&a),
+            ["final_prompt", "scenespec_json", "token_presence"]
+        );
+        assert_eq!(a["final_prompt"], final_prompt_checks(&clean(), TOKEN));
+        assert_eq!(a["scenespec_json"], Value::Null);
+        assert_eq!(
+            a["token_presence"],
+            json!({"in_scene_draft": true, "in_scene_refined": false, "in_scenespec_raw": true})
+        );
+
+        let b = analyze_run(&run_spec("B", meta.clone()), &done, Some("B"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            b["scenespec_json"],
+            scenespec_checks(&spec_json().to_string(), TOKEN)
+        );
+        assert_eq!(b["scenespec_json"]["ok"], true);
+
+        // Without a SceneSpec variant nothing gets the SceneSpec checks.
+        let b = analyze_run(&run_spec("B", meta.clone()), &done, None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(b["scenespec_json"], Value::Null);
+
+        // The SceneSpec variant without its output is `scenespec_missing`.
+        let bare = outcome(RunStatus::Success, Some(&clean()), json!({}));
+        let b = analyze_run(&run_spec("B", meta.clone()), &bare, Some("B"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(codes(&b["scenespec_json"]), ["scenespec_missing"]);
+    }
+
+    #[test]
+    fn analyze_run_uses_the_planned_token_and_falls_back_to_image_prompt() {
+        let meta = json!({"random_token": "RV-41-654321"});
+        let done = outcome(
+            RunStatus::Success,
+            Some("  "),
+            json!({"ab_random_token": TOKEN, "image_prompt": clean()}),
+        );
+        let a = analyze_run(&run_spec("A", meta), &done, Some("B"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            a["final_prompt"]["fields"]["SUBJECT"],
+            CLEAN[0]["SUBJECT=".len()..]
+        );
+        assert_eq!(a["final_prompt"]["token_expected"], "RV-41-654321");
+        assert_eq!(codes(&a["final_prompt"]), ["final_prompt_token_mismatch"]);
+
+        let nothing = outcome(RunStatus::Success, None, json!({}));
+        let a = analyze_run(
+            &run_spec("A", json!({"random_token": TOKEN})),
+            &nothing,
+            None,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(codes(&a["final_prompt"]), ["final_prompt_missing"]);
+    }
+
+    #[test]
+    fn analyze_run_skips_failed_runs_and_needs_a_token() {
+        let failed = outcome(RunStatus::Error, None, json!({}));
+        assert_eq!(
+            analyze_run(&run_spec("A", json!({})), &failed, Some("B")).unwrap(),
+            None
+        );
+        let done = outcome(RunStatus::Success, Some(&clean()), json!({}));
+        for meta in [json!({}), json!({"random_token": 7})] {
+            let error = analyze_run(&run_spec("B", meta), &done, Some("B")).unwrap_err();
+            assert_eq!(
+                error.message(),
+                "run `B1_gen` has no string `meta.random_token` to check its prompt against"
+            );
+        }
+    }
+
+    #[test]
+    fn summarize_counts_runs_and_averages_the_analysed_ones() {
+        let full_counts = json!({
+            "SUBJECT": 9, "SETTING": 12, "ACTION": 10, "COMPOSITION": 10, "CAMERA": 3,
+            "LIGHTING": 4, "COLOR": 5, "STYLE": 5, "TEXT_IN_SCENE": 1, "AR": 1,
+        });
+        let results = vec![
+            json!({"variant": "A", "status": "success", "analysis": {"final_prompt": {
+                "ok": true, "token_ok": true, "word_counts": full_counts, "cliches": ["epic"]}}}),
+            json!({"variant": "B", "status": "success", "analysis": {"final_prompt": {
+                "ok": false, "token_ok": true, "word_counts": {"SUBJECT": 4, "MOOD": 3}, "cliches": []}}}),
+            json!({"variant": "A", "status": "error", "error": {"type": "X", "message": "boom"}}),
+            json!({"variant": "A", "status": "success", "analysis": {"final_prompt": {
+                "ok": false, "token_ok": false, "word_counts": {"SUBJECT": 6, "SETTING": 7},
+                "cliches": ["8k", "hdr"]}}}),
+            json!({"variant": "A", "status": "success", "analysis_error": {"type": "X", "message": "m"}}),
+            json!(42),
+            json!({"status": "success"}),
+            json!({"variant": 7, "status": "success"}),
+            json!({"variant": "C", "status": "error"}),
+            json!({"variant": "A", "status": "success", "analysis": {"final_prompt": {
+                "ok": false, "issues": [{"code": "final_prompt_missing", "message": "m"}]}}}),
+            json!({"variant": "A", "status": "success", "analysis": {"final_prompt": {
+                "ok": true, "token_ok": "yes", "word_counts": {"SUBJECT": 5}, "cliches": []}}}),
+            json!({"variant": "B", "status": "success", "analysis": {"final_prompt": null}}),
+            json!({"variant": "B", "analysis": "oops"}),
+        ];
+        let summary = summarize(&results);
+        let nulls: Map<String, Value> = FINAL_PROMPT_KEYS
+            .iter()
+            .map(|key| ((*key).to_owned(), Value::Null))
+            .collect();
+        let mut b_means = nulls.clone();
+        b_means.insert("SUBJECT".into(), json!(4.0));
+        assert_eq!(
+            summary,
+            json!({"variants": {
+                "A": {
+                    "runs": 6,
+                    "ok": 5,
+                    "final_prompt_ok_rate": 0.5,
+                    "token_ok_rate": 0.25,
+                    "mean_word_counts": {
+                        "SUBJECT": 6.67, "SETTING": 9.5, "ACTION": 10.0, "COMPOSITION": 10.0,
+                        "CAMERA": 3.0, "LIGHTING": 4.0, "COLOR": 5.0, "STYLE": 5.0,
+                        "TEXT_IN_SCENE": 1.0, "AR": 1.0,
+                    },
+                    "cliche_count": 3,
+                },
+                "B": {
+                    "runs": 3,
+                    "ok": 2,
+                    "final_prompt_ok_rate": 0.0,
+                    "token_ok_rate": 1.0,
+                    "mean_word_counts": b_means,
+                    "cliche_count": 0,
+                },
+                "C": {
+                    "runs": 1,
+                    "ok": 0,
+                    "final_prompt_ok_rate": null,
+                    "token_ok_rate": null,
+                    "mean_word_counts": nulls,
+                    "cliche_count": 0,
+                },
+            }})
+        );
+        assert_eq!(keys(&summary["variants"]), ["A", "B", "C"]);
+        assert_eq!(
+            keys(&summary["variants"]["A"]),
+            [
+                "runs",
+                "ok",
+                "final_prompt_ok_rate",
+                "token_ok_rate",
+                "mean_word_counts",
+                "cliche_count"
+            ]
+        );
+        assert_eq!(
+            keys(&summary["variants"]["A"]["mean_word_counts"]),
+            FINAL_PROMPT_KEYS
+        );
+        assert_eq!(summarize(&[]), json!({"variants": {}}));
+    }
+
+    #[test]
+    fn analyze_dispatches_on_the_scope_with_the_pairs_scenespec_variant() {
+        const SIDE: crate::AbVariant = crate::AbVariant {
+            variant_name: "side",
+            sequence: &[],
+            capture_stage: "ab.final_prompt_format",
+            tags: &[],
+            notes: "",
+        };
+        let pair = |scenespec_variant| crate::AbPair {
+            a: SIDE,
+            b: SIDE,
+            scenespec_variant,
+        };
+        let run = plugin_api::AnalyzeRequest::Run {
+            spec: run_spec("B", json!({"random_token": TOKEN})),
+            outcome: outcome(RunStatus::Success, Some(&clean()), json!({})),
+        };
+        let with_spec = crate::analyze(&pair(Some("B")), &run).unwrap().unwrap();
+        assert_eq!(codes(&with_spec["scenespec_json"]), ["scenespec_missing"]);
+        let without = crate::analyze(&pair(None), &run).unwrap().unwrap();
+        assert_eq!(without["scenespec_json"], Value::Null);
+        assert_eq!(without["final_prompt"]["ok"], true);
+
+        let results = vec![json!({"variant": "A", "status": "error"})];
+        let summary = plugin_api::AnalyzeRequest::Summary {
+            results: results.clone(),
+        };
+        assert_eq!(
+            crate::analyze(&pair(None), &summary).unwrap(),
+            Some(summarize(&results))
+        );
+    }
+
+    #[test]
+    fn a_thirds_rate_is_not_rounded() {
+        let entry = |ok: bool| {
+            json!({"variant": "A", "status": "success", "analysis": {"final_prompt": {
+                "ok": ok, "token_ok": ok, "word_counts": {}, "cliches": []}}})
+        };
+        let summary = summarize(&[entry(true), entry(true), entry(false)]);
+        assert_eq!(
+            summary["variants"]["A"]["final_prompt_ok_rate"],
+            json!(2.0 / 3.0)
+        );
+    }
 }
