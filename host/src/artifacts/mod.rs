@@ -3,6 +3,7 @@
 //!
 //! This module owns the *writing*; what goes into the plan documents is built by the runner.
 
+pub mod index;
 mod log_file;
 pub mod plan_files;
 pub mod run_files;

@@ -7,6 +7,7 @@ mod experiments_describe;
 mod experiments_list;
 mod experiments_run;
 mod generate;
+mod index_artifacts;
 mod interrupt;
 mod progress;
 
@@ -58,6 +59,7 @@ enum Command {
     #[command(subcommand)]
     Experiments(ExperimentsCommand),
     Generate(generate::Args),
+    IndexArtifacts(index_artifacts::Args),
 }
 
 #[derive(Subcommand)]
@@ -81,6 +83,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         Command::Experiments(ExperimentsCommand::Describe(args)) => experiments_describe::exec(args),
         Command::Experiments(ExperimentsCommand::Run(args)) => experiments_run::exec(args),
         Command::Generate(args) => generate::exec(args),
+        Command::IndexArtifacts(args) => index_artifacts::exec(args),
     };
     match result {
         Ok(code) => code,

@@ -219,7 +219,18 @@ pub fn compile(
         };
         let merged = merge_config(&default_cfg, &instance_cfg, instance_source.unwrap_or(id))
             .map_err(fail)?;
-        let mut config = StageConfig::for_stage(id, merged);
+        let mut origins = BTreeMap::new();
+        let defaults_table = key::child(&key::child("prompt.stage_configs", "defaults"), stage.id);
+        for key in default_cfg.keys() {
+            origins.insert(key.clone(), defaults_table.clone());
+        }
+        if let Some(raw) = instance_source {
+            let instances_table = key::child(&key::child("prompt.stage_configs", "instances"), raw);
+            for key in instance_cfg.keys() {
+                origins.insert(key.clone(), instances_table.clone());
+            }
+        }
+        let mut config = StageConfig::for_stage(id, merged).with_origins(origins);
         let block = {
             let mut build = StageBuild {
                 instance_id: id,
@@ -1217,12 +1228,12 @@ mod tests {
         let plan = json!({"sequence": ["t.token", "t.draft"]});
         assert_eq!(
             err(compile_json(plan.clone(), json!({}), json!({"instances": {"t.draft": {"temperature": 0.5, "bogus": 1}}}))),
-            "stage `t.draft` (kind `t.draft`): unknown config key under prompt.stage_configs.resolved.\"t.draft\": bogus \
-             (stage `t.draft`; known: mode, temperature)"
+            "stage `t.draft` (kind `t.draft`): unknown config key \
+             `prompt.stage_configs.instances.\"t.draft\".bogus` (stage `t.draft`; known: mode, temperature)"
         );
         assert_eq!(
             err(compile_json(plan.clone(), json!({}), json!({"defaults": {"t.draft": {"temperature": "hot"}}}))),
-            "stage `t.draft` (kind `t.draft`): prompt.stage_configs.resolved.\"t.draft\".temperature must be a number (got a string)"
+            "stage `t.draft` (kind `t.draft`): prompt.stage_configs.defaults.\"t.draft\".temperature must be a number (got a string)"
         );
         assert_eq!(
             err(compile_json(plan, json!({}), json!({"defaults": {"t.draft": {"mode": {"a": 1}}}, "instances": {"draft": {"mode": "x"}}}))),

@@ -9,7 +9,7 @@
 //! `stage_configs_effective`. Messages name the full dotted key, quoted the way TOML needs it
 //! (`prompt.stage_configs.resolved."ab.scene_draft".temperature`), so it can be pasted into `--set`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
@@ -31,6 +31,8 @@ pub struct StageConfig {
     effective: Map<String, Value>,
     /// Child namespaces, in the order they were opened.
     children: Vec<(String, StageConfig)>,
+    /// The config table each top-level key was written in (for messages).
+    origins: BTreeMap<String, String>,
 }
 
 /// A knob with the wrong type or value, or keys no getter read.
@@ -74,7 +76,15 @@ impl StageConfig {
             consumed: BTreeSet::new(),
             effective: Map::new(),
             children: Vec::new(),
+            origins: BTreeMap::new(),
         }
+    }
+
+    /// Records which table each top-level key came from (`prompt.stage_configs.defaults."x"` or
+    /// `.instances."x"`), so errors name the key where the user wrote it.
+    pub fn with_origins(mut self, origins: BTreeMap<String, String>) -> StageConfig {
+        self.origins = origins;
+        self
     }
 
     /// The config of stage instance `instance_id`, at `prompt.stage_configs.resolved.<id>`.
@@ -91,7 +101,10 @@ impl StageConfig {
 
     /// The dotted path of `key` in this namespace.
     pub fn key_path(&self, key: &str) -> String {
-        key::child(&self.path, key)
+        match self.origins.get(key) {
+            Some(table) => key::child(table, key),
+            None => key::child(&self.path, key),
+        }
     }
 
     fn error(&self, key: &str, problem: impl std::fmt::Display) -> StageConfigError {
@@ -436,11 +449,8 @@ impl StageConfig {
                 None => format!("known: {known_text}"),
             };
             let noun = if unknown.len() == 1 { "key" } else { "keys" };
-            let mut message = format!(
-                "unknown config {noun} under {}: {} ({context})",
-                self.path,
-                unknown.join(", ")
-            );
+            let paths: Vec<String> = unknown.iter().map(|k| format!("`{}`", self.key_path(k))).collect();
+            let mut message = format!("unknown config {noun} {} ({context})", paths.join(", "));
             if let [only] = unknown.as_slice() {
                 if let Some(suggestion) = did_you_mean(only, known.iter().copied()) {
                     message.push_str(&format!("\n\ndid you mean `{suggestion}`?"));
@@ -660,20 +670,20 @@ mod tests {
         cfg.get_bool("verbose", false).unwrap();
         assert_eq!(
             err(cfg.assert_consumed()),
-            format!("unknown config keys under {P}: bar, foo (stage `ab.scene_draft`; known: temperature, verbose)")
+            format!("unknown config keys `{P}.bar`, `{P}.foo` (stage `ab.scene_draft`; known: temperature, verbose)")
         );
 
         let mut cfg = config(json!({"temprature": 0.5}));
         cfg.get_float("temperature", 0.7, None, None).unwrap();
         assert_eq!(
             err(cfg.assert_consumed()),
-            format!("unknown config key under {P}: temprature (stage `ab.scene_draft`; known: temperature)\n\ndid you mean `temperature`?")
+            format!("unknown config key `{P}.temprature` (stage `ab.scene_draft`; known: temperature)\n\ndid you mean `temperature`?")
         );
 
         let cfg = StageConfig::new("x", json!({"a": 1}).as_object().unwrap().clone());
         assert_eq!(
             err(cfg.assert_consumed()),
-            "unknown config key under x: a (known: none)"
+            "unknown config key `x.a` (known: none)"
         );
     }
 
@@ -686,7 +696,7 @@ mod tests {
         assert_eq!(judge.get_int("n", 1, None, None).unwrap(), 2);
         assert_eq!(
             err(cfg.assert_consumed()),
-            format!("unknown config key under {P}.judge: extra (stage `ab.scene_draft`; known: n)")
+            format!("unknown config key `{P}.judge.extra` (stage `ab.scene_draft`; known: n)")
         );
         cfg.namespace("judge")
             .unwrap()

@@ -1,0 +1,703 @@
+//! `experiments run` executing runs (DESIGN §4 steps 8, 9 and 11): the A/B experiments offline with
+//! no config, the files every experiment writes (results, pairs, transcripts, the runs index) and
+//! the labels in them, `--jobs` never changing what a seed produces, and failures: a plugin
+//! panicking in `run` or `analyze` (fixture `fault_panic`), dispatch stopping at the first failure
+//! without `--continue-on-error`, and a run failing in the pipeline against a loopback stub of an
+//! OpenAI-compatible server that answers HTTP 500. Resuming belongs to `resume`.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::util::{
+    copy_into, fixture, library_file_name, pretty, read_json, run, Run, Sandbox, FAULT_PANIC,
+};
+
+/// A sandbox with the four fresh workspace plugins in `plugin-dir`.
+pub fn with_plugins() -> (Sandbox, PathBuf) {
+    let sandbox = Sandbox::new();
+    let plugins = sandbox.fresh_plugin_dir("plugin-dir");
+    (sandbox, plugins)
+}
+
+/// A sandbox whose plugin dir holds only the fault fixture `crate_name`.
+fn with_fixture(crate_name: &str) -> (Sandbox, PathBuf) {
+    let sandbox = Sandbox::new();
+    let plugins = sandbox.mkdir("plugin-dir");
+    copy_into(
+        &fixture(crate_name),
+        &plugins,
+        &library_file_name(crate_name),
+    );
+    (sandbox, plugins)
+}
+
+/// The lines of a JSON-lines file, each parsed (a line that does not parse fails the test).
+pub fn read_jsonl(path: &Path, output: &dyn std::fmt::Display) -> Vec<Value> {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|error| panic!("read `{}`: {error}{output}", path.display()));
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "`{}` does not end with a newline:\n{text}{output}",
+        path.display()
+    );
+    text.lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|error| {
+                panic!(
+                    "a line of `{}` is not JSON ({error}): {line}{output}",
+                    path.display()
+                )
+            })
+        })
+        .collect()
+}
+
+/// A string field of a JSON object, or a failure naming it.
+pub fn text<'a>(value: &'a Value, key: &str, output: &dyn std::fmt::Display) -> &'a str {
+    value[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("`{key}` is not a string in\n{}{output}", pretty(value)))
+}
+
+/// `results` of `experiment_results.json`.
+pub fn results_of(out: &Path, output: &dyn std::fmt::Display) -> Vec<Value> {
+    let document = read_json(&out.join("experiment_results.json"));
+    document["results"]
+        .as_array()
+        .unwrap_or_else(|| panic!("`results` is not an array:\n{}{output}", pretty(&document)))
+        .clone()
+}
+
+/// The generation ids of `experiment_plan.json`, in plan order.
+pub fn planned_ids(out: &Path, output: &dyn std::fmt::Display) -> Vec<String> {
+    let plan = read_json(&out.join("experiment_plan.json"));
+    plan["planned_runs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `planned_runs`:\n{}{output}", pretty(&plan)))
+        .iter()
+        .map(|run| text(run, "generation_id", output).to_owned())
+        .collect()
+}
+
+/// `experiment_id` of `experiment_plan.json`.
+pub fn experiment_id_of(out: &Path) -> String {
+    let plan = read_json(&out.join("experiment_plan.json"));
+    plan["experiment_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no `experiment_id`:\n{}", pretty(&plan)))
+        .to_owned()
+}
+
+/// The two A/B experiments and the `experiment.variant` labels of their variants A and B.
+const AB_LABELS: [(&str, &str, &str); 2] = [
+    (
+        "ab_refinement_block",
+        "A_no_refinement_block",
+        "B_with_refinement_block",
+    ),
+    (
+        "ab_scenespec_json_intermediary",
+        "A_prose_refine",
+        "B_scenespec_json",
+    ),
+];
+
+/// Checks the `experiment` block of a transcript or an index line against its planned run.
+fn check_labels(
+    record: &Value,
+    what: &str,
+    planned: &Value,
+    experiment_id: &str,
+    label: &str,
+    output: &Run,
+) {
+    let context = format!(
+        "{what}\n--- record\n{}\n--- planned run\n{}{output}",
+        pretty(record),
+        pretty(planned)
+    );
+    assert_eq!(
+        record["generation_id"], planned["generation_id"],
+        "generation_id of {context}"
+    );
+    let labels = &record["experiment"];
+    assert_eq!(labels["id"], experiment_id, "experiment.id of {context}");
+    assert_eq!(labels["variant"], label, "experiment.variant of {context}");
+    assert!(
+        labels["notes"].as_str().is_some_and(|notes| !notes.is_empty()),
+        "experiment.notes of {context}"
+    );
+    assert_eq!(labels["notes"], planned["notes"], "experiment.notes of {context}");
+    assert!(
+        labels["tags"]
+            .as_array()
+            .is_some_and(|tags| !tags.is_empty() && tags.iter().all(Value::is_string)),
+        "experiment.tags of {context}"
+    );
+    assert_eq!(labels["tags"], planned["tags"], "experiment.tags of {context}");
+}
+
+#[test]
+fn ab_experiments_run_offline_with_no_config_and_record_every_run() {
+    let (sandbox, plugins) = with_plugins();
+    for (experiment, label_a, label_b) in AB_LABELS {
+        let out_name = format!("out-{experiment}");
+        let output = run(&mut sandbox.experiments(
+            &plugins,
+            &[
+                "run",
+                experiment,
+                "--runs",
+                "3",
+                "--seed",
+                "1",
+                "--json",
+                "--output-root",
+                &out_name,
+            ],
+        ));
+        output.assert_code(0);
+        let out = sandbox.path().join(&out_name);
+
+        // The `--json` summary.
+        let report = output.json();
+        let report_context = format!("\n--- report\n{}{output}", pretty(&report));
+        assert_eq!(report["ok"], true, "ok{report_context}");
+        assert_eq!(
+            report["output_root"],
+            out.display().to_string(),
+            "output_root{report_context}"
+        );
+        let execution = &report["execution"];
+        assert_eq!(execution["attempted"], 6, "attempted{report_context}");
+        assert_eq!(execution["failed"], 0, "failed{report_context}");
+        assert_eq!(execution["analysis_failures"], 0, "{report_context}");
+        assert_eq!(execution["skipped"], serde_json::json!([]), "{report_context}");
+        assert_eq!(execution["interrupted"], false, "{report_context}");
+        for variant in ["A", "B"] {
+            assert_eq!(
+                report["results"][variant],
+                serde_json::json!({"succeeded": 3, "failed": 0}),
+                "results.{variant}{report_context}"
+            );
+        }
+        let experiment_id = text(&report, "experiment_id", &output).to_owned();
+        assert_eq!(experiment_id, experiment_id_of(&out), "{output}");
+
+        // The plan, in plan order.
+        let plan = read_json(&out.join("experiment_plan.json"));
+        let planned: Vec<Value> = plan["planned_runs"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no planned_runs:\n{}{output}", pretty(&plan)))
+            .clone();
+        assert_eq!(planned.len(), 6, "{}{output}", pretty(&plan));
+        let ids: Vec<String> = planned
+            .iter()
+            .map(|run| text(run, "generation_id", &output).to_owned())
+            .collect();
+        let label_of = |variant: &str| if variant == "A" { label_a } else { label_b };
+
+        // experiment_results.json: one success per planned run, in plan order, analysed.
+        let document = read_json(&out.join("experiment_results.json"));
+        let results = results_of(&out, &output);
+        let result_ids: Vec<&str> = results
+            .iter()
+            .map(|entry| text(entry, "generation_id", &output))
+            .collect();
+        assert_eq!(result_ids, ids, "results in plan order{output}");
+        for (entry, planned) in results.iter().zip(&planned) {
+            let context = format!("\n--- result\n{}{output}", pretty(entry));
+            let id = text(entry, "generation_id", &output);
+            for key in ["variant", "variant_name", "run", "seed"] {
+                assert_eq!(entry[key], planned[key], "{key}{context}");
+            }
+            assert_eq!(entry["status"], "success", "status{context}");
+            assert!(entry["error"].is_null(), "error{context}");
+            assert!(entry.get("analysis_error").is_none(), "analysis_error{context}");
+            for key in ["started_at", "finished_at"] {
+                assert!(entry[key].is_string(), "{key}{context}");
+            }
+            assert!(entry["duration_s"].is_number(), "duration_s{context}");
+            assert!(
+                entry["outputs"]["prompt_pipeline"].is_object(),
+                "outputs.prompt_pipeline{context}"
+            );
+            let final_prompt = text(entry, "final_prompt", &output);
+            assert!(!final_prompt.trim().is_empty(), "final_prompt{context}");
+            let prompt_file = out.join("logs").join(format!("{id}_final_prompt.txt"));
+            let written = std::fs::read_to_string(&prompt_file).unwrap_or_else(|error| {
+                panic!("read `{}`: {error}{context}", prompt_file.display())
+            });
+            assert_eq!(written.trim_end(), final_prompt.trim_end(), "{context}");
+            assert!(
+                out.join("logs").join(format!("{id}_oplog.log")).is_file(),
+                "oplog{context}"
+            );
+
+            let analysis = &entry["analysis"];
+            assert_eq!(analysis["final_prompt"]["ok"], true, "analysis.final_prompt.ok{context}");
+            assert_eq!(
+                analysis["final_prompt"]["token_ok"], true,
+                "analysis.final_prompt.token_ok{context}"
+            );
+            let scenespec_b =
+                experiment == "ab_scenespec_json_intermediary" && entry["variant"] == "B";
+            if scenespec_b {
+                assert_eq!(
+                    analysis["scenespec_json"]["ok"], true,
+                    "analysis.scenespec_json.ok{context}"
+                );
+            } else {
+                assert!(
+                    analysis.get("scenespec_json").is_some_and(Value::is_null),
+                    "analysis.scenespec_json is null{context}"
+                );
+            }
+
+            // The run's transcript carries its labels.
+            let transcript = read_json(&out.join("logs").join(format!("{id}_transcript.json")));
+            let variant = text(planned, "variant", &output);
+            check_labels(
+                &transcript,
+                "transcript",
+                planned,
+                &experiment_id,
+                label_of(variant),
+                &output,
+            );
+        }
+        let summary_context = format!("\n--- document\n{}{output}", pretty(&document));
+        for variant in ["A", "B"] {
+            let stats = &document["summary"]["variants"][variant];
+            assert_eq!(stats["runs"], 3, "summary.variants.{variant}.runs{summary_context}");
+            assert_eq!(stats["ok"], 3, "summary.variants.{variant}.ok{summary_context}");
+            for key in ["final_prompt_ok_rate", "token_ok_rate"] {
+                assert_eq!(stats[key].as_f64(), Some(1.0), "{variant}.{key}{summary_context}");
+            }
+            assert!(stats["mean_word_counts"].is_object(), "{summary_context}");
+            assert!(stats["cliche_count"].is_u64(), "{summary_context}");
+        }
+        assert_eq!(report["summary"], document["summary"], "{summary_context}");
+
+        // results.jsonl: one line per run.
+        let lines = read_jsonl(&out.join("results.jsonl"), &output);
+        let line_ids: BTreeSet<&str> = lines
+            .iter()
+            .map(|line| text(line, "generation_id", &output))
+            .collect();
+        assert_eq!(lines.len(), 6, "{output}");
+        assert_eq!(line_ids, ids.iter().map(String::as_str).collect(), "{output}");
+
+        // pairs.json: three pairs, no errors.
+        let pairs = read_json(&out.join("pairs.json"));
+        let pairs_context = format!("\n--- pairs.json\n{}{output}", pretty(&pairs));
+        assert_eq!(pairs["experiment_id"], experiment_id.as_str(), "{pairs_context}");
+        let entries = pairs["pairs"].as_array().cloned().unwrap_or_default();
+        assert_eq!(entries.len(), 3, "{pairs_context}");
+        for (index, pair) in entries.iter().enumerate() {
+            assert_eq!(pair["run_index"], index + 1, "{pairs_context}");
+            assert_eq!(pair["a_generation_id"], ids[2 * index].as_str(), "{pairs_context}");
+            assert_eq!(pair["b_generation_id"], ids[2 * index + 1].as_str(), "{pairs_context}");
+            for key in ["a_error", "b_error"] {
+                assert!(pair.get(key).is_none_or(Value::is_null), "{key}{pairs_context}");
+            }
+        }
+
+        // runs_index.jsonl: one line per run, labelled.
+        let index = read_jsonl(&out.join("logs/runs_index.jsonl"), &output);
+        assert_eq!(index.len(), 6, "{output}");
+        let mut seen = BTreeSet::new();
+        for line in &index {
+            let id = text(line, "generation_id", &output);
+            assert!(seen.insert(id.to_owned()), "`{id}` indexed twice{output}");
+            let planned = planned
+                .iter()
+                .find(|run| run["generation_id"] == id)
+                .unwrap_or_else(|| panic!("`{id}` is not planned{output}"));
+            assert_eq!(line["status"], "success", "{}{output}", pretty(line));
+            let variant = text(planned, "variant", &output);
+            check_labels(line, "index line", planned, &experiment_id, label_of(variant), &output);
+        }
+    }
+}
+
+/// Drops the keys whose values are timestamps or durations and replaces `root` in every string.
+fn normalise(value: &mut Value, root: &str, volatile: &[&str]) {
+    match value {
+        Value::Object(map) => {
+            for key in volatile {
+                map.remove(*key);
+            }
+            for child in map.values_mut() {
+                normalise(child, root, volatile);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                normalise(item, root, volatile);
+            }
+        }
+        Value::String(text) => *text = text.replace(root, "<ROOT>"),
+        _ => {}
+    }
+}
+
+#[test]
+fn jobs_never_change_what_a_seed_produces() {
+    let (sandbox, plugins) = with_plugins();
+    let experiment = "ab_scenespec_json_intermediary";
+    let mut roots = Vec::new();
+    for jobs in ["1", "4"] {
+        let out_name = format!("out-jobs-{jobs}");
+        let output = run(&mut sandbox.experiments(
+            &plugins,
+            &[
+                "run",
+                experiment,
+                "--runs",
+                "3",
+                "--seed",
+                "1",
+                "--jobs",
+                jobs,
+                "--experiment-id",
+                "same_id",
+                "--output-root",
+                &out_name,
+            ],
+        ));
+        output.assert_code(0);
+        roots.push((sandbox.path().join(out_name), output));
+    }
+    let (out1, output1) = &roots[0];
+    let (out4, output4) = &roots[1];
+    let both = format!("{output1}{output4}");
+
+    let results = |out: &Path| {
+        let mut document = read_json(&out.join("experiment_results.json"));
+        normalise(
+            &mut document,
+            &out.display().to_string(),
+            &["started_at", "finished_at", "duration_s", "updated_at"],
+        );
+        document["results"].clone()
+    };
+    let (results1, results4) = (results(out1), results(out4));
+    assert_eq!(results1.as_array().map(Vec::len), Some(6), "{both}");
+    assert_eq!(
+        results1,
+        results4,
+        "--jobs 1 and --jobs 4 give different results\n--- jobs 1\n{}\n--- jobs 4\n{}{both}",
+        pretty(&results1),
+        pretty(&results4)
+    );
+
+    let ids = planned_ids(out1, &both);
+    assert_eq!(ids, planned_ids(out4, &both), "{both}");
+    for id in &ids {
+        let transcript = |out: &Path| {
+            let mut transcript = read_json(&out.join("logs").join(format!("{id}_transcript.json")));
+            normalise(&mut transcript, &out.display().to_string(), &["created_at"]);
+            transcript
+        };
+        let (transcript1, transcript4) = (transcript(out1), transcript(out4));
+        assert_eq!(
+            transcript1,
+            transcript4,
+            "transcripts of `{id}` differ\n--- jobs 1\n{}\n--- jobs 4\n{}{both}",
+            pretty(&transcript1),
+            pretty(&transcript4)
+        );
+    }
+}
+
+/// `--json` execution block of a report, for assertions.
+fn execution_of(output: &Run) -> Value {
+    let report = output.json();
+    assert!(report["execution"].is_object(), "no execution block{output}");
+    report["execution"].clone()
+}
+
+/// Checks that `error` is a `PluginPanic` of `fault_panic` in `hook`.
+fn assert_plugin_panic(error: &Value, hook: &str, context: &str) {
+    assert_eq!(error["type"], "PluginPanic", "error.type{context}");
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("`fault_panic`") && message.contains(&format!("`{hook}`")),
+        "the message names the plugin and the hook `{hook}`{context}"
+    );
+}
+
+#[test]
+fn a_panic_in_run_with_continue_on_error_records_every_run_as_an_error() {
+    // `--panic-in run` applies to every run of the fixture (its flag is per experiment, not per
+    // run), so every run fails; what matters is that each is recorded and the host survives.
+    let (sandbox, plugins) = with_fixture(FAULT_PANIC);
+    let output = run(&mut sandbox.experiments(
+        &plugins,
+        &[
+            "run",
+            FAULT_PANIC,
+            "--panic-in",
+            "run",
+            "--continue-on-error",
+            "--seed",
+            "1",
+            "--json",
+            "--output-root",
+            "out",
+        ],
+    ));
+    // Exactly 1: a signal (an abort through the FFI) would be `None`.
+    output.assert_code(1);
+    let out = sandbox.path().join("out");
+    let ids = planned_ids(&out, &output);
+    assert_eq!(ids.len(), 2, "the fixture plans two runs{output}");
+
+    let execution = execution_of(&output);
+    let context = format!("\n--- execution\n{}{output}", pretty(&execution));
+    assert_eq!(execution["attempted"], 2, "{context}");
+    assert_eq!(execution["failed"], 2, "{context}");
+    assert_eq!(execution["skipped"], serde_json::json!([]), "{context}");
+    assert_eq!(output.json()["results"]["A"], serde_json::json!({"succeeded": 0, "failed": 2}), "{output}");
+
+    let results = results_of(&out, &output);
+    let result_ids: Vec<&str> = results.iter().map(|entry| text(entry, "generation_id", &output)).collect();
+    assert_eq!(result_ids, ids, "{output}");
+    for entry in &results {
+        let context = format!("\n--- result\n{}{output}", pretty(entry));
+        assert_eq!(entry["status"], "error", "{context}");
+        assert_plugin_panic(&entry["error"], "run", &context);
+        assert!(entry.get("analysis").is_none(), "a failed run is not analysed{context}");
+    }
+    let lines = read_jsonl(&out.join("results.jsonl"), &output);
+    assert_eq!(lines.len(), 2, "{output}");
+}
+
+#[test]
+fn a_panic_in_analyze_keeps_the_run_a_success_with_an_analysis_error() {
+    let (sandbox, plugins) = with_fixture(FAULT_PANIC);
+    let output = run(&mut sandbox.experiments(
+        &plugins,
+        &[
+            "run",
+            FAULT_PANIC,
+            "--panic-in",
+            "analyze",
+            "--seed",
+            "1",
+            "--json",
+            "--output-root",
+            "out",
+        ],
+    ));
+    output.assert_code(1);
+    let out = sandbox.path().join("out");
+    let execution = execution_of(&output);
+    let context = format!("\n--- execution\n{}{output}", pretty(&execution));
+    assert_eq!(execution["attempted"], 2, "{context}");
+    assert_eq!(execution["failed"], 0, "{context}");
+    assert_eq!(execution["analysis_failures"], 2, "{context}");
+    assert_eq!(output.json()["ok"], false, "{output}");
+
+    let results = results_of(&out, &output);
+    assert_eq!(results.len(), 2, "{output}");
+    for entry in &results {
+        let context = format!("\n--- result\n{}{output}", pretty(entry));
+        assert_eq!(entry["status"], "success", "{context}");
+        assert!(entry["error"].is_null(), "{context}");
+        assert!(entry.get("analysis").is_none(), "{context}");
+        assert_plugin_panic(&entry["analysis_error"], "analyze", &context);
+    }
+}
+
+#[test]
+fn without_continue_on_error_a_failed_run_stops_dispatch() {
+    let (sandbox, plugins) = with_fixture(FAULT_PANIC);
+    let output = run(&mut sandbox.experiments(
+        &plugins,
+        &[
+            "run",
+            FAULT_PANIC,
+            "--panic-in",
+            "run",
+            "--jobs",
+            "1",
+            "--seed",
+            "1",
+            "--json",
+            "--output-root",
+            "out",
+        ],
+    ));
+    output.assert_code(1);
+    let out = sandbox.path().join("out");
+    let ids = planned_ids(&out, &output);
+    assert_eq!(ids.len(), 2, "{output}");
+
+    let execution = execution_of(&output);
+    let context = format!("\n--- execution\n{}{output}", pretty(&execution));
+    assert_eq!(execution["attempted"], 1, "{context}");
+    assert_eq!(execution["failed"], 1, "{context}");
+    assert_eq!(execution["skipped"], serde_json::json!([ids[1]]), "{context}");
+    assert_eq!(execution["interrupted"], false, "{context}");
+
+    let results = results_of(&out, &output);
+    assert_eq!(results.len(), 1, "exactly one result{output}");
+    assert_eq!(results[0]["generation_id"], ids[0].as_str(), "{output}");
+    assert_plugin_panic(&results[0]["error"], "run", &format!("{output}"));
+    assert_eq!(read_jsonl(&out.join("results.jsonl"), &output).len(), 1, "{output}");
+}
+
+/// A loopback HTTP server answering every request with HTTP 500, counting requests.
+struct Stub {
+    base_url: String,
+    requests: Arc<AtomicUsize>,
+}
+
+impl Stub {
+    fn start() -> Stub {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let base_url = format!("http://{}/v1", listener.local_addr().expect("an address"));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&requests);
+        // Detached: it ends with the test process.
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                if read_request(&stream) {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                }
+                answer_500(stream);
+            }
+        });
+        Stub { base_url, requests }
+    }
+}
+
+/// Reads one request (head and body) so the client sees an answer, not a reset.
+fn read_request(stream: &TcpStream) -> bool {
+    // A bound on a misbehaving client, not a timing assertion.
+    if stream.set_read_timeout(Some(Duration::from_secs(60))).is_err() {
+        return false;
+    }
+    let mut reader = BufReader::new(stream);
+    let mut length = 0;
+    let mut first = true;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return false;
+        }
+        let line = line.trim_end();
+        if line.is_empty() && !first {
+            break;
+        }
+        first = false;
+        if let Some((name, value)) = line.split_once(':') {
+            if name.trim().eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).is_ok()
+}
+
+fn answer_500(mut stream: TcpStream) {
+    let body = r#"{"error":{"message":"stub: internal error","type":"server_error"}}"#;
+    let response = format!(
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes());
+    let _ = stream.flush();
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+#[test]
+fn a_run_failing_in_the_pipeline_stops_dispatch_and_marks_pairs() {
+    let stub = Stub::start();
+    let (sandbox, plugins) = with_plugins();
+    let var = "IMAGE_PROJECT_E2E_EXECUTE_STUB_KEY";
+    let base_url = format!("backend.text.base_url=\"{}\"", stub.base_url);
+    let key_env = format!("backend.text.api_key_env=\"{var}\"");
+    let output = run(sandbox
+        .experiments(
+            &plugins,
+            &[
+                "run",
+                "ab_refinement_block",
+                "--runs",
+                "2",
+                "--jobs",
+                "1",
+                "--seed",
+                "1",
+                "--set",
+                "backend.text.provider=\"openai\"",
+                "--set",
+                &base_url,
+                "--set",
+                "backend.text.max_retries=0",
+                "--set",
+                &key_env,
+                "--json",
+                "--output-root",
+                "out",
+            ],
+        )
+        .env(var, "sk-e2e-execute-stub"));
+    output.assert_code(1);
+    let out = sandbox.path().join("out");
+    let ids = planned_ids(&out, &output);
+    assert_eq!(ids.len(), 4, "{output}");
+    assert_eq!(
+        stub.requests.load(Ordering::SeqCst),
+        1,
+        "one model call: the first run fails at its first chat step, nothing else runs{output}"
+    );
+
+    let execution = execution_of(&output);
+    let context = format!("\n--- execution\n{}{output}", pretty(&execution));
+    assert_eq!(execution["attempted"], 1, "{context}");
+    assert_eq!(execution["failed"], 1, "{context}");
+    assert_eq!(execution["skipped"], serde_json::json!(ids[1..]), "{context}");
+
+    let results = results_of(&out, &output);
+    assert_eq!(results.len(), 1, "{output}");
+    let first = &results[0];
+    let result_context = format!("\n--- result\n{}{output}", pretty(first));
+    assert_eq!(first["generation_id"], ids[0].as_str(), "{result_context}");
+    assert_eq!(first["status"], "error", "{result_context}");
+    let error = &first["error"];
+    assert!(
+        error["type"].as_str().is_some_and(|kind| !kind.is_empty()),
+        "error.type{result_context}"
+    );
+    assert_eq!(error["phase"], "pipeline", "error.phase{result_context}");
+    assert!(
+        error["message"].as_str().is_some_and(|message| message.contains("500")),
+        "error.message names the HTTP status{result_context}"
+    );
+
+    let pairs = read_json(&out.join("pairs.json"));
+    let pairs_context = format!("\n--- pairs.json\n{}{output}", pretty(&pairs));
+    let entries = pairs["pairs"].as_array().cloned().unwrap_or_default();
+    assert_eq!(entries.len(), 2, "{pairs_context}");
+    assert_eq!(entries[0]["a_generation_id"], ids[0].as_str(), "{pairs_context}");
+    assert_eq!(entries[0]["a_error"], *error, "pair 1 a_error is the run's error{pairs_context}");
+    for (pair, side) in [(0, "b_error"), (1, "a_error"), (1, "b_error")] {
+        assert_eq!(
+            entries[pair][side]["type"], "Skipped",
+            "pair {} {side}{pairs_context}",
+            pair + 1
+        );
+    }
+}
