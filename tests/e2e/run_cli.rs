@@ -79,30 +79,18 @@ fn run_without_a_name_is_a_usage_error() {
 }
 
 #[test]
-fn run_without_dry_run_is_refused_and_writes_no_plan() {
+fn run_without_dry_run_executes_every_planned_run() {
     let sandbox = Sandbox::new();
     let plugins = sandbox.fresh_plugin_dir("plugin-dir");
     let output = run(&mut sandbox.experiments(
         &plugins,
-        &[
-            "run",
-            "ab_refinement_block",
-            "--output-root",
-            "out",
-            "--seed",
-            "1",
-        ],
+        &["run", "ab_refinement_block", "--output-root", "out", "--seed", "1", "--runs", "2"],
     ));
-    output
-        .assert_code(2)
-        .assert_stderr_has(&["error:", "--dry-run"]);
-    let written: Vec<_> = sandbox
-        .files()
-        .into_iter()
-        .filter(|path| !path.starts_with(&plugins))
+    output.assert_code(0);
+    let results = std::fs::read_to_string(sandbox.path().join("out/results.jsonl")).unwrap();
+    let statuses: Vec<String> = results
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["status"].as_str().unwrap().to_owned())
         .collect();
-    assert!(
-        written.is_empty(),
-        "no file is written, found {written:?}{output}"
-    );
+    assert_eq!(statuses, vec!["success"; 4], "{output}");
 }
