@@ -131,17 +131,25 @@ fn check_labels(
     assert_eq!(labels["id"], experiment_id, "experiment.id of {context}");
     assert_eq!(labels["variant"], label, "experiment.variant of {context}");
     assert!(
-        labels["notes"].as_str().is_some_and(|notes| !notes.is_empty()),
+        labels["notes"]
+            .as_str()
+            .is_some_and(|notes| !notes.is_empty()),
         "experiment.notes of {context}"
     );
-    assert_eq!(labels["notes"], planned["notes"], "experiment.notes of {context}");
+    assert_eq!(
+        labels["notes"], planned["notes"],
+        "experiment.notes of {context}"
+    );
     assert!(
         labels["tags"]
             .as_array()
             .is_some_and(|tags| !tags.is_empty() && tags.iter().all(Value::is_string)),
         "experiment.tags of {context}"
     );
-    assert_eq!(labels["tags"], planned["tags"], "experiment.tags of {context}");
+    assert_eq!(
+        labels["tags"], planned["tags"],
+        "experiment.tags of {context}"
+    );
 }
 
 #[test]
@@ -179,7 +187,11 @@ fn ab_experiments_run_offline_with_no_config_and_record_every_run() {
         assert_eq!(execution["attempted"], 6, "attempted{report_context}");
         assert_eq!(execution["failed"], 0, "failed{report_context}");
         assert_eq!(execution["analysis_failures"], 0, "{report_context}");
-        assert_eq!(execution["skipped"], serde_json::json!([]), "{report_context}");
+        assert_eq!(
+            execution["skipped"],
+            serde_json::json!([]),
+            "{report_context}"
+        );
         assert_eq!(execution["interrupted"], false, "{report_context}");
         for variant in ["A", "B"] {
             assert_eq!(
@@ -220,7 +232,10 @@ fn ab_experiments_run_offline_with_no_config_and_record_every_run() {
             }
             assert_eq!(entry["status"], "success", "status{context}");
             assert!(entry["error"].is_null(), "error{context}");
-            assert!(entry.get("analysis_error").is_none(), "analysis_error{context}");
+            assert!(
+                entry.get("analysis_error").is_none(),
+                "analysis_error{context}"
+            );
             for key in ["started_at", "finished_at"] {
                 assert!(entry[key].is_string(), "{key}{context}");
             }
@@ -242,7 +257,10 @@ fn ab_experiments_run_offline_with_no_config_and_record_every_run() {
             );
 
             let analysis = &entry["analysis"];
-            assert_eq!(analysis["final_prompt"]["ok"], true, "analysis.final_prompt.ok{context}");
+            assert_eq!(
+                analysis["final_prompt"]["ok"], true,
+                "analysis.final_prompt.ok{context}"
+            );
             assert_eq!(
                 analysis["final_prompt"]["token_ok"], true,
                 "analysis.final_prompt.token_ok{context}"
@@ -276,10 +294,20 @@ fn ab_experiments_run_offline_with_no_config_and_record_every_run() {
         let summary_context = format!("\n--- document\n{}{output}", pretty(&document));
         for variant in ["A", "B"] {
             let stats = &document["summary"]["variants"][variant];
-            assert_eq!(stats["runs"], 3, "summary.variants.{variant}.runs{summary_context}");
-            assert_eq!(stats["ok"], 3, "summary.variants.{variant}.ok{summary_context}");
+            assert_eq!(
+                stats["runs"], 3,
+                "summary.variants.{variant}.runs{summary_context}"
+            );
+            assert_eq!(
+                stats["ok"], 3,
+                "summary.variants.{variant}.ok{summary_context}"
+            );
             for key in ["final_prompt_ok_rate", "token_ok_rate"] {
-                assert_eq!(stats[key].as_f64(), Some(1.0), "{variant}.{key}{summary_context}");
+                assert_eq!(
+                    stats[key].as_f64(),
+                    Some(1.0),
+                    "{variant}.{key}{summary_context}"
+                );
             }
             assert!(stats["mean_word_counts"].is_object(), "{summary_context}");
             assert!(stats["cliche_count"].is_u64(), "{summary_context}");
@@ -293,20 +321,39 @@ fn ab_experiments_run_offline_with_no_config_and_record_every_run() {
             .map(|line| text(line, "generation_id", &output))
             .collect();
         assert_eq!(lines.len(), 6, "{output}");
-        assert_eq!(line_ids, ids.iter().map(String::as_str).collect(), "{output}");
+        assert_eq!(
+            line_ids,
+            ids.iter().map(String::as_str).collect(),
+            "{output}"
+        );
 
         // pairs.json: three pairs, no errors.
         let pairs = read_json(&out.join("pairs.json"));
         let pairs_context = format!("\n--- pairs.json\n{}{output}", pretty(&pairs));
-        assert_eq!(pairs["experiment_id"], experiment_id.as_str(), "{pairs_context}");
+        assert_eq!(
+            pairs["experiment_id"],
+            experiment_id.as_str(),
+            "{pairs_context}"
+        );
         let entries = pairs["pairs"].as_array().cloned().unwrap_or_default();
         assert_eq!(entries.len(), 3, "{pairs_context}");
         for (index, pair) in entries.iter().enumerate() {
             assert_eq!(pair["run_index"], index + 1, "{pairs_context}");
-            assert_eq!(pair["a_generation_id"], ids[2 * index].as_str(), "{pairs_context}");
-            assert_eq!(pair["b_generation_id"], ids[2 * index + 1].as_str(), "{pairs_context}");
+            assert_eq!(
+                pair["a_generation_id"],
+                ids[2 * index].as_str(),
+                "{pairs_context}"
+            );
+            assert_eq!(
+                pair["b_generation_id"],
+                ids[2 * index + 1].as_str(),
+                "{pairs_context}"
+            );
             for key in ["a_error", "b_error"] {
-                assert!(pair.get(key).is_none_or(Value::is_null), "{key}{pairs_context}");
+                assert!(
+                    pair.get(key).map_or(true, Value::is_null),
+                    "{key}{pairs_context}"
+                );
             }
         }
 
@@ -323,7 +370,14 @@ fn ab_experiments_run_offline_with_no_config_and_record_every_run() {
                 .unwrap_or_else(|| panic!("`{id}` is not planned{output}"));
             assert_eq!(line["status"], "success", "{}{output}", pretty(line));
             let variant = text(planned, "variant", &output);
-            check_labels(line, "index line", planned, &experiment_id, label_of(variant), &output);
+            check_labels(
+                line,
+                "index line",
+                planned,
+                &experiment_id,
+                label_of(variant),
+                &output,
+            );
         }
     }
 }
@@ -421,7 +475,10 @@ fn jobs_never_change_what_a_seed_produces() {
 /// `--json` execution block of a report, for assertions.
 fn execution_of(output: &Run) -> Value {
     let report = output.json();
-    assert!(report["execution"].is_object(), "no execution block{output}");
+    assert!(
+        report["execution"].is_object(),
+        "no execution block{output}"
+    );
     report["execution"].clone()
 }
 
@@ -466,16 +523,26 @@ fn a_panic_in_run_with_continue_on_error_records_every_run_as_an_error() {
     assert_eq!(execution["attempted"], 2, "{context}");
     assert_eq!(execution["failed"], 2, "{context}");
     assert_eq!(execution["skipped"], serde_json::json!([]), "{context}");
-    assert_eq!(output.json()["results"]["A"], serde_json::json!({"succeeded": 0, "failed": 2}), "{output}");
+    assert_eq!(
+        output.json()["results"]["A"],
+        serde_json::json!({"succeeded": 0, "failed": 2}),
+        "{output}"
+    );
 
     let results = results_of(&out, &output);
-    let result_ids: Vec<&str> = results.iter().map(|entry| text(entry, "generation_id", &output)).collect();
+    let result_ids: Vec<&str> = results
+        .iter()
+        .map(|entry| text(entry, "generation_id", &output))
+        .collect();
     assert_eq!(result_ids, ids, "{output}");
     for entry in &results {
         let context = format!("\n--- result\n{}{output}", pretty(entry));
         assert_eq!(entry["status"], "error", "{context}");
         assert_plugin_panic(&entry["error"], "run", &context);
-        assert!(entry.get("analysis").is_none(), "a failed run is not analysed{context}");
+        assert!(
+            entry.get("analysis").is_none(),
+            "a failed run is not analysed{context}"
+        );
     }
     let lines = read_jsonl(&out.join("results.jsonl"), &output);
     assert_eq!(lines.len(), 2, "{output}");
@@ -546,14 +613,22 @@ fn without_continue_on_error_a_failed_run_stops_dispatch() {
     let context = format!("\n--- execution\n{}{output}", pretty(&execution));
     assert_eq!(execution["attempted"], 1, "{context}");
     assert_eq!(execution["failed"], 1, "{context}");
-    assert_eq!(execution["skipped"], serde_json::json!([ids[1]]), "{context}");
+    assert_eq!(
+        execution["skipped"],
+        serde_json::json!([ids[1]]),
+        "{context}"
+    );
     assert_eq!(execution["interrupted"], false, "{context}");
 
     let results = results_of(&out, &output);
     assert_eq!(results.len(), 1, "exactly one result{output}");
     assert_eq!(results[0]["generation_id"], ids[0].as_str(), "{output}");
     assert_plugin_panic(&results[0]["error"], "run", &format!("{output}"));
-    assert_eq!(read_jsonl(&out.join("results.jsonl"), &output).len(), 1, "{output}");
+    assert_eq!(
+        read_jsonl(&out.join("results.jsonl"), &output).len(),
+        1,
+        "{output}"
+    );
 }
 
 /// A loopback HTTP server answering every request with HTTP 500, counting requests.
@@ -584,7 +659,10 @@ impl Stub {
 /// Reads one request (head and body) so the client sees an answer, not a reset.
 fn read_request(stream: &TcpStream) -> bool {
     // A bound on a misbehaving client, not a timing assertion.
-    if stream.set_read_timeout(Some(Duration::from_secs(60))).is_err() {
+    if stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .is_err()
+    {
         return false;
     }
     let mut reader = BufReader::new(stream);
@@ -668,7 +746,11 @@ fn a_run_failing_in_the_pipeline_stops_dispatch_and_marks_pairs() {
     let context = format!("\n--- execution\n{}{output}", pretty(&execution));
     assert_eq!(execution["attempted"], 1, "{context}");
     assert_eq!(execution["failed"], 1, "{context}");
-    assert_eq!(execution["skipped"], serde_json::json!(ids[1..]), "{context}");
+    assert_eq!(
+        execution["skipped"],
+        serde_json::json!(ids[1..]),
+        "{context}"
+    );
 
     let results = results_of(&out, &output);
     assert_eq!(results.len(), 1, "{output}");
@@ -683,7 +765,9 @@ fn a_run_failing_in_the_pipeline_stops_dispatch_and_marks_pairs() {
     );
     assert_eq!(error["phase"], "pipeline", "error.phase{result_context}");
     assert!(
-        error["message"].as_str().is_some_and(|message| message.contains("500")),
+        error["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("500")),
         "error.message names the HTTP status{result_context}"
     );
 
@@ -691,11 +775,19 @@ fn a_run_failing_in_the_pipeline_stops_dispatch_and_marks_pairs() {
     let pairs_context = format!("\n--- pairs.json\n{}{output}", pretty(&pairs));
     let entries = pairs["pairs"].as_array().cloned().unwrap_or_default();
     assert_eq!(entries.len(), 2, "{pairs_context}");
-    assert_eq!(entries[0]["a_generation_id"], ids[0].as_str(), "{pairs_context}");
-    assert_eq!(entries[0]["a_error"], *error, "pair 1 a_error is the run's error{pairs_context}");
+    assert_eq!(
+        entries[0]["a_generation_id"],
+        ids[0].as_str(),
+        "{pairs_context}"
+    );
+    assert_eq!(
+        entries[0]["a_error"], *error,
+        "pair 1 a_error is the run's error{pairs_context}"
+    );
     for (pair, side) in [(0, "b_error"), (1, "a_error"), (1, "b_error")] {
         assert_eq!(
-            entries[pair][side]["type"], "Skipped",
+            entries[pair][side]["type"],
+            "Skipped",
             "pair {} {side}{pairs_context}",
             pair + 1
         );

@@ -31,3 +31,9 @@ mod faults;
 
 // `generate`: one offline run, its files, determinism, config errors, a failed model call.
 mod generate;
+
+// `experiments run` executing runs: results, pairs, labels, `--jobs`, failures and panics.
+mod execute;
+
+// `experiments run --resume`: after SIGKILL, refusals, a torn results line, `--set` on resume.
+mod resume;
