@@ -631,8 +631,11 @@ fn read_runs_index(path: &Path, store: &Store, sources: &mut Sources, seen: &mut
     }
 }
 
+/// A CSV file's header and a reader positioned at its first record.
+type CsvFile = (Vec<String>, csv::Reader<std::io::Cursor<Vec<u8>>>);
+
 /// Reads a CSV's header (byte-order mark removed) and records; `None` for an empty file.
-fn read_csv(path: &Path) -> Result<Option<(Vec<String>, csv::Reader<std::io::Cursor<Vec<u8>>>)>, String> {
+fn read_csv(path: &Path) -> Result<Option<CsvFile>, String> {
     let bytes = fs::read(path).map_err(|error| error.to_string())?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
@@ -1442,7 +1445,7 @@ fn write_single(store: &Store, index: &StoreIndex, output_dir: &Path) -> Result<
 
 /// Keeps one row per generation id across stores: the one with more cells filled in, then the
 /// earlier store.
-fn dedupe<'a, R>(rows: Vec<(usize, &'a R)>, id: impl Fn(&R) -> &str, cells: impl Fn(&R) -> Vec<String>) -> Vec<(usize, &'a R)> {
+fn dedupe<R>(rows: Vec<(usize, &R)>, id: impl Fn(&R) -> &str, cells: impl Fn(&R) -> Vec<String>) -> Vec<(usize, &R)> {
     let mut kept: BTreeMap<&str, (usize, &R, usize)> = BTreeMap::new();
     for (store, row) in rows {
         let score = cells(row).iter().filter(|cell| !cell.is_empty()).count();

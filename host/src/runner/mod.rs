@@ -400,6 +400,7 @@ pub fn run_experiment(
     let log = Arc::clone(&planned.log);
     if options.dry_run {
         log.record(LogLevel::Info, "dry run: plan files written; no runs executed")?;
+        update_index(&planned.output_root, &log, &mut report);
         return Ok(report);
     }
 
@@ -474,7 +475,35 @@ pub fn run_experiment(
         planned.output_root.join(RESULTS_FILE),
     ]);
     log.record(LogLevel::Info, &format!("finished: {}", describe_tallies(&report.tallies)))?;
+    update_index(&planned.output_root, &log, &mut report);
     Ok(report)
+}
+
+/// Step 12: refreshes the index of the `_artifacts` store holding the experiment, best-effort:
+/// a failure is a warning, never a failed experiment.
+fn update_index(output_root: &Path, log: &LogFile, report: &mut ExperimentReport) {
+    let Some(store) = crate::artifacts::index::store_of(output_root) else {
+        let warning = format!(
+            "the artifacts index was not updated: `{}` is not inside an `_artifacts` directory",
+            output_root.display()
+        );
+        let _ = log.record(LogLevel::Warn, &warning);
+        report.warnings.push(warning);
+        return;
+    };
+    match crate::artifacts::index::update_store(&store) {
+        Ok(index) => {
+            let _ = log.record(
+                LogLevel::Info,
+                &format!("artifacts index updated: {}", serde_json::to_string(&index.counts).unwrap_or_default()),
+            );
+        }
+        Err(error) => {
+            let warning = format!("the artifacts index was not updated: {}", crate::generation::error_chain(&error));
+            let _ = log.record(LogLevel::Warn, &warning);
+            report.warnings.push(warning);
+        }
+    }
 }
 
 /// The backends every run to execute needs, built once per distinct `backend` table so one
