@@ -37,3 +37,5 @@ mod execute;
 
 // `experiments run --resume`: after SIGKILL, refusals, a torn results line, `--set` on resume.
 mod resume;
+// `index-artifacts` and the index refreshed after each experiment.
+mod index;
