@@ -7,7 +7,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 bin=$(realpath "${1:-$repo/target/debug/image-project}")
-NOT_YET=" 3x3 profile_v5_3x3 "
+NOT_YET=" profile_v5_3x3 "
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"

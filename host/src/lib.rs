@@ -16,6 +16,7 @@ pub mod backends;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod context;
 pub mod data;
 pub mod generation;
 pub mod pipeline;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use plugin_api::hash::stable_hash_parts;
 use plugin_api::seed::{derive_rng, range_inclusive, shuffle, Rng};
 use plugin_api::token::ab_token;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::limiter::Limiter;
 use super::{BackendError, ChatCall, ChatMessage, ChatReply, ResponseShape, TextBackend};
@@ -49,9 +49,14 @@ impl OfflineText {
     /// - `Line { format: Some("ab.final_prompt") }`: the `SUBJECT=… | … | AR=16:9` line.
     /// - `Line { format: Some("title") }`: two or three Title Case words.
     /// - `Line` with no or another format: one plain line.
+    /// - `Line { format: Some("blackbox.hints") }`: 4 to 6 `- ` bullet lines of taste hints.
     /// - `Json { schema: "ab.scene_spec" }`: the scene spec object.
-    /// - `Json` of any other schema: `{"answer": "<one line>"}`. The catalogue issues that add
-    ///   schemas (idea cards, judge scores) add their conforming answers here.
+    /// - `Json { schema: "blackbox.idea_card" }`: one idea card whose id is the first
+    ///   `"id":"<LETTERS>"` of the prompt (else `A`), built from the prompt's concept words.
+    /// - `Json { schema: "blackbox.judge_scores" }`: `{"scores":[{"id","score"}...]}` with a
+    ///   score in 40..=95 for each id of the idea cards the prompt embeds.
+    /// - `Json { schema: "preprompt.concept_list" }`: the concept array the prompt asks about.
+    /// - `Json` of any other schema: `{"answer": "<one line>"}`.
     pub(crate) fn answer(call: &ChatCall<'_>) -> String {
         let words = words();
         let mut rng = derive_rng(call.seed, &purpose(call));
@@ -64,10 +69,26 @@ impl OfflineText {
             ResponseShape::Line {
                 format: Some("title"),
             } => title(&mut rng, words),
+            ResponseShape::Line {
+                format: Some("blackbox.hints"),
+            } => hints(&mut rng, words),
             ResponseShape::Line { .. } => scene.line(&mut rng, words),
             ResponseShape::Json {
                 schema: "ab.scene_spec",
             } => scene.scene_spec(&mut rng, words),
+            ResponseShape::Json {
+                schema: "blackbox.idea_card",
+            } => {
+                let mut scene = scene;
+                scene.keywords = concept_keywords(&mut rng, words, call.messages);
+                scene.idea_card(&mut rng, words, &idea_card_id(call.messages))
+            }
+            ResponseShape::Json {
+                schema: "blackbox.judge_scores",
+            } => judge_scores(&mut rng, call.messages),
+            ResponseShape::Json {
+                schema: "preprompt.concept_list",
+            } => concept_list(call.messages),
             ResponseShape::Json { .. } => {
                 json!({ "answer": scene.line(&mut rng, words) }).to_string()
             }
@@ -147,22 +168,51 @@ fn token_for(call: &ChatCall<'_>) -> (String, bool) {
     }
 }
 
-/// Up to three words of the prompt (the last user message) worth echoing: lowercase letters
-/// only, 4 to 14 long, no stopword, no cliché.
-fn keywords(rng: &mut Rng, words: &Words, messages: &[ChatMessage]) -> Vec<String> {
-    let Some(source) = messages
+/// The prompt a shape reads: the last user message, else the last message.
+fn last_user(messages: &[ChatMessage]) -> Option<&str> {
+    messages
         .iter()
         .rev()
         .find(|m| m.role == "user")
         .or_else(|| messages.last())
-    else {
+        .map(|m| m.content.as_str())
+}
+
+/// Up to three words of the prompt (the last user message) worth echoing: lowercase letters
+/// only, 4 to 14 long, no stopword, no cliché.
+fn keywords(rng: &mut Rng, words: &Words, messages: &[ChatMessage]) -> Vec<String> {
+    match last_user(messages) {
+        Some(source) => keywords_in(rng, words, source, &[]),
+        None => Vec::new(),
+    }
+}
+
+/// Up to three concept words of the prompt: [`keywords`] of its `- ` bullet lines (where the
+/// idea-card prompt lists the concepts and hints), or of the whole prompt when it has none.
+fn concept_keywords(rng: &mut Rng, words: &Words, messages: &[ChatMessage]) -> Vec<String> {
+    let Some(source) = last_user(messages) else {
         return Vec::new();
     };
+    let bullets: Vec<&str> = source
+        .lines()
+        .filter_map(|line| line.trim_start().strip_prefix("- "))
+        .collect();
+    let skip = words.bank_words("concept_stopword");
+    if bullets.is_empty() {
+        keywords_in(rng, words, source, &skip)
+    } else {
+        keywords_in(rng, words, &bullets.join("\n"), &skip)
+    }
+}
+
+/// [`keywords`] of `source`, also skipping the words of `skip`.
+fn keywords_in(rng: &mut Rng, words: &Words, source: &str, skip: &[&str]) -> Vec<String> {
     let mut found: Vec<String> = Vec::new();
-    for raw in source.content.split(|c: char| !c.is_ascii_alphabetic()) {
+    for raw in source.split(|c: char| !c.is_ascii_alphabetic()) {
         let word = raw.to_ascii_lowercase();
         if (4..=14).contains(&word.len())
             && !words.stopwords.contains(&word.as_str())
+            && !skip.contains(&word.as_str())
             && !words.has_cliche(&word)
             && !found.contains(&word)
         {
@@ -348,6 +398,153 @@ impl Scene {
         });
         serde_json::to_string_pretty(&spec).unwrap_or_else(|_| spec.to_string())
     }
+
+    /// The `blackbox.idea_card` object: a hook and a 3-4 sentence narrative from the scene and
+    /// the concept words, options (3 composition, 3 palette, 2 medium, 2 mood) and 2 avoids
+    /// drawn without repetition from the banks. Pretty-printed, no fences.
+    fn idea_card(&self, rng: &mut Rng, words: &Words, id: &str) -> String {
+        let hook = format!("{}.", pick_string(rng, self.filled(words, "idea_hook")));
+        let mut sentences = vec![format!(
+            "{} is {} {}",
+            capitalise(&self.subject),
+            self.action,
+            self.setting
+        )];
+        let mut more = self.filled(words, "idea_narrative");
+        shuffle(rng, &mut more);
+        let extra = 2 + plugin_api::seed::below(rng, 2) as usize;
+        sentences.extend(more.into_iter().take(extra));
+        let narrative = sentences
+            .iter()
+            .map(|s| format!("{s}."))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let card = json!({
+            "id": id,
+            "hook": hook,
+            "narrative": narrative,
+            "options": {
+                "composition": draw_distinct(rng, words.bank("composition"), 3),
+                "palette": draw_distinct(rng, words.bank("color"), 3),
+                "medium": draw_distinct(rng, words.bank("style"), 2),
+                "mood": draw_distinct(rng, words.bank("mood"), 2),
+            },
+            "avoid": draw_distinct(rng, words.bank("avoid"), 2),
+        });
+        serde_json::to_string_pretty(&card).unwrap_or_else(|_| card.to_string())
+    }
+}
+
+/// `count` different entries of `bank`, in a seeded order.
+fn draw_distinct(rng: &mut Rng, bank: &[&str], count: usize) -> Vec<String> {
+    let mut entries: Vec<&str> = bank.to_vec();
+    shuffle(rng, &mut entries);
+    entries
+        .into_iter()
+        .take(count)
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every `"id" : "<A-Z letters>"` in `text` (whitespace allowed around the colon, as the regex
+/// `"id"\s*:\s*"([A-Z]+)"` finds them): the id and the text after its closing quote.
+fn id_matches(text: &str) -> Vec<(&str, &str)> {
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(offset) = text.get(from..).and_then(|rest| rest.find("\"id\"")) {
+        let after_key = from + offset + 4;
+        from = after_key;
+        let Some(rest) = text[after_key..].trim_start().strip_prefix(':') else {
+            continue;
+        };
+        let Some(rest) = rest.trim_start().strip_prefix('"') else {
+            continue;
+        };
+        let len = rest.bytes().take_while(u8::is_ascii_uppercase).count();
+        if len > 0 && rest[len..].starts_with('"') {
+            found.push((&rest[..len], &rest[len + 1..]));
+        }
+    }
+    found
+}
+
+/// The id an idea-card prompt asks for: the first `"id":"<ID>"` of the prompt, else `A`.
+fn idea_card_id(messages: &[ChatMessage]) -> String {
+    last_user(messages)
+        .and_then(|text| id_matches(text).first().map(|(id, _)| (*id).to_string()))
+        .unwrap_or_else(|| "A".to_string())
+}
+
+/// The ids of the idea cards a judge prompt embeds, de-duplicated in order.
+///
+/// First the `ids` of the first `{"ideas": [...]}` object that parses where it starts; failing
+/// that, every `"id": "<ID>"` of the prompt except those followed by `"score"` (the answer
+/// example).
+fn judged_ids(text: &str) -> Vec<String> {
+    let embedded: Option<Vec<String>> = text.match_indices("\"ideas\"").find_map(|(at, _)| {
+        let open = text[..at].rfind('{')?;
+        let value = serde_json::Deserializer::from_str(&text[open..])
+            .into_iter::<Value>()
+            .next()?
+            .ok()?;
+        let ids: Vec<String> = value
+            .get("ideas")?
+            .as_array()?
+            .iter()
+            .filter_map(|card| card.get("id").and_then(Value::as_str))
+            .map(str::to_string)
+            .collect();
+        (!ids.is_empty()).then_some(ids)
+    });
+    let found = embedded.unwrap_or_else(|| {
+        id_matches(text)
+            .into_iter()
+            .filter(|(_, after)| {
+                !after
+                    .trim_start()
+                    .strip_prefix(',')
+                    .is_some_and(|rest| rest.trim_start().starts_with("\"score\""))
+            })
+            .map(|(id, _)| id.to_string())
+            .collect()
+    });
+    let mut ids: Vec<String> = Vec::new();
+    for id in found {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
+/// The `blackbox.judge_scores` object: a score in 40..=95 for every judged id.
+fn judge_scores(rng: &mut Rng, messages: &[ChatMessage]) -> String {
+    let ids = last_user(messages).map(judged_ids).unwrap_or_default();
+    let scores: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({ "id": id, "score": range_inclusive(rng, 40, 95) }))
+        .collect();
+    json!({ "scores": scores }).to_string()
+}
+
+/// 4 to 6 `- ` bullet lines of generator-safe taste hints (`Line { format: "blackbox.hints" }`).
+fn hints(rng: &mut Rng, words: &Words) -> String {
+    let count = range_inclusive(rng, 4, 6) as usize;
+    draw_distinct(rng, words.bank("hint"), count)
+        .iter()
+        .map(|hint| format!("- {hint}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The concept list a rewrite was asked about, unchanged: the first line of the last user
+/// message that parses as a JSON array of strings (`[]` when there is none).
+fn concept_list(messages: &[ChatMessage]) -> String {
+    let last = messages.iter().rev().find(|m| m.role == "user").map_or("", |m| m.content.as_str());
+    last.lines()
+        .filter_map(|line| serde_json::from_str::<Vec<String>>(line.trim()).ok())
+        .next()
+        .map_or_else(|| "[]".to_owned(), |list| json!(list).to_string())
 }
 
 /// Two or three distinct Title Case words.
@@ -375,7 +572,7 @@ struct Words {
 
 /// The sections the backend draws from; the tests check each is present and not empty.
 #[cfg(test)]
-const SECTIONS: [&str; 17] = [
+const SECTIONS: [&str; 22] = [
     "subject",
     "setting",
     "action",
@@ -393,6 +590,11 @@ const SECTIONS: [&str; 17] = [
     "title_word",
     "stopword",
     "cliche",
+    "idea_hook",
+    "idea_narrative",
+    "mood",
+    "hint",
+    "concept_stopword",
 ];
 
 impl Words {
@@ -410,16 +612,22 @@ impl Words {
                 banks.entry(name).or_default().push(line);
             }
         }
-        let stopwords = banks
-            .get("stopword")
-            .map(|lines| lines.iter().flat_map(|l| l.split_whitespace()).collect())
-            .unwrap_or_default();
         let cliches = banks.get("cliche").cloned().unwrap_or_default();
-        Words {
+        let mut words = Words {
             banks,
-            stopwords,
+            stopwords: Vec::new(),
             cliches,
-        }
+        };
+        words.stopwords = words.bank_words("stopword");
+        words
+    }
+
+    /// The whitespace-separated words of every line of bank `name`.
+    fn bank_words(&self, name: &str) -> Vec<&'static str> {
+        self.bank(name)
+            .iter()
+            .flat_map(|line| line.split_whitespace())
+            .collect()
     }
 
     fn bank(&self, name: &str) -> &[&'static str] {
@@ -535,6 +743,10 @@ mod tests {
             "detail",
             "sign_sentence",
             "line",
+            "idea_hook",
+            "idea_narrative",
+            "mood",
+            "hint",
         ] {
             for entry in w.bank(bank) {
                 cliche_free(entry);
@@ -572,6 +784,15 @@ mod tests {
                 schema: "ab.scene_spec",
             },
             ResponseShape::Json { schema: "unknown" },
+            ResponseShape::Json {
+                schema: "blackbox.idea_card",
+            },
+            ResponseShape::Json {
+                schema: "blackbox.judge_scores",
+            },
+            ResponseShape::Line {
+                format: Some("blackbox.hints"),
+            },
         ] {
             assert_eq!(
                 ask("p/a", 1, PROMPT, shape),
@@ -669,9 +890,23 @@ mod tests {
     #[test]
     fn title_line_is_two_or_three_title_case_words() {
         for seed in 0..20 {
-            let title = ask("title/attempt_01", seed, "Name this image", ResponseShape::Line { format: Some("title") });
+            let title = ask(
+                "title/attempt_01",
+                seed,
+                "Name this image",
+                ResponseShape::Line {
+                    format: Some("title"),
+                },
+            );
             crate::generation::check_title(&title).unwrap();
         }
+    }
+
+    #[test]
+    fn concept_list_echoes_the_concepts_asked_about() {
+        let prompt = "Concepts (JSON array):\n[\"a fox\", \"dusk\"]\n\nThe viewer dislikes (JSON array):\n[\"horror\"]";
+        let answer = ask("pipeline/preprompt.filter_concepts/dislike_rewrite", 1, prompt, ResponseShape::Json { schema: "preprompt.concept_list" });
+        assert_eq!(answer, "[\"a fox\",\"dusk\"]");
     }
 
     #[test]
@@ -867,5 +1102,230 @@ mod tests {
             "peak {}",
             backend.limiter().peak()
         );
+    }
+
+    const IDEA_CARD: ResponseShape = ResponseShape::Json {
+        schema: "blackbox.idea_card",
+    };
+    const JUDGE: ResponseShape = ResponseShape::Json {
+        schema: "blackbox.judge_scores",
+    };
+    const HINTS: ResponseShape = ResponseShape::Line {
+        format: Some("blackbox.hints"),
+    };
+
+    /// An idea-card prompt shaped like `prompts/blackbox/idea_card.j2`; `zeppelin` appears only
+    /// outside the bullet lines.
+    fn idea_prompt(id: &str) -> String {
+        format!(
+            "Propose ONE idea for an image, as one strict JSON object, zeppelin.\n\n\
+             Direction for this idea: Let one concept dominate.\n\n\
+             Context guidance:\n<none>\n\n\
+             Selected concepts:\n- lighthouse\n- origami\n- thunderstorm\n\n\
+             Profile hints:\n- prefers weathered copper\n\n\
+             Answer with JSON only, exactly this shape:\n\
+             {{\"id\":\"{id}\",\"hook\":\"one sentence\",\"narrative\":\"one paragraph, 2-6 sentences\",\
+             \"options\":{{\"composition\":[\"...\",\"...\"],\"palette\":[\"...\",\"...\"],\
+             \"medium\":[\"...\"],\"mood\":[\"...\"]}}}}\n\n\
+             This is idea 2 of 6."
+        )
+    }
+
+    /// A judge prompt shaped like `prompts/blackbox/judge.j2`, embedding `cards` verbatim.
+    fn judge_prompt(cards: &str) -> String {
+        format!(
+            "You are a strict judge. Score every idea card below from 0 to 100.\n\n\
+             Selected concepts:\n- lighthouse\n\n\
+             Recent motifs (penalise ideas that repeat them):\n\
+             {{\"enabled\": true, \"motifs\": [{{\"token\": \"ocean\", \"df\": 3, \"w\": 3}}]}}\n\n\
+             The idea cards:\n{cards}\n\n\
+             Answer with strict JSON only: {{\"scores\":[{{\"id\":\"A\",\"score\":0}}]}}. Scores are \
+             integers from 0 to 100, exactly one entry per idea id, no other keys and no prose."
+        )
+    }
+
+    /// Offline idea cards for `ids`, as the assemble step writes them.
+    fn offline_cards(ids: &[String], seed: u64) -> String {
+        let cards: Vec<IdeaCard> = ids
+            .iter()
+            .map(|id| {
+                let text = ask(&format!("p/idea_{id}"), seed, &idea_prompt(id), IDEA_CARD);
+                parse_idea_card(&text, id).expect("offline idea card")
+            })
+            .collect();
+        idea_cards_json(&cards)
+    }
+
+    use crate::stages::blackbox::scoring::{
+        idea_cards_json, idea_ids, parse_idea_card, parse_judge_scores, IdeaCard,
+    };
+
+    #[test]
+    fn idea_card_conforms_and_parses() {
+        let mut echoed = 0;
+        for seed in 0..30 {
+            for id in ["A", "C", "AB"] {
+                let text = ask("p/idea", seed, &idea_prompt(id), IDEA_CARD);
+                assert!(
+                    text.trim_start().starts_with('{') && !text.contains("```"),
+                    "{text}"
+                );
+                cliche_free(&text);
+                assert!(
+                    !text.contains("zeppelin"),
+                    "a non-concept word leaked: {text}"
+                );
+                assert!(
+                    !text.contains("prefers"),
+                    "a taste verb became a concept: {text}"
+                );
+                let card = parse_idea_card(&text, id).unwrap_or_else(|e| panic!("{e}: {text}"));
+                let options = &card.options;
+                assert_eq!(
+                    (
+                        options.composition.len(),
+                        options.palette.len(),
+                        options.medium.len(),
+                        options.mood.len(),
+                        card.avoid.len()
+                    ),
+                    (3, 3, 2, 2, 2),
+                    "{text}"
+                );
+                for list in [
+                    &options.composition,
+                    &options.palette,
+                    &options.medium,
+                    &options.mood,
+                    &card.avoid,
+                ] {
+                    let mut unique = list.clone();
+                    unique.dedup();
+                    assert_eq!(&unique, list, "repeated entry in {text}");
+                }
+                assert!(
+                    card.hook.ends_with('.') && card.hook.matches('.').count() == 1,
+                    "{}",
+                    card.hook
+                );
+                let sentences = card.narrative.matches('.').count();
+                assert!((3..=4).contains(&sentences), "{}", card.narrative);
+                assert!(!starts_generic(&card.hook), "{}", card.hook);
+                let story = format!("{} {}", card.hook, card.narrative);
+                if [
+                    "lighthouse",
+                    "origami",
+                    "thunderstorm",
+                    "prefers",
+                    "weathered",
+                    "copper",
+                ]
+                .iter()
+                .any(|w| story.contains(w))
+                {
+                    echoed += 1;
+                }
+            }
+        }
+        assert!(
+            echoed > 60,
+            "concept words echoed in only {echoed} of 90 cards"
+        );
+    }
+
+    #[test]
+    fn idea_card_without_an_id_is_a() {
+        let text = ask(
+            "p/idea",
+            4,
+            "Propose one idea about a lighthouse",
+            IDEA_CARD,
+        );
+        parse_idea_card(&text, "A").unwrap_or_else(|e| panic!("{e}: {text}"));
+    }
+
+    #[test]
+    fn judge_scores_cover_the_embedded_cards() {
+        for (n, seed) in [(1, 0), (6, 1), (6, 2), (28, 3)] {
+            let ids = idea_ids(n);
+            let prompt = judge_prompt(&offline_cards(&ids, seed));
+            let text = ask("p/judge", seed, &prompt, JUDGE);
+            let scores = parse_judge_scores(&text, &ids).unwrap_or_else(|e| panic!("{e}"));
+            let got: Vec<&str> = scores.iter().map(|(id, _)| id.as_str()).collect();
+            assert_eq!(got, ids.iter().map(String::as_str).collect::<Vec<_>>());
+            assert!(scores.iter().all(|(_, s)| (40..=95).contains(s)), "{text}");
+            assert!(
+                text.starts_with("{\"scores\":[{\"id\":\"A\",\"score\":"),
+                "{text}"
+            );
+        }
+        // Scores vary between seeds.
+        let ids = idea_ids(6);
+        let prompt = judge_prompt(&offline_cards(&ids, 0));
+        let answers: std::collections::BTreeSet<String> = (0..10)
+            .map(|seed| ask("p/judge", seed, &prompt, JUDGE))
+            .collect();
+        assert!(answers.len() > 5, "{answers:?}");
+    }
+
+    #[test]
+    fn judge_scores_fall_back_to_the_ids_in_the_prompt() {
+        // A bare list of cards (no `ideas` key): every id but the answer example's.
+        let cards = r#"[{"id": "B", "hook": "x"}, {"id" : "C"}, {"id": "B"}]"#;
+        let text = ask("p/judge", 1, &judge_prompt(cards), JUDGE);
+        let ids = vec!["B".to_string(), "C".to_string()];
+        assert_eq!(
+            parse_judge_scores(&text, &ids).map(|s| s.len()),
+            Ok(2),
+            "{text}"
+        );
+        // Nothing to judge: an empty list.
+        let text = ask("p/judge", 1, "Score these: none", JUDGE);
+        assert_eq!(text, r#"{"scores":[]}"#);
+    }
+
+    #[test]
+    fn finds_ids_like_the_regex() {
+        let found: Vec<&str> =
+            id_matches(r#"{"id":"A"} "id" :  "AB", "id":"a" "id": "A1" "id":"" id:"Q" "id":"Z""#)
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
+        assert_eq!(found, ["A", "AB", "Z"]);
+        assert_eq!(
+            judged_ids(r#"{"scores":[{"id":"A","score":0}]}"#),
+            Vec::<String>::new()
+        );
+        let embedded = "cards: {\n  \"ideas\": [\n    {\"id\": \"B\"},\n    {\"id\": \"A\"}\n  ]\n} then {\"id\":\"Q\"}";
+        assert_eq!(judged_ids(embedded), ["B", "A"]);
+    }
+
+    #[test]
+    fn hints_are_four_to_six_bullets() {
+        let mut counts = std::collections::BTreeSet::new();
+        for seed in 0..40 {
+            let text = ask(
+                "p/hints",
+                seed,
+                "Turn this profile into hints: likes copper",
+                HINTS,
+            );
+            let lines: Vec<&str> = text.lines().collect();
+            assert!((4..=6).contains(&lines.len()), "{text}");
+            counts.insert(lines.len());
+            for line in &lines {
+                let hint = line
+                    .strip_prefix("- ")
+                    .unwrap_or_else(|| panic!("not a bullet: {line:?}"));
+                assert!(!hint.trim().is_empty() && hint.len() < 90, "{line:?}");
+                assert!(!hint.contains(['{', '}', '#', '*']), "{line:?}");
+            }
+            let mut unique = lines.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            assert_eq!(unique.len(), lines.len(), "{text}");
+            cliche_free(&text);
+        }
+        assert_eq!(counts.len(), 3, "{counts:?}");
     }
 }

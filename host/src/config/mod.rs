@@ -43,8 +43,8 @@ pub use checks::{is_secret_key, SECRET_KEYS, SECTIONS};
 pub use error::{ConfigError, FileOrigin, Layer};
 pub use runners::{check_runner_keys, take_experiment_runners, RUNNERS_KEY};
 pub use schema::{
-    parse_run_config, BackendSection, ContextSection, ExperimentSection, ImageSection,
-    PromptSection, RunConfig, RunSection,
+    parse_run_config, BackendSection, ContextSection, ExperimentSection, HolidaySection,
+    ImageSection, PromptSection, RunConfig, RunSection, SeasonSection,
 };
 pub use set::parse_set;
 

@@ -29,6 +29,7 @@ use super::key;
 use super::suggest::did_you_mean;
 use super::RUNNERS_KEY;
 use crate::backends::{ImageBackendConfig, TextBackendConfig};
+use crate::context::{Hemisphere, InjectionLocation, Injector};
 use crate::pipeline::compiler::{OutputConfig, StageConfigs, StagesConfig};
 
 /// One run's config: every key a run reads, typed and checked.
@@ -112,8 +113,8 @@ pub struct PromptSection {
     pub stage_configs: StageConfigs,
 }
 
-/// `[context]`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// `[context]`: the optional date guidance (season, nearby holiday); see [`crate::context`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContextSection {
     /// `context.enabled`: whether context injectors add to the prompts; default false.
@@ -126,6 +127,83 @@ pub struct ContextSection {
         skip_serializing_if = "Option::is_none"
     )]
     pub today: Option<String>,
+    /// `context.injection_location`: `system` (default), `prompt` or `both`.
+    #[serde(default)]
+    pub injection_location: InjectionLocation,
+    /// `context.injectors`: the injectors to run, in order; default `["season", "holiday"]`.
+    #[serde(default = "default_injectors", deserialize_with = "injectors")]
+    pub injectors: Vec<Injector>,
+    /// `[context.season]`.
+    #[serde(default)]
+    pub season: SeasonSection,
+    /// `[context.holiday]`.
+    #[serde(default, deserialize_with = "holiday")]
+    pub holiday: HolidaySection,
+}
+
+impl Default for ContextSection {
+    fn default() -> Self {
+        ContextSection {
+            enabled: false,
+            today: None,
+            injection_location: InjectionLocation::default(),
+            injectors: default_injectors(),
+            season: SeasonSection::default(),
+            holiday: HolidaySection::default(),
+        }
+    }
+}
+
+fn default_injectors() -> Vec<Injector> {
+    Injector::ALL.to_vec()
+}
+
+/// `[context.season]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeasonSection {
+    /// `context.season.hemisphere`: `northern` (default) or `southern`.
+    #[serde(default)]
+    pub hemisphere: Hemisphere,
+}
+
+/// `[context.holiday]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HolidaySection {
+    /// `context.holiday.lookahead_days`: how many days ahead a holiday counts; default 14.
+    #[serde(default = "lookahead_days")]
+    pub lookahead_days: u32,
+    /// `context.holiday.base_probability`: the chance of the theme at the edge of the window,
+    /// from 0 to 1; default 0.15.
+    #[serde(default = "base_probability", deserialize_with = "probability")]
+    pub base_probability: f64,
+    /// `context.holiday.max_probability`: the chance on the day itself, from 0 to 1 and at least
+    /// `base_probability`; default 0.55.
+    #[serde(default = "max_probability", deserialize_with = "probability")]
+    pub max_probability: f64,
+}
+
+impl Default for HolidaySection {
+    fn default() -> Self {
+        HolidaySection {
+            lookahead_days: lookahead_days(),
+            base_probability: base_probability(),
+            max_probability: max_probability(),
+        }
+    }
+}
+
+fn lookahead_days() -> u32 {
+    14
+}
+
+fn base_probability() -> f64 {
+    0.15
+}
+
+fn max_probability() -> f64 {
+    0.55
 }
 
 /// `[experiment]`: labels recorded with a run.
@@ -274,6 +352,41 @@ fn check_date(text: &str) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// `context.injectors`: known names (the [`Injector`] type checks each), none twice.
+fn injectors<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Injector>, D::Error> {
+    let injectors = Vec::<Injector>::deserialize(deserializer)?;
+    for (index, injector) in injectors.iter().enumerate() {
+        if injectors[..index].contains(injector) {
+            return Err(D::Error::custom(format!(
+                "must not list an injector twice\n\n`{}` is there more than once",
+                injector.name()
+            )));
+        }
+    }
+    Ok(injectors)
+}
+
+fn probability<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    let value = f64::deserialize(deserializer)?;
+    if !(0.0..=1.0).contains(&value) {
+        return Err(D::Error::custom("must be a number from 0 to 1"));
+    }
+    Ok(value)
+}
+
+/// `[context.holiday]`, whose chance must not fall as the day nears.
+fn holiday<'de, D: Deserializer<'de>>(deserializer: D) -> Result<HolidaySection, D::Error> {
+    let section = HolidaySection::deserialize(deserializer)?;
+    if section.max_probability < section.base_probability {
+        return Err(D::Error::custom(
+            "must have `max_probability` at least `base_probability`\n\n\
+             the chance of a holiday theme rises from `base_probability` (at the edge of the \
+             window) to `max_probability` (on the day)",
+        ));
+    }
+    Ok(section)
 }
 
 // --- from serde's errors to ConfigError -------------------------------------------------------
@@ -996,6 +1109,135 @@ mod tests {
         let mut ok = default_run_tree();
         ok["experiment_runners"] = json!({"x": {"anything": 1}});
         check_layers(&ok, &[]).unwrap();
+    }
+
+    #[test]
+    fn context_knobs_have_defaults() {
+        let config = parse_run_config(&default_run_tree()).unwrap();
+        assert_eq!(config.context, ContextSection::default());
+        let context = config.context;
+        assert_eq!(context.injection_location, InjectionLocation::System);
+        assert_eq!(context.injectors, [Injector::Season, Injector::Holiday]);
+        assert_eq!(context.season.hemisphere, Hemisphere::Northern);
+        assert_eq!(context.holiday.lookahead_days, 14);
+        assert_eq!(context.holiday.base_probability, 0.15);
+        assert_eq!(context.holiday.max_probability, 0.55);
+    }
+
+    #[test]
+    fn context_knobs_are_read() {
+        let config = parse_run_config(&with(json!({"context": {
+            "enabled": true,
+            "injection_location": "both",
+            "injectors": ["holiday"],
+            "season": {"hemisphere": "southern"},
+            "holiday": {"lookahead_days": 0, "base_probability": 0, "max_probability": 1},
+        }})))
+        .unwrap();
+        let context = &config.context;
+        assert_eq!(context.injection_location, InjectionLocation::Both);
+        assert_eq!(context.injectors, [Injector::Holiday]);
+        assert_eq!(context.season.hemisphere, Hemisphere::Southern);
+        assert_eq!(context.holiday.lookahead_days, 0);
+        assert_eq!(
+            context.holiday.base_probability, 0.0,
+            "an integer is a number"
+        );
+        assert_eq!(context.holiday.max_probability, 1.0);
+        // Round trip, and an empty list is allowed (no injector, no guidance).
+        let tree = serde_json::to_value(&config).unwrap();
+        assert_eq!(tree["context"]["injectors"], json!(["holiday"]));
+        assert_eq!(parse_run_config(&tree).unwrap(), config);
+        let config = parse_run_config(&with(json!({"context": {"injectors": []}}))).unwrap();
+        assert!(config.context.injectors.is_empty());
+    }
+
+    #[test]
+    fn context_knob_errors() {
+        let cases = [
+            (
+                json!({"injection_location": "user"}),
+                "`context.injection_location` must be one of `system`, `prompt`, `both`",
+            ),
+            (
+                json!({"injectors": ["season", "holidays"]}),
+                "`context.injectors[1]` must be `season` or `holiday`\n\ndid you mean `holiday`?",
+            ),
+            (
+                json!({"injectors": ["weather"]}),
+                "`context.injectors[0]` must be `season` or `holiday`",
+            ),
+            (
+                json!({"injectors": ["season", "calendar"]}),
+                "`context.injectors[1]` names `calendar`, an injector that is not implemented\n\n\
+                 the available injectors are `season` and `holiday`",
+            ),
+            (
+                json!({"injectors": ["season", "holiday", "season"]}),
+                "`context.injectors` must not list an injector twice\n\n`season` is there more \
+                 than once",
+            ),
+            (
+                json!({"injectors": "season"}),
+                "`context.injectors` must be an array, not a string",
+            ),
+            (
+                json!({"injectors": [1]}),
+                "`context.injectors[0]` must be a string, not an integer",
+            ),
+            (
+                json!({"season": {"hemisphere": "south"}}),
+                "`context.season.hemisphere` must be `northern` or `southern`",
+            ),
+            (
+                json!({"holiday": {"lookahead_days": -1}}),
+                "`context.holiday.lookahead_days` must be an integer from 0 to 4294967295",
+            ),
+            (
+                json!({"holiday": {"lookahead_days": 1.5}}),
+                "`context.holiday.lookahead_days` must be an integer ≥ 0, not a float",
+            ),
+            (
+                json!({"holiday": {"base_probability": 1.5}}),
+                "`context.holiday.base_probability` must be a number from 0 to 1",
+            ),
+            (
+                json!({"holiday": {"max_probability": -0.1}}),
+                "`context.holiday.max_probability` must be a number from 0 to 1",
+            ),
+            (
+                json!({"holiday": {"max_probability": "high"}}),
+                "`context.holiday.max_probability` must be a number, not a string",
+            ),
+            (
+                json!({"holiday": {"base_probability": 0.6}}),
+                "`context.holiday` must have `max_probability` at least `base_probability`\n\n\
+                 the chance of a holiday theme rises from `base_probability` (at the edge of the \
+                 window) to `max_probability` (on the day)",
+            ),
+        ];
+        for (patch, expected) in cases {
+            let err = error(json!({ "context": patch }));
+            assert_eq!(err.to_string(), expected, "{patch}");
+        }
+        // Unknown keys, at every level.
+        let err = error(json!({"context": {"calendar": {"enabled": true}}}));
+        assert!(
+            matches!(err, ConfigError::UnknownKey { ref key, .. } if key == "context.calendar"),
+            "{err:?}"
+        );
+        let err = error(json!({"context": {"holiday": {"lookahead": 3}}}));
+        assert_eq!(
+            err.to_string(),
+            "unknown config key `context.holiday.lookahead`\n\n\
+             the keys of `context.holiday` are `lookahead_days`, `base_probability`, \
+             `max_probability`"
+        );
+        let err = error(json!({"context": {"season": {"hemisphere": "northern", "x": 1}}}));
+        assert!(
+            matches!(err, ConfigError::UnknownKey { ref key, .. } if key == "context.season.x"),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -63,6 +63,13 @@ fn embedded_default_has_every_listed_key() {
                     "ab.final_prompt_format",
                 ],
             },
+            "stage_configs": {"defaults": {
+                "blackbox.prepare": {"novelty": {"enabled": true, "window": 25}},
+                "blackbox.generator_profile_hints": {"mode": "abstract"},
+                "blackbox.generate_idea_cards": {"idea_profile_source": "none"},
+                "blackbox.idea_cards_judge_score": {"judge_temperature": 0.0},
+                "blackbox.select_idea_card": {"exploration_rate": 0.15, "novelty": {"enabled": true, "window": 25}},
+            }},
         },
         "context": {"enabled": false},
         "backend": {

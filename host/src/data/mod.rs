@@ -11,6 +11,8 @@
 //! loaders. It never writes. It does not decide that an empty file is an error, because some
 //! callers accept one; those that do not use [`read_nonempty`].
 
+pub mod profile;
+
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};

@@ -31,7 +31,9 @@ use crate::backends::{self, BackendError, EnvLookup, ImageBackend, ImageCall, Te
 use crate::clock::{fresh_seed, Timestamp};
 use crate::config::{parse_run_config, ConfigError, RunConfig};
 use crate::pipeline::{self, CompileError, CompiledPipeline, PipelineInputs, RunState};
-use crate::stages::Registry;
+use crate::data::profile::{parse_profile, Profile};
+use crate::stages::{Registry, RunData};
+use plugin_api::concepts::CategoriesTable;
 
 pub use title::{check_title, generate_title, make_unique, TitleOutcome};
 
@@ -67,6 +69,9 @@ pub struct GenerationRequest<'a> {
     /// The title sequence number and the titles to avoid, fixed by the experiment runner from
     /// plan order so that `--jobs` never changes them; `None` reads them from the manifest.
     pub title_slot: Option<TitleSlot>,
+    /// The novelty window's history, snapshot by the experiment runner when the experiment
+    /// starts; `None` reads the run's generations CSV.
+    pub recent_prompts: Option<Vec<String>>,
 }
 
 /// A full-mode run's place in its titles manifest.
@@ -107,11 +112,10 @@ pub enum GenerationError {
 }
 
 /// Compiles a run config's plan: what `generate` executes and what preflight checks.
-pub fn compile_run(config: &RunConfig, seed: u64) -> Result<CompiledPipeline, CompileError> {
-    if config.context.enabled {
-        return Err(CompileError {
-            message: "`context.enabled = true`: context injection is not implemented yet in this version of image-project\n\nset `context.enabled = false`".to_owned(),
-        });
+pub fn compile_run(config: &RunConfig, seed: u64, data: Arc<RunData>) -> Result<CompiledPipeline, CompileError> {
+    let mut initial_outputs = vec!["prompt_inputs".to_owned(), "preferences_guidance".to_owned(), "dislikes".to_owned()];
+    if !data.prompt_context.is_empty() {
+        initial_outputs.push("context_guidance".to_owned());
     }
     let inputs = PipelineInputs {
         plan: &config.prompt.plan,
@@ -119,9 +123,67 @@ pub fn compile_run(config: &RunConfig, seed: u64) -> Result<CompiledPipeline, Co
         output: &config.prompt.output,
         stage_configs: &config.prompt.stage_configs,
         seed,
-        initial_outputs: vec!["prompt_inputs".to_owned()],
+        initial_outputs,
+        data,
     };
     pipeline::compile(&inputs, &Registry::builtin())
+}
+
+/// The parsed data tables of a run: what `prompt.categories_path` and `prompt.profile_path` hold.
+#[derive(Debug, Clone)]
+pub struct DataTables {
+    pub categories: CategoriesTable,
+    pub profile: Profile,
+}
+
+impl DataTables {
+    /// Reads and parses both files; errors name the file.
+    pub fn load(config: &RunConfig, cwd: &Path) -> Result<DataTables, String> {
+        let categories_ref = &config.prompt.categories_path;
+        let categories = crate::data::read_nonempty(categories_ref, cwd).map_err(|e| e.to_string())?;
+        let categories = CategoriesTable::from_csv(&categories)
+            .map_err(|e| format!("`{categories_ref}` (`prompt.categories_path`): {e}"))?;
+        let profile_ref = &config.prompt.profile_path;
+        let profile = crate::data::read_nonempty(profile_ref, cwd).map_err(|e| e.to_string())?;
+        let profile = parse_profile(&profile).map_err(|e| format!("`{profile_ref}` (`prompt.profile_path`): {e}"))?;
+        Ok(DataTables { categories, profile })
+    }
+}
+
+/// A run's data and context, from its tables: what the stages see before the first step.
+pub fn run_data(
+    config: &RunConfig,
+    tables: &DataTables,
+    seed: u64,
+    cwd: &Path,
+    recent_prompts: Vec<String>,
+) -> Result<(RunData, Option<crate::context::RunContext>), String> {
+    let dislikes = tables.profile.dislikes();
+    let context = if config.context.enabled {
+        let today = config.context.today.clone().unwrap_or_else(|| Timestamp::now().date().to_owned());
+        Some(crate::context::build_context(&config.context, seed, &today, &dislikes).map_err(|e| e.to_string())?)
+    } else {
+        None
+    };
+    let prompt_context = match &context {
+        Some(context) if crate::context::location_includes_prompt(config.context.injection_location) => context.guidance.clone(),
+        _ => String::new(),
+    };
+    let data = RunData {
+        categories: Some(tables.categories.clone()),
+        preferences_guidance: tables.profile.preferences_guidance(),
+        dislikes,
+        prompt_context,
+        recent_prompts,
+        cwd: cwd.to_owned(),
+    };
+    Ok((data, context))
+}
+
+/// The final prompts of the last runs recorded in a generations CSV (empty when there is none).
+pub fn recent_prompts(generations_csv: &Path) -> Result<Vec<String>, String> {
+    let rows = read_rows(generations_csv, &GENERATIONS_HEADER).map_err(|e| error_chain(&e))?;
+    Ok(rows.iter().filter_map(|row| row.get(2).map(str::to_owned)).collect())
 }
 
 /// A failure inside a phase.
@@ -269,10 +331,30 @@ fn run_phases(
     record: &mut RunRecord,
     log: &(dyn Fn(&str) + Sync),
 ) -> Result<(), PhaseError> {
-    // 1. Data.
-    for reference in [&config.prompt.categories_path, &config.prompt.profile_path] {
-        crate::data::read_nonempty(reference, request.cwd).map_err(|e| PhaseError::new("data_load", "data", e))?;
+    // 1. Data and context.
+    let data_error = |message: String| PhaseError::new("data_load", "data", message);
+    let tables = DataTables::load(config, request.cwd).map_err(data_error)?;
+    let history = match &request.recent_prompts {
+        Some(snapshot) => snapshot.clone(),
+        None => recent_prompts(&paths.generations).map_err(data_error)?,
+    };
+    let (data, context) = run_data(config, &tables, record.state.seed, request.cwd, history)
+        .map_err(|message| PhaseError::new("context_injection", "context", message))?;
+    let outputs = &mut record.state.outputs;
+    outputs.insert("preferences_guidance".into(), json!(data.preferences_guidance));
+    outputs.insert("dislikes".into(), json!(data.dislikes));
+    let mut system_prompt = pipeline::SYSTEM_PROMPT.trim_end().to_owned();
+    if let Some(context) = &context {
+        if !context.guidance.is_empty() {
+            outputs.insert("context_guidance".into(), json!(context.guidance));
+            if crate::context::location_includes_system(config.context.injection_location) {
+                system_prompt.push_str("\n\n");
+                system_prompt.push_str(&context.guidance);
+            }
+        }
+        outputs.insert("context".into(), context.metadata.clone());
     }
+    let data = Arc::new(data);
 
     record.backends = json!({
         "text": {"provider": backends.text.provider(), "model": backends.text.model()},
@@ -280,7 +362,7 @@ fn run_phases(
     });
 
     // 2. Pipeline.
-    let compiled = compile_run(config, record.state.seed).map_err(|e| PhaseError::new("pipeline", "compile", e))?;
+    let compiled = compile_run(config, record.state.seed, data).map_err(|e| PhaseError::new("pipeline", "compile", e))?;
     record.prompt_pipeline = compiled.metadata.clone();
     log(&format!(
         "plan `{}` stages [{}] capture `{}`",
@@ -288,7 +370,7 @@ fn run_phases(
         compiled.resolved_stages.join(", "),
         compiled.capture_stage
     ));
-    pipeline::execute(&compiled.root, &mut record.state, backends.text.as_ref(), pipeline::SYSTEM_PROMPT, log)
+    pipeline::execute(&compiled.root, &mut record.state, backends.text.as_ref(), &system_prompt, log)
         .map_err(|e| PhaseError {
             phase: "pipeline",
             kind: "step",
@@ -481,5 +563,6 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerationOutcome, Generati
         env: &env,
         backends: None,
         title_slot: None,
+        recent_prompts: None,
     })
 }

@@ -81,6 +81,8 @@ pub struct PipelineInputs<'a> {
     pub seed: u64,
     /// Output keys that exist before the first stage runs.
     pub initial_outputs: Vec<String>,
+    /// The run's data tables and texts.
+    pub data: std::sync::Arc<crate::stages::RunData>,
 }
 
 /// A compiled plan.
@@ -919,6 +921,7 @@ mod tests {
             stage_configs: &configs,
             seed: 7,
             initial_outputs: vec![],
+            data: Default::default(),
         };
         compile(&inputs, &registry()).map_err(|e| e.message)
     }
@@ -958,7 +961,7 @@ mod tests {
         let compiled = compile_json(
             json!({"sequence": ["t.token", "t.draft", {"stage": "final", "name": "closing"}]}),
             json!({}),
-            json!({"defaults": {"t.draft": {"mode": "fancy"}, "blackbox.prepare": {"anything": 1}, "t.final": {}}}),
+            json!({"defaults": {"t.draft": {"mode": "fancy"}, "blackbox_refine.loop": {"anything": 1}, "t.final": {}}}),
         )
         .unwrap();
         assert_eq!(compiled.resolved_stages, ["t.token", "t.draft", "closing"]);
@@ -1269,6 +1272,7 @@ mod tests {
             stage_configs: &StageConfigs::default(),
             seed: 1,
             initial_outputs: vec!["token".into()],
+            data: Default::default(),
         };
         assert_eq!(
             compile(&inputs, &registry()).unwrap().resolved_stages,
@@ -1354,6 +1358,7 @@ mod tests {
             stage_configs: &StageConfigs::default(),
             seed: 1,
             initial_outputs: vec![],
+            data: Default::default(),
         };
         assert_eq!(
             compile(&inputs, &registry).err().map(|e| e.message).as_deref(),

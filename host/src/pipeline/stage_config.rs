@@ -731,3 +731,10 @@ mod tests {
         );
     }
 }
+
+/// Stage builders report errors as text; `?` on a getter converts.
+impl From<StageConfigError> for String {
+    fn from(error: StageConfigError) -> String {
+        error.message
+    }
+}

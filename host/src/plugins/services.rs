@@ -26,6 +26,8 @@ pub struct RunContext {
     pub seed: u64,
     pub backends: Backends,
     pub title_slot: Option<TitleSlot>,
+    /// The novelty window's history, snapshot when the experiment started.
+    pub recent_prompts: Option<Vec<String>>,
 }
 
 impl HostServices {
@@ -66,6 +68,7 @@ impl ServiceProvider for HostServices {
             env: &env,
             backends: Some(&run.backends),
             title_slot: run.title_slot.clone(),
+            recent_prompts: run.recent_prompts.clone(),
         })
         .map_err(|error| error_chain(&error))?;
         Ok(RunOutcome {

@@ -16,6 +16,15 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("ab/scene_spec_json", include_str!("ab/scene_spec_json.j2")),
     ("ab/final_prompt_format", include_str!("ab/final_prompt_format.j2")),
     ("ab/final_prompt_format_from_scenespec", include_str!("ab/final_prompt_format_from_scenespec.j2")),
+    ("preprompt/dislike_rewrite_system", include_str!("preprompt/dislike_rewrite_system.j2")),
+    ("preprompt/dislike_rewrite_user", include_str!("preprompt/dislike_rewrite_user.j2")),
+    ("blackbox/hints_abstract", include_str!("blackbox/hints_abstract.j2")),
+    ("blackbox/idea_card", include_str!("blackbox/idea_card.j2")),
+    ("blackbox/profile_hints_plus_dislikes", include_str!("blackbox/profile_hints_plus_dislikes.j2")),
+    ("blackbox/judge", include_str!("blackbox/judge.j2")),
+    ("blackbox/image_prompt", include_str!("blackbox/image_prompt.j2")),
+    ("standard/initial_prompt_freeform", include_str!("standard/initial_prompt_freeform.j2")),
+    ("standard/image_prompt_creation", include_str!("standard/image_prompt_creation.j2")),
     ("title_system", include_str!("title_system.j2")),
     ("title_user", include_str!("title_user.j2")),
 ];
@@ -34,6 +43,11 @@ fn environment() -> &'static Environment<'static> {
         }
         environment
     })
+}
+
+/// The diversity directives of the idea cards, one per line; idea `i` gets directive `i mod n`.
+pub fn diversity_directives() -> Vec<&'static str> {
+    include_str!("blackbox/diversity_directives.txt").lines().map(str::trim).filter(|line| !line.is_empty()).collect()
 }
 
 /// Renders template `name` with `values`.

@@ -61,6 +61,8 @@ pub struct Execution<'a> {
     pub cwd: &'a Path,
     pub log: Arc<LogFile>,
     pub backends: &'a (dyn Fn(&PreparedRun) -> Backends + Sync),
+    /// The novelty history every run sees: the generations CSV as it was when execution started.
+    pub recent_prompts: Vec<String>,
     pub interrupt: &'a AtomicBool,
     pub events: &'a (dyn Fn(RunEvent) + Sync),
 }
@@ -172,6 +174,7 @@ fn execute_one(execution: &Execution<'_>, run: &PreparedRun, position: usize) ->
             seed: run.planned.seed.unwrap_or_default(),
             backends: (execution.backends)(run),
             title_slot: Some(TitleSlot { seq: position as u64 + 1, avoid: Vec::new() }),
+            recent_prompts: Some(execution.recent_prompts.clone()),
         },
     );
     let library = &execution.experiment.library;

@@ -143,6 +143,8 @@ pub enum RunnerError {
     },
     #[error("cannot resume from `{}`: {message}", path.display())]
     Resume { path: PathBuf, message: String },
+    #[error("cannot read the generation history `{}`: {message}", path.display())]
+    History { path: PathBuf, message: String },
     #[error("`{}` is locked by another image-project process running this experiment", path.display())]
     Locked { path: PathBuf },
     #[error("`--config`/`--set` given with `--resume` do not merge onto the stored run configs")]
@@ -439,8 +441,20 @@ pub fn run_experiment(
         let key = backend_key(run);
         backends.iter().find(|(known, _)| *known == key).map(|(_, built)| built.clone()).unwrap_or_else(|| backends[0].1.clone())
     };
+    // A run's history is the snapshot taken now, so `--jobs` never changes what a seed produces.
+    let history_path = planned
+        .runs
+        .first()
+        .and_then(|run| run.config.pointer("/prompt/generations_path"))
+        .and_then(Value::as_str)
+        .map(|path| options.cwd.join(path));
+    let recent_prompts = match history_path {
+        Some(path) => crate::generation::recent_prompts(&path).map_err(|message| RunnerError::History { path, message })?,
+        None => Vec::new(),
+    };
     let execution = execute::Execution {
         experiment,
+        recent_prompts,
         runs: &planned.runs,
         to_run,
         jobs,

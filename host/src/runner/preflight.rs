@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 
 use crate::backends::{EnvLookup, Provider};
 use crate::config::{parse_run_config, RunConfig};
-use crate::generation::{compile_run, error_chain};
+use std::sync::Arc;
+
+use crate::generation::{compile_run, error_chain, run_data, DataTables};
 
 use super::PreparedRun;
 
@@ -35,9 +37,9 @@ impl Preflight {
 
 /// Checks every run; the results are in plan order.
 pub fn check(runs: &[PreparedRun], cwd: &Path, env: EnvLookup<'_>) -> Vec<Preflight> {
-    let mut data_files: BTreeMap<String, Result<(), String>> = BTreeMap::new();
+    let mut tables = BTreeMap::new();
     runs.iter()
-        .map(|run| match check_run(run, cwd, env, &mut data_files) {
+        .map(|run| match check_run(run, cwd, env, &mut tables) {
             Ok(prompt_pipeline) => Preflight::Passed { prompt_pipeline },
             Err((kind, message)) => Preflight::Failed { kind, message },
         })
@@ -48,18 +50,16 @@ fn check_run(
     run: &PreparedRun,
     cwd: &Path,
     env: EnvLookup<'_>,
-    data_files: &mut BTreeMap<String, Result<(), String>>,
+    tables: &mut BTreeMap<(String, String), Result<DataTables, String>>,
 ) -> Result<Value, (&'static str, String)> {
     let config = parse_run_config(&run.config).map_err(|error| ("config", error_chain(&error)))?;
     let seed = run.planned.seed.unwrap_or_default();
-    let compiled = compile_run(&config, seed).map_err(|error| ("compile", error.to_string()))?;
-    for reference in [&config.prompt.categories_path, &config.prompt.profile_path] {
-        // Each distinct file is read once, however many runs use it.
-        let verdict = data_files.entry(reference.clone()).or_insert_with(|| {
-            crate::data::read_nonempty(reference, cwd).map(drop).map_err(|error| error.to_string())
-        });
-        verdict.clone().map_err(|message| ("data", message))?;
-    }
+    // Each distinct pair of data files is read and parsed once, however many runs use it.
+    let key = (config.prompt.categories_path.clone(), config.prompt.profile_path.clone());
+    let loaded = tables.entry(key).or_insert_with(|| DataTables::load(&config, cwd));
+    let loaded = loaded.as_ref().map_err(|message| ("data", message.clone()))?;
+    let (data, _) = run_data(&config, loaded, seed, cwd, Vec::new()).map_err(|message| ("context", message))?;
+    let compiled = compile_run(&config, seed, Arc::new(data)).map_err(|error| ("compile", error.to_string()))?;
     check_keys(&config, env).map_err(|message| ("backend", message))?;
     Ok(compiled.metadata)
 }

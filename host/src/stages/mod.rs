@@ -5,9 +5,15 @@
 //! Stages are grouped by family below; the order of [`catalogue`] is the order of `stages list`.
 
 mod ab;
+pub mod blackbox;
+mod data;
 pub mod plans;
+mod preprompt;
+mod profile_source;
 mod registry;
+mod standard;
 
+pub use data::RunData;
 pub use registry::{Registry, ResolveError, ResolveErrorKind, NOT_IMPLEMENTED};
 
 use crate::pipeline::{Block, PipelineInputs, StageConfig};
@@ -62,6 +68,12 @@ pub fn catalogue() -> Vec<StageDef> {
     let mut stages = Vec::new();
     // A/B experiments: token, scene draft, refinement or SceneSpec, strict one-line prompt.
     stages.extend(ab::stages());
+    // Concepts: choose them, then rewrite those that clash with the dislikes.
+    stages.extend(preprompt::stages());
+    // Black box: idea cards generated in parallel, judged, selected, turned into a prompt.
+    stages.extend(blackbox::stages());
+    // The simple plan: candidate themes, then a prompt for the strongest.
+    stages.extend(standard::stages());
     stages
 }
 

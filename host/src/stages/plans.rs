@@ -28,19 +28,35 @@ pub struct PlanDef {
 }
 
 /// Every plan, in the order messages list them.
-pub const PLANS: &[PlanDef] = &[PlanDef {
-    name: "custom",
-    doc: "the stages listed in `prompt.stages.sequence`, in order",
-    stages: PlanStages::Sequence,
-}];
+pub const PLANS: &[PlanDef] = &[
+    PlanDef {
+        name: "custom",
+        doc: "the stages listed in `prompt.stages.sequence`, in order",
+        stages: PlanStages::Sequence,
+    },
+    PlanDef {
+        name: "blackbox",
+        doc: "concepts, profile hints, parallel idea cards, a judge, selection, the final prompt",
+        stages: PlanStages::Fixed(&[
+            "preprompt.select_concepts",
+            "preprompt.filter_concepts",
+            "blackbox.prepare",
+            "blackbox.generator_profile_hints",
+            "blackbox.generate_idea_cards",
+            "blackbox.idea_cards_judge_score",
+            "blackbox.select_idea_card",
+            "blackbox.image_prompt_creation",
+        ]),
+    },
+    PlanDef {
+        name: "simple_no_concepts",
+        doc: "four candidate themes from the profile, then a prompt for the strongest",
+        stages: PlanStages::Fixed(&["standard.initial_prompt_freeform", "standard.image_prompt_creation"]),
+    },
+];
 
 /// Plans of the reference system that are not ported yet.
-pub const NOT_IMPLEMENTED: &[&str] = &[
-    "blackbox",
-    "blackbox_refine",
-    "simple_no_concepts",
-    "direct",
-];
+pub const NOT_IMPLEMENTED: &[&str] = &["blackbox_refine", "direct"];
 
 /// One stage of a resolved plan.
 #[derive(Clone)]
@@ -245,8 +261,8 @@ mod tests {
              (available: ab.final_prompt_format, ab.scene_draft)\n\ndid you mean `ab.scene_draft`?"
         );
         assert_eq!(
-            err("custom", vec![SequenceItem::Named { stage: "blackbox.prepare".into(), name: "p".into() }]),
-            "prompt.stages.sequence[0].stage = \"blackbox.prepare\" is invalid: stage kind `blackbox.prepare` \
+            err("custom", vec![SequenceItem::Named { stage: "blackbox_refine.loop".into(), name: "p".into() }]),
+            "prompt.stages.sequence[0].stage = \"blackbox_refine.loop\" is invalid: stage kind `blackbox_refine.loop` \
              is not implemented yet in this version of image-project"
         );
         assert_eq!(
@@ -258,10 +274,10 @@ mod tests {
     #[test]
     fn reference_plans_not_ported_say_so() {
         assert_eq!(
-            err("Blackbox", vec![]),
-            "prompt plan `blackbox` is not implemented yet in this version of image-project"
+            err("Direct", vec![]),
+            "prompt plan `direct` is not implemented yet in this version of image-project"
         );
-        for name in ["blackbox_refine", "simple_no_concepts", "direct"] {
+        for name in ["blackbox_refine", "direct"] {
             assert!(
                 err(name, vec![]).contains("is not implemented yet"),
                 "{name}"
@@ -273,11 +289,11 @@ mod tests {
     fn unknown_plans_list_the_available_ones() {
         assert_eq!(
             err("auto", vec![]),
-            "unknown prompt plan `auto` (available: custom)"
+            "unknown prompt plan `auto` (available: custom, blackbox, simple_no_concepts)"
         );
         assert_eq!(
             err("custon", vec![]),
-            "unknown prompt plan `custon` (available: custom)\n\ndid you mean `custom`?"
+            "unknown prompt plan `custon` (available: custom, blackbox, simple_no_concepts)\n\ndid you mean `custom`?"
         );
     }
 

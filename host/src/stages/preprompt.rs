@@ -1,0 +1,193 @@
+//! Concept stages (reference §2.2 `preprompt.*`): choosing the run's concepts (random from the
+//! categories table, fixed, or from a file) and rewriting those that clash with the viewer's
+//! dislikes.
+
+use std::sync::Arc;
+
+use minijinja::context;
+use serde_json::{json, Value};
+
+use super::profile_source::selected_concepts;
+use super::{StageBuild, StageDef, StageIo, StageKind};
+use crate::backends::ResponseShape;
+use crate::pipeline::{action_stage_block, ActionStep, Block, ChatStep, MergeMode, Node, PromptFn, RunState};
+
+const SELECTED: &str = "selected_concepts";
+const FILTER_LOG: &str = "concept_filter_log";
+/// Where the dislike rewrite's raw answer is captured for the `apply` action.
+const REWRITE_RAW: &str = "preprompt.filter_concepts.dislike_rewrite";
+
+/// The concept stages.
+pub fn stages() -> Vec<StageDef> {
+    vec![
+        StageDef {
+            id: "preprompt.select_concepts",
+            kind: StageKind::Action,
+            doc: "Choose the run's concepts: random (one per category group), fixed, or from a file",
+            io: StageIo { requires: &[], provides: &[SELECTED], captures: &[] },
+            build: build_select,
+        },
+        StageDef {
+            id: "preprompt.filter_concepts",
+            kind: StageKind::Composite,
+            doc: "Rewrite concepts that clash with the profile's dislikes (filter `dislike_rewrite`)",
+            io: StageIo { requires: &[SELECTED], provides: &[SELECTED, FILTER_LOG], captures: &[] },
+            build: build_filter,
+        },
+    ]
+}
+
+fn build_select(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
+    let config = &mut *build.config;
+    let strategy = config.get_str("strategy", Some("random"), Some(&["random", "fixed", "file"]))?;
+    // All three keys are read whatever the strategy, so one config serves every plan (the
+    // reference refused its own config here); the inactive ones are simply not used.
+    let fixed = config.get_list_str("fixed", &[], true)?;
+    let file_path = config.get_optional_str("file_path")?;
+    let data = Arc::clone(&build.inputs.data);
+    let concepts: Option<Vec<String>> = match strategy.as_str() {
+        "fixed" if fixed.is_empty() => return Err(format!("`{}` must list at least one concept when `strategy = \"fixed\"`", config.key_path("fixed"))),
+        "fixed" => Some(fixed),
+        "file" => {
+            let Some(path) = &file_path else {
+                return Err(format!("`{}` is required when `strategy = \"file\"`", config.key_path("file_path")));
+            };
+            let text = crate::data::read_nonempty(path, &data.cwd).map_err(|e| e.to_string())?;
+            Some(text.lines().map(str::trim).filter(|line| !line.is_empty()).map(str::to_owned).collect())
+        }
+        _ => {
+            if data.categories.is_none() {
+                return Err("`strategy = \"random\"` needs the categories table (`prompt.categories_path`)".to_owned());
+            }
+            None
+        }
+    };
+    let action = Arc::new(move |state: &mut RunState| {
+        let chosen = match &concepts {
+            Some(list) => list.clone(),
+            None => {
+                let table = data.categories.as_ref().ok_or("no categories table")?;
+                let mut rng = plugin_api::seed::derive_rng(state.seed, "preprompt.select_concepts");
+                plugin_api::concepts::sample_concepts(table, &mut rng)
+            }
+        };
+        if chosen.is_empty() {
+            return Err("no concepts were selected".to_owned());
+        }
+        state.outputs.insert(SELECTED.into(), json!(chosen));
+        Ok(json!({"strategy": strategy, "file_path": file_path, "selected_concepts": chosen}))
+    });
+    Ok(action_stage_block(build.instance_id, action, None))
+}
+
+fn build_filter(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
+    let config = &mut *build.config;
+    let enabled = config.get_bool("enabled", false)?;
+    let order = config.get_list_str("order", &["dislike_rewrite"], !enabled)?;
+    if let Some(unknown) = order.iter().find(|name| name.as_str() != "dislike_rewrite") {
+        return Err(format!("unknown concept filter `{unknown}` in `{}` (available: dislike_rewrite)", config.key_path("order")));
+    }
+    let rewrite = config.namespace("dislike_rewrite")?;
+    let rewrite_enabled = rewrite.get_bool("enabled", true)?;
+    let temperature = rewrite.get_float("temperature", 0.25, Some(0.0), Some(2.0))?;
+    let dislikes = build.inputs.data.dislikes.clone();
+
+    let run_rewrite = enabled && rewrite_enabled && order.iter().any(|name| name == "dislike_rewrite") && !dislikes.is_empty();
+    let skip_reason = if !enabled {
+        Some("disabled")
+    } else if !rewrite_enabled {
+        Some("dislike_rewrite disabled")
+    } else if dislikes.is_empty() {
+        Some("no dislikes in the profile")
+    } else {
+        None
+    };
+    let log_base = json!({"enabled": enabled, "order": order});
+    let mut nodes = Vec::new();
+    if run_rewrite {
+        let prompt_dislikes = dislikes.clone();
+        let prompt: PromptFn = Arc::new(move |state: &RunState| {
+            let system = crate::prompts::render("preprompt/dislike_rewrite_system", context! {})?;
+            let user = crate::prompts::render(
+                "preprompt/dislike_rewrite_user",
+                context! { concepts => selected_concepts(state)?, dislikes => prompt_dislikes },
+            )?;
+            Ok(format!("{system}\n\n{user}"))
+        });
+        let mut step = ChatStep::new("dislike_rewrite", temperature, ResponseShape::Json { schema: "preprompt.concept_list" }, prompt);
+        step.merge = MergeMode::None;
+        step.capture_key = Some(REWRITE_RAW.to_owned());
+        nodes.push(Node::Chat(step));
+    }
+    let apply = Arc::new(move |state: &mut RunState| {
+        let input = selected_concepts(state)?;
+        let mut log = log_base.clone();
+        log["input"] = json!(input);
+        let mut output = input.clone();
+        match (run_rewrite, skip_reason) {
+            (true, _) => {
+                let raw = state.output_text(REWRITE_RAW)?.to_owned();
+                match parse_concept_list(&raw, input.len()) {
+                    Ok(rewritten) => {
+                        output = rewritten;
+                        log["applied"] = json!(["dislike_rewrite"]);
+                    }
+                    Err(error) => {
+                        log["applied"] = json!([]);
+                        log["error"] = json!(error);
+                    }
+                }
+                log["raw_response"] = json!(raw);
+            }
+            (false, reason) => {
+                log["applied"] = json!([]);
+                log["skipped"] = json!([{"name": "dislike_rewrite", "reason": reason.unwrap_or("not in order")}]);
+            }
+        }
+        log["output"] = json!(output);
+        state.outputs.insert(SELECTED.into(), json!(output));
+        state.outputs.insert(FILTER_LOG.into(), log.clone());
+        Ok(log)
+    });
+    nodes.push(Node::Action(ActionStep {
+        name: Some("apply".to_owned()),
+        action: apply,
+        merge: MergeMode::None,
+        capture_key: None,
+        meta: Default::default(),
+    }));
+    let mut block = Block::new(build.instance_id, nodes);
+    block.merge = MergeMode::None;
+    Ok(block)
+}
+
+/// The rewritten list: a JSON array of `expected` strings (lines starting with a code fence are
+/// dropped first, so a fenced answer still parses).
+pub fn parse_concept_list(raw: &str, expected: usize) -> Result<Vec<String>, String> {
+    let text: String = raw.lines().filter(|line| !line.trim_start().starts_with("```")).collect::<Vec<_>>().join("\n");
+    let value: Value = serde_json::from_str(text.trim()).map_err(|e| format!("the rewrite is not a JSON array: {e}"))?;
+    let items = value.as_array().ok_or("the rewrite is not a JSON array")?;
+    let concepts: Vec<String> = items
+        .iter()
+        .map(|item| item.as_str().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()))
+        .collect::<Option<_>>()
+        .ok_or("the rewrite holds something other than non-empty strings")?;
+    if concepts.len() != expected {
+        return Err(format!("the rewrite has {} concepts, expected {expected}", concepts.len()));
+    }
+    Ok(concepts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concept_lists_parse_strictly() {
+        assert_eq!(parse_concept_list("[\"a\", \"b\"]", 2).unwrap(), ["a", "b"]);
+        assert_eq!(parse_concept_list("```json\n[\"a\"]\n```", 1).unwrap(), ["a"]);
+        for (raw, expected) in [("[\"a\"]", 2), ("{}", 1), ("[1]", 1), ("[\"\"]", 1), ("nope", 1)] {
+            assert!(parse_concept_list(raw, expected).is_err(), "{raw}");
+        }
+    }
+}
