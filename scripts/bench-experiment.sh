@@ -13,9 +13,9 @@ bin="$repo/target/release/image-project"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-plain() { "$bin" experiments run "$experiment" --mode prompt_only --seed 1 --json --output-root "plain-$RUN"; }
+plain() { "$bin" experiments run "$experiment" --mode prompt_only --seed 1 --json --output-root "_artifacts/plain-$RUN"; }
 latency() {
-  "$bin" experiments run "$experiment" --mode prompt_only --seed 1 --json --output-root "latency-$RUN" --jobs 9 \
+  "$bin" experiments run "$experiment" --mode prompt_only --seed 1 --json --output-root "_artifacts/latency-$RUN" --jobs 9 \
     --set backend.text.offline_latency_ms=100 --set backend.text.max_concurrency=64
 }
 time_runs "$runs" plain | summarise "$experiment offline"

@@ -39,3 +39,5 @@ mod execute;
 mod resume;
 // `index-artifacts` and the index refreshed after each experiment.
 mod index;
+// The stage catalogue through real experiments (`3x3`).
+mod catalogue;

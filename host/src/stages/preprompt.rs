@@ -181,6 +181,67 @@ pub fn parse_concept_list(raw: &str, expected: usize) -> Result<Vec<String>, Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::{compiler::{OutputConfig, StageConfigs, StagesConfig}, PipelineInputs, StageConfig};
+    use crate::stages::RunData;
+
+    const CATEGORIES: &str = "Subject Matter,Narrative,Mood,Composition,Perspective,Style,Time Period_Context,Color Scheme\n\
+        a fox,a chase,calm,centered,aerial,ink,1920s,teal\n\
+        a heron,a wait,tense,thirds,low,oil,future,rust\n";
+
+    /// Builds `preprompt.select_concepts` with `knobs` and runs its action for `seed`.
+    fn select(knobs: Value, seed: u64, cwd: &std::path::Path) -> Result<Vec<String>, String> {
+        let data = RunData {
+            categories: Some(plugin_api::concepts::CategoriesTable::from_csv(CATEGORIES).unwrap()),
+            cwd: cwd.to_owned(),
+            ..RunData::default()
+        };
+        let (stages, output, stage_configs) = (StagesConfig::default(), OutputConfig::default(), StageConfigs::default());
+        let inputs = PipelineInputs {
+            plan: "custom",
+            stages: &stages,
+            output: &output,
+            stage_configs: &stage_configs,
+            seed,
+            initial_outputs: vec![],
+            data: Arc::new(data),
+        };
+        let mut config = StageConfig::for_stage("preprompt.select_concepts", knobs.as_object().unwrap().clone());
+        let mut build = StageBuild { instance_id: "preprompt.select_concepts", kind: "preprompt.select_concepts", config: &mut config, inputs: &inputs };
+        let block = build_select(&mut build)?;
+        config.assert_consumed().map_err(String::from)?;
+        let Node::Action(step) = &block.nodes[0] else { panic!("an action stage") };
+        let mut state = RunState { seed, ..RunState::default() };
+        (step.action)(&mut state)?;
+        selected_concepts(&state)
+    }
+
+    #[test]
+    fn random_selection_takes_one_concept_per_group_deterministically() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = select(json!({}), 7, dir.path()).unwrap();
+        assert_eq!(first.len(), 3);
+        assert_eq!(first, select(json!({"strategy": "random"}), 7, dir.path()).unwrap());
+        let seeds: std::collections::BTreeSet<Vec<String>> = (0..20).map(|seed| select(json!({}), seed, dir.path()).unwrap()).collect();
+        assert!(seeds.len() > 1, "different seeds choose differently");
+    }
+
+    #[test]
+    fn fixed_and_file_strategies_and_their_inactive_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        // The inactive keys of another strategy are accepted (the reference refused them).
+        let fixed = select(json!({"strategy": "fixed", "fixed": ["moss", "tin"], "file_path": "unused.txt"}), 1, dir.path());
+        assert_eq!(fixed.unwrap(), ["moss", "tin"]);
+        std::fs::write(dir.path().join("concepts.txt"), "salt\n\n  lantern \n").unwrap();
+        let file = select(json!({"strategy": "file", "file_path": "concepts.txt", "fixed": []}), 1, dir.path());
+        assert_eq!(file.unwrap(), ["salt", "lantern"]);
+        let random_with_inactive = select(json!({"strategy": "random", "fixed": [], "file_path": "x"}), 1, dir.path());
+        assert_eq!(random_with_inactive.unwrap().len(), 3);
+        assert!(select(json!({"strategy": "fixed"}), 1, dir.path()).unwrap_err().contains("at least one concept"));
+        assert!(select(json!({"strategy": "file"}), 1, dir.path()).unwrap_err().contains("file_path"));
+        assert!(select(json!({"strategy": "file", "file_path": "missing.txt"}), 1, dir.path()).unwrap_err().contains("missing.txt"));
+        assert!(select(json!({"strategy": "other"}), 1, dir.path()).unwrap_err().contains("must be one of"));
+        assert!(select(json!({"stratgy": "fixed"}), 1, dir.path()).unwrap_err().contains("stratgy"));
+    }
 
     #[test]
     fn concept_lists_parse_strictly() {
