@@ -5,7 +5,9 @@
 //! - [`config`]: config layers, merge rules, `--set`, strict checks.
 //! - [`data`]: `read_data` and the embedded sample data (`builtin:<name>`).
 //! - [`plugins`]: finding, loading and describing experiment plugins; the host services they call.
-//! - [`runner`]: the canonical experiment runner (plan, validate, write the plan files).
+//! - [`runner`]: the canonical experiment runner (plan, preflight, execute, record, resume).
+//! - [`generation`]: one pipeline run and everything it records.
+//! - [`context`]: context injection (season, holiday).
 //! - [`pipeline`]: the engine and compiler of the prompt pipeline; [`stages`] the stage catalogue.
 //! - [`backends`]: the text and image providers (offline and OpenAI-compatible).
 //! - [`artifacts`]: every file format the runner writes, and atomic writing.

@@ -271,14 +271,7 @@ fn profile_v5_reads_a_profile_file_relative_to_the_working_directory() {
             "out",
         ],
     ));
-    output.assert_code(2).assert_stderr_has(&[
-        "preflight failed for 9 of 9 planned runs",
-        "not implemented yet",
-    ]);
-    assert!(
-        !output.stderr.contains("data/profile.csv"),
-        "the profile file is not the problem{output}"
-    );
+    output.assert_code(0);
     let plan = read_json(&sandbox.path().join("out/experiment_plan.json"));
     assert_eq!(
         plan["planned_runs"].as_array().map(Vec::len),

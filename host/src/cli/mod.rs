@@ -9,7 +9,9 @@ mod experiments_run;
 mod generate;
 mod index_artifacts;
 mod interrupt;
+mod plans_list;
 mod progress;
+mod stages_list;
 
 use std::ffi::OsString;
 
@@ -60,6 +62,12 @@ enum Command {
     Experiments(ExperimentsCommand),
     Generate(generate::Args),
     IndexArtifacts(index_artifacts::Args),
+    /// List the plans `prompt.plan` can select
+    #[command(subcommand)]
+    Plans(PlansCommand),
+    /// List the stage kinds plans are made of
+    #[command(subcommand)]
+    Stages(StagesCommand),
 }
 
 #[derive(Subcommand)]
@@ -67,6 +75,16 @@ enum ExperimentsCommand {
     List(experiments_list::Args),
     Describe(experiments_describe::Args),
     Run(experiments_run::Args),
+}
+
+#[derive(Subcommand)]
+enum PlansCommand {
+    List(plans_list::Args),
+}
+
+#[derive(Subcommand)]
+enum StagesCommand {
+    List(stages_list::Args),
 }
 
 /// Parses `args`, runs the command, prints any error, and returns the exit code.
@@ -84,6 +102,8 @@ pub fn main(args: Vec<OsString>) -> i32 {
         Command::Experiments(ExperimentsCommand::Run(args)) => experiments_run::exec(args),
         Command::Generate(args) => generate::exec(args),
         Command::IndexArtifacts(args) => index_artifacts::exec(args),
+        Command::Plans(PlansCommand::List(args)) => plans_list::exec(args),
+        Command::Stages(StagesCommand::List(args)) => stages_list::exec(args),
     };
     match result {
         Ok(code) => code,

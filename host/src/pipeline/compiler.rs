@@ -499,8 +499,7 @@ fn config_table(path: &str, value: &Value) -> Result<Map<String, Value>, Compile
 }
 
 /// `prompt.stage_configs.defaults` by resolved kind id. Defaults for kinds this plan does not
-/// use are fine, and so are defaults for reference kinds not ported yet (one config can serve
-/// every plan); anything else that does not name a kind is an error.
+/// use are fine (one config can serve every plan); a key that names no kind is an error.
 fn resolve_defaults(
     raw: &Map<String, Value>,
     registry: &crate::stages::Registry,
@@ -511,10 +510,6 @@ fn resolve_defaults(
         let path = key::child(DEFAULTS, raw_kind);
         let kind = match registry.resolve(raw_kind) {
             Ok(stage) => stage.id,
-            Err(e) if e.is_not_implemented() => {
-                config_table(&path, value)?;
-                continue;
-            }
             Err(e) => {
                 return Err(error(format!(
                     "{path} does not name a stage kind: {}",
@@ -961,7 +956,7 @@ mod tests {
         let compiled = compile_json(
             json!({"sequence": ["t.token", "t.draft", {"stage": "final", "name": "closing"}]}),
             json!({}),
-            json!({"defaults": {"t.draft": {"mode": "fancy"}, "blackbox_refine.loop": {"anything": 1}, "t.final": {}}}),
+            json!({"defaults": {"t.draft": {"mode": "fancy"}, "t.final": {}}}),
         )
         .unwrap();
         assert_eq!(compiled.resolved_stages, ["t.token", "t.draft", "closing"]);

@@ -3,7 +3,7 @@
 //! stage-owned config namespace every stage reads its knobs through (`stage_config`), and the two
 //! stage conventions, chat and action stage blocks (`stage_blocks`).
 //!
-//! What the stages *are* lives in `stages`; what a run writes lives in `run` and `artifacts`.
+//! What the stages *are* lives in `stages`; what a run writes lives in `generation` and `artifacts`.
 
 pub mod compiler;
 pub mod engine;

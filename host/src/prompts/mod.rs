@@ -25,6 +25,12 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("blackbox/image_prompt", include_str!("blackbox/image_prompt.j2")),
     ("standard/initial_prompt_freeform", include_str!("standard/initial_prompt_freeform.j2")),
     ("standard/image_prompt_creation", include_str!("standard/image_prompt_creation.j2")),
+    ("blackbox_refine/variation_v1", include_str!("blackbox_refine/variation_v1.j2")),
+    ("blackbox_refine/variation_v2", include_str!("blackbox_refine/variation_v2.j2")),
+    ("blackbox_refine/judge", include_str!("blackbox_refine/judge.j2")),
+    ("postprompt/profile_nudge", include_str!("postprompt/profile_nudge.j2")),
+    ("postprompt/openai_format", include_str!("postprompt/openai_format.j2")),
+    ("direct/image_prompt_creation", include_str!("direct/image_prompt_creation.j2")),
     ("title_system", include_str!("title_system.j2")),
     ("title_user", include_str!("title_user.j2")),
 ];
@@ -48,6 +54,26 @@ fn environment() -> &'static Environment<'static> {
 /// The diversity directives of the idea cards, one per line; idea `i` gets directive `i mod n`.
 pub fn diversity_directives() -> Vec<&'static str> {
     include_str!("blackbox/diversity_directives.txt").lines().map(str::trim).filter(|line| !line.is_empty()).collect()
+}
+
+/// The judging rubric texts of the refine loop, by name.
+pub fn rubric(name: &str) -> Option<&'static str> {
+    match name {
+        "default" => Some(include_str!("blackbox_refine/rubric_default.txt")),
+        "strict" => Some(include_str!("blackbox_refine/rubric_strict.txt")),
+        "novelty_heavy" => Some(include_str!("blackbox_refine/rubric_novelty_heavy.txt")),
+        _ => None,
+    }
+}
+
+/// The refine loop's built-in mutation directives, one per line.
+pub fn mutation_directives() -> Vec<String> {
+    include_str!("blackbox_refine/mutation_directives.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Renders template `name` with `values`.

@@ -119,7 +119,7 @@ pub enum RunnerError {
     Config(#[from] ConfigError),
     #[error("invalid experiment id `{0}` (expected letters, digits, `_`, `.` and `-`, without `..`)")]
     InvalidExperimentId(String),
-    #[error("`{}` already holds an experiment plan\n\nchoose another `--output-root`, or continue that experiment with `--resume` once runs can execute", path.display())]
+    #[error("`{}` already holds an experiment plan\n\nchoose another `--output-root`, or continue that experiment with `--resume --output-root`", path.display())]
     OutputRootTaken { path: PathBuf },
     #[error("experiment `{experiment}` (`{}`) failed to plan", library.display())]
     PluginCall {

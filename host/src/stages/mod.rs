@@ -6,15 +6,19 @@
 
 mod ab;
 pub mod blackbox;
+pub mod blackbox_refine;
 mod data;
+mod direct;
+pub mod describe;
 pub mod plans;
+mod postprompt;
 mod preprompt;
 mod profile_source;
 mod registry;
 mod standard;
 
 pub use data::RunData;
-pub use registry::{Registry, ResolveError, ResolveErrorKind, NOT_IMPLEMENTED};
+pub use registry::{Registry, ResolveError, ResolveErrorKind};
 
 use crate::pipeline::{Block, PipelineInputs, StageConfig};
 
@@ -72,6 +76,12 @@ pub fn catalogue() -> Vec<StageDef> {
     stages.extend(preprompt::stages());
     // Black box: idea cards generated in parallel, judged, selected, turned into a prompt.
     stages.extend(blackbox::stages());
+    // Refinement: a seed prompt, then rounds of judged variants.
+    stages.extend(blackbox_refine::stages());
+    // After the prompt: a taste nudge and the final formatting.
+    stages.extend(postprompt::stages());
+    // A prompt straight from the concepts.
+    stages.extend(direct::stages());
     // The simple plan: candidate themes, then a prompt for the strongest.
     stages.extend(standard::stages());
     stages

@@ -1,6 +1,5 @@
-//! Named plans: ordered lists of stage instances. `custom` takes its list from
-//! `prompt.stages.sequence`; the catalogue issues add the others, one [`PlanDef`] entry each
-//! (and remove the name from [`NOT_IMPLEMENTED`]).
+//! Named plans: ordered lists of stage instances, one [`PlanDef`] entry each. `custom` takes its
+//! list from `prompt.stages.sequence`.
 
 use crate::config::key;
 use crate::config::suggest::did_you_mean;
@@ -53,10 +52,37 @@ pub const PLANS: &[PlanDef] = &[
         doc: "four candidate themes from the profile, then a prompt for the strongest",
         stages: PlanStages::Fixed(&["standard.initial_prompt_freeform", "standard.image_prompt_creation"]),
     },
+    PlanDef {
+        name: "blackbox_refine",
+        doc: "the black-box plan up to the selected card, then a seed prompt, the refine loop, a taste nudge and formatting",
+        stages: PlanStages::Fixed(&[
+            "preprompt.select_concepts",
+            "preprompt.filter_concepts",
+            "blackbox.prepare",
+            "blackbox.generator_profile_hints",
+            "blackbox.generate_idea_cards",
+            "blackbox.idea_cards_judge_score",
+            "blackbox.select_idea_card",
+            "blackbox_refine.seed_prompt",
+            "blackbox_refine.loop",
+            "postprompt.profile_nudge",
+            "postprompt.openai_format",
+        ]),
+    },
+    PlanDef {
+        name: "direct",
+        doc: "concepts, then one prompt straight from them and the profile, a taste nudge and formatting",
+        stages: PlanStages::Fixed(&[
+            "preprompt.select_concepts",
+            "preprompt.filter_concepts",
+            "direct.image_prompt_creation",
+            "postprompt.profile_nudge",
+            "postprompt.openai_format",
+        ]),
+    },
 ];
 
-/// Plans of the reference system that are not ported yet.
-pub const NOT_IMPLEMENTED: &[&str] = &["blackbox_refine", "direct"];
+
 
 /// One stage of a resolved plan.
 #[derive(Clone)]
@@ -90,11 +116,6 @@ pub fn find(name: &str) -> Result<&'static PlanDef, PlanError> {
     let wanted = name.trim().to_ascii_lowercase();
     if let Some(plan) = PLANS.iter().find(|p| p.name == wanted) {
         return Ok(plan);
-    }
-    if let Some(missing) = NOT_IMPLEMENTED.iter().find(|p| **p == wanted) {
-        return Err(error(format!(
-            "prompt plan `{missing}` is not implemented yet in this version of image-project"
-        )));
     }
     let available: Vec<&str> = PLANS.iter().map(|p| p.name).collect();
     let mut message = format!(
@@ -261,39 +282,20 @@ mod tests {
              (available: ab.final_prompt_format, ab.scene_draft)\n\ndid you mean `ab.scene_draft`?"
         );
         assert_eq!(
-            err("custom", vec![SequenceItem::Named { stage: "blackbox_refine.loop".into(), name: "p".into() }]),
-            "prompt.stages.sequence[0].stage = \"blackbox_refine.loop\" is invalid: stage kind `blackbox_refine.loop` \
-             is not implemented yet in this version of image-project"
-        );
-        assert_eq!(
             err("custom", vec![SequenceItem::Named { stage: "scene_draft".into(), name: "a/b".into() }]),
             "prompt.stages.sequence[0].name = \"a/b\" is invalid: an instance name must be non-empty and contain no `/`"
         );
     }
 
     #[test]
-    fn reference_plans_not_ported_say_so() {
-        assert_eq!(
-            err("Direct", vec![]),
-            "prompt plan `direct` is not implemented yet in this version of image-project"
-        );
-        for name in ["blackbox_refine", "direct"] {
-            assert!(
-                err(name, vec![]).contains("is not implemented yet"),
-                "{name}"
-            );
-        }
-    }
-
-    #[test]
     fn unknown_plans_list_the_available_ones() {
         assert_eq!(
             err("auto", vec![]),
-            "unknown prompt plan `auto` (available: custom, blackbox, simple_no_concepts)"
+            "unknown prompt plan `auto` (available: custom, blackbox, simple_no_concepts, blackbox_refine, direct)"
         );
         assert_eq!(
             err("custon", vec![]),
-            "unknown prompt plan `custon` (available: custom, blackbox, simple_no_concepts)\n\ndid you mean `custom`?"
+            "unknown prompt plan `custon` (available: custom, blackbox, simple_no_concepts, blackbox_refine, direct)\n\ndid you mean `custom`?"
         );
     }
 

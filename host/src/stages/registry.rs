@@ -2,22 +2,12 @@
 //! `ab.scene_draft` when unique). Reference: python-pipeline.md §1.3.
 //!
 //! Resolution rules, in order: an exact id wins; an id with a dot that is not exact is unknown;
-//! a dot-less id is a suffix and must match exactly one `*.<id>`. Ids of reference stages that
-//! this version does not have yet ([`NOT_IMPLEMENTED`]) get an error saying so, not "unknown".
+//! a dot-less id is a suffix and must match exactly one `*.<id>`.
 
 use crate::config::suggest::did_you_mean;
 
 use super::StageDef;
 
-/// Stage kinds of the reference system that are not ported yet. A catalogue issue that adds
-/// one of them removes it here (a test keeps the two lists disjoint).
-pub const NOT_IMPLEMENTED: &[&str] = &[
-    "blackbox_refine.seed_prompt",
-    "blackbox_refine.loop",
-    "postprompt.profile_nudge",
-    "postprompt.openai_format",
-    "direct.image_prompt_creation",
-];
 
 /// Every stage kind the pipeline knows.
 pub struct Registry {
@@ -32,21 +22,12 @@ pub struct ResolveError {
     pub kind: ResolveErrorKind,
 }
 
-impl ResolveError {
-    /// The id names a reference stage kind that is not ported yet.
-    pub fn is_not_implemented(&self) -> bool {
-        self.kind == ResolveErrorKind::NotImplemented
-    }
-}
-
 /// Why an id did not resolve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResolveErrorKind {
     Empty,
     Unknown,
     Ambiguous,
-    /// A reference stage kind not ported yet ([`NOT_IMPLEMENTED`]).
-    NotImplemented,
 }
 
 impl Registry {
@@ -115,9 +96,6 @@ impl Registry {
                 }
             }
         }
-        if let Some(message) = not_implemented(key) {
-            return Err(error(ResolveErrorKind::NotImplemented, message));
-        }
         let mut message = format!(
             "unknown stage kind `{key}` (available: {})",
             self.available().join(", ")
@@ -157,29 +135,6 @@ fn is_suffix(id: &str, suffix: &str) -> bool {
         .is_some_and(|head| head.ends_with('.'))
 }
 
-/// The "not implemented yet" message when `key` names (or is the unique suffix of) a reference
-/// stage that is not ported yet.
-fn not_implemented(key: &str) -> Option<String> {
-    let matches: Vec<&str> = if NOT_IMPLEMENTED.contains(&key) {
-        vec![key]
-    } else if key.contains('.') {
-        Vec::new()
-    } else {
-        NOT_IMPLEMENTED
-            .iter()
-            .copied()
-            .filter(|id| is_suffix(id, key))
-            .collect()
-    };
-    match matches.as_slice() {
-        [] => None,
-        [one] => Some(format!("stage kind `{one}` is not implemented yet in this version of image-project")),
-        several => Some(format!(
-            "stage kind `{key}` would match {}, none of which is implemented yet in this version of image-project",
-            several.join(", ")
-        )),
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -245,42 +200,12 @@ mod tests {
     }
 
     #[test]
-    fn reference_stages_not_ported_say_so() {
+    fn error_kinds_tell_unknown_from_ambiguous() {
+        assert_eq!(registry().resolve("ab.nope").err().map(|e| e.kind), Some(ResolveErrorKind::Unknown));
         assert_eq!(
-            registry().resolve("blackbox_refine.loop").err().map(|e| e.kind),
-            Some(ResolveErrorKind::NotImplemented)
-        );
-        assert_eq!(
-            registry().resolve("ab.nope").err().map(|e| e.kind),
-            Some(ResolveErrorKind::Unknown)
-        );
-        assert_eq!(
-            registry()
-                .resolve("final_prompt_format")
-                .err()
-                .map(|e| e.kind),
+            registry().resolve("final_prompt_format").err().map(|e| e.kind),
             Some(ResolveErrorKind::Ambiguous)
         );
-        assert_eq!(
-            err("blackbox_refine.loop"),
-            "stage kind `blackbox_refine.loop` is not implemented yet in this version of image-project"
-        );
-        assert_eq!(
-            err("seed_prompt"),
-            "stage kind `blackbox_refine.seed_prompt` is not implemented yet in this version of image-project"
-        );
-    }
-
-    #[test]
-    fn builtin_ids_are_unique_and_not_marked_unimplemented() {
-        let r = Registry::builtin();
-        for stage in r.stages() {
-            assert!(
-                !NOT_IMPLEMENTED.contains(&stage.id),
-                "{} is implemented",
-                stage.id
-            );
-        }
     }
 
     #[test]

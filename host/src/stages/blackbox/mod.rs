@@ -74,7 +74,7 @@ pub fn stages() -> Vec<StageDef> {
 }
 
 /// The `novelty.*` knobs shared by `prepare` and `select_idea_card`.
-fn novelty_config(config: &mut StageConfig) -> Result<NoveltyConfig, String> {
+pub(crate) fn novelty_config(config: &mut StageConfig) -> Result<NoveltyConfig, String> {
     let defaults = NoveltyConfig::default();
     let novelty = config.namespace("novelty")?;
     Ok(NoveltyConfig {
@@ -317,6 +317,12 @@ fn build_select(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
 }
 
 fn build_image_prompt(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
+    let step = image_prompt_step(build)?;
+    Ok(chat_stage_block(build.instance_id, step))
+}
+
+/// The final-prompt step from the selected idea card; `blackbox_refine.seed_prompt` uses the same.
+pub(crate) fn image_prompt_step(build: &mut StageBuild<'_, '_>) -> Result<ChatStep, String> {
     let config = &mut *build.config;
     let source = ProfileSource::from_config(config, "final_profile_source", "raw", false)?;
     let temperature = config.get_float("temperature", 0.8, Some(0.0), Some(2.0))?;
@@ -333,6 +339,5 @@ fn build_image_prompt(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
             },
         )
     });
-    let step = ChatStep::new("draft", temperature, ResponseShape::Text, prompt);
-    Ok(chat_stage_block(build.instance_id, step))
+    Ok(ChatStep::new("draft", temperature, ResponseShape::Text, prompt))
 }

@@ -650,6 +650,11 @@ fn non_negative(value: Option<&Value>) -> Option<u64> {
 /// token)}`, or `{penalty: 0, reason}` with reason `novelty_disabled` (config not active or
 /// summary disabled), `invalid_novelty_summary` (no `motifs` list) or `no_motifs`.
 pub fn novelty_penalty(card: &IdeaCard, summary: &Value, cfg: &NoveltyConfig) -> Value {
+    novelty_penalty_for_text(&novelty_text(card), summary, cfg)
+}
+
+/// [`novelty_penalty`] of any text (the refine loop scores candidate prompts this way).
+pub fn novelty_penalty_for_text(text: &str, summary: &Value, cfg: &NoveltyConfig) -> Value {
     if !cfg.is_active() || summary.get("enabled") != Some(&Value::Bool(true)) {
         return no_penalty("novelty_disabled");
     }
@@ -680,7 +685,7 @@ pub fn novelty_penalty(card: &IdeaCard, summary: &Value, cfg: &NoveltyConfig) ->
 
     let stopwords = cfg.stopwords();
     let tokens: HashSet<String> = tokenize(
-        &novelty_text(card),
+        text,
         cfg.min_token_len,
         &stopwords,
         cfg.alpha_only,

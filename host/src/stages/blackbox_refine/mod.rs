@@ -1,0 +1,601 @@
+//! The refine loop (reference §2.4): a seed prompt from the selected idea card, then rounds in
+//! which candidates are generated from the current beams, judged by several rubrics, aggregated,
+//! penalised for stale motifs and selected (hill-climb or beam). Each round's candidates run in
+//! parallel, and so do its judges, so a run's critical path is two model calls per round. The
+//! pure parts are in `algorithms`.
+
+pub mod algorithms;
+
+use std::sync::Arc;
+
+use minijinja::context;
+use serde_json::{json, Map, Value};
+
+use self::algorithms::{
+    aggregate, best_worst, mutation_directive, render_feedback, render_profile, select_beams, shuffled_for_judge,
+    sort_rows, Aggregation, CandidateRow, LoopProfileSource, MutationMode, TieBreaker,
+};
+use super::blackbox::scoring::{idea_ids, novelty_penalty_for_text, parse_judge_scores, NoveltyConfig};
+use super::profile_source::{selected_concepts, ProfileSource};
+use super::{StageBuild, StageDef, StageIo, StageKind};
+use crate::backends::ResponseShape;
+use crate::pipeline::{ActionStep, Block, ChatStep, MergeMode, Node, PromptFn, RunState, StageConfig};
+
+const SEED_PROMPT: &str = "bbref.seed_prompt";
+const BEAMS: &str = "bbref.beams";
+const SCORING: &str = "blackbox_scoring";
+const NOVELTY_SUMMARY: &str = "blackbox.novelty_summary";
+
+/// The refine stages.
+pub fn stages() -> Vec<StageDef> {
+    vec![
+        StageDef {
+            id: "blackbox_refine.seed_prompt",
+            kind: StageKind::Chat,
+            doc: "The loop's seed: a first prompt from the selected idea card",
+            io: StageIo { requires: &["selected_idea_card"], provides: &[], captures: &[SEED_PROMPT] },
+            build: build_seed,
+        },
+        StageDef {
+            id: "blackbox_refine.loop",
+            kind: StageKind::Composite,
+            doc: "Rounds of parallel variants judged by several rubrics; keep the best (hill-climb or beam)",
+            io: StageIo { requires: &[SEED_PROMPT], provides: &[BEAMS], captures: &[] },
+            build: build_loop,
+        },
+    ]
+}
+
+fn build_seed(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
+    let mut step = super::blackbox::image_prompt_step(build)?;
+    step.capture_key = Some(SEED_PROMPT.to_owned());
+    let mut block = crate::pipeline::chat_stage_block(build.instance_id, step);
+    block.merge = MergeMode::None;
+    Ok(block)
+}
+
+/// One judge of the loop.
+#[derive(Debug, Clone)]
+struct Judge {
+    id: String,
+    rubric: &'static str,
+    rubric_name: String,
+    weight: f64,
+    model: Option<String>,
+    temperature: f64,
+}
+
+/// Everything the loop's steps need, read once at build time.
+struct LoopConfig {
+    iterations: usize,
+    beam: bool,
+    beam_width: usize,
+    branching: usize,
+    include_parents: bool,
+    generator_model: Option<String>,
+    generator_temperature: f64,
+    max_prompt_chars: Option<usize>,
+    template: String,
+    include_concepts: bool,
+    include_context: bool,
+    include_profile: bool,
+    profile_source: LoopProfileSource,
+    include_novelty: bool,
+    include_directive: bool,
+    include_rubric: bool,
+    best_worst_feedback: bool,
+    feedback_max_chars: usize,
+    mutation_mode: MutationMode,
+    directives: Vec<String>,
+    judges: Vec<Judge>,
+    aggregation: Aggregation,
+    exploration_rate: f64,
+    group_by_beam: bool,
+    tie_breaker: TieBreaker,
+    judge_profile_source: ProfileSource,
+    novelty: NoveltyConfig,
+    context: String,
+}
+
+fn read_loop_config(config: &mut StageConfig, context: String) -> Result<LoopConfig, String> {
+    let seed_source = config.get_optional_str("seed_source")?;
+    if seed_source.as_deref().is_some_and(|source| source != "blackbox") {
+        return Err(format!("`{}` must be `blackbox` (the only seed this port has)", config.key_path("seed_source")));
+    }
+    let iterations = config.get_int("iterations", 3, Some(1), Some(100))? as usize;
+    let algorithm = config.get_str("algorithm", Some("hillclimb"), Some(&["hillclimb", "beam"]))?;
+    let beam_width = config.get_int("beam_width", 3, Some(1), Some(26))? as usize;
+    if algorithm == "beam" && beam_width < 2 {
+        return Err(format!("`{}` must be >= 2 with `algorithm = \"beam\"`", config.key_path("beam_width")));
+    }
+    let branching = config.get_int("branching_factor", 6, Some(1), Some(26))? as usize;
+    let include_parents = config.get_bool("include_parents_as_candidates", true)?;
+    if algorithm == "beam" && branching + usize::from(include_parents) < beam_width {
+        return Err(format!(
+            "`{}` must be at least `beam_width` ({beam_width}) counting the parent: the first round needs that many candidates",
+            config.key_path("branching_factor")
+        ));
+    }
+    let generator_model = config.get_optional_str("generator_model")?;
+    let generator_temperature = config.get_float("generator_temperature", 0.9, Some(0.0), Some(2.0))?;
+    let max_prompt_chars = config.get_optional_int("max_prompt_chars", Some(3500), Some(1), None)?.map(|n| n as usize);
+
+    let variation = config.namespace("variation_prompt")?;
+    let template = variation.get_str("template", Some("v1"), Some(&["v1", "v2"]))?;
+    let include_concepts = variation.get_bool("include_concepts", true)?;
+    let include_context = variation.get_bool("include_context_guidance", false)?;
+    let include_profile = variation.get_bool("include_profile", true)?;
+    let profile_source = match variation
+        .get_str("profile_source", Some("likes_dislikes"), Some(&["raw", "generator_hints", "likes_dislikes", "dislikes_only", "combined"]))?
+        .as_str()
+    {
+        "raw" => LoopProfileSource::Raw,
+        "generator_hints" => LoopProfileSource::GeneratorHints,
+        "dislikes_only" => LoopProfileSource::DislikesOnly,
+        "combined" => LoopProfileSource::Combined,
+        _ => LoopProfileSource::LikesDislikes,
+    };
+    let include_novelty = variation.get_bool("include_novelty_summary", true)?;
+    let include_directive = variation.get_bool("include_mutation_directive", true)?;
+    let include_rubric = variation.get_bool("include_scoring_rubric", true)?;
+    let best_worst_feedback = variation.get_str("score_feedback", Some("best_worst"), Some(&["none", "best_worst"]))? == "best_worst";
+    let feedback_max_chars = variation.get_int("score_feedback_max_chars", 900, Some(1), None)? as usize;
+
+    let mutation = config.namespace("mutation_directives")?;
+    let mutation_mode = match mutation.get_str("mode", Some("random"), Some(&["none", "random", "cycle", "fixed"]))?.as_str() {
+        "none" => MutationMode::None,
+        "cycle" => MutationMode::Cycle,
+        "fixed" => MutationMode::Fixed,
+        _ => MutationMode::Random,
+    };
+    let mut directives = mutation.get_list_str("directives", &[], true)?;
+    if directives.is_empty() {
+        directives = crate::prompts::mutation_directives();
+    }
+
+    let judge_temperature = config.get_float("judge_temperature", 0.0, Some(0.0), Some(2.0))?;
+    let judge_model = config.get_optional_str("judge_model")?;
+    let judging = config.namespace("judging")?;
+    let judges = read_judges(judging, judge_temperature, &judge_model)?;
+    let aggregation = match judging.get_str("aggregation", Some("mean"), Some(&["mean", "median", "min", "max", "trimmed_mean"]))?.as_str() {
+        "median" => Aggregation::Median,
+        "min" => Aggregation::Min,
+        "max" => Aggregation::Max,
+        "trimmed_mean" => {
+            let drop = judging.get_int("trimmed_mean_drop", 0, Some(0), None)? as usize;
+            if 2 * drop >= judges.len() {
+                return Err(format!("`{}` must leave at least one judge (2 x drop < {})", judging.key_path("trimmed_mean_drop"), judges.len()));
+            }
+            Aggregation::TrimmedMean { drop }
+        }
+        _ => Aggregation::Mean,
+    };
+    if !matches!(aggregation, Aggregation::TrimmedMean { .. }) {
+        judging.get_int("trimmed_mean_drop", 0, Some(0), None)?;
+    }
+
+    let selection = config.namespace("selection")?;
+    let rate_override = selection.get_optional_float("exploration_rate_override", None, Some(0.0), Some(1.0))?;
+    let group_by_beam = selection.get_bool("group_by_beam", false)?;
+    let tie_breaker = match selection.get_str("tie_breaker", Some("stable_id"), Some(&["stable_id", "prefer_shorter", "prefer_novel"]))?.as_str() {
+        "prefer_shorter" => TieBreaker::PreferShorter,
+        "prefer_novel" => TieBreaker::PreferNovel,
+        _ => TieBreaker::StableId,
+    };
+    let judge_profile_source = ProfileSource::from_config(config, "judge_profile_source", "raw", false)?;
+    let exploration_rate = config.get_float("exploration_rate", 0.15, Some(0.0), Some(1.0))?;
+    let novelty = super::blackbox::novelty_config(config)?;
+    Ok(LoopConfig {
+        iterations,
+        beam: algorithm == "beam",
+        beam_width,
+        branching,
+        include_parents,
+        generator_model,
+        generator_temperature,
+        max_prompt_chars,
+        template,
+        include_concepts,
+        include_context,
+        include_profile,
+        profile_source,
+        include_novelty,
+        include_directive,
+        include_rubric,
+        best_worst_feedback,
+        feedback_max_chars,
+        mutation_mode,
+        directives,
+        judges,
+        aggregation,
+        exploration_rate: rate_override.unwrap_or(exploration_rate),
+        group_by_beam,
+        tie_breaker,
+        judge_profile_source,
+        novelty,
+        context,
+    })
+}
+
+fn read_judges(judging: &mut StageConfig, default_temperature: f64, default_model: &Option<String>) -> Result<Vec<Judge>, String> {
+    let path = judging.key_path("judges");
+    let Some(Value::Array(items)) = judging.get_raw("judges") else {
+        return Err(format!("`{path}` is required: a list of judges like {{ id = \"j1\", rubric = \"default\" }}"));
+    };
+    if items.is_empty() {
+        return Err(format!("`{path}` needs at least one judge"));
+    }
+    let mut judges: Vec<Judge> = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        let at = format!("{path}[{index}]");
+        let table = item.as_object().ok_or_else(|| format!("`{at}` must be a table"))?;
+        if let Some(unknown) = table.keys().find(|key| !["id", "rubric", "weight", "model", "temperature"].contains(&key.as_str())) {
+            return Err(format!("unknown key `{unknown}` in `{at}` (known: id, rubric, weight, model, temperature)"));
+        }
+        let id = table.get("id").and_then(Value::as_str).map(str::trim).filter(|id| !id.is_empty()).ok_or_else(|| format!("`{at}.id` is required"))?;
+        if judges.iter().any(|judge| judge.id == id) {
+            return Err(format!("judge id `{id}` is used twice in `{path}`"));
+        }
+        let rubric_name = table.get("rubric").map_or(Some("default"), Value::as_str).ok_or_else(|| format!("`{at}.rubric` must be a string"))?;
+        let rubric = crate::prompts::rubric(rubric_name)
+            .ok_or_else(|| format!("`{at}.rubric` must be one of: default, strict, novelty_heavy (got {rubric_name:?})"))?;
+        let weight = table.get("weight").map_or(Some(1.0), Value::as_f64).filter(|w| *w >= 0.0).ok_or_else(|| format!("`{at}.weight` must be a number >= 0"))?;
+        let model = match table.get("model") {
+            None | Some(Value::Null) => default_model.clone(),
+            Some(Value::String(model)) => Some(model.clone()),
+            Some(_) => return Err(format!("`{at}.model` must be a string")),
+        };
+        let temperature = match table.get("temperature") {
+            None | Some(Value::Null) => default_temperature,
+            Some(value) => value.as_f64().filter(|t| (0.0..=2.0).contains(t)).ok_or_else(|| format!("`{at}.temperature` must be a number from 0 to 2"))?,
+        };
+        judges.push(Judge { id: id.to_owned(), rubric, rubric_name: rubric_name.to_owned(), weight, model, temperature });
+    }
+    Ok(judges)
+}
+
+/// One candidate of a round.
+#[derive(Debug, Clone)]
+struct Candidate {
+    id: String,
+    beam: usize,
+    parent: bool,
+    ordinal: usize,
+}
+
+fn beams_in(config: &LoopConfig, iteration: usize) -> usize {
+    if config.beam && iteration > 1 {
+        config.beam_width
+    } else {
+        1
+    }
+}
+
+fn candidates(config: &LoopConfig, iteration: usize) -> Vec<Candidate> {
+    let per_beam = config.branching + usize::from(config.include_parents);
+    let beams = beams_in(config, iteration);
+    let ids = idea_ids(beams * per_beam);
+    let mut list = Vec::new();
+    for beam in 1..=beams {
+        for slot in 0..per_beam {
+            let ordinal = list.len();
+            list.push(Candidate { id: ids[ordinal].clone(), beam, parent: config.include_parents && slot == 0, ordinal });
+        }
+    }
+    list
+}
+
+fn candidate_key(iteration: usize, beam: usize, id: &str) -> String {
+    format!("bbref.iter_{iteration:02}.beam_{beam:02}.cand_{id}.prompt")
+}
+
+fn judge_key(iteration: usize, judge: &str) -> String {
+    format!("bbref.iter_{iteration:02}.judge.{judge}.scores_json")
+}
+
+fn feedback_key(iteration: usize, beam: Option<usize>) -> String {
+    match beam {
+        Some(beam) => format!("bbref.iter_{iteration:02}.score_feedback_best_worst.beam_{beam:02}"),
+        None => format!("bbref.iter_{iteration:02}.score_feedback_best_worst_overall"),
+    }
+}
+
+/// The prompt of beam `beam` (1-based), falling back to the best beam.
+fn beam_prompt(state: &RunState, beam: usize) -> Result<String, String> {
+    let beams = state.outputs.get(BEAMS).and_then(Value::as_array).ok_or("missing required output `bbref.beams`")?;
+    beams
+        .get(beam - 1)
+        .or_else(|| beams.first())
+        .and_then(|b| b.get("prompt"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| "`bbref.beams` holds no prompt".to_owned())
+}
+
+fn truncate(text: &str, max: Option<usize>) -> String {
+    match max {
+        Some(max) if text.chars().count() > max => text.chars().take(max).collect(),
+        _ => text.to_owned(),
+    }
+}
+
+/// The text of a candidate: its parent beam's prompt, or what its generator answered.
+fn candidate_text(state: &RunState, iteration: usize, candidate: &Candidate) -> Result<String, String> {
+    if candidate.parent {
+        beam_prompt(state, candidate.beam)
+    } else {
+        Ok(state.output_text(&candidate_key(iteration, candidate.beam, &candidate.id))?.trim().to_owned())
+    }
+}
+
+fn novelty_text(state: &RunState) -> String {
+    state.outputs.get(NOVELTY_SUMMARY).map(|summary| summary.to_string()).unwrap_or_default()
+}
+
+fn build_loop(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
+    let config = Arc::new(read_loop_config(build.config, build.inputs.data.prompt_context.clone())?);
+    let mut nodes = vec![Node::Action(action("init_state", {
+        let config = Arc::clone(&config);
+        move |state: &mut RunState| {
+            let seed = state.output_text(SEED_PROMPT)?.trim().to_owned();
+            if seed.is_empty() {
+                return Err("the seed prompt is empty".to_owned());
+            }
+            state.outputs.insert(BEAMS.into(), json!([{"beam_index": 1, "prompt": seed, "source": "blackbox"}]));
+            record_refine(state, |refine| {
+                refine.insert("seed_prompt".into(), json!(seed));
+                refine.insert("seed_source".into(), json!("blackbox"));
+                refine.insert("iterations".into(), json!([]));
+                refine.insert("judges".into(), json!(config.judges.iter().map(|j| json!({"id": j.id, "rubric": j.rubric_name, "weight": j.weight})).collect::<Vec<_>>()));
+            });
+            Ok(json!({"seed_chars": seed.chars().count()}))
+        }
+    }))];
+    for iteration in 1..=config.iterations {
+        nodes.push(Node::Block(iteration_block(&config, iteration)));
+    }
+    nodes.push(Node::Action(action("finalize", |state: &mut RunState| {
+        let prompt = beam_prompt(state, 1)?.trim().to_owned();
+        record_refine(state, |refine| {
+            refine.insert("final_prompt".into(), json!(prompt));
+        });
+        Ok(json!(prompt))
+    })));
+    let mut block = Block::new(build.instance_id, nodes);
+    block.merge = MergeMode::None;
+    Ok(block)
+}
+
+fn action(name: &str, body: impl Fn(&mut RunState) -> Result<Value, String> + Send + Sync + 'static) -> ActionStep {
+    ActionStep { name: Some(name.to_owned()), action: Arc::new(body), merge: MergeMode::None, capture_key: None, meta: Map::new() }
+}
+
+/// Edits `blackbox_scoring.prompt_refine`.
+fn record_refine(state: &mut RunState, edit: impl FnOnce(&mut Map<String, Value>)) {
+    let scoring = state.outputs.entry(SCORING.to_owned()).or_insert_with(|| json!({}));
+    if let Value::Object(scoring) = scoring {
+        let refine = scoring.entry("prompt_refine").or_insert_with(|| json!({}));
+        if let Value::Object(refine) = refine {
+            edit(refine);
+        }
+    }
+}
+
+fn iteration_block(config: &Arc<LoopConfig>, iteration: usize) -> Block {
+    let list = candidates(config, iteration);
+    // Generators: every generated candidate of every beam at once.
+    let mut beam_blocks = Vec::new();
+    for beam in 1..=beams_in(config, iteration) {
+        let steps: Vec<Node> = list
+            .iter()
+            .filter(|candidate| candidate.beam == beam && !candidate.parent)
+            .map(|candidate| Node::Chat(generator_step(config, iteration, candidate)))
+            .collect();
+        let mut block = Block::new(&format!("beam_{beam:02}"), steps);
+        block.merge = MergeMode::None;
+        block.parallel = true;
+        beam_blocks.push(Node::Block(block));
+    }
+    let mut generate = Block::new("candidates", beam_blocks);
+    generate.merge = MergeMode::None;
+    generate.parallel = true;
+
+    let judges: Vec<Node> = config.judges.iter().map(|judge| Node::Chat(judge_step(config, iteration, &list, judge))).collect();
+    let mut judging = Block::new("judge", judges);
+    judging.merge = MergeMode::None;
+    judging.parallel = true;
+
+    let select = {
+        let config = Arc::clone(config);
+        action("select", move |state: &mut RunState| select_round(&config, iteration, &list, state))
+    };
+    let mut block = Block::new(&format!("iter_{iteration:02}"), vec![Node::Block(generate), Node::Block(judging), Node::Action(select)]);
+    block.merge = MergeMode::None;
+    block
+}
+
+fn generator_step(config: &Arc<LoopConfig>, iteration: usize, candidate: &Candidate) -> ChatStep {
+    let (config_for_prompt, candidate_for_prompt) = (Arc::clone(config), candidate.clone());
+    let prompt: PromptFn = Arc::new(move |state: &RunState| {
+        let config = &config_for_prompt;
+        let candidate = &candidate_for_prompt;
+        let concepts = if config.include_concepts { selected_concepts(state)?.join(", ") } else { String::new() };
+        let profile = if config.include_profile {
+            let dislikes: Vec<String> = state.outputs.get("dislikes").and_then(Value::as_array).map(|items| items.iter().filter_map(Value::as_str).map(str::to_owned).collect()).unwrap_or_default();
+            let hints = state.outputs.get("generator_profile_hints").and_then(Value::as_str).unwrap_or_default();
+            render_profile(config.profile_source, state.output_text("preferences_guidance")?, hints, &dislikes)
+        } else {
+            String::new()
+        };
+        let directive = if config.include_directive {
+            mutation_directive(config.mutation_mode, &config.directives, state.seed, iteration, candidate.ordinal, &candidate.id).unwrap_or_default().to_owned()
+        } else {
+            String::new()
+        };
+        let feedback = if config.best_worst_feedback && iteration > 1 {
+            state
+                .outputs
+                .get(&feedback_key(iteration - 1, Some(candidate.beam)))
+                .or_else(|| state.outputs.get(&feedback_key(iteration - 1, None)))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        } else {
+            String::new()
+        };
+        crate::prompts::render(
+            &format!("blackbox_refine/variation_{}", config.template),
+            context! {
+                base => beam_prompt(state, candidate.beam)?.trim(),
+                concepts => concepts,
+                context => if config.include_context { config.context.clone() } else { String::new() },
+                profile => profile,
+                novelty => if config.include_novelty { novelty_text(state) } else { String::new() },
+                directive => directive,
+                rubric => if config.include_rubric { crate::prompts::rubric("default").unwrap_or_default().trim() } else { "" },
+                feedback => feedback,
+                max_chars => config.max_prompt_chars,
+            },
+        )
+    });
+    let mut step = ChatStep::new(&format!("cand_{}", candidate.id), config.generator_temperature, ResponseShape::Text, prompt);
+    step.merge = MergeMode::None;
+    step.capture_key = Some(candidate_key(iteration, candidate.beam, &candidate.id));
+    step.meta.insert("iteration".into(), json!(iteration));
+    step.meta.insert("candidate_id".into(), json!(candidate.id));
+    if let Some(model) = &config.generator_model {
+        step.params.insert("model".into(), json!(model));
+    }
+    step
+}
+
+fn judge_step(config: &Arc<LoopConfig>, iteration: usize, list: &[Candidate], judge: &Judge) -> ChatStep {
+    let (config_for_prompt, list, judge_for_prompt) = (Arc::clone(config), list.to_vec(), judge.clone());
+    let prompt: PromptFn = Arc::new(move |state: &RunState| {
+        let config = &config_for_prompt;
+        let judge = &judge_for_prompt;
+        let entries = list
+            .iter()
+            .map(|candidate| Ok(json!({"id": candidate.id, "prompt": truncate(&candidate_text(state, iteration, candidate)?, config.max_prompt_chars)})))
+            .collect::<Result<Vec<Value>, String>>()?;
+        let shuffled = shuffled_for_judge(&entries, state.seed, iteration, &judge.id);
+        let motifs = match state.outputs.get(NOVELTY_SUMMARY) {
+            Some(Value::Object(summary)) if !summary.is_empty() => Value::Object(summary.clone()).to_string(),
+            _ => String::new(),
+        };
+        crate::prompts::render(
+            "blackbox_refine/judge",
+            context! {
+                judge_id => judge.id,
+                concepts => selected_concepts(state)?.join(", "),
+                context => config.context,
+                profile => config.judge_profile_source.text(state)?,
+                motifs => motifs,
+                candidates => serde_json::to_string_pretty(&shuffled).map_err(|e| e.to_string())?,
+                rubric => judge.rubric.trim(),
+            },
+        )
+    });
+    let mut step = ChatStep::new(&judge.id, judge.temperature, ResponseShape::Json { schema: "blackbox.judge_scores" }, prompt);
+    step.merge = MergeMode::None;
+    step.capture_key = Some(judge_key(iteration, &judge.id));
+    step.meta.insert("judge_id".into(), json!(judge.id));
+    step.meta.insert("rubric".into(), json!(judge.rubric_name));
+    step.meta.insert("weight".into(), json!(judge.weight));
+    if let Some(model) = &judge.model {
+        step.params.insert("model".into(), json!(model));
+    }
+    step
+}
+
+fn select_round(config: &LoopConfig, iteration: usize, list: &[Candidate], state: &mut RunState) -> Result<Value, String> {
+    let ids: Vec<String> = list.iter().map(|candidate| candidate.id.clone()).collect();
+    let mut per_candidate: Vec<Vec<(f64, f64)>> = vec![Vec::new(); list.len()];
+    let mut judge_outputs = Vec::new();
+    for judge in &config.judges {
+        let raw = state.output_text(&judge_key(iteration, &judge.id))?.to_owned();
+        let scores = parse_judge_scores(&raw, &ids).map_err(|error| format!("judge `{}`: {error}", judge.id))?;
+        for (id, score) in &scores {
+            if let Some(position) = ids.iter().position(|known| known == id) {
+                per_candidate[position].push((*score as f64, judge.weight));
+            }
+        }
+        judge_outputs.push(json!({"judge_id": judge.id, "rubric": judge.rubric_name, "weight": judge.weight, "parsed_scores": scores.iter().map(|(id, s)| json!({"id": id, "score": s})).collect::<Vec<_>>()}));
+    }
+    let summary = state.outputs.get(NOVELTY_SUMMARY).cloned().unwrap_or(Value::Null);
+    let mut rows = Vec::with_capacity(list.len());
+    for (candidate, scores) in list.iter().zip(&per_candidate) {
+        let text = truncate(&candidate_text(state, iteration, candidate)?, config.max_prompt_chars);
+        if text.is_empty() {
+            return Err(format!("candidate `{}` is empty", candidate.id));
+        }
+        let score = aggregate(scores, &config.aggregation);
+        let detail = novelty_penalty_for_text(&text, &summary, &config.novelty);
+        let penalty = detail.get("penalty").and_then(Value::as_i64).unwrap_or(0);
+        rows.push(CandidateRow {
+            id: candidate.id.clone(),
+            score,
+            novelty_penalty: penalty,
+            novelty_detail: detail,
+            effective_score: (score - penalty as f64).max(0.0),
+            prompt_chars: text.chars().count(),
+            parent_beam: candidate.beam,
+            kind: if candidate.parent { "parent" } else { "generated" }.to_owned(),
+            prompt: text,
+        });
+    }
+    sort_rows(&mut rows, config.tie_breaker);
+    // Best/worst feedback for the next round, per origin beam and overall.
+    for beam in 1..=beams_in(config, iteration) {
+        let beam_rows: Vec<CandidateRow> = rows.iter().filter(|row| row.parent_beam == beam).cloned().collect();
+        if let Some((best, worst)) = best_worst(&beam_rows) {
+            state.outputs.insert(feedback_key(iteration, Some(beam)), json!(render_feedback(&best, &worst, config.feedback_max_chars)));
+        }
+    }
+    if let Some((best, worst)) = best_worst(&rows) {
+        state.outputs.insert(feedback_key(iteration, None), json!(render_feedback(&best, &worst, config.feedback_max_chars)));
+    }
+    let k = if config.beam { config.beam_width } else { 1 };
+    let selection = select_beams(&rows, k, config.group_by_beam, config.exploration_rate, state.seed, iteration, config.tie_breaker);
+    let beams: Vec<Value> = selection
+        .selected
+        .iter()
+        .enumerate()
+        .map(|(index, row)| {
+            json!({
+                "beam_index": index + 1,
+                "prompt": row.prompt,
+                "candidate_id": row.id,
+                "score": row.score,
+                "novelty_penalty": row.novelty_penalty,
+                "effective_score": row.effective_score,
+                "parent_beam": row.parent_beam,
+                "kind": row.kind,
+            })
+        })
+        .collect();
+    if beams.is_empty() {
+        return Err("no candidate was selected".to_owned());
+    }
+    state.outputs.insert(BEAMS.into(), json!(beams));
+    let record = json!({
+        "iteration": iteration,
+        "candidate_count": list.len(),
+        "judge_outputs": judge_outputs,
+        "aggregate": format!("{:?}", config.aggregation),
+        "selection": {
+            "exploration_rate": config.exploration_rate,
+            "exploration_roll": selection.roll,
+            "selection_mode": selection.mode,
+            "selected_ids": selection.selected.iter().map(|row| row.id.clone()).collect::<Vec<_>>(),
+            "score_table": serde_json::to_value(&rows).map_err(|e| e.to_string())?,
+        },
+        "beams_out": beams,
+    });
+    record_refine(state, |refine| {
+        if let Some(Value::Array(iterations)) = refine.get_mut("iterations") {
+            iterations.push(record.clone());
+        }
+    });
+    Ok(json!({"selected_ids": selection.selected.iter().map(|row| row.id.clone()).collect::<Vec<_>>(), "selection_mode": selection.mode}))
+}
