@@ -82,3 +82,72 @@ fn three_by_three_in_full_mode_writes_nine_images() {
         .count();
     assert_eq!(images, 9, "{output}");
 }
+
+#[test]
+fn profile_v5_runs_offline_with_the_refine_loop_and_the_direct_plan() {
+    let sandbox = Sandbox::new();
+    let plugins = sandbox.fresh_plugin_dir("plugin-dir");
+    let output = run(&mut sandbox.experiments(
+        &plugins,
+        &["run", "profile_v5_3x3", "--seed", "1", "--mode", "prompt_only", "--output-root", "out", "--jobs", "3"],
+    ));
+    output.assert_code(0);
+    let out = sandbox.path().join("out");
+    let results = read_json(&out.join("experiment_results.json"));
+    let entries = results["results"].as_array().expect("results");
+    assert_eq!(entries.len(), 9, "{output}");
+    assert!(entries.iter().all(|entry| entry["status"] == "success"), "{output}");
+    let id_of = |variant: &str| {
+        entries
+            .iter()
+            .find(|entry| entry["variant"] == variant && entry["run"] == 1)
+            .and_then(|entry| entry["generation_id"].as_str())
+            .expect("run 1 of the variant")
+            .to_owned()
+    };
+    // A: the black-box stages, the seed prompt, 6 rounds of (3 variants + 3 judges + select), the
+    // finalize action and the two post-prompt stages.
+    let a1 = transcript_of(&out, &id_of("A"));
+    let steps = a1["steps"].as_array().unwrap();
+    let rounds = steps.iter().filter(|step| step["path"].as_str().unwrap().ends_with("/select")).count();
+    assert_eq!(rounds, 6);
+    let judges = steps.iter().filter(|step| step["path"].as_str().unwrap().contains("/judge/")).count();
+    assert_eq!(judges, 18);
+    let last: Vec<&str> = steps[steps.len() - 2..].iter().map(|step| step["path"].as_str().unwrap()).collect();
+    assert_eq!(last, ["pipeline/postprompt.profile_nudge/draft", "pipeline/postprompt.openai_format/draft"]);
+    assert_eq!(a1["outputs"]["bbref.beams"].as_array().map(Vec::len), Some(1));
+    // C: the direct plan.
+    let c1 = transcript_of(&out, &id_of("C"));
+    let chats: Vec<&str> = c1["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|step| step["type"] == "chat")
+        .map(|step| step["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        chats,
+        [
+            "pipeline/preprompt.filter_concepts/dislike_rewrite",
+            "pipeline/direct.image_prompt_creation/draft",
+            "pipeline/postprompt.profile_nudge/draft",
+            "pipeline/postprompt.openai_format/draft"
+        ]
+    );
+}
+
+#[test]
+fn plans_and_stages_list_what_exists() {
+    let sandbox = Sandbox::new();
+    let plans = run(sandbox.cmd().args(["plans", "list", "--json"]));
+    plans.assert_code(0);
+    let names: Vec<String> = plans.json()["plans"].as_array().expect("a list of plans").iter().map(|p| p["name"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(names, ["custom", "blackbox", "simple_no_concepts", "blackbox_refine", "direct"]);
+    let stages = run(sandbox.cmd().args(["stages", "list", "--json"]));
+    stages.assert_code(0);
+    let stages = stages.json();
+    let ids: Vec<&str> = stages["stages"].as_array().expect("a list of stages").iter().map(|s| s["id"].as_str().unwrap()).collect();
+    for expected in ["ab.scene_draft", "blackbox.select_idea_card", "blackbox_refine.loop", "postprompt.openai_format"] {
+        assert!(ids.contains(&expected), "{expected} in {ids:?}");
+    }
+}
