@@ -351,7 +351,7 @@ fn ab_experiments_run_offline_with_no_config_and_record_every_run() {
             );
             for key in ["a_error", "b_error"] {
                 assert!(
-                    pair.get(key).map_or(true, Value::is_null),
+                    pair.get(key).is_none_or(Value::is_null),
                     "{key}{pairs_context}"
                 );
             }

@@ -273,7 +273,7 @@ fn an_experiment_killed_mid_run_resumes_without_rerunning_what_was_done() {
     for pair in &entries {
         for key in ["a_error", "b_error"] {
             assert!(
-                pair.get(key).map_or(true, Value::is_null),
+                pair.get(key).is_none_or(Value::is_null),
                 "{key}\n{}{output}",
                 pretty(&pairs)
             );

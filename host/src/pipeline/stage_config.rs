@@ -482,6 +482,13 @@ fn float_json(value: f64) -> Value {
     serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number)
 }
 
+/// Stage builders report errors as text; `?` on a getter converts.
+impl From<StageConfigError> for String {
+    fn from(error: StageConfigError) -> String {
+        error.message
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -729,12 +736,5 @@ mod tests {
             cfg.effective(),
             json!({"temperature": 0.7, "mode": "a", "raw": {"x": [1]}, "custom": "parsed"})
         );
-    }
-}
-
-/// Stage builders report errors as text; `?` on a getter converts.
-impl From<StageConfigError> for String {
-    fn from(error: StageConfigError) -> String {
-        error.message
     }
 }

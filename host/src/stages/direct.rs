@@ -17,7 +17,7 @@ pub fn stages() -> Vec<StageDef> {
         kind: StageKind::Chat,
         doc: "One final prompt straight from the concepts and the raw profile",
         io: StageIo { requires: &["selected_concepts"], provides: &[], captures: &[] },
-        build: build,
+        build,
     }]
 }
 
