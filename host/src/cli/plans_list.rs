@@ -1,5 +1,4 @@
-//! `plans list`: every plan `prompt.plan` can select, with its stages; the reference plans not
-//! ported yet come last, marked.
+//! `plans list`: every plan `prompt.plan` can select, with its stages.
 
 use serde_json::json;
 

@@ -1,11 +1,12 @@
 //! One pipeline run (a "generation"): a config in; staged model calls; a final prompt, and in full
 //! mode a title and an image, out; every step recorded. `generate` runs one; the experiment runner
 //! runs many. The phases, each named in a failed run's error:
-//! 1. `data_load`: read the categories and profile files;
-//! 2. `pipeline`: compile the plan and execute it;
-//! 3. `capture`: the capture stage's answer becomes the final prompt;
-//! 4. `image_pipeline` (full mode): title, image, titles manifest;
-//! 5. `records` (full mode): the generations CSV.
+//! 1. `data_load`: read the categories and profile files (and the novelty history);
+//! 2. `context_injection`: the season and holiday guidance, when `context.enabled`;
+//! 3. `pipeline`: compile the plan and execute it;
+//! 4. `capture`: the capture stage's answer becomes the final prompt;
+//! 5. `image_pipeline` (full mode): title, image, titles manifest;
+//! 6. `records` (full mode): the generations CSV.
 //!
 //! Before any phase, the config is parsed and the backends built: a bad config or a missing key
 //! variable is an error of the command (exit 2), not a failed run.

@@ -35,7 +35,7 @@ pub fn stages() -> Vec<StageDef> {
 }
 
 /// The latest prompt of the run: `image_prompt`, else the refine loop's best beam, else the last
-/// chat answer.
+/// chat answer before the nudge.
 pub fn latest_prompt(state: &RunState) -> Result<String, String> {
     if let Some(Value::String(prompt)) = state.outputs.get("image_prompt") {
         if !prompt.trim().is_empty() {
@@ -45,13 +45,14 @@ pub fn latest_prompt(state: &RunState) -> Result<String, String> {
     if let Some(prompt) = state.outputs.get("bbref.beams").and_then(|beams| beams.pointer("/0/prompt")).and_then(Value::as_str) {
         return Ok(prompt.to_owned());
     }
+    // The nudge's own answer is not a draft: `openai_format` weighs it against the draft.
     state
         .steps
         .iter()
         .rev()
         .find_map(|step| match step {
-            StepRecord::Chat { response, .. } => Some(response.clone()),
-            StepRecord::Action { .. } => None,
+            StepRecord::Chat { response, path, .. } if !path.contains("/postprompt.profile_nudge/") => Some(response.clone()),
+            _ => None,
         })
         .ok_or_else(|| "there is no draft prompt to work on yet".to_owned())
 }
@@ -77,7 +78,7 @@ fn build_nudge(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
 }
 
 fn build_format(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
-    let max_chars = build.config.get_optional_int("max_prompt_chars", None, Some(1), None)?.unwrap_or(3500);
+    let max_chars = build.config.get_int("max_prompt_chars", 3500, Some(1), None)?;
     let prompt: PromptFn = Arc::new(move |state: &RunState| {
         let draft = latest_prompt(state)?;
         let nudged = state.outputs.get(NUDGED).and_then(Value::as_str).filter(|text| !text.trim().is_empty());

@@ -111,7 +111,12 @@ fn build_prepare(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
         } else {
             Vec::new()
         };
-        let summary = scoring::novelty_summary(&window, &novelty);
+        // No history means no summary: select then warns that novelty could not be applied.
+        let summary = if window.is_empty() {
+            scoring::novelty_summary_disabled(novelty.window)
+        } else {
+            scoring::novelty_summary(&window, &novelty)
+        };
         let hints = state.output_text("preferences_guidance")?.to_owned();
         state.outputs.insert(HINTS.into(), json!(hints));
         state.outputs.insert(NOVELTY_SUMMARY.into(), summary.clone());
