@@ -24,8 +24,32 @@ pub use args::{with_ab_args, AbArgs, DataMode};
 pub use overlay::{common_overlay, data_overlay, variant_overlay};
 pub use plan::{build_plan, run_seed, AbPair, AbVariant};
 
-use plugin_api::{AnalyzeRequest, ExperimentError};
+use plugin_api::{AnalyzeRequest, Descriptor, Experiment, ExperimentError, Host, Plan, PlanRequest, RunMode};
 use serde_json::Value;
+
+/// An A/B experiment, defined entirely by its name, summary and pair: both A/B plugins export one
+/// of these (`plugin_api::export_experiment!(AbExperiment { .. })`).
+#[derive(Debug, Clone, Copy)]
+pub struct AbExperiment {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub pair: &'static AbPair,
+}
+
+impl Experiment for AbExperiment {
+    fn descriptor(&self) -> Descriptor {
+        with_ab_args(Descriptor::new(self.name, self.summary, RunMode::PromptOnly))
+    }
+
+    fn plan(&self, request: &PlanRequest, host: &Host<'_>) -> Result<Plan, ExperimentError> {
+        let read = |reference: &str| host.read_data(reference).map_err(|e| e.to_string());
+        build_plan(self.pair, request, &read)
+    }
+
+    fn analyze(&self, request: &AnalyzeRequest, _host: &Host<'_>) -> Result<Option<Value>, ExperimentError> {
+        analyze(self.pair, request)
+    }
+}
 
 /// Answers the `analyze` hook of `pair`'s experiment: a run gets [`analysis::analyze_run`]
 /// (SceneSpec checks for `pair.scenespec_variant`), the summary [`analysis::summarize`].

@@ -7,10 +7,6 @@
 
 use ab_common::stages::{FINAL_PROMPT_FORMAT, RANDOM_TOKEN, SCENE_DRAFT, SCENE_REFINE_WITH_BLOCK};
 use ab_common::{AbPair, AbVariant};
-use plugin_api::{
-    AnalyzeRequest, Descriptor, Experiment, ExperimentError, Host, Plan, PlanRequest, RunMode,
-};
-use serde_json::Value;
 
 /// The two sides: a minimal refinement prompt (A) against one with the checklist (B).
 pub const PAIR: AbPair = AbPair {
@@ -31,31 +27,8 @@ pub const PAIR: AbPair = AbPair {
     scenespec_variant: None,
 };
 
-/// The experiment.
-#[derive(Debug, Default)]
-pub struct AbRefinementBlock;
-
-impl Experiment for AbRefinementBlock {
-    fn descriptor(&self) -> Descriptor {
-        ab_common::with_ab_args(Descriptor::new(
-            "ab_refinement_block",
-            "A/B test of the middle refinement stage with and without an explicit refinement-block checklist",
-            RunMode::PromptOnly,
-        ))
-    }
-
-    fn plan(&self, request: &PlanRequest, host: &Host<'_>) -> Result<Plan, ExperimentError> {
-        let read = |reference: &str| host.read_data(reference).map_err(|e| e.to_string());
-        ab_common::build_plan(&PAIR, request, &read)
-    }
-
-    fn analyze(
-        &self,
-        request: &AnalyzeRequest,
-        _host: &Host<'_>,
-    ) -> Result<Option<Value>, ExperimentError> {
-        ab_common::analyze(&PAIR, request)
-    }
-}
-
-plugin_api::export_experiment!(AbRefinementBlock);
+plugin_api::export_experiment!(ab_common::AbExperiment {
+    name: "ab_refinement_block",
+    summary: "A/B test of the middle refinement stage with and without an explicit refinement-block checklist",
+    pair: &PAIR,
+});

@@ -7,10 +7,6 @@
 
 use ab_common::stages::{FINAL_PROMPT_FORMAT, RANDOM_TOKEN, SCENE_DRAFT, SCENE_REFINE_WITH_BLOCK};
 use ab_common::{AbPair, AbVariant};
-use plugin_api::{
-    AnalyzeRequest, Descriptor, Experiment, ExperimentError, Host, Plan, PlanRequest, RunMode,
-};
-use serde_json::Value;
 
 /// B's final stage: formats the one-line prompt from the SceneSpec JSON.
 const FINAL_PROMPT_FORMAT_FROM_SCENESPEC: &str = "ab.final_prompt_format_from_scenespec";
@@ -34,31 +30,8 @@ pub const PAIR: AbPair = AbPair {
     scenespec_variant: Some("B"),
 };
 
-/// The experiment.
-#[derive(Debug, Default)]
-pub struct AbScenespecJsonIntermediary;
-
-impl Experiment for AbScenespecJsonIntermediary {
-    fn descriptor(&self) -> Descriptor {
-        ab_common::with_ab_args(Descriptor::new(
-            "ab_scenespec_json_intermediary",
-            "A/B comparison of a prose-refinement path and a SceneSpec-JSON intermediary path for the strict one-line prompt",
-            RunMode::PromptOnly,
-        ))
-    }
-
-    fn plan(&self, request: &PlanRequest, host: &Host<'_>) -> Result<Plan, ExperimentError> {
-        let read = |reference: &str| host.read_data(reference).map_err(|e| e.to_string());
-        ab_common::build_plan(&PAIR, request, &read)
-    }
-
-    fn analyze(
-        &self,
-        request: &AnalyzeRequest,
-        _host: &Host<'_>,
-    ) -> Result<Option<Value>, ExperimentError> {
-        ab_common::analyze(&PAIR, request)
-    }
-}
-
-plugin_api::export_experiment!(AbScenespecJsonIntermediary);
+plugin_api::export_experiment!(ab_common::AbExperiment {
+    name: "ab_scenespec_json_intermediary",
+    summary: "A/B comparison of a prose-refinement path and a SceneSpec-JSON intermediary path for the strict one-line prompt",
+    pair: &PAIR,
+});
