@@ -9,7 +9,10 @@ use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 fn main() -> std::io::Result<()> {
-    let delay_ms: u64 = std::env::args().nth(1).and_then(|arg| arg.parse().ok()).unwrap_or(100);
+    let delay_ms: u64 = std::env::args()
+        .nth(1)
+        .and_then(|arg| arg.parse().ok())
+        .unwrap_or(100);
     let listener = TcpListener::bind("127.0.0.1:0")?;
     println!("http://{}/v1", listener.local_addr()?);
     std::io::stdout().flush()?;
@@ -47,7 +50,12 @@ fn answer(stream: TcpStream, delay: Duration) -> std::io::Result<()> {
     let body = String::from_utf8_lossy(&body);
     let token = body
         .find("RV-")
-        .map(|start| body[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect::<String>())
+        .map(|start| {
+            body[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect::<String>()
+        })
         .unwrap_or_else(|| "RV-0-000000".to_owned());
     std::thread::sleep(delay);
     let content = format!(

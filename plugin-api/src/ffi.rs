@@ -179,7 +179,9 @@ fn guarded<I: ExperimentInstance>(
         Ok(Err(failure)) => failure,
         Err(payload) => {
             let location = PANIC_LOCATION.with(|location| location.take());
-            let at = location.map(|location| format!(" at {location}")).unwrap_or_default();
+            let at = location
+                .map(|location| format!(" at {location}"))
+                .unwrap_or_default();
             HookFailure {
                 kind: HookFailureKind::Panicked,
                 message: format!(

@@ -15,14 +15,27 @@ fn three_by_three_runs_offline_and_records_the_reference_step_shapes() {
     let plugins = sandbox.fresh_plugin_dir("plugin-dir");
     let output = run(&mut sandbox.experiments(
         &plugins,
-        &["run", "3x3", "--seed", "1", "--mode", "prompt_only", "--output-root", "out", "--json"],
+        &[
+            "run",
+            "3x3",
+            "--seed",
+            "1",
+            "--mode",
+            "prompt_only",
+            "--output-root",
+            "out",
+            "--json",
+        ],
     ));
     output.assert_code(0);
     let out = sandbox.path().join("out");
     let results = read_json(&out.join("experiment_results.json"));
     let entries = results["results"].as_array().expect("results");
     assert_eq!(entries.len(), 9, "{output}");
-    assert!(entries.iter().all(|entry| entry["status"] == "success"), "{output}");
+    assert!(
+        entries.iter().all(|entry| entry["status"] == "success"),
+        "{output}"
+    );
 
     let id_of = |variant: &str| {
         entries
@@ -33,22 +46,35 @@ fn three_by_three_runs_offline_and_records_the_reference_step_shapes() {
             .to_owned()
     };
     let a1 = transcript_of(&out, &id_of("A"));
-    let paths: Vec<&str> = a1["steps"].as_array().unwrap().iter().map(|step| step["path"].as_str().unwrap()).collect();
+    let paths: Vec<&str> = a1["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| step["path"].as_str().unwrap())
+        .collect();
     let mut expected = vec![
         "pipeline/preprompt.select_concepts/action".to_owned(),
         "pipeline/preprompt.filter_concepts/apply".to_owned(),
         "pipeline/blackbox.prepare/action".to_owned(),
         "pipeline/blackbox.generator_profile_hints/draft".to_owned(),
     ];
-    expected.extend(('A'..='H').map(|id| format!("pipeline/blackbox.generate_idea_cards/ideas/idea_{id}")));
+    expected.extend(
+        ('A'..='H').map(|id| format!("pipeline/blackbox.generate_idea_cards/ideas/idea_{id}")),
+    );
     expected.extend([
         "pipeline/blackbox.generate_idea_cards/assemble".to_owned(),
         "pipeline/blackbox.idea_cards_judge_score/draft".to_owned(),
         "pipeline/blackbox.select_idea_card/action".to_owned(),
         "pipeline/blackbox.image_prompt_creation/draft".to_owned(),
     ]);
-    assert_eq!(paths, expected, "variant A records the concept actions, hints, 8 cards, assemble, judge, select, prompt");
-    assert_eq!(a1["outputs"]["selected_concepts"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        paths, expected,
+        "variant A records the concept actions, hints, 8 cards, assemble, judge, select, prompt"
+    );
+    assert_eq!(
+        a1["outputs"]["selected_concepts"].as_array().map(Vec::len),
+        Some(3)
+    );
     let mode = &a1["outputs"]["blackbox_scoring"]["selection_mode"];
     assert!(mode == "exploit" || mode == "explore", "{mode}");
 
@@ -57,7 +83,12 @@ fn three_by_three_runs_offline_and_records_the_reference_step_shapes() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|step| (step["type"].as_str().unwrap(), step["path"].as_str().unwrap()))
+        .map(|step| {
+            (
+                step["type"].as_str().unwrap(),
+                step["path"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         kinds,
@@ -74,11 +105,30 @@ fn three_by_three_runs_offline_and_records_the_reference_step_shapes() {
 fn three_by_three_in_full_mode_writes_nine_images() {
     let sandbox = Sandbox::new();
     let plugins = sandbox.fresh_plugin_dir("plugin-dir");
-    let output = run(&mut sandbox.experiments(&plugins, &["run", "3x3", "--seed", "2", "--output-root", "out", "--jobs", "3"]));
+    let output = run(&mut sandbox.experiments(
+        &plugins,
+        &[
+            "run",
+            "3x3",
+            "--seed",
+            "2",
+            "--output-root",
+            "out",
+            "--jobs",
+            "3",
+        ],
+    ));
     output.assert_code(0);
     let images = std::fs::read_dir(sandbox.path().join("out/generated"))
         .unwrap()
-        .filter(|entry| entry.as_ref().unwrap().file_name().to_string_lossy().ends_with("_image.png"))
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with("_image.png")
+        })
         .count();
     assert_eq!(images, 9, "{output}");
 }
@@ -89,14 +139,28 @@ fn profile_v5_runs_offline_with_the_refine_loop_and_the_direct_plan() {
     let plugins = sandbox.fresh_plugin_dir("plugin-dir");
     let output = run(&mut sandbox.experiments(
         &plugins,
-        &["run", "profile_v5_3x3", "--seed", "1", "--mode", "prompt_only", "--output-root", "out", "--jobs", "3"],
+        &[
+            "run",
+            "profile_v5_3x3",
+            "--seed",
+            "1",
+            "--mode",
+            "prompt_only",
+            "--output-root",
+            "out",
+            "--jobs",
+            "3",
+        ],
     ));
     output.assert_code(0);
     let out = sandbox.path().join("out");
     let results = read_json(&out.join("experiment_results.json"));
     let entries = results["results"].as_array().expect("results");
     assert_eq!(entries.len(), 9, "{output}");
-    assert!(entries.iter().all(|entry| entry["status"] == "success"), "{output}");
+    assert!(
+        entries.iter().all(|entry| entry["status"] == "success"),
+        "{output}"
+    );
     let id_of = |variant: &str| {
         entries
             .iter()
@@ -109,13 +173,31 @@ fn profile_v5_runs_offline_with_the_refine_loop_and_the_direct_plan() {
     // finalize action and the two post-prompt stages.
     let a1 = transcript_of(&out, &id_of("A"));
     let steps = a1["steps"].as_array().unwrap();
-    let rounds = steps.iter().filter(|step| step["path"].as_str().unwrap().ends_with("/select")).count();
+    let rounds = steps
+        .iter()
+        .filter(|step| step["path"].as_str().unwrap().ends_with("/select"))
+        .count();
     assert_eq!(rounds, 6);
-    let judges = steps.iter().filter(|step| step["path"].as_str().unwrap().contains("/judge/")).count();
+    let judges = steps
+        .iter()
+        .filter(|step| step["path"].as_str().unwrap().contains("/judge/"))
+        .count();
     assert_eq!(judges, 18);
-    let last: Vec<&str> = steps[steps.len() - 2..].iter().map(|step| step["path"].as_str().unwrap()).collect();
-    assert_eq!(last, ["pipeline/postprompt.profile_nudge/draft", "pipeline/postprompt.openai_format/draft"]);
-    assert_eq!(a1["outputs"]["bbref.beams"].as_array().map(Vec::len), Some(1));
+    let last: Vec<&str> = steps[steps.len() - 2..]
+        .iter()
+        .map(|step| step["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        last,
+        [
+            "pipeline/postprompt.profile_nudge/draft",
+            "pipeline/postprompt.openai_format/draft"
+        ]
+    );
+    assert_eq!(
+        a1["outputs"]["bbref.beams"].as_array().map(Vec::len),
+        Some(1)
+    );
     // C: the direct plan.
     let c1 = transcript_of(&out, &id_of("C"));
     let chats: Vec<&str> = c1["steps"]
@@ -141,13 +223,37 @@ fn plans_and_stages_list_what_exists() {
     let sandbox = Sandbox::new();
     let plans = run(sandbox.cmd().args(["plans", "list", "--json"]));
     plans.assert_code(0);
-    let names: Vec<String> = plans.json()["plans"].as_array().expect("a list of plans").iter().map(|p| p["name"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(names, ["custom", "blackbox", "simple_no_concepts", "blackbox_refine", "direct"]);
+    let names: Vec<String> = plans.json()["plans"]
+        .as_array()
+        .expect("a list of plans")
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "custom",
+            "blackbox",
+            "simple_no_concepts",
+            "blackbox_refine",
+            "direct"
+        ]
+    );
     let stages = run(sandbox.cmd().args(["stages", "list", "--json"]));
     stages.assert_code(0);
     let stages = stages.json();
-    let ids: Vec<&str> = stages["stages"].as_array().expect("a list of stages").iter().map(|s| s["id"].as_str().unwrap()).collect();
-    for expected in ["ab.scene_draft", "blackbox.select_idea_card", "blackbox_refine.loop", "postprompt.openai_format"] {
+    let ids: Vec<&str> = stages["stages"]
+        .as_array()
+        .expect("a list of stages")
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "ab.scene_draft",
+        "blackbox.select_idea_card",
+        "blackbox_refine.loop",
+        "postprompt.openai_format",
+    ] {
         assert!(ids.contains(&expected), "{expected} in {ids:?}");
     }
 }

@@ -84,13 +84,27 @@ fn run_without_dry_run_executes_every_planned_run() {
     let plugins = sandbox.fresh_plugin_dir("plugin-dir");
     let output = run(&mut sandbox.experiments(
         &plugins,
-        &["run", "ab_refinement_block", "--output-root", "out", "--seed", "1", "--runs", "2"],
+        &[
+            "run",
+            "ab_refinement_block",
+            "--output-root",
+            "out",
+            "--seed",
+            "1",
+            "--runs",
+            "2",
+        ],
     ));
     output.assert_code(0);
     let results = std::fs::read_to_string(sandbox.path().join("out/results.jsonl")).unwrap();
     let statuses: Vec<String> = results
         .lines()
-        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["status"].as_str().unwrap().to_owned())
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).unwrap()["status"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     assert_eq!(statuses, vec!["success"; 4], "{output}");
 }

@@ -292,6 +292,9 @@ fn profile_v5_reads_a_profile_file_relative_to_the_working_directory() {
         "some run uses the profile file{output}"
     );
     for entry in runs {
-        assert!(entry.get("config_error").is_none(), "every run passes preflight{output}");
+        assert!(
+            entry.get("config_error").is_none(),
+            "every run passes preflight{output}"
+        );
     }
 }

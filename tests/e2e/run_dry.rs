@@ -24,7 +24,12 @@ const DEFAULT_PLANS: [(&str, usize, bool); 4] = [
 ];
 
 /// The experiments whose every run passes preflight with the default config.
-const PASSING: [&str; 4] = ["3x3", "ab_refinement_block", "ab_scenespec_json_intermediary", "profile_v5_3x3"];
+const PASSING: [&str; 4] = [
+    "3x3",
+    "ab_refinement_block",
+    "ab_scenespec_json_intermediary",
+    "profile_v5_3x3",
+];
 
 /// The experiments whose runs name prompt plans that are not implemented yet, and those plans.
 const UNIMPLEMENTED: [(&str, &[&str]); 0] = [];

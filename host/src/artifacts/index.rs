@@ -62,24 +62,80 @@ const RESULTS_LINES_FILE: &str = "results.jsonl";
 
 /// Columns of `experiment_registry.csv` (a combined index puts `store, store_root` first).
 pub const EXPERIMENT_REGISTRY_COLUMNS: [&str; 19] = [
-    "experiment_id", "experiment_dir", "run_id", "generation_id", "variant_key", "run", "seed", "run_mode",
-    "status", "created_at", "title_seq", "title", "image_id", "image_label", "image_path", "transcript_path",
-    "final_prompt_path", "oplog_path", "titles_manifest_path",
+    "experiment_id",
+    "experiment_dir",
+    "run_id",
+    "generation_id",
+    "variant_key",
+    "run",
+    "seed",
+    "run_mode",
+    "status",
+    "created_at",
+    "title_seq",
+    "title",
+    "image_id",
+    "image_label",
+    "image_path",
+    "transcript_path",
+    "final_prompt_path",
+    "oplog_path",
+    "titles_manifest_path",
 ];
 
 /// Columns of `image_registry.csv`.
 pub const IMAGE_REGISTRY_COLUMNS: [&str; 21] = [
-    "generation_id", "title_seq", "title", "image_id", "image_label", "image_path", "created_at", "seed", "model",
-    "size", "quality", "manifest_path", "experiment_id", "experiment_dir", "experiment_run_id", "variant_key",
-    "planned_plan", "planned_variant_name", "run_mode", "status", "transcript_path",
+    "generation_id",
+    "title_seq",
+    "title",
+    "image_id",
+    "image_label",
+    "image_path",
+    "created_at",
+    "seed",
+    "model",
+    "size",
+    "quality",
+    "manifest_path",
+    "experiment_id",
+    "experiment_dir",
+    "experiment_run_id",
+    "variant_key",
+    "planned_plan",
+    "planned_variant_name",
+    "run_mode",
+    "status",
+    "transcript_path",
 ];
 
 /// Columns of `run_registry.csv`.
 pub const RUN_REGISTRY_COLUMNS: [&str; 27] = [
-    "generation_id", "created_at", "seed", "status", "phase", "run_mode", "experiment_id", "experiment_variant",
-    "experiment_notes", "experiment_tags", "experiment_run_id", "variant_key", "run", "planned_plan",
-    "planned_variant_name", "title_seq", "title", "image_id", "image_label", "image_path", "transcript_path",
-    "final_prompt_path", "oplog_path", "titles_manifest_path", "generations_source_path", "selected_concepts",
+    "generation_id",
+    "created_at",
+    "seed",
+    "status",
+    "phase",
+    "run_mode",
+    "experiment_id",
+    "experiment_variant",
+    "experiment_notes",
+    "experiment_tags",
+    "experiment_run_id",
+    "variant_key",
+    "run",
+    "planned_plan",
+    "planned_variant_name",
+    "title_seq",
+    "title",
+    "image_id",
+    "image_label",
+    "image_path",
+    "transcript_path",
+    "final_prompt_path",
+    "oplog_path",
+    "titles_manifest_path",
+    "generations_source_path",
+    "selected_concepts",
     "final_image_prompt",
 ];
 
@@ -160,7 +216,9 @@ pub struct IndexWarnings {
 impl IndexWarnings {
     /// Every warning with its kind (the field name), kind by kind.
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, &IndexWarning)> {
-        self.kinds().into_iter().flat_map(|(kind, list)| list.iter().map(move |warning| (kind, warning)))
+        self.kinds()
+            .into_iter()
+            .flat_map(|(kind, list)| list.iter().map(move |warning| (kind, warning)))
     }
 
     pub fn len(&self) -> usize {
@@ -177,7 +235,10 @@ impl IndexWarnings {
             ("experiment_plan_errors", &self.experiment_plan_errors),
             ("runs_index_errors", &self.runs_index_errors),
             ("titles_manifest_errors", &self.titles_manifest_errors),
-            ("titles_manifest_duplicate_generation_ids", &self.titles_manifest_duplicate_generation_ids),
+            (
+                "titles_manifest_duplicate_generation_ids",
+                &self.titles_manifest_duplicate_generation_ids,
+            ),
             ("generation_csv_errors", &self.generation_csv_errors),
         ]
     }
@@ -235,13 +296,19 @@ impl fmt::Display for IndexWarning {
 pub fn store_of(output_root: &Path) -> Option<PathBuf> {
     output_root
         .ancestors()
-        .find(|dir| dir.file_name().is_some_and(|name| name.eq_ignore_ascii_case(STORE_DIR_NAME)))
+        .find(|dir| {
+            dir.file_name()
+                .is_some_and(|name| name.eq_ignore_ascii_case(STORE_DIR_NAME))
+        })
         .map(Path::to_path_buf)
 }
 
 /// Rebuilds the index of one store into `<artifacts_root>/index`.
 pub fn update_store(artifacts_root: &Path) -> Result<IndexReport, IndexError> {
-    update_index(&[artifacts_root.to_path_buf()], &artifacts_root.join(INDEX_DIR))
+    update_index(
+        &[artifacts_root.to_path_buf()],
+        &artifacts_root.join(INDEX_DIR),
+    )
 }
 
 /// Indexes every root and writes the index (combined when there are several roots) into
@@ -292,7 +359,12 @@ impl Store {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 return Err(IndexError::RootMissing { path: given })
             }
-            Err(source) => return Err(IndexError::RootUnreadable { path: given, source }),
+            Err(source) => {
+                return Err(IndexError::RootUnreadable {
+                    path: given,
+                    source,
+                })
+            }
         };
         if !metadata.is_dir() {
             return Err(IndexError::RootNotDirectory { path: given });
@@ -346,7 +418,10 @@ impl Store {
 fn label_stores(stores: &mut [Store]) {
     let mut used = BTreeSet::new();
     for (position, store) in stores.iter_mut().enumerate() {
-        let name = |path: &Path| path.file_name().map(|name| name.to_string_lossy().into_owned());
+        let name = |path: &Path| {
+            path.file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+        };
         let mut label = match name(&store.root) {
             Some(own) if own.eq_ignore_ascii_case(STORE_DIR_NAME) => {
                 store.root.parent().and_then(name).unwrap_or(own)
@@ -386,8 +461,15 @@ fn normalize(path: &Path) -> PathBuf {
 
 /// `<root name>/<rest>` with `/` separators.
 fn relative_to_parent(root: &Path, rest: &Path) -> String {
-    let mut parts: Vec<String> = root.file_name().map(|name| name.to_string_lossy().into_owned()).into_iter().collect();
-    parts.extend(rest.components().map(|part| part.as_os_str().to_string_lossy().into_owned()));
+    let mut parts: Vec<String> = root
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .into_iter()
+        .collect();
+    parts.extend(
+        rest.components()
+            .map(|part| part.as_os_str().to_string_lossy().into_owned()),
+    );
     if parts.is_empty() {
         ".".to_owned()
     } else {
@@ -422,7 +504,10 @@ fn walk(store: &Store, warnings: &mut IndexWarnings) -> Found {
         let entry = match entry {
             Ok(entry) => entry,
             Err(error) => {
-                let path = error.path().map(|path| store.show(path)).unwrap_or_else(|| store.show(&store.root));
+                let path = error
+                    .path()
+                    .map(|path| store.show(path))
+                    .unwrap_or_else(|| store.show(&store.root));
                 warnings.walk_errors.push(warning(path, None, &error));
                 continue;
             }
@@ -448,20 +533,31 @@ fn warning(path: String, line: Option<u64>, message: &dyn fmt::Display) -> Index
         store: None,
         path,
         line,
-        message: message.to_string().split_whitespace().collect::<Vec<_>>().join(" "),
+        message: message
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
     }
 }
 
 /// A non-blank string, trimmed.
 fn text(value: Option<&Value>) -> Option<String> {
-    value.and_then(Value::as_str).map(str::trim).filter(|text| !text.is_empty()).map(str::to_owned)
+    value
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|text| !text.is_empty())
+        .map(str::to_owned)
 }
 
 /// A non-negative integer, from a JSON number or a string of digits.
 fn int(value: Option<&Value>) -> Option<u64> {
     match value? {
         Value::Number(number) => number.as_u64().or_else(|| {
-            number.as_f64().filter(|float| float.fract() == 0.0 && *float >= 0.0 && *float < 2f64.powi(64)).map(|float| float as u64)
+            number
+                .as_f64()
+                .filter(|float| float.fract() == 0.0 && *float >= 0.0 && *float < 2f64.powi(64))
+                .map(|float| float as u64)
         }),
         Value::String(text) => int_text(text),
         _ => None,
@@ -473,7 +569,9 @@ fn int_text(text: &str) -> Option<u64> {
 }
 
 fn nonblank(text: Option<&str>) -> Option<String> {
-    text.map(str::trim).filter(|text| !text.is_empty()).map(str::to_owned)
+    text.map(str::trim)
+        .filter(|text| !text.is_empty())
+        .map(str::to_owned)
 }
 
 /// Orders records of one generation id: later `created_at`, then later in the walk, wins.
@@ -513,7 +611,11 @@ impl RunRecord {
             .unwrap_or_default();
         let artifacts = object.get("artifacts").and_then(Value::as_object);
         let artifact = |key: &str| {
-            store.show_recorded(artifacts.and_then(|artifacts| artifacts.get(key)).and_then(Value::as_str))
+            store.show_recorded(
+                artifacts
+                    .and_then(|artifacts| artifacts.get(key))
+                    .and_then(Value::as_str),
+            )
         };
         let created_at = text(object.get("created_at"));
         RunRecord {
@@ -568,10 +670,15 @@ struct GenerationRow {
 
 impl GenerationRow {
     fn completeness(&self) -> usize {
-        [&self.created_at, &self.image_path, &self.final_image_prompt, &self.selected_concepts]
-            .iter()
-            .filter(|field| field.is_some())
-            .count()
+        [
+            &self.created_at,
+            &self.image_path,
+            &self.final_image_prompt,
+            &self.selected_concepts,
+        ]
+        .iter()
+        .filter(|field| field.is_some())
+        .count()
             + usize::from(self.seed.is_some())
     }
 }
@@ -594,11 +701,21 @@ impl Seen {
     }
 }
 
-fn read_runs_index(path: &Path, store: &Store, sources: &mut Sources, seen: &mut Seen, warnings: &mut IndexWarnings) {
+fn read_runs_index(
+    path: &Path,
+    store: &Store,
+    sources: &mut Sources,
+    seen: &mut Seen,
+    warnings: &mut IndexWarnings,
+) {
     let shown = store.show(path);
     let content = match fs::read_to_string(path) {
         Ok(content) => content,
-        Err(error) => return warnings.runs_index_errors.push(warning(shown, None, &error)),
+        Err(error) => {
+            return warnings
+                .runs_index_errors
+                .push(warning(shown, None, &error))
+        }
     };
     for (number, line) in (1_u64..).zip(content.lines()) {
         let line = line.trim();
@@ -609,7 +726,9 @@ fn read_runs_index(path: &Path, store: &Store, sources: &mut Sources, seen: &mut
         let object = match serde_json::from_str::<Value>(line) {
             Ok(Value::Object(object)) => object,
             Ok(_) => {
-                warnings.runs_index_errors.push(at(&"expected a JSON object"));
+                warnings
+                    .runs_index_errors
+                    .push(at(&"expected a JSON object"));
                 continue;
             }
             Err(error) => {
@@ -618,7 +737,9 @@ fn read_runs_index(path: &Path, store: &Store, sources: &mut Sources, seen: &mut
             }
         };
         let Some(generation_id) = text(object.get("generation_id")) else {
-            warnings.runs_index_errors.push(at(&"the record has no `generation_id`"));
+            warnings
+                .runs_index_errors
+                .push(at(&"the record has no `generation_id`"));
             continue;
         };
         let record = RunRecord::parse(&object, store, seen.next());
@@ -640,9 +761,14 @@ fn read_csv(path: &Path) -> Result<Option<CsvFile>, String> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(std::io::Cursor::new(bytes));
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(std::io::Cursor::new(bytes));
     let header = reader.headers().map_err(|error| error.to_string())?;
-    let header = header.iter().map(|name| name.trim_start_matches('\u{feff}').trim().to_owned()).collect();
+    let header = header
+        .iter()
+        .map(|name| name.trim_start_matches('\u{feff}').trim().to_owned())
+        .collect();
     Ok(Some((header, reader)))
 }
 
@@ -650,26 +776,50 @@ fn csv_line(record: &csv::StringRecord) -> Option<u64> {
     record.position().map(csv::Position::line)
 }
 
-fn read_manifest(path: &Path, store: &Store, sources: &mut Sources, seen: &mut Seen, warnings: &mut IndexWarnings) {
+fn read_manifest(
+    path: &Path,
+    store: &Store,
+    sources: &mut Sources,
+    seen: &mut Seen,
+    warnings: &mut IndexWarnings,
+) {
     let shown = store.show(path);
     let (header, mut reader) = match read_csv(path) {
         Ok(Some(csv)) => csv,
         Ok(None) => return,
-        Err(message) => return warnings.titles_manifest_errors.push(warning(shown, None, &message)),
+        Err(message) => {
+            return warnings
+                .titles_manifest_errors
+                .push(warning(shown, None, &message))
+        }
     };
     let column = |name: &str| header.iter().position(|found| found == name);
     let Some(id_column) = column("generation_id") else {
         let message = format!("no `generation_id` column (header `{}`)", header.join(","));
-        return warnings.titles_manifest_errors.push(warning(shown, Some(1), &message));
+        return warnings
+            .titles_manifest_errors
+            .push(warning(shown, Some(1), &message));
     };
-    let columns = ["seq", "title", "image_path", "created_at", "model", "size", "quality", "seed"].map(column);
+    let columns = [
+        "seq",
+        "title",
+        "image_path",
+        "created_at",
+        "model",
+        "size",
+        "quality",
+        "seed",
+    ]
+    .map(column);
     for record in reader.records() {
         let record = match record {
             Ok(record) => record,
             Err(error) => {
                 let line = error.position().map(csv::Position::line);
                 let fatal = matches!(error.kind(), csv::ErrorKind::Io(_));
-                warnings.titles_manifest_errors.push(warning(shown.clone(), line, &error));
+                warnings
+                    .titles_manifest_errors
+                    .push(warning(shown.clone(), line, &error));
                 if fatal {
                     break;
                 }
@@ -678,7 +828,11 @@ fn read_manifest(path: &Path, store: &Store, sources: &mut Sources, seen: &mut S
         };
         let field = |index: Option<usize>| nonblank(index.and_then(|index| record.get(index)));
         let Some(generation_id) = field(Some(id_column)) else {
-            warnings.titles_manifest_errors.push(warning(shown.clone(), csv_line(&record), &"the row has no `generation_id`"));
+            warnings.titles_manifest_errors.push(warning(
+                shown.clone(),
+                csv_line(&record),
+                &"the row has no `generation_id`",
+            ));
             continue;
         };
         let [seq, title, image_path, created_at, model, size, quality, seed] = columns.map(field);
@@ -703,7 +857,9 @@ fn read_manifest(path: &Path, store: &Store, sources: &mut Sources, seen: &mut S
                 "generation id `{generation_id}` has several manifest rows (also in `{}`); the latest is used",
                 kept.manifest_path
             );
-            warnings.titles_manifest_duplicate_generation_ids.push(warning(shown.clone(), csv_line(&record), &message));
+            warnings
+                .titles_manifest_duplicate_generation_ids
+                .push(warning(shown.clone(), csv_line(&record), &message));
             if kept.recency > row.recency {
                 continue;
             }
@@ -725,23 +881,37 @@ fn normalize_header(name: &str) -> String {
     out.trim_matches('_').to_owned()
 }
 
-fn read_generations(path: &Path, store: &Store, sources: &mut Sources, seen: &mut Seen, warnings: &mut IndexWarnings) {
+fn read_generations(
+    path: &Path,
+    store: &Store,
+    sources: &mut Sources,
+    seen: &mut Seen,
+    warnings: &mut IndexWarnings,
+) {
     let shown = store.show(path);
     let (header, mut reader) = match read_csv(path) {
         Ok(Some(csv)) => csv,
         Ok(None) => return,
-        Err(message) => return warnings.generation_csv_errors.push(warning(shown, None, &message)),
+        Err(message) => {
+            return warnings
+                .generation_csv_errors
+                .push(warning(shown, None, &message))
+        }
     };
     let normalized: Vec<String> = header.iter().map(|name| normalize_header(name)).collect();
-    let columns: Vec<Option<usize>> =
-        GENERATIONS_HEADER.iter().map(|name| normalized.iter().position(|found| found == name)).collect();
+    let columns: Vec<Option<usize>> = GENERATIONS_HEADER
+        .iter()
+        .map(|name| normalized.iter().position(|found| found == name))
+        .collect();
     if columns.iter().any(Option::is_none) {
         let message = format!(
             "unexpected header `{}` (expected `{}`; a legacy generations CSV is not read)",
             header.join(","),
             GENERATIONS_HEADER.join(",")
         );
-        return warnings.generation_csv_errors.push(warning(shown, Some(1), &message));
+        return warnings
+            .generation_csv_errors
+            .push(warning(shown, Some(1), &message));
     }
     let columns: Vec<usize> = columns.into_iter().flatten().collect();
     for record in reader.records() {
@@ -750,7 +920,9 @@ fn read_generations(path: &Path, store: &Store, sources: &mut Sources, seen: &mu
             Err(error) => {
                 let line = error.position().map(csv::Position::line);
                 let fatal = matches!(error.kind(), csv::ErrorKind::Io(_));
-                warnings.generation_csv_errors.push(warning(shown.clone(), line, &error));
+                warnings
+                    .generation_csv_errors
+                    .push(warning(shown.clone(), line, &error));
                 if fatal {
                     break;
                 }
@@ -759,7 +931,11 @@ fn read_generations(path: &Path, store: &Store, sources: &mut Sources, seen: &mu
         };
         let field = |position: usize| nonblank(record.get(columns[position]));
         let Some(generation_id) = field(0) else {
-            warnings.generation_csv_errors.push(warning(shown.clone(), csv_line(&record), &"the row has no `generation_id`"));
+            warnings.generation_csv_errors.push(warning(
+                shown.clone(),
+                csv_line(&record),
+                &"the row has no `generation_id`",
+            ));
             continue;
         };
         let row = GenerationRow {
@@ -877,7 +1053,9 @@ fn image_label(seq: Option<u64>, title: &Option<String>) -> String {
 }
 
 fn collapse(text: &Option<String>) -> Option<String> {
-    text.as_deref().map(|text| text.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|text| !text.is_empty())
+    text.as_deref()
+        .map(|text| text.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|text| !text.is_empty())
 }
 
 /// One row of `experiment_registry.csv`.
@@ -924,7 +1102,12 @@ impl ExperimentRow {
 
     fn sort_key(&self) -> (&str, &str, u64, &str) {
         let planned = &self.planned;
-        (&planned.experiment_dir, &planned.variant_key, planned.run.unwrap_or(0), &self.generation_id)
+        (
+            &planned.experiment_dir,
+            &planned.variant_key,
+            planned.run.unwrap_or(0),
+            &self.generation_id,
+        )
     }
 }
 
@@ -958,11 +1141,21 @@ impl ImageRow {
             opt(&row.quality),
             row.manifest_path.clone(),
             opt(&self.experiment_id),
-            planned.map(|planned| planned.experiment_dir.clone()).unwrap_or_default(),
-            planned.map(|planned| opt(&planned.run_id)).unwrap_or_default(),
-            planned.map(|planned| planned.variant_key.clone()).unwrap_or_default(),
-            planned.map(|planned| opt(&planned.plan)).unwrap_or_default(),
-            planned.map(|planned| opt(&planned.variant_name)).unwrap_or_default(),
+            planned
+                .map(|planned| planned.experiment_dir.clone())
+                .unwrap_or_default(),
+            planned
+                .map(|planned| opt(&planned.run_id))
+                .unwrap_or_default(),
+            planned
+                .map(|planned| planned.variant_key.clone())
+                .unwrap_or_default(),
+            planned
+                .map(|planned| opt(&planned.plan))
+                .unwrap_or_default(),
+            planned
+                .map(|planned| opt(&planned.variant_name))
+                .unwrap_or_default(),
             opt(&self.run_mode),
             opt(&self.status),
             opt(&self.transcript_path),
@@ -971,7 +1164,12 @@ impl ImageRow {
 
     fn sort_key(&self) -> (&str, &str, u64, &str) {
         let row = &self.manifest;
-        (row.created_at.as_deref().unwrap_or(""), &row.manifest_path, row.title_seq.unwrap_or(0), &row.generation_id)
+        (
+            row.created_at.as_deref().unwrap_or(""),
+            &row.manifest_path,
+            row.title_seq.unwrap_or(0),
+            &row.generation_id,
+        )
     }
 }
 
@@ -1015,11 +1213,19 @@ impl RunRow {
             opt(&self.experiment_variant),
             opt(&self.experiment_notes),
             self.experiment_tags.join("|"),
-            planned.map(|planned| opt(&planned.run_id)).unwrap_or_default(),
-            planned.map(|planned| planned.variant_key.clone()).unwrap_or_default(),
+            planned
+                .map(|planned| opt(&planned.run_id))
+                .unwrap_or_default(),
+            planned
+                .map(|planned| planned.variant_key.clone())
+                .unwrap_or_default(),
             planned.map(|planned| opt(&planned.run)).unwrap_or_default(),
-            planned.map(|planned| opt(&planned.plan)).unwrap_or_default(),
-            planned.map(|planned| opt(&planned.variant_name)).unwrap_or_default(),
+            planned
+                .map(|planned| opt(&planned.plan))
+                .unwrap_or_default(),
+            planned
+                .map(|planned| opt(&planned.variant_name))
+                .unwrap_or_default(),
             opt(&self.title_seq),
             opt(&self.title),
             image_id(self.title_seq),
@@ -1036,7 +1242,10 @@ impl RunRow {
     }
 
     fn sort_key(&self) -> (&str, &str) {
-        (self.created_at.as_deref().unwrap_or(""), &self.generation_id)
+        (
+            self.created_at.as_deref().unwrap_or(""),
+            &self.generation_id,
+        )
     }
 }
 
@@ -1075,8 +1284,15 @@ fn index_store(store: &Store) -> StoreIndex {
         };
         for run in runs {
             if let Some(first) = planned_by_id.get(&run.generation_id) {
-                let message = format!("generation id `{}` is also planned in `{}`", run.generation_id, first.plan_path);
-                warnings.experiment_plan_errors.push(warning(run.planned.plan_path.clone(), None, &message));
+                let message = format!(
+                    "generation id `{}` is also planned in `{}`",
+                    run.generation_id, first.plan_path
+                );
+                warnings.experiment_plan_errors.push(warning(
+                    run.planned.plan_path.clone(),
+                    None,
+                    &message,
+                ));
             } else {
                 planned_by_id.insert(run.generation_id.clone(), run.planned.clone());
             }
@@ -1104,7 +1320,11 @@ fn index_store(store: &Store) -> StoreIndex {
                     .or_else(|| record.and_then(|record| record.experiment_id.clone())),
                 run_mode: record
                     .and_then(|record| record.run_mode.clone())
-                    .or_else(|| planned.as_ref().and_then(|planned| planned.run_mode.clone())),
+                    .or_else(|| {
+                        planned
+                            .as_ref()
+                            .and_then(|planned| planned.run_mode.clone())
+                    }),
                 status: record.and_then(|record| record.status.clone()),
                 transcript_path: record.and_then(|record| record.transcript.clone()),
                 planned,
@@ -1121,15 +1341,20 @@ fn index_store(store: &Store) -> StoreIndex {
         .chain(sources.generations.keys())
         .chain(planned_by_id.keys())
         .collect();
-    let mut run_rows: Vec<RunRow> =
-        ids.into_iter().map(|id| run_row(id, planned_by_id.get(id), &sources)).collect();
+    let mut run_rows: Vec<RunRow> = ids
+        .into_iter()
+        .map(|id| run_row(id, planned_by_id.get(id), &sources))
+        .collect();
     run_rows.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
 
     let counts = IndexCounts {
         stores: 1,
         experiments: experiments.len(),
         experiment_runs_planned: experiment_rows.len(),
-        experiment_runs_executed: experiments.iter().map(|experiment| experiment.executed_runs).sum(),
+        experiment_runs_executed: experiments
+            .iter()
+            .map(|experiment| experiment.executed_runs)
+            .sum(),
         manifest_files: found.manifests.len(),
         images_titled: image_rows.len(),
         run_index_files: found.runs_indexes.len(),
@@ -1163,30 +1388,41 @@ fn read_plan(
     warnings: &mut IndexWarnings,
 ) -> Option<(ExperimentSummary, Vec<PlannedRun>)> {
     let shown = store.show(path);
-    let plan = match fs::read_to_string(path).map_err(|error| error.to_string()).and_then(|text| {
-        serde_json::from_str::<Value>(&text).map_err(|error| error.to_string())
-    }) {
+    let plan = match fs::read_to_string(path)
+        .map_err(|error| error.to_string())
+        .and_then(|text| serde_json::from_str::<Value>(&text).map_err(|error| error.to_string()))
+    {
         Ok(Value::Object(plan)) => plan,
         Ok(_) => {
-            warnings.experiment_plan_errors.push(warning(shown, None, &"expected a JSON object"));
+            warnings
+                .experiment_plan_errors
+                .push(warning(shown, None, &"expected a JSON object"));
             return None;
         }
         Err(message) => {
-            warnings.experiment_plan_errors.push(warning(shown, None, &message));
+            warnings
+                .experiment_plan_errors
+                .push(warning(shown, None, &message));
             return None;
         }
     };
     let dir = path.parent().unwrap_or(&store.root);
     let experiment_dir = store.show(dir);
-    let experiment_id = text(plan.get("experiment_id"))
-        .unwrap_or_else(|| dir.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default());
+    let experiment_id = text(plan.get("experiment_id")).unwrap_or_else(|| {
+        dir.file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
     let run_mode = text(plan.get("run_mode"));
 
     let entries: &[Value] = match plan.get("planned_runs") {
         Some(Value::Array(entries)) => entries,
         _ => {
-            let message = "`planned_runs` is missing or not a list; the experiment is indexed without runs";
-            warnings.experiment_plan_errors.push(warning(shown.clone(), None, &message));
+            let message =
+                "`planned_runs` is missing or not a list; the experiment is indexed without runs";
+            warnings
+                .experiment_plan_errors
+                .push(warning(shown.clone(), None, &message));
             &[]
         }
     };
@@ -1194,11 +1430,14 @@ fn read_plan(
     for (index, entry) in entries.iter().enumerate() {
         let Some(generation_id) = text(entry.get("generation_id")) else {
             let message = format!("`planned_runs[{index}]` has no `generation_id`; skipped");
-            warnings.experiment_plan_errors.push(warning(shown.clone(), None, &message));
+            warnings
+                .experiment_plan_errors
+                .push(warning(shown.clone(), None, &message));
             continue;
         };
         let run = int(entry.get("run"));
-        let variant_key = text(entry.get("variant")).unwrap_or_else(|| variant_of_id(&generation_id));
+        let variant_key =
+            text(entry.get("variant")).unwrap_or_else(|| variant_of_id(&generation_id));
         runs.push(PlannedRun {
             planned: Planned {
                 experiment_id: experiment_id.clone(),
@@ -1225,19 +1464,37 @@ fn read_plan(
     let variants = variant_keys
         .iter()
         .map(|key| {
-            let of_variant: Vec<&PlannedRun> = runs.iter().filter(|run| &run.planned.variant_key == key).collect();
-            let exemplar = of_variant.iter().find_map(|run| sources.runs.get(&run.generation_id));
+            let of_variant: Vec<&PlannedRun> = runs
+                .iter()
+                .filter(|run| &run.planned.variant_key == key)
+                .collect();
+            let exemplar = of_variant
+                .iter()
+                .find_map(|run| sources.runs.get(&run.generation_id));
             VariantSummary {
                 key: key.clone(),
-                planned_plan: OneOrMany::of(of_variant.iter().filter_map(|run| run.planned.plan.clone()).collect()),
+                planned_plan: OneOrMany::of(
+                    of_variant
+                        .iter()
+                        .filter_map(|run| run.planned.plan.clone())
+                        .collect(),
+                ),
                 planned_variant_name: OneOrMany::of(
-                    of_variant.iter().filter_map(|run| run.planned.variant_name.clone()).collect(),
+                    of_variant
+                        .iter()
+                        .filter_map(|run| run.planned.variant_name.clone())
+                        .collect(),
                 ),
                 experiment_variant: exemplar.and_then(|record| record.variant.clone()),
                 notes: exemplar.and_then(|record| record.notes.clone()),
-                tags: exemplar.map(|record| record.tags.clone()).unwrap_or_default(),
+                tags: exemplar
+                    .map(|record| record.tags.clone())
+                    .unwrap_or_default(),
                 planned_runs: of_variant.len(),
-                executed_runs: of_variant.iter().filter(|run| sources.runs.contains_key(&run.generation_id)).count(),
+                executed_runs: of_variant
+                    .iter()
+                    .filter(|run| sources.runs.contains_key(&run.generation_id))
+                    .count(),
             }
         })
         .collect();
@@ -1266,12 +1523,23 @@ fn read_plan(
         variant_keys,
         variants,
         planned_runs: runs.len(),
-        executed_runs: ids.iter().filter(|id| sources.runs.contains_key(**id)).count(),
+        executed_runs: ids
+            .iter()
+            .filter(|id| sources.runs.contains_key(**id))
+            .count(),
         succeeded_runs: ids
             .iter()
-            .filter(|id| sources.runs.get(**id).is_some_and(|record| record.status.as_deref() == Some("success")))
+            .filter(|id| {
+                sources
+                    .runs
+                    .get(**id)
+                    .is_some_and(|record| record.status.as_deref() == Some("success"))
+            })
             .count(),
-        images: ids.iter().filter(|id| sources.manifests.contains_key(**id)).count(),
+        images: ids
+            .iter()
+            .filter(|id| sources.manifests.contains_key(**id))
+            .count(),
     };
     Some((summary, runs))
 }
@@ -1284,11 +1552,16 @@ fn variant_of_id(generation_id: &str) -> String {
 }
 
 fn experiment_row(run: PlannedRun, sources: &Sources) -> ExperimentRow {
-    let PlannedRun { generation_id, planned } = run;
+    let PlannedRun {
+        generation_id,
+        planned,
+    } = run;
     let record = sources.runs.get(&generation_id);
     let manifest = sources.manifests.get(&generation_id);
     ExperimentRow {
-        status: record.and_then(|record| record.status.clone()).unwrap_or_else(|| "planned".to_owned()),
+        status: record
+            .and_then(|record| record.status.clone())
+            .unwrap_or_else(|| "planned".to_owned()),
         created_at: record
             .and_then(|record| record.created_at.clone())
             .or_else(|| manifest.and_then(|manifest| manifest.created_at.clone())),
@@ -1346,8 +1619,12 @@ fn run_row(generation_id: &str, planned: Option<&Planned>, sources: &Sources) ->
         oplog_path: record.and_then(|record| record.oplog.clone()),
         titles_manifest_path: manifest.map(|manifest| manifest.manifest_path.clone()),
         generations_source_path: generated.map(|generated| generated.source.clone()),
-        selected_concepts: collapse(&generated.and_then(|generated| generated.selected_concepts.clone())),
-        final_image_prompt: collapse(&generated.and_then(|generated| generated.final_image_prompt.clone())),
+        selected_concepts: collapse(
+            &generated.and_then(|generated| generated.selected_concepts.clone()),
+        ),
+        final_image_prompt: collapse(
+            &generated.and_then(|generated| generated.final_image_prompt.clone()),
+        ),
     }
 }
 
@@ -1395,7 +1672,11 @@ struct CombinedIndex<'a> {
 }
 
 /// Encodes a header and rows as CSV, then writes the file atomically.
-fn write_csv(path: &Path, columns: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> Result<(), IndexError> {
+fn write_csv(
+    path: &Path,
+    columns: &[&str],
+    rows: impl IntoIterator<Item = Vec<String>>,
+) -> Result<(), IndexError> {
     let csv_error = |source| IndexError::Csv {
         path: path.to_owned(),
         source,
@@ -1405,20 +1686,43 @@ fn write_csv(path: &Path, columns: &[&str], rows: impl IntoIterator<Item = Vec<S
     for row in rows {
         writer.write_record(&row).map_err(csv_error)?;
     }
-    let bytes = writer.into_inner().map_err(|error| csv_error(error.into_error().into()))?;
+    let bytes = writer
+        .into_inner()
+        .map_err(|error| csv_error(error.into_error().into()))?;
     write_atomic(path, &bytes)?;
     Ok(())
 }
 
 fn registry_paths(output_dir: &Path) -> [PathBuf; 3] {
-    [EXPERIMENT_REGISTRY_FILE, IMAGE_REGISTRY_FILE, RUN_REGISTRY_FILE].map(|name| output_dir.join(name))
+    [
+        EXPERIMENT_REGISTRY_FILE,
+        IMAGE_REGISTRY_FILE,
+        RUN_REGISTRY_FILE,
+    ]
+    .map(|name| output_dir.join(name))
 }
 
-fn write_single(store: &Store, index: &StoreIndex, output_dir: &Path) -> Result<IndexReport, IndexError> {
+fn write_single(
+    store: &Store,
+    index: &StoreIndex,
+    output_dir: &Path,
+) -> Result<IndexReport, IndexError> {
     let [experiment_csv, image_csv, run_csv] = registry_paths(output_dir);
-    write_csv(&experiment_csv, &EXPERIMENT_REGISTRY_COLUMNS, index.experiment_rows.iter().map(ExperimentRow::cells))?;
-    write_csv(&image_csv, &IMAGE_REGISTRY_COLUMNS, index.image_rows.iter().map(ImageRow::cells))?;
-    write_csv(&run_csv, &RUN_REGISTRY_COLUMNS, index.run_rows.iter().map(RunRow::cells))?;
+    write_csv(
+        &experiment_csv,
+        &EXPERIMENT_REGISTRY_COLUMNS,
+        index.experiment_rows.iter().map(ExperimentRow::cells),
+    )?;
+    write_csv(
+        &image_csv,
+        &IMAGE_REGISTRY_COLUMNS,
+        index.image_rows.iter().map(ImageRow::cells),
+    )?;
+    write_csv(
+        &run_csv,
+        &RUN_REGISTRY_COLUMNS,
+        index.run_rows.iter().map(RunRow::cells),
+    )?;
     let json_path = output_dir.join(EXPERIMENTS_INDEX_FILE);
     let document = SingleIndex {
         schema_version: 1,
@@ -1445,7 +1749,11 @@ fn write_single(store: &Store, index: &StoreIndex, output_dir: &Path) -> Result<
 
 /// Keeps one row per generation id across stores: the one with more cells filled in, then the
 /// earlier store.
-fn dedupe<R>(rows: Vec<(usize, &R)>, id: impl Fn(&R) -> &str, cells: impl Fn(&R) -> Vec<String>) -> Vec<(usize, &R)> {
+fn dedupe<R>(
+    rows: Vec<(usize, &R)>,
+    id: impl Fn(&R) -> &str,
+    cells: impl Fn(&R) -> Vec<String>,
+) -> Vec<(usize, &R)> {
     let mut kept: BTreeMap<&str, (usize, &R, usize)> = BTreeMap::new();
     for (store, row) in rows {
         let score = cells(row).iter().filter(|cell| !cell.is_empty()).count();
@@ -1456,16 +1764,23 @@ fn dedupe<R>(rows: Vec<(usize, &R)>, id: impl Fn(&R) -> &str, cells: impl Fn(&R)
             }
         }
     }
-    kept.into_values().map(|(store, row, _)| (store, row)).collect()
+    kept.into_values()
+        .map(|(store, row, _)| (store, row))
+        .collect()
 }
 
-fn write_combined(stores: &[Store], indexes: &[StoreIndex], output_dir: &Path) -> Result<IndexReport, IndexError> {
+fn write_combined(
+    stores: &[Store],
+    indexes: &[StoreIndex],
+    output_dir: &Path,
+) -> Result<IndexReport, IndexError> {
     let with_store = |store: usize, cells: Vec<String>| {
         let mut row = vec![stores[store].label.clone(), stores[store].root_text()];
         row.extend(cells);
         row
     };
-    let columns = |own: &[&'static str]| STORE_COLUMNS.iter().chain(own).copied().collect::<Vec<_>>();
+    let columns =
+        |own: &[&'static str]| STORE_COLUMNS.iter().chain(own).copied().collect::<Vec<_>>();
 
     let mut experiment_rows: Vec<(usize, &ExperimentRow)> = indexes
         .iter()
@@ -1478,7 +1793,11 @@ fn write_combined(stores: &[Store], indexes: &[StoreIndex], output_dir: &Path) -
         .enumerate()
         .flat_map(|(store, index)| index.image_rows.iter().map(move |row| (store, row)))
         .collect();
-    let mut image_rows = dedupe(image_rows, |row| &row.manifest.generation_id, ImageRow::cells);
+    let mut image_rows = dedupe(
+        image_rows,
+        |row| &row.manifest.generation_id,
+        ImageRow::cells,
+    );
     image_rows.sort_by(|a, b| (a.1.sort_key(), a.0).cmp(&(b.1.sort_key(), b.0)));
     let run_rows: Vec<(usize, &RunRow)> = indexes
         .iter()
@@ -1492,17 +1811,23 @@ fn write_combined(stores: &[Store], indexes: &[StoreIndex], output_dir: &Path) -
     write_csv(
         &experiment_csv,
         &columns(&EXPERIMENT_REGISTRY_COLUMNS),
-        experiment_rows.iter().map(|(store, row)| with_store(*store, row.cells())),
+        experiment_rows
+            .iter()
+            .map(|(store, row)| with_store(*store, row.cells())),
     )?;
     write_csv(
         &image_csv,
         &columns(&IMAGE_REGISTRY_COLUMNS),
-        image_rows.iter().map(|(store, row)| with_store(*store, row.cells())),
+        image_rows
+            .iter()
+            .map(|(store, row)| with_store(*store, row.cells())),
     )?;
     write_csv(
         &run_csv,
         &columns(&RUN_REGISTRY_COLUMNS),
-        run_rows.iter().map(|(store, row)| with_store(*store, row.cells())),
+        run_rows
+            .iter()
+            .map(|(store, row)| with_store(*store, row.cells())),
     )?;
 
     let mut counts = IndexCounts::default();
@@ -1520,11 +1845,16 @@ fn write_combined(stores: &[Store], indexes: &[StoreIndex], output_dir: &Path) -
         counts.generation_csv_files += own.generation_csv_files;
         counts.generation_csv_rows += own.generation_csv_rows;
         warnings.absorb(&index.warnings, &store.label);
-        experiments.extend(index.experiments.iter().map(|experiment| ExperimentSummary {
-            store: Some(store.label.clone()),
-            store_root: Some(store.root_text()),
-            ..experiment.clone()
-        }));
+        experiments.extend(
+            index
+                .experiments
+                .iter()
+                .map(|experiment| ExperimentSummary {
+                    store: Some(store.label.clone()),
+                    store_root: Some(store.root_text()),
+                    ..experiment.clone()
+                }),
+        );
     }
     counts.images_titled = image_rows.len();
     counts.runs_in_run_registry = run_rows.len();
@@ -1581,15 +1911,34 @@ mod tests {
     /// A parsed CSV: header and rows as maps.
     fn read_registry(path: &Path) -> (Vec<String>, Vec<BTreeMap<String, String>>) {
         let mut reader = csv::Reader::from_path(path).unwrap();
-        let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+        let header: Vec<String> = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .map(str::to_owned)
+            .collect();
         let rows = reader
             .records()
-            .map(|record| header.iter().cloned().zip(record.unwrap().iter().map(str::to_owned)).collect())
+            .map(|record| {
+                header
+                    .iter()
+                    .cloned()
+                    .zip(record.unwrap().iter().map(str::to_owned))
+                    .collect()
+            })
             .collect();
         (header, rows)
     }
 
-    fn run_line(root: &Path, id: &str, created_at: &str, status: &str, image: bool, variant: &str, tags: &[&str]) -> Value {
+    fn run_line(
+        root: &Path,
+        id: &str,
+        created_at: &str,
+        status: &str,
+        image: bool,
+        variant: &str,
+        tags: &[&str],
+    ) -> Value {
         let logs = root.join("experiments/exp1/logs");
         json!({
             "schema_version": 1,
@@ -1636,36 +1985,113 @@ mod tests {
                 planned("B", "refined", "refine_v2", 2, "B2_dddd"),
             ],
         });
-        put(&root, "experiments/exp1/experiment_plan.json", &serde_json::to_string_pretty(&plan).unwrap());
+        put(
+            &root,
+            "experiments/exp1/experiment_plan.json",
+            &serde_json::to_string_pretty(&plan).unwrap(),
+        );
         put(&root, "experiments/exp1/experiment_plan_full.json", "{}");
         let runs = format!(
             "{}{{not json\n\n{}",
             lines(&[
-                run_line(&root, "A1_aaaa", "2026-01-01T00:00:01Z", "error", false, "A_first", &["ab", "try:1"]),
-                run_line(&root, "B2_dddd", "2026-01-01T00:00:02Z", "success", true, "B_refined", &["ab", "run:2"]),
+                run_line(
+                    &root,
+                    "A1_aaaa",
+                    "2026-01-01T00:00:01Z",
+                    "error",
+                    false,
+                    "A_first",
+                    &["ab", "try:1"]
+                ),
+                run_line(
+                    &root,
+                    "B2_dddd",
+                    "2026-01-01T00:00:02Z",
+                    "success",
+                    true,
+                    "B_refined",
+                    &["ab", "run:2"]
+                ),
             ]),
-            lines(&[run_line(&root, "A1_aaaa", "2026-01-01T00:00:03Z", "success", true, "A_baseline", &["ab", "run:1"])]),
+            lines(&[run_line(
+                &root,
+                "A1_aaaa",
+                "2026-01-01T00:00:03Z",
+                "success",
+                true,
+                "A_baseline",
+                &["ab", "run:1"]
+            )]),
         );
         put(&root, "experiments/exp1/logs/runs_index.jsonl", &runs);
-        let image = |id: &str| root.join(format!("experiments/exp1/generated/{id}_image.png")).display().to_string();
+        let image = |id: &str| {
+            root.join(format!("experiments/exp1/generated/{id}_image.png"))
+                .display()
+                .to_string()
+        };
         let mut manifest = csv::Writer::from_writer(Vec::new());
-        manifest.write_record(super::super::run_files::TITLES_HEADER).unwrap();
+        manifest
+            .write_record(super::super::run_files::TITLES_HEADER)
+            .unwrap();
         for (seq, title, id, created_at) in [
             ("1", "Old Title", "A1_aaaa", "2026-01-01T00:00:01Z"),
             ("2", "Blue Hour", "B2_dddd", "2026-01-01T00:00:02Z"),
             ("3", "Quiet Harbor", "A1_aaaa", "2026-01-01T00:00:03Z"),
         ] {
             manifest
-                .write_record([seq, title, id, "a very long prompt", &image(id), created_at, "offline-image", "1024x1024", "high", "7", "model", "raw"])
+                .write_record([
+                    seq,
+                    title,
+                    id,
+                    "a very long prompt",
+                    &image(id),
+                    created_at,
+                    "offline-image",
+                    "1024x1024",
+                    "high",
+                    "7",
+                    "model",
+                    "raw",
+                ])
                 .unwrap();
         }
-        put(&root, "experiments/exp1/generated/titles_manifest.csv", &String::from_utf8(manifest.into_inner().unwrap()).unwrap());
+        put(
+            &root,
+            "experiments/exp1/generated/titles_manifest.csv",
+            &String::from_utf8(manifest.into_inner().unwrap()).unwrap(),
+        );
         let mut generations = csv::Writer::from_writer(Vec::new());
         generations.write_record(GENERATIONS_HEADER).unwrap();
-        generations.write_record(["A1_aaaa", "[\"fox\", \"moon\"]", "A fox\n  under   the moon", &image("A1_aaaa"), "2026-01-01T00:00:03Z", "7"]).unwrap();
-        generations.write_record(["B2_dddd", "[]", "Blue hour", &image("B2_dddd"), "2026-01-01T00:00:02Z", "7"]).unwrap();
-        put(&root, "experiments/exp1/logs/generations.csv", &String::from_utf8(generations.into_inner().unwrap()).unwrap());
-        put(&root, "legacy/generations.csv", "ID,Description Prompt,Generation Prompt,Image URL\n1,a,b,c\n");
+        generations
+            .write_record([
+                "A1_aaaa",
+                "[\"fox\", \"moon\"]",
+                "A fox\n  under   the moon",
+                &image("A1_aaaa"),
+                "2026-01-01T00:00:03Z",
+                "7",
+            ])
+            .unwrap();
+        generations
+            .write_record([
+                "B2_dddd",
+                "[]",
+                "Blue hour",
+                &image("B2_dddd"),
+                "2026-01-01T00:00:02Z",
+                "7",
+            ])
+            .unwrap();
+        put(
+            &root,
+            "experiments/exp1/logs/generations.csv",
+            &String::from_utf8(generations.into_inner().unwrap()).unwrap(),
+        );
+        put(
+            &root,
+            "legacy/generations.csv",
+            "ID,Description Prompt,Generation Prompt,Image URL\n1,a,b,c\n",
+        );
 
         // A `generate` run whose image lies outside the store.
         let outside_image = outside.join("elsewhere/G_image.png");
@@ -1710,8 +2136,13 @@ mod tests {
         );
         assert_eq!(
             report.files_written,
-            ["experiment_registry.csv", "image_registry.csv", "run_registry.csv", "experiments_index.json"]
-                .map(|name| out.join(name))
+            [
+                "experiment_registry.csv",
+                "image_registry.csv",
+                "run_registry.csv",
+                "experiments_index.json"
+            ]
+            .map(|name| out.join(name))
         );
 
         // Warnings name the file and line; nothing else was wrong.
@@ -1719,13 +2150,24 @@ mod tests {
         assert_eq!(warnings.len(), 3, "{warnings:#?}");
         assert_eq!(warnings.runs_index_errors.len(), 1);
         let bad_line = &warnings.runs_index_errors[0];
-        assert_eq!(bad_line.path, "_artifacts/experiments/exp1/logs/runs_index.jsonl");
+        assert_eq!(
+            bad_line.path,
+            "_artifacts/experiments/exp1/logs/runs_index.jsonl"
+        );
         assert_eq!(bad_line.line, Some(3));
-        assert!(bad_line.message.contains("key must be a string"), "{bad_line}");
+        assert!(
+            bad_line.message.contains("key must be a string"),
+            "{bad_line}"
+        );
         assert_eq!(warnings.generation_csv_errors.len(), 1);
         let legacy = &warnings.generation_csv_errors[0];
         assert_eq!(legacy.path, "_artifacts/legacy/generations.csv");
-        assert!(legacy.message.contains("unexpected header `ID,Description Prompt,Generation Prompt,Image URL`"), "{legacy}");
+        assert!(
+            legacy
+                .message
+                .contains("unexpected header `ID,Description Prompt,Generation Prompt,Image URL`"),
+            "{legacy}"
+        );
         let duplicate = &warnings.titles_manifest_duplicate_generation_ids[0];
         assert_eq!(duplicate.line, Some(4));
         assert!(duplicate.message.contains("`A1_aaaa`"), "{duplicate}");
@@ -1752,7 +2194,10 @@ mod tests {
         // The image registry: one row per generation id, oldest first.
         let (columns, images) = read_registry(&out.join(IMAGE_REGISTRY_FILE));
         assert_eq!(columns, header(&IMAGE_REGISTRY_COLUMNS));
-        let ids: Vec<&str> = images.iter().map(|row| row["generation_id"].as_str()).collect();
+        let ids: Vec<&str> = images
+            .iter()
+            .map(|row| row["generation_id"].as_str())
+            .collect();
         assert_eq!(ids, ["B2_dddd", "A1_aaaa"]);
         let a1 = &images[1];
         assert_eq!(a1["image_label"], "#003 - Quiet Harbor");
@@ -1760,13 +2205,28 @@ mod tests {
         assert_eq!(a1["experiment_run_id"], "A1");
         assert_eq!(a1["planned_variant_name"], "baseline");
         assert_eq!(a1["model"], "offline-image");
-        assert_eq!(a1["manifest_path"], format!("{exp}/generated/titles_manifest.csv"));
+        assert_eq!(
+            a1["manifest_path"],
+            format!("{exp}/generated/titles_manifest.csv")
+        );
 
         // The run registry: every id from every source, planned-only ones first.
         let (columns, runs) = read_registry(&out.join(RUN_REGISTRY_FILE));
         assert_eq!(columns, header(&RUN_REGISTRY_COLUMNS));
-        let ids: Vec<&str> = runs.iter().map(|row| row["generation_id"].as_str()).collect();
-        assert_eq!(ids, ["A2_cccc", "B1_bbbb", "B2_dddd", "A1_aaaa", "20260102_000000_0123abcd"]);
+        let ids: Vec<&str> = runs
+            .iter()
+            .map(|row| row["generation_id"].as_str())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "A2_cccc",
+                "B1_bbbb",
+                "B2_dddd",
+                "A1_aaaa",
+                "20260102_000000_0123abcd"
+            ]
+        );
         let a1 = &runs[3];
         assert_eq!(a1["status"], "success");
         assert_eq!(a1["phase"], "complete");
@@ -1774,34 +2234,68 @@ mod tests {
         assert_eq!(a1["experiment_tags"], "ab|run:1");
         assert_eq!(a1["final_image_prompt"], "A fox under the moon");
         assert_eq!(a1["selected_concepts"], "[\"fox\", \"moon\"]");
-        assert_eq!(a1["generations_source_path"], format!("{exp}/logs/generations.csv"));
+        assert_eq!(
+            a1["generations_source_path"],
+            format!("{exp}/logs/generations.csv")
+        );
         assert_eq!(runs[0]["status"], "planned");
         assert_eq!(runs[0]["run_mode"], "full");
         let generated = &runs[4];
         assert_eq!(generated["experiment_id"], "");
         assert_eq!(generated["run_mode"], "prompt_only");
-        assert_eq!(generated["transcript_path"], "_artifacts/logs/20260102_000000_0123abcd_transcript.json");
-        assert_eq!(generated["oplog_path"], "_artifacts/logs/20260102_000000_0123abcd_oplog.log", "relative to the store's parent");
-        let outside_image = fs::canonicalize(outside.path()).unwrap().join("elsewhere/G_image.png");
-        assert_eq!(generated["image_path"], outside_image.display().to_string(), "outside the store: absolute");
+        assert_eq!(
+            generated["transcript_path"],
+            "_artifacts/logs/20260102_000000_0123abcd_transcript.json"
+        );
+        assert_eq!(
+            generated["oplog_path"], "_artifacts/logs/20260102_000000_0123abcd_oplog.log",
+            "relative to the store's parent"
+        );
+        let outside_image = fs::canonicalize(outside.path())
+            .unwrap()
+            .join("elsewhere/G_image.png");
+        assert_eq!(
+            generated["image_path"],
+            outside_image.display().to_string(),
+            "outside the store: absolute"
+        );
 
         // The experiments index.
-        let document: Value = serde_json::from_str(&fs::read_to_string(out.join(EXPERIMENTS_INDEX_FILE)).unwrap()).unwrap();
+        let document: Value =
+            serde_json::from_str(&fs::read_to_string(out.join(EXPERIMENTS_INDEX_FILE)).unwrap())
+                .unwrap();
         assert_eq!(document["kind"], "artifacts_index");
         assert_eq!(document["artifacts_root"], "_artifacts");
         assert_eq!(document["output_dir"], "_artifacts/index");
-        assert_eq!(document["registries"]["run_registry_csv"], "_artifacts/index/run_registry.csv");
-        assert_eq!(document["counts"], serde_json::to_value(&report.counts).unwrap());
+        assert_eq!(
+            document["registries"]["run_registry_csv"],
+            "_artifacts/index/run_registry.csv"
+        );
+        assert_eq!(
+            document["counts"],
+            serde_json::to_value(&report.counts).unwrap()
+        );
         assert_eq!(document["warnings"]["runs_index_errors"][0]["line"], 3);
         let experiment = &document["experiments"][0];
         assert_eq!(experiment["experiment_id"], "exp1");
         assert_eq!(experiment["experiment_dir"], exp);
         assert_eq!(experiment["base_seed"], 42);
-        assert_eq!(experiment["plan_full_path"], format!("{exp}/experiment_plan_full.json"));
-        assert_eq!(experiment["results_path"], Value::Null);
-        assert_eq!(experiment["runs_index_path"], format!("{exp}/logs/runs_index.jsonl"));
         assert_eq!(
-            (&experiment["planned_runs"], &experiment["executed_runs"], &experiment["succeeded_runs"], &experiment["images"]),
+            experiment["plan_full_path"],
+            format!("{exp}/experiment_plan_full.json")
+        );
+        assert_eq!(experiment["results_path"], Value::Null);
+        assert_eq!(
+            experiment["runs_index_path"],
+            format!("{exp}/logs/runs_index.jsonl")
+        );
+        assert_eq!(
+            (
+                &experiment["planned_runs"],
+                &experiment["executed_runs"],
+                &experiment["succeeded_runs"],
+                &experiment["images"]
+            ),
             (&json!(4), &json!(2), &json!(2), &json!(2))
         );
         assert_eq!(experiment["variant_keys"], json!(["A", "B"]));
@@ -1819,23 +2313,44 @@ mod tests {
 
         // Rebuilding gives the same registries.
         update_store(&root).unwrap();
-        assert_eq!(fs::read_to_string(out.join(EXPERIMENT_REGISTRY_FILE)).unwrap(), expected);
+        assert_eq!(
+            fs::read_to_string(out.join(EXPERIMENT_REGISTRY_FILE)).unwrap(),
+            expected
+        );
     }
 
     #[test]
     fn bad_plans_are_warnings_and_the_rest_is_indexed() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("_artifacts");
-        put(&root, "experiments/broken/experiment_plan.json", "{\"planned_runs\": [");
+        put(
+            &root,
+            "experiments/broken/experiment_plan.json",
+            "{\"planned_runs\": [",
+        );
         put(&root, "experiments/dry/experiment_plan.json", &json!({"run_mode": "prompt_only", "planned_runs": [{"variant": "A", "run": 1}, {"generation_id": "B3_x", "run": 3}]}).to_string());
         let report = update_store(&root).unwrap();
-        let messages: Vec<String> = report.warnings.experiment_plan_errors.iter().map(ToString::to_string).collect();
+        let messages: Vec<String> = report
+            .warnings
+            .experiment_plan_errors
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(messages.len(), 2, "{messages:#?}");
-        assert!(messages[0].starts_with("_artifacts/experiments/broken/experiment_plan.json: EOF while parsing"), "{}", messages[0]);
+        assert!(
+            messages[0].starts_with(
+                "_artifacts/experiments/broken/experiment_plan.json: EOF while parsing"
+            ),
+            "{}",
+            messages[0]
+        );
         assert_eq!(messages[1], "_artifacts/experiments/dry/experiment_plan.json: `planned_runs[0]` has no `generation_id`; skipped");
         let (_, rows) = read_registry(&root.join("index").join(EXPERIMENT_REGISTRY_FILE));
         assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0]["experiment_id"], "dry", "the directory name stands in for a missing id");
+        assert_eq!(
+            rows[0]["experiment_id"], "dry",
+            "the directory name stands in for a missing id"
+        );
         assert_eq!(rows[0]["variant_key"], "B", "taken from the generation id");
         assert_eq!(rows[0]["run_id"], "B3");
         assert_eq!(rows[0]["status"], "planned");
@@ -1847,14 +2362,23 @@ mod tests {
         let two = tempfile::tempdir().unwrap();
         let first = store(&one.path().join("alpha"), two.path());
         let second = two.path().join("beta/_artifacts");
-        put(&second, "logs/runs_index.jsonl", &lines(&[json!({"generation_id": "G2", "created_at": "2026-02-01T00:00:00Z", "status": "error", "seed": 3})]));
+        put(
+            &second,
+            "logs/runs_index.jsonl",
+            &lines(&[
+                json!({"generation_id": "G2", "created_at": "2026-02-01T00:00:00Z", "status": "error", "seed": 3}),
+            ]),
+        );
         let out = two.path().join("combined");
         let report = update_index(&[first.clone(), second.clone()], &out).unwrap();
         assert_eq!(report.counts.stores, 2);
         assert_eq!(report.counts.experiments, 1);
         assert_eq!(report.counts.runs_in_run_registry, 6);
         assert_eq!(report.warnings.len(), 3);
-        assert!(report.warnings.iter().all(|(_, warning)| warning.store.as_deref() == Some("alpha")));
+        assert!(report
+            .warnings
+            .iter()
+            .all(|(_, warning)| warning.store.as_deref() == Some("alpha")));
 
         let (columns, runs) = read_registry(&out.join(RUN_REGISTRY_FILE));
         assert_eq!(columns[..3], ["store", "store_root", "generation_id"]);
@@ -1862,20 +2386,34 @@ mod tests {
         let last = runs.last().unwrap();
         assert_eq!(last["generation_id"], "G2");
         assert_eq!(last["store"], "beta");
-        assert_eq!(last["store_root"], fs::canonicalize(&second).unwrap().display().to_string());
-        let a1 = runs.iter().find(|row| row["generation_id"] == "A1_aaaa").unwrap();
+        assert_eq!(
+            last["store_root"],
+            fs::canonicalize(&second).unwrap().display().to_string()
+        );
+        let a1 = runs
+            .iter()
+            .find(|row| row["generation_id"] == "A1_aaaa")
+            .unwrap();
         assert_eq!(a1["store"], "alpha");
-        assert_eq!(a1["transcript_path"], "_artifacts/experiments/exp1/logs/A1_aaaa_transcript.json");
+        assert_eq!(
+            a1["transcript_path"],
+            "_artifacts/experiments/exp1/logs/A1_aaaa_transcript.json"
+        );
         let (columns, _) = read_registry(&out.join(EXPERIMENT_REGISTRY_FILE));
         assert_eq!(columns[..3], ["store", "store_root", "experiment_id"]);
 
-        let document: Value = serde_json::from_str(&fs::read_to_string(out.join(EXPERIMENTS_INDEX_FILE)).unwrap()).unwrap();
+        let document: Value =
+            serde_json::from_str(&fs::read_to_string(out.join(EXPERIMENTS_INDEX_FILE)).unwrap())
+                .unwrap();
         assert_eq!(document["kind"], "combined_artifacts_index");
         assert_eq!(document["stores"].as_array().unwrap().len(), 2);
         assert_eq!(document["stores"][1]["counts"]["run_index_entries"], 1);
         assert_eq!(document["experiments"][0]["store"], "alpha");
         assert_eq!(document["experiments"][0]["base_seed"], 42);
-        assert_eq!(document["warnings"]["generation_csv_errors"][0]["store"], "alpha");
+        assert_eq!(
+            document["warnings"]["generation_csv_errors"][0]["store"],
+            "alpha"
+        );
 
         // The same store twice is an error; two stores with one name get distinct labels.
         let error = update_index(&[first.clone(), first.join("../_artifacts")], &out).unwrap_err();
@@ -1883,7 +2421,9 @@ mod tests {
         let twin = one.path().join("gamma/alpha/_artifacts");
         fs::create_dir_all(&twin).unwrap();
         update_index(&[first, twin], &out).unwrap();
-        let document: Value = serde_json::from_str(&fs::read_to_string(out.join(EXPERIMENTS_INDEX_FILE)).unwrap()).unwrap();
+        let document: Value =
+            serde_json::from_str(&fs::read_to_string(out.join(EXPERIMENTS_INDEX_FILE)).unwrap())
+                .unwrap();
         assert_eq!(document["stores"][1]["store"], "alpha_2");
     }
 
@@ -1892,24 +2432,40 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope/_artifacts");
         let error = update_store(&missing).unwrap_err();
-        assert_eq!(error.to_string(), format!("artifacts root `{}` does not exist", missing.display()));
-        assert!(matches!(update_index(&[], dir.path()), Err(IndexError::NoRoots)));
+        assert_eq!(
+            error.to_string(),
+            format!("artifacts root `{}` does not exist", missing.display())
+        );
+        assert!(matches!(
+            update_index(&[], dir.path()),
+            Err(IndexError::NoRoots)
+        ));
         let file = put(dir.path(), "file", "");
-        assert!(matches!(update_store(&file), Err(IndexError::RootNotDirectory { .. })));
+        assert!(matches!(
+            update_store(&file),
+            Err(IndexError::RootNotDirectory { .. })
+        ));
     }
 
     #[test]
     fn the_store_is_the_nearest_artifacts_ancestor() {
         let cases = [
             ("/w/_artifacts/experiments/exp1", Some("/w/_artifacts")),
-            ("/w/_artifacts/a/_artifacts/exp", Some("/w/_artifacts/a/_artifacts")),
+            (
+                "/w/_artifacts/a/_artifacts/exp",
+                Some("/w/_artifacts/a/_artifacts"),
+            ),
             ("/w/_Artifacts/exp", Some("/w/_Artifacts")),
             ("/w/_artifacts", Some("/w/_artifacts")),
             ("/w/artifacts/exp", None),
             ("/w/_artifacts_old/exp", None),
         ];
         for (output_root, expected) in cases {
-            assert_eq!(store_of(Path::new(output_root)), expected.map(PathBuf::from), "{output_root}");
+            assert_eq!(
+                store_of(Path::new(output_root)),
+                expected.map(PathBuf::from),
+                "{output_root}"
+            );
         }
     }
 

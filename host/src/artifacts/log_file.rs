@@ -51,7 +51,10 @@ impl LogFile {
             message.replace('\n', "\n    ")
         );
         // A poisoned lock only means another thread panicked mid-write; the file is still usable.
-        let mut file = self.file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut file = self
+            .file
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         file.write_all(line.as_bytes())
             .and_then(|()| file.flush())
             .and_then(|()| file.sync_data())

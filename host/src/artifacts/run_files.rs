@@ -29,26 +29,50 @@ fn append(path: &Path, bytes: &[u8]) -> Result<(), ArtifactError> {
         path: path.to_owned(),
         source,
     };
-    let mut file = OpenOptions::new().create(true).append(true).open(path).map_err(error)?;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(error)?;
     file.write_all(bytes).map_err(error)?;
     file.sync_data().map_err(error)
 }
 
 /// The columns of the titles manifest.
 pub const TITLES_HEADER: [&str; 12] = [
-    "seq", "title", "generation_id", "image_prompt", "image_path", "created_at", "model", "size",
-    "quality", "seed", "title_source", "title_raw",
+    "seq",
+    "title",
+    "generation_id",
+    "image_prompt",
+    "image_path",
+    "created_at",
+    "model",
+    "size",
+    "quality",
+    "seed",
+    "title_source",
+    "title_raw",
 ];
 
 /// The columns of the generations CSV.
-pub const GENERATIONS_HEADER: [&str; 6] =
-    ["generation_id", "selected_concepts", "final_image_prompt", "image_path", "created_at", "seed"];
+pub const GENERATIONS_HEADER: [&str; 6] = [
+    "generation_id",
+    "selected_concepts",
+    "final_image_prompt",
+    "image_path",
+    "created_at",
+    "seed",
+];
 
 /// A CSV file this module appends to is not what it expects.
 #[derive(Debug, thiserror::Error)]
 pub enum CsvFileError {
     #[error("`{}` has an unexpected header\n\nexpected: {expected}\nfound:    {found}", path.display())]
-    Header { path: PathBuf, expected: String, found: String },
+    Header {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
     #[error("`{}` is not valid CSV", path.display())]
     Csv {
         path: PathBuf,
@@ -73,7 +97,10 @@ pub fn read_rows(path: &Path, header: &[&str]) -> Result<Vec<csv::StringRecord>,
     let mut reader = csv::Reader::from_path(path).map_err(csv_error)?;
     let found = reader.headers().map_err(csv_error)?.clone();
     // A byte-order mark written by a spreadsheet is not part of the first column's name.
-    let found_names: Vec<&str> = found.iter().map(|name| name.trim_start_matches('\u{feff}')).collect();
+    let found_names: Vec<&str> = found
+        .iter()
+        .map(|name| name.trim_start_matches('\u{feff}'))
+        .collect();
     if found_names != header {
         return Err(CsvFileError::Header {
             path: path.to_owned(),
@@ -81,14 +108,21 @@ pub fn read_rows(path: &Path, header: &[&str]) -> Result<Vec<csv::StringRecord>,
             found: found_names.join(","),
         });
     }
-    reader.records().collect::<Result<_, _>>().map_err(csv_error)
+    reader
+        .records()
+        .collect::<Result<_, _>>()
+        .map_err(csv_error)
 }
 
 /// Appends one row, writing the header first when the file is new or empty.
 pub fn append_row(path: &Path, header: &[&str], row: &[String]) -> Result<(), CsvFileError> {
     read_rows(path, header)?;
-    let is_new = fs::metadata(path).map(|meta| meta.len() == 0).unwrap_or(true);
-    let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    let is_new = fs::metadata(path)
+        .map(|meta| meta.len() == 0)
+        .unwrap_or(true);
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
     let encode = |source| CsvFileError::Csv {
         path: path.to_owned(),
         source,
@@ -97,7 +131,9 @@ pub fn append_row(path: &Path, header: &[&str], row: &[String]) -> Result<(), Cs
         writer.write_record(header).map_err(encode)?;
     }
     writer.write_record(row).map_err(encode)?;
-    let bytes = writer.into_inner().map_err(|error| encode(error.into_error().into()))?;
+    let bytes = writer
+        .into_inner()
+        .map_err(|error| encode(error.into_error().into()))?;
     append(path, &bytes)?;
     Ok(())
 }
@@ -147,13 +183,20 @@ mod tests {
     fn appends_rows_under_one_header_and_refuses_another_header() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("g/generations.csv");
-        let row = |id: &str| GENERATIONS_HEADER.iter().map(|c| format!("{c}-{id}")).collect::<Vec<_>>();
+        let row = |id: &str| {
+            GENERATIONS_HEADER
+                .iter()
+                .map(|c| format!("{c}-{id}"))
+                .collect::<Vec<_>>()
+        };
         append_row(&path, &GENERATIONS_HEADER, &row("1")).unwrap();
         append_row(&path, &GENERATIONS_HEADER, &row("2")).unwrap();
         let rows = read_rows(&path, &GENERATIONS_HEADER).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(&rows[1][0], "generation_id-2");
-        let error = append_row(&path, &TITLES_HEADER, &row("3")).unwrap_err().to_string();
+        let error = append_row(&path, &TITLES_HEADER, &row("3"))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("unexpected header"), "{error}");
     }
 

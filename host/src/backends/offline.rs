@@ -540,7 +540,11 @@ fn hints(rng: &mut Rng, words: &Words) -> String {
 /// The concept list a rewrite was asked about, unchanged: the first line of the last user
 /// message that parses as a JSON array of strings (`[]` when there is none).
 fn concept_list(messages: &[ChatMessage]) -> String {
-    let last = messages.iter().rev().find(|m| m.role == "user").map_or("", |m| m.content.as_str());
+    let last = messages
+        .iter()
+        .rev()
+        .find(|m| m.role == "user")
+        .map_or("", |m| m.content.as_str());
     last.lines()
         .filter_map(|line| serde_json::from_str::<Vec<String>>(line.trim()).ok())
         .next()
@@ -905,7 +909,14 @@ mod tests {
     #[test]
     fn concept_list_echoes_the_concepts_asked_about() {
         let prompt = "Concepts (JSON array):\n[\"a fox\", \"dusk\"]\n\nThe viewer dislikes (JSON array):\n[\"horror\"]";
-        let answer = ask("pipeline/preprompt.filter_concepts/dislike_rewrite", 1, prompt, ResponseShape::Json { schema: "preprompt.concept_list" });
+        let answer = ask(
+            "pipeline/preprompt.filter_concepts/dislike_rewrite",
+            1,
+            prompt,
+            ResponseShape::Json {
+                schema: "preprompt.concept_list",
+            },
+        );
         assert_eq!(answer, "[\"a fox\",\"dusk\"]");
     }
 

@@ -36,14 +36,20 @@ pub fn exec(args: Args) -> CliResult {
             "runner_keys": descriptor.runner_keys,
             "optional_hooks": descriptor.optional_hooks,
         });
-        println!("{}", serde_json::to_string_pretty(&document).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&document).unwrap_or_default()
+        );
         return Ok(EXIT_OK);
     }
     println!("name:              {}", descriptor.name);
     println!("summary:           {}", descriptor.summary);
     println!("default run mode:  {}", descriptor.default_run_mode);
     println!("library:           {}", experiment.path.display());
-    println!("interface version: {}", experiment.library.interface_version());
+    println!(
+        "interface version: {}",
+        experiment.library.interface_version()
+    );
     println!();
     if descriptor.args.is_empty() {
         println!("flags: none");
@@ -75,6 +81,9 @@ pub fn exec(args: Args) -> CliResult {
             println!("  {key}");
         }
     }
-    println!("\nrun it with: image-project experiments run {} --dry-run", descriptor.name);
+    println!(
+        "\nrun it with: image-project experiments run {} --dry-run",
+        descriptor.name
+    );
     Ok(EXIT_OK)
 }

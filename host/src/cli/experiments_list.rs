@@ -45,7 +45,10 @@ pub fn exec(args: Args) -> CliResult {
             })
             .collect();
         let document = json!({"experiments": experiments, "errors": errors});
-        println!("{}", serde_json::to_string_pretty(&document).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&document).unwrap_or_default()
+        );
         return Ok(EXIT_OK);
     }
 
@@ -53,12 +56,21 @@ pub fn exec(args: Args) -> CliResult {
         println!("no experiments found");
     } else {
         let width = |f: fn(&crate::plugins::LoadedExperiment) -> usize, title: &str| {
-            catalog.experiments.iter().map(f).max().unwrap_or(0).max(title.len())
+            catalog
+                .experiments
+                .iter()
+                .map(f)
+                .max()
+                .unwrap_or(0)
+                .max(title.len())
         };
         let name_w = width(|e| e.name().len(), "NAME");
         let summary_w = width(|e| e.descriptor.summary.len(), "SUMMARY");
         let mode_w = width(|e| e.descriptor.default_run_mode.as_str().len(), "MODE");
-        println!("{:name_w$}  {:summary_w$}  {:mode_w$}  LIBRARY", "NAME", "SUMMARY", "MODE");
+        println!(
+            "{:name_w$}  {:summary_w$}  {:mode_w$}  LIBRARY",
+            "NAME", "SUMMARY", "MODE"
+        );
         for experiment in &catalog.experiments {
             println!(
                 "{:name_w$}  {:summary_w$}  {:mode_w$}  {}",

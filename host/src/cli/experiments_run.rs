@@ -13,9 +13,11 @@ use plugin_api::{ArgKind, Descriptor, RunMode};
 use serde_json::{json, Map, Value};
 
 use super::args::{ConfigArgs, ModeArg, PluginDirArgs};
-use super::{CliError, CliResult, EXIT_OK, EXIT_RUN_FAILED};
 use super::progress::Progress;
-use crate::runner::{self, describe_counts, describe_tallies, ExperimentReport, RunEvent, RunOptions};
+use super::{CliError, CliResult, EXIT_OK, EXIT_RUN_FAILED};
+use crate::runner::{
+    self, describe_counts, describe_tallies, ExperimentReport, RunEvent, RunOptions,
+};
 
 const RUNNER_HEADING: &str = "Runner options";
 const EXPERIMENT_HEADING: &str = "Experiment options";
@@ -81,7 +83,6 @@ struct RunnerArgs {
     help: Option<bool>,
 }
 
-
 pub fn exec(args: Args) -> CliResult {
     let raw = args.args;
     let name = match raw.first().and_then(|first| first.to_str()) {
@@ -93,7 +94,9 @@ pub fn exec(args: Args) -> CliResult {
     let experiment = catalog.get(&name).map_err(CliError::usage)?;
 
     let command = run_command(&experiment.descriptor);
-    let matches = match command.try_get_matches_from(std::iter::once(OsString::from("run")).chain(raw[1..].iter().cloned())) {
+    let matches = match command.try_get_matches_from(
+        std::iter::once(OsString::from("run")).chain(raw[1..].iter().cloned()),
+    ) {
         Ok(matches) => matches,
         Err(error) => {
             let _ = error.print();
@@ -131,13 +134,18 @@ pub fn exec(args: Args) -> CliResult {
     let interrupt = super::interrupt::flag();
     let progress = Progress::new(runner_args.json);
     let events = |event: RunEvent| progress.event(event);
-    let report = runner::run_experiment(experiment, &options, interrupt, &events).map_err(CliError::usage)?;
+    let report = runner::run_experiment(experiment, &options, interrupt, &events)
+        .map_err(CliError::usage)?;
     progress.finish();
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
     }
     print_report(&name, &report, runner_args.json);
-    Ok(if report.dry_run || report.all_good() { EXIT_OK } else { EXIT_RUN_FAILED })
+    Ok(if report.dry_run || report.all_good() {
+        EXIT_OK
+    } else {
+        EXIT_RUN_FAILED
+    })
 }
 
 /// The final summary: human lines, or `--json` on stdout.
@@ -152,7 +160,9 @@ fn print_report(name: &str, report: &ExperimentReport, json_output: bool) {
         let tallies: Map<String, Value> = report
             .tallies
             .iter()
-            .map(|(variant, ok, failed)| (variant.clone(), json!({"succeeded": ok, "failed": failed})))
+            .map(|(variant, ok, failed)| {
+                (variant.clone(), json!({"succeeded": ok, "failed": failed}))
+            })
             .collect();
         let execution = report.execution.as_ref().map(|execution| {
             json!({
@@ -179,14 +189,20 @@ fn print_report(name: &str, report: &ExperimentReport, json_output: bool) {
             "ok": report.dry_run || report.all_good(),
             "files": report.files,
         });
-        println!("{}", serde_json::to_string_pretty(&document).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&document).unwrap_or_default()
+        );
         return;
     }
     println!("experiment id  {}", report.experiment_id);
     println!("output dir     {}", report.output_root.display());
     println!("base seed      {}", report.base_seed);
     println!("run mode       {}", report.run_mode);
-    println!("planned runs   {total} ({})", describe_counts(&report.runs_per_variant));
+    println!(
+        "planned runs   {total} ({})",
+        describe_counts(&report.runs_per_variant)
+    );
     if report.dry_run {
         println!("dry run: plan written; no runs executed");
         return;
@@ -197,17 +213,36 @@ fn print_report(name: &str, report: &ExperimentReport, json_output: bool) {
     println!("results        {}", describe_tallies(&report.tallies));
     if let Some(execution) = &report.execution {
         if execution.analysis_failures > 0 {
-            println!("analysis       {} failed (see `analysis_error` in experiment_results.json)", execution.analysis_failures);
+            println!(
+                "analysis       {} failed (see `analysis_error` in experiment_results.json)",
+                execution.analysis_failures
+            );
         }
         if !execution.skipped.is_empty() {
-            let why = if execution.interrupted { "interrupted" } else { "stopped after a failure; see --continue-on-error" };
-            println!("skipped        {} ({why}); continue with --resume --output-root {}", execution.skipped.len(), report.output_root.display());
+            let why = if execution.interrupted {
+                "interrupted"
+            } else {
+                "stopped after a failure; see --continue-on-error"
+            };
+            println!(
+                "skipped        {} ({why}); continue with --resume --output-root {}",
+                execution.skipped.len(),
+                report.output_root.display()
+            );
         }
     }
-    if let Some(variants) = report.summary.as_ref().and_then(|summary| summary.get("variants")).and_then(Value::as_object) {
+    if let Some(variants) = report
+        .summary
+        .as_ref()
+        .and_then(|summary| summary.get("variants"))
+        .and_then(Value::as_object)
+    {
         println!("summary:");
         for (variant, stats) in variants {
-            println!("  {variant}: {}", serde_json::to_string(stats).unwrap_or_default());
+            println!(
+                "  {variant}: {}",
+                serde_json::to_string(stats).unwrap_or_default()
+            );
         }
     }
 }
@@ -217,7 +252,10 @@ fn given_plugin_flag(descriptor: &Descriptor, matches: &ArgMatches) -> Option<St
     descriptor
         .args
         .iter()
-        .find(|spec| matches.value_source(&plugin_arg_id(spec)) == Some(clap::parser::ValueSource::CommandLine))
+        .find(|spec| {
+            matches.value_source(&plugin_arg_id(spec))
+                == Some(clap::parser::ValueSource::CommandLine)
+        })
         .map(|spec| spec.name.clone())
 }
 
@@ -239,7 +277,9 @@ fn parse_without_experiment(raw: &[OsString]) -> CliResult {
 }
 
 fn base_command() -> Command {
-    let command = Command::new("run").no_binary_name(false).disable_help_flag(true);
+    let command = Command::new("run")
+        .no_binary_name(false)
+        .disable_help_flag(true);
     PluginDirArgs::augment_args(RunnerArgs::augment_args(command))
 }
 
@@ -262,9 +302,12 @@ fn run_command(descriptor: &Descriptor) -> Command {
             ArgKind::Bool => arg.action(ArgAction::SetTrue),
             ArgKind::Int => arg.value_name("N").value_parser(clap::value_parser!(i64)),
             ArgKind::String => arg.value_name("TEXT"),
-            ArgKind::Choice => arg
-                .value_name("CHOICE")
-                .value_parser(clap::builder::PossibleValuesParser::new(spec.choices.clone())),
+            ArgKind::Choice => {
+                arg.value_name("CHOICE")
+                    .value_parser(clap::builder::PossibleValuesParser::new(
+                        spec.choices.clone(),
+                    ))
+            }
         };
         if spec.repeatable && spec.kind != ArgKind::Bool {
             arg = arg.action(ArgAction::Append);
@@ -300,11 +343,23 @@ fn plugin_values(descriptor: &Descriptor, matches: &ArgMatches) -> Map<String, V
                 ArgKind::Bool => json!(matches.get_flag(&id)),
                 ArgKind::Int => {
                     let mut ints = matches.get_many::<i64>(&id).into_iter().flatten().copied();
-                    if spec.repeatable { json!(ints.collect::<Vec<_>>()) } else { json!(ints.next()) }
+                    if spec.repeatable {
+                        json!(ints.collect::<Vec<_>>())
+                    } else {
+                        json!(ints.next())
+                    }
                 }
                 ArgKind::String | ArgKind::Choice => {
-                    let mut texts = matches.get_many::<String>(&id).into_iter().flatten().cloned();
-                    if spec.repeatable { json!(texts.collect::<Vec<_>>()) } else { json!(texts.next()) }
+                    let mut texts = matches
+                        .get_many::<String>(&id)
+                        .into_iter()
+                        .flatten()
+                        .cloned();
+                    if spec.repeatable {
+                        json!(texts.collect::<Vec<_>>())
+                    } else {
+                        json!(texts.next())
+                    }
                 }
             }
         };
@@ -350,19 +405,32 @@ mod tests {
     fn every_runner_flag_is_reserved_for_plugins() {
         for arg in base_command().get_arguments() {
             if let Some(long) = arg.get_long() {
-                assert!(RUNNER_FLAG_NAMES.contains(&long), "`--{long}` is missing from RUNNER_FLAG_NAMES");
+                assert!(
+                    RUNNER_FLAG_NAMES.contains(&long),
+                    "`--{long}` is missing from RUNNER_FLAG_NAMES"
+                );
             }
         }
     }
 
     #[test]
     fn scans_plugin_dir_flags_in_both_spellings() {
-        let raw: Vec<OsString> = ["--runs", "3", "--plugin-dir", "a", "--plugin-dir=b", "--no-default-plugin-dirs"]
-            .iter()
-            .map(OsString::from)
-            .collect();
+        let raw: Vec<OsString> = [
+            "--runs",
+            "3",
+            "--plugin-dir",
+            "a",
+            "--plugin-dir=b",
+            "--no-default-plugin-dirs",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
         let flags = scan_plugin_dir_flags(&raw);
-        assert_eq!(flags.plugin_dirs, vec![PathBuf::from("a"), PathBuf::from("b")]);
+        assert_eq!(
+            flags.plugin_dirs,
+            vec![PathBuf::from("a"), PathBuf::from("b")]
+        );
         assert!(flags.no_default_plugin_dirs);
     }
 }

@@ -46,7 +46,10 @@ pub fn exec(args: Args) -> CliResult {
             "transcript": outcome.transcript_path,
             "error": outcome.error,
         });
-        println!("{}", serde_json::to_string_pretty(&document).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&document).unwrap_or_default()
+        );
     } else {
         println!("generation id  {}", outcome.generation_id);
         println!("seed           {}", outcome.seed);
@@ -60,9 +63,16 @@ pub fn exec(args: Args) -> CliResult {
         }
     }
     if let Some(error) = &outcome.error {
-        let step = error.step.as_deref().map(|step| format!(" at `{step}`")).unwrap_or_default();
+        let step = error
+            .step
+            .as_deref()
+            .map(|step| format!(" at `{step}`"))
+            .unwrap_or_default();
         let phase = error.phase.as_deref().unwrap_or("?");
-        eprintln!("error: the run failed in phase `{phase}`{step}: {}", error.message);
+        eprintln!(
+            "error: the run failed in phase `{phase}`{step}: {}",
+            error.message
+        );
     }
     Ok(if failed { EXIT_RUN_FAILED } else { EXIT_OK })
 }

@@ -46,11 +46,19 @@ pub fn exec(args: Args) -> CliResult {
         eprintln!("warning: {warning}");
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
         return Ok(EXIT_OK);
     }
     let counts = &report.counts;
-    let shown = |path: &Path| path.strip_prefix(&cwd).unwrap_or(path).display().to_string();
+    let shown = |path: &Path| {
+        path.strip_prefix(&cwd)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    };
     if counts.stores > 1 {
         println!("stores         {}", counts.stores);
     }

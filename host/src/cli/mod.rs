@@ -98,7 +98,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
     };
     let result = match cli.command {
         Command::Experiments(ExperimentsCommand::List(args)) => experiments_list::exec(args),
-        Command::Experiments(ExperimentsCommand::Describe(args)) => experiments_describe::exec(args),
+        Command::Experiments(ExperimentsCommand::Describe(args)) => {
+            experiments_describe::exec(args)
+        }
         Command::Experiments(ExperimentsCommand::Run(args)) => experiments_run::exec(args),
         Command::Generate(args) => generate::exec(args),
         Command::IndexArtifacts(args) => index_artifacts::exec(args),

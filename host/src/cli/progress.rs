@@ -49,9 +49,16 @@ impl Progress {
                     eprintln!("executing {to_run} of {total} planned runs");
                 }
             }
-            RunEvent::Finished { generation_id, status, analysis_failed, duration_s, .. } => {
+            RunEvent::Finished {
+                generation_id,
+                status,
+                analysis_failed,
+                duration_s,
+                ..
+            } => {
                 let done = self.done.fetch_add(1, Ordering::SeqCst) + 1;
-                let failed = self.failed.load(Ordering::SeqCst) + usize::from(status == RunStatus::Error);
+                let failed =
+                    self.failed.load(Ordering::SeqCst) + usize::from(status == RunStatus::Error);
                 self.failed.store(failed, Ordering::SeqCst);
                 let outcome = match (status, analysis_failed) {
                     (RunStatus::Success, false) => "success",

@@ -31,8 +31,8 @@ use crate::artifacts::{self, ArtifactError, LogFile};
 use crate::backends::{self, BackendError, EnvLookup, ImageBackend, ImageCall, TextBackend};
 use crate::clock::{fresh_seed, Timestamp};
 use crate::config::{parse_run_config, ConfigError, RunConfig};
-use crate::pipeline::{self, CompileError, CompiledPipeline, PipelineInputs, RunState};
 use crate::data::profile::{parse_profile, Profile};
+use crate::pipeline::{self, CompileError, CompiledPipeline, PipelineInputs, RunState};
 use crate::stages::{Registry, RunData};
 use plugin_api::concepts::CategoriesTable;
 
@@ -113,8 +113,16 @@ pub enum GenerationError {
 }
 
 /// Compiles a run config's plan: what `generate` executes and what preflight checks.
-pub fn compile_run(config: &RunConfig, seed: u64, data: Arc<RunData>) -> Result<CompiledPipeline, CompileError> {
-    let mut initial_outputs = vec!["prompt_inputs".to_owned(), "preferences_guidance".to_owned(), "dislikes".to_owned()];
+pub fn compile_run(
+    config: &RunConfig,
+    seed: u64,
+    data: Arc<RunData>,
+) -> Result<CompiledPipeline, CompileError> {
+    let mut initial_outputs = vec![
+        "prompt_inputs".to_owned(),
+        "preferences_guidance".to_owned(),
+        "dislikes".to_owned(),
+    ];
     if !data.prompt_context.is_empty() {
         initial_outputs.push("context_guidance".to_owned());
     }
@@ -141,13 +149,18 @@ impl DataTables {
     /// Reads and parses both files; errors name the file.
     pub fn load(config: &RunConfig, cwd: &Path) -> Result<DataTables, String> {
         let categories_ref = &config.prompt.categories_path;
-        let categories = crate::data::read_nonempty(categories_ref, cwd).map_err(|e| e.to_string())?;
+        let categories =
+            crate::data::read_nonempty(categories_ref, cwd).map_err(|e| e.to_string())?;
         let categories = CategoriesTable::from_csv(&categories)
             .map_err(|e| format!("`{categories_ref}` (`prompt.categories_path`): {e}"))?;
         let profile_ref = &config.prompt.profile_path;
         let profile = crate::data::read_nonempty(profile_ref, cwd).map_err(|e| e.to_string())?;
-        let profile = parse_profile(&profile).map_err(|e| format!("`{profile_ref}` (`prompt.profile_path`): {e}"))?;
-        Ok(DataTables { categories, profile })
+        let profile = parse_profile(&profile)
+            .map_err(|e| format!("`{profile_ref}` (`prompt.profile_path`): {e}"))?;
+        Ok(DataTables {
+            categories,
+            profile,
+        })
     }
 }
 
@@ -161,13 +174,24 @@ pub fn run_data(
 ) -> Result<(RunData, Option<crate::context::RunContext>), String> {
     let dislikes = tables.profile.dislikes();
     let context = if config.context.enabled {
-        let today = config.context.today.clone().unwrap_or_else(|| Timestamp::now().date().to_owned());
-        Some(crate::context::build_context(&config.context, seed, &today, &dislikes).map_err(|e| e.to_string())?)
+        let today = config
+            .context
+            .today
+            .clone()
+            .unwrap_or_else(|| Timestamp::now().date().to_owned());
+        Some(
+            crate::context::build_context(&config.context, seed, &today, &dislikes)
+                .map_err(|e| e.to_string())?,
+        )
     } else {
         None
     };
     let prompt_context = match &context {
-        Some(context) if crate::context::location_includes_prompt(config.context.injection_location) => context.guidance.clone(),
+        Some(context)
+            if crate::context::location_includes_prompt(config.context.injection_location) =>
+        {
+            context.guidance.clone()
+        }
         _ => String::new(),
     };
     let data = RunData {
@@ -184,7 +208,10 @@ pub fn run_data(
 /// The final prompts of the last runs recorded in a generations CSV (empty when there is none).
 pub fn recent_prompts(generations_csv: &Path) -> Result<Vec<String>, String> {
     let rows = read_rows(generations_csv, &GENERATIONS_HEADER).map_err(|e| error_chain(&e))?;
-    Ok(rows.iter().filter_map(|row| row.get(2).map(str::to_owned)).collect())
+    Ok(rows
+        .iter()
+        .filter_map(|row| row.get(2).map(str::to_owned))
+        .collect())
 }
 
 /// A failure inside a phase.
@@ -197,7 +224,12 @@ struct PhaseError {
 
 impl PhaseError {
     fn new(phase: &'static str, kind: &'static str, message: impl ToString) -> PhaseError {
-        PhaseError { phase, kind, message: message.to_string(), step: None }
+        PhaseError {
+            phase,
+            kind,
+            message: message.to_string(),
+            step: None,
+        }
     }
 }
 
@@ -240,7 +272,9 @@ struct RunRecord {
 }
 
 /// Executes one run and records it.
-pub fn run_generation(request: &GenerationRequest<'_>) -> Result<GenerationOutcome, GenerationError> {
+pub fn run_generation(
+    request: &GenerationRequest<'_>,
+) -> Result<GenerationOutcome, GenerationError> {
     let config = parse_run_config(request.config)?;
     let started = Timestamp::now();
     let seed = config.prompt.random_seed.unwrap_or_else(fresh_seed);
@@ -249,7 +283,11 @@ pub fn run_generation(request: &GenerationRequest<'_>) -> Result<GenerationOutco
         Some(id) => return Err(GenerationError::InvalidId(id.clone())),
         None => {
             let nonce = fresh_seed().to_string();
-            format!("{}_{}", started.compact(), short_hex(&[started.iso(), &seed.to_string(), &nonce]))
+            format!(
+                "{}_{}",
+                started.compact(),
+                short_hex(&[started.iso(), &seed.to_string(), &nonce])
+            )
         }
     };
     // Backends before anything is written: a missing key variable is a config error, not a run.
@@ -267,16 +305,29 @@ pub fn run_generation(request: &GenerationRequest<'_>) -> Result<GenerationOutco
         // The oplog is informational; failing to append must not fail the run.
         let _ = oplog.record(LogLevel::Info, message);
     };
-    log(&format!("generation `{generation_id}` seed {seed} mode {}", config.run.mode));
+    log(&format!(
+        "generation `{generation_id}` seed {seed} mode {}",
+        config.run.mode
+    ));
 
     let mut record = RunRecord {
-        state: RunState { generation_id: generation_id.clone(), seed, ..RunState::default() },
+        state: RunState {
+            generation_id: generation_id.clone(),
+            seed,
+            ..RunState::default()
+        },
         ..RunRecord::default()
     };
-    record.state.outputs.insert("prompt_inputs".into(), prompt_inputs(&config));
+    record
+        .state
+        .outputs
+        .insert("prompt_inputs".into(), prompt_inputs(&config));
     let result = run_phases(&config, request, backends, &paths, &mut record, &log);
     let error = result.err().map(|failure| {
-        log(&format!("run failed in phase {}: {}", failure.phase, failure.message));
+        log(&format!(
+            "run failed in phase {}: {}",
+            failure.phase, failure.message
+        ));
         RunError {
             kind: failure.kind.to_owned(),
             message: failure.message,
@@ -284,9 +335,21 @@ pub fn run_generation(request: &GenerationRequest<'_>) -> Result<GenerationOutco
             step: failure.step,
         }
     });
-    let status = if error.is_none() { RunStatus::Success } else { RunStatus::Error };
+    let status = if error.is_none() {
+        RunStatus::Success
+    } else {
+        RunStatus::Error
+    };
 
-    let transcript = transcript(&config, &record, &generation_id, seed, &started, &paths, error.as_ref());
+    let transcript = transcript(
+        &config,
+        &record,
+        &generation_id,
+        seed,
+        &started,
+        &paths,
+        error.as_ref(),
+    );
     artifacts::write_json(&paths.transcript, &transcript)?;
     let index_line = json!({
         "schema_version": 1,
@@ -307,7 +370,14 @@ pub fn run_generation(request: &GenerationRequest<'_>) -> Result<GenerationOutco
         "error": error,
     });
     append_json_line(&paths.runs_index, &index_line)?;
-    log(&format!("run {}", if error.is_none() { "complete" } else { "failed" }));
+    log(&format!(
+        "run {}",
+        if error.is_none() {
+            "complete"
+        } else {
+            "failed"
+        }
+    ));
 
     let mut outputs = record.state.outputs;
     outputs.insert("prompt_pipeline".into(), record.prompt_pipeline);
@@ -342,7 +412,10 @@ fn run_phases(
     let (data, context) = run_data(config, &tables, record.state.seed, request.cwd, history)
         .map_err(|message| PhaseError::new("context_injection", "context", message))?;
     let outputs = &mut record.state.outputs;
-    outputs.insert("preferences_guidance".into(), json!(data.preferences_guidance));
+    outputs.insert(
+        "preferences_guidance".into(),
+        json!(data.preferences_guidance),
+    );
     outputs.insert("dislikes".into(), json!(data.dislikes));
     let mut system_prompt = pipeline::SYSTEM_PROMPT.trim_end().to_owned();
     if let Some(context) = &context {
@@ -363,7 +436,8 @@ fn run_phases(
     });
 
     // 2. Pipeline.
-    let compiled = compile_run(config, record.state.seed, data).map_err(|e| PhaseError::new("pipeline", "compile", e))?;
+    let compiled = compile_run(config, record.state.seed, data)
+        .map_err(|e| PhaseError::new("pipeline", "compile", e))?;
     record.prompt_pipeline = compiled.metadata.clone();
     log(&format!(
         "plan `{}` stages [{}] capture `{}`",
@@ -371,13 +445,19 @@ fn run_phases(
         compiled.resolved_stages.join(", "),
         compiled.capture_stage
     ));
-    pipeline::execute(&compiled.root, &mut record.state, backends.text.as_ref(), &system_prompt, log)
-        .map_err(|e| PhaseError {
-            phase: "pipeline",
-            kind: "step",
-            step: Some(e.path.clone()),
-            message: e.to_string(),
-        })?;
+    pipeline::execute(
+        &compiled.root,
+        &mut record.state,
+        backends.text.as_ref(),
+        &system_prompt,
+        log,
+    )
+    .map_err(|e| PhaseError {
+        phase: "pipeline",
+        kind: "step",
+        step: Some(e.path.clone()),
+        message: e.to_string(),
+    })?;
 
     // 3. Capture.
     let final_prompt = match record.state.outputs.get("image_prompt") {
@@ -398,7 +478,8 @@ fn run_phases(
     }
 
     // 4. Title and image, under the manifest lock so sequence numbers and titles stay unique.
-    let image_error = |kind: &'static str, message: String| PhaseError::new("image_pipeline", kind, message);
+    let image_error =
+        |kind: &'static str, message: String| PhaseError::new("image_pipeline", kind, message);
     let lock = FileLock::acquire(&paths.titles_manifest, Duration::from_secs(60))
         .map_err(|e| image_error("io", error_chain(&e)))?;
     let slot = match &request.title_slot {
@@ -407,19 +488,36 @@ fn run_phases(
             let rows = read_rows(&paths.titles_manifest, &TITLES_HEADER)
                 .map_err(|e| image_error("io", error_chain(&e)))?;
             TitleSlot {
-                seq: rows.iter().filter_map(|row| row.get(0)?.parse::<u64>().ok()).max().unwrap_or(0) + 1,
-                avoid: rows.iter().filter_map(|row| row.get(1).map(str::to_owned)).collect(),
+                seq: rows
+                    .iter()
+                    .filter_map(|row| row.get(0)?.parse::<u64>().ok())
+                    .max()
+                    .unwrap_or(0)
+                    + 1,
+                avoid: rows
+                    .iter()
+                    .filter_map(|row| row.get(1).map(str::to_owned))
+                    .collect(),
             }
         }
     };
     let seq = slot.seq;
-    let title = generate_title(backends.text.as_ref(), &final_prompt, record.state.seed, &slot.avoid)
-        .map_err(|message| image_error("title", message))?;
+    let title = generate_title(
+        backends.text.as_ref(),
+        &final_prompt,
+        record.state.seed,
+        &slot.avoid,
+    )
+    .map_err(|message| image_error("title", message))?;
     let image = backends
         .image
-        .generate(&ImageCall { prompt: &final_prompt, seed: record.state.seed })
+        .generate(&ImageCall {
+            prompt: &final_prompt,
+            seed: record.state.seed,
+        })
         .map_err(|e| image_error("backend", error_chain(&e)))?;
-    artifacts::write_atomic(&paths.image, &image.png).map_err(|e| image_error("io", error_chain(&e)))?;
+    artifacts::write_atomic(&paths.image, &image.png)
+        .map_err(|e| image_error("io", error_chain(&e)))?;
     record.image_written = true;
     let created_at = Timestamp::now();
     let image_config = &config.backend.image;
@@ -446,7 +544,12 @@ fn run_phases(
     record.title = Some(title);
 
     // 5. Records.
-    let concepts = record.state.outputs.get("selected_concepts").cloned().unwrap_or_else(|| json!([]));
+    let concepts = record
+        .state
+        .outputs
+        .get("selected_concepts")
+        .cloned()
+        .unwrap_or_else(|| json!([]));
     append_row(
         &paths.generations,
         &GENERATIONS_HEADER,
@@ -476,7 +579,11 @@ fn prompt_inputs(config: &RunConfig) -> Value {
 /// `experiment {id, variant, notes, tags}`, or null when none is set.
 fn experiment_labels(config: &RunConfig) -> Value {
     let labels = &config.experiment;
-    if labels.id.is_none() && labels.variant.is_none() && labels.notes.is_none() && labels.tags.is_empty() {
+    if labels.id.is_none()
+        && labels.variant.is_none()
+        && labels.notes.is_none()
+        && labels.tags.is_empty()
+    {
         return Value::Null;
     }
     json!({"id": labels.id, "variant": labels.variant, "notes": labels.notes, "tags": labels.tags})
@@ -496,10 +603,18 @@ fn transcript(
     document.insert("seed".into(), json!(seed));
     document.insert(
         "selected_concepts".into(),
-        record.state.outputs.get("selected_concepts").cloned().unwrap_or_else(|| json!([])),
+        record
+            .state
+            .outputs
+            .get("selected_concepts")
+            .cloned()
+            .unwrap_or_else(|| json!([])),
     );
     document.insert("steps".into(), json!(record.state.steps));
-    document.insert("image_path".into(), json!(record.image_written.then_some(&paths.image)));
+    document.insert(
+        "image_path".into(),
+        json!(record.image_written.then_some(&paths.image)),
+    );
     document.insert("created_at".into(), json!(started.iso()));
     document.insert("run_mode".into(), json!(config.run.mode));
     document.insert("prompt_inputs".into(), prompt_inputs(config));

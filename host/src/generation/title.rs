@@ -40,10 +40,17 @@ pub fn generate_title(
     let mut attempts = Vec::new();
     for attempt in 0..ATTEMPTS {
         let system = crate::prompts::render("title_system", context! { retry => attempt > 0 })?;
-        let user = crate::prompts::render("title_user", context! { prompt => prompt, avoid => avoid })?;
+        let user =
+            crate::prompts::render("title_user", context! { prompt => prompt, avoid => avoid })?;
         let messages = [
-            ChatMessage { role: "system".into(), content: system },
-            ChatMessage { role: "user".into(), content: user },
+            ChatMessage {
+                role: "system".into(),
+                content: system,
+            },
+            ChatMessage {
+                role: "user".into(),
+                content: user,
+            },
         ];
         let path = format!("title/attempt_{:02}", attempt + 1);
         let reply = backend
@@ -52,13 +59,18 @@ pub fn generate_title(
                 messages: &messages,
                 temperature: 0.2,
                 model: None,
-                shape: ResponseShape::Line { format: Some("title") },
+                shape: ResponseShape::Line {
+                    format: Some("title"),
+                },
                 seed,
             })
             .map_err(|error| format!("title generation failed: {error}"))?;
         match check_title(&reply.text) {
             Ok(title) => {
-                attempts.push(TitleAttempt { raw: reply.text.clone(), problem: None });
+                attempts.push(TitleAttempt {
+                    raw: reply.text.clone(),
+                    problem: None,
+                });
                 return Ok(TitleOutcome {
                     title: make_unique(&title, existing),
                     title_source: "llm",
@@ -66,10 +78,16 @@ pub fn generate_title(
                     attempts,
                 });
             }
-            Err(problem) => attempts.push(TitleAttempt { raw: reply.text, problem: Some(problem) }),
+            Err(problem) => attempts.push(TitleAttempt {
+                raw: reply.text,
+                problem: Some(problem),
+            }),
         }
     }
-    let raw = attempts.last().map(|attempt| attempt.raw.clone()).unwrap_or_default();
+    let raw = attempts
+        .last()
+        .map(|attempt| attempt.raw.clone())
+        .unwrap_or_default();
     Ok(TitleOutcome {
         title: make_unique(&sanitise(&raw), existing),
         title_source: "fallback",
@@ -80,12 +98,19 @@ pub fn generate_title(
 
 /// The title in an answer, or why the answer is not one.
 pub fn check_title(raw: &str) -> Result<String, String> {
-    let lines: Vec<&str> = raw.lines().map(str::trim).filter(|line| !line.is_empty()).collect();
+    let lines: Vec<&str> = raw
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
     let [line] = lines.as_slice() else {
         return Err(format!("expected one line, got {}", lines.len()));
     };
     let title = line.trim_matches(|c| c == '"' || c == '\'').trim();
-    if !title.chars().all(|c| c.is_ascii_alphabetic() || c == ' ' || c == '-') {
+    if !title
+        .chars()
+        .all(|c| c.is_ascii_alphabetic() || c == ' ' || c == '-')
+    {
         return Err("only letters, spaces and hyphens are allowed".to_owned());
     }
     let words: Vec<&str> = title.split_whitespace().collect();
@@ -111,13 +136,20 @@ const ROMAN: [&str; 20] = [
 ];
 
 fn roman_value(word: &str) -> Option<usize> {
-    ROMAN.iter().position(|numeral| *numeral == word).map(|index| index + 1)
+    ROMAN
+        .iter()
+        .position(|numeral| *numeral == word)
+        .map(|index| index + 1)
 }
 
 /// `title`, or `title II`, `title III`, ... (`-II` on the last word when it already has 4
 /// words; ` (n)` past XX): the first that no existing title has, ignoring case.
 pub fn make_unique(title: &str, existing: &[String]) -> String {
-    let taken = |candidate: &str| existing.iter().any(|other| other.eq_ignore_ascii_case(candidate));
+    let taken = |candidate: &str| {
+        existing
+            .iter()
+            .any(|other| other.eq_ignore_ascii_case(candidate))
+    };
     if !taken(title) {
         return title.to_owned();
     }
@@ -145,7 +177,10 @@ pub fn sanitise(raw: &str) -> String {
         .map(|word| {
             let lower = word.to_ascii_lowercase();
             let mut chars = lower.chars();
-            chars.next().map(|first| first.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
         })
         .collect();
     if words.len() < 2 {
@@ -161,25 +196,50 @@ mod tests {
 
     #[test]
     fn accepts_two_to_four_title_case_words() {
-        assert_eq!(check_title("\"Quiet Ember Garden\"\n").unwrap(), "Quiet Ember Garden");
-        assert_eq!(check_title("Harbour Lights-II").unwrap(), "Harbour Lights-II");
-        for bad in ["Ember", "One Two Three Four Five", "quiet garden", "Quiet, Garden", "A\nB", ""] {
+        assert_eq!(
+            check_title("\"Quiet Ember Garden\"\n").unwrap(),
+            "Quiet Ember Garden"
+        );
+        assert_eq!(
+            check_title("Harbour Lights-II").unwrap(),
+            "Harbour Lights-II"
+        );
+        for bad in [
+            "Ember",
+            "One Two Three Four Five",
+            "quiet garden",
+            "Quiet, Garden",
+            "A\nB",
+            "",
+        ] {
             assert!(check_title(bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn unique_titles_get_roman_numerals() {
-        let existing = vec!["Quiet Ember Garden".to_owned(), "quiet ember garden ii".to_owned()];
-        assert_eq!(make_unique("Quiet Ember Garden", &existing), "Quiet Ember Garden III");
+        let existing = vec![
+            "Quiet Ember Garden".to_owned(),
+            "quiet ember garden ii".to_owned(),
+        ];
+        assert_eq!(
+            make_unique("Quiet Ember Garden", &existing),
+            "Quiet Ember Garden III"
+        );
         assert_eq!(make_unique("Salt Wind", &existing), "Salt Wind");
         let four = vec!["Old Red Brick Mill".to_owned()];
-        assert_eq!(make_unique("Old Red Brick Mill", &four), "Old Red Brick Mill-II");
+        assert_eq!(
+            make_unique("Old Red Brick Mill", &four),
+            "Old Red Brick Mill-II"
+        );
     }
 
     #[test]
     fn fallback_sanitises_or_says_untitled() {
-        assert_eq!(sanitise("the GOLDEN hour, over 3 rooftops!"), "The Golden Hour Over");
+        assert_eq!(
+            sanitise("the GOLDEN hour, over 3 rooftops!"),
+            "The Golden Hour Over"
+        );
         assert_eq!(sanitise("!!!"), "Untitled");
     }
 }

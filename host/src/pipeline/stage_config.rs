@@ -449,7 +449,10 @@ impl StageConfig {
                 None => format!("known: {known_text}"),
             };
             let noun = if unknown.len() == 1 { "key" } else { "keys" };
-            let paths: Vec<String> = unknown.iter().map(|k| format!("`{}`", self.key_path(k))).collect();
+            let paths: Vec<String> = unknown
+                .iter()
+                .map(|k| format!("`{}`", self.key_path(k)))
+                .collect();
             let mut message = format!("unknown config {noun} {} ({context})", paths.join(", "));
             if let [only] = unknown.as_slice() {
                 if let Some(suggestion) = did_you_mean(only, known.iter().copied()) {

@@ -62,12 +62,17 @@ impl UnknownExperiment {
     fn message(&self) -> String {
         let mut message = format!("no experiment named `{}`", self.name);
         if let Some(suggestion) = &self.suggestion {
-            message.push_str(&format!("\n\n  tip: a similar experiment exists: `{suggestion}`"));
+            message.push_str(&format!(
+                "\n\n  tip: a similar experiment exists: `{suggestion}`"
+            ));
         }
         if self.available.is_empty() {
             message.push_str("\n\nno experiments were found; see `image-project experiments list`");
         } else {
-            message.push_str(&format!("\n\navailable experiments: {}", self.available.join(", ")));
+            message.push_str(&format!(
+                "\n\navailable experiments: {}",
+                self.available.join(", ")
+            ));
         }
         message
     }
@@ -95,8 +100,10 @@ impl Catalog {
     /// Adds the experiments of one directory, below everything added before.
     fn add_directory(&mut self, found_here: Vec<LoadedExperiment>) {
         for experiment in &found_here {
-            let twins: Vec<&LoadedExperiment> =
-                found_here.iter().filter(|other| other.name() == experiment.name()).collect();
+            let twins: Vec<&LoadedExperiment> = found_here
+                .iter()
+                .filter(|other| other.name() == experiment.name())
+                .collect();
             if twins.len() > 1 {
                 let others: Vec<String> = twins
                     .iter()
@@ -114,7 +121,11 @@ impl Catalog {
                 });
                 continue;
             }
-            match self.experiments.iter_mut().find(|known| known.name() == experiment.name()) {
+            match self
+                .experiments
+                .iter_mut()
+                .find(|known| known.name() == experiment.name())
+            {
                 Some(winner) => winner.shadowed.push(experiment.path.clone()),
                 None => self.experiments.push(experiment.clone()),
             }
@@ -123,13 +134,26 @@ impl Catalog {
 
     /// The experiment called `name`, or an error listing what exists.
     pub fn get(&self, name: &str) -> Result<&LoadedExperiment, UnknownExperiment> {
-        if let Some(found) = self.experiments.iter().find(|experiment| experiment.name() == name) {
+        if let Some(found) = self
+            .experiments
+            .iter()
+            .find(|experiment| experiment.name() == name)
+        {
             return Ok(found);
         }
-        let available: Vec<String> = self.experiments.iter().map(|e| e.name().to_owned()).collect();
+        let available: Vec<String> = self
+            .experiments
+            .iter()
+            .map(|e| e.name().to_owned())
+            .collect();
         let suggestion = available
             .iter()
-            .map(|candidate| (strsim::jaro_winkler(&name.to_lowercase(), candidate), candidate))
+            .map(|candidate| {
+                (
+                    strsim::jaro_winkler(&name.to_lowercase(), candidate),
+                    candidate,
+                )
+            })
             .filter(|(score, _)| *score > 0.8)
             .max_by(|a, b| a.0.total_cmp(&b.0))
             .map(|(_, candidate)| candidate.clone());

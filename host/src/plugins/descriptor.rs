@@ -26,19 +26,26 @@ pub const RUNNER_FLAG_NAMES: &[&str] = &[
 
 /// Why a descriptor is refused.
 pub fn check_descriptor(descriptor: &Descriptor) -> Result<(), String> {
-    if !is_name(&descriptor.name, |c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    if !is_name(&descriptor.name, |c| {
+        c.is_ascii_alphanumeric() || c == '_' || c == '-'
+    }) {
         return Err(format!(
             "invalid experiment name `{}` (expected letters, digits, `_` and `-`)",
             descriptor.name
         ));
     }
     if descriptor.summary.trim().is_empty() {
-        return Err(format!("experiment `{}` has an empty summary", descriptor.name));
+        return Err(format!(
+            "experiment `{}` has an empty summary",
+            descriptor.name
+        ));
     }
     let mut seen: Vec<&str> = Vec::new();
     for arg in &descriptor.args {
         let name = arg.name.as_str();
-        let lowercase_kebab = is_name(name, |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        let lowercase_kebab = is_name(name, |c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
+        });
         if !lowercase_kebab || name.starts_with('-') {
             return Err(format!(
                 "invalid flag name `{name}` (expected lowercase letters, digits and `-`, without leading dashes)"
@@ -63,7 +70,12 @@ fn is_name(text: &str, allowed: impl Fn(char) -> bool) -> bool {
     !text.is_empty() && text.chars().all(allowed)
 }
 
-fn check_default(kind: ArgKind, choices: &[String], repeatable: bool, default: &Value) -> Result<(), String> {
+fn check_default(
+    kind: ArgKind,
+    choices: &[String],
+    repeatable: bool,
+    default: &Value,
+) -> Result<(), String> {
     if kind == ArgKind::Choice && choices.is_empty() {
         return Err("a `choice` flag needs at least one choice".to_owned());
     }
@@ -74,7 +86,9 @@ fn check_default(kind: ArgKind, choices: &[String], repeatable: bool, default: &
         ArgKind::Int => value.is_i64(),
         ArgKind::String => value.is_string(),
         ArgKind::Bool => value.is_boolean(),
-        ArgKind::Choice => value.as_str().is_some_and(|text| choices.iter().any(|c| c == text)),
+        ArgKind::Choice => value
+            .as_str()
+            .is_some_and(|text| choices.iter().any(|c| c == text)),
     };
     let ok = match default {
         Value::Null => true,
@@ -84,7 +98,10 @@ fn check_default(kind: ArgKind, choices: &[String], repeatable: bool, default: &
     if ok {
         Ok(())
     } else {
-        Err(format!("default {default} does not fit a `{}` flag", kind.as_str()))
+        Err(format!(
+            "default {default} does not fit a `{}` flag",
+            kind.as_str()
+        ))
     }
 }
 
@@ -120,10 +137,22 @@ mod tests {
     fn refuses_bad_names_duplicates_and_defaults() {
         let cases = [
             (vec![ArgSpec::int("Runs", "x")], "invalid flag name"),
-            (vec![ArgSpec::int("runs", "x"), ArgSpec::int("runs", "y")], "declared twice"),
-            (vec![ArgSpec::int("runs", "x").default_value("five")], "does not fit"),
-            (vec![ArgSpec::choice("data", &["a"], "x").default_value("b")], "does not fit"),
-            (vec![ArgSpec::choice("data", &[], "x")], "at least one choice"),
+            (
+                vec![ArgSpec::int("runs", "x"), ArgSpec::int("runs", "y")],
+                "declared twice",
+            ),
+            (
+                vec![ArgSpec::int("runs", "x").default_value("five")],
+                "does not fit",
+            ),
+            (
+                vec![ArgSpec::choice("data", &["a"], "x").default_value("b")],
+                "does not fit",
+            ),
+            (
+                vec![ArgSpec::choice("data", &[], "x")],
+                "at least one choice",
+            ),
         ];
         for (args, expected) in cases {
             let error = check_descriptor(&descriptor(args)).unwrap_err();
@@ -131,6 +160,8 @@ mod tests {
         }
         let mut bad_name = descriptor(Vec::new());
         bad_name.name = "a/b".into();
-        assert!(check_descriptor(&bad_name).unwrap_err().contains("invalid experiment name"));
+        assert!(check_descriptor(&bad_name)
+            .unwrap_err()
+            .contains("invalid experiment name"));
     }
 }

@@ -20,7 +20,10 @@ pub enum SearchDirOrigin {
 
 impl SearchDirOrigin {
     fn is_default(self) -> bool {
-        matches!(self, SearchDirOrigin::WorkingDir | SearchDirOrigin::Executable)
+        matches!(
+            self,
+            SearchDirOrigin::WorkingDir | SearchDirOrigin::Executable
+        )
     }
 }
 
@@ -78,7 +81,10 @@ pub fn search_dirs(options: &PluginDirOptions) -> Result<Vec<SearchDir>, PluginE
             return Err(PluginError::NotADir { path });
         }
         if dirs.iter().all(|seen| seen.path != canonical) {
-            dirs.push(SearchDir { path: canonical, origin });
+            dirs.push(SearchDir {
+                path: canonical,
+                origin,
+            });
         }
     }
     Ok(dirs)
@@ -92,7 +98,11 @@ pub fn library_files(dir: &Path) -> Result<Vec<PathBuf>, PluginError> {
         source,
     };
     let mut files = Vec::new();
-    for entry in walkdir::WalkDir::new(dir).min_depth(1).max_depth(1).sort_by_file_name() {
+    for entry in walkdir::WalkDir::new(dir)
+        .min_depth(1)
+        .max_depth(1)
+        .sort_by_file_name()
+    {
         let entry = entry.map_err(|error| read_error(error.into()))?;
         let is_library = entry.path().extension().and_then(|ext| ext.to_str())
             == Some(std::env::consts::DLL_EXTENSION);
@@ -127,7 +137,12 @@ mod tests {
         let dirs = search_dirs(&options).unwrap();
         let names: Vec<(String, SearchDirOrigin)> = dirs
             .iter()
-            .map(|dir| (dir.path.file_name().unwrap().to_string_lossy().into_owned(), dir.origin))
+            .map(|dir| {
+                (
+                    dir.path.file_name().unwrap().to_string_lossy().into_owned(),
+                    dir.origin,
+                )
+            })
             .collect();
         assert_eq!(
             names,
@@ -169,7 +184,10 @@ mod tests {
         std::fs::create_dir(root.path().join("deps")).unwrap();
         std::fs::write(root.path().join(format!("deps/c.{ext}")), "").unwrap();
         let files = library_files(root.path()).unwrap();
-        let names: Vec<String> = files.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        let names: Vec<String> = files
+            .iter()
+            .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
         assert_eq!(names, vec![format!("a.{ext}"), format!("b.{ext}")]);
     }
 }

@@ -33,17 +33,29 @@ pub struct RunContext {
 impl HostServices {
     /// Services for hooks that run outside an experiment (`descriptor` at load time).
     pub fn new(cwd: PathBuf) -> HostServices {
-        HostServices { cwd, log: None, run: None }
+        HostServices {
+            cwd,
+            log: None,
+            run: None,
+        }
     }
 
     /// Services whose `log` goes to the experiment's log.
     pub fn with_log(cwd: PathBuf, log: Arc<LogFile>) -> HostServices {
-        HostServices { cwd, log: Some(log), run: None }
+        HostServices {
+            cwd,
+            log: Some(log),
+            run: None,
+        }
     }
 
     /// Services for the `run` hook of one run.
     pub fn for_run(cwd: PathBuf, log: Arc<LogFile>, run: RunContext) -> HostServices {
-        HostServices { cwd, log: Some(log), run: Some(run) }
+        HostServices {
+            cwd,
+            log: Some(log),
+            run: Some(run),
+        }
     }
 
     fn run_context(&self, service: &str) -> Result<&RunContext, String> {
@@ -97,7 +109,13 @@ impl ServiceProvider for HostServices {
             .map_err(|error| error_chain(&error))?;
         self.log(
             LogLevel::Info,
-            &format!("{}: chat `{}` answered by {} ({} chars)", run.generation_id, request.name, reply.provider, reply.text.len()),
+            &format!(
+                "{}: chat `{}` answered by {} ({} chars)",
+                run.generation_id,
+                request.name,
+                reply.provider,
+                reply.text.len()
+            ),
         );
         Ok(ChatResponse { text: reply.text })
     }
@@ -113,4 +131,3 @@ impl ServiceProvider for HostServices {
         Err(format!("unknown host service `{name}`"))
     }
 }
-

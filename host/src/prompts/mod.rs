@@ -11,26 +11,77 @@ use serde::Serialize;
 /// Every template, by name.
 const TEMPLATES: &[(&str, &str)] = &[
     ("ab/scene_draft", include_str!("ab/scene_draft.j2")),
-    ("ab/scene_refine_no_block", include_str!("ab/scene_refine_no_block.j2")),
-    ("ab/scene_refine_with_block", include_str!("ab/scene_refine_with_block.j2")),
+    (
+        "ab/scene_refine_no_block",
+        include_str!("ab/scene_refine_no_block.j2"),
+    ),
+    (
+        "ab/scene_refine_with_block",
+        include_str!("ab/scene_refine_with_block.j2"),
+    ),
     ("ab/scene_spec_json", include_str!("ab/scene_spec_json.j2")),
-    ("ab/final_prompt_format", include_str!("ab/final_prompt_format.j2")),
-    ("ab/final_prompt_format_from_scenespec", include_str!("ab/final_prompt_format_from_scenespec.j2")),
-    ("preprompt/dislike_rewrite_system", include_str!("preprompt/dislike_rewrite_system.j2")),
-    ("preprompt/dislike_rewrite_user", include_str!("preprompt/dislike_rewrite_user.j2")),
-    ("blackbox/hints_abstract", include_str!("blackbox/hints_abstract.j2")),
+    (
+        "ab/final_prompt_format",
+        include_str!("ab/final_prompt_format.j2"),
+    ),
+    (
+        "ab/final_prompt_format_from_scenespec",
+        include_str!("ab/final_prompt_format_from_scenespec.j2"),
+    ),
+    (
+        "preprompt/dislike_rewrite_system",
+        include_str!("preprompt/dislike_rewrite_system.j2"),
+    ),
+    (
+        "preprompt/dislike_rewrite_user",
+        include_str!("preprompt/dislike_rewrite_user.j2"),
+    ),
+    (
+        "blackbox/hints_abstract",
+        include_str!("blackbox/hints_abstract.j2"),
+    ),
     ("blackbox/idea_card", include_str!("blackbox/idea_card.j2")),
-    ("blackbox/profile_hints_plus_dislikes", include_str!("blackbox/profile_hints_plus_dislikes.j2")),
+    (
+        "blackbox/profile_hints_plus_dislikes",
+        include_str!("blackbox/profile_hints_plus_dislikes.j2"),
+    ),
     ("blackbox/judge", include_str!("blackbox/judge.j2")),
-    ("blackbox/image_prompt", include_str!("blackbox/image_prompt.j2")),
-    ("standard/initial_prompt_freeform", include_str!("standard/initial_prompt_freeform.j2")),
-    ("standard/image_prompt_creation", include_str!("standard/image_prompt_creation.j2")),
-    ("blackbox_refine/variation_v1", include_str!("blackbox_refine/variation_v1.j2")),
-    ("blackbox_refine/variation_v2", include_str!("blackbox_refine/variation_v2.j2")),
-    ("blackbox_refine/judge", include_str!("blackbox_refine/judge.j2")),
-    ("postprompt/profile_nudge", include_str!("postprompt/profile_nudge.j2")),
-    ("postprompt/openai_format", include_str!("postprompt/openai_format.j2")),
-    ("direct/image_prompt_creation", include_str!("direct/image_prompt_creation.j2")),
+    (
+        "blackbox/image_prompt",
+        include_str!("blackbox/image_prompt.j2"),
+    ),
+    (
+        "standard/initial_prompt_freeform",
+        include_str!("standard/initial_prompt_freeform.j2"),
+    ),
+    (
+        "standard/image_prompt_creation",
+        include_str!("standard/image_prompt_creation.j2"),
+    ),
+    (
+        "blackbox_refine/variation_v1",
+        include_str!("blackbox_refine/variation_v1.j2"),
+    ),
+    (
+        "blackbox_refine/variation_v2",
+        include_str!("blackbox_refine/variation_v2.j2"),
+    ),
+    (
+        "blackbox_refine/judge",
+        include_str!("blackbox_refine/judge.j2"),
+    ),
+    (
+        "postprompt/profile_nudge",
+        include_str!("postprompt/profile_nudge.j2"),
+    ),
+    (
+        "postprompt/openai_format",
+        include_str!("postprompt/openai_format.j2"),
+    ),
+    (
+        "direct/image_prompt_creation",
+        include_str!("direct/image_prompt_creation.j2"),
+    ),
     ("title_system", include_str!("title_system.j2")),
     ("title_user", include_str!("title_user.j2")),
 ];
@@ -53,7 +104,11 @@ fn environment() -> &'static Environment<'static> {
 
 /// The diversity directives of the idea cards, one per line; idea `i` gets directive `i mod n`.
 pub fn diversity_directives() -> Vec<&'static str> {
-    include_str!("blackbox/diversity_directives.txt").lines().map(str::trim).filter(|line| !line.is_empty()).collect()
+    include_str!("blackbox/diversity_directives.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect()
 }
 
 /// The judging rubric texts of the refine loop, by name.

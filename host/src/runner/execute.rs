@@ -68,12 +68,18 @@ pub struct Execution<'a> {
 }
 
 /// Executes the runs; results are recorded in `store` as each finishes.
-pub fn execute(execution: &Execution<'_>, store: &Mutex<ResultsStore>) -> Result<ExecutionReport, ArtifactError> {
+pub fn execute(
+    execution: &Execution<'_>,
+    store: &Mutex<ResultsStore>,
+) -> Result<ExecutionReport, ArtifactError> {
     let next = AtomicUsize::new(0);
     let halt = AtomicBool::new(false);
     let report = Mutex::new(ExecutionReport::default());
     let write_error: Mutex<Option<ArtifactError>> = Mutex::new(None);
-    (execution.events)(RunEvent::Started { total: execution.runs.len(), to_run: execution.to_run.len() });
+    (execution.events)(RunEvent::Started {
+        total: execution.runs.len(),
+        to_run: execution.to_run.len(),
+    });
 
     std::thread::scope(|scope| {
         for _ in 0..execution.jobs.max(1) {
@@ -82,9 +88,12 @@ pub fn execute(execution: &Execution<'_>, store: &Mutex<ResultsStore>) -> Result
                     break;
                 }
                 let slot = next.fetch_add(1, Ordering::SeqCst);
-                let Some(&position) = execution.to_run.get(slot) else { break };
+                let Some(&position) = execution.to_run.get(slot) else {
+                    break;
+                };
                 let run = &execution.runs[position];
-                let (entry, status, analysis_failed, duration_s) = execute_one(execution, run, position);
+                let (entry, status, analysis_failed, duration_s) =
+                    execute_one(execution, run, position);
                 let recorded = lock(store).record(entry);
                 {
                     let mut report = lock(&report);
@@ -119,7 +128,9 @@ pub fn execute(execution: &Execution<'_>, store: &Mutex<ResultsStore>) -> Result
     if let Some(error) = lock(&write_error).take() {
         return Err(error);
     }
-    let mut report = report.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut report = report
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     report.interrupted = execution.interrupt.load(Ordering::SeqCst);
     let dispatched = next.load(Ordering::SeqCst).min(execution.to_run.len());
     report.skipped = execution.to_run[dispatched..]
@@ -130,7 +141,11 @@ pub fn execute(execution: &Execution<'_>, store: &Mutex<ResultsStore>) -> Result
         lock(store).mark_skipped(report.skipped.clone())?;
         let _ = execution.log.record(
             LogLevel::Warn,
-            &format!("{} runs skipped: {}", report.skipped.len(), report.skipped.join(", ")),
+            &format!(
+                "{} runs skipped: {}",
+                report.skipped.len(),
+                report.skipped.join(", ")
+            ),
         );
     }
     Ok(report)
@@ -138,7 +153,9 @@ pub fn execute(execution: &Execution<'_>, store: &Mutex<ResultsStore>) -> Result
 
 /// A poisoned lock means a worker panicked mid-update; the data is still the best we have.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The run spec the plugin's hooks receive.
@@ -157,11 +174,21 @@ pub fn run_spec(run: &PreparedRun) -> RunSpec {
 }
 
 /// Runs one planned run through the plugin and builds its result entry.
-fn execute_one(execution: &Execution<'_>, run: &PreparedRun, position: usize) -> (Value, RunStatus, bool, f64) {
+fn execute_one(
+    execution: &Execution<'_>,
+    run: &PreparedRun,
+    position: usize,
+) -> (Value, RunStatus, bool, f64) {
     let log = &execution.log;
     let _ = log.record(
         LogLevel::Info,
-        &format!("running {}{} `{}` seed {}", run.planned.variant, run.planned.run, run.generation_id, run.planned.seed.unwrap_or_default()),
+        &format!(
+            "running {}{} `{}` seed {}",
+            run.planned.variant,
+            run.planned.run,
+            run.generation_id,
+            run.planned.seed.unwrap_or_default()
+        ),
     );
     let started_at = Timestamp::now();
     let clock = Instant::now();
@@ -173,7 +200,10 @@ fn execute_one(execution: &Execution<'_>, run: &PreparedRun, position: usize) ->
             generation_id: run.generation_id.clone(),
             seed: run.planned.seed.unwrap_or_default(),
             backends: (execution.backends)(run),
-            title_slot: Some(TitleSlot { seq: position as u64 + 1, avoid: Vec::new() }),
+            title_slot: Some(TitleSlot {
+                seq: position as u64 + 1,
+                avoid: Vec::new(),
+            }),
             recent_prompts: Some(execution.recent_prompts.clone()),
         },
     );
@@ -191,8 +221,15 @@ fn execute_one(execution: &Execution<'_>, run: &PreparedRun, position: usize) ->
             entry.insert("status".into(), json!(outcome.status));
             entry.insert("image_path".into(), json!(outcome.image_path));
             entry.insert("final_prompt".into(), json!(outcome.final_prompt));
-            let prompt_pipeline = outcome.outputs.get("prompt_pipeline").cloned().unwrap_or(Value::Null);
-            entry.insert("outputs".into(), json!({ "prompt_pipeline": prompt_pipeline }));
+            let prompt_pipeline = outcome
+                .outputs
+                .get("prompt_pipeline")
+                .cloned()
+                .unwrap_or(Value::Null);
+            entry.insert(
+                "outputs".into(),
+                json!({ "prompt_pipeline": prompt_pipeline }),
+            );
             entry.insert("error".into(), json!(outcome.error));
             let status = outcome.status;
             if status == RunStatus::Success {
@@ -203,7 +240,10 @@ fn execute_one(execution: &Execution<'_>, run: &PreparedRun, position: usize) ->
                     Ok(None) => {}
                     Err(error) => {
                         analysis_failed = true;
-                        let _ = log.record(LogLevel::Error, &format!("{}: analysis failed: {error}", run.generation_id));
+                        let _ = log.record(
+                            LogLevel::Error,
+                            &format!("{}: analysis failed: {error}", run.generation_id),
+                        );
                         entry.insert("analysis_error".into(), hook_error(&error));
                     }
                 }
@@ -211,7 +251,10 @@ fn execute_one(execution: &Execution<'_>, run: &PreparedRun, position: usize) ->
             status
         }
         Err(error) => {
-            let _ = log.record(LogLevel::Error, &format!("{}: run hook failed: {error}", run.generation_id));
+            let _ = log.record(
+                LogLevel::Error,
+                &format!("{}: run hook failed: {error}", run.generation_id),
+            );
             entry.insert("status".into(), json!(RunStatus::Error));
             entry.insert("error".into(), hook_error(&error));
             RunStatus::Error
@@ -222,8 +265,20 @@ fn execute_one(execution: &Execution<'_>, run: &PreparedRun, position: usize) ->
     entry.insert("finished_at".into(), json!(Timestamp::now().iso()));
     entry.insert("duration_s".into(), json!(duration_s));
     let _ = log.record(
-        if status == RunStatus::Success { LogLevel::Info } else { LogLevel::Error },
-        &format!("finished `{}`: {} in {duration_s:.3} s", run.generation_id, if status == RunStatus::Success { "success" } else { "error" }),
+        if status == RunStatus::Success {
+            LogLevel::Info
+        } else {
+            LogLevel::Error
+        },
+        &format!(
+            "finished `{}`: {} in {duration_s:.3} s",
+            run.generation_id,
+            if status == RunStatus::Success {
+                "success"
+            } else {
+                "error"
+            }
+        ),
     );
     (Value::Object(entry), status, analysis_failed, duration_s)
 }

@@ -22,8 +22,8 @@
 mod execute;
 mod plan;
 mod preflight;
-mod resume;
 mod results;
+mod resume;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -43,7 +43,9 @@ use crate::generation::Backends;
 use crate::plugins::{HostServices, LoadedExperiment};
 
 pub use execute::{ExecutionReport, RunEvent};
-pub use plan::{experiment_variant, pairs, prepare_runs, runs_per_variant, Pair, PlanError, PreparedRun};
+pub use plan::{
+    experiment_variant, pairs, prepare_runs, runs_per_variant, Pair, PlanError, PreparedRun,
+};
 pub use results::{RESULTS_FILE, RESULTS_LOG_FILE};
 
 /// Everything `experiments run` asks of the runner, already parsed.
@@ -117,7 +119,9 @@ impl ExperimentReport {
 pub enum RunnerError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("invalid experiment id `{0}` (expected letters, digits, `_`, `.` and `-`, without `..`)")]
+    #[error(
+        "invalid experiment id `{0}` (expected letters, digits, `_`, `.` and `-`, without `..`)"
+    )]
     InvalidExperimentId(String),
     #[error("`{}` already holds an experiment plan\n\nchoose another `--output-root`, or continue that experiment with `--resume --output-root`", path.display())]
     OutputRootTaken { path: PathBuf },
@@ -169,24 +173,45 @@ fn plan_new(experiment: &LoadedExperiment, options: &RunOptions) -> Result<Plann
     config::check_runner_keys(name, &runner_config, &experiment.descriptor.runner_keys)?;
 
     // 3. Id, output directory, base seed.
-    let run_mode = options.run_mode.unwrap_or(experiment.descriptor.default_run_mode);
+    let run_mode = options
+        .run_mode
+        .unwrap_or(experiment.descriptor.default_run_mode);
     let (experiment_id, output_root) = settle_location(name, options, &started)?;
     let base_seed = options.seed.unwrap_or_else(crate::clock::fresh_seed);
     let log = Arc::new(LogFile::open(&output_root.join(LOG_FILE))?);
-    log.record(LogLevel::Info, &format!("experiment `{name}` id `{experiment_id}`"))?;
-    log.record(LogLevel::Info, &format!("output root `{}`", output_root.display()))?;
-    log.record(LogLevel::Info, &format!("base seed {base_seed}; run mode {run_mode}"))?;
-    log.record(LogLevel::Info, &format!("config: {}", serde_json::to_string(&loaded.meta).unwrap_or_default()))?;
+    log.record(
+        LogLevel::Info,
+        &format!("experiment `{name}` id `{experiment_id}`"),
+    )?;
+    log.record(
+        LogLevel::Info,
+        &format!("output root `{}`", output_root.display()),
+    )?;
+    log.record(
+        LogLevel::Info,
+        &format!("base seed {base_seed}; run mode {run_mode}"),
+    )?;
+    log.record(
+        LogLevel::Info,
+        &format!(
+            "config: {}",
+            serde_json::to_string(&loaded.meta).unwrap_or_default()
+        ),
+    )?;
     if !runner_config.is_empty() {
         log.record(
             LogLevel::Info,
-            &format!("runner config `experiment_runners.{name}` ({} keys)", runner_config.len()),
+            &format!(
+                "runner config `experiment_runners.{name}` ({} keys)",
+                runner_config.len()
+            ),
         )?;
     }
 
     // 4. Standard overrides.
     let overrides = standard_overrides(run_mode, &output_root, &experiment_id, &started);
-    plugin_api::merge::deep_merge(&mut base_config, &overrides).map_err(RunnerError::StandardOverrides)?;
+    plugin_api::merge::deep_merge(&mut base_config, &overrides)
+        .map_err(RunnerError::StandardOverrides)?;
 
     // 5. Plan.
     let services = HostServices::with_log(options.cwd.clone(), Arc::clone(&log));
@@ -198,14 +223,17 @@ fn plan_new(experiment: &LoadedExperiment, options: &RunOptions) -> Result<Plann
         experiment_id: experiment_id.clone(),
         base_seed,
     };
-    let plan = experiment.library.plan(&request, &services).map_err(|source| {
-        let _ = log.record(LogLevel::Error, &format!("plan failed: {source}"));
-        RunnerError::PluginCall {
-            experiment: name.to_owned(),
-            library: experiment.path.clone(),
-            source,
-        }
-    })?;
+    let plan = experiment
+        .library
+        .plan(&request, &services)
+        .map_err(|source| {
+            let _ = log.record(LogLevel::Error, &format!("plan failed: {source}"));
+            RunnerError::PluginCall {
+                experiment: name.to_owned(),
+                library: experiment.path.clone(),
+                source,
+            }
+        })?;
     let runs = prepare_runs(name, &experiment_id, &plan, &base_config)?;
     let pairs = match &plan.pairing {
         Some(pairing) => Some(pairs(name, pairing, &runs)?),
@@ -216,10 +244,21 @@ fn plan_new(experiment: &LoadedExperiment, options: &RunOptions) -> Result<Plann
     // 6. Preflight.
     let env = |name: &str| std::env::var(name).ok();
     let preflight = preflight::check(&runs, &options.cwd, &env);
-    log.record(LogLevel::Info, &format!("planned {} runs: {}", runs.len(), describe_counts(&runs_per_variant)))?;
+    log.record(
+        LogLevel::Info,
+        &format!(
+            "planned {} runs: {}",
+            runs.len(),
+            describe_counts(&runs_per_variant)
+        ),
+    )?;
 
     // 7. Plan files.
-    let jobs = options.jobs.or_else(|| base_config.pointer("/backend/text/max_concurrency").and_then(Value::as_u64));
+    let jobs = options.jobs.or_else(|| {
+        base_config
+            .pointer("/backend/text/max_concurrency")
+            .and_then(Value::as_u64)
+    });
     let summary = PlanDocument {
         schema_version: 1,
         kind: "experiment_plan",
@@ -271,7 +310,11 @@ fn plan_new(experiment: &LoadedExperiment, options: &RunOptions) -> Result<Plann
         ..summary.clone()
     };
     write_plan_files(&output_root, &summary, &full)?;
-    let mut files = vec![output_root.join(LOG_FILE), output_root.join(PLAN_FILE), output_root.join(PLAN_FULL_FILE)];
+    let mut files = vec![
+        output_root.join(LOG_FILE),
+        output_root.join(PLAN_FILE),
+        output_root.join(PLAN_FULL_FILE),
+    ];
     if let Some(pairs) = &pairs {
         let document = PairsDocument {
             schema_version: 1,
@@ -316,14 +359,23 @@ fn check_preflight(
         .iter()
         .zip(preflight)
         .filter_map(|(run, verdict)| match verdict {
-            preflight::Preflight::Failed { kind, message } => {
-                Some(format!("  {} ({kind}): {}", run.generation_id, message.replace('\n', "\n    ")))
-            }
+            preflight::Preflight::Failed { kind, message } => Some(format!(
+                "  {} ({kind}): {}",
+                run.generation_id,
+                message.replace('\n', "\n    ")
+            )),
             preflight::Preflight::Passed { .. } => None,
         })
         .collect();
     if !failures.is_empty() {
-        log.record(LogLevel::Error, &format!("preflight failed for {} planned runs:\n{}", failures.len(), failures.join("\n")))?;
+        log.record(
+            LogLevel::Error,
+            &format!(
+                "preflight failed for {} planned runs:\n{}",
+                failures.len(),
+                failures.join("\n")
+            ),
+        )?;
         return Err(RunnerError::Preflight {
             failed: failures.len(),
             total: runs.len(),
@@ -336,28 +388,39 @@ fn check_preflight(
 }
 
 /// Reads a stored experiment back (step 10) and re-runs preflight on it.
-fn resume_planned(experiment: &LoadedExperiment, options: &RunOptions) -> Result<Planned, RunnerError> {
+fn resume_planned(
+    experiment: &LoadedExperiment,
+    options: &RunOptions,
+) -> Result<Planned, RunnerError> {
     let name = experiment.name();
     let output_root = match &options.output_root {
         Some(root) => options.cwd.join(root),
         None => {
             return Err(RunnerError::Resume {
                 path: options.cwd.clone(),
-                message: "`--resume` needs `--output-root` pointing at the experiment directory".to_owned(),
+                message: "`--resume` needs `--output-root` pointing at the experiment directory"
+                    .to_owned(),
             })
         }
     };
     let mut stored = resume::load(&output_root, name)?;
     let log = Arc::new(LogFile::open(&output_root.join(LOG_FILE))?);
-    log.record(LogLevel::Info, &format!("resuming experiment `{name}` id `{}`", stored.experiment_id))?;
+    log.record(
+        LogLevel::Info,
+        &format!("resuming experiment `{name}` id `{}`", stored.experiment_id),
+    )?;
     if !options.config.files.is_empty() || !options.config.sets.is_empty() {
         let overlay = config::load_overlay(&options.config)?;
         for run in &mut stored.runs {
-            plugin_api::merge::deep_merge(&mut run.config, &overlay).map_err(RunnerError::ResumeOverlay)?;
+            plugin_api::merge::deep_merge(&mut run.config, &overlay)
+                .map_err(RunnerError::ResumeOverlay)?;
         }
         log.record(
             LogLevel::Info,
-            &format!("merged onto every stored run config: {}", serde_json::to_string(&overlay).unwrap_or_default()),
+            &format!(
+                "merged onto every stored run config: {}",
+                serde_json::to_string(&overlay).unwrap_or_default()
+            ),
         )?;
     }
     let env = |name: &str| std::env::var(name).ok();
@@ -383,7 +446,11 @@ pub fn run_experiment(
     interrupt: &AtomicBool,
     events: &(dyn Fn(RunEvent) + Sync),
 ) -> Result<ExperimentReport, RunnerError> {
-    let planned = if options.resume { resume_planned(experiment, options)? } else { plan_new(experiment, options)? };
+    let planned = if options.resume {
+        resume_planned(experiment, options)?
+    } else {
+        plan_new(experiment, options)?
+    };
     let mut report = ExperimentReport {
         experiment_id: planned.experiment_id.clone(),
         output_root: planned.output_root.clone(),
@@ -401,14 +468,21 @@ pub fn run_experiment(
     };
     let log = Arc::clone(&planned.log);
     if options.dry_run {
-        log.record(LogLevel::Info, "dry run: plan files written; no runs executed")?;
+        log.record(
+            LogLevel::Info,
+            "dry run: plan files written; no runs executed",
+        )?;
         update_index(&planned.output_root, &log, &mut report);
         return Ok(report);
     }
 
     // 8–9. Execute.
     let _lock = resume::lock_dir(&planned.output_root)?;
-    let plan_order: Vec<String> = planned.runs.iter().map(|run| run.generation_id.clone()).collect();
+    let plan_order: Vec<String> = planned
+        .runs
+        .iter()
+        .map(|run| run.generation_id.clone())
+        .collect();
     let store = results::ResultsStore::open(
         &planned.output_root,
         &planned.experiment_id,
@@ -424,22 +498,45 @@ pub fn run_experiment(
         ));
     }
     let done = store.done();
-    let to_run: Vec<usize> = (0..planned.runs.len()).filter(|&i| !done.contains(&planned.runs[i].generation_id)).collect();
+    let to_run: Vec<usize> = (0..planned.runs.len())
+        .filter(|&i| !done.contains(&planned.runs[i].generation_id))
+        .collect();
     report.already_done = planned.runs.len() - to_run.len();
     if report.already_done > 0 {
-        log.record(LogLevel::Info, &format!("{} of {} runs already done; executing {}", report.already_done, planned.runs.len(), to_run.len()))?;
+        log.record(
+            LogLevel::Info,
+            &format!(
+                "{} of {} runs already done; executing {}",
+                report.already_done,
+                planned.runs.len(),
+                to_run.len()
+            ),
+        )?;
     }
     let backends = build_backends(&planned.runs, &to_run)?;
     let jobs = options
         .jobs
-        .or_else(|| planned.runs.first().and_then(|run| run.config.pointer("/backend/text/max_concurrency")).and_then(Value::as_u64))
+        .or_else(|| {
+            planned
+                .runs
+                .first()
+                .and_then(|run| run.config.pointer("/backend/text/max_concurrency"))
+                .and_then(Value::as_u64)
+        })
         .unwrap_or(1)
         .max(1) as usize;
-    log.record(LogLevel::Info, &format!("executing {} runs with {jobs} workers", to_run.len()))?;
+    log.record(
+        LogLevel::Info,
+        &format!("executing {} runs with {jobs} workers", to_run.len()),
+    )?;
     let store = std::sync::Mutex::new(store);
     let lookup = |run: &PreparedRun| {
         let key = backend_key(run);
-        backends.iter().find(|(known, _)| *known == key).map(|(_, built)| built.clone()).unwrap_or_else(|| backends[0].1.clone())
+        backends
+            .iter()
+            .find(|(known, _)| *known == key)
+            .map(|(_, built)| built.clone())
+            .unwrap_or_else(|| backends[0].1.clone())
     };
     // A run's history is the snapshot taken now, so `--jobs` never changes what a seed produces.
     let history_path = planned
@@ -449,7 +546,8 @@ pub fn run_experiment(
         .and_then(Value::as_str)
         .map(|path| options.cwd.join(path));
     let recent_prompts = match history_path {
-        Some(path) => crate::generation::recent_prompts(&path).map_err(|message| RunnerError::History { path, message })?,
+        Some(path) => crate::generation::recent_prompts(&path)
+            .map_err(|message| RunnerError::History { path, message })?,
         None => Vec::new(),
     };
     let execution = execute::Execution {
@@ -466,18 +564,28 @@ pub fn run_experiment(
         events,
     };
     let executed = execute::execute(&execution, &store)?;
-    let mut store = store.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut store = store
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
 
     // 11. The experiment's summary analysis, over every stored result.
     let services = HostServices::with_log(options.cwd.clone(), Arc::clone(&log));
     let entries = store.entries();
-    match experiment.library.analyze(&AnalyzeRequest::Summary { results: entries.clone() }, &services) {
+    match experiment.library.analyze(
+        &AnalyzeRequest::Summary {
+            results: entries.clone(),
+        },
+        &services,
+    ) {
         Ok(summary) => {
             store.set_summary(summary.clone(), None)?;
             report.summary = summary;
         }
         Err(error) => {
-            log.record(LogLevel::Error, &format!("summary analysis failed: {error}"))?;
+            log.record(
+                LogLevel::Error,
+                &format!("summary analysis failed: {error}"),
+            )?;
             store.set_summary(None, Some(execute::hook_error(&error)))?;
             report.summary_failed = true;
         }
@@ -488,7 +596,10 @@ pub fn run_experiment(
         planned.output_root.join(RESULTS_LOG_FILE),
         planned.output_root.join(RESULTS_FILE),
     ]);
-    log.record(LogLevel::Info, &format!("finished: {}", describe_tallies(&report.tallies)))?;
+    log.record(
+        LogLevel::Info,
+        &format!("finished: {}", describe_tallies(&report.tallies)),
+    )?;
     update_index(&planned.output_root, &log, &mut report);
     Ok(report)
 }
@@ -509,11 +620,17 @@ fn update_index(output_root: &Path, log: &LogFile, report: &mut ExperimentReport
         Ok(index) => {
             let _ = log.record(
                 LogLevel::Info,
-                &format!("artifacts index updated: {}", serde_json::to_string(&index.counts).unwrap_or_default()),
+                &format!(
+                    "artifacts index updated: {}",
+                    serde_json::to_string(&index.counts).unwrap_or_default()
+                ),
             );
         }
         Err(error) => {
-            let warning = format!("the artifacts index was not updated: {}", crate::generation::error_chain(&error));
+            let warning = format!(
+                "the artifacts index was not updated: {}",
+                crate::generation::error_chain(&error)
+            );
             let _ = log.record(LogLevel::Warn, &warning);
             report.warnings.push(warning);
         }
@@ -522,11 +639,16 @@ fn update_index(output_root: &Path, log: &LogFile, report: &mut ExperimentReport
 
 /// The backends every run to execute needs, built once per distinct `backend` table so one
 /// concurrency bound covers all workers. A missing key variable fails here, before any call.
-fn build_backends(runs: &[PreparedRun], to_run: &[usize]) -> Result<Vec<(String, Backends)>, RunnerError> {
+fn build_backends(
+    runs: &[PreparedRun],
+    to_run: &[usize],
+) -> Result<Vec<(String, Backends)>, RunnerError> {
     let env = |name: &str| std::env::var(name).ok();
     let mut built: Vec<(String, Backends)> = Vec::new();
     for &position in to_run.iter().chain(std::iter::once(&0)) {
-        let Some(run) = runs.get(position) else { continue };
+        let Some(run) = runs.get(position) else {
+            continue;
+        };
         let key = backend_key(run);
         if built.iter().any(|(known, _)| *known == key) {
             continue;
@@ -538,19 +660,28 @@ fn build_backends(runs: &[PreparedRun], to_run: &[usize]) -> Result<Vec<(String,
 }
 
 fn backend_key(run: &PreparedRun) -> String {
-    run.config.get("backend").map(Value::to_string).unwrap_or_default()
+    run.config
+        .get("backend")
+        .map(Value::to_string)
+        .unwrap_or_default()
 }
 
 /// (variant, succeeded, failed) per variant, in plan order, over the stored results.
 fn tallies(runs: &[PreparedRun], entries: &[Value]) -> Vec<(String, usize, usize)> {
     let mut tallies: Vec<(String, usize, usize)> = Vec::new();
     for run in runs {
-        if !tallies.iter().any(|(variant, _, _)| *variant == run.planned.variant) {
+        if !tallies
+            .iter()
+            .any(|(variant, _, _)| *variant == run.planned.variant)
+        {
             tallies.push((run.planned.variant.clone(), 0, 0));
         }
     }
     for entry in entries {
-        let variant = entry.get("variant").and_then(Value::as_str).unwrap_or_default();
+        let variant = entry
+            .get("variant")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let success = entry.get("status").and_then(Value::as_str) == Some("success");
         if let Some(tally) = tallies.iter_mut().find(|(known, _, _)| known == variant) {
             if success {
@@ -591,7 +722,8 @@ fn settle_location(
     }
     let (experiment_id, output_root) = match (&options.experiment_id, &options.output_root) {
         (id, Some(root)) => (
-            id.clone().unwrap_or_else(|| format!("{name}_{}", started.compact())),
+            id.clone()
+                .unwrap_or_else(|| format!("{name}_{}", started.compact())),
             options.cwd.join(root),
         ),
         (Some(id), None) => (id.clone(), default_root(&options.cwd).join(id)),
@@ -600,7 +732,13 @@ fn settle_location(
             let stem = format!("{name}_{}", started.compact());
             let root = default_root(&options.cwd);
             let id = (1..)
-                .map(|n| if n == 1 { stem.clone() } else { format!("{stem}_{n}") })
+                .map(|n| {
+                    if n == 1 {
+                        stem.clone()
+                    } else {
+                        format!("{stem}_{n}")
+                    }
+                })
                 .find(|id| !root.join(id).exists())
                 .unwrap_or(stem);
             (id.clone(), root.join(id))
@@ -622,11 +760,18 @@ fn default_root(cwd: &Path) -> PathBuf {
 pub fn is_safe_id(id: &str) -> bool {
     !id.is_empty()
         && !id.contains("..")
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 /// The overlay every run gets, whatever the plugin plans (DESIGN §4 step 4).
-fn standard_overrides(mode: RunMode, out: &Path, experiment_id: &str, started: &Timestamp) -> Value {
+fn standard_overrides(
+    mode: RunMode,
+    out: &Path,
+    experiment_id: &str,
+    started: &Timestamp,
+) -> Value {
     let path = |relative: &str| out.join(relative).display().to_string();
     json!({
         "run": {"mode": mode.as_str()},

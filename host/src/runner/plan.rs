@@ -35,7 +35,15 @@ impl PreparedRun {
 
 /// Fields of a planned-run entry that a plugin's `meta` may not reuse.
 const RESERVED_RUN_FIELDS: &[&str] = &[
-    "variant", "variant_name", "plan", "run", "generation_id", "seed", "tags", "notes", "config",
+    "variant",
+    "variant_name",
+    "plan",
+    "run",
+    "generation_id",
+    "seed",
+    "tags",
+    "notes",
+    "config",
 ];
 
 /// Validates the plan and prepares each run, in plan order.
@@ -58,14 +66,22 @@ pub fn prepare_runs(
         let at = |problem: String| error(format!("runs[{index}]: {problem}"));
         check_run(run).map_err(at)?;
         if seen.contains(&(run.variant.as_str(), run.run)) {
-            return Err(at(format!("variant `{}` run {} is planned twice", run.variant, run.run)));
+            return Err(at(format!(
+                "variant `{}` run {} is planned twice",
+                run.variant, run.run
+            )));
         }
         seen.push((&run.variant, run.run));
-        let seed = run.seed.ok_or_else(|| at("the run has no seed".to_owned()))?;
+        let seed = run
+            .seed
+            .ok_or_else(|| at("the run has no seed".to_owned()))?;
 
         let mut config = base_config.clone();
-        deep_merge(&mut config, &run.overlay)
-            .map_err(|clash| at(format!("its overlay does not merge onto the config: {clash}")))?;
+        deep_merge(&mut config, &run.overlay).map_err(|clash| {
+            at(format!(
+                "its overlay does not merge onto the config: {clash}"
+            ))
+        })?;
         let labels = json!({"experiment": {
             "variant": experiment_variant(run),
             "notes": run.notes,
@@ -79,7 +95,12 @@ pub fn prepare_runs(
             "{}{}_{}",
             run.variant,
             run.run,
-            short_hex(&[experiment_id, &run.variant, &run.run.to_string(), &seed.to_string()])
+            short_hex(&[
+                experiment_id,
+                &run.variant,
+                &run.run.to_string(),
+                &seed.to_string()
+            ])
         );
         prepared.push(PreparedRun {
             planned: run.clone(),
@@ -100,14 +121,21 @@ pub fn experiment_variant(run: &PlannedRun) -> String {
 
 fn check_run(run: &PlannedRun) -> Result<(), String> {
     let safe = !run.variant.is_empty()
-        && run.variant.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        && run
+            .variant
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if !safe {
         return Err(format!(
             "variant `{}` is not a safe name (expected letters, digits, `_` and `-`)",
             run.variant
         ));
     }
-    if run.variant_name.as_deref().is_some_and(|name| name.trim().is_empty()) {
+    if run
+        .variant_name
+        .as_deref()
+        .is_some_and(|name| name.trim().is_empty())
+    {
         return Err("`variant_name` is blank (leave it out instead)".to_owned());
     }
     if run.run == 0 {
@@ -119,8 +147,14 @@ fn check_run(run: &PlannedRun) -> Result<(), String> {
     if run.tags.iter().any(|tag| tag.trim().is_empty()) {
         return Err("a tag is blank".to_owned());
     }
-    if let Some(key) = run.meta.keys().find(|key| RESERVED_RUN_FIELDS.contains(&key.as_str())) {
-        return Err(format!("`meta.{key}` would overwrite a planned-run field of the same name"));
+    if let Some(key) = run
+        .meta
+        .keys()
+        .find(|key| RESERVED_RUN_FIELDS.contains(&key.as_str()))
+    {
+        return Err(format!(
+            "`meta.{key}` would overwrite a planned-run field of the same name"
+        ));
     }
     Ok(())
 }
@@ -141,7 +175,10 @@ fn strip_nulls(value: Value) -> Value {
 pub fn runs_per_variant(runs: &[PreparedRun]) -> Vec<(String, usize)> {
     let mut counts: Vec<(String, usize)> = Vec::new();
     for run in runs {
-        match counts.iter_mut().find(|(variant, _)| *variant == run.planned.variant) {
+        match counts
+            .iter_mut()
+            .find(|(variant, _)| *variant == run.planned.variant)
+        {
             Some((_, count)) => *count += 1,
             None => counts.push((run.planned.variant.clone(), 1)),
         }
@@ -158,13 +195,20 @@ pub struct Pair {
 }
 
 /// The pairs of an A/B plan: every run index must have both variants; other variants are ignored.
-pub fn pairs(experiment: &str, pairing: &Pairing, runs: &[PreparedRun]) -> Result<Vec<Pair>, PlanError> {
+pub fn pairs(
+    experiment: &str,
+    pairing: &Pairing,
+    runs: &[PreparedRun],
+) -> Result<Vec<Pair>, PlanError> {
     let error = |problem: String| PlanError {
         experiment: experiment.to_owned(),
         problem,
     };
     if pairing.a == pairing.b {
-        return Err(error(format!("the pairing names `{}` for both sides", pairing.a)));
+        return Err(error(format!(
+            "the pairing names `{}` for both sides",
+            pairing.a
+        )));
     }
     let mut by_index: BTreeMap<u32, (Option<&str>, Option<&str>)> = BTreeMap::new();
     for run in runs {
@@ -236,8 +280,15 @@ mod tests {
 
     #[test]
     fn merges_overlays_labels_and_assigns_stable_ids() {
-        let base = json!({"prompt": {"plan": "custom", "random_seed": 0}, "experiment": {"id": "x"}});
-        let runs = prepare_runs("demo", "exp1", &plan(vec![run("A", 1, 7), run("B", 1, 7)]), &base).unwrap();
+        let base =
+            json!({"prompt": {"plan": "custom", "random_seed": 0}, "experiment": {"id": "x"}});
+        let runs = prepare_runs(
+            "demo",
+            "exp1",
+            &plan(vec![run("A", 1, 7), run("B", 1, 7)]),
+            &base,
+        )
+        .unwrap();
         assert_eq!(runs[0].config["prompt"]["random_seed"], 7);
         assert_eq!(runs[0].config["experiment"]["variant"], "A_demo");
         assert_eq!(runs[0].config["experiment"]["id"], "x");
@@ -259,7 +310,9 @@ mod tests {
         let mut traversal = run("..", 1, 1);
         traversal.variant_name = None;
         let mut reserved_meta = run("A", 1, 1);
-        reserved_meta.meta.insert("generation_id".into(), json!("x"));
+        reserved_meta
+            .meta
+            .insert("generation_id".into(), json!("x"));
         let cases = [
             (vec![], "no runs"),
             (vec![run("A", 1, 1), run("A", 1, 2)], "planned twice"),
@@ -270,7 +323,9 @@ mod tests {
             (vec![reserved_meta], "meta.generation_id"),
         ];
         for (runs, expected) in cases {
-            let error = prepare_runs("demo", "e", &plan(runs), &base).unwrap_err().to_string();
+            let error = prepare_runs("demo", "e", &plan(runs), &base)
+                .unwrap_err()
+                .to_string();
             assert!(error.contains(expected), "{error}");
         }
     }
@@ -278,8 +333,17 @@ mod tests {
     #[test]
     fn pairs_need_both_sides() {
         let base = json!({});
-        let pairing = Pairing { a: "A".into(), b: "B".into() };
-        let runs = prepare_runs("demo", "e", &plan(vec![run("A", 1, 1), run("B", 1, 1), run("A", 2, 2)]), &base).unwrap();
+        let pairing = Pairing {
+            a: "A".into(),
+            b: "B".into(),
+        };
+        let runs = prepare_runs(
+            "demo",
+            "e",
+            &plan(vec![run("A", 1, 1), run("B", 1, 1), run("A", 2, 2)]),
+            &base,
+        )
+        .unwrap();
         let error = pairs("demo", &pairing, &runs).unwrap_err().to_string();
         assert!(error.contains("run 2 has only one"), "{error}");
         let pairs = pairs("demo", &pairing, &runs[..2]).unwrap();

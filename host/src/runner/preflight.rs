@@ -30,7 +30,9 @@ impl Preflight {
     pub fn plan_fields(&self) -> (&'static str, Value) {
         match self {
             Preflight::Passed { prompt_pipeline } => ("prompt_pipeline", prompt_pipeline.clone()),
-            Preflight::Failed { kind, message } => ("config_error", json!({"type": kind, "message": message})),
+            Preflight::Failed { kind, message } => {
+                ("config_error", json!({"type": kind, "message": message}))
+            }
         }
     }
 }
@@ -55,11 +57,20 @@ fn check_run(
     let config = parse_run_config(&run.config).map_err(|error| ("config", error_chain(&error)))?;
     let seed = run.planned.seed.unwrap_or_default();
     // Each distinct pair of data files is read and parsed once, however many runs use it.
-    let key = (config.prompt.categories_path.clone(), config.prompt.profile_path.clone());
-    let loaded = tables.entry(key).or_insert_with(|| DataTables::load(&config, cwd));
-    let loaded = loaded.as_ref().map_err(|message| ("data", message.clone()))?;
-    let (data, _) = run_data(&config, loaded, seed, cwd, Vec::new()).map_err(|message| ("context", message))?;
-    let compiled = compile_run(&config, seed, Arc::new(data)).map_err(|error| ("compile", error.to_string()))?;
+    let key = (
+        config.prompt.categories_path.clone(),
+        config.prompt.profile_path.clone(),
+    );
+    let loaded = tables
+        .entry(key)
+        .or_insert_with(|| DataTables::load(&config, cwd));
+    let loaded = loaded
+        .as_ref()
+        .map_err(|message| ("data", message.clone()))?;
+    let (data, _) =
+        run_data(&config, loaded, seed, cwd, Vec::new()).map_err(|message| ("context", message))?;
+    let compiled = compile_run(&config, seed, Arc::new(data))
+        .map_err(|error| ("compile", error.to_string()))?;
     check_keys(&config, env).map_err(|message| ("backend", message))?;
     Ok(compiled.metadata)
 }
@@ -69,16 +80,26 @@ fn check_keys(config: &RunConfig, env: EnvLookup<'_>) -> Result<(), String> {
     let text = &config.backend.text;
     let image = &config.backend.image;
     let needed = [
-        (text.provider, text.api_key_env.as_str(), "backend.text.api_key_env"),
+        (
+            text.provider,
+            text.api_key_env.as_str(),
+            "backend.text.api_key_env",
+        ),
         (
             image.provider,
             image.api_key_env.as_deref().unwrap_or(&text.api_key_env),
-            if image.api_key_env.is_some() { "backend.image.api_key_env" } else { "backend.text.api_key_env" },
+            if image.api_key_env.is_some() {
+                "backend.image.api_key_env"
+            } else {
+                "backend.text.api_key_env"
+            },
         ),
     ];
     for (provider, var, key) in needed {
         if provider == Provider::Openai && env(var).is_none_or(|value| value.trim().is_empty()) {
-            return Err(format!("the environment variable `{var}` named by `{key}` is not set"));
+            return Err(format!(
+                "the environment variable `{var}` named by `{key}` is not set"
+            ));
         }
     }
     Ok(())

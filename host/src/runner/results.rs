@@ -68,7 +68,10 @@ impl ResultsStore {
         if complete < bytes.len() {
             truncate(&path, complete as u64)?;
         }
-        for (number, line) in String::from_utf8_lossy(&bytes[..complete]).lines().enumerate() {
+        for (number, line) in String::from_utf8_lossy(&bytes[..complete])
+            .lines()
+            .enumerate()
+        {
             match serde_json::from_str::<Value>(line) {
                 Ok(entry) => match entry.get("generation_id").and_then(Value::as_str) {
                     Some(id) => {
@@ -102,13 +105,20 @@ impl ResultsStore {
     }
 
     /// Marks runs that were never attempted because dispatch stopped.
-    pub fn mark_skipped(&mut self, ids: impl IntoIterator<Item = String>) -> Result<(), ArtifactError> {
+    pub fn mark_skipped(
+        &mut self,
+        ids: impl IntoIterator<Item = String>,
+    ) -> Result<(), ArtifactError> {
         self.skipped.extend(ids);
         self.write_documents()
     }
 
     /// Stores the experiment's summary analysis (or why it failed).
-    pub fn set_summary(&mut self, summary: Option<Value>, error: Option<Value>) -> Result<(), ArtifactError> {
+    pub fn set_summary(
+        &mut self,
+        summary: Option<Value>,
+        error: Option<Value>,
+    ) -> Result<(), ArtifactError> {
         self.summary = summary;
         self.summary_error = error;
         self.write_documents()
@@ -116,7 +126,10 @@ impl ResultsStore {
 
     /// The latest entry of every planned run that has one, in plan order.
     pub fn entries(&self) -> Vec<Value> {
-        self.plan_order.iter().filter_map(|id| self.latest.get(id).cloned()).collect()
+        self.plan_order
+            .iter()
+            .filter_map(|id| self.latest.get(id).cloned())
+            .collect()
     }
 
     fn write_documents(&self) -> Result<(), ArtifactError> {
@@ -143,7 +156,9 @@ impl ResultsStore {
     pub fn pairs_document(&self, pairs: &[Pair]) -> PairsDocument {
         let side_error = |id: &str| -> Option<Value> {
             if self.skipped.contains(id) {
-                return Some(json!({"type": "Skipped", "message": "skipped after an earlier failure or an interrupt"}));
+                return Some(
+                    json!({"type": "Skipped", "message": "skipped after an earlier failure or an interrupt"}),
+                );
             }
             let entry = self.latest.get(id)?;
             if entry.get("status").and_then(Value::as_str) == Some("success") {
@@ -175,7 +190,10 @@ fn truncate(path: &Path, length: u64) -> Result<(), ArtifactError> {
         path: path.to_owned(),
         source,
     };
-    let file = fs::OpenOptions::new().write(true).open(path).map_err(error)?;
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(error)?;
     file.set_len(length).map_err(error)?;
     file.sync_all().map_err(error)
 }
@@ -189,8 +207,19 @@ mod tests {
     }
 
     fn open(dir: &Path) -> ResultsStore {
-        let pairs = vec![Pair { run_index: 1, a_generation_id: "A1_x".into(), b_generation_id: "B1_x".into() }];
-        ResultsStore::open(dir, "exp", "prompt_only", vec!["A1_x".into(), "B1_x".into()], Some(pairs)).unwrap()
+        let pairs = vec![Pair {
+            run_index: 1,
+            a_generation_id: "A1_x".into(),
+            b_generation_id: "B1_x".into(),
+        }];
+        ResultsStore::open(
+            dir,
+            "exp",
+            "prompt_only",
+            vec!["A1_x".into(), "B1_x".into()],
+            Some(pairs),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -199,12 +228,21 @@ mod tests {
         let mut store = open(dir.path());
         store.record(entry("B1_x", "success")).unwrap();
         store.record(entry("A1_x", "error")).unwrap();
-        let pairs: Value = serde_json::from_str(&fs::read_to_string(dir.path().join(PAIRS_FILE)).unwrap()).unwrap();
+        let pairs: Value =
+            serde_json::from_str(&fs::read_to_string(dir.path().join(PAIRS_FILE)).unwrap())
+                .unwrap();
         assert_eq!(pairs["pairs"][0]["a_error"]["type"], "x");
         assert!(pairs["pairs"][0].get("b_error").is_none());
         store.record(entry("A1_x", "success")).unwrap();
-        let results: Value = serde_json::from_str(&fs::read_to_string(dir.path().join(RESULTS_FILE)).unwrap()).unwrap();
-        let ids: Vec<&str> = results["results"].as_array().unwrap().iter().map(|e| e["generation_id"].as_str().unwrap()).collect();
+        let results: Value =
+            serde_json::from_str(&fs::read_to_string(dir.path().join(RESULTS_FILE)).unwrap())
+                .unwrap();
+        let ids: Vec<&str> = results["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["generation_id"].as_str().unwrap())
+            .collect();
         assert_eq!(ids, ["A1_x", "B1_x"]);
         assert_eq!(results["results"][0]["status"], "success");
         assert_eq!(open(dir.path()).done().len(), 2);
@@ -214,7 +252,11 @@ mod tests {
     fn a_torn_last_line_is_cut_off_on_open() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(RESULTS_LOG_FILE);
-        fs::write(&path, format!("{}\n{{\"generation_id\": \"B1", entry("A1_x", "success"))).unwrap();
+        fs::write(
+            &path,
+            format!("{}\n{{\"generation_id\": \"B1", entry("A1_x", "success")),
+        )
+        .unwrap();
         let mut store = open(dir.path());
         assert_eq!(store.done().into_iter().collect::<Vec<_>>(), ["A1_x"]);
         store.record(entry("B1_x", "success")).unwrap();

@@ -23,33 +23,63 @@ pub struct StoredExperiment {
 
 /// Fields of a stored full-plan entry that are not the plugin's `meta`.
 const ENTRY_FIELDS: &[&str] = &[
-    "variant", "variant_name", "plan", "run", "generation_id", "seed", "tags", "notes", "config",
-    "config_error", "prompt_pipeline",
+    "variant",
+    "variant_name",
+    "plan",
+    "run",
+    "generation_id",
+    "seed",
+    "tags",
+    "notes",
+    "config",
+    "config_error",
+    "prompt_pipeline",
 ];
 
 /// Reads `<out>/experiment_plan_full.json` of experiment `name`.
 pub fn load(out: &Path, name: &str) -> Result<StoredExperiment, RunnerError> {
     let path = out.join(PLAN_FULL_FILE);
-    let error = |message: String| RunnerError::Resume { path: path.clone(), message };
+    let error = |message: String| RunnerError::Resume {
+        path: path.clone(),
+        message,
+    };
     let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => error("the file does not exist: is this an experiment directory?".to_owned()),
+        std::io::ErrorKind::NotFound => {
+            error("the file does not exist: is this an experiment directory?".to_owned())
+        }
         _ => error(format!("cannot read it: {e}")),
     })?;
-    let plan: Value = serde_json::from_str(&text).map_err(|e| error(format!("not valid JSON: {e}")))?;
-    let stored_name = plan.get("experiment_name").and_then(Value::as_str).unwrap_or_default();
+    let plan: Value =
+        serde_json::from_str(&text).map_err(|e| error(format!("not valid JSON: {e}")))?;
+    let stored_name = plan
+        .get("experiment_name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if stored_name != name {
-        return Err(error(format!("it belongs to experiment `{stored_name}`, not `{name}`")));
+        return Err(error(format!(
+            "it belongs to experiment `{stored_name}`, not `{name}`"
+        )));
     }
-    let field = |key: &str| plan.get(key).ok_or_else(|| error(format!("`{key}` is missing")));
-    let experiment_id = field("experiment_id")?.as_str().ok_or_else(|| error("`experiment_id` is not a string".into()))?.to_owned();
-    let base_seed = field("base_seed")?.as_u64().ok_or_else(|| error("`base_seed` is not an integer".into()))?;
+    let field = |key: &str| {
+        plan.get(key)
+            .ok_or_else(|| error(format!("`{key}` is missing")))
+    };
+    let experiment_id = field("experiment_id")?
+        .as_str()
+        .ok_or_else(|| error("`experiment_id` is not a string".into()))?
+        .to_owned();
+    let base_seed = field("base_seed")?
+        .as_u64()
+        .ok_or_else(|| error("`base_seed` is not an integer".into()))?;
     let run_mode = field("run_mode")?
         .as_str()
         .and_then(RunMode::parse)
         .ok_or_else(|| error("`run_mode` is not `full` or `prompt_only`".into()))?;
     let pairing: Option<Pairing> = match plan.get("pairing") {
         None | Some(Value::Null) => None,
-        Some(value) => Some(serde_json::from_value(value.clone()).map_err(|e| error(format!("`pairing`: {e}")))?),
+        Some(value) => Some(
+            serde_json::from_value(value.clone()).map_err(|e| error(format!("`pairing`: {e}")))?,
+        ),
     };
     let entries = field("planned_runs_full")?
         .as_array()
@@ -57,12 +87,21 @@ pub fn load(out: &Path, name: &str) -> Result<StoredExperiment, RunnerError> {
     let runs = entries
         .iter()
         .enumerate()
-        .map(|(index, entry)| stored_run(entry).map_err(|message| error(format!("planned_runs_full[{index}]: {message}"))))
+        .map(|(index, entry)| {
+            stored_run(entry)
+                .map_err(|message| error(format!("planned_runs_full[{index}]: {message}")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     if runs.is_empty() {
         return Err(error("it has no planned runs".to_owned()));
     }
-    Ok(StoredExperiment { experiment_id, base_seed, run_mode, runs, pairing })
+    Ok(StoredExperiment {
+        experiment_id,
+        base_seed,
+        run_mode,
+        runs,
+        pairing,
+    })
 }
 
 fn stored_run(entry: &Value) -> Result<PreparedRun, String> {
@@ -70,12 +109,24 @@ fn stored_run(entry: &Value) -> Result<PreparedRun, String> {
     let text = |key: &str| object.get(key).and_then(Value::as_str).map(str::to_owned);
     let variant = text("variant").ok_or("`variant` is missing")?;
     let generation_id = text("generation_id").ok_or("`generation_id` is missing")?;
-    let run = object.get("run").and_then(Value::as_u64).and_then(|run| u32::try_from(run).ok()).ok_or("`run` is missing")?;
-    let config = object.get("config").filter(|config| config.is_object()).cloned().ok_or("`config` is missing")?;
+    let run = object
+        .get("run")
+        .and_then(Value::as_u64)
+        .and_then(|run| u32::try_from(run).ok())
+        .ok_or("`run` is missing")?;
+    let config = object
+        .get("config")
+        .filter(|config| config.is_object())
+        .cloned()
+        .ok_or("`config` is missing")?;
     let tags = object
         .get("tags")
         .and_then(Value::as_array)
-        .map(|tags| tags.iter().filter_map(|tag| tag.as_str().map(str::to_owned)).collect())
+        .map(|tags| {
+            tags.iter()
+                .filter_map(|tag| tag.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     let meta: Map<String, Value> = object
         .iter()
@@ -99,7 +150,10 @@ fn stored_run(entry: &Value) -> Result<PreparedRun, String> {
 }
 
 /// The pairs of a stored A/B plan.
-pub fn stored_pairs(name: &str, stored: &StoredExperiment) -> Result<Option<Vec<super::Pair>>, RunnerError> {
+pub fn stored_pairs(
+    name: &str,
+    stored: &StoredExperiment,
+) -> Result<Option<Vec<super::Pair>>, RunnerError> {
     match &stored.pairing {
         Some(pairing) => Ok(Some(pairs(name, pairing, &stored.runs)?)),
         None => Ok(None),
@@ -119,12 +173,18 @@ pub fn lock_dir(out: &Path) -> Result<DirLock, RunnerError> {
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|e| RunnerError::Resume { path: path.clone(), message: format!("cannot create the lock file: {e}") })?;
+        .map_err(|e| RunnerError::Resume {
+            path: path.clone(),
+            message: format!("cannot create the lock file: {e}"),
+        })?;
     match file.try_lock() {
         Ok(()) => Ok(DirLock { _file: file }),
-        Err(std::fs::TryLockError::WouldBlock) => Err(RunnerError::Locked { path: out.to_owned() }),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(RunnerError::Resume { path, message: format!("cannot lock it: {e}") })
-        }
+        Err(std::fs::TryLockError::WouldBlock) => Err(RunnerError::Locked {
+            path: out.to_owned(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(RunnerError::Resume {
+            path,
+            message: format!("cannot lock it: {e}"),
+        }),
     }
 }

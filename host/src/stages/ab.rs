@@ -129,7 +129,8 @@ pub fn stages() -> Vec<StageDef> {
 }
 
 fn build_random_token(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
-    let action = Arc::new(|state: &mut RunState| Ok(Value::String(plugin_api::token::ab_token(state.seed))));
+    let action =
+        Arc::new(|state: &mut RunState| Ok(Value::String(plugin_api::token::ab_token(state.seed))));
     Ok(action_stage_block(build.instance_id, action, Some(TOKEN)))
 }
 
@@ -145,7 +146,8 @@ fn build_chat_stage(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
         .map_err(|error| error.to_string())?;
     let template = stage.template;
     let values = stage.values;
-    let prompt: PromptFn = Arc::new(move |state: &RunState| crate::prompts::render(template, values(state)?));
+    let prompt: PromptFn =
+        Arc::new(move |state: &RunState| crate::prompts::render(template, values(state)?));
     let mut step = ChatStep::new("draft", temperature, stage.shape, prompt);
     step.capture_key = stage.capture.map(str::to_owned);
     Ok(chat_stage_block(build.instance_id, step))
@@ -159,10 +161,13 @@ mod tests {
     fn every_chat_stage_template_renders_from_its_inputs() {
         let mut state = RunState::default();
         for key in [TOKEN, DRAFT, REFINED, SCENE_SPEC] {
-            state.outputs.insert(key.into(), Value::String(format!("<{key}>")));
+            state
+                .outputs
+                .insert(key.into(), Value::String(format!("<{key}>")));
         }
         for stage in CHAT_STAGES {
-            let text = crate::prompts::render(stage.template, (stage.values)(&state).unwrap()).unwrap();
+            let text =
+                crate::prompts::render(stage.template, (stage.values)(&state).unwrap()).unwrap();
             assert!(text.contains("<ab_random_token>"), "{}: {text}", stage.id);
         }
     }

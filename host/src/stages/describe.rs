@@ -135,19 +135,21 @@ fn flatten(prefix: &str, value: &Value, out: &mut Vec<KnobInfo>) {
 
 /// Every plan, in [`plans::PLANS`] order.
 pub fn describe_plans() -> Vec<PlanInfo> {
-    plans::PLANS.iter().map(|plan| {
-        let (stages, stages_from) = match plan.stages {
-            PlanStages::Sequence => (Vec::new(), Some(SEQUENCE_KEY)),
-            PlanStages::Fixed(ids) => (ids.to_vec(), None),
-        };
-        PlanInfo {
-            name: plan.name,
-            doc: plan.doc,
-            stages,
-            stages_from,
-        }
-    })
-    .collect()
+    plans::PLANS
+        .iter()
+        .map(|plan| {
+            let (stages, stages_from) = match plan.stages {
+                PlanStages::Sequence => (Vec::new(), Some(SEQUENCE_KEY)),
+                PlanStages::Fixed(ids) => (ids.to_vec(), None),
+            };
+            PlanInfo {
+                name: plan.name,
+                doc: plan.doc,
+                stages,
+                stages_from,
+            }
+        })
+        .collect()
 }
 
 /// The family of a stage kind id: the part before the first dot.

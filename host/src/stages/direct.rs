@@ -16,18 +16,27 @@ pub fn stages() -> Vec<StageDef> {
         id: "direct.image_prompt_creation",
         kind: StageKind::Chat,
         doc: "One final prompt straight from the concepts and the raw profile",
-        io: StageIo { requires: &["selected_concepts"], provides: &[], captures: &[] },
+        io: StageIo {
+            requires: &["selected_concepts"],
+            provides: &[],
+            captures: &[],
+        },
         build,
     }]
 }
 
 fn build(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
-    let temperature = build.config.get_float("temperature", 0.8, Some(0.0), Some(2.0))?;
+    let temperature = build
+        .config
+        .get_float("temperature", 0.8, Some(0.0), Some(2.0))?;
     let prompt: PromptFn = Arc::new(|state: &RunState| {
         crate::prompts::render(
             "direct/image_prompt_creation",
             context! { concepts => selected_concepts(state)?, profile => state.output_text("preferences_guidance")? },
         )
     });
-    Ok(chat_stage_block(build.instance_id, ChatStep::new("draft", temperature, ResponseShape::Text, prompt)))
+    Ok(chat_stage_block(
+        build.instance_id,
+        ChatStep::new("draft", temperature, ResponseShape::Text, prompt),
+    ))
 }

@@ -8,8 +8,8 @@ mod ab;
 pub mod blackbox;
 pub mod blackbox_refine;
 mod data;
-mod direct;
 pub mod describe;
+mod direct;
 pub mod plans;
 mod postprompt;
 mod preprompt;
@@ -97,7 +97,11 @@ pub(crate) fn test_stage(id: &'static str) -> StageDef {
         id,
         kind: StageKind::Chat,
         doc: "a test stage",
-        io: StageIo { requires: &[], provides: &[], captures: &[] },
+        io: StageIo {
+            requires: &[],
+            provides: &[],
+            captures: &[],
+        },
         build,
     }
 }

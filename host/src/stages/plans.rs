@@ -82,8 +82,6 @@ pub const PLANS: &[PlanDef] = &[
     },
 ];
 
-
-
 /// One stage of a resolved plan.
 #[derive(Clone)]
 pub struct PlanStage<'r> {

@@ -10,7 +10,9 @@ use serde_json::Value;
 use super::blackbox_refine::algorithms::choose_openai_format_draft;
 use super::{StageBuild, StageDef, StageIo, StageKind};
 use crate::backends::ResponseShape;
-use crate::pipeline::{chat_stage_block, Block, ChatStep, MergeMode, PromptFn, RunState, StepRecord};
+use crate::pipeline::{
+    chat_stage_block, Block, ChatStep, MergeMode, PromptFn, RunState, StepRecord,
+};
 
 const NUDGED: &str = "postprompt.nudged_prompt";
 
@@ -42,7 +44,12 @@ pub fn latest_prompt(state: &RunState) -> Result<String, String> {
             return Ok(prompt.clone());
         }
     }
-    if let Some(prompt) = state.outputs.get("bbref.beams").and_then(|beams| beams.pointer("/0/prompt")).and_then(Value::as_str) {
+    if let Some(prompt) = state
+        .outputs
+        .get("bbref.beams")
+        .and_then(|beams| beams.pointer("/0/prompt"))
+        .and_then(Value::as_str)
+    {
         return Ok(prompt.to_owned());
     }
     // The nudge's own answer is not a draft: `openai_format` weighs it against the draft.
@@ -51,14 +58,20 @@ pub fn latest_prompt(state: &RunState) -> Result<String, String> {
         .iter()
         .rev()
         .find_map(|step| match step {
-            StepRecord::Chat { response, path, .. } if !path.contains("/postprompt.profile_nudge/") => Some(response.clone()),
+            StepRecord::Chat { response, path, .. }
+                if !path.contains("/postprompt.profile_nudge/") =>
+            {
+                Some(response.clone())
+            }
             _ => None,
         })
         .ok_or_else(|| "there is no draft prompt to work on yet".to_owned())
 }
 
 fn build_nudge(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
-    let max_chars = build.config.get_optional_int("max_prompt_chars", None, Some(1), None)?;
+    let max_chars = build
+        .config
+        .get_optional_int("max_prompt_chars", None, Some(1), None)?;
     let context_text = build.inputs.data.prompt_context.clone();
     let prompt: PromptFn = Arc::new(move |state: &RunState| {
         let profile = state.output_text("preferences_guidance")?;
@@ -78,12 +91,21 @@ fn build_nudge(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
 }
 
 fn build_format(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
-    let max_chars = build.config.get_int("max_prompt_chars", 3500, Some(1), None)?;
+    let max_chars = build
+        .config
+        .get_int("max_prompt_chars", 3500, Some(1), None)?;
     let prompt: PromptFn = Arc::new(move |state: &RunState| {
         let draft = latest_prompt(state)?;
-        let nudged = state.outputs.get(NUDGED).and_then(Value::as_str).filter(|text| !text.trim().is_empty());
+        let nudged = state
+            .outputs
+            .get(NUDGED)
+            .and_then(Value::as_str)
+            .filter(|text| !text.trim().is_empty());
         let chosen = choose_openai_format_draft(&draft, nudged);
-        crate::prompts::render("postprompt/openai_format", context! { draft => chosen, max_chars => max_chars })
+        crate::prompts::render(
+            "postprompt/openai_format",
+            context! { draft => chosen, max_chars => max_chars },
+        )
     });
     let step = ChatStep::new("draft", 0.3, ResponseShape::Text, prompt);
     Ok(chat_stage_block(build.instance_id, step))

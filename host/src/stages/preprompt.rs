@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 use super::profile_source::selected_concepts;
 use super::{StageBuild, StageDef, StageIo, StageKind};
 use crate::backends::ResponseShape;
-use crate::pipeline::{action_stage_block, ActionStep, Block, ChatStep, MergeMode, Node, PromptFn, RunState};
+use crate::pipeline::{
+    action_stage_block, ActionStep, Block, ChatStep, MergeMode, Node, PromptFn, RunState,
+};
 
 const SELECTED: &str = "selected_concepts";
 const FILTER_LOG: &str = "concept_filter_log";
@@ -23,15 +25,25 @@ pub fn stages() -> Vec<StageDef> {
         StageDef {
             id: "preprompt.select_concepts",
             kind: StageKind::Action,
-            doc: "Choose the run's concepts: random (one per category group), fixed, or from a file",
-            io: StageIo { requires: &[], provides: &[SELECTED], captures: &[] },
+            doc:
+                "Choose the run's concepts: random (one per category group), fixed, or from a file",
+            io: StageIo {
+                requires: &[],
+                provides: &[SELECTED],
+                captures: &[],
+            },
             build: build_select,
         },
         StageDef {
             id: "preprompt.filter_concepts",
             kind: StageKind::Composite,
-            doc: "Rewrite concepts that clash with the profile's dislikes (filter `dislike_rewrite`)",
-            io: StageIo { requires: &[SELECTED], provides: &[SELECTED, FILTER_LOG], captures: &[] },
+            doc:
+                "Rewrite concepts that clash with the profile's dislikes (filter `dislike_rewrite`)",
+            io: StageIo {
+                requires: &[SELECTED],
+                provides: &[SELECTED, FILTER_LOG],
+                captures: &[],
+            },
             build: build_filter,
         },
     ]
@@ -39,25 +51,46 @@ pub fn stages() -> Vec<StageDef> {
 
 fn build_select(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
     let config = &mut *build.config;
-    let strategy = config.get_str("strategy", Some("random"), Some(&["random", "fixed", "file"]))?;
+    let strategy = config.get_str(
+        "strategy",
+        Some("random"),
+        Some(&["random", "fixed", "file"]),
+    )?;
     // All three keys are read whatever the strategy, so one config serves every plan (the
     // reference refused its own config here); the inactive ones are simply not used.
     let fixed = config.get_list_str("fixed", &[], true)?;
     let file_path = config.get_optional_str("file_path")?;
     let data = Arc::clone(&build.inputs.data);
     let concepts: Option<Vec<String>> = match strategy.as_str() {
-        "fixed" if fixed.is_empty() => return Err(format!("`{}` must list at least one concept when `strategy = \"fixed\"`", config.key_path("fixed"))),
+        "fixed" if fixed.is_empty() => {
+            return Err(format!(
+                "`{}` must list at least one concept when `strategy = \"fixed\"`",
+                config.key_path("fixed")
+            ))
+        }
         "fixed" => Some(fixed),
         "file" => {
             let Some(path) = &file_path else {
-                return Err(format!("`{}` is required when `strategy = \"file\"`", config.key_path("file_path")));
+                return Err(format!(
+                    "`{}` is required when `strategy = \"file\"`",
+                    config.key_path("file_path")
+                ));
             };
             let text = crate::data::read_nonempty(path, &data.cwd).map_err(|e| e.to_string())?;
-            Some(text.lines().map(str::trim).filter(|line| !line.is_empty()).map(str::to_owned).collect())
+            Some(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|line| !line.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            )
         }
         _ => {
             if data.categories.is_none() {
-                return Err("`strategy = \"random\"` needs the categories table (`prompt.categories_path`)".to_owned());
+                return Err(
+                    "`strategy = \"random\"` needs the categories table (`prompt.categories_path`)"
+                        .to_owned(),
+                );
             }
             None
         }
@@ -85,14 +118,20 @@ fn build_filter(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
     let enabled = config.get_bool("enabled", false)?;
     let order = config.get_list_str("order", &["dislike_rewrite"], !enabled)?;
     if let Some(unknown) = order.iter().find(|name| name.as_str() != "dislike_rewrite") {
-        return Err(format!("unknown concept filter `{unknown}` in `{}` (available: dislike_rewrite)", config.key_path("order")));
+        return Err(format!(
+            "unknown concept filter `{unknown}` in `{}` (available: dislike_rewrite)",
+            config.key_path("order")
+        ));
     }
     let rewrite = config.namespace("dislike_rewrite")?;
     let rewrite_enabled = rewrite.get_bool("enabled", true)?;
     let temperature = rewrite.get_float("temperature", 0.25, Some(0.0), Some(2.0))?;
     let dislikes = build.inputs.data.dislikes.clone();
 
-    let run_rewrite = enabled && rewrite_enabled && order.iter().any(|name| name == "dislike_rewrite") && !dislikes.is_empty();
+    let run_rewrite = enabled
+        && rewrite_enabled
+        && order.iter().any(|name| name == "dislike_rewrite")
+        && !dislikes.is_empty();
     let skip_reason = if !enabled {
         Some("disabled")
     } else if !rewrite_enabled {
@@ -114,7 +153,14 @@ fn build_filter(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
             )?;
             Ok(format!("{system}\n\n{user}"))
         });
-        let mut step = ChatStep::new("dislike_rewrite", temperature, ResponseShape::Json { schema: "preprompt.concept_list" }, prompt);
+        let mut step = ChatStep::new(
+            "dislike_rewrite",
+            temperature,
+            ResponseShape::Json {
+                schema: "preprompt.concept_list",
+            },
+            prompt,
+        );
         step.merge = MergeMode::None;
         step.capture_key = Some(REWRITE_RAW.to_owned());
         nodes.push(Node::Chat(step));
@@ -164,16 +210,28 @@ fn build_filter(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
 /// The rewritten list: a JSON array of `expected` strings (lines starting with a code fence are
 /// dropped first, so a fenced answer still parses).
 pub fn parse_concept_list(raw: &str, expected: usize) -> Result<Vec<String>, String> {
-    let text: String = raw.lines().filter(|line| !line.trim_start().starts_with("```")).collect::<Vec<_>>().join("\n");
-    let value: Value = serde_json::from_str(text.trim()).map_err(|e| format!("the rewrite is not a JSON array: {e}"))?;
+    let text: String = raw
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("```"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let value: Value = serde_json::from_str(text.trim())
+        .map_err(|e| format!("the rewrite is not a JSON array: {e}"))?;
     let items = value.as_array().ok_or("the rewrite is not a JSON array")?;
     let concepts: Vec<String> = items
         .iter()
-        .map(|item| item.as_str().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()))
+        .map(|item| {
+            item.as_str()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+        })
         .collect::<Option<_>>()
         .ok_or("the rewrite holds something other than non-empty strings")?;
     if concepts.len() != expected {
-        return Err(format!("the rewrite has {} concepts, expected {expected}", concepts.len()));
+        return Err(format!(
+            "the rewrite has {} concepts, expected {expected}",
+            concepts.len()
+        ));
     }
     Ok(concepts)
 }
@@ -181,7 +239,10 @@ pub fn parse_concept_list(raw: &str, expected: usize) -> Result<Vec<String>, Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::{compiler::{OutputConfig, StageConfigs, StagesConfig}, PipelineInputs, StageConfig};
+    use crate::pipeline::{
+        compiler::{OutputConfig, StageConfigs, StagesConfig},
+        PipelineInputs, StageConfig,
+    };
     use crate::stages::RunData;
 
     const CATEGORIES: &str = "Subject Matter,Narrative,Mood,Composition,Perspective,Style,Time Period_Context,Color Scheme\n\
@@ -195,7 +256,11 @@ mod tests {
             cwd: cwd.to_owned(),
             ..RunData::default()
         };
-        let (stages, output, stage_configs) = (StagesConfig::default(), OutputConfig::default(), StageConfigs::default());
+        let (stages, output, stage_configs) = (
+            StagesConfig::default(),
+            OutputConfig::default(),
+            StageConfigs::default(),
+        );
         let inputs = PipelineInputs {
             plan: "custom",
             stages: &stages,
@@ -205,12 +270,25 @@ mod tests {
             initial_outputs: vec![],
             data: Arc::new(data),
         };
-        let mut config = StageConfig::for_stage("preprompt.select_concepts", knobs.as_object().unwrap().clone());
-        let mut build = StageBuild { instance_id: "preprompt.select_concepts", kind: "preprompt.select_concepts", config: &mut config, inputs: &inputs };
+        let mut config = StageConfig::for_stage(
+            "preprompt.select_concepts",
+            knobs.as_object().unwrap().clone(),
+        );
+        let mut build = StageBuild {
+            instance_id: "preprompt.select_concepts",
+            kind: "preprompt.select_concepts",
+            config: &mut config,
+            inputs: &inputs,
+        };
         let block = build_select(&mut build)?;
         config.assert_consumed().map_err(String::from)?;
-        let Node::Action(step) = &block.nodes[0] else { panic!("an action stage") };
-        let mut state = RunState { seed, ..RunState::default() };
+        let Node::Action(step) = &block.nodes[0] else {
+            panic!("an action stage")
+        };
+        let mut state = RunState {
+            seed,
+            ..RunState::default()
+        };
         (step.action)(&mut state)?;
         selected_concepts(&state)
     }
@@ -220,8 +298,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let first = select(json!({}), 7, dir.path()).unwrap();
         assert_eq!(first.len(), 3);
-        assert_eq!(first, select(json!({"strategy": "random"}), 7, dir.path()).unwrap());
-        let seeds: std::collections::BTreeSet<Vec<String>> = (0..20).map(|seed| select(json!({}), seed, dir.path()).unwrap()).collect();
+        assert_eq!(
+            first,
+            select(json!({"strategy": "random"}), 7, dir.path()).unwrap()
+        );
+        let seeds: std::collections::BTreeSet<Vec<String>> = (0..20)
+            .map(|seed| select(json!({}), seed, dir.path()).unwrap())
+            .collect();
         assert!(seeds.len() > 1, "different seeds choose differently");
     }
 
@@ -229,25 +312,60 @@ mod tests {
     fn fixed_and_file_strategies_and_their_inactive_keys() {
         let dir = tempfile::tempdir().unwrap();
         // The inactive keys of another strategy are accepted (the reference refused them).
-        let fixed = select(json!({"strategy": "fixed", "fixed": ["moss", "tin"], "file_path": "unused.txt"}), 1, dir.path());
+        let fixed = select(
+            json!({"strategy": "fixed", "fixed": ["moss", "tin"], "file_path": "unused.txt"}),
+            1,
+            dir.path(),
+        );
         assert_eq!(fixed.unwrap(), ["moss", "tin"]);
         std::fs::write(dir.path().join("concepts.txt"), "salt\n\n  lantern \n").unwrap();
-        let file = select(json!({"strategy": "file", "file_path": "concepts.txt", "fixed": []}), 1, dir.path());
+        let file = select(
+            json!({"strategy": "file", "file_path": "concepts.txt", "fixed": []}),
+            1,
+            dir.path(),
+        );
         assert_eq!(file.unwrap(), ["salt", "lantern"]);
-        let random_with_inactive = select(json!({"strategy": "random", "fixed": [], "file_path": "x"}), 1, dir.path());
+        let random_with_inactive = select(
+            json!({"strategy": "random", "fixed": [], "file_path": "x"}),
+            1,
+            dir.path(),
+        );
         assert_eq!(random_with_inactive.unwrap().len(), 3);
-        assert!(select(json!({"strategy": "fixed"}), 1, dir.path()).unwrap_err().contains("at least one concept"));
-        assert!(select(json!({"strategy": "file"}), 1, dir.path()).unwrap_err().contains("file_path"));
-        assert!(select(json!({"strategy": "file", "file_path": "missing.txt"}), 1, dir.path()).unwrap_err().contains("missing.txt"));
-        assert!(select(json!({"strategy": "other"}), 1, dir.path()).unwrap_err().contains("must be one of"));
-        assert!(select(json!({"stratgy": "fixed"}), 1, dir.path()).unwrap_err().contains("stratgy"));
+        assert!(select(json!({"strategy": "fixed"}), 1, dir.path())
+            .unwrap_err()
+            .contains("at least one concept"));
+        assert!(select(json!({"strategy": "file"}), 1, dir.path())
+            .unwrap_err()
+            .contains("file_path"));
+        assert!(select(
+            json!({"strategy": "file", "file_path": "missing.txt"}),
+            1,
+            dir.path()
+        )
+        .unwrap_err()
+        .contains("missing.txt"));
+        assert!(select(json!({"strategy": "other"}), 1, dir.path())
+            .unwrap_err()
+            .contains("must be one of"));
+        assert!(select(json!({"stratgy": "fixed"}), 1, dir.path())
+            .unwrap_err()
+            .contains("stratgy"));
     }
 
     #[test]
     fn concept_lists_parse_strictly() {
         assert_eq!(parse_concept_list("[\"a\", \"b\"]", 2).unwrap(), ["a", "b"]);
-        assert_eq!(parse_concept_list("```json\n[\"a\"]\n```", 1).unwrap(), ["a"]);
-        for (raw, expected) in [("[\"a\"]", 2), ("{}", 1), ("[1]", 1), ("[\"\"]", 1), ("nope", 1)] {
+        assert_eq!(
+            parse_concept_list("```json\n[\"a\"]\n```", 1).unwrap(),
+            ["a"]
+        );
+        for (raw, expected) in [
+            ("[\"a\"]", 2),
+            ("{}", 1),
+            ("[1]", 1),
+            ("[\"\"]", 1),
+            ("nope", 1),
+        ] {
             assert!(parse_concept_list(raw, expected).is_err(), "{raw}");
         }
     }

@@ -19,18 +19,30 @@ pub enum ProfileSource {
 impl ProfileSource {
     /// Reads knob `key` (`raw|generator_hints|generator_hints_plus_dislikes`, plus `none` when
     /// `allow_none`).
-    pub fn from_config(config: &mut StageConfig, key: &str, default: &str, allow_none: bool) -> Result<ProfileSource, String> {
+    pub fn from_config(
+        config: &mut StageConfig,
+        key: &str,
+        default: &str,
+        allow_none: bool,
+    ) -> Result<ProfileSource, String> {
         let choices: &[&str] = if allow_none {
-            &["raw", "generator_hints", "generator_hints_plus_dislikes", "none"]
+            &[
+                "raw",
+                "generator_hints",
+                "generator_hints_plus_dislikes",
+                "none",
+            ]
         } else {
             &["raw", "generator_hints", "generator_hints_plus_dislikes"]
         };
-        Ok(match config.get_str(key, Some(default), Some(choices))?.as_str() {
-            "raw" => ProfileSource::Raw,
-            "generator_hints" => ProfileSource::GeneratorHints,
-            "generator_hints_plus_dislikes" => ProfileSource::GeneratorHintsPlusDislikes,
-            _ => ProfileSource::None,
-        })
+        Ok(
+            match config.get_str(key, Some(default), Some(choices))?.as_str() {
+                "raw" => ProfileSource::Raw,
+                "generator_hints" => ProfileSource::GeneratorHints,
+                "generator_hints_plus_dislikes" => ProfileSource::GeneratorHintsPlusDislikes,
+                _ => ProfileSource::None,
+            },
+        )
     }
 
     /// The text for this source from the run's outputs (empty for `none`).
@@ -64,7 +76,11 @@ fn hints(state: &RunState) -> Result<String, String> {
 /// The selected concepts in the run's outputs.
 pub fn selected_concepts(state: &RunState) -> Result<Vec<String>, String> {
     match state.outputs.get("selected_concepts") {
-        Some(Value::Array(items)) => Ok(items.iter().filter_map(Value::as_str).map(str::to_owned).collect()),
+        Some(Value::Array(items)) => Ok(items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect()),
         _ => Err("missing required output `selected_concepts`".to_owned()),
     }
 }

@@ -8,7 +8,6 @@ use crate::config::suggest::did_you_mean;
 
 use super::StageDef;
 
-
 /// Every stage kind the pipeline knows.
 pub struct Registry {
     stages: Vec<StageDef>,
@@ -135,7 +134,6 @@ fn is_suffix(id: &str, suffix: &str) -> bool {
         .is_some_and(|head| head.ends_with('.'))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,9 +199,15 @@ mod tests {
 
     #[test]
     fn error_kinds_tell_unknown_from_ambiguous() {
-        assert_eq!(registry().resolve("ab.nope").err().map(|e| e.kind), Some(ResolveErrorKind::Unknown));
         assert_eq!(
-            registry().resolve("final_prompt_format").err().map(|e| e.kind),
+            registry().resolve("ab.nope").err().map(|e| e.kind),
+            Some(ResolveErrorKind::Unknown)
+        );
+        assert_eq!(
+            registry()
+                .resolve("final_prompt_format")
+                .err()
+                .map(|e| e.kind),
             Some(ResolveErrorKind::Ambiguous)
         );
     }

@@ -16,14 +16,22 @@ pub fn stages() -> Vec<StageDef> {
             id: "standard.initial_prompt_freeform",
             kind: StageKind::Chat,
             doc: "Four candidate themes for the viewer, from the profile (and context)",
-            io: StageIo { requires: &[], provides: &[], captures: &[] },
+            io: StageIo {
+                requires: &[],
+                provides: &[],
+                captures: &[],
+            },
             build: build_freeform,
         },
         StageDef {
             id: "standard.image_prompt_creation",
             kind: StageKind::Chat,
             doc: "The image prompt for the strongest theme of the conversation",
-            io: StageIo { requires: &[], provides: &[], captures: &[] },
+            io: StageIo {
+                requires: &[],
+                provides: &[],
+                captures: &[],
+            },
             build: build_image_prompt,
         },
     ]
@@ -37,11 +45,17 @@ fn build_freeform(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
         context! { guidance => data.preferences_guidance, context => data.prompt_context },
     )?;
     let prompt: PromptFn = Arc::new(move |_| Ok(text.clone()));
-    Ok(chat_stage_block(build.instance_id, ChatStep::new("draft", 0.8, ResponseShape::Text, prompt)))
+    Ok(chat_stage_block(
+        build.instance_id,
+        ChatStep::new("draft", 0.8, ResponseShape::Text, prompt),
+    ))
 }
 
 fn build_image_prompt(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
     let text = crate::prompts::render("standard/image_prompt_creation", context! {})?;
     let prompt: PromptFn = Arc::new(move |_| Ok(text.clone()));
-    Ok(chat_stage_block(build.instance_id, ChatStep::new("draft", 0.8, ResponseShape::Text, prompt)))
+    Ok(chat_stage_block(
+        build.instance_id,
+        ChatStep::new("draft", 0.8, ResponseShape::Text, prompt),
+    ))
 }

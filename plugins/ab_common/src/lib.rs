@@ -24,7 +24,9 @@ pub use args::{with_ab_args, AbArgs, DataMode};
 pub use overlay::{common_overlay, data_overlay, variant_overlay};
 pub use plan::{build_plan, run_seed, AbPair, AbVariant};
 
-use plugin_api::{AnalyzeRequest, Descriptor, Experiment, ExperimentError, Host, Plan, PlanRequest, RunMode};
+use plugin_api::{
+    AnalyzeRequest, Descriptor, Experiment, ExperimentError, Host, Plan, PlanRequest, RunMode,
+};
 use serde_json::Value;
 
 /// An A/B experiment, defined entirely by its name, summary and pair: both A/B plugins export one
@@ -38,7 +40,11 @@ pub struct AbExperiment {
 
 impl Experiment for AbExperiment {
     fn descriptor(&self) -> Descriptor {
-        with_ab_args(Descriptor::new(self.name, self.summary, RunMode::PromptOnly))
+        with_ab_args(Descriptor::new(
+            self.name,
+            self.summary,
+            RunMode::PromptOnly,
+        ))
     }
 
     fn plan(&self, request: &PlanRequest, host: &Host<'_>) -> Result<Plan, ExperimentError> {
@@ -46,7 +52,11 @@ impl Experiment for AbExperiment {
         build_plan(self.pair, request, &read)
     }
 
-    fn analyze(&self, request: &AnalyzeRequest, _host: &Host<'_>) -> Result<Option<Value>, ExperimentError> {
+    fn analyze(
+        &self,
+        request: &AnalyzeRequest,
+        _host: &Host<'_>,
+    ) -> Result<Option<Value>, ExperimentError> {
         analyze(self.pair, request)
     }
 }

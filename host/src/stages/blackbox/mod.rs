@@ -9,12 +9,15 @@ use std::sync::Arc;
 use minijinja::context;
 use serde_json::{json, Map, Value};
 
-use self::scoring::{idea_ids, parse_idea_card, parse_idea_cards, parse_judge_scores, IdeaCard, NoveltyConfig};
+use self::scoring::{
+    idea_ids, parse_idea_card, parse_idea_cards, parse_judge_scores, IdeaCard, NoveltyConfig,
+};
 use super::profile_source::{selected_concepts, ProfileSource};
 use super::{StageBuild, StageDef, StageIo, StageKind};
 use crate::backends::ResponseShape;
 use crate::pipeline::{
-    action_stage_block, chat_stage_block, ActionStep, Block, ChatStep, MergeMode, Node, PromptFn, RunState, StageConfig,
+    action_stage_block, chat_stage_block, ActionStep, Block, ChatStep, MergeMode, Node, PromptFn,
+    RunState, StageConfig,
 };
 
 const HINTS: &str = "generator_profile_hints";
@@ -82,19 +85,32 @@ pub(crate) fn novelty_config(config: &mut StageConfig) -> Result<NoveltyConfig, 
         window: novelty.get_int("window", defaults.window as i64, Some(0), None)? as usize,
         method: novelty.get_str("method", Some(&defaults.method), Some(&["df_overlap_v1"]))?,
         df_min: novelty.get_int("df_min", defaults.df_min as i64, Some(1), None)? as usize,
-        max_motifs: novelty.get_int("max_motifs", defaults.max_motifs as i64, Some(1), None)? as usize,
-        min_token_len: novelty.get_int("min_token_len", defaults.min_token_len as i64, Some(1), None)? as usize,
+        max_motifs: novelty.get_int("max_motifs", defaults.max_motifs as i64, Some(1), None)?
+            as usize,
+        min_token_len: novelty.get_int(
+            "min_token_len",
+            defaults.min_token_len as i64,
+            Some(1),
+            None,
+        )? as usize,
         stopwords_extra: novelty.get_list_str("stopwords_extra", &[], true)?,
         max_penalty: novelty.get_int("max_penalty", defaults.max_penalty, Some(0), None)?,
         df_cap: novelty.get_int("df_cap", defaults.df_cap as i64, Some(1), None)? as usize,
         alpha_only: novelty.get_bool("alpha_only", defaults.alpha_only)?,
-        scaling: novelty.get_str("scaling", Some(&defaults.scaling), Some(&["linear", "sqrt", "quadratic"]))?,
+        scaling: novelty.get_str(
+            "scaling",
+            Some(&defaults.scaling),
+            Some(&["linear", "sqrt", "quadratic"]),
+        )?,
     })
 }
 
 /// Adds `facts` to the run's `blackbox_scoring` object.
 fn record_scoring(state: &mut RunState, facts: Value) {
-    let scoring = state.outputs.entry(SCORING.to_owned()).or_insert_with(|| json!({}));
+    let scoring = state
+        .outputs
+        .entry(SCORING.to_owned())
+        .or_insert_with(|| json!({}));
     if let (Value::Object(scoring), Value::Object(facts)) = (scoring, facts) {
         scoring.extend(facts);
     }
@@ -119,7 +135,9 @@ fn build_prepare(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
         };
         let hints = state.output_text("preferences_guidance")?.to_owned();
         state.outputs.insert(HINTS.into(), json!(hints));
-        state.outputs.insert(NOVELTY_SUMMARY.into(), summary.clone());
+        state
+            .outputs
+            .insert(NOVELTY_SUMMARY.into(), summary.clone());
         record_scoring(
             state,
             json!({
@@ -152,10 +170,15 @@ fn build_hints(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
         }
         "file" => {
             let Some(path) = hints_path else {
-                return Err(format!("`{}` is required when `mode = \"file\"`", config.key_path("hints_path")));
+                return Err(format!(
+                    "`{}` is required when `mode = \"file\"`",
+                    config.key_path("hints_path")
+                ));
             };
-            let text = crate::data::read_nonempty(&path, &build.inputs.data.cwd).map_err(|e| e.to_string())?;
-            let hints = crate::data::profile::parse_generator_hints(&path, &text).map_err(|e| format!("`{path}`: {e}"))?;
+            let text = crate::data::read_nonempty(&path, &build.inputs.data.cwd)
+                .map_err(|e| e.to_string())?;
+            let hints = crate::data::profile::parse_generator_hints(&path, &text)
+                .map_err(|e| format!("`{path}`: {e}"))?;
             let action = Arc::new(move |_: &mut RunState| Ok(json!(hints)));
             Ok(action_stage_block(id, action, Some(HINTS)))
         }
@@ -167,7 +190,14 @@ fn build_hints(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
                 }
                 crate::prompts::render("blackbox/hints_abstract", context! { profile => profile })
             });
-            let mut step = ChatStep::new("draft", temperature, ResponseShape::Line { format: Some("blackbox.hints") }, prompt);
+            let mut step = ChatStep::new(
+                "draft",
+                temperature,
+                ResponseShape::Line {
+                    format: Some("blackbox.hints"),
+                },
+                prompt,
+            );
             step.capture_key = Some(HINTS.to_owned());
             if let Some(model) = model {
                 step.params.insert("model".into(), json!(model));
@@ -194,7 +224,11 @@ fn build_idea_cards(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
     let ids = idea_ids(num_ideas);
     let mut ideas = Vec::with_capacity(num_ideas);
     for (index, id) in ids.iter().enumerate() {
-        let directive = directives.get(index % directives.len().max(1)).copied().unwrap_or_default().to_owned();
+        let directive = directives
+            .get(index % directives.len().max(1))
+            .copied()
+            .unwrap_or_default()
+            .to_owned();
         let (id_for_prompt, context_text) = (id.clone(), context_text.clone());
         let prompt: PromptFn = Arc::new(move |state: &RunState| {
             crate::prompts::render(
@@ -210,7 +244,14 @@ fn build_idea_cards(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
                 },
             )
         });
-        let mut step = ChatStep::new(&format!("idea_{id}"), temperature, ResponseShape::Json { schema: "blackbox.idea_card" }, prompt);
+        let mut step = ChatStep::new(
+            &format!("idea_{id}"),
+            temperature,
+            ResponseShape::Json {
+                schema: "blackbox.idea_card",
+            },
+            prompt,
+        );
         step.merge = MergeMode::None;
         step.capture_key = Some(card_key(id));
         step.meta.insert("idea_id".into(), json!(id));
@@ -227,7 +268,8 @@ fn build_idea_cards(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
             .iter()
             .map(|id| parse_idea_card(state.output_text(&card_key(id))?, id))
             .collect::<Result<Vec<IdeaCard>, String>>()?;
-        let text = serde_json::to_string_pretty(&json!({ "ideas": cards })).map_err(|e| e.to_string())?;
+        let text =
+            serde_json::to_string_pretty(&json!({ "ideas": cards })).map_err(|e| e.to_string())?;
         Ok(json!(text))
     });
     let assemble = ActionStep {
@@ -237,7 +279,10 @@ fn build_idea_cards(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
         capture_key: Some(CARDS.to_owned()),
         meta: Map::new(),
     };
-    let mut block = Block::new(build.instance_id, vec![Node::Block(parallel), Node::Action(assemble)]);
+    let mut block = Block::new(
+        build.instance_id,
+        vec![Node::Block(parallel), Node::Action(assemble)],
+    );
     block.merge = MergeMode::None;
     Ok(block)
 }
@@ -266,7 +311,14 @@ fn build_judge(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
             },
         )
     });
-    let mut step = ChatStep::new("draft", temperature, ResponseShape::Json { schema: "blackbox.judge_scores" }, prompt);
+    let mut step = ChatStep::new(
+        "draft",
+        temperature,
+        ResponseShape::Json {
+            schema: "blackbox.judge_scores",
+        },
+        prompt,
+    );
     step.capture_key = Some(SCORES.to_owned());
     if let Some(model) = model {
         step.params.insert("model".into(), json!(model));
@@ -287,7 +339,11 @@ fn build_select(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
         let cards = parse_idea_cards(&cards_value, num_ideas)?;
         let ids: Vec<String> = cards.iter().map(|card| card.id.clone()).collect();
         let scores = parse_judge_scores(state.output_text(SCORES)?, &ids)?;
-        let summary = state.outputs.get(NOVELTY_SUMMARY).cloned().unwrap_or(Value::Null);
+        let summary = state
+            .outputs
+            .get(NOVELTY_SUMMARY)
+            .cloned()
+            .unwrap_or(Value::Null);
         let penalties: Vec<(String, i64, Value)> = cards
             .iter()
             .map(|card| {
@@ -296,13 +352,25 @@ fn build_select(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
                 (card.id.clone(), penalty, detail)
             })
             .collect();
-        let selection = scoring::select_candidate(&scores, &penalties, exploration_rate, state.seed);
+        let selection =
+            scoring::select_candidate(&scores, &penalties, exploration_rate, state.seed);
         let card = cards
             .iter()
             .find(|card| card.id == selection.selected_id)
-            .ok_or_else(|| format!("selected card `{}` is not among the cards", selection.selected_id))?;
-        let chosen = selection.table.iter().find(|row| row.id == selection.selected_id);
-        state.outputs.insert(SELECTED_CARD.into(), serde_json::to_value(card).map_err(|e| e.to_string())?);
+            .ok_or_else(|| {
+                format!(
+                    "selected card `{}` is not among the cards",
+                    selection.selected_id
+                )
+            })?;
+        let chosen = selection
+            .table
+            .iter()
+            .find(|row| row.id == selection.selected_id);
+        state.outputs.insert(
+            SELECTED_CARD.into(),
+            serde_json::to_value(card).map_err(|e| e.to_string())?,
+        );
         let mut facts = json!({
             "exploration_rate": exploration_rate,
             "exploration_roll": selection.roll,
@@ -333,7 +401,10 @@ pub(crate) fn image_prompt_step(build: &mut StageBuild<'_, '_>) -> Result<ChatSt
     let temperature = config.get_float("temperature", 0.8, Some(0.0), Some(2.0))?;
     let context_text = build.inputs.data.prompt_context.clone();
     let prompt: PromptFn = Arc::new(move |state: &RunState| {
-        let card = state.outputs.get(SELECTED_CARD).ok_or("missing required output `selected_idea_card`")?;
+        let card = state
+            .outputs
+            .get(SELECTED_CARD)
+            .ok_or("missing required output `selected_idea_card`")?;
         crate::prompts::render(
             "blackbox/image_prompt",
             context! {
@@ -344,5 +415,10 @@ pub(crate) fn image_prompt_step(build: &mut StageBuild<'_, '_>) -> Result<ChatSt
             },
         )
     });
-    Ok(ChatStep::new("draft", temperature, ResponseShape::Text, prompt))
+    Ok(ChatStep::new(
+        "draft",
+        temperature,
+        ResponseShape::Text,
+        prompt,
+    ))
 }

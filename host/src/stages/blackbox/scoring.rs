@@ -684,14 +684,9 @@ pub fn novelty_penalty_for_text(text: &str, summary: &Value, cfg: &NoveltyConfig
     }
 
     let stopwords = cfg.stopwords();
-    let tokens: HashSet<String> = tokenize(
-        text,
-        cfg.min_token_len,
-        &stopwords,
-        cfg.alpha_only,
-    )
-    .into_iter()
-    .collect();
+    let tokens: HashSet<String> = tokenize(text, cfg.min_token_len, &stopwords, cfg.alpha_only)
+        .into_iter()
+        .collect();
     let mut overlap: Vec<(&str, u64, u64)> = weights
         .iter()
         .filter(|(token, _)| tokens.contains(**token))

@@ -12,14 +12,19 @@ use minijinja::context;
 use serde_json::{json, Map, Value};
 
 use self::algorithms::{
-    aggregate, best_worst, mutation_directive, render_feedback, render_profile, select_beams, shuffled_for_judge,
-    sort_rows, Aggregation, CandidateRow, LoopProfileSource, MutationMode, TieBreaker,
+    aggregate, best_worst, mutation_directive, render_feedback, render_profile, select_beams,
+    shuffled_for_judge, sort_rows, Aggregation, CandidateRow, LoopProfileSource, MutationMode,
+    TieBreaker,
 };
-use super::blackbox::scoring::{idea_ids, novelty_penalty_for_text, parse_judge_scores, NoveltyConfig};
+use super::blackbox::scoring::{
+    idea_ids, novelty_penalty_for_text, parse_judge_scores, NoveltyConfig,
+};
 use super::profile_source::{selected_concepts, ProfileSource};
 use super::{StageBuild, StageDef, StageIo, StageKind};
 use crate::backends::ResponseShape;
-use crate::pipeline::{ActionStep, Block, ChatStep, MergeMode, Node, PromptFn, RunState, StageConfig};
+use crate::pipeline::{
+    ActionStep, Block, ChatStep, MergeMode, Node, PromptFn, RunState, StageConfig,
+};
 
 const SEED_PROMPT: &str = "bbref.seed_prompt";
 const BEAMS: &str = "bbref.beams";
@@ -99,14 +104,23 @@ struct LoopConfig {
 
 fn read_loop_config(config: &mut StageConfig, context: String) -> Result<LoopConfig, String> {
     let seed_source = config.get_optional_str("seed_source")?;
-    if seed_source.as_deref().is_some_and(|source| source != "blackbox") {
-        return Err(format!("`{}` must be `blackbox` (the only seed this port has)", config.key_path("seed_source")));
+    if seed_source
+        .as_deref()
+        .is_some_and(|source| source != "blackbox")
+    {
+        return Err(format!(
+            "`{}` must be `blackbox` (the only seed this port has)",
+            config.key_path("seed_source")
+        ));
     }
     let iterations = config.get_int("iterations", 3, Some(1), Some(100))? as usize;
     let algorithm = config.get_str("algorithm", Some("hillclimb"), Some(&["hillclimb", "beam"]))?;
     let beam_width = config.get_int("beam_width", 3, Some(1), Some(26))? as usize;
     if algorithm == "beam" && beam_width < 2 {
-        return Err(format!("`{}` must be >= 2 with `algorithm = \"beam\"`", config.key_path("beam_width")));
+        return Err(format!(
+            "`{}` must be >= 2 with `algorithm = \"beam\"`",
+            config.key_path("beam_width")
+        ));
     }
     let branching = config.get_int("branching_factor", 6, Some(1), Some(26))? as usize;
     let include_parents = config.get_bool("include_parents_as_candidates", true)?;
@@ -117,8 +131,11 @@ fn read_loop_config(config: &mut StageConfig, context: String) -> Result<LoopCon
         ));
     }
     let generator_model = config.get_optional_str("generator_model")?;
-    let generator_temperature = config.get_float("generator_temperature", 0.9, Some(0.0), Some(2.0))?;
-    let max_prompt_chars = config.get_optional_int("max_prompt_chars", Some(3500), Some(1), None)?.map(|n| n as usize);
+    let generator_temperature =
+        config.get_float("generator_temperature", 0.9, Some(0.0), Some(2.0))?;
+    let max_prompt_chars = config
+        .get_optional_int("max_prompt_chars", Some(3500), Some(1), None)?
+        .map(|n| n as usize);
 
     let variation = config.namespace("variation_prompt")?;
     let template = variation.get_str("template", Some("v1"), Some(&["v1", "v2"]))?;
@@ -126,7 +143,17 @@ fn read_loop_config(config: &mut StageConfig, context: String) -> Result<LoopCon
     let include_context = variation.get_bool("include_context_guidance", false)?;
     let include_profile = variation.get_bool("include_profile", true)?;
     let profile_source = match variation
-        .get_str("profile_source", Some("likes_dislikes"), Some(&["raw", "generator_hints", "likes_dislikes", "dislikes_only", "combined"]))?
+        .get_str(
+            "profile_source",
+            Some("likes_dislikes"),
+            Some(&[
+                "raw",
+                "generator_hints",
+                "likes_dislikes",
+                "dislikes_only",
+                "combined",
+            ]),
+        )?
         .as_str()
     {
         "raw" => LoopProfileSource::Raw,
@@ -138,11 +165,23 @@ fn read_loop_config(config: &mut StageConfig, context: String) -> Result<LoopCon
     let include_novelty = variation.get_bool("include_novelty_summary", true)?;
     let include_directive = variation.get_bool("include_mutation_directive", true)?;
     let include_rubric = variation.get_bool("include_scoring_rubric", true)?;
-    let best_worst_feedback = variation.get_str("score_feedback", Some("best_worst"), Some(&["none", "best_worst"]))? == "best_worst";
-    let feedback_max_chars = variation.get_int("score_feedback_max_chars", 900, Some(1), None)? as usize;
+    let best_worst_feedback = variation.get_str(
+        "score_feedback",
+        Some("best_worst"),
+        Some(&["none", "best_worst"]),
+    )? == "best_worst";
+    let feedback_max_chars =
+        variation.get_int("score_feedback_max_chars", 900, Some(1), None)? as usize;
 
     let mutation = config.namespace("mutation_directives")?;
-    let mutation_mode = match mutation.get_str("mode", Some("random"), Some(&["none", "random", "cycle", "fixed"]))?.as_str() {
+    let mutation_mode = match mutation
+        .get_str(
+            "mode",
+            Some("random"),
+            Some(&["none", "random", "cycle", "fixed"]),
+        )?
+        .as_str()
+    {
         "none" => MutationMode::None,
         "cycle" => MutationMode::Cycle,
         "fixed" => MutationMode::Fixed,
@@ -157,14 +196,25 @@ fn read_loop_config(config: &mut StageConfig, context: String) -> Result<LoopCon
     let judge_model = config.get_optional_str("judge_model")?;
     let judging = config.namespace("judging")?;
     let judges = read_judges(judging, judge_temperature, &judge_model)?;
-    let aggregation = match judging.get_str("aggregation", Some("mean"), Some(&["mean", "median", "min", "max", "trimmed_mean"]))?.as_str() {
+    let aggregation = match judging
+        .get_str(
+            "aggregation",
+            Some("mean"),
+            Some(&["mean", "median", "min", "max", "trimmed_mean"]),
+        )?
+        .as_str()
+    {
         "median" => Aggregation::Median,
         "min" => Aggregation::Min,
         "max" => Aggregation::Max,
         "trimmed_mean" => {
             let drop = judging.get_int("trimmed_mean_drop", 0, Some(0), None)? as usize;
             if 2 * drop >= judges.len() {
-                return Err(format!("`{}` must leave at least one judge (2 x drop < {})", judging.key_path("trimmed_mean_drop"), judges.len()));
+                return Err(format!(
+                    "`{}` must leave at least one judge (2 x drop < {})",
+                    judging.key_path("trimmed_mean_drop"),
+                    judges.len()
+                ));
             }
             Aggregation::TrimmedMean { drop }
         }
@@ -175,14 +225,23 @@ fn read_loop_config(config: &mut StageConfig, context: String) -> Result<LoopCon
     }
 
     let selection = config.namespace("selection")?;
-    let rate_override = selection.get_optional_float("exploration_rate_override", None, Some(0.0), Some(1.0))?;
+    let rate_override =
+        selection.get_optional_float("exploration_rate_override", None, Some(0.0), Some(1.0))?;
     let group_by_beam = selection.get_bool("group_by_beam", false)?;
-    let tie_breaker = match selection.get_str("tie_breaker", Some("stable_id"), Some(&["stable_id", "prefer_shorter", "prefer_novel"]))?.as_str() {
+    let tie_breaker = match selection
+        .get_str(
+            "tie_breaker",
+            Some("stable_id"),
+            Some(&["stable_id", "prefer_shorter", "prefer_novel"]),
+        )?
+        .as_str()
+    {
         "prefer_shorter" => TieBreaker::PreferShorter,
         "prefer_novel" => TieBreaker::PreferNovel,
         _ => TieBreaker::StableId,
     };
-    let judge_profile_source = ProfileSource::from_config(config, "judge_profile_source", "raw", false)?;
+    let judge_profile_source =
+        ProfileSource::from_config(config, "judge_profile_source", "raw", false)?;
     let exploration_rate = config.get_float("exploration_rate", 0.15, Some(0.0), Some(1.0))?;
     let novelty = super::blackbox::novelty_config(config)?;
     Ok(LoopConfig {
@@ -217,36 +276,62 @@ fn read_loop_config(config: &mut StageConfig, context: String) -> Result<LoopCon
     })
 }
 
-fn read_judges(judging: &mut StageConfig, default_temperature: f64, default_model: &Option<String>) -> Result<Vec<Judge>, String> {
+fn read_judges(
+    judging: &mut StageConfig,
+    default_temperature: f64,
+    default_model: &Option<String>,
+) -> Result<Vec<Judge>, String> {
     let path = judging.key_path("judges");
-    let items = match judging.get_raw("judges") {
-        Some(Value::Array(items)) => items,
-        // One judge with the default rubric when none is configured.
-        None | Some(Value::Null) => {
-            let one = vec![json!({"id": "j1", "rubric": "default"})];
-            judging.set_effective("judges", Value::Array(one.clone()));
-            one
-        }
-        Some(_) => return Err(format!("`{path}` must be a list of judges like {{ id = \"j1\", rubric = \"default\" }}")),
-    };
+    let items =
+        match judging.get_raw("judges") {
+            Some(Value::Array(items)) => items,
+            // One judge with the default rubric when none is configured.
+            None | Some(Value::Null) => {
+                let one = vec![json!({"id": "j1", "rubric": "default"})];
+                judging.set_effective("judges", Value::Array(one.clone()));
+                one
+            }
+            Some(_) => return Err(format!(
+                "`{path}` must be a list of judges like {{ id = \"j1\", rubric = \"default\" }}"
+            )),
+        };
     if items.is_empty() {
         return Err(format!("`{path}` needs at least one judge"));
     }
     let mut judges: Vec<Judge> = Vec::new();
     for (index, item) in items.iter().enumerate() {
         let at = format!("{path}[{index}]");
-        let table = item.as_object().ok_or_else(|| format!("`{at}` must be a table"))?;
-        if let Some(unknown) = table.keys().find(|key| !["id", "rubric", "weight", "model", "temperature"].contains(&key.as_str())) {
-            return Err(format!("unknown key `{unknown}` in `{at}` (known: id, rubric, weight, model, temperature)"));
+        let table = item
+            .as_object()
+            .ok_or_else(|| format!("`{at}` must be a table"))?;
+        if let Some(unknown) = table
+            .keys()
+            .find(|key| !["id", "rubric", "weight", "model", "temperature"].contains(&key.as_str()))
+        {
+            return Err(format!(
+                "unknown key `{unknown}` in `{at}` (known: id, rubric, weight, model, temperature)"
+            ));
         }
-        let id = table.get("id").and_then(Value::as_str).map(str::trim).filter(|id| !id.is_empty()).ok_or_else(|| format!("`{at}.id` is required"))?;
+        let id = table
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| format!("`{at}.id` is required"))?;
         if judges.iter().any(|judge| judge.id == id) {
             return Err(format!("judge id `{id}` is used twice in `{path}`"));
         }
-        let rubric_name = table.get("rubric").map_or(Some("default"), Value::as_str).ok_or_else(|| format!("`{at}.rubric` must be a string"))?;
+        let rubric_name = table
+            .get("rubric")
+            .map_or(Some("default"), Value::as_str)
+            .ok_or_else(|| format!("`{at}.rubric` must be a string"))?;
         let rubric = crate::prompts::rubric(rubric_name)
             .ok_or_else(|| format!("`{at}.rubric` must be one of: default, strict, novelty_heavy (got {rubric_name:?})"))?;
-        let weight = table.get("weight").map_or(Some(1.0), Value::as_f64).filter(|w| *w >= 0.0).ok_or_else(|| format!("`{at}.weight` must be a number >= 0"))?;
+        let weight = table
+            .get("weight")
+            .map_or(Some(1.0), Value::as_f64)
+            .filter(|w| *w >= 0.0)
+            .ok_or_else(|| format!("`{at}.weight` must be a number >= 0"))?;
         let model = match table.get("model") {
             None | Some(Value::Null) => default_model.clone(),
             Some(Value::String(model)) => Some(model.clone()),
@@ -254,9 +339,19 @@ fn read_judges(judging: &mut StageConfig, default_temperature: f64, default_mode
         };
         let temperature = match table.get("temperature") {
             None | Some(Value::Null) => default_temperature,
-            Some(value) => value.as_f64().filter(|t| (0.0..=2.0).contains(t)).ok_or_else(|| format!("`{at}.temperature` must be a number from 0 to 2"))?,
+            Some(value) => value
+                .as_f64()
+                .filter(|t| (0.0..=2.0).contains(t))
+                .ok_or_else(|| format!("`{at}.temperature` must be a number from 0 to 2"))?,
         };
-        judges.push(Judge { id: id.to_owned(), rubric, rubric_name: rubric_name.to_owned(), weight, model, temperature });
+        judges.push(Judge {
+            id: id.to_owned(),
+            rubric,
+            rubric_name: rubric_name.to_owned(),
+            weight,
+            model,
+            temperature,
+        });
     }
     Ok(judges)
 }
@@ -286,7 +381,12 @@ fn candidates(config: &LoopConfig, iteration: usize) -> Vec<Candidate> {
     for beam in 1..=beams {
         for slot in 0..per_beam {
             let ordinal = list.len();
-            list.push(Candidate { id: ids[ordinal].clone(), beam, parent: config.include_parents && slot == 0, ordinal });
+            list.push(Candidate {
+                id: ids[ordinal].clone(),
+                beam,
+                parent: config.include_parents && slot == 0,
+                ordinal,
+            });
         }
     }
     list
@@ -309,7 +409,11 @@ fn feedback_key(iteration: usize, beam: Option<usize>) -> String {
 
 /// The prompt of beam `beam` (1-based), falling back to the best beam.
 fn beam_prompt(state: &RunState, beam: usize) -> Result<String, String> {
-    let beams = state.outputs.get(BEAMS).and_then(Value::as_array).ok_or("missing required output `bbref.beams`")?;
+    let beams = state
+        .outputs
+        .get(BEAMS)
+        .and_then(Value::as_array)
+        .ok_or("missing required output `bbref.beams`")?;
     beams
         .get(beam - 1)
         .or_else(|| beams.first())
@@ -327,20 +431,34 @@ fn truncate(text: &str, max: Option<usize>) -> String {
 }
 
 /// The text of a candidate: its parent beam's prompt, or what its generator answered.
-fn candidate_text(state: &RunState, iteration: usize, candidate: &Candidate) -> Result<String, String> {
+fn candidate_text(
+    state: &RunState,
+    iteration: usize,
+    candidate: &Candidate,
+) -> Result<String, String> {
     if candidate.parent {
         beam_prompt(state, candidate.beam)
     } else {
-        Ok(state.output_text(&candidate_key(iteration, candidate.beam, &candidate.id))?.trim().to_owned())
+        Ok(state
+            .output_text(&candidate_key(iteration, candidate.beam, &candidate.id))?
+            .trim()
+            .to_owned())
     }
 }
 
 fn novelty_text(state: &RunState) -> String {
-    state.outputs.get(NOVELTY_SUMMARY).map(|summary| summary.to_string()).unwrap_or_default()
+    state
+        .outputs
+        .get(NOVELTY_SUMMARY)
+        .map(|summary| summary.to_string())
+        .unwrap_or_default()
 }
 
 fn build_loop(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
-    let config = Arc::new(read_loop_config(build.config, build.inputs.data.prompt_context.clone())?);
+    let config = Arc::new(read_loop_config(
+        build.config,
+        build.inputs.data.prompt_context.clone(),
+    )?);
     let mut nodes = vec![Node::Action(action("init_state", {
         let config = Arc::clone(&config);
         move |state: &mut RunState| {
@@ -348,12 +466,22 @@ fn build_loop(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
             if seed.is_empty() {
                 return Err("the seed prompt is empty".to_owned());
             }
-            state.outputs.insert(BEAMS.into(), json!([{"beam_index": 1, "prompt": seed, "source": "blackbox"}]));
+            state.outputs.insert(
+                BEAMS.into(),
+                json!([{"beam_index": 1, "prompt": seed, "source": "blackbox"}]),
+            );
             record_refine(state, |refine| {
                 refine.insert("seed_prompt".into(), json!(seed));
                 refine.insert("seed_source".into(), json!("blackbox"));
                 refine.insert("iterations".into(), json!([]));
-                refine.insert("judges".into(), json!(config.judges.iter().map(|j| json!({"id": j.id, "rubric": j.rubric_name, "weight": j.weight})).collect::<Vec<_>>()));
+                refine.insert(
+                    "judges".into(),
+                    json!(config
+                        .judges
+                        .iter()
+                        .map(|j| json!({"id": j.id, "rubric": j.rubric_name, "weight": j.weight}))
+                        .collect::<Vec<_>>()),
+                );
             });
             Ok(json!({"seed_chars": seed.chars().count()}))
         }
@@ -373,13 +501,25 @@ fn build_loop(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
     Ok(block)
 }
 
-fn action(name: &str, body: impl Fn(&mut RunState) -> Result<Value, String> + Send + Sync + 'static) -> ActionStep {
-    ActionStep { name: Some(name.to_owned()), action: Arc::new(body), merge: MergeMode::None, capture_key: None, meta: Map::new() }
+fn action(
+    name: &str,
+    body: impl Fn(&mut RunState) -> Result<Value, String> + Send + Sync + 'static,
+) -> ActionStep {
+    ActionStep {
+        name: Some(name.to_owned()),
+        action: Arc::new(body),
+        merge: MergeMode::None,
+        capture_key: None,
+        meta: Map::new(),
+    }
 }
 
 /// Edits `blackbox_scoring.prompt_refine`.
 fn record_refine(state: &mut RunState, edit: impl FnOnce(&mut Map<String, Value>)) {
-    let scoring = state.outputs.entry(SCORING.to_owned()).or_insert_with(|| json!({}));
+    let scoring = state
+        .outputs
+        .entry(SCORING.to_owned())
+        .or_insert_with(|| json!({}));
     if let Value::Object(scoring) = scoring {
         let refine = scoring.entry("prompt_refine").or_insert_with(|| json!({}));
         if let Value::Object(refine) = refine {
@@ -407,16 +547,29 @@ fn iteration_block(config: &Arc<LoopConfig>, iteration: usize) -> Block {
     generate.merge = MergeMode::None;
     generate.parallel = true;
 
-    let judges: Vec<Node> = config.judges.iter().map(|judge| Node::Chat(judge_step(config, iteration, &list, judge))).collect();
+    let judges: Vec<Node> = config
+        .judges
+        .iter()
+        .map(|judge| Node::Chat(judge_step(config, iteration, &list, judge)))
+        .collect();
     let mut judging = Block::new("judge", judges);
     judging.merge = MergeMode::None;
     judging.parallel = true;
 
     let select = {
         let config = Arc::clone(config);
-        action("select", move |state: &mut RunState| select_round(&config, iteration, &list, state))
+        action("select", move |state: &mut RunState| {
+            select_round(&config, iteration, &list, state)
+        })
     };
-    let mut block = Block::new(&format!("iter_{iteration:02}"), vec![Node::Block(generate), Node::Block(judging), Node::Action(select)]);
+    let mut block = Block::new(
+        &format!("iter_{iteration:02}"),
+        vec![
+            Node::Block(generate),
+            Node::Block(judging),
+            Node::Action(select),
+        ],
+    );
     block.merge = MergeMode::None;
     block
 }
@@ -426,16 +579,49 @@ fn generator_step(config: &Arc<LoopConfig>, iteration: usize, candidate: &Candid
     let prompt: PromptFn = Arc::new(move |state: &RunState| {
         let config = &config_for_prompt;
         let candidate = &candidate_for_prompt;
-        let concepts = if config.include_concepts { selected_concepts(state)?.join(", ") } else { String::new() };
+        let concepts = if config.include_concepts {
+            selected_concepts(state)?.join(", ")
+        } else {
+            String::new()
+        };
         let profile = if config.include_profile {
-            let dislikes: Vec<String> = state.outputs.get("dislikes").and_then(Value::as_array).map(|items| items.iter().filter_map(Value::as_str).map(str::to_owned).collect()).unwrap_or_default();
-            let hints = state.outputs.get("generator_profile_hints").and_then(Value::as_str).unwrap_or_default();
-            render_profile(config.profile_source, state.output_text("preferences_guidance")?, hints, &dislikes)
+            let dislikes: Vec<String> = state
+                .outputs
+                .get("dislikes")
+                .and_then(Value::as_array)
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let hints = state
+                .outputs
+                .get("generator_profile_hints")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            render_profile(
+                config.profile_source,
+                state.output_text("preferences_guidance")?,
+                hints,
+                &dislikes,
+            )
         } else {
             String::new()
         };
         let directive = if config.include_directive {
-            mutation_directive(config.mutation_mode, &config.directives, state.seed, iteration, candidate.ordinal, &candidate.id).unwrap_or_default().to_owned()
+            mutation_directive(
+                config.mutation_mode,
+                &config.directives,
+                state.seed,
+                iteration,
+                candidate.ordinal,
+                &candidate.id,
+            )
+            .unwrap_or_default()
+            .to_owned()
         } else {
             String::new()
         };
@@ -465,7 +651,12 @@ fn generator_step(config: &Arc<LoopConfig>, iteration: usize, candidate: &Candid
             },
         )
     });
-    let mut step = ChatStep::new(&format!("cand_{}", candidate.id), config.generator_temperature, ResponseShape::Text, prompt);
+    let mut step = ChatStep::new(
+        &format!("cand_{}", candidate.id),
+        config.generator_temperature,
+        ResponseShape::Text,
+        prompt,
+    );
     step.merge = MergeMode::None;
     step.capture_key = Some(candidate_key(iteration, candidate.beam, &candidate.id));
     step.meta.insert("iteration".into(), json!(iteration));
@@ -476,8 +667,14 @@ fn generator_step(config: &Arc<LoopConfig>, iteration: usize, candidate: &Candid
     step
 }
 
-fn judge_step(config: &Arc<LoopConfig>, iteration: usize, list: &[Candidate], judge: &Judge) -> ChatStep {
-    let (config_for_prompt, list, judge_for_prompt) = (Arc::clone(config), list.to_vec(), judge.clone());
+fn judge_step(
+    config: &Arc<LoopConfig>,
+    iteration: usize,
+    list: &[Candidate],
+    judge: &Judge,
+) -> ChatStep {
+    let (config_for_prompt, list, judge_for_prompt) =
+        (Arc::clone(config), list.to_vec(), judge.clone());
     let prompt: PromptFn = Arc::new(move |state: &RunState| {
         let config = &config_for_prompt;
         let judge = &judge_for_prompt;
@@ -487,7 +684,9 @@ fn judge_step(config: &Arc<LoopConfig>, iteration: usize, list: &[Candidate], ju
             .collect::<Result<Vec<Value>, String>>()?;
         let shuffled = shuffled_for_judge(&entries, state.seed, iteration, &judge.id);
         let motifs = match state.outputs.get(NOVELTY_SUMMARY) {
-            Some(Value::Object(summary)) if !summary.is_empty() => Value::Object(summary.clone()).to_string(),
+            Some(Value::Object(summary)) if !summary.is_empty() => {
+                Value::Object(summary.clone()).to_string()
+            }
             _ => String::new(),
         };
         crate::prompts::render(
@@ -503,7 +702,14 @@ fn judge_step(config: &Arc<LoopConfig>, iteration: usize, list: &[Candidate], ju
             },
         )
     });
-    let mut step = ChatStep::new(&judge.id, judge.temperature, ResponseShape::Json { schema: "blackbox.judge_scores" }, prompt);
+    let mut step = ChatStep::new(
+        &judge.id,
+        judge.temperature,
+        ResponseShape::Json {
+            schema: "blackbox.judge_scores",
+        },
+        prompt,
+    );
     step.merge = MergeMode::None;
     step.capture_key = Some(judge_key(iteration, &judge.id));
     step.meta.insert("judge_id".into(), json!(judge.id));
@@ -515,13 +721,21 @@ fn judge_step(config: &Arc<LoopConfig>, iteration: usize, list: &[Candidate], ju
     step
 }
 
-fn select_round(config: &LoopConfig, iteration: usize, list: &[Candidate], state: &mut RunState) -> Result<Value, String> {
+fn select_round(
+    config: &LoopConfig,
+    iteration: usize,
+    list: &[Candidate],
+    state: &mut RunState,
+) -> Result<Value, String> {
     let ids: Vec<String> = list.iter().map(|candidate| candidate.id.clone()).collect();
     let mut per_candidate: Vec<Vec<(f64, f64)>> = vec![Vec::new(); list.len()];
     let mut judge_outputs = Vec::new();
     for judge in &config.judges {
-        let raw = state.output_text(&judge_key(iteration, &judge.id))?.to_owned();
-        let scores = parse_judge_scores(&raw, &ids).map_err(|error| format!("judge `{}`: {error}", judge.id))?;
+        let raw = state
+            .output_text(&judge_key(iteration, &judge.id))?
+            .to_owned();
+        let scores = parse_judge_scores(&raw, &ids)
+            .map_err(|error| format!("judge `{}`: {error}", judge.id))?;
         for (id, score) in &scores {
             if let Some(position) = ids.iter().position(|known| known == id) {
                 per_candidate[position].push((*score as f64, judge.weight));
@@ -529,10 +743,17 @@ fn select_round(config: &LoopConfig, iteration: usize, list: &[Candidate], state
         }
         judge_outputs.push(json!({"judge_id": judge.id, "rubric": judge.rubric_name, "weight": judge.weight, "parsed_scores": scores.iter().map(|(id, s)| json!({"id": id, "score": s})).collect::<Vec<_>>()}));
     }
-    let summary = state.outputs.get(NOVELTY_SUMMARY).cloned().unwrap_or(Value::Null);
+    let summary = state
+        .outputs
+        .get(NOVELTY_SUMMARY)
+        .cloned()
+        .unwrap_or(Value::Null);
     let mut rows = Vec::with_capacity(list.len());
     for (candidate, scores) in list.iter().zip(&per_candidate) {
-        let text = truncate(&candidate_text(state, iteration, candidate)?, config.max_prompt_chars);
+        let text = truncate(
+            &candidate_text(state, iteration, candidate)?,
+            config.max_prompt_chars,
+        );
         if text.is_empty() {
             return Err(format!("candidate `{}` is empty", candidate.id));
         }
@@ -547,23 +768,46 @@ fn select_round(config: &LoopConfig, iteration: usize, list: &[Candidate], state
             effective_score: (score - penalty as f64).max(0.0),
             prompt_chars: text.chars().count(),
             parent_beam: candidate.beam,
-            kind: if candidate.parent { "parent" } else { "generated" }.to_owned(),
+            kind: if candidate.parent {
+                "parent"
+            } else {
+                "generated"
+            }
+            .to_owned(),
             prompt: text,
         });
     }
     sort_rows(&mut rows, config.tie_breaker);
     // Best/worst feedback for the next round, per origin beam and overall.
     for beam in 1..=beams_in(config, iteration) {
-        let beam_rows: Vec<CandidateRow> = rows.iter().filter(|row| row.parent_beam == beam).cloned().collect();
+        let beam_rows: Vec<CandidateRow> = rows
+            .iter()
+            .filter(|row| row.parent_beam == beam)
+            .cloned()
+            .collect();
         if let Some((best, worst)) = best_worst(&beam_rows) {
-            state.outputs.insert(feedback_key(iteration, Some(beam)), json!(render_feedback(&best, &worst, config.feedback_max_chars)));
+            state.outputs.insert(
+                feedback_key(iteration, Some(beam)),
+                json!(render_feedback(&best, &worst, config.feedback_max_chars)),
+            );
         }
     }
     if let Some((best, worst)) = best_worst(&rows) {
-        state.outputs.insert(feedback_key(iteration, None), json!(render_feedback(&best, &worst, config.feedback_max_chars)));
+        state.outputs.insert(
+            feedback_key(iteration, None),
+            json!(render_feedback(&best, &worst, config.feedback_max_chars)),
+        );
     }
     let k = if config.beam { config.beam_width } else { 1 };
-    let selection = select_beams(&rows, k, config.group_by_beam, config.exploration_rate, state.seed, iteration, config.tie_breaker);
+    let selection = select_beams(
+        &rows,
+        k,
+        config.group_by_beam,
+        config.exploration_rate,
+        state.seed,
+        iteration,
+        config.tie_breaker,
+    );
     let beams: Vec<Value> = selection
         .selected
         .iter()
@@ -604,5 +848,7 @@ fn select_round(config: &LoopConfig, iteration: usize, list: &[Candidate], state
             iterations.push(record.clone());
         }
     });
-    Ok(json!({"selected_ids": selection.selected.iter().map(|row| row.id.clone()).collect::<Vec<_>>(), "selection_mode": selection.mode}))
+    Ok(
+        json!({"selected_ids": selection.selected.iter().map(|row| row.id.clone()).collect::<Vec<_>>(), "selection_mode": selection.mode}),
+    )
 }
