@@ -537,3 +537,101 @@ fn resume_accepts_set_and_logs_what_it_merged() {
         "{output}"
     );
 }
+
+/// Ctrl-C (SIGINT): dispatch stops, runs in flight finish and are recorded, the rest are skipped,
+/// exit 1; a resume finishes the experiment.
+#[cfg(unix)]
+#[test]
+fn a_first_ctrl_c_stops_dispatching_and_records_what_finished() {
+    let (sandbox, plugins) = with_plugins();
+    let out = sandbox.path().join("out");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_image-project"))
+        .current_dir(sandbox.path())
+        .args([
+            "experiments",
+            "run",
+            SCENESPEC,
+            "--no-default-plugin-dirs",
+            "--plugin-dir",
+        ])
+        .arg(&plugins)
+        .args([
+            "--runs",
+            "6",
+            "--seed",
+            "5",
+            "--jobs",
+            "2",
+            "--output-root",
+            "out",
+            "--json",
+        ])
+        .args(["--set", "backend.text.offline_latency_ms=150"])
+        .env_remove("IMAGE_PROJECT_PLUGIN_PATH")
+        .env_remove("IMAGE_PROJECT_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let started = Instant::now();
+    while complete_result_lines(&out.join("results.jsonl")) < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no two recorded runs within 60 s"
+        );
+        assert!(
+            child.try_wait().expect("the child can be polled").is_none(),
+            "the experiment ended early"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = i32::try_from(child.id()).expect("a pid fits in i32");
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let output = child.wait_with_output().expect("the child is reaped");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "an interrupted experiment exits 1"
+    );
+    let summary: Value = serde_json::from_slice(&output.stdout).expect("the --json summary parses");
+    assert_eq!(
+        summary["execution"]["interrupted"],
+        true,
+        "{}",
+        pretty(&summary)
+    );
+    let skipped = summary["execution"]["skipped"]
+        .as_array()
+        .expect("skipped")
+        .len();
+    let recorded = complete_result_lines(&out.join("results.jsonl"));
+    assert!(
+        skipped > 0 && recorded + skipped == 12,
+        "recorded {recorded} + skipped {skipped} of 12"
+    );
+    let pairs = read_json(&out.join("pairs.json"));
+    let skipped_sides = pairs["pairs"]
+        .as_array()
+        .expect("pairs")
+        .iter()
+        .flat_map(|pair| [&pair["a_error"], &pair["b_error"]])
+        .filter(|error| error["type"] == "Skipped")
+        .count();
+    assert_eq!(skipped_sides, skipped);
+
+    let resumed = run(sandbox
+        .experiments(
+            &plugins,
+            &["run", SCENESPEC, "--resume", "--output-root", "out"],
+        )
+        .args(["--set", "backend.text.offline_latency_ms=0"]));
+    resumed.assert_code(0);
+    assert_eq!(
+        read_json(&out.join("experiment_results.json"))["results"]
+            .as_array()
+            .map(Vec::len),
+        Some(12)
+    );
+}

@@ -282,19 +282,20 @@ fn read_judges(
     default_model: &Option<String>,
 ) -> Result<Vec<Judge>, String> {
     let path = judging.key_path("judges");
-    let items =
-        match judging.get_raw("judges") {
-            Some(Value::Array(items)) => items,
-            // One judge with the default rubric when none is configured.
-            None | Some(Value::Null) => {
-                let one = vec![json!({"id": "j1", "rubric": "default"})];
-                judging.set_effective("judges", Value::Array(one.clone()));
-                one
-            }
-            Some(_) => return Err(format!(
+    let items = match judging.get_raw("judges") {
+        Some(Value::Array(items)) => items,
+        // One judge with the default rubric when none is configured.
+        None | Some(Value::Null) => {
+            let one = vec![json!({"id": "j1", "rubric": "default"})];
+            judging.set_effective("judges", Value::Array(one.clone()));
+            one
+        }
+        Some(_) => {
+            return Err(format!(
                 "`{path}` must be a list of judges like {{ id = \"j1\", rubric = \"default\" }}"
-            )),
-        };
+            ))
+        }
+    };
     if items.is_empty() {
         return Err(format!("`{path}` needs at least one judge"));
     }
