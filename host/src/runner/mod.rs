@@ -33,8 +33,8 @@ use plugin_api::{AnalyzeRequest, LogLevel, PlanRequest, RunMode};
 use serde_json::{json, Map, Value};
 
 use crate::artifacts::plan_files::{
-    write_plan_files, PairEntry, PairsDocument, PlanDocument, PluginRecord, RunnerFlags,
-    RunnerRecord, LOG_FILE, PAIRS_FILE, PLAN_FILE, PLAN_FULL_FILE,
+    write_plan_files, PlanDocument, PluginRecord, RunnerFlags, RunnerRecord, LOG_FILE, PAIRS_FILE,
+    PLAN_FILE, PLAN_FULL_FILE,
 };
 use crate::artifacts::{self, ArtifactError, LogFile};
 use crate::clock::Timestamp;
@@ -316,22 +316,7 @@ fn plan_new(experiment: &LoadedExperiment, options: &RunOptions) -> Result<Plann
         output_root.join(PLAN_FULL_FILE),
     ];
     if let Some(pairs) = &pairs {
-        let document = PairsDocument {
-            schema_version: 1,
-            experiment_id: experiment_id.clone(),
-            created_at: Timestamp::now().iso().to_owned(),
-            pairs: pairs
-                .iter()
-                .map(|pair| PairEntry {
-                    run_index: pair.run_index,
-                    a_generation_id: pair.a_generation_id.clone(),
-                    b_generation_id: pair.b_generation_id.clone(),
-                    metadata: json!({"mode": run_mode.as_str()}),
-                    a_error: None,
-                    b_error: None,
-                })
-                .collect(),
-        };
+        let document = results::pairs_document(&experiment_id, run_mode.as_str(), pairs, |_| None);
         artifacts::write_json(&output_root.join(PAIRS_FILE), &document)?;
         files.push(output_root.join(PAIRS_FILE));
     }

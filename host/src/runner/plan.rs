@@ -34,7 +34,7 @@ impl PreparedRun {
 }
 
 /// Fields of a planned-run entry that a plugin's `meta` may not reuse.
-const RESERVED_RUN_FIELDS: &[&str] = &[
+pub(super) const RESERVED_RUN_FIELDS: &[&str] = &[
     "variant",
     "variant_name",
     "plan",

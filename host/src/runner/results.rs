@@ -166,22 +166,32 @@ impl ResultsStore {
             }
             Some(entry.get("error").cloned().unwrap_or(Value::Null))
         };
-        PairsDocument {
-            schema_version: 1,
-            experiment_id: self.experiment_id.clone(),
-            created_at: Timestamp::now().iso().to_owned(),
-            pairs: pairs
-                .iter()
-                .map(|pair| PairEntry {
-                    run_index: pair.run_index,
-                    a_generation_id: pair.a_generation_id.clone(),
-                    b_generation_id: pair.b_generation_id.clone(),
-                    metadata: json!({"mode": self.run_mode}),
-                    a_error: side_error(&pair.a_generation_id),
-                    b_error: side_error(&pair.b_generation_id),
-                })
-                .collect(),
-        }
+        pairs_document(&self.experiment_id, &self.run_mode, pairs, side_error)
+    }
+}
+
+/// `pairs.json`: each pair with its sides' errors as `side_error` reports them.
+pub fn pairs_document(
+    experiment_id: &str,
+    run_mode: &str,
+    pairs: &[Pair],
+    side_error: impl Fn(&str) -> Option<Value>,
+) -> PairsDocument {
+    PairsDocument {
+        schema_version: 1,
+        experiment_id: experiment_id.to_owned(),
+        created_at: Timestamp::now().iso().to_owned(),
+        pairs: pairs
+            .iter()
+            .map(|pair| PairEntry {
+                run_index: pair.run_index,
+                a_generation_id: pair.a_generation_id.clone(),
+                b_generation_id: pair.b_generation_id.clone(),
+                metadata: json!({"mode": run_mode}),
+                a_error: side_error(&pair.a_generation_id),
+                b_error: side_error(&pair.b_generation_id),
+            })
+            .collect(),
     }
 }
 

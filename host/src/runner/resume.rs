@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::artifacts::plan_files::PLAN_FULL_FILE;
 
+use super::plan::RESERVED_RUN_FIELDS;
 use super::{pairs, PreparedRun, RunnerError};
 
 /// What a resumed experiment continues from.
@@ -21,20 +22,8 @@ pub struct StoredExperiment {
     pub pairing: Option<Pairing>,
 }
 
-/// Fields of a stored full-plan entry that are not the plugin's `meta`.
-const ENTRY_FIELDS: &[&str] = &[
-    "variant",
-    "variant_name",
-    "plan",
-    "run",
-    "generation_id",
-    "seed",
-    "tags",
-    "notes",
-    "config",
-    "config_error",
-    "prompt_pipeline",
-];
+/// Preflight's fields of a stored full-plan entry; with the planned-run fields, not `meta`.
+const PREFLIGHT_FIELDS: &[&str] = &["config_error", "prompt_pipeline"];
 
 /// Reads `<out>/experiment_plan_full.json` of experiment `name`.
 pub fn load(out: &Path, name: &str) -> Result<StoredExperiment, RunnerError> {
@@ -130,7 +119,10 @@ fn stored_run(entry: &Value) -> Result<PreparedRun, String> {
         .unwrap_or_default();
     let meta: Map<String, Value> = object
         .iter()
-        .filter(|(key, _)| !ENTRY_FIELDS.contains(&key.as_str()))
+        .filter(|(key, _)| {
+            !RESERVED_RUN_FIELDS.contains(&key.as_str())
+                && !PREFLIGHT_FIELDS.contains(&key.as_str())
+        })
         .map(|(key, value)| (key.clone(), value.clone()))
         .collect();
     Ok(PreparedRun {
