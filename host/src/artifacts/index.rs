@@ -811,60 +811,77 @@ fn read_manifest(
         "seed",
     ]
     .map(column);
+    let duplicates = &mut warnings.titles_manifest_duplicate_generation_ids;
+    for_each_row(
+        &mut reader,
+        &shown,
+        id_column,
+        &mut warnings.titles_manifest_errors,
+        |generation_id, record| {
+            let field = |index: Option<usize>| nonblank(index.and_then(|index| record.get(index)));
+            let [seq, title, image_path, created_at, model, size, quality, seed] =
+                columns.map(field);
+            let row = ManifestRow {
+                recency: Recency {
+                    created_at: created_at.clone().unwrap_or_default(),
+                    seen: seen.next(),
+                },
+                manifest_path: shown.clone(),
+                title_seq: seq.as_deref().and_then(int_text),
+                title,
+                generation_id: generation_id.clone(),
+                image_path: store.show_recorded(image_path.as_deref()),
+                created_at,
+                model,
+                size,
+                quality,
+                seed: seed.as_deref().and_then(int_text),
+            };
+            if let Some(kept) = sources.manifests.get(&generation_id) {
+                let message = format!(
+                "generation id `{generation_id}` has several manifest rows (also in `{}`); the latest is used",
+                kept.manifest_path
+            );
+                duplicates.push(warning(shown.clone(), csv_line(record), &message));
+                if kept.recency > row.recency {
+                    return;
+                }
+            }
+            sources.manifests.insert(generation_id, row);
+        },
+    );
+}
+
+/// Calls `each` with every row of a CSV that has a `generation_id` (in column `id_column`); a row
+/// that cannot be read or has no id becomes a warning in `errors`, and an I/O error ends the file.
+fn for_each_row(
+    reader: &mut csv::Reader<std::io::Cursor<Vec<u8>>>,
+    shown: &str,
+    id_column: usize,
+    errors: &mut Vec<IndexWarning>,
+    mut each: impl FnMut(String, &csv::StringRecord),
+) {
     for record in reader.records() {
         let record = match record {
             Ok(record) => record,
             Err(error) => {
                 let line = error.position().map(csv::Position::line);
                 let fatal = matches!(error.kind(), csv::ErrorKind::Io(_));
-                warnings
-                    .titles_manifest_errors
-                    .push(warning(shown.clone(), line, &error));
+                errors.push(warning(shown.to_owned(), line, &error));
                 if fatal {
                     break;
                 }
                 continue;
             }
         };
-        let field = |index: Option<usize>| nonblank(index.and_then(|index| record.get(index)));
-        let Some(generation_id) = field(Some(id_column)) else {
-            warnings.titles_manifest_errors.push(warning(
-                shown.clone(),
+        match nonblank(record.get(id_column)) {
+            Some(generation_id) => each(generation_id, &record),
+            None => errors.push(warning(
+                shown.to_owned(),
                 csv_line(&record),
                 &"the row has no `generation_id`",
-            ));
-            continue;
-        };
-        let [seq, title, image_path, created_at, model, size, quality, seed] = columns.map(field);
-        let row = ManifestRow {
-            recency: Recency {
-                created_at: created_at.clone().unwrap_or_default(),
-                seen: seen.next(),
-            },
-            manifest_path: shown.clone(),
-            title_seq: seq.as_deref().and_then(int_text),
-            title,
-            generation_id: generation_id.clone(),
-            image_path: store.show_recorded(image_path.as_deref()),
-            created_at,
-            model,
-            size,
-            quality,
-            seed: seed.as_deref().and_then(int_text),
-        };
-        if let Some(kept) = sources.manifests.get(&generation_id) {
-            let message = format!(
-                "generation id `{generation_id}` has several manifest rows (also in `{}`); the latest is used",
-                kept.manifest_path
-            );
-            warnings
-                .titles_manifest_duplicate_generation_ids
-                .push(warning(shown.clone(), csv_line(&record), &message));
-            if kept.recency > row.recency {
-                continue;
-            }
+            )),
         }
-        sources.manifests.insert(generation_id, row);
     }
 }
 
@@ -914,46 +931,31 @@ fn read_generations(
             .push(warning(shown, Some(1), &message));
     }
     let columns: Vec<usize> = columns.into_iter().flatten().collect();
-    for record in reader.records() {
-        let record = match record {
-            Ok(record) => record,
-            Err(error) => {
-                let line = error.position().map(csv::Position::line);
-                let fatal = matches!(error.kind(), csv::ErrorKind::Io(_));
-                warnings
-                    .generation_csv_errors
-                    .push(warning(shown.clone(), line, &error));
-                if fatal {
-                    break;
+    for_each_row(
+        &mut reader,
+        &shown,
+        columns[0],
+        &mut warnings.generation_csv_errors,
+        |generation_id, record| {
+            let field = |position: usize| nonblank(record.get(columns[position]));
+            let row = GenerationRow {
+                seen: seen.next(),
+                source: shown.clone(),
+                selected_concepts: field(1),
+                final_image_prompt: field(2),
+                image_path: store.show_recorded(field(3).as_deref()),
+                created_at: field(4),
+                seed: field(5).as_deref().and_then(int_text),
+            };
+            match sources.generations.get(&generation_id) {
+                Some(kept) if (kept.completeness(), kept.seen) > (row.completeness(), row.seen) => {
                 }
-                continue;
+                _ => {
+                    sources.generations.insert(generation_id, row);
+                }
             }
-        };
-        let field = |position: usize| nonblank(record.get(columns[position]));
-        let Some(generation_id) = field(0) else {
-            warnings.generation_csv_errors.push(warning(
-                shown.clone(),
-                csv_line(&record),
-                &"the row has no `generation_id`",
-            ));
-            continue;
-        };
-        let row = GenerationRow {
-            seen: seen.next(),
-            source: shown.clone(),
-            selected_concepts: field(1),
-            final_image_prompt: field(2),
-            image_path: store.show_recorded(field(3).as_deref()),
-            created_at: field(4),
-            seed: field(5).as_deref().and_then(int_text),
-        };
-        match sources.generations.get(&generation_id) {
-            Some(kept) if (kept.completeness(), kept.seen) > (row.completeness(), row.seen) => {}
-            _ => {
-                sources.generations.insert(generation_id, row);
-            }
-        }
-    }
+        },
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
