@@ -142,26 +142,11 @@ fn read_loop_config(config: &mut StageConfig, context: String) -> Result<LoopCon
     let include_concepts = variation.get_bool("include_concepts", true)?;
     let include_context = variation.get_bool("include_context_guidance", false)?;
     let include_profile = variation.get_bool("include_profile", true)?;
-    let profile_source = match variation
-        .get_str(
-            "profile_source",
-            Some("likes_dislikes"),
-            Some(&[
-                "raw",
-                "generator_hints",
-                "likes_dislikes",
-                "dislikes_only",
-                "combined",
-            ]),
-        )?
-        .as_str()
-    {
-        "raw" => LoopProfileSource::Raw,
-        "generator_hints" => LoopProfileSource::GeneratorHints,
-        "dislikes_only" => LoopProfileSource::DislikesOnly,
-        "combined" => LoopProfileSource::Combined,
-        _ => LoopProfileSource::LikesDislikes,
-    };
+    let profile_source = LoopProfileSource::from_name(&variation.get_str(
+        "profile_source",
+        Some("likes_dislikes"),
+        Some(&LoopProfileSource::NAMES),
+    )?)?;
     let include_novelty = variation.get_bool("include_novelty_summary", true)?;
     let include_directive = variation.get_bool("include_mutation_directive", true)?;
     let include_rubric = variation.get_bool("include_scoring_rubric", true)?;
@@ -174,19 +159,11 @@ fn read_loop_config(config: &mut StageConfig, context: String) -> Result<LoopCon
         variation.get_int("score_feedback_max_chars", 900, Some(1), None)? as usize;
 
     let mutation = config.namespace("mutation_directives")?;
-    let mutation_mode = match mutation
-        .get_str(
-            "mode",
-            Some("random"),
-            Some(&["none", "random", "cycle", "fixed"]),
-        )?
-        .as_str()
-    {
-        "none" => MutationMode::None,
-        "cycle" => MutationMode::Cycle,
-        "fixed" => MutationMode::Fixed,
-        _ => MutationMode::Random,
-    };
+    let mutation_mode = MutationMode::from_name(&mutation.get_str(
+        "mode",
+        Some("random"),
+        Some(&MutationMode::NAMES),
+    )?)?;
     let mut directives = mutation.get_list_str("directives", &[], true)?;
     if directives.is_empty() {
         directives = crate::prompts::mutation_directives();
@@ -196,50 +173,24 @@ fn read_loop_config(config: &mut StageConfig, context: String) -> Result<LoopCon
     let judge_model = config.get_optional_str("judge_model")?;
     let judging = config.namespace("judging")?;
     let judges = read_judges(judging, judge_temperature, &judge_model)?;
-    let aggregation = match judging
-        .get_str(
-            "aggregation",
-            Some("mean"),
-            Some(&["mean", "median", "min", "max", "trimmed_mean"]),
-        )?
-        .as_str()
-    {
-        "median" => Aggregation::Median,
-        "min" => Aggregation::Min,
-        "max" => Aggregation::Max,
-        "trimmed_mean" => {
-            let drop = judging.get_int("trimmed_mean_drop", 0, Some(0), None)? as usize;
-            if 2 * drop >= judges.len() {
-                return Err(format!(
-                    "`{}` must leave at least one judge (2 x drop < {})",
-                    judging.key_path("trimmed_mean_drop"),
-                    judges.len()
-                ));
-            }
-            Aggregation::TrimmedMean { drop }
-        }
-        _ => Aggregation::Mean,
-    };
-    if !matches!(aggregation, Aggregation::TrimmedMean { .. }) {
-        judging.get_int("trimmed_mean_drop", 0, Some(0), None)?;
+    let aggregation_name =
+        judging.get_str("aggregation", Some("mean"), Some(&Aggregation::NAMES))?;
+    let drop = judging.get_int("trimmed_mean_drop", 0, Some(0), None)? as usize;
+    let aggregation = Aggregation::from_name(&aggregation_name, drop)?;
+    if matches!(aggregation, Aggregation::TrimmedMean { .. }) {
+        algorithms::validate_trimmed_mean_drop(drop, judges.len())
+            .map_err(|problem| format!("`{}`: {problem}", judging.key_path("trimmed_mean_drop")))?;
     }
 
     let selection = config.namespace("selection")?;
     let rate_override =
         selection.get_optional_float("exploration_rate_override", None, Some(0.0), Some(1.0))?;
     let group_by_beam = selection.get_bool("group_by_beam", false)?;
-    let tie_breaker = match selection
-        .get_str(
-            "tie_breaker",
-            Some("stable_id"),
-            Some(&["stable_id", "prefer_shorter", "prefer_novel"]),
-        )?
-        .as_str()
-    {
-        "prefer_shorter" => TieBreaker::PreferShorter,
-        "prefer_novel" => TieBreaker::PreferNovel,
-        _ => TieBreaker::StableId,
-    };
+    let tie_breaker = TieBreaker::from_name(&selection.get_str(
+        "tie_breaker",
+        Some("stable_id"),
+        Some(&TieBreaker::NAMES),
+    )?)?;
     let judge_profile_source =
         ProfileSource::from_config(config, "judge_profile_source", "raw", false)?;
     let exploration_rate = config.get_float("exploration_rate", 0.15, Some(0.0), Some(1.0))?;
@@ -834,7 +785,7 @@ fn select_round(
         "iteration": iteration,
         "candidate_count": list.len(),
         "judge_outputs": judge_outputs,
-        "aggregate": format!("{:?}", config.aggregation),
+        "aggregate": config.aggregation.as_str(),
         "selection": {
             "exploration_rate": config.exploration_rate,
             "exploration_roll": selection.roll,
