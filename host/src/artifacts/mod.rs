@@ -1,5 +1,6 @@
 //! Every file the runner writes, and how: atomically (temp file in the same directory, sync,
-//! rename) for documents, flushed and synced per record for append-only logs.
+//! rename) for documents, synced per record for the append-only records, flushed per line and
+//! synced on demand for logs. Files are created with the process umask, like any other tool's.
 //!
 //! This module owns the *writing*; what goes into the plan documents is built by the runner.
 
@@ -47,41 +48,227 @@ pub fn create_dir_all(dir: &Path) -> Result<(), ArtifactError> {
     })
 }
 
+/// The directories of an experiment (and of `generate`'s default paths): per-run logs and
+/// records, and images with their titles manifest.
+pub const LOGS_DIR: &str = "logs";
+pub const GENERATED_DIR: &str = "generated";
+
+/// Opens `path` for appending, creating it. A symbolic link is refused (`O_NOFOLLOW`): an
+/// append never writes through a link planted inside an output directory.
+pub fn open_append(path: &Path) -> Result<File, ArtifactError> {
+    if let Some(dir) = path.parent() {
+        create_dir_all(dir)?;
+    }
+    let mut options = fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(path).map_err(|source| ArtifactError::Write {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The name prefix of this program's temp files. A crash mid-write leaves one behind; only
+/// files with this prefix are ever removed by [`remove_stale_temp_files`].
+pub const TEMP_PREFIX: &str = ".image-project-tmp-";
+
 /// Writes `bytes` to `path` atomically: readers see the old file or the new one, never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ArtifactError> {
+    let temp = stage_atomic(path, bytes)?;
+    commit_atomic(temp, path)
+}
+
+/// A file written and synced under a temp name, not yet in place: [`commit_atomic`] renames it.
+/// Dropping it removes the temp file. Staging several files first lets a caller commit them
+/// in an order of its choosing, with nothing half-written.
+pub struct StagedFile {
+    temp: tempfile::NamedTempFile,
+}
+
+/// Writes `bytes` to a synced temp file next to `path`.
+pub fn stage_atomic(path: &Path, bytes: &[u8]) -> Result<StagedFile, ArtifactError> {
+    stage_with(path, |writer| {
+        writer
+            .write_all(bytes)
+            .map_err(|source| ArtifactError::Write {
+                path: path.to_owned(),
+                source,
+            })
+    })
+}
+
+/// Writes `value` as indented JSON to a synced temp file next to `path`, streaming: a large
+/// document is never held in memory as text.
+pub fn stage_json<T: Serialize>(path: &Path, value: &T) -> Result<StagedFile, ArtifactError> {
+    stage_with(path, |writer| {
+        serde_json::to_writer_pretty(&mut *writer, value).map_err(|source| {
+            ArtifactError::Encode {
+                path: path.to_owned(),
+                source,
+            }
+        })?;
+        writer
+            .write_all(b"\n")
+            .map_err(|source| ArtifactError::Write {
+                path: path.to_owned(),
+                source,
+            })
+    })
+}
+
+/// A synced temp file next to `path`, its content written by `write`.
+fn stage_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<&mut File>) -> Result<(), ArtifactError>,
+) -> Result<StagedFile, ArtifactError> {
     let error = |source| ArtifactError::Write {
         path: path.to_owned(),
         source,
     };
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
+    let dir = parent_dir(path);
     create_dir_all(dir)?;
-    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(error)?;
-    temp.write_all(bytes).map_err(error)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(TEMP_PREFIX);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The mode passed to open(2) is masked by the umask, as for any other created file.
+        builder.permissions(fs::Permissions::from_mode(0o666));
+    }
+    let mut temp = builder.tempfile_in(dir).map_err(error)?;
+    {
+        let mut writer = std::io::BufWriter::with_capacity(1 << 16, temp.as_file_mut());
+        write(&mut writer)?;
+        writer.flush().map_err(error)?;
+    }
     temp.as_file().sync_all().map_err(error)?;
-    temp.persist(path).map_err(|persist| error(persist.error))?;
+    Ok(StagedFile { temp })
+}
+
+/// Renames a staged file into `path` and syncs the directory entry.
+pub fn commit_atomic(staged: StagedFile, path: &Path) -> Result<(), ArtifactError> {
+    staged
+        .temp
+        .persist(path)
+        .map_err(|persist| ArtifactError::Write {
+            path: path.to_owned(),
+            source: persist.error,
+        })?;
     // The rename is durable only once the directory entry is synced.
-    if let Ok(dir) = File::open(dir) {
+    if let Ok(dir) = File::open(parent_dir(path)) {
         let _ = dir.sync_all();
     }
     Ok(())
 }
 
-/// Writes `value` as JSON (2-space indent, trailing newline) atomically.
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+/// Removes this program's temp files left in `dir` by a write that never finished. Returns how
+/// many were removed. Call it only while holding the directory's lock.
+pub fn remove_stale_temp_files(dir: &Path) -> Result<usize, ArtifactError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(source) => {
+            return Err(ArtifactError::Write {
+                path: dir.to_owned(),
+                source,
+            })
+        }
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let is_ours = entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX);
+        let is_file = entry.file_type().is_ok_and(|kind| kind.is_file());
+        if is_ours && is_file {
+            fs::remove_file(entry.path()).map_err(|source| ArtifactError::Write {
+                path: entry.path(),
+                source,
+            })?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Writes `value` as JSON (2-space indent, trailing newline) atomically. Lists of runs inside
+/// it are best given as [`Rows`] or with [`one_line_each`]: one run per line.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), ArtifactError> {
-    let mut text = serde_json::to_string_pretty(value).map_err(|source| ArtifactError::Encode {
-        path: path.to_owned(),
-        source,
-    })?;
-    text.push('\n');
-    write_atomic(path, text.as_bytes())
+    commit_atomic(stage_json(path, value)?, path)
+}
+
+/// A list serialized lazily, one line per item: each item is built by `1` from one element of
+/// `0` as it is written. The documents of an experiment are small headers over long lists of
+/// runs: one run per line keeps a file of 100,000 runs a third of its fully indented size,
+/// greppable, and never held in memory whole.
+pub struct Rows<'a, T, F>(pub &'a [T], pub F);
+
+impl<T, F, E> Serialize for Rows<'_, T, F>
+where
+    F: Fn(&T) -> E,
+    E: Serialize,
+{
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|item| OneLine((self.1)(item))))
+    }
+}
+
+/// For `#[serde(serialize_with = "one_line_each")]` on a list field: one line per item.
+pub fn one_line_each<T: Serialize, S: serde::Serializer>(
+    items: &[T],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(items.iter().map(OneLine))
+}
+
+/// A value written compactly, as one raw fragment, inside an indented document.
+struct OneLine<E>(E);
+
+impl<E: Serialize> Serialize for OneLine<E> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serde_json::value::to_raw_value(&self.0)
+            .map_err(serde::ser::Error::custom)?
+            .serialize(serializer)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_go_one_per_line_inside_an_indented_document() {
+        let numbers = [1, 2];
+        let document = serde_json::json!({"id": "x"});
+        #[derive(Serialize)]
+        struct Document<'a, R: Serialize> {
+            header: &'a serde_json::Value,
+            runs: R,
+        }
+        let value = Document {
+            header: &document,
+            runs: Rows(
+                &numbers,
+                |n: &i32| serde_json::json!({"n": n, "tags": ["a", "b"]}),
+            ),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.json");
+        write_json(&path, &value).unwrap();
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "{\n  \"header\": {\n    \"id\": \"x\"\n  },\n  \"runs\": [\n    {\"n\":1,\"tags\":[\"a\",\"b\"]},\n    {\"n\":2,\"tags\":[\"a\",\"b\"]}\n  ]\n}\n"
+        );
+    }
 
     #[test]
     fn write_json_replaces_the_file_and_ends_with_a_newline() {

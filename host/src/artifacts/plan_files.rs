@@ -1,11 +1,31 @@
 //! The formats of `experiment_plan.json`, `experiment_plan_full.json` and `pairs.json`
 //! (reference §2.8–2.9 and §2.15, with DESIGN §4's changes: `base_seed` at the top, the plugin
-//! by name and library, `config_meta` without a repo root).
+//! by name and library, `config_meta` without a repo root), and how they are committed.
+//!
+//! The full plan stores its runs by reference (schema 2): the base config once, and per run the
+//! plugin's overlay; a run's config is rebuilt by the runner (`runner::plan`). Its preflight
+//! metadata (`prompt_pipeline`) is stored once per distinct value and referenced by index.
+//! Plans of schema 1 (one merged `config` per run) are still read.
+//!
+//! Commit: every plan file is written and synced under a temp name first, then renamed into
+//! place, `experiment_plan.json` last. That file marks a committed plan: a directory without
+//! it holds no plan, whatever else a crash left there ([`remove_uncommitted_plan`]).
 
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use super::{commit_atomic, one_line_each, stage_json, ArtifactError};
+
+/// File names inside an experiment directory.
+pub const PLAN_FILE: &str = "experiment_plan.json";
+pub const PLAN_FULL_FILE: &str = "experiment_plan_full.json";
+pub const PAIRS_FILE: &str = "pairs.json";
+pub const LOG_FILE: &str = "experiment.log";
+
+/// The schema of the full plan this program writes.
+pub const PLAN_FULL_SCHEMA: u32 = 2;
 
 /// The plugin that planned the experiment.
 #[derive(Debug, Clone, Serialize)]
@@ -32,11 +52,9 @@ pub struct RunnerRecord {
     pub flags: RunnerFlags,
 }
 
-/// `experiment_plan.json`; with `generation_defaults` and `planned_runs_full`, the full plan.
+/// The fields both plan files start with.
 #[derive(Debug, Clone, Serialize)]
-pub struct PlanDocument {
-    pub schema_version: u32,
-    pub kind: &'static str,
+pub struct PlanHeader {
     pub generated_at: String,
     pub base_seed: u64,
     pub experiment_name: String,
@@ -50,18 +68,84 @@ pub struct PlanDocument {
     pub experiment_meta: Map<String, Value>,
     /// For A/B experiments: `{a, b}`, the variants paired at each run index.
     pub pairing: Option<plugin_api::Pairing>,
-    pub planned_runs: Vec<Map<String, Value>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub generation_defaults: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub planned_runs_full: Option<Vec<Map<String, Value>>>,
 }
 
-/// File names inside an experiment directory.
-pub const PLAN_FILE: &str = "experiment_plan.json";
-pub const PLAN_FULL_FILE: &str = "experiment_plan_full.json";
-pub const PAIRS_FILE: &str = "pairs.json";
-pub const LOG_FILE: &str = "experiment.log";
+/// `experiment_plan.json`: the header and one entry per planned run.
+#[derive(Serialize)]
+pub struct PlanDocument<'a, R: Serialize> {
+    pub schema_version: u32,
+    pub kind: &'static str,
+    #[serde(flatten)]
+    pub header: &'a PlanHeader,
+    pub planned_runs: R,
+}
+
+/// `experiment_plan_full.json`: the header, the base config, the distinct preflight metadata,
+/// and per run its entry, overlay and preflight result.
+#[derive(Serialize)]
+pub struct FullPlanDocument<'a, R: Serialize> {
+    pub schema_version: u32,
+    pub kind: &'static str,
+    #[serde(flatten)]
+    pub header: &'a PlanHeader,
+    pub generation_defaults: Value,
+    pub base_config: &'a Value,
+    pub prompt_pipelines: &'a [Value],
+    pub planned_runs_full: R,
+}
+
+/// `experiment_plan_full.json` as read back for `--resume`: only what resuming needs.
+#[derive(Debug, Deserialize)]
+pub struct StoredPlan {
+    #[serde(default = "schema_one")]
+    pub schema_version: u32,
+    pub experiment_name: String,
+    pub experiment_id: String,
+    pub base_seed: u64,
+    pub run_mode: String,
+    #[serde(default)]
+    pub pairing: Option<plugin_api::Pairing>,
+    pub runner: StoredRunner,
+    /// Schema 2: the config every run's overlay applies to.
+    #[serde(default)]
+    pub base_config: Option<Value>,
+    pub planned_runs_full: Vec<StoredRun>,
+}
+
+fn schema_one() -> u32 {
+    1
+}
+
+/// `runner` of a stored plan.
+#[derive(Debug, Deserialize)]
+pub struct StoredRunner {
+    pub standard_overrides: Value,
+}
+
+/// One entry of `planned_runs_full`.
+#[derive(Debug, Deserialize)]
+pub struct StoredRun {
+    pub variant: String,
+    #[serde(default)]
+    pub variant_name: Option<String>,
+    pub run: u32,
+    pub generation_id: String,
+    #[serde(default)]
+    pub seed: Option<u64>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// Schema 2: the plugin's overlay.
+    #[serde(default)]
+    pub overlay: Option<Value>,
+    /// Schema 1: the merged config.
+    #[serde(default)]
+    pub config: Option<Value>,
+    /// The plugin's `meta`, flattened, with the preflight fields.
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
 
 /// `pairs.json`.
 #[derive(Debug, Clone, Serialize)]
@@ -69,6 +153,7 @@ pub struct PairsDocument {
     pub schema_version: u32,
     pub experiment_id: String,
     pub created_at: String,
+    #[serde(serialize_with = "one_line_each")]
     pub pairs: Vec<PairEntry>,
 }
 
@@ -85,12 +170,77 @@ pub struct PairEntry {
     pub b_error: Option<Value>,
 }
 
-/// Writes both plan files (the summary plan, then the full plan) atomically.
-pub fn write_plan_files(
+/// Writes `pairs.json` atomically, one pair per line.
+pub fn write_pairs(dir: &Path, pairs: &PairsDocument) -> Result<(), ArtifactError> {
+    super::write_json(&dir.join(PAIRS_FILE), pairs)
+}
+
+/// Writes the plan files (and `pairs.json`) so that a crash leaves either no plan or a complete
+/// one: all are staged first, then renamed into place with `experiment_plan.json` last.
+pub fn commit_plan_files<S: Serialize, F: Serialize>(
     dir: &Path,
-    summary: &PlanDocument,
-    full: &PlanDocument,
-) -> Result<(), super::ArtifactError> {
-    super::write_json(&dir.join(PLAN_FILE), summary)?;
-    super::write_json(&dir.join(PLAN_FULL_FILE), full)
+    summary: &S,
+    full: &F,
+    pairs: Option<&PairsDocument>,
+) -> Result<(), ArtifactError> {
+    let pairs = match pairs {
+        Some(pairs) => Some(stage_json(&dir.join(PAIRS_FILE), pairs)?),
+        None => None,
+    };
+    let full = stage_json(&dir.join(PLAN_FULL_FILE), full)?;
+    let summary = stage_json(&dir.join(PLAN_FILE), summary)?;
+    if let Some(pairs) = pairs {
+        commit_atomic(pairs, &dir.join(PAIRS_FILE))?;
+    }
+    commit_atomic(full, &dir.join(PLAN_FULL_FILE))?;
+    commit_atomic(summary, &dir.join(PLAN_FILE))
+}
+
+/// Whether `dir` holds a committed plan.
+pub fn plan_committed(dir: &Path) -> bool {
+    dir.join(PLAN_FILE).exists()
+}
+
+/// Removes what an interrupted [`commit_plan_files`] left in `dir` (a full plan or pairs file
+/// without the summary plan that commits them). Does nothing when a plan is committed. Call it
+/// only while holding the directory's lock. Returns the names removed.
+pub fn remove_uncommitted_plan(dir: &Path) -> Result<Vec<&'static str>, ArtifactError> {
+    let mut removed = Vec::new();
+    if plan_committed(dir) {
+        return Ok(removed);
+    }
+    for name in [PLAN_FULL_FILE, PAIRS_FILE] {
+        let path = dir.join(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => removed.push(name),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(ArtifactError::Write { path, source }),
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_committed_plan_survives_cleanup() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(PLAN_FULL_FILE), "{}").unwrap();
+        std::fs::write(dir.path().join(PAIRS_FILE), "{}").unwrap();
+        assert_eq!(
+            remove_uncommitted_plan(dir.path()).unwrap(),
+            [PLAN_FULL_FILE, PAIRS_FILE]
+        );
+        commit_plan_files(
+            dir.path(),
+            &serde_json::json!({"a": 1}),
+            &serde_json::json!({"b": 2}),
+            None,
+        )
+        .unwrap();
+        assert!(remove_uncommitted_plan(dir.path()).unwrap().is_empty());
+        assert!(dir.path().join(PLAN_FULL_FILE).exists() && plan_committed(dir.path()));
+    }
 }

@@ -1,11 +1,13 @@
 //! The files one pipeline run writes besides its transcript: the append-only runs index
 //! (`runs_index.jsonl`), the titles manifest and the generations CSV. Appends are flushed and
 //! synced per record; the CSVs are checked against their header before anything is appended.
+//! Writers of one CSV take its OS lock ([`FileLock`]); rows of runs about to be executed again
+//! are removed first ([`remove_rows_of`]), so a resumed run never leaves its row twice.
 
-use std::fs::{self, File, OpenOptions};
+use std::collections::HashSet;
+use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -22,18 +24,11 @@ pub fn append_json_line<T: Serialize>(path: &Path, record: &T) -> Result<(), Art
 }
 
 fn append(path: &Path, bytes: &[u8]) -> Result<(), ArtifactError> {
-    if let Some(dir) = path.parent() {
-        create_dir_all(dir)?;
-    }
     let error = |source| ArtifactError::Write {
         path: path.to_owned(),
         source,
     };
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(error)?;
+    let mut file = super::open_append(path)?;
     file.write_all(bytes).map_err(error)?;
     file.sync_data().map_err(error)
 }
@@ -79,8 +74,12 @@ pub enum CsvFileError {
         #[source]
         source: csv::Error,
     },
-    #[error("timed out waiting for the lock `{}` (remove it if no other run is writing)", path.display())]
-    Locked { path: PathBuf },
+    #[error("cannot lock `{}`", path.display())]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Artifact(#[from] ArtifactError),
 }
@@ -114,9 +113,72 @@ pub fn read_rows(path: &Path, header: &[&str]) -> Result<Vec<csv::StringRecord>,
         .map_err(csv_error)
 }
 
+/// Checks the header of an existing CSV without reading its rows.
+fn check_header(path: &Path, header: &[&str]) -> Result<(), CsvFileError> {
+    let csv_error = |source| CsvFileError::Csv {
+        path: path.to_owned(),
+        source,
+    };
+    let mut reader = match csv::Reader::from_path(path) {
+        Ok(reader) => reader,
+        Err(error) if matches!(error.kind(), csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound) => {
+            return Ok(())
+        }
+        Err(error) => return Err(csv_error(error)),
+    };
+    let found = reader.headers().map_err(csv_error)?;
+    let found_names: Vec<&str> = found
+        .iter()
+        .map(|name| name.trim_start_matches('\u{feff}'))
+        .collect();
+    if found_names.is_empty() || found_names == [""] || found_names == header {
+        return Ok(());
+    }
+    Err(CsvFileError::Header {
+        path: path.to_owned(),
+        expected: header.join(","),
+        found: found_names.join(","),
+    })
+}
+
+/// Removes the rows whose `generation_id` column is one of `ids` (the file is rewritten
+/// atomically, and only when it holds such a row). Returns how many rows were removed.
+pub fn remove_rows_of(
+    path: &Path,
+    header: &[&str],
+    ids: &HashSet<&str>,
+) -> Result<usize, CsvFileError> {
+    let Some(column) = header.iter().position(|name| *name == "generation_id") else {
+        return Ok(0);
+    };
+    let rows = read_rows(path, header)?;
+    let kept: Vec<&csv::StringRecord> = rows
+        .iter()
+        .filter(|row| !row.get(column).is_some_and(|id| ids.contains(id)))
+        .collect();
+    let removed = rows.len() - kept.len();
+    if removed == 0 {
+        return Ok(0);
+    }
+    let encode = |source| CsvFileError::Csv {
+        path: path.to_owned(),
+        source,
+    };
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(header).map_err(encode)?;
+    for row in kept {
+        writer.write_record(row).map_err(encode)?;
+    }
+    let bytes = writer
+        .into_inner()
+        .map_err(|error| encode(error.into_error().into()))?;
+    super::write_atomic(path, &bytes)?;
+    Ok(removed)
+}
+
 /// Appends one row, writing the header first when the file is new or empty.
 pub fn append_row(path: &Path, header: &[&str], row: &[String]) -> Result<(), CsvFileError> {
-    read_rows(path, header)?;
+    check_header(path, header)?;
     let is_new = fs::metadata(path)
         .map(|meta| meta.len() == 0)
         .unwrap_or(true);
@@ -138,40 +200,35 @@ pub fn append_row(path: &Path, header: &[&str], row: &[String]) -> Result<(), Cs
     Ok(())
 }
 
-/// An exclusive lock next to a shared file (`<file>.lock`), held until dropped, so two processes
-/// appending to one manifest never hand out the same sequence number.
+/// An exclusive OS lock on a file next to a shared file (`<file>.lock`), held until dropped, so
+/// two writers never hand out the same sequence number or interleave a header. The kernel
+/// releases it when the process dies, so a crash never leaves the file locked; the lock file
+/// itself stays and is harmless.
 pub struct FileLock {
-    path: PathBuf,
+    _file: File,
 }
 
 impl FileLock {
-    /// Waits up to `timeout` for the lock.
-    pub fn acquire(target: &Path, timeout: Duration) -> Result<FileLock, CsvFileError> {
+    /// Waits for the lock.
+    pub fn acquire(target: &Path) -> Result<FileLock, CsvFileError> {
         let mut path = target.as_os_str().to_owned();
         path.push(".lock");
         let path = PathBuf::from(path);
         if let Some(dir) = path.parent() {
             create_dir_all(dir)?;
         }
-        let started = Instant::now();
-        loop {
-            match File::options().write(true).create_new(true).open(&path) {
-                Ok(_) => return Ok(FileLock { path }),
-                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-                    if started.elapsed() > timeout {
-                        return Err(CsvFileError::Locked { path });
-                    }
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Err(source) => return Err(ArtifactError::Write { path, source }.into()),
-            }
-        }
-    }
-}
-
-impl Drop for FileLock {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| ArtifactError::Write {
+                path: path.clone(),
+                source,
+            })?;
+        file.lock()
+            .map_err(|source| CsvFileError::Lock { path, source })?;
+        Ok(FileLock { _file: file })
     }
 }
 
@@ -213,9 +270,34 @@ mod tests {
     fn a_lock_is_exclusive_until_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("titles_manifest.csv");
-        let lock = FileLock::acquire(&target, Duration::from_millis(10)).unwrap();
-        assert!(FileLock::acquire(&target, Duration::from_millis(60)).is_err());
+        let lock = FileLock::acquire(&target).unwrap();
+        let lock_file = dir.path().join("titles_manifest.csv.lock");
+        let other = File::options().write(true).open(&lock_file).unwrap();
+        assert!(other.try_lock().is_err(), "held while the lock lives");
         drop(lock);
-        FileLock::acquire(&target, Duration::from_millis(10)).unwrap();
+        other.try_lock().unwrap();
+    }
+
+    #[test]
+    fn rows_of_given_runs_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("generations.csv");
+        let row = |id: &str| {
+            let mut row = vec![id.to_owned()];
+            row.extend((1..GENERATIONS_HEADER.len()).map(|i| format!("v{i}")));
+            row
+        };
+        for id in ["A1_x", "B1_x", "A2_x"] {
+            append_row(&path, &GENERATIONS_HEADER, &row(id)).unwrap();
+        }
+        let ids: HashSet<&str> = ["B1_x", "C9_x"].into_iter().collect();
+        assert_eq!(remove_rows_of(&path, &GENERATIONS_HEADER, &ids).unwrap(), 1);
+        let left: Vec<String> = read_rows(&path, &GENERATIONS_HEADER)
+            .unwrap()
+            .iter()
+            .map(|row| row[0].to_owned())
+            .collect();
+        assert_eq!(left, ["A1_x", "A2_x"]);
+        assert_eq!(remove_rows_of(&path, &GENERATIONS_HEADER, &ids).unwrap(), 0);
     }
 }

@@ -20,6 +20,9 @@ use crate::runner::{
 };
 
 const RUNNER_HEADING: &str = "Runner options";
+
+/// Runner flags (clap ids) that would change a stored plan, refused with `--resume`.
+const RESUME_REFUSED_FLAGS: &[&str] = &["experiment_id", "mode", "seed", "dry_run"];
 const EXPERIMENT_HEADING: &str = "Experiment options";
 
 /// Plan and run an experiment; `run <NAME> --help` lists its flags
@@ -106,9 +109,14 @@ pub fn exec(args: Args) -> CliResult {
     let runner_args = RunnerArgs::from_arg_matches(&matches).map_err(CliError::usage)?;
     let plugin_args = plugin_values(&experiment.descriptor, &matches);
     if runner_args.resume {
-        if let Some(flag) = given_plugin_flag(&experiment.descriptor, &matches) {
+        let flag = RESUME_REFUSED_FLAGS
+            .iter()
+            .find(|id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+            .map(|id| id.replace('_', "-"))
+            .or_else(|| given_plugin_flag(&experiment.descriptor, &matches));
+        if let Some(flag) = flag {
             return Err(CliError::usage(format!(
-                "`--{flag}` cannot be combined with `--resume`: a resumed experiment keeps its stored plan"
+                "`--{flag}` cannot be combined with `--resume`: a resumed experiment keeps its stored plan\n\nwith `--resume`, only `--output-root`, `--jobs`, `--continue-on-error`, `--json`, `--config`/`--set` (keys the runner does not own) and the plugin-dir flags apply"
             )));
         }
     } else if runner_args.mode.is_none() {
@@ -137,8 +145,17 @@ pub fn exec(args: Args) -> CliResult {
     let report = runner::run_experiment(experiment, &options, interrupt, &events)
         .map_err(CliError::usage)?;
     progress.finish();
+    if !report.config_changes.is_empty() {
+        eprintln!("note: `--config`/`--set` change the stored run configs:");
+        for change in &report.config_changes {
+            eprintln!("{change}");
+        }
+    }
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
+    }
+    if let Some(error) = &report.stopped_by {
+        eprintln!("error: the runner stopped after executing runs: {error}\n\nthe runs recorded in `results.jsonl` are kept; continue with `--resume --output-root {}`", report.output_root.display());
     }
     print_report(&name, &report, runner_args.json);
     Ok(if report.dry_run || report.all_good() {
@@ -186,6 +203,8 @@ fn print_report(name: &str, report: &ExperimentReport, json_output: bool) {
             "execution": execution,
             "results": tallies,
             "summary": report.summary,
+            "config_changes": report.config_changes,
+            "stopped_by": report.stopped_by,
             "ok": report.dry_run || report.all_good(),
             "files": report.files,
         });
@@ -410,6 +429,20 @@ mod tests {
                     "`--{long}` is missing from RUNNER_FLAG_NAMES"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn flags_refused_with_resume_are_runner_flags() {
+        let ids: Vec<String> = base_command()
+            .get_arguments()
+            .map(|arg| arg.get_id().to_string())
+            .collect();
+        for id in RESUME_REFUSED_FLAGS {
+            assert!(
+                ids.iter().any(|known| known == id),
+                "`{id}` is not a runner flag id"
+            );
         }
     }
 

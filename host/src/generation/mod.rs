@@ -18,7 +18,6 @@ mod title;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use plugin_api::hash::short_hex;
 use plugin_api::{LogLevel, RunError, RunMode, RunStatus};
@@ -378,6 +377,8 @@ pub fn run_generation(
             "failed"
         }
     ));
+    // Flushed per line while the run went; synced once now that it is over.
+    let _ = oplog.sync();
 
     let mut outputs = record.state.outputs;
     outputs.insert("prompt_pipeline".into(), record.prompt_pipeline);
@@ -477,14 +478,19 @@ fn run_phases(
         return Ok(());
     }
 
-    // 4. Title and image, under the manifest lock so sequence numbers and titles stay unique.
+    // 4. Title and image. Without a slot given by the runner, the sequence number and the titles
+    // to avoid come from the manifest, which stays locked until this run's row is in it. With a
+    // slot, only the append is locked, so runs of an experiment never wait on each other's images.
     let image_error =
         |kind: &'static str, message: String| PhaseError::new("image_pipeline", kind, message);
-    let lock = FileLock::acquire(&paths.titles_manifest, Duration::from_secs(60))
-        .map_err(|e| image_error("io", error_chain(&e)))?;
+    let manifest_lock = || {
+        FileLock::acquire(&paths.titles_manifest).map_err(|e| image_error("io", error_chain(&e)))
+    };
+    let mut lock = None;
     let slot = match &request.title_slot {
         Some(slot) => slot.clone(),
         None => {
+            lock = Some(manifest_lock()?);
             let rows = read_rows(&paths.titles_manifest, &TITLES_HEADER)
                 .map_err(|e| image_error("io", error_chain(&e)))?;
             TitleSlot {
@@ -521,6 +527,9 @@ fn run_phases(
     record.image_written = true;
     let created_at = Timestamp::now();
     let image_config = &config.backend.image;
+    if lock.is_none() {
+        lock = Some(manifest_lock()?);
+    }
     append_row(
         &paths.titles_manifest,
         &TITLES_HEADER,

@@ -28,6 +28,9 @@ pub struct RunContext {
     pub title_slot: Option<TitleSlot>,
     /// The novelty window's history, snapshot when the experiment started.
     pub recent_prompts: Option<Vec<String>>,
+    /// The keys the runner owns in this run (paths, mode, labels, seed), as a config tree: a
+    /// config given to `run_pipeline` must hold each of them unchanged.
+    pub owned: Value,
 }
 
 impl HostServices {
@@ -72,6 +75,12 @@ impl ServiceProvider for HostServices {
 
     fn run_pipeline(&self, config: Value) -> Result<RunOutcome, String> {
         let run = self.run_context("run_pipeline")?;
+        if let Some((key, found)) = crate::runner::owned_key_changed(&config, &run.owned) {
+            let found = found.map_or_else(|| "nothing".to_owned(), |value| value.to_string());
+            return Err(format!(
+                "`run_pipeline` refused: the config sets `{key}` to {found}, but the runner owns that key for this run\n\npass the run's config (`spec.config`) with that key unchanged"
+            ));
+        }
         let env = |name: &str| std::env::var(name).ok();
         let outcome = generation::run_generation(&GenerationRequest {
             config: &config,

@@ -1,6 +1,8 @@
 //! Executing the planned runs (DESIGN §4 steps 8, 9 and 11): `--jobs` workers take runs in plan
 //! order (the two runs of an A/B pair are next to each other), each run goes through the plugin's
-//! `run` hook and, when it succeeded, its `analyze` hook; every finished run is recorded at once.
+//! `run` hook and, when it succeeded, its `analyze` hook; every finished run is recorded at once
+//! by its worker (its synced `results.jsonl` line), while one more thread rewrites the views
+//! (`results::Checkpointer`), so no worker ever waits on a view being written.
 //!
 //! Determinism: a run's inputs are its own config and its plan position (the title sequence
 //! number), never another run's results, so `--jobs` changes timing, not artifacts.
@@ -19,7 +21,7 @@ use crate::clock::Timestamp;
 use crate::generation::{Backends, TitleSlot};
 use crate::plugins::{HostServices, LoadedExperiment, RunContext};
 
-use super::results::ResultsStore;
+use super::results::{lock, Checkpointer, ResultsStore};
 use super::PreparedRun;
 
 /// What the runner tells its caller while runs execute (the CLI draws progress from it).
@@ -47,6 +49,9 @@ pub struct ExecutionReport {
     /// Runs never attempted because dispatch stopped.
     pub skipped: Vec<String>,
     pub interrupted: bool,
+    /// Why a view (`experiment_results.json`, `pairs.json`) could not be rewritten during
+    /// execution; the records in `results.jsonl` are unaffected.
+    pub view_error: Option<String>,
 }
 
 /// Everything the workers share.
@@ -81,48 +86,61 @@ pub fn execute(
         to_run: execution.to_run.len(),
     });
 
-    std::thread::scope(|scope| {
-        for _ in 0..execution.jobs.max(1) {
-            scope.spawn(|| loop {
-                if halt.load(Ordering::SeqCst) || execution.interrupt.load(Ordering::SeqCst) {
-                    break;
-                }
-                let slot = next.fetch_add(1, Ordering::SeqCst);
-                let Some(&position) = execution.to_run.get(slot) else {
-                    break;
-                };
-                let run = &execution.runs[position];
-                let (entry, status, analysis_failed, duration_s) =
-                    execute_one(execution, run, position);
-                let recorded = lock(store).record(entry);
-                {
-                    let mut report = lock(&report);
-                    report.attempted += 1;
-                    if status == RunStatus::Error {
-                        report.failed += 1;
-                        if !execution.continue_on_error {
-                            halt.store(true, Ordering::SeqCst);
+    let appender = lock(store).appender();
+    let checkpointer = Checkpointer::new();
+    let view_error = std::thread::scope(|scope| {
+        let views = scope.spawn(|| checkpointer.run(store, &execution.log));
+        let workers: Vec<_> = (0..execution.jobs.max(1))
+            .map(|_| {
+                scope.spawn(|| loop {
+                    if halt.load(Ordering::SeqCst) || execution.interrupt.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let slot = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(&position) = execution.to_run.get(slot) else {
+                        break;
+                    };
+                    let run = &execution.runs[position];
+                    let (entry, status, analysis_failed, duration_s) =
+                        execute_one(execution, run, position);
+                    let recorded = appender
+                        .append(&entry)
+                        .and_then(|()| lock(store).remember(&entry));
+                    {
+                        let mut report = lock(&report);
+                        report.attempted += 1;
+                        if status == RunStatus::Error {
+                            report.failed += 1;
+                            if !execution.continue_on_error {
+                                halt.store(true, Ordering::SeqCst);
+                            }
+                        }
+                        if analysis_failed {
+                            report.analysis_failures += 1;
                         }
                     }
-                    if analysis_failed {
-                        report.analysis_failures += 1;
+                    if let Err(error) = recorded {
+                        // The record is what resume trusts: stop rather than run on without it.
+                        halt.store(true, Ordering::SeqCst);
+                        lock(&write_error).get_or_insert(error);
                     }
-                }
-                if let Err(error) = recorded {
-                    // The record is what resume trusts: stop rather than run on without it.
-                    halt.store(true, Ordering::SeqCst);
-                    lock(&write_error).get_or_insert(error);
-                }
-                (execution.events)(RunEvent::Finished {
-                    generation_id: run.generation_id.clone(),
-                    variant: run.planned.variant.clone(),
-                    run: run.planned.run,
-                    status,
-                    analysis_failed,
-                    duration_s,
-                });
-            });
+                    (execution.events)(RunEvent::Finished {
+                        generation_id: run.generation_id.clone(),
+                        variant: run.planned.variant.clone(),
+                        run: run.planned.run,
+                        status,
+                        analysis_failed,
+                        duration_s,
+                    });
+                })
+            })
+            .collect();
+        for worker in workers {
+            // A worker's panic is a host bug; the runs it finished are recorded.
+            let _ = worker.join();
         }
+        checkpointer.stop();
+        views.join().ok().flatten()
     });
 
     if let Some(error) = lock(&write_error).take() {
@@ -132,13 +150,14 @@ pub fn execute(
         .into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     report.interrupted = execution.interrupt.load(Ordering::SeqCst);
+    report.view_error = view_error.map(|error| crate::generation::error_chain(&error));
     let dispatched = next.load(Ordering::SeqCst).min(execution.to_run.len());
     report.skipped = execution.to_run[dispatched..]
         .iter()
         .map(|&position| execution.runs[position].generation_id.clone())
         .collect();
     if !report.skipped.is_empty() {
-        lock(store).mark_skipped(report.skipped.clone())?;
+        lock(store).mark_skipped(report.skipped.clone());
         let _ = execution.log.record(
             LogLevel::Warn,
             &format!(
@@ -151,22 +170,15 @@ pub fn execute(
     Ok(report)
 }
 
-/// A poisoned lock means a worker panicked mid-update; the data is still the best we have.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// The run spec the plugin's hooks receive.
-pub fn run_spec(run: &PreparedRun) -> RunSpec {
+pub fn run_spec(run: &PreparedRun, config: Value) -> RunSpec {
     RunSpec {
         variant: run.planned.variant.clone(),
         variant_name: run.planned.variant_name.clone(),
         run: run.planned.run,
         seed: run.planned.seed,
         generation_id: run.generation_id.clone(),
-        config: run.config.clone(),
+        config,
         tags: run.planned.tags.clone(),
         notes: run.planned.notes.clone(),
         meta: run.planned.meta.clone(),
@@ -192,7 +204,25 @@ fn execute_one(
     );
     let started_at = Timestamp::now();
     let clock = Instant::now();
-    let spec = run_spec(run);
+    let mut entry = Map::new();
+    entry.insert("variant".into(), json!(run.planned.variant));
+    entry.insert("variant_name".into(), json!(run.planned.variant_name));
+    entry.insert("run".into(), json!(run.planned.run));
+    entry.insert("generation_id".into(), json!(run.generation_id));
+    entry.insert("seed".into(), json!(run.planned.seed));
+    let config = match run.config() {
+        Ok(config) => config,
+        // Checked when the run was planned (or resumed); kept as a failed run, never a panic.
+        Err(clash) => {
+            entry.insert("status".into(), json!(RunStatus::Error));
+            entry.insert(
+                "error".into(),
+                json!({"type": "ConfigError", "message": format!("the run's config does not merge: {clash}")}),
+            );
+            return (Value::Object(entry), RunStatus::Error, false, 0.0);
+        }
+    };
+    let spec = run_spec(run, config);
     let services = HostServices::for_run(
         execution.cwd.to_owned(),
         Arc::clone(log),
@@ -205,16 +235,11 @@ fn execute_one(
                 avoid: Vec::new(),
             }),
             recent_prompts: Some(execution.recent_prompts.clone()),
+            owned: run.owned(),
         },
     );
     let library = &execution.experiment.library;
 
-    let mut entry = Map::new();
-    entry.insert("variant".into(), json!(run.planned.variant));
-    entry.insert("variant_name".into(), json!(run.planned.variant_name));
-    entry.insert("run".into(), json!(run.planned.run));
-    entry.insert("generation_id".into(), json!(run.generation_id));
-    entry.insert("seed".into(), json!(run.planned.seed));
     let mut analysis_failed = false;
     let status = match library.run(&RunRequest { spec: spec.clone() }, &services) {
         Ok(outcome) => {

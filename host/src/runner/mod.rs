@@ -6,18 +6,22 @@
 //! 2. (the CLI resolved the plugin and parsed its flags);
 //! 3. settle the experiment id, the output directory and the base seed;
 //! 4. apply the standard overrides every run gets;
-//! 5. ask the plugin for its plan, validate it, merge each overlay, assign generation ids;
+//! 5. ask the plugin for its plan, validate it, keep each overlay, assign generation ids;
 //! 6. preflight: compile every run's config, read each data file once, check key variables;
-//! 7. write `experiment.log`, the two plan files and, for A/B, `pairs.json`.
+//! 7. create the output directory and take its lock, then commit `experiment.log`, `pairs.json`
+//!    and the two plan files (`artifacts::plan_files`).
 //!
 //! 8. execute the runs with `--jobs` workers, recording each as it finishes (`execute`, `results`);
 //! 9. stop dispatching after a failure (unless `--continue-on-error`) or a Ctrl-C;
-//! 10. (`--resume`: steps 1–7 are replaced by reading the stored full plan, `resume`);
+//! 10. (`--resume`: take the lock, then read the stored full plan instead of steps 1–7, `resume`);
 //! 11. analyse each run as it finishes, then the whole experiment;
 //! 12. update the artifacts index, best-effort.
 //!
-//! Plan files are written also when preflight fails (then the command fails with exit 2).
-//! `--dry-run` stops after step 7.
+//! Nothing is written before step 7 (a usage, config or plan error leaves no directory behind),
+//! and the lock is held from step 7 to the end, so a second runner on the same directory is
+//! refused before it writes a byte. Plan files are written also when preflight fails (then the
+//! command fails with exit 2). `--dry-run` stops after step 7. Once runs have executed, an I/O
+//! error no longer fails the command as a usage error: it is reported, with exit code 1.
 
 mod execute;
 mod plan;
@@ -33,10 +37,11 @@ use plugin_api::{AnalyzeRequest, LogLevel, PlanRequest, RunMode};
 use serde_json::{json, Map, Value};
 
 use crate::artifacts::plan_files::{
-    write_plan_files, PlanDocument, PluginRecord, RunnerFlags, RunnerRecord, LOG_FILE, PAIRS_FILE,
-    PLAN_FILE, PLAN_FULL_FILE,
+    commit_plan_files, plan_committed, remove_uncommitted_plan, FullPlanDocument, PlanDocument,
+    PlanHeader, PluginRecord, RunnerFlags, RunnerRecord, LOG_FILE, PAIRS_FILE, PLAN_FILE,
+    PLAN_FULL_FILE, PLAN_FULL_SCHEMA,
 };
-use crate::artifacts::{self, ArtifactError, LogFile};
+use crate::artifacts::{self, ArtifactError, LogFile, Rows, GENERATED_DIR, LOGS_DIR};
 use crate::clock::Timestamp;
 use crate::config::{self, ConfigError, ConfigRequest};
 use crate::generation::Backends;
@@ -44,7 +49,8 @@ use crate::plugins::{HostServices, LoadedExperiment};
 
 pub use execute::{ExecutionReport, RunEvent};
 pub use plan::{
-    experiment_variant, pairs, prepare_runs, runs_per_variant, Pair, PlanError, PreparedRun,
+    experiment_variant, owned_key_changed, pairs, prepare_runs, runs_per_variant, Pair, PlanBase,
+    PlanError, PreparedRun,
 };
 pub use results::{RESULTS_FILE, RESULTS_LOG_FILE};
 
@@ -76,6 +82,10 @@ struct Planned {
     pairs: Option<Vec<Pair>>,
     log: Arc<LogFile>,
     files: Vec<PathBuf>,
+    /// `--resume`: what `--config`/`--set` changed, one `key: old -> new` line each.
+    config_changes: Vec<String>,
+    /// The experiment directory's lock, held until the experiment ends.
+    _lock: resume::DirLock,
 }
 
 /// What happened, for the command's summary.
@@ -97,11 +107,19 @@ pub struct ExperimentReport {
     pub summary_failed: bool,
     pub files: Vec<PathBuf>,
     pub warnings: Vec<String>,
+    /// `--resume`: what `--config`/`--set` changed in the stored run configs.
+    pub config_changes: Vec<String>,
+    /// An error that stopped the runner after runs had executed (a record could not be written,
+    /// say): the command fails with exit 1, not as a usage error.
+    pub stopped_by: Option<String>,
 }
 
 impl ExperimentReport {
     /// Every run succeeded and every analysis too (exit 0), or not (exit 1).
     pub fn all_good(&self) -> bool {
+        if self.stopped_by.is_some() {
+            return false;
+        }
         let failed_runs = self.tallies.iter().any(|(_, _, failed)| *failed > 0);
         let execution_ok = self.execution.as_ref().is_none_or(|execution| {
             execution.failed == 0
@@ -120,9 +138,11 @@ pub enum RunnerError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(
-        "invalid experiment id `{0}` (expected letters, digits, `_`, `.` and `-`, without `..`)"
+        "invalid experiment id `{0}` (expected letters, digits, `_`, `.` and `-`, not `.` alone and without `..`)"
     )]
     InvalidExperimentId(String),
+    #[error("`{}` is a symbolic link inside the experiment directory; refusing to write through it", path.display())]
+    SymlinkInOutput { path: PathBuf },
     #[error("`{}` already holds an experiment plan\n\nchoose another `--output-root`, or continue that experiment with `--resume --output-root`", path.display())]
     OutputRootTaken { path: PathBuf },
     #[error("experiment `{experiment}` (`{}`) failed to plan", library.display())]
@@ -153,11 +173,13 @@ pub enum RunnerError {
     Locked { path: PathBuf },
     #[error("`--config`/`--set` given with `--resume` do not merge onto the stored run configs")]
     ResumeOverlay(#[source] plugin_api::merge::MergeError),
+    #[error("`--config`/`--set` given with `--resume` change `{key}`, which the runner owns in a stored experiment\n\nstart a new experiment to change it")]
+    ResumeOwnedKey { key: String },
     #[error(transparent)]
     Backend(#[from] crate::backends::BackendError),
 }
 
-/// Plans a new experiment and writes its plan files (steps 1–7).
+/// Plans a new experiment and commits its plan files (steps 1–7).
 fn plan_new(experiment: &LoadedExperiment, options: &RunOptions) -> Result<Planned, RunnerError> {
     let started = Timestamp::now();
     let name = experiment.name();
@@ -172,13 +194,16 @@ fn plan_new(experiment: &LoadedExperiment, options: &RunOptions) -> Result<Plann
     };
     config::check_runner_keys(name, &runner_config, &experiment.descriptor.runner_keys)?;
 
-    // 3. Id, output directory, base seed.
+    // 3. Id, output directory (not created yet), base seed.
     let run_mode = options
         .run_mode
         .unwrap_or(experiment.descriptor.default_run_mode);
-    let (experiment_id, output_root) = settle_location(name, options, &started)?;
+    let location = settle_location(name, options, &started)?;
+    let output_root = location.output_root.clone();
+    let experiment_id = location.experiment_id.clone();
     let base_seed = options.seed.unwrap_or_else(crate::clock::fresh_seed);
-    let log = Arc::new(LogFile::open(&output_root.join(LOG_FILE))?);
+    // Kept in memory until the directory is ours (step 7).
+    let log = Arc::new(LogFile::pending(&output_root.join(LOG_FILE)));
     log.record(
         LogLevel::Info,
         &format!("experiment `{name}` id `{experiment_id}`"),
@@ -223,18 +248,21 @@ fn plan_new(experiment: &LoadedExperiment, options: &RunOptions) -> Result<Plann
         experiment_id: experiment_id.clone(),
         base_seed,
     };
-    let plan = experiment
+    let mut plan = experiment
         .library
         .plan(&request, &services)
-        .map_err(|source| {
-            let _ = log.record(LogLevel::Error, &format!("plan failed: {source}"));
-            RunnerError::PluginCall {
-                experiment: name.to_owned(),
-                library: experiment.path.clone(),
-                source,
-            }
+        .map_err(|source| RunnerError::PluginCall {
+            experiment: name.to_owned(),
+            library: experiment.path.clone(),
+            source,
         })?;
-    let runs = prepare_runs(name, &experiment_id, &plan, &base_config)?;
+    drop(request);
+    let base = Arc::new(PlanBase {
+        config: base_config,
+        owned: owned_overrides(&overrides),
+        resume_overlay: Value::Object(Map::new()),
+    });
+    let runs = prepare_runs(name, &experiment_id, &mut plan, Arc::clone(&base))?;
     let pairs = match &plan.pairing {
         Some(pairing) => Some(pairs(name, pairing, &runs)?),
         None => None,
@@ -253,15 +281,15 @@ fn plan_new(experiment: &LoadedExperiment, options: &RunOptions) -> Result<Plann
         ),
     )?;
 
-    // 7. Plan files.
+    // 7. The directory, its lock, then the plan files.
+    let lock = claim_location(&location)?;
+    log.attach()?;
     let jobs = options.jobs.or_else(|| {
-        base_config
+        base.config
             .pointer("/backend/text/max_concurrency")
             .and_then(Value::as_u64)
     });
-    let summary = PlanDocument {
-        schema_version: 1,
-        kind: "experiment_plan",
+    let header = PlanHeader {
         generated_at: Timestamp::now().iso().to_owned(),
         base_seed,
         experiment_name: name.to_owned(),
@@ -287,40 +315,47 @@ fn plan_new(experiment: &LoadedExperiment, options: &RunOptions) -> Result<Plann
         experiment_args: options.args.clone(),
         experiment_meta: plan.meta.clone(),
         pairing: plan.pairing.clone(),
-        planned_runs: runs.iter().map(plan::planned_run_entry).collect(),
-        generation_defaults: None,
-        planned_runs_full: None,
     };
-    let full = PlanDocument {
+    let summary = PlanDocument {
+        schema_version: 1,
+        kind: "experiment_plan",
+        header: &header,
+        planned_runs: Rows(&runs, plan::planned_run_entry),
+    };
+    let full_entries: Vec<(&PreparedRun, &preflight::Preflight)> =
+        runs.iter().zip(&preflight.verdicts).collect();
+    let full = FullPlanDocument {
+        schema_version: PLAN_FULL_SCHEMA,
         kind: "experiment_plan_full",
-        generated_at: Timestamp::now().iso().to_owned(),
-        generation_defaults: Some(generation_defaults(&base_config)),
-        planned_runs_full: Some(
-            runs.iter()
-                .zip(&preflight)
-                .map(|(run, verdict)| {
-                    let mut entry = plan::planned_run_entry(run);
-                    entry.insert("config".into(), run.config.clone());
-                    let (key, value) = verdict.plan_fields();
-                    entry.insert(key.into(), value);
-                    entry
-                })
-                .collect(),
+        header: &header,
+        generation_defaults: generation_defaults(&base.config),
+        base_config: &base.config,
+        prompt_pipelines: &preflight.prompt_pipelines,
+        planned_runs_full: Rows(
+            &full_entries,
+            |(run, verdict): &(&PreparedRun, &preflight::Preflight)| {
+                let mut entry = plan::planned_run_entry(run);
+                entry.insert("overlay".into(), Value::clone(&run.overlay));
+                let (key, value) = verdict.plan_fields();
+                entry.insert(key.into(), value);
+                entry
+            },
         ),
-        ..summary.clone()
     };
-    write_plan_files(&output_root, &summary, &full)?;
+    let pairs_document = pairs
+        .as_ref()
+        .map(|pairs| results::pairs_document(&experiment_id, run_mode.as_str(), pairs, |_| None));
+    commit_plan_files(&output_root, &summary, &full, pairs_document.as_ref())?;
+    drop(full_entries);
     let mut files = vec![
         output_root.join(LOG_FILE),
         output_root.join(PLAN_FILE),
         output_root.join(PLAN_FULL_FILE),
     ];
-    if let Some(pairs) = &pairs {
-        let document = results::pairs_document(&experiment_id, run_mode.as_str(), pairs, |_| None);
-        artifacts::write_json(&output_root.join(PAIRS_FILE), &document)?;
+    if pairs.is_some() {
         files.push(output_root.join(PAIRS_FILE));
     }
-    check_preflight(&runs, &preflight, &log, &output_root)?;
+    check_preflight(&runs, &preflight.verdicts, &log, &output_root)?;
     Ok(Planned {
         experiment_id,
         output_root,
@@ -330,56 +365,73 @@ fn plan_new(experiment: &LoadedExperiment, options: &RunOptions) -> Result<Plann
         pairs,
         log,
         files,
+        config_changes: Vec::new(),
+        _lock: lock,
     })
 }
 
-/// Fails with every run's preflight error, if any run failed preflight.
+/// Fails with every run's preflight error, if any run failed preflight: one line per distinct
+/// error, with how many runs it hit and the first of them.
 fn check_preflight(
     runs: &[PreparedRun],
-    preflight: &[preflight::Preflight],
+    verdicts: &[preflight::Preflight],
     log: &LogFile,
     output_root: &Path,
 ) -> Result<(), RunnerError> {
-    let failures: Vec<String> = runs
-        .iter()
-        .zip(preflight)
-        .filter_map(|(run, verdict)| match verdict {
-            preflight::Preflight::Failed { kind, message } => Some(format!(
-                "  {} ({kind}): {}",
-                run.generation_id,
-                message.replace('\n', "\n    ")
-            )),
-            preflight::Preflight::Passed { .. } => None,
-        })
-        .collect();
-    if !failures.is_empty() {
-        log.record(
-            LogLevel::Error,
-            &format!(
-                "preflight failed for {} planned runs:\n{}",
-                failures.len(),
-                failures.join("\n")
-            ),
-        )?;
-        return Err(RunnerError::Preflight {
-            failed: failures.len(),
-            total: runs.len(),
-            details: failures.join("\n"),
-            plan_full: output_root.join(PLAN_FULL_FILE),
-        });
+    const SHOWN_IDS: usize = 3;
+    let mut groups: Vec<((&str, &str), Vec<&str>)> = Vec::new();
+    let mut failed = 0;
+    for (run, verdict) in runs.iter().zip(verdicts) {
+        let preflight::Preflight::Failed { kind, message } = verdict else {
+            continue;
+        };
+        failed += 1;
+        let key = (*kind, message.as_str());
+        match groups.iter_mut().find(|(known, _)| *known == key) {
+            Some((_, ids)) => ids.push(&run.generation_id),
+            None => groups.push((key, vec![&run.generation_id])),
+        }
     }
-    log.record(LogLevel::Info, "preflight passed for every planned run")?;
-    Ok(())
+    if groups.is_empty() {
+        log.record(LogLevel::Info, "preflight passed for every planned run")?;
+        return Ok(());
+    }
+    let details = groups
+        .iter()
+        .map(|((kind, message), ids)| {
+            let mut shown = ids[..ids.len().min(SHOWN_IDS)].join(", ");
+            if ids.len() > SHOWN_IDS {
+                shown.push_str(", ...");
+            }
+            let runs = if ids.len() == 1 { "run" } else { "runs" };
+            format!(
+                "  {} {runs} ({shown}), {kind}: {}",
+                ids.len(),
+                message.replace('\n', "\n    ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    log.record(
+        LogLevel::Error,
+        &format!("preflight failed for {failed} planned runs:\n{details}"),
+    )?;
+    Err(RunnerError::Preflight {
+        failed,
+        total: runs.len(),
+        details,
+        plan_full: output_root.join(PLAN_FULL_FILE),
+    })
 }
 
-/// Reads a stored experiment back (step 10) and re-runs preflight on it.
+/// Takes the lock of a stored experiment, reads it back (step 10) and re-runs preflight on it.
 fn resume_planned(
     experiment: &LoadedExperiment,
     options: &RunOptions,
 ) -> Result<Planned, RunnerError> {
     let name = experiment.name();
     let output_root = match &options.output_root {
-        Some(root) => options.cwd.join(root),
+        Some(root) => absolute(&options.cwd.join(root)),
         None => {
             return Err(RunnerError::Resume {
                 path: options.cwd.clone(),
@@ -388,29 +440,49 @@ fn resume_planned(
             })
         }
     };
+    if !output_root.is_dir() {
+        return Err(RunnerError::Resume {
+            path: output_root,
+            message: "it is not a directory".to_owned(),
+        });
+    }
+    let lock = resume::lock_dir(&output_root)?;
+    check_no_symlinks(&output_root)?;
     let mut stored = resume::load(&output_root, name)?;
     let log = Arc::new(LogFile::open(&output_root.join(LOG_FILE))?);
     log.record(
         LogLevel::Info,
         &format!("resuming experiment `{name}` id `{}`", stored.experiment_id),
     )?;
+    let mut removed = 0;
+    for dir in [
+        output_root.clone(),
+        output_root.join(LOGS_DIR),
+        output_root.join(GENERATED_DIR),
+    ] {
+        removed += artifacts::remove_stale_temp_files(&dir)?;
+    }
+    if removed > 0 {
+        log.record(
+            LogLevel::Info,
+            &format!("removed {removed} temp files left by an interrupted write"),
+        )?;
+    }
+    let mut changes = Vec::new();
     if !options.config.files.is_empty() || !options.config.sets.is_empty() {
         let overlay = config::load_overlay(&options.config)?;
-        for run in &mut stored.runs {
-            plugin_api::merge::deep_merge(&mut run.config, &overlay)
-                .map_err(RunnerError::ResumeOverlay)?;
-        }
+        changes = resume::apply_overlay(&mut stored, overlay)?;
         log.record(
             LogLevel::Info,
             &format!(
-                "merged onto every stored run config: {}",
-                serde_json::to_string(&overlay).unwrap_or_default()
+                "`--config`/`--set` merged onto every stored run config:\n{}",
+                changes.join("\n")
             ),
         )?;
     }
     let env = |name: &str| std::env::var(name).ok();
     let preflight = preflight::check(&stored.runs, &options.cwd, &env);
-    check_preflight(&stored.runs, &preflight, &log, &output_root)?;
+    check_preflight(&stored.runs, &preflight.verdicts, &log, &output_root)?;
     let pairs = resume::stored_pairs(name, &stored)?;
     Ok(Planned {
         experiment_id: stored.experiment_id,
@@ -421,6 +493,8 @@ fn resume_planned(
         pairs,
         log,
         files: Vec::new(),
+        config_changes: changes,
+        _lock: lock,
     })
 }
 
@@ -450,6 +524,8 @@ pub fn run_experiment(
         summary_failed: false,
         files: planned.files.clone(),
         warnings: Vec::new(),
+        config_changes: planned.config_changes.clone(),
+        stopped_by: None,
     };
     let log = Arc::clone(&planned.log);
     if options.dry_run {
@@ -457,12 +533,12 @@ pub fn run_experiment(
             LogLevel::Info,
             "dry run: plan files written; no runs executed",
         )?;
+        log.sync()?;
         update_index(&planned.output_root, &log, &mut report);
         return Ok(report);
     }
 
     // 8–9. Execute.
-    let _lock = resume::lock_dir(&planned.output_root)?;
     let plan_order: Vec<String> = planned
         .runs
         .iter()
@@ -498,14 +574,35 @@ pub fn run_experiment(
             ),
         )?;
     }
+    let first_config = planned
+        .runs
+        .first()
+        .map(PreparedRun::config)
+        .transpose()
+        .map_err(RunnerError::ResumeOverlay)?
+        .unwrap_or(Value::Null);
+    let history_path = first_config
+        .pointer("/prompt/generations_path")
+        .and_then(Value::as_str)
+        .map(|path| options.cwd.join(path));
+    let manifest_path = first_config
+        .pointer("/prompt/titles_manifest_path")
+        .and_then(Value::as_str)
+        .map(|path| options.cwd.join(path));
+    // Rows of runs about to run again go, so a re-run never leaves its rows twice.
+    remove_rows_of_runs(
+        &planned.runs,
+        &to_run,
+        history_path.as_deref(),
+        manifest_path.as_deref(),
+        &log,
+    )?;
     let backends = build_backends(&planned.runs, &to_run)?;
     let jobs = options
         .jobs
         .or_else(|| {
-            planned
-                .runs
-                .first()
-                .and_then(|run| run.config.pointer("/backend/text/max_concurrency"))
+            first_config
+                .pointer("/backend/text/max_concurrency")
                 .and_then(Value::as_u64)
         })
         .unwrap_or(1)
@@ -524,12 +621,6 @@ pub fn run_experiment(
             .unwrap_or_else(|| backends[0].1.clone())
     };
     // A run's history is the snapshot taken now, so `--jobs` never changes what a seed produces.
-    let history_path = planned
-        .runs
-        .first()
-        .and_then(|run| run.config.pointer("/prompt/generations_path"))
-        .and_then(Value::as_str)
-        .map(|path| options.cwd.join(path));
     let recent_prompts = match history_path {
         Some(path) => crate::generation::recent_prompts(&path)
             .map_err(|message| RunnerError::History { path, message })?,
@@ -548,7 +639,21 @@ pub fn run_experiment(
         interrupt,
         events,
     };
-    let executed = execute::execute(&execution, &store)?;
+    // From here on runs execute: an I/O error stops the runner with exit code 1.
+    let executed = match execute::execute(&execution, &store) {
+        Ok(executed) => executed,
+        Err(error) => {
+            let message = crate::generation::error_chain(&error);
+            let _ = log.record(LogLevel::Error, &format!("stopped: {message}"));
+            report.stopped_by = Some(message);
+            execute::ExecutionReport::default()
+        }
+    };
+    if let Some(error) = &executed.view_error {
+        report
+            .warnings
+            .push(format!("a checkpoint of the results views failed: {error}"));
+    }
     let mut store = store
         .into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -563,17 +668,22 @@ pub fn run_experiment(
         &services,
     ) {
         Ok(summary) => {
-            store.set_summary(summary.clone(), None)?;
+            store.set_summary(summary.clone(), None);
             report.summary = summary;
         }
         Err(error) => {
-            log.record(
+            let _ = log.record(
                 LogLevel::Error,
                 &format!("summary analysis failed: {error}"),
-            )?;
-            store.set_summary(None, Some(execute::hook_error(&error)))?;
+            );
+            store.set_summary(None, Some(execute::hook_error(&error)));
             report.summary_failed = true;
         }
+    }
+    if let Err(error) = store.write_views() {
+        let message = crate::generation::error_chain(&error);
+        let _ = log.record(LogLevel::Error, &format!("stopped: {message}"));
+        report.stopped_by.get_or_insert(message);
     }
     report.tallies = tallies(&planned.runs, &entries);
     report.execution = Some(executed);
@@ -581,12 +691,51 @@ pub fn run_experiment(
         planned.output_root.join(RESULTS_LOG_FILE),
         planned.output_root.join(RESULTS_FILE),
     ]);
-    log.record(
+    let _ = log.record(
         LogLevel::Info,
         &format!("finished: {}", describe_tallies(&report.tallies)),
-    )?;
+    );
     update_index(&planned.output_root, &log, &mut report);
+    if let Err(error) = log.sync() {
+        report.warnings.push(crate::generation::error_chain(&error));
+    }
     Ok(report)
+}
+
+/// Removes the titles-manifest and generations rows of the runs about to execute (left by an
+/// earlier attempt that did not finish), so each run has at most one row.
+fn remove_rows_of_runs(
+    runs: &[PreparedRun],
+    to_run: &[usize],
+    generations: Option<&Path>,
+    manifest: Option<&Path>,
+    log: &LogFile,
+) -> Result<(), RunnerError> {
+    use crate::artifacts::run_files::{remove_rows_of, GENERATIONS_HEADER, TITLES_HEADER};
+    let ids: std::collections::HashSet<&str> = to_run
+        .iter()
+        .map(|&position| runs[position].generation_id.as_str())
+        .collect();
+    for (path, header) in [
+        (generations, &GENERATIONS_HEADER[..]),
+        (manifest, &TITLES_HEADER[..]),
+    ] {
+        let Some(path) = path else { continue };
+        let removed = remove_rows_of(path, header, &ids).map_err(|error| RunnerError::History {
+            path: path.to_owned(),
+            message: crate::generation::error_chain(&error),
+        })?;
+        if removed > 0 {
+            log.record(
+                LogLevel::Info,
+                &format!(
+                    "removed {removed} rows of runs that will run again from `{}`",
+                    path.display()
+                ),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Step 12: refreshes the index of the `_artifacts` store holding the experiment, best-effort:
@@ -638,17 +787,24 @@ fn build_backends(
         if built.iter().any(|(known, _)| *known == key) {
             continue;
         }
-        let config = config::parse_run_config(&run.config)?;
+        let config = run.config().map_err(RunnerError::ResumeOverlay)?;
+        let config = config::parse_run_config(&config)?;
         built.push((key, Backends::from_config(&config, &env)?));
     }
     Ok(built)
 }
 
+/// The run's `backend` table, as text: runs with equal tables share their backends.
 fn backend_key(run: &PreparedRun) -> String {
-    run.config
-        .get("backend")
-        .map(Value::to_string)
-        .unwrap_or_default()
+    let pick = |tree: &Value| tree.get("backend").cloned().unwrap_or(Value::Null);
+    let mut backend = pick(&run.base.config);
+    for overlay in [&*run.overlay, &run.base.resume_overlay] {
+        let layer = pick(overlay);
+        if !layer.is_null() && plugin_api::merge::deep_merge(&mut backend, &layer).is_err() {
+            backend = layer;
+        }
+    }
+    backend.to_string()
 }
 
 /// (variant, succeeded, failed) per variant, in plan order, over the stored results.
@@ -694,12 +850,19 @@ pub fn describe_tallies(tallies: &[(String, usize, usize)]) -> String {
         .join("; ")
 }
 
-/// The experiment id and the absolute output directory (created, and not holding another plan).
+/// Where a new experiment goes.
+struct Location {
+    experiment_id: String,
+    /// Absolute; not created until [`claim_location`].
+    output_root: PathBuf,
+}
+
+/// The experiment id and the absolute output directory. Creates nothing.
 fn settle_location(
     name: &str,
     options: &RunOptions,
     started: &Timestamp,
-) -> Result<(String, PathBuf), RunnerError> {
+) -> Result<Location, RunnerError> {
     if let Some(id) = &options.experiment_id {
         if !is_safe_id(id) {
             return Err(RunnerError::InvalidExperimentId(id.clone()));
@@ -729,21 +892,96 @@ fn settle_location(
             (id.clone(), root.join(id))
         }
     };
-    if output_root.join(PLAN_FULL_FILE).exists() || output_root.join(PLAN_FILE).exists() {
+    let output_root = absolute(&output_root);
+    // Checked again under the lock; this early check only saves planning a doomed experiment.
+    if plan_committed(&output_root) {
         return Err(RunnerError::OutputRootTaken { path: output_root });
     }
-    artifacts::create_dir_all(&output_root)?;
-    let output_root = output_root.canonicalize().unwrap_or(output_root);
-    Ok((experiment_id, output_root))
+    Ok(Location {
+        experiment_id,
+        output_root,
+    })
+}
+
+/// Creates the output directory and takes its lock; then, under the lock, refuses a directory
+/// that holds a committed plan and clears what an interrupted start left behind.
+fn claim_location(location: &Location) -> Result<resume::DirLock, RunnerError> {
+    let root = &location.output_root;
+    artifacts::create_dir_all(root)?;
+    let lock = resume::lock_dir(root)?;
+    check_no_symlinks(root)?;
+    if plan_committed(root) {
+        return Err(RunnerError::OutputRootTaken { path: root.clone() });
+    }
+    remove_uncommitted_plan(root)?;
+    for dir in [root.clone(), root.join(LOGS_DIR), root.join(GENERATED_DIR)] {
+        artifacts::remove_stale_temp_files(&dir)?;
+    }
+    Ok(lock)
+}
+
+/// Refuses an experiment directory where a name the runner writes is a symbolic link: files
+/// would land wherever it points.
+fn check_no_symlinks(root: &Path) -> Result<(), RunnerError> {
+    let names = [
+        LOGS_DIR,
+        GENERATED_DIR,
+        LOG_FILE,
+        PLAN_FILE,
+        PLAN_FULL_FILE,
+        PAIRS_FILE,
+        RESULTS_LOG_FILE,
+        RESULTS_FILE,
+        resume::LOCK_FILE,
+    ];
+    for name in names {
+        let path = root.join(name);
+        if std::fs::symlink_metadata(&path).is_ok_and(|meta| meta.file_type().is_symlink()) {
+            return Err(RunnerError::SymlinkInOutput { path });
+        }
+    }
+    Ok(())
+}
+
+/// `path` made absolute: its longest existing ancestor canonicalized, the rest appended with
+/// `.` and `..` resolved lexically.
+fn absolute(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut existing = path;
+    let mut rest = Vec::new();
+    let base = loop {
+        if let Ok(canonical) = existing.canonicalize() {
+            break canonical;
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                existing = parent;
+            }
+            _ => break existing.to_path_buf(),
+        }
+    };
+    let mut absolute = base;
+    for name in rest.iter().rev() {
+        match Path::new(name).components().next() {
+            Some(Component::ParentDir) => {
+                absolute.pop();
+            }
+            Some(Component::CurDir) => {}
+            _ => absolute.push(name),
+        }
+    }
+    absolute
 }
 
 fn default_root(cwd: &Path) -> PathBuf {
     cwd.join("_artifacts").join("experiments")
 }
 
-/// Experiment ids become directory names: `[A-Za-z0-9_.-]+` without `..`.
+/// Experiment ids become directory names: `[A-Za-z0-9_.-]+`, not `.` alone, without `..`.
 pub fn is_safe_id(id: &str) -> bool {
     !id.is_empty()
+        && id != "."
         && !id.contains("..")
         && id
             .chars()
@@ -757,17 +995,27 @@ fn standard_overrides(
     experiment_id: &str,
     started: &Timestamp,
 ) -> Value {
-    let path = |relative: &str| out.join(relative).display().to_string();
+    let path = |relative: &Path| out.join(relative).display().to_string();
     json!({
         "run": {"mode": mode.as_str()},
-        "image": {"log_path": path("logs"), "generation_path": path("generated")},
+        "image": {"log_path": path(Path::new(LOGS_DIR)), "generation_path": path(Path::new(GENERATED_DIR))},
         "prompt": {
-            "generations_path": path("logs/generations.csv"),
-            "titles_manifest_path": path("generated/titles_manifest.csv"),
+            "generations_path": path(&Path::new(LOGS_DIR).join("generations.csv")),
+            "titles_manifest_path": path(&Path::new(GENERATED_DIR).join("titles_manifest.csv")),
         },
         "experiment": {"id": experiment_id},
         "context": {"today": started.date()},
     })
+}
+
+/// The standard overrides the runner owns in every run: all but `context.today`, a default a
+/// plan may change.
+fn owned_overrides(standard: &Value) -> Value {
+    let mut owned = standard.clone();
+    if let Some(table) = owned.as_object_mut() {
+        table.remove("context");
+    }
+    owned
 }
 
 /// `generation_defaults` of the full plan: the models and image settings runs will use.
@@ -803,7 +1051,7 @@ mod tests {
         for ok in ["3x3_20261128_101500", "a.b-c_d"] {
             assert!(is_safe_id(ok), "{ok}");
         }
-        for bad in ["", "..", "a..b", "a/b", "a b", "ä"] {
+        for bad in ["", ".", "..", "a..b", "a/b", "a b", "ä"] {
             assert!(!is_safe_id(bad), "{bad}");
         }
     }

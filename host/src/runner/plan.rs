@@ -1,11 +1,20 @@
 //! Turning a plugin's plan into runs the runner can execute: validation (non-empty, unique
-//! (variant, run), safe names, seeds present), the merged config of each run, its generation id
-//! and its labels. Also the A/B pairs, which are derived from the plan.
+//! (variant, run), safe names, seeds present, no runner-owned key in an overlay), each run's
+//! config by reference (the shared base plus the run's overlay), its generation id and its
+//! labels. Also the A/B pairs, which are derived from the plan.
+//!
+//! A run's effective config is `base ⊕ overlay ⊕ runner-owned keys` ([`PreparedRun::config`]):
+//! the base is the loaded config with the standard overrides (DESIGN §4 step 4), shared by every
+//! run; the overlay is what the plugin planned for the run (identical overlays are stored once);
+//! the runner-owned keys (mode, paths, experiment id, labels, `prompt.random_seed`) come last, so
+//! no overlay can move a run's files or relabel it. An overlay that sets an owned key to another
+//! value is a plan error, not silently overridden.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use plugin_api::hash::short_hex;
-use plugin_api::merge::deep_merge;
+use plugin_api::merge::{deep_merge, MergeError};
 use plugin_api::{Pairing, Plan, PlannedRun};
 use serde_json::{json, Map, Value};
 
@@ -17,20 +26,70 @@ pub struct PlanError {
     pub problem: String,
 }
 
+/// What every run of one experiment shares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanBase {
+    /// The loaded config with the standard overrides applied.
+    pub config: Value,
+    /// The standard overrides the runner owns in every run: `run.mode`, the four paths,
+    /// `experiment.id` (not `context.today`, which a plan may change).
+    pub owned: Value,
+    /// `--config`/`--set` given with `--resume`: merged after each run's overlay.
+    pub resume_overlay: Value,
+}
+
 /// One run ready to execute.
 #[derive(Debug, Clone)]
 pub struct PreparedRun {
+    /// The plugin's run, labels and seed. Its `overlay` is moved into [`PreparedRun::overlay`].
     pub planned: PlannedRun,
     pub generation_id: String,
-    /// The fully merged config, labels included.
-    pub config: Value,
+    /// The plugin's overlay without `prompt.random_seed` (the runner sets it from the seed);
+    /// runs with identical overlays share one value.
+    pub overlay: Arc<Value>,
+    pub base: Arc<PlanBase>,
 }
 
 impl PreparedRun {
     /// `prompt.plan` of the run's config, if set.
     pub fn plan_name(&self) -> Option<&str> {
-        self.config.pointer("/prompt/plan").and_then(Value::as_str)
+        self.overlay
+            .pointer("/prompt/plan")
+            .or_else(|| self.base.resume_overlay.pointer("/prompt/plan"))
+            .or_else(|| self.base.config.pointer("/prompt/plan"))
+            .and_then(Value::as_str)
     }
+
+    /// The keys the runner owns in this run, as a config tree: the standard overrides, the
+    /// seed and the labels.
+    pub fn owned(&self) -> Value {
+        owned_keys(&self.base.owned, &self.planned)
+    }
+
+    /// The run's effective config: base, overlay, resume overlay, then the runner-owned keys.
+    pub fn config(&self) -> Result<Value, MergeError> {
+        let mut config = self.base.config.clone();
+        deep_merge(&mut config, &self.overlay)?;
+        deep_merge(&mut config, &self.base.resume_overlay)?;
+        deep_merge(&mut config, &self.owned())?;
+        Ok(config)
+    }
+}
+
+/// The runner-owned keys of one run.
+fn owned_keys(standard: &Value, run: &PlannedRun) -> Value {
+    let mut owned = standard.clone();
+    let labels = strip_nulls(json!({
+        "prompt": {"random_seed": run.seed},
+        "experiment": {
+            "variant": experiment_variant(run),
+            "notes": run.notes,
+            "tags": run.tags,
+        }
+    }));
+    // Both trees hold only tables and leaves the runner builds; they cannot clash.
+    let _ = deep_merge(&mut owned, &labels);
+    owned
 }
 
 /// Fields of a planned-run entry that a plugin's `meta` may not reuse.
@@ -44,14 +103,17 @@ pub(super) const RESERVED_RUN_FIELDS: &[&str] = &[
     "tags",
     "notes",
     "config",
+    "overlay",
+    "prompt_pipeline",
+    "config_error",
 ];
 
-/// Validates the plan and prepares each run, in plan order.
+/// Validates the plan and prepares each run, in plan order. Takes the plan's runs.
 pub fn prepare_runs(
     experiment: &str,
     experiment_id: &str,
-    plan: &Plan,
-    base_config: &Value,
+    plan: &mut Plan,
+    base: Arc<PlanBase>,
 ) -> Result<Vec<PreparedRun>, PlanError> {
     let error = |problem: String| PlanError {
         experiment: experiment.to_owned(),
@@ -60,36 +122,55 @@ pub fn prepare_runs(
     if plan.runs.is_empty() {
         return Err(error("the plan has no runs".to_owned()));
     }
-    let mut seen: Vec<(&str, u32)> = Vec::new();
+    let mut seen: HashSet<(String, u32)> = HashSet::with_capacity(plan.runs.len());
+    let mut overlays: HashMap<String, Arc<Value>> = HashMap::new();
     let mut prepared = Vec::with_capacity(plan.runs.len());
-    for (index, run) in plan.runs.iter().enumerate() {
+    for (index, mut run) in std::mem::take(&mut plan.runs).into_iter().enumerate() {
         let at = |problem: String| error(format!("runs[{index}]: {problem}"));
-        check_run(run).map_err(at)?;
-        if seen.contains(&(run.variant.as_str(), run.run)) {
+        check_run(&run).map_err(at)?;
+        if !seen.insert((run.variant.clone(), run.run)) {
             return Err(at(format!(
                 "variant `{}` run {} is planned twice",
                 run.variant, run.run
             )));
         }
-        seen.push((&run.variant, run.run));
         let seed = run
             .seed
             .ok_or_else(|| at("the run has no seed".to_owned()))?;
 
-        let mut config = base_config.clone();
-        deep_merge(&mut config, &run.overlay).map_err(|clash| {
+        let mut overlay = std::mem::take(&mut run.overlay);
+        if overlay.is_null() {
+            overlay = json!({});
+        }
+        let owned = owned_keys(&base.owned, &run);
+        if let Some((key, planned, owned_value)) = owned_keys_set(&overlay, &owned)
+            .into_iter()
+            .find(|(_, planned, owned_value)| planned != owned_value)
+        {
+            return Err(at(format!(
+                "its overlay sets `{key}` to {planned}, but the runner owns that key (it is {owned_value})"
+            )));
+        }
+        // The seed is the planned `seed`; the overlay may repeat it (checked above), not change it.
+        if let Some(prompt) = overlay.get_mut("prompt").and_then(Value::as_object_mut) {
+            prompt.remove("random_seed");
+        }
+        let mut config = base.config.clone();
+        deep_merge(&mut config, &overlay).map_err(|clash| {
             at(format!(
                 "its overlay does not merge onto the config: {clash}"
             ))
         })?;
-        let labels = json!({"experiment": {
-            "variant": experiment_variant(run),
-            "notes": run.notes,
-            "tags": run.tags,
-        }});
-        let labels = strip_nulls(labels);
-        deep_merge(&mut config, &labels)
-            .map_err(|clash| at(format!("its labels do not merge onto the config: {clash}")))?;
+        deep_merge(&mut config, &owned).map_err(|clash| {
+            at(format!(
+                "its overlay clashes with the keys the runner owns: {clash}"
+            ))
+        })?;
+        let text = overlay.to_string();
+        let overlay = overlays
+            .entry(text)
+            .or_insert_with(|| Arc::new(overlay))
+            .clone();
 
         let generation_id = format!(
             "{}{}_{}",
@@ -103,12 +184,63 @@ pub fn prepare_runs(
             ])
         );
         prepared.push(PreparedRun {
-            planned: run.clone(),
+            planned: run,
             generation_id,
-            config,
+            overlay,
+            base: Arc::clone(&base),
         });
     }
     Ok(prepared)
+}
+
+/// Every leaf of `owned` that `overlay` sets: (dotted key, the overlay's value, the owned value).
+pub fn owned_keys_set(overlay: &Value, owned: &Value) -> Vec<(String, Value, Value)> {
+    fn walk(overlay: &Value, owned: &Value, prefix: &str, found: &mut Vec<(String, Value, Value)>) {
+        let (Value::Object(overlay), Value::Object(owned)) = (overlay, owned) else {
+            return;
+        };
+        for (key, owned_value) in owned {
+            let Some(value) = overlay.get(key) else {
+                continue;
+            };
+            let dotted = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            if owned_value.is_object() && value.is_object() {
+                walk(value, owned_value, &dotted, found);
+            } else {
+                found.push((dotted, value.clone(), owned_value.clone()));
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(overlay, owned, "", &mut found);
+    found
+}
+
+/// The first runner-owned key that `config` does not hold with its owned value: (dotted key,
+/// the config's value, if any). A config handed to `run_pipeline` must keep every owned key.
+pub fn owned_key_changed(config: &Value, owned: &Value) -> Option<(String, Option<Value>)> {
+    let Value::Object(owned) = owned else {
+        return None;
+    };
+    for (key, owned_value) in owned {
+        let value = config.get(key);
+        let changed = match (value, owned_value) {
+            (Some(value @ Value::Object(_)), Value::Object(_)) => {
+                owned_key_changed(value, owned_value)
+                    .map(|(inner, found)| (format!("{key}.{inner}"), found))
+            }
+            (Some(value), _) if value == owned_value => None,
+            (value, _) => Some((key.clone(), value.cloned())),
+        };
+        if changed.is_some() {
+            return changed;
+        }
+    }
+    None
 }
 
 /// `experiment.variant`: the variant key, joined with its human name when there is one.
@@ -278,33 +410,89 @@ mod tests {
         }
     }
 
+    fn base(config: Value) -> Arc<PlanBase> {
+        Arc::new(PlanBase {
+            config,
+            owned: json!({"experiment": {"id": "x"}, "image": {"log_path": "/out/logs"}}),
+            resume_overlay: json!({}),
+        })
+    }
+
+    fn prepare(
+        id: &str,
+        runs: Vec<PlannedRun>,
+        base: &Arc<PlanBase>,
+    ) -> Result<Vec<PreparedRun>, PlanError> {
+        prepare_runs("demo", id, &mut plan(runs), Arc::clone(base))
+    }
+
     #[test]
     fn merges_overlays_labels_and_assigns_stable_ids() {
-        let base =
-            json!({"prompt": {"plan": "custom", "random_seed": 0}, "experiment": {"id": "x"}});
-        let runs = prepare_runs(
-            "demo",
-            "exp1",
-            &plan(vec![run("A", 1, 7), run("B", 1, 7)]),
-            &base,
-        )
-        .unwrap();
-        assert_eq!(runs[0].config["prompt"]["random_seed"], 7);
-        assert_eq!(runs[0].config["experiment"]["variant"], "A_demo");
-        assert_eq!(runs[0].config["experiment"]["id"], "x");
-        assert_eq!(runs[0].config["experiment"]["tags"], json!(["ab", "run:1"]));
+        let base = base(json!({"prompt": {"plan": "custom", "random_seed": 0}}));
+        let runs = prepare("exp1", vec![run("A", 1, 7), run("B", 1, 7)], &base).unwrap();
+        let config = runs[0].config().unwrap();
+        assert_eq!(config["prompt"]["random_seed"], 7);
+        assert_eq!(config["experiment"]["variant"], "A_demo");
+        assert_eq!(config["experiment"]["id"], "x");
+        assert_eq!(config["experiment"]["tags"], json!(["ab", "run:1"]));
+        assert_eq!(runs[0].plan_name(), Some("custom"));
         assert!(runs[0].generation_id.starts_with("A1_"));
         assert_eq!(runs[0].generation_id.len(), "A1_".len() + 8);
         assert_ne!(runs[0].generation_id[3..], runs[1].generation_id[3..]);
-        let again = prepare_runs("demo", "exp1", &plan(vec![run("A", 1, 7)]), &base).unwrap();
+        assert!(
+            Arc::ptr_eq(&runs[0].overlay, &runs[1].overlay),
+            "identical overlays are shared"
+        );
+        let again = prepare("exp1", vec![run("A", 1, 7)], &base).unwrap();
         assert_eq!(again[0].generation_id, runs[0].generation_id);
-        let other_id = prepare_runs("demo", "exp2", &plan(vec![run("A", 1, 7)]), &base).unwrap();
+        let other_id = prepare("exp2", vec![run("A", 1, 7)], &base).unwrap();
         assert_ne!(other_id[0].generation_id, runs[0].generation_id);
     }
 
     #[test]
+    fn a_config_must_keep_every_owned_key() {
+        let owned = json!({"image": {"log_path": "/out/logs"}, "run": {"mode": "full"}});
+        let config =
+            json!({"image": {"log_path": "/out/logs", "size": "1x1"}, "run": {"mode": "full"}});
+        assert_eq!(owned_key_changed(&config, &owned), None);
+        let moved = json!({"image": {"log_path": "/tmp"}, "run": {"mode": "full"}});
+        assert_eq!(
+            owned_key_changed(&moved, &owned),
+            Some(("image.log_path".to_owned(), Some(json!("/tmp"))))
+        );
+        let dropped = json!({"image": {"log_path": "/out/logs"}});
+        assert_eq!(
+            owned_key_changed(&dropped, &owned),
+            Some(("run".to_owned(), None))
+        );
+    }
+
+    #[test]
+    fn overlays_cannot_change_what_the_runner_owns() {
+        let base = base(json!({"prompt": {"plan": "custom"}}));
+        let mut escape = run("A", 1, 7);
+        escape.overlay = json!({"image": {"log_path": "/tmp/elsewhere"}});
+        let error = prepare("e", vec![escape], &base).unwrap_err().to_string();
+        assert!(
+            error.contains("`image.log_path`") && error.contains("runner owns"),
+            "{error}"
+        );
+        let mut relabel = run("A", 1, 7);
+        relabel.overlay = json!({"experiment": {"variant": "B_other"}});
+        let error = prepare("e", vec![relabel], &base).unwrap_err().to_string();
+        assert!(error.contains("`experiment.variant`"), "{error}");
+        let mut reseed = run("A", 1, 7);
+        reseed.overlay = json!({"prompt": {"random_seed": 8}});
+        let error = prepare("e", vec![reseed], &base).unwrap_err().to_string();
+        assert!(error.contains("`prompt.random_seed`"), "{error}");
+        let mut same = run("A", 1, 7);
+        same.overlay = json!({"image": {"log_path": "/out/logs"}, "prompt": {"random_seed": 7}});
+        prepare("e", vec![same], &base).unwrap();
+    }
+
+    #[test]
     fn rejects_invalid_plans() {
-        let base = json!({});
+        let base = base(json!({}));
         let mut no_seed = run("A", 1, 1);
         no_seed.seed = None;
         let mut traversal = run("..", 1, 1);
@@ -323,24 +511,21 @@ mod tests {
             (vec![reserved_meta], "meta.generation_id"),
         ];
         for (runs, expected) in cases {
-            let error = prepare_runs("demo", "e", &plan(runs), &base)
-                .unwrap_err()
-                .to_string();
+            let error = prepare("e", runs, &base).unwrap_err().to_string();
             assert!(error.contains(expected), "{error}");
         }
     }
 
     #[test]
     fn pairs_need_both_sides() {
-        let base = json!({});
+        let base = base(json!({}));
         let pairing = Pairing {
             a: "A".into(),
             b: "B".into(),
         };
-        let runs = prepare_runs(
-            "demo",
+        let runs = prepare(
             "e",
-            &plan(vec![run("A", 1, 1), run("B", 1, 1), run("A", 2, 2)]),
+            vec![run("A", 1, 1), run("B", 1, 1), run("A", 2, 2)],
             &base,
         )
         .unwrap();

@@ -1,9 +1,10 @@
 //! Preflight (DESIGN §4 step 6): every check that can fail a run before a cent is spent. Each
 //! run's config is parsed and its plan compiled (stage ids, stage configs, IO contracts), each
 //! distinct data file is read once, and every `openai` backend's key variable must be set.
-//! Results are per run, so the full plan can say which runs fail and why.
+//! Results are per run, so the full plan can say which runs fail and why; the compiled plans'
+//! metadata is kept once per distinct value (runs of one variant share it).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use serde_json::{json, Value};
@@ -19,17 +20,18 @@ use super::PreparedRun;
 /// One run's preflight result.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Preflight {
-    /// The compiled plan's `prompt_pipeline` metadata.
-    Passed { prompt_pipeline: Value },
+    /// Passed: the index of the compiled plan's `prompt_pipeline` metadata in
+    /// [`PreflightReport::prompt_pipelines`].
+    Passed { prompt_pipeline: usize },
     /// What failed: `{type, message}`.
     Failed { kind: &'static str, message: String },
 }
 
 impl Preflight {
-    /// The fields this result adds to the run's entry in the full plan.
+    /// The field this result adds to the run's entry in the full plan.
     pub fn plan_fields(&self) -> (&'static str, Value) {
         match self {
-            Preflight::Passed { prompt_pipeline } => ("prompt_pipeline", prompt_pipeline.clone()),
+            Preflight::Passed { prompt_pipeline } => ("prompt_pipeline", json!(prompt_pipeline)),
             Preflight::Failed { kind, message } => {
                 ("config_error", json!({"type": kind, "message": message}))
             }
@@ -37,15 +39,35 @@ impl Preflight {
     }
 }
 
-/// Checks every run; the results are in plan order.
-pub fn check(runs: &[PreparedRun], cwd: &Path, env: EnvLookup<'_>) -> Vec<Preflight> {
+/// Every run's result, in plan order, and the distinct metadata of the plans that compiled.
+#[derive(Debug, Default)]
+pub struct PreflightReport {
+    pub verdicts: Vec<Preflight>,
+    pub prompt_pipelines: Vec<Value>,
+}
+
+/// Checks every run.
+pub fn check(runs: &[PreparedRun], cwd: &Path, env: EnvLookup<'_>) -> PreflightReport {
     let mut tables = BTreeMap::new();
-    runs.iter()
-        .map(|run| match check_run(run, cwd, env, &mut tables) {
-            Ok(prompt_pipeline) => Preflight::Passed { prompt_pipeline },
+    let mut report = PreflightReport::default();
+    let mut known: HashMap<String, usize> = HashMap::new();
+    for run in runs {
+        let verdict = match check_run(run, cwd, env, &mut tables) {
+            Ok(metadata) => {
+                let next = known.len();
+                let index = *known.entry(metadata.to_string()).or_insert(next);
+                if index == report.prompt_pipelines.len() {
+                    report.prompt_pipelines.push(metadata);
+                }
+                Preflight::Passed {
+                    prompt_pipeline: index,
+                }
+            }
             Err((kind, message)) => Preflight::Failed { kind, message },
-        })
-        .collect()
+        };
+        report.verdicts.push(verdict);
+    }
+    report
 }
 
 fn check_run(
@@ -54,7 +76,13 @@ fn check_run(
     env: EnvLookup<'_>,
     tables: &mut BTreeMap<(String, String), Result<DataTables, String>>,
 ) -> Result<Value, (&'static str, String)> {
-    let config = parse_run_config(&run.config).map_err(|error| ("config", error_chain(&error)))?;
+    let config = run.config().map_err(|clash| {
+        (
+            "config",
+            format!("the run's config does not merge: {clash}"),
+        )
+    })?;
+    let config = parse_run_config(&config).map_err(|error| ("config", error_chain(&error)))?;
     let seed = run.planned.seed.unwrap_or_default();
     // Each distinct pair of data files is read and parsed once, however many runs use it.
     let key = (

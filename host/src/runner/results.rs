@@ -1,24 +1,47 @@
-//! The durable record of an experiment's runs: `results.jsonl` (one entry per finished run,
-//! appended, flushed and synced), `experiment_results.json` (rewritten atomically after each run:
-//! the latest entry per generation id, in plan order, plus the summary) and `pairs.json` (kept
-//! current with `a_error`, `b_error` and `Skipped`). A run is done exactly when its latest
-//! `results.jsonl` line parses with status `success`.
+//! The durable record of an experiment's runs and its views (DESIGN §4 step 8):
+//! - `results.jsonl`: one entry per finished run, appended and synced by the worker that ran it.
+//!   That line is the run's durable record; a run is done exactly when its latest line parses
+//!   with status `success`.
+//! - `experiment_results.json` (the latest entry per generation id, in plan order, plus the
+//!   summary) and `pairs.json` (with `a_error`, `b_error` and `Skipped`): views rebuilt from the
+//!   in-memory state by [`Checkpointer`], at most every [`CHECKPOINT_INTERVAL`] (longer when a
+//!   write is slow) and once at the end, never by a worker. Each view write is linear in the run
+//!   count and there are a bounded number per unit of time, so the bytes written per run stay
+//!   flat; readers that need the latest state read `results.jsonl`.
+//!
+//! Entries are kept as their JSON text, so a view is assembled without re-serialising them.
 
 use std::collections::{BTreeSet, HashMap};
-use std::fs;
+use std::fs::{self, File};
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
 
-use crate::artifacts::plan_files::{PairEntry, PairsDocument, PAIRS_FILE};
-use crate::artifacts::run_files::append_json_line;
-use crate::artifacts::{self, ArtifactError};
+use crate::artifacts::plan_files::{write_pairs, PairEntry, PairsDocument};
+use crate::artifacts::{self, ArtifactError, LogFile, Rows};
 use crate::clock::Timestamp;
 
 use super::plan::Pair;
 
 pub const RESULTS_LOG_FILE: &str = "results.jsonl";
 pub const RESULTS_FILE: &str = "experiment_results.json";
+
+/// The shortest time between two rewrites of the views while runs execute.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(2);
+/// A view rewrite may take at most this share of the time between rewrites (1/N).
+const CHECKPOINT_COST_SHARE: u32 = 10;
+
+/// One run's latest entry.
+struct Recorded {
+    text: Arc<RawValue>,
+    success: bool,
+    error: Option<Value>,
+}
 
 /// Results of this and earlier sessions of one experiment.
 pub struct ResultsStore {
@@ -27,11 +50,15 @@ pub struct ResultsStore {
     run_mode: String,
     /// Generation ids in plan order.
     plan_order: Vec<String>,
-    latest: HashMap<String, Value>,
+    latest: HashMap<String, Recorded>,
     pairs: Option<Vec<Pair>>,
     skipped: BTreeSet<String>,
     summary: Option<Value>,
     summary_error: Option<Value>,
+    /// Changed since the views were last written.
+    dirty: bool,
+    /// `results.jsonl`, open for appending.
+    file: Arc<File>,
     /// Lines of `results.jsonl` that did not parse (kept in the file, reported once).
     pub unreadable_lines: Vec<usize>,
 }
@@ -47,6 +74,20 @@ impl ResultsStore {
         pairs: Option<Vec<Pair>>,
     ) -> Result<ResultsStore, ArtifactError> {
         let path = dir.join(RESULTS_LOG_FILE);
+        let write_error = |source| ArtifactError::Write {
+            path: path.clone(),
+            source,
+        };
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(source) => return Err(write_error(source)),
+        };
+        let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        if complete < bytes.len() {
+            truncate(&path, complete as u64)?;
+        }
+        let file = artifacts::open_append(&path)?;
         let mut store = ResultsStore {
             dir: dir.to_owned(),
             experiment_id: experiment_id.to_owned(),
@@ -57,29 +98,19 @@ impl ResultsStore {
             skipped: BTreeSet::new(),
             summary: None,
             summary_error: None,
+            dirty: true,
+            file: Arc::new(file),
             unreadable_lines: Vec::new(),
         };
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(store),
-            Err(source) => return Err(ArtifactError::Write { path, source }),
-        };
-        let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-        if complete < bytes.len() {
-            truncate(&path, complete as u64)?;
-        }
         for (number, line) in String::from_utf8_lossy(&bytes[..complete])
             .lines()
             .enumerate()
         {
-            match serde_json::from_str::<Value>(line) {
-                Ok(entry) => match entry.get("generation_id").and_then(Value::as_str) {
-                    Some(id) => {
-                        store.latest.insert(id.to_owned(), entry);
-                    }
-                    None => store.unreadable_lines.push(number + 1),
-                },
-                Err(_) => store.unreadable_lines.push(number + 1),
+            let parsed = serde_json::from_str::<Value>(line)
+                .ok()
+                .and_then(|entry| store.remember(&entry).ok());
+            if parsed.is_none() {
+                store.unreadable_lines.push(number + 1);
             }
         }
         Ok(store)
@@ -89,67 +120,96 @@ impl ResultsStore {
     pub fn done(&self) -> BTreeSet<String> {
         self.latest
             .iter()
-            .filter(|(_, entry)| entry.get("status").and_then(Value::as_str) == Some("success"))
+            .filter(|(_, recorded)| recorded.success)
             .map(|(id, _)| id.clone())
             .collect()
     }
 
-    /// Records a finished run: appends it to `results.jsonl`, then rewrites the documents.
-    pub fn record(&mut self, entry: Value) -> Result<(), ArtifactError> {
-        append_json_line(&self.dir.join(RESULTS_LOG_FILE), &entry)?;
-        if let Some(id) = entry.get("generation_id").and_then(Value::as_str) {
-            self.skipped.remove(id);
-            self.latest.insert(id.to_owned(), entry);
+    /// A handle that appends entries to `results.jsonl` without holding the store.
+    pub fn appender(&self) -> Appender {
+        Appender {
+            path: self.dir.join(RESULTS_LOG_FILE),
+            file: Arc::clone(&self.file),
         }
-        self.write_documents()
+    }
+
+    /// Takes an entry already appended by an [`Appender`] into the state the views show.
+    pub fn remember(&mut self, entry: &Value) -> Result<(), ArtifactError> {
+        let id = entry
+            .get("generation_id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| self.encode_error(serde::ser::Error::custom("no `generation_id`")))?
+            .to_owned();
+        let text: Arc<RawValue> = Arc::from(
+            serde_json::value::to_raw_value(entry).map_err(|source| self.encode_error(source))?,
+        );
+        let success = entry.get("status").and_then(Value::as_str) == Some("success");
+        let error = (!success).then(|| entry.get("error").cloned().unwrap_or(Value::Null));
+        self.skipped.remove(&id);
+        self.latest.insert(
+            id,
+            Recorded {
+                text,
+                success,
+                error,
+            },
+        );
+        self.dirty = true;
+        Ok(())
     }
 
     /// Marks runs that were never attempted because dispatch stopped.
-    pub fn mark_skipped(
-        &mut self,
-        ids: impl IntoIterator<Item = String>,
-    ) -> Result<(), ArtifactError> {
+    pub fn mark_skipped(&mut self, ids: impl IntoIterator<Item = String>) {
         self.skipped.extend(ids);
-        self.write_documents()
+        self.dirty = true;
     }
 
     /// Stores the experiment's summary analysis (or why it failed).
-    pub fn set_summary(
-        &mut self,
-        summary: Option<Value>,
-        error: Option<Value>,
-    ) -> Result<(), ArtifactError> {
+    pub fn set_summary(&mut self, summary: Option<Value>, error: Option<Value>) {
         self.summary = summary;
         self.summary_error = error;
-        self.write_documents()
+        self.dirty = true;
     }
 
-    /// The latest entry of every planned run that has one, in plan order.
+    /// The latest entry of every planned run that has one, in plan order, parsed.
     pub fn entries(&self) -> Vec<Value> {
         self.plan_order
             .iter()
-            .filter_map(|id| self.latest.get(id).cloned())
+            .filter_map(|id| self.latest.get(id))
+            .filter_map(|recorded| serde_json::from_str(recorded.text.get()).ok())
             .collect()
     }
 
-    fn write_documents(&self) -> Result<(), ArtifactError> {
-        let mut document = Map::new();
-        document.insert("schema_version".into(), json!(1));
-        document.insert("kind".into(), json!("experiment_results"));
-        document.insert("experiment_id".into(), json!(self.experiment_id));
-        document.insert("updated_at".into(), json!(Timestamp::now().iso()));
-        document.insert("results".into(), Value::Array(self.entries()));
-        if let Some(summary) = &self.summary {
-            document.insert("summary".into(), summary.clone());
+    /// What the views show now, taken quickly so the store is not held while they are written.
+    fn snapshot(&mut self) -> Option<Snapshot> {
+        if !self.dirty {
+            return None;
         }
-        if let Some(error) = &self.summary_error {
-            document.insert("summary_error".into(), error.clone());
+        self.dirty = false;
+        Some(Snapshot {
+            dir: self.dir.clone(),
+            experiment_id: self.experiment_id.clone(),
+            results: self
+                .plan_order
+                .iter()
+                .filter_map(|id| {
+                    self.latest
+                        .get(id)
+                        .map(|recorded| Arc::clone(&recorded.text))
+                })
+                .collect(),
+            summary: self.summary.clone(),
+            summary_error: self.summary_error.clone(),
+            pairs: self.pairs.as_ref().map(|pairs| self.pairs_document(pairs)),
+        })
+    }
+
+    /// Writes the views now (the end of an experiment).
+    pub fn write_views(&mut self) -> Result<(), ArtifactError> {
+        match self.snapshot() {
+            Some(snapshot) => snapshot.write(),
+            None => Ok(()),
         }
-        artifacts::write_json(&self.dir.join(RESULTS_FILE), &Value::Object(document))?;
-        if let Some(pairs) = &self.pairs {
-            artifacts::write_json(&self.dir.join(PAIRS_FILE), &self.pairs_document(pairs))?;
-        }
-        Ok(())
     }
 
     /// `pairs.json` as of now: each side's error comes from its latest result, or `Skipped`.
@@ -160,14 +220,149 @@ impl ResultsStore {
                     json!({"type": "Skipped", "message": "skipped after an earlier failure or an interrupt"}),
                 );
             }
-            let entry = self.latest.get(id)?;
-            if entry.get("status").and_then(Value::as_str) == Some("success") {
-                return None;
-            }
-            Some(entry.get("error").cloned().unwrap_or(Value::Null))
+            self.latest.get(id)?.error.clone()
         };
         pairs_document(&self.experiment_id, &self.run_mode, pairs, side_error)
     }
+
+    fn encode_error(&self, source: serde_json::Error) -> ArtifactError {
+        ArtifactError::Encode {
+            path: self.dir.join(RESULTS_LOG_FILE),
+            source,
+        }
+    }
+}
+
+/// Appends result entries to `results.jsonl`: one `write` per line (so concurrent appends never
+/// interleave), then a sync. Workers append without holding the store.
+pub struct Appender {
+    path: PathBuf,
+    file: Arc<File>,
+}
+
+impl Appender {
+    pub fn append(&self, entry: &Value) -> Result<(), ArtifactError> {
+        let mut line = serde_json::to_vec(entry).map_err(|source| ArtifactError::Encode {
+            path: self.path.clone(),
+            source,
+        })?;
+        line.push(b'\n');
+        let error = |source| ArtifactError::Write {
+            path: self.path.clone(),
+            source,
+        };
+        (&*self.file).write_all(&line).map_err(error)?;
+        self.file.sync_data().map_err(error)
+    }
+}
+
+/// The views' content at one moment.
+struct Snapshot {
+    dir: PathBuf,
+    experiment_id: String,
+    results: Vec<Arc<RawValue>>,
+    summary: Option<Value>,
+    summary_error: Option<Value>,
+    pairs: Option<PairsDocument>,
+}
+
+/// An entry's JSON text, written as it is.
+struct Raw(Arc<RawValue>);
+
+impl Serialize for Raw {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+/// `experiment_results.json`.
+#[derive(Serialize)]
+struct ResultsDocument<'a, R: Serialize> {
+    schema_version: u32,
+    kind: &'static str,
+    experiment_id: &'a str,
+    updated_at: &'a str,
+    results: R,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: &'a Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary_error: &'a Option<Value>,
+}
+
+impl Snapshot {
+    fn write(&self) -> Result<(), ArtifactError> {
+        let now = Timestamp::now();
+        let document = ResultsDocument {
+            schema_version: 1,
+            kind: "experiment_results",
+            experiment_id: &self.experiment_id,
+            updated_at: now.iso(),
+            results: Rows(&self.results, |text: &Arc<RawValue>| Raw(Arc::clone(text))),
+            summary: &self.summary,
+            summary_error: &self.summary_error,
+        };
+        artifacts::write_json(&self.dir.join(RESULTS_FILE), &document)?;
+        if let Some(pairs) = &self.pairs {
+            write_pairs(&self.dir, pairs)?;
+        }
+        Ok(())
+    }
+}
+
+/// Rewrites the views while runs execute: wakes every [`CHECKPOINT_INTERVAL`] (or later, when
+/// the last write was slow), writes them if anything changed, and syncs the experiment log.
+pub struct Checkpointer {
+    stop: Mutex<bool>,
+    wake: Condvar,
+}
+
+impl Checkpointer {
+    pub fn new() -> Checkpointer {
+        Checkpointer {
+            stop: Mutex::new(false),
+            wake: Condvar::new(),
+        }
+    }
+
+    /// Runs until [`Checkpointer::stop`]; returns the first write error (it keeps trying: the
+    /// durable records do not depend on the views).
+    pub fn run(&self, store: &Mutex<ResultsStore>, log: &LogFile) -> Option<ArtifactError> {
+        let mut first_error = None;
+        let mut wait = CHECKPOINT_INTERVAL;
+        loop {
+            {
+                let stop = lock(&self.stop);
+                let (stop, _) = self
+                    .wake
+                    .wait_timeout_while(stop, wait, |stop| !*stop)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                if *stop {
+                    return first_error;
+                }
+            }
+            let started = Instant::now();
+            let snapshot = lock(store).snapshot();
+            if let Some(snapshot) = snapshot {
+                if let Err(error) = snapshot.write() {
+                    first_error.get_or_insert(error);
+                }
+            }
+            let _ = log.sync();
+            wait = CHECKPOINT_INTERVAL.max(started.elapsed() * CHECKPOINT_COST_SHARE);
+        }
+    }
+
+    pub fn stop(&self) {
+        *lock(&self.stop) = true;
+        self.wake.notify_all();
+    }
+}
+
+/// A poisoned lock means a worker panicked mid-update; the data is still the best we have.
+pub fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// `pairs.json`: each pair with its sides' errors as `side_error` reports them.
@@ -211,6 +406,7 @@ fn truncate(path: &Path, length: u64) -> Result<(), ArtifactError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::artifacts::plan_files::PAIRS_FILE;
 
     fn entry(id: &str, status: &str) -> Value {
         json!({"generation_id": id, "status": status, "error": if status == "error" { json!({"type": "x", "message": "m"}) } else { Value::Null }})
@@ -232,18 +428,24 @@ mod tests {
         .unwrap()
     }
 
+    fn record(store: &mut ResultsStore, entry: Value) {
+        store.appender().append(&entry).unwrap();
+        store.remember(&entry).unwrap();
+        store.write_views().unwrap();
+    }
+
     #[test]
     fn latest_entry_wins_and_documents_follow_plan_order() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = open(dir.path());
-        store.record(entry("B1_x", "success")).unwrap();
-        store.record(entry("A1_x", "error")).unwrap();
+        record(&mut store, entry("B1_x", "success"));
+        record(&mut store, entry("A1_x", "error"));
         let pairs: Value =
             serde_json::from_str(&fs::read_to_string(dir.path().join(PAIRS_FILE)).unwrap())
                 .unwrap();
         assert_eq!(pairs["pairs"][0]["a_error"]["type"], "x");
         assert!(pairs["pairs"][0].get("b_error").is_none());
-        store.record(entry("A1_x", "success")).unwrap();
+        record(&mut store, entry("A1_x", "success"));
         let results: Value =
             serde_json::from_str(&fs::read_to_string(dir.path().join(RESULTS_FILE)).unwrap())
                 .unwrap();
@@ -269,7 +471,7 @@ mod tests {
         .unwrap();
         let mut store = open(dir.path());
         assert_eq!(store.done().into_iter().collect::<Vec<_>>(), ["A1_x"]);
-        store.record(entry("B1_x", "success")).unwrap();
+        record(&mut store, entry("B1_x", "success"));
         let text = fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 2);
         for line in text.lines() {
@@ -281,8 +483,23 @@ mod tests {
     fn skipped_runs_are_marked_in_pairs() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = open(dir.path());
-        store.mark_skipped(["B1_x".to_owned()]).unwrap();
+        store.mark_skipped(["B1_x".to_owned()]);
         let pairs = store.pairs_document(store.pairs.as_ref().unwrap());
         assert_eq!(pairs.pairs[0].b_error.as_ref().unwrap()["type"], "Skipped");
+    }
+
+    #[test]
+    fn views_are_written_only_when_something_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = open(dir.path());
+        store.write_views().unwrap();
+        let path = dir.path().join(RESULTS_FILE);
+        fs::remove_file(&path).unwrap();
+        store.write_views().unwrap();
+        assert!(!path.exists(), "nothing changed, nothing written");
+        store.set_summary(Some(json!({"n": 1})), None);
+        store.write_views().unwrap();
+        let results: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(results["summary"]["n"], 1);
     }
 }

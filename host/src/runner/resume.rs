@@ -1,17 +1,23 @@
 //! `--resume` (DESIGN §4 step 10): the stored full plan is the source of truth. This module reads
-//! it back into runs, and owns the experiment directory's exclusive lock (taken by every run of
-//! the runner, so two processes never execute one experiment at once).
+//! it back into runs (schema 2, runs by reference, and schema 1, a merged config per run),
+//! applies `--config`/`--set` given with `--resume`, and owns the experiment directory's
+//! exclusive lock (taken by every runner before it writes in the directory, and held to the end).
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use plugin_api::{Pairing, PlannedRun, RunMode};
 use serde_json::{Map, Value};
 
-use crate::artifacts::plan_files::PLAN_FULL_FILE;
+use crate::artifacts::plan_files::{StoredPlan, StoredRun, PLAN_FILE, PLAN_FULL_FILE};
 
-use super::plan::RESERVED_RUN_FIELDS;
-use super::{pairs, PreparedRun, RunnerError};
+use super::plan::{owned_keys_set, PlanBase, RESERVED_RUN_FIELDS};
+use super::{owned_overrides, pairs, PreparedRun, RunnerError};
+
+/// The lock file of an experiment directory. Only its OS lock matters: the file itself may stay.
+pub const LOCK_FILE: &str = ".lock";
 
 /// What a resumed experiment continues from.
 pub struct StoredExperiment {
@@ -22,9 +28,6 @@ pub struct StoredExperiment {
     pub pairing: Option<Pairing>,
 }
 
-/// Preflight's fields of a stored full-plan entry; with the planned-run fields, not `meta`.
-const PREFLIGHT_FIELDS: &[&str] = &["config_error", "prompt_pipeline"];
-
 /// Reads `<out>/experiment_plan_full.json` of experiment `name`.
 pub fn load(out: &Path, name: &str) -> Result<StoredExperiment, RunnerError> {
     let path = out.join(PLAN_FULL_FILE);
@@ -32,113 +35,154 @@ pub fn load(out: &Path, name: &str) -> Result<StoredExperiment, RunnerError> {
         path: path.clone(),
         message,
     };
-    let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            error("the file does not exist: is this an experiment directory?".to_owned())
-        }
+    if !out.join(PLAN_FILE).exists() {
+        let message = if path.exists() {
+            format!("its plan was never committed (`{PLAN_FILE}` is missing: the runner stopped while writing it)\n\nstart the experiment afresh with the same `--output-root`")
+        } else {
+            "the directory holds no experiment plan: is this an experiment directory?".to_owned()
+        };
+        return Err(error(message));
+    }
+    let file = File::open(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => error(format!(
+            "the file does not exist, though `{PLAN_FILE}` does: the plan is incomplete"
+        )),
         _ => error(format!("cannot read it: {e}")),
     })?;
-    let plan: Value =
-        serde_json::from_str(&text).map_err(|e| error(format!("not valid JSON: {e}")))?;
-    let stored_name = plan
-        .get("experiment_name")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if stored_name != name {
+    let reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let mut deserializer = serde_json::Deserializer::from_reader(reader);
+    let plan: StoredPlan = serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|e| error(format!("`{}`: {}", e.path(), e.inner())))?;
+    if plan.experiment_name != name {
         return Err(error(format!(
-            "it belongs to experiment `{stored_name}`, not `{name}`"
+            "it belongs to experiment `{}`, not `{name}`",
+            plan.experiment_name
         )));
     }
-    let field = |key: &str| {
-        plan.get(key)
-            .ok_or_else(|| error(format!("`{key}` is missing")))
-    };
-    let experiment_id = field("experiment_id")?
-        .as_str()
-        .ok_or_else(|| error("`experiment_id` is not a string".into()))?
-        .to_owned();
-    let base_seed = field("base_seed")?
-        .as_u64()
-        .ok_or_else(|| error("`base_seed` is not an integer".into()))?;
-    let run_mode = field("run_mode")?
-        .as_str()
-        .and_then(RunMode::parse)
+    let run_mode = RunMode::parse(&plan.run_mode)
         .ok_or_else(|| error("`run_mode` is not `full` or `prompt_only`".into()))?;
-    let pairing: Option<Pairing> = match plan.get("pairing") {
-        None | Some(Value::Null) => None,
-        Some(value) => Some(
-            serde_json::from_value(value.clone()).map_err(|e| error(format!("`pairing`: {e}")))?,
-        ),
-    };
-    let entries = field("planned_runs_full")?
-        .as_array()
-        .ok_or_else(|| error("`planned_runs_full` is not an array".into()))?;
-    let runs = entries
-        .iter()
+    let schema_two = plan.schema_version >= 2;
+    let base = Arc::new(PlanBase {
+        config: match (&plan.base_config, schema_two) {
+            (Some(config), true) => config.clone(),
+            (None, true) => return Err(error("`base_config` is missing".to_owned())),
+            // Schema 1: each run holds its whole config.
+            (_, false) => Value::Object(Map::new()),
+        },
+        owned: owned_overrides(&plan.runner.standard_overrides),
+        resume_overlay: Value::Object(Map::new()),
+    });
+    if plan.planned_runs_full.is_empty() {
+        return Err(error("it has no planned runs".to_owned()));
+    }
+    let mut overlays: HashMap<String, Arc<Value>> = HashMap::new();
+    let runs = plan
+        .planned_runs_full
+        .into_iter()
         .enumerate()
         .map(|(index, entry)| {
-            stored_run(entry)
+            stored_run(entry, schema_two, &base, &mut overlays)
                 .map_err(|message| error(format!("planned_runs_full[{index}]: {message}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    if runs.is_empty() {
-        return Err(error("it has no planned runs".to_owned()));
-    }
     Ok(StoredExperiment {
-        experiment_id,
-        base_seed,
+        experiment_id: plan.experiment_id,
+        base_seed: plan.base_seed,
         run_mode,
         runs,
-        pairing,
+        pairing: plan.pairing,
     })
 }
 
-fn stored_run(entry: &Value) -> Result<PreparedRun, String> {
-    let object = entry.as_object().ok_or("not an object")?;
-    let text = |key: &str| object.get(key).and_then(Value::as_str).map(str::to_owned);
-    let variant = text("variant").ok_or("`variant` is missing")?;
-    let generation_id = text("generation_id").ok_or("`generation_id` is missing")?;
-    let run = object
-        .get("run")
-        .and_then(Value::as_u64)
-        .and_then(|run| u32::try_from(run).ok())
-        .ok_or("`run` is missing")?;
-    let config = object
-        .get("config")
-        .filter(|config| config.is_object())
-        .cloned()
-        .ok_or("`config` is missing")?;
-    let tags = object
-        .get("tags")
-        .and_then(Value::as_array)
-        .map(|tags| {
-            tags.iter()
-                .filter_map(|tag| tag.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    let meta: Map<String, Value> = object
-        .iter()
-        .filter(|(key, _)| {
-            !RESERVED_RUN_FIELDS.contains(&key.as_str())
-                && !PREFLIGHT_FIELDS.contains(&key.as_str())
-        })
-        .map(|(key, value)| (key.clone(), value.clone()))
+fn stored_run(
+    entry: StoredRun,
+    schema_two: bool,
+    base: &Arc<PlanBase>,
+    overlays: &mut HashMap<String, Arc<Value>>,
+) -> Result<PreparedRun, String> {
+    let overlay = if schema_two {
+        entry.overlay.ok_or("`overlay` is missing")?
+    } else {
+        entry.config.ok_or("`config` is missing")?
+    };
+    if !overlay.is_object() {
+        return Err("the run's overlay is not a table".to_owned());
+    }
+    let meta: Map<String, Value> = entry
+        .rest
+        .into_iter()
+        .filter(|(key, _)| !RESERVED_RUN_FIELDS.contains(&key.as_str()))
         .collect();
+    let overlay = overlays
+        .entry(overlay.to_string())
+        .or_insert_with(|| Arc::new(overlay))
+        .clone();
     Ok(PreparedRun {
         planned: PlannedRun {
-            variant,
-            variant_name: text("variant_name"),
-            run,
-            seed: object.get("seed").and_then(Value::as_u64),
+            variant: entry.variant,
+            variant_name: entry.variant_name,
+            run: entry.run,
+            seed: entry.seed,
             overlay: Value::Null,
-            tags,
-            notes: text("notes"),
+            tags: entry.tags,
+            notes: entry.notes,
             meta,
         },
-        generation_id,
-        config,
+        generation_id: entry.generation_id,
+        overlay,
+        base: Arc::clone(base),
     })
+}
+
+/// Merges `--config`/`--set` given with `--resume` onto every stored run, after its overlay.
+/// A change to a key the runner owns (mode, paths, labels, seed) is refused. Returns the changes
+/// as `key: old -> new` lines, the old value taken from the first run.
+pub fn apply_overlay(
+    stored: &mut StoredExperiment,
+    overlay: Value,
+) -> Result<Vec<String>, RunnerError> {
+    let Some(first) = stored.runs.first() else {
+        return Ok(Vec::new());
+    };
+    for run in &stored.runs {
+        if let Some((key, _, _)) = owned_keys_set(&overlay, &run.owned()).into_iter().next() {
+            return Err(RunnerError::ResumeOwnedKey { key });
+        }
+    }
+    let before = first.config().map_err(RunnerError::ResumeOverlay)?;
+    let mut changes = Vec::new();
+    leaves(&overlay, "", &mut |key, value| {
+        let pointer: String = key.split('.').map(|part| format!("/{part}")).collect();
+        let old = before
+            .pointer(&pointer)
+            .map_or_else(|| "(unset)".to_owned(), Value::to_string);
+        changes.push(format!("  {key}: {old} -> {value}"));
+    });
+    let base = Arc::new(PlanBase {
+        resume_overlay: overlay,
+        ..PlanBase::clone(&first.base)
+    });
+    for run in &mut stored.runs {
+        run.base = Arc::clone(&base);
+        run.config().map_err(RunnerError::ResumeOverlay)?;
+    }
+    Ok(changes)
+}
+
+/// Calls `visit` with the dotted key and value of every leaf of a table.
+fn leaves(tree: &Value, prefix: &str, visit: &mut dyn FnMut(&str, &Value)) {
+    let Value::Object(table) = tree else { return };
+    for (key, value) in table {
+        let dotted = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            Value::Object(_) => leaves(value, &dotted, visit),
+            _ => visit(&dotted, value),
+        }
+    }
 }
 
 /// The pairs of a stored A/B plan.
@@ -159,7 +203,7 @@ pub struct DirLock {
 
 /// Takes the exclusive lock of an experiment directory, or says who holds it.
 pub fn lock_dir(out: &Path) -> Result<DirLock, RunnerError> {
-    let path: PathBuf = out.join(".lock");
+    let path: PathBuf = out.join(LOCK_FILE);
     let file = File::options()
         .create(true)
         .truncate(false)
