@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::util::{pretty, read_json, run, Run, Sandbox};
+use crate::util::{full_plan_runs, pretty, run, Run, Sandbox};
 
 const EXPERIMENT: &str = "ab_scenespec_json_intermediary";
 const RUNS: usize = 10;
@@ -34,11 +34,7 @@ fn dry_run_with(sandbox: &Sandbox, config: &str) -> (Run, PathBuf) {
 
 /// The runs of the full plan, checked to number [`RUNS`].
 fn full_runs(out: &Path, output: &Run) -> Vec<Value> {
-    let full = read_json(&out.join("experiment_plan_full.json"));
-    let runs = full["planned_runs_full"]
-        .as_array()
-        .unwrap_or_else(|| panic!("planned_runs_full{output}"))
-        .clone();
+    let runs = full_plan_runs(out);
     assert_eq!(runs.len(), RUNS, "{output}");
     runs
 }
@@ -71,10 +67,19 @@ fn assert_every_run_fails(out: &Path, output: &Run, needles: &[&str]) {
         out.join("experiment_plan.json").is_file() && out.join("pairs.json").is_file(),
         "the plan files are written{output}"
     );
-    for entry in full_runs(out, output) {
+    let runs = full_runs(out, output);
+    // One line per distinct error (here one), with its count and the first runs it hit.
+    let first = runs[0]["generation_id"].as_str().unwrap_or_default();
+    output.assert_stderr_has(&[&format!("  {RUNS} runs ({first}, ")]);
+    let grouped = output
+        .stderr
+        .lines()
+        .filter(|line| line.starts_with("  ") && line.contains(" runs ("))
+        .count();
+    assert_eq!(grouped, 1, "one line per distinct error{output}");
+    for entry in runs {
         let id = entry["generation_id"].as_str().unwrap_or_default();
         let context = format!("`{id}`\n{}{output}", pretty(&entry));
-        output.assert_stderr_has(&[id]);
         assert!(entry.get("prompt_pipeline").is_none(), "{context}");
         let error = &entry["config_error"];
         assert!(error["type"].is_string(), "config_error.type {context}");

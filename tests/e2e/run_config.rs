@@ -2,7 +2,7 @@
 //! files, unknown `experiment_runners` keys, and data paths a plugin cannot read. Each is exit 2
 //! with a message naming the key or path, and no secret value is ever printed or written.
 
-use crate::util::{read_json, run, Sandbox};
+use crate::util::{full_plan_runs, read_json, run, Sandbox};
 
 #[test]
 fn set_with_a_bare_word_suggests_quoting() {
@@ -51,9 +51,7 @@ fn set_with_a_quoted_string_is_accepted() {
     // (`run.mode` is then a standard override of the runner, DESIGN §4 step 4; a key the runner
     // leaves alone reaches every run.)
     let full = read_json(&sandbox.path().join("out/experiment_plan_full.json"));
-    let runs = full["planned_runs_full"]
-        .as_array()
-        .expect("planned_runs_full");
+    let runs = full_plan_runs(&sandbox.path().join("out"));
     assert_eq!(runs.len(), 10, "{output}");
     for entry in runs {
         assert_eq!(
@@ -282,10 +280,7 @@ fn profile_v5_reads_a_profile_file_relative_to_the_working_directory() {
         plan["experiment_meta"]["profiles"]["like_dislike"], "data/profile.csv",
         "{output}"
     );
-    let full = read_json(&sandbox.path().join("out/experiment_plan_full.json"));
-    let runs = full["planned_runs_full"]
-        .as_array()
-        .expect("planned_runs_full");
+    let runs = full_plan_runs(&sandbox.path().join("out"));
     assert!(
         runs.iter()
             .any(|entry| entry["config"]["prompt"]["profile_path"] == "data/profile.csv"),

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use crate::util::{
-    library_file_name, pretty, read_json, run, Run, Sandbox, EXPERIMENTS, INTERFACE_VERSION,
+    full_plan_runs, library_file_name, pretty, read_json, run, Run, Sandbox, EXPERIMENTS,
+    INTERFACE_VERSION,
 };
 
 /// Planned runs with default flags, and whether the experiment is an A/B test (writes pairs).
@@ -239,7 +240,7 @@ fn check_plan_files(experiment: &str, runs: usize, ab: bool, out: &Path, output:
         ids.push(id);
     }
 
-    let full_runs = array(&full["planned_runs_full"], "planned_runs_full");
+    let full_runs = full_plan_runs(out);
     assert_eq!(full_runs.len(), runs, "{}", context("planned_runs_full"));
     for (entry, id) in full_runs.iter().zip(&ids) {
         assert_eq!(
@@ -353,11 +354,7 @@ fn check_plan_files(experiment: &str, runs: usize, ab: bool, out: &Path, output:
 
 /// The runs of the full plan in `out`.
 fn full_runs(out: &Path) -> Vec<Value> {
-    array(
-        &read_json(&out.join("experiment_plan_full.json"))["planned_runs_full"],
-        "planned_runs_full",
-    )
-    .clone()
+    full_plan_runs(out)
 }
 
 /// Every run passed preflight: its `prompt_pipeline` describes the compiled plan of its config.

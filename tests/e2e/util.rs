@@ -308,6 +308,33 @@ pub fn run(cmd: &mut assert_cmd::Command) -> Run {
     }
 }
 
+/// The entries of `planned_runs_full` in `out`, each with its effective `config` (rebuilt by the
+/// host library from the base config and the run's overlay) and its `prompt_pipeline` metadata
+/// (looked up from the index the full plan stores).
+pub fn full_plan_runs(out: &Path) -> Vec<Value> {
+    let full = read_json(&out.join("experiment_plan_full.json"));
+    let name = full["experiment_name"].as_str().unwrap_or_default();
+    let configs = image_project::runner::stored_run_configs(out, name)
+        .unwrap_or_else(|error| panic!("the stored plan in `{}`: {error}", out.display()));
+    let entries = full["planned_runs_full"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `planned_runs_full` in `{}`", out.display()));
+    assert_eq!(entries.len(), configs.len());
+    entries
+        .iter()
+        .zip(configs)
+        .map(|(entry, (id, config))| {
+            assert_eq!(entry["generation_id"], id.as_str());
+            let mut entry = entry.clone();
+            entry["config"] = config;
+            if let Some(index) = entry.get("prompt_pipeline").and_then(Value::as_u64) {
+                entry["prompt_pipeline"] = full["prompt_pipelines"][index as usize].clone();
+            }
+            entry
+        })
+        .collect()
+}
+
 /// Reads and parses a JSON file.
 pub fn read_json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path)

@@ -738,6 +738,28 @@ fn remove_rows_of_runs(
     Ok(())
 }
 
+/// The effective config of every run stored in the experiment directory `out`, by generation
+/// id, in plan order: the full plan's base config and each run's overlay, merged as for
+/// execution (a plan of schema 1 holds them already merged).
+pub fn stored_run_configs(
+    out: &Path,
+    experiment: &str,
+) -> Result<Vec<(String, Value)>, RunnerError> {
+    let stored = resume::load(out, experiment)?;
+    stored
+        .runs
+        .iter()
+        .map(|run| {
+            run.config()
+                .map(|config| (run.generation_id.clone(), config))
+                .map_err(|clash| RunnerError::Resume {
+                    path: out.join(PLAN_FULL_FILE),
+                    message: format!("`{}`: {clash}", run.generation_id),
+                })
+        })
+        .collect()
+}
+
 /// Step 12: refreshes the index of the `_artifacts` store holding the experiment, best-effort:
 /// a failure is a warning, never a failed experiment.
 fn update_index(output_root: &Path, log: &LogFile, report: &mut ExperimentReport) {
