@@ -38,6 +38,22 @@ pub fn not_regular(file_type: FileType) -> Option<&'static str> {
     Some("not a regular file")
 }
 
+/// Creates a FIFO at `path`, for the tests that check a FIFO is refused without being opened.
+#[cfg(all(test, unix))]
+pub(crate) fn make_fifo(path: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("a path without NUL");
+    // SAFETY: `c_path` is a valid NUL-terminated path that outlives the call.
+    let status = unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) };
+    assert_eq!(
+        status,
+        0,
+        "mkfifo `{}`: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,20 +78,4 @@ mod tests {
             assert_eq!(kind(&fifo), Some("a FIFO"));
         }
     }
-}
-
-/// Creates a FIFO at `path`, for the tests that check a FIFO is refused without being opened.
-#[cfg(all(test, unix))]
-pub(crate) fn make_fifo(path: &std::path::Path) {
-    use std::os::unix::ffi::OsStrExt;
-    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("a path without NUL");
-    // SAFETY: `c_path` is a valid NUL-terminated path that outlives the call.
-    let status = unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) };
-    assert_eq!(
-        status,
-        0,
-        "mkfifo `{}`: {}",
-        path.display(),
-        std::io::Error::last_os_error()
-    );
 }
