@@ -92,6 +92,9 @@ pub fn exec(args: Args) -> CliResult {
     let plugins = scan_plugin_dir_flags(&raw[1..]);
     let catalog = plugins.discover()?;
     let experiment = catalog.get(&name).map_err(CliError::usage)?;
+    for warning in experiment.warnings() {
+        eprintln!("warning: plugin `{}`: {warning}", experiment.path.display());
+    }
 
     let command = run_command(&experiment.descriptor);
     let matches = match command.try_get_matches_from(

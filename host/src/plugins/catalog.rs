@@ -6,11 +6,13 @@
 
 use std::path::{Path, PathBuf};
 
-use plugin_api::loader::{self, PluginLibrary};
+use plugin_api::loader::{self, PanicStrategy, PluginLibrary};
 use plugin_api::Descriptor;
 
+use super::printable::{printable, NAME_CHARS, REASON_CHARS};
+
 use super::descriptor::check_descriptor;
-use super::search_path::{library_files, search_dirs, PluginDirOptions};
+use super::search_path::{library_files, search_dirs, Candidate, PluginDirOptions};
 use super::services::HostServices;
 use super::PluginError;
 
@@ -30,16 +32,46 @@ impl LoadedExperiment {
     pub fn name(&self) -> &str {
         &self.descriptor.name
     }
+
+    /// What the user should know about this plugin although it loaded, one line each.
+    pub fn warnings(&self) -> Vec<String> {
+        match self.library.panic_strategy() {
+            PanicStrategy::Unwind => Vec::new(),
+            PanicStrategy::Unknown => vec![UNKNOWN_PANIC_STRATEGY.to_owned()],
+        }
+    }
 }
+
+/// The warning for a plugin without a panic-strategy record.
+const UNKNOWN_PANIC_STRATEGY: &str = "panic strategy unknown: no \
+     `image_project_panic_strategy` record (built against an older plugin-api, or without \
+     `export_experiment!`); if it was built with `panic = \"abort\"`, a panic in it kills the \
+     host; rebuilding it records the strategy";
 
 /// A file that could not be used as a plugin.
 #[derive(Debug, Clone)]
 pub struct LoadFailure {
     pub path: PathBuf,
-    /// One line.
+    /// One line, printable (control characters escaped, cut to [`REASON_CHARS`]).
     pub reason: String,
     /// The full report (abi_stable's layout errors), for `--verbose`.
     pub detail: Option<String>,
+    /// The experiment the file defines, when the failure came after its descriptor was read (a
+    /// refused descriptor, two libraries of one name), so `run <name>` can point at it.
+    pub experiment: Option<String>,
+}
+
+impl LoadFailure {
+    /// A failure of `path`; `reason` may hold text from the plugin, so it is made printable here,
+    /// once, for every command that shows it.
+    fn new(path: &Path, reason: &str, detail: Option<String>, experiment: Option<&str>) -> Self {
+        LoadFailure {
+            path: path.to_owned(),
+            reason: printable(reason, REASON_CHARS).into_owned(),
+            detail,
+            experiment: experiment.map(str::to_owned),
+        }
+    }
 }
 
 /// Every experiment found, sorted by name, and every failure, in search order.
@@ -56,11 +88,32 @@ pub struct UnknownExperiment {
     pub name: String,
     pub available: Vec<String>,
     pub suggestion: Option<String>,
+    /// The libraries that declared this name but were refused (a bad descriptor, a twin in the
+    /// same directory): the experiment exists, it did not load.
+    pub refused: Vec<LoadFailure>,
+    /// Every other file that failed to load: any of them may be the experiment, since a library
+    /// that fails before its descriptor is read has no name to match.
+    pub other_failures: Vec<LoadFailure>,
 }
 
 impl UnknownExperiment {
     fn message(&self) -> String {
-        let mut message = format!("no experiment named `{}`", self.name);
+        let name = printable(&self.name, NAME_CHARS);
+        if !self.refused.is_empty() {
+            let mut message = format!("experiment `{name}` failed to load");
+            for failure in &self.refused {
+                message.push_str(&format!("\n  {}", failure_line(failure)));
+            }
+            message.push_str("\n\nsee `image-project experiments list --verbose` for details");
+            return message;
+        }
+        let mut message = format!("no experiment named `{name}`");
+        if !self.other_failures.is_empty() {
+            message.push_str("\n\nthese files failed to load; one of them may define it:");
+            for failure in &self.other_failures {
+                message.push_str(&format!("\n  {}", failure_line(failure)));
+            }
+        }
         if let Some(suggestion) = &self.suggestion {
             message.push_str(&format!(
                 "\n\n  tip: a similar experiment exists: `{suggestion}`"
@@ -85,8 +138,14 @@ impl Catalog {
         let mut catalog = Catalog::default();
         for dir in search_dirs(options)? {
             let mut found_here: Vec<LoadedExperiment> = Vec::new();
-            for path in library_files(&dir.path)? {
-                match load_one(&path, &services) {
+            for candidate in library_files(&dir.path)? {
+                let loaded = match candidate {
+                    Candidate::Library(path) => load_one(&path, &services),
+                    Candidate::Skipped { path, reason } => {
+                        Err(LoadFailure::new(&path, &reason, None, None))
+                    }
+                };
+                match loaded {
                     Ok(experiment) => found_here.push(experiment),
                     Err(failure) => catalog.failures.push(failure),
                 }
@@ -110,15 +169,16 @@ impl Catalog {
                     .filter(|other| other.path != experiment.path)
                     .map(|other| format!("`{}`", other.path.display()))
                     .collect();
-                self.failures.push(LoadFailure {
-                    path: experiment.path.clone(),
-                    reason: format!(
+                self.failures.push(LoadFailure::new(
+                    &experiment.path,
+                    &format!(
                         "experiment `{}` is also defined by {} in the same directory",
                         experiment.name(),
                         others.join(", ")
                     ),
-                    detail: None,
-                });
+                    None,
+                    Some(experiment.name()),
+                ));
                 continue;
             }
             match self
@@ -157,25 +217,38 @@ impl Catalog {
             .filter(|(score, _)| *score > 0.8)
             .max_by(|a, b| a.0.total_cmp(&b.0))
             .map(|(_, candidate)| candidate.clone());
+        let (refused, other_failures) = self
+            .failures
+            .iter()
+            .cloned()
+            .partition(|failure| failure.experiment.as_deref() == Some(name));
         Err(UnknownExperiment {
             name: name.to_owned(),
             available,
             suggestion,
+            refused,
+            other_failures,
         })
     }
 }
 
+/// `` `path`: reason `` on one line, as error messages list a failure.
+fn failure_line(failure: &LoadFailure) -> String {
+    format!(
+        "`{}`: {}",
+        printable(&failure.path.display().to_string(), REASON_CHARS),
+        failure.reason
+    )
+}
+
 fn load_one(path: &Path, services: &HostServices) -> Result<LoadedExperiment, LoadFailure> {
-    let failure = |reason: String, detail: Option<String>| LoadFailure {
-        path: path.to_owned(),
-        reason,
-        detail,
-    };
-    let library = loader::load(path).map_err(|error| failure(error.reason, Some(error.detail)))?;
+    let library = loader::load(path)
+        .map_err(|error| LoadFailure::new(path, &error.reason, Some(error.detail), None))?;
     let descriptor = library
         .descriptor(services)
-        .map_err(|error| failure(error.to_string(), None))?;
-    check_descriptor(&descriptor).map_err(|reason| failure(reason, None))?;
+        .map_err(|error| LoadFailure::new(path, &error.to_string(), None, None))?;
+    check_descriptor(&descriptor)
+        .map_err(|reason| LoadFailure::new(path, &reason, None, Some(&descriptor.name)))?;
     Ok(LoadedExperiment {
         descriptor,
         path: path.to_owned(),
