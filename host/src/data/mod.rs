@@ -274,7 +274,20 @@ fn open_nonblocking(path: &Path) -> io::Result<fs::File> {
 ///
 /// Those of [`read_data`], and [`DataError::Empty`].
 pub fn read_nonempty(reference: &str, cwd: &Path) -> Result<String, DataError> {
-    let text = read_data(reference, cwd)?;
+    read_nonempty_with_limit(reference, cwd, DEFAULT_MAX_FILE_BYTES)
+}
+
+/// Like [`read_data_with_limit`], but a file that is empty or only whitespace is an error.
+///
+/// # Errors
+///
+/// Those of [`read_data_with_limit`], and [`DataError::Empty`].
+pub fn read_nonempty_with_limit(
+    reference: &str,
+    cwd: &Path,
+    max_file_bytes: u64,
+) -> Result<String, DataError> {
+    let text = read_data_with_limit(reference, cwd, max_file_bytes)?;
     if text.trim().is_empty() {
         return Err(DataError::Empty {
             reference: reference.to_owned(),
@@ -486,6 +499,10 @@ mod tests {
         assert!(err
             .to_string()
             .starts_with("data file `ten.csv` is larger than the limit of 9 bytes"));
+        assert!(matches!(
+            read_nonempty_with_limit("ten.csv", dir.path(), 9),
+            Err(DataError::TooLarge { .. })
+        ));
         // Embedded samples are part of the binary, not capped.
         assert!(read_data_with_limit("builtin:category_list_v1.csv", dir.path(), 1).is_ok());
         assert_eq!(DEFAULT_MAX_FILE_BYTES, 64 * 1024 * 1024);
