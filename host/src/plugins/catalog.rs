@@ -3,15 +3,18 @@
 //! Order of precedence follows the search path: an experiment in an earlier directory shadows one
 //! of the same name in a later directory (and `list` says so); two libraries declaring the same
 //! name in one directory are both refused, since neither can be preferred.
+//!
+//! A failure remembers the experiment it defines when the descriptor had been read before the
+//! library was refused, so asking for that name reports the failure instead of "no experiment
+//! named". Every reason is made printable once, here, because it may quote the plugin's own text.
 
 use std::path::{Path, PathBuf};
 
 use plugin_api::loader::{self, PanicStrategy, PluginLibrary};
 use plugin_api::Descriptor;
 
-use super::printable::{printable, NAME_CHARS, REASON_CHARS};
-
 use super::descriptor::check_descriptor;
+use super::printable::{printable, NAME_CHARS, REASON_CHARS};
 use super::search_path::{library_files, search_dirs, Candidate, PluginDirOptions};
 use super::services::HostServices;
 use super::PluginError;
