@@ -562,11 +562,17 @@ fn a_64_kib_summary_with_escapes_is_listed_escaped_and_cut() {
     assert!(line.contains("two\\nlines \\u{1b}[31mred xxx"), "{output}");
     assert!(line.contains('…') && line.len() < 1000, "cut{output}");
 
-    let output = run(sandbox
-        .experiments(&plugins, &["describe", FAULT_MALFORMED])
-        .env("FAULT_MALFORMED_SUMMARY", &summary));
-    output.assert_code(0);
-    assert!(!output.stdout.contains('\u{1b}'), "{output}");
+    for command in [
+        &["describe", FAULT_MALFORMED][..],
+        &["run", FAULT_MALFORMED, "--help"],
+    ] {
+        let output = run(sandbox
+            .experiments(&plugins, command)
+            .env("FAULT_MALFORMED_SUMMARY", &summary));
+        output.assert_code(0);
+        assert!(output.stdout.contains("two\\nlines"), "{output}");
+        assert!(!output.stdout.contains('\u{1b}'), "{output}");
+    }
 
     // JSON keeps the text whole: it escapes it itself, and a program wants all of it.
     let output = run(sandbox

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::args::PluginDirArgs;
 use super::{CliError, CliResult, EXIT_OK};
-use crate::plugins::printable::{printable, NAME_CHARS, SUMMARY_CHARS};
+use crate::plugins::printable::{printable, HELP_CHARS, NAME_CHARS, SUMMARY_CHARS};
 
 /// Show an experiment's summary, default mode, library, flags and runner keys
 #[derive(clap::Args)]
@@ -80,7 +80,7 @@ pub fn exec(args: Args) -> CliResult {
             }
             println!("  --{} ({})", arg.name, facts.join(", "));
             if !arg.help.is_empty() {
-                println!("      {}", printable(&arg.help, SUMMARY_CHARS));
+                println!("      {}", printable(&arg.help, HELP_CHARS));
             }
         }
     }

@@ -10,8 +10,10 @@ use std::borrow::Cow;
 
 /// How many characters of an experiment name `list` and the error messages show.
 pub const NAME_CHARS: usize = 64;
-/// How many characters of a summary or a flag's help text are shown.
+/// How many characters of a summary are shown (it is one line of `list`).
 pub const SUMMARY_CHARS: usize = 100;
+/// How many characters of a flag's help text are shown.
+pub const HELP_CHARS: usize = 400;
 /// How many characters of a load failure's one-line reason are kept (`--verbose` has the rest).
 pub const REASON_CHARS: usize = 400;
 
