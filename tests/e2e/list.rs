@@ -349,11 +349,14 @@ fn two_libraries_of_one_experiment_in_one_dir_are_both_refused() {
     let errors = errors(&document);
     assert_eq!(errors.len(), 2, "{output}");
     for (file_name, other) in [(&original, &copy), (&copy, &original)] {
-        let text = reason(error_for(errors, file_name, &output));
+        let error = error_for(errors, file_name, &output);
+        let text = reason(error);
         assert!(
             text.contains("`3x3`") && text.contains(other.as_str()),
             "the reason names the twin{output}"
         );
+        // The descriptor was read before the refusal, so the error says which experiment it is.
+        assert_eq!(error["experiment"], "3x3", "{output}");
     }
 }
 

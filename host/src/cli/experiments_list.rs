@@ -45,6 +45,9 @@ pub fn exec(args: Args) -> CliResult {
             .iter()
             .map(|failure| {
                 let mut entry = json!({"path": failure.path, "reason": failure.reason});
+                if let Some(experiment) = &failure.experiment {
+                    entry["experiment"] = json!(experiment);
+                }
                 if args.plugins.verbose {
                     entry["detail"] = json!(failure.detail);
                 }

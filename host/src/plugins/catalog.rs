@@ -259,3 +259,92 @@ fn load_one(path: &Path, services: &HostServices) -> Result<LoadedExperiment, Lo
         shadowed: Vec::new(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(file: &str, reason: &str, experiment: Option<&str>) -> LoadFailure {
+        LoadFailure::new(Path::new(file), reason, None, experiment)
+    }
+
+    #[test]
+    fn a_refused_experiment_is_named_with_its_reasons() {
+        let catalog = Catalog {
+            experiments: Vec::new(),
+            failures: vec![
+                failure(
+                    "/p/liba.so",
+                    "experiment `demo` is also defined by `/p/libb.so`",
+                    Some("demo"),
+                ),
+                failure(
+                    "/p/libb.so",
+                    "experiment `demo` is also defined by `/p/liba.so`",
+                    Some("demo"),
+                ),
+                failure("/p/libc.so", "not a loadable library: bad ELF", None),
+            ],
+        };
+        let Err(error) = catalog.get("demo") else {
+            panic!("`demo` did not load");
+        };
+        assert_eq!(
+            error.to_string(),
+            "experiment `demo` failed to load\n  \
+             `/p/liba.so`: experiment `demo` is also defined by `/p/libb.so`\n  \
+             `/p/libb.so`: experiment `demo` is also defined by `/p/liba.so`\n\n\
+             see `image-project experiments list --verbose` for details"
+        );
+    }
+
+    #[test]
+    fn an_unknown_name_lists_the_files_that_failed_before_their_descriptor() {
+        let catalog = Catalog {
+            experiments: Vec::new(),
+            failures: vec![failure(
+                "/p/libx.so",
+                "built with `panic = \"abort\"`",
+                None,
+            )],
+        };
+        let Err(error) = catalog.get("x") else {
+            panic!("`x` did not load");
+        };
+        let message = error.to_string();
+        assert!(
+            message.starts_with(
+                "no experiment named `x`\n\n\
+                 these files failed to load; one of them may define it:\n  \
+                 `/p/libx.so`: built with `panic = \"abort\"`\n\n"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn reasons_and_names_are_printable() {
+        let failure = failure(
+            "/p/lib.so",
+            &format!("bad `a\nb` {}", "x".repeat(5000)),
+            None,
+        );
+        assert!(
+            failure.reason.starts_with("bad `a\\nb` xxx"),
+            "{}",
+            failure.reason
+        );
+        assert!(failure.reason.ends_with('…'));
+        assert_eq!(failure.reason.chars().count(), REASON_CHARS + 1);
+        let catalog = Catalog::default();
+        let Err(error) = catalog.get("evil\u{1b}[2J") else {
+            panic!("nothing is loaded");
+        };
+        assert!(
+            error
+                .to_string()
+                .starts_with("no experiment named `evil\\u{1b}[2J`"),
+            "{error}"
+        );
+    }
+}
