@@ -12,6 +12,7 @@
 //! - [`backends`]: the text and image providers (offline and OpenAI-compatible).
 //! - [`artifacts`]: every file format the runner writes, and atomic writing.
 //! - [`clock`]: the UTC timestamps and dates written into artifacts.
+//! - [`file_kind`]: naming what is at a path that is not a regular file (FIFO, device, directory).
 
 pub mod artifacts;
 pub mod backends;
@@ -20,6 +21,7 @@ pub mod clock;
 pub mod config;
 pub mod context;
 pub mod data;
+pub mod file_kind;
 pub mod generation;
 pub mod pipeline;
 pub mod plugins;

@@ -21,6 +21,25 @@ use crate::model::{AnalyzeRequest, HookFailure, HookFailureKind, PlanRequest, Ru
 
 pub use abi_stable::library::LibHeader;
 
+/// The exported symbol where [`crate::export_experiment!`] records the plugin's panic strategy
+/// (a `u32`: [`PANIC_STRATEGY_UNWIND`] or [`PANIC_STRATEGY_ABORT`]). It sits beside the frozen
+/// root module, so plugins built before it existed still load (their strategy is unknown).
+pub const PANIC_STRATEGY_SYMBOL: &str = "image_project_panic_strategy";
+/// The plugin was built with `panic = "unwind"`: its hooks' `catch_unwind` works.
+pub const PANIC_STRATEGY_UNWIND: u32 = 0x756e_7764; // "unwd"
+/// The plugin was built with `panic = "abort"`: any panic in it aborts the host.
+pub const PANIC_STRATEGY_ABORT: u32 = 0x6162_7274; // "abrt"
+
+/// The code recorded for a crate whose `cfg!(panic = "unwind")` is `unwinds`. Distinctive
+/// values rather than 0 and 1, so a symbol of this name that is not ours is unlikely to pass.
+pub const fn panic_strategy_code(unwinds: bool) -> u32 {
+    if unwinds {
+        PANIC_STRATEGY_UNWIND
+    } else {
+        PANIC_STRATEGY_ABORT
+    }
+}
+
 /// The services the host answers, as a stable trait object. Strings are JSON except for
 /// `read_data` (the file's text) and `log`.
 #[sabi_trait]
@@ -259,5 +278,20 @@ mod tests {
             source.contains(&expected),
             "lib.rs must export `{expected}`"
         );
+        let expected = format!("#[export_name = \"{}\"]", super::PANIC_STRATEGY_SYMBOL);
+        assert!(
+            source.contains(&expected),
+            "lib.rs must export `{expected}`"
+        );
+    }
+
+    #[test]
+    fn this_crate_records_unwind() {
+        // plugin-api's own tests build with the workspace's `panic = "unwind"`.
+        assert_eq!(
+            super::panic_strategy_code(cfg!(panic = "unwind")),
+            super::PANIC_STRATEGY_UNWIND
+        );
+        assert_ne!(super::PANIC_STRATEGY_UNWIND, super::PANIC_STRATEGY_ABORT);
     }
 }

@@ -60,7 +60,9 @@ pub const INTERFACE_VERSION: &str = env!("CARGO_PKG_VERSION");
 ///
 /// The argument is an expression building the experiment; it is evaluated once, on the first hook
 /// call. Every hook runs inside `catch_unwind`: a panic becomes an error naming the plugin and the
-/// hook instead of aborting the host.
+/// hook instead of aborting the host. That only works in a plugin built with `panic = "unwind"`,
+/// so the macro also records the plugin's panic strategy in a symbol of its own, which the host
+/// reads before calling anything: a plugin built with `panic = "abort"` is refused at load time.
 #[macro_export]
 macro_rules! export_experiment {
     ($experiment:expr) => {
@@ -83,5 +85,14 @@ macro_rules! export_experiment {
         #[export_name = "_1as_0lib_1header_0root_bmodule_bloader"]
         pub static __IMAGE_PROJECT_LIB_HEADER: $crate::ffi::LibHeader =
             $crate::ffi::lib_header::<__ImageProjectExperiment>();
+
+        // The panic strategy of the crate this expands in (the plugin's, which decides whether its
+        // `catch_unwind` can catch anything), as plain data the host reads without running any of
+        // the plugin's code. A symbol beside the frozen layout, not a field in it (DESIGN §3:
+        // growth by name). A test in plugin-api checks the name against `PANIC_STRATEGY_SYMBOL`.
+        #[doc(hidden)]
+        #[export_name = "image_project_panic_strategy"]
+        pub static __IMAGE_PROJECT_PANIC_STRATEGY: u32 =
+            $crate::ffi::panic_strategy_code(cfg!(panic = "unwind"));
     };
 }

@@ -3,6 +3,16 @@
 //! The host implements [`ServiceProvider`] and never touches `abi_stable`. Loading reports, never
 //! panics: every failure is a [`LoadError`] with a one-line reason (and the full abi_stable report
 //! for `--verbose`). Libraries are never unloaded.
+//!
+//! Loading goes in two steps. First the library is opened with `libloading` and its panic-strategy
+//! record (the `u32` behind [`ffi::PANIC_STRATEGY_SYMBOL`], written by the export macro) is read as
+//! plain data, before any of the plugin's code runs: a plugin built with `panic = "abort"` would
+//! take the host down at its first panic, whatever its hooks' `catch_unwind` says, so it is refused
+//! there. A library without the record (built before plugin-api wrote it, or without the export
+//! macro) loads, with [`PanicStrategy::Unknown`] for the host to warn about. Then abi_stable reads
+//! the header, checks version and layout, and builds the root module.
+//!
+//! [`ffi::PANIC_STRATEGY_SYMBOL`]: crate::ffi::PANIC_STRATEGY_SYMBOL
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -16,7 +26,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::experiment::LogLevel;
-use crate::ffi::{panic_message, HostServices, HostServices_TO, PluginModule_Ref};
+use crate::ffi::{
+    panic_message, HostServices, HostServices_TO, PluginModule_Ref, PANIC_STRATEGY_ABORT,
+    PANIC_STRATEGY_SYMBOL, PANIC_STRATEGY_UNWIND,
+};
 use crate::model::{
     AnalyzeRequest, ChatRequest, ChatResponse, Descriptor, HookFailure, HookFailureKind, Plan,
     PlanRequest, RunOutcome, RunRequest,
@@ -65,15 +78,37 @@ pub enum CallError {
     MalformedOutput { hook: String, message: String },
 }
 
+/// How a loaded plugin handles a panic, as far as the host can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PanicStrategy {
+    /// Built with `panic = "unwind"`: a panic in a hook becomes an error naming plugin and hook.
+    Unwind,
+    /// The library has no panic-strategy record: built against a plugin-api from before it was
+    /// written, or without the export macro. It loads; the host should say it cannot tell.
+    Unknown,
+}
+
+impl PanicStrategy {
+    /// `unwind` or `unknown`, as `list --json` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PanicStrategy::Unwind => "unwind",
+            PanicStrategy::Unknown => "unknown",
+        }
+    }
+}
+
 /// A loaded plugin library.
 #[derive(Clone, Copy)]
 pub struct PluginLibrary {
     module: PluginModule_Ref,
     interface_version: &'static str,
+    panic_strategy: PanicStrategy,
 }
 
 /// Loads the plugin library at `path`.
 pub fn load(path: &Path) -> Result<PluginLibrary, LoadError> {
+    let panic_strategy = probe_panic_strategy(path)?;
     // `lib_header_from_path` + `init_root_module` rather than `RootModule::load_from_file`: the
     // latter caches one module per interface type and would hand every later path the first one.
     let header = lib_header_from_path(path).map_err(load_error)?;
@@ -83,7 +118,56 @@ pub fn load(path: &Path) -> Result<PluginLibrary, LoadError> {
     Ok(PluginLibrary {
         module,
         interface_version: header.version_strings().version.as_str(),
+        panic_strategy,
     })
+}
+
+/// Reads the panic-strategy record of the library at `path` without calling into it, refusing a
+/// library built with `panic = "abort"`.
+fn probe_panic_strategy(path: &Path) -> Result<PanicStrategy, LoadError> {
+    // SAFETY: opening a library runs its initialisers, as `lib_header_from_path` would right
+    // after; nothing else of it is called here.
+    let library = unsafe { libloading::Library::new(path) }.map_err(|error| {
+        let detail = error.to_string();
+        LoadError {
+            reason: format!("not a loadable library: {}", first_line(&detail)),
+            detail,
+        }
+    })?;
+    let mut name = PANIC_STRATEGY_SYMBOL.as_bytes().to_vec();
+    name.push(0);
+    // SAFETY: the export macro defines this symbol as a `static u32`; only its value is read.
+    let code = unsafe {
+        library
+            .get::<*const u32>(&name)
+            .ok()
+            .map(|symbol| std::ptr::read_unaligned(*symbol))
+    };
+    // Never unloaded (like every plugin): abi_stable opens the same file again next, and a library
+    // that is refused here stays mapped but is never called.
+    std::mem::forget(library);
+    match code {
+        None => Ok(PanicStrategy::Unknown),
+        Some(PANIC_STRATEGY_UNWIND) => Ok(PanicStrategy::Unwind),
+        Some(PANIC_STRATEGY_ABORT) => Err(LoadError {
+            reason: "built with `panic = \"abort\"`, so a panic in any hook would abort the host \
+                     (rebuild it with `panic = \"unwind\"` in its `[profile.*]`)"
+                .to_owned(),
+            detail: format!(
+                "the library's `{PANIC_STRATEGY_SYMBOL}` record says it was built with \
+                 `panic = \"abort\"`; the export macro's `catch_unwind` cannot catch a panic \
+                 there, and abi_stable's shims would abort the host"
+            ),
+        }),
+        Some(other) => Err(LoadError {
+            reason: format!(
+                "unrecognised panic-strategy record `{other:#x}` in `{PANIC_STRATEGY_SYMBOL}` \
+                 (rebuild the plugin against plugin-api {})",
+                crate::INTERFACE_VERSION
+            ),
+            detail: String::new(),
+        }),
+    }
 }
 
 fn load_error(error: LibraryError) -> LoadError {
@@ -136,6 +220,11 @@ impl PluginLibrary {
     /// The `plugin-api` version the plugin was built against.
     pub fn interface_version(&self) -> &'static str {
         self.interface_version
+    }
+
+    /// The plugin's panic strategy (an abort-built plugin never loads).
+    pub fn panic_strategy(&self) -> PanicStrategy {
+        self.panic_strategy
     }
 
     /// Calls the `descriptor` hook.

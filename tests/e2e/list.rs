@@ -1,15 +1,17 @@
 //! `experiments list`: the default search path, the `--plugin-dir` flags, shadowing, and the
-//! report of every file that failed to load (fault fixtures, a non-plugin library, a junk file).
+//! report of every file that failed to load (fault fixtures, a non-plugin library, a junk file, a
+//! FIFO, an abort-built plugin), and how a plugin's own text is shown.
 
 use std::collections::BTreeSet;
 use std::env::consts::DLL_EXTENSION;
 use std::path::Path;
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::util::{
     copy_into, file_name_of, fixture, library_file_name, pretty, run, Run, Sandbox, EXPERIMENTS,
-    FAULT_MALFORMED, FAULT_PANIC, FAULT_V2, INTERFACE_VERSION, NOT_A_PLUGIN,
+    FAULT_ABORT, FAULT_MALFORMED, FAULT_PANIC, FAULT_V2, INTERFACE_VERSION, NOT_A_PLUGIN,
 };
 
 fn names(document: &Value) -> Vec<String> {
@@ -347,11 +349,14 @@ fn two_libraries_of_one_experiment_in_one_dir_are_both_refused() {
     let errors = errors(&document);
     assert_eq!(errors.len(), 2, "{output}");
     for (file_name, other) in [(&original, &copy), (&copy, &original)] {
-        let text = reason(error_for(errors, file_name, &output));
+        let error = error_for(errors, file_name, &output);
+        let text = reason(error);
         assert!(
             text.contains("`3x3`") && text.contains(other.as_str()),
             "the reason names the twin{output}"
         );
+        // The descriptor was read before the refusal, so the error says which experiment it is.
+        assert_eq!(error["experiment"], "3x3", "{output}");
     }
 }
 
@@ -414,4 +419,193 @@ fn fault_panic_loads_when_no_hook_is_asked_to_panic() {
     let document = output.json();
     assert_eq!(names(&document), vec![FAULT_PANIC.to_owned()], "{output}");
     assert!(errors(&document).is_empty(), "{output}");
+}
+
+// Issue 10 ("the runner's guarantees"), items 3 and 5: files and plugins that would hang or take
+// down the host are reported, never opened or called.
+
+/// Long enough that a hang fails the test instead of blocking it; `list` takes milliseconds.
+const HANG_TIMEOUT: Duration = Duration::from_secs(20);
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_named_like_a_library_is_reported_without_being_opened() {
+    let sandbox = Sandbox::new();
+    let plugins = sandbox.fresh_plugin_dir("plugin-dir");
+    let fifo = plugins.join(format!("evil.{DLL_EXTENSION}"));
+    crate::util::mkfifo(&fifo);
+    sandbox.mkdir(&format!("plugin-dir/dir.{DLL_EXTENSION}"));
+    // A symbolic link to a real library still loads.
+    let link = plugins.join(format!("link.{DLL_EXTENSION}"));
+    std::os::unix::fs::symlink(crate::util::fixture(FAULT_PANIC), &link).expect("symlink");
+
+    let output = run(sandbox
+        .experiments(&plugins, &["list", "--json"])
+        .timeout(HANG_TIMEOUT));
+    output.assert_code(0);
+    let document = output.json();
+    let mut expected = four_names();
+    expected.push(FAULT_PANIC.to_owned());
+    expected.sort();
+    assert_eq!(names(&document), expected, "{output}");
+    let errors = errors(&document);
+    assert_eq!(errors.len(), 2, "{output}");
+    let fifo_reason = reason(error_for(errors, &format!("evil.{DLL_EXTENSION}"), &output));
+    assert!(
+        fifo_reason.contains("not a regular file (a FIFO)"),
+        "{output}"
+    );
+    let dir_reason = reason(error_for(errors, &format!("dir.{DLL_EXTENSION}"), &output));
+    assert!(
+        dir_reason.contains("not a regular file (a directory)"),
+        "{output}"
+    );
+
+    let output = run(sandbox
+        .experiments(&plugins, &["list"])
+        .timeout(HANG_TIMEOUT));
+    output.assert_code(0);
+    let line = output
+        .stdout
+        .lines()
+        .find(|line| line.contains(&format!("evil.{DLL_EXTENSION}")))
+        .unwrap_or_else(|| panic!("the FIFO is not mentioned{output}"));
+    assert!(line.contains("not a regular file (a FIFO)"), "{output}");
+}
+
+#[test]
+fn an_abort_built_plugin_is_refused_before_any_hook_runs() {
+    let sandbox = Sandbox::new();
+    let plugins = sandbox.fresh_plugin_dir("plugin-dir");
+    copy_into(
+        &fixture(FAULT_ABORT),
+        &plugins,
+        &library_file_name(FAULT_ABORT),
+    );
+    // Were its `descriptor` called, this panic could not be caught: the host would die of SIGABRT
+    // (no exit code at all).
+    let output = run(sandbox
+        .experiments(&plugins, &["list", "--json"])
+        .env("FAULT_ABORT_PANIC", "1"));
+    output.assert_code(0);
+    let document = output.json();
+    assert_eq!(names(&document), four_names(), "{output}");
+    let errors = errors(&document);
+    assert_eq!(errors.len(), 1, "{output}");
+    let text = reason(error_for(errors, &library_file_name(FAULT_ABORT), &output));
+    assert!(
+        text.contains("built with `panic = \"abort\"`") && !text.contains('\n'),
+        "{output}"
+    );
+    for experiment in document["experiments"].as_array().unwrap() {
+        assert_eq!(experiment["panic_strategy"], "unwind", "{output}");
+        assert_eq!(experiment["warnings"], serde_json::json!([]), "{output}");
+    }
+}
+
+#[test]
+fn a_plugin_without_a_panic_strategy_record_loads_with_a_warning() {
+    // `fault_malformed` builds its root module by hand, without the export macro: what a plugin
+    // built before the record existed looks like.
+    let sandbox = Sandbox::new();
+    let plugins = sandbox.mkdir("plugin-dir");
+    copy_into(
+        &fixture(FAULT_MALFORMED),
+        &plugins,
+        &library_file_name(FAULT_MALFORMED),
+    );
+    let output = run(&mut sandbox.experiments(&plugins, &["list", "--json"]));
+    output.assert_code(0);
+    let document = output.json();
+    let experiment = &document["experiments"][0];
+    assert_eq!(experiment["name"], FAULT_MALFORMED, "{output}");
+    assert_eq!(experiment["panic_strategy"], "unknown", "{output}");
+    let warning = experiment["warnings"][0].as_str().unwrap_or_default();
+    assert!(warning.starts_with("panic strategy unknown"), "{output}");
+
+    let output = run(&mut sandbox.experiments(&plugins, &["list"]));
+    output.assert_code(0);
+    assert!(
+        output.stdout.contains("warning: panic strategy unknown"),
+        "{output}"
+    );
+    let output = run(&mut sandbox.experiments(
+        &plugins,
+        &["run", FAULT_MALFORMED, "--dry-run", "--output-root", "out"],
+    ));
+    output.assert_code(0).assert_stderr_has(&[
+        "warning: plugin `",
+        &library_file_name(FAULT_MALFORMED),
+        "panic strategy unknown",
+    ]);
+}
+
+#[test]
+fn a_64_kib_summary_with_escapes_is_listed_escaped_and_cut() {
+    let sandbox = Sandbox::new();
+    let plugins = sandbox.mkdir("plugin-dir");
+    copy_into(
+        &fixture(FAULT_MALFORMED),
+        &plugins,
+        &library_file_name(FAULT_MALFORMED),
+    );
+    let summary = format!("two\nlines \u{1b}[31mred {}", "x".repeat(64 * 1024));
+    let output = run(sandbox
+        .experiments(&plugins, &["list"])
+        .env("FAULT_MALFORMED_SUMMARY", &summary));
+    // Before issue 10 this panicked (exit 101): the column width, taken from the raw summary,
+    // overflowed what `format!` accepts.
+    output.assert_code(0);
+    assert!(!output.stdout.contains('\u{1b}'), "no raw escape{output}");
+    let line = output
+        .stdout
+        .lines()
+        .find(|line| line.starts_with(FAULT_MALFORMED))
+        .unwrap_or_else(|| panic!("not listed{output}"));
+    assert!(line.contains("two\\nlines \\u{1b}[31mred xxx"), "{output}");
+    assert!(line.contains('…') && line.len() < 1000, "cut{output}");
+
+    for command in [
+        &["describe", FAULT_MALFORMED][..],
+        &["run", FAULT_MALFORMED, "--help"],
+    ] {
+        let output = run(sandbox
+            .experiments(&plugins, command)
+            .env("FAULT_MALFORMED_SUMMARY", &summary));
+        output.assert_code(0);
+        assert!(output.stdout.contains("two\\nlines"), "{output}");
+        assert!(!output.stdout.contains('\u{1b}'), "{output}");
+    }
+
+    // JSON keeps the text whole: it escapes it itself, and a program wants all of it.
+    let output = run(sandbox
+        .experiments(&plugins, &["list", "--json"])
+        .env("FAULT_MALFORMED_SUMMARY", &summary));
+    output.assert_code(0);
+    assert_eq!(output.json()["experiments"][0]["summary"], summary.as_str());
+}
+
+#[test]
+fn a_name_with_control_characters_is_refused_on_one_escaped_line() {
+    let sandbox = Sandbox::new();
+    let plugins = sandbox.mkdir("plugin-dir");
+    copy_into(
+        &fixture(FAULT_MALFORMED),
+        &plugins,
+        &library_file_name(FAULT_MALFORMED),
+    );
+    let output = run(sandbox
+        .experiments(&plugins, &["list"])
+        .env("FAULT_MALFORMED_NAME", "evil\n\u{1b}[2Jname"));
+    output.assert_code(0);
+    assert!(!output.stdout.contains('\u{1b}'), "{output}");
+    let line = output
+        .stdout
+        .lines()
+        .find(|line| line.contains(&library_file_name(FAULT_MALFORMED)))
+        .unwrap_or_else(|| panic!("not reported{output}"));
+    assert!(
+        line.contains("invalid experiment name `evil\\n\\u{1b}[2Jname`"),
+        "{output}"
+    );
 }

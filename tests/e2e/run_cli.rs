@@ -1,9 +1,11 @@
 //! `experiments run` as a command line: `run <NAME> --help` showing runner and plugin flags,
-//! misspelt flags, unknown experiment names, and `run` without `--dry-run`. Nothing here checks
-//! the plan files; that is `run_dry`.
+//! misspelt flags, unknown experiment names and names whose library failed to load, and `run`
+//! without `--dry-run`. Nothing here checks the plan files; that is `run_dry`.
 
 use crate::describe::assert_unknown_experiment;
-use crate::util::{run, Sandbox};
+use crate::util::{
+    copy_into, fixture, library_file_name, run, Sandbox, FAULT_ABORT, FAULT_MALFORMED,
+};
 
 #[test]
 fn run_help_lists_runner_flags_and_the_plugins_flags() {
@@ -107,4 +109,49 @@ fn run_without_dry_run_executes_every_planned_run() {
         })
         .collect();
     assert_eq!(statuses, vec!["success"; 4], "{output}");
+}
+
+// Issue 10 ("the runner's guarantees"), item 5: `run <name>` and `describe <name>` report why the
+// library defining `<name>` did not load, instead of only "no experiment named".
+
+#[test]
+fn run_and_describe_of_a_refused_experiment_name_its_load_errors() {
+    // Two libraries of one experiment in one directory: both are refused after their descriptors
+    // were read, so the name is known.
+    let sandbox = Sandbox::new();
+    let plugins = sandbox.mkdir("plugin-dir");
+    let original = library_file_name(FAULT_MALFORMED);
+    let copy = library_file_name("fault_malformed_copy");
+    copy_into(&fixture(FAULT_MALFORMED), &plugins, &original);
+    copy_into(&fixture(FAULT_MALFORMED), &plugins, &copy);
+    for command in ["run", "describe"] {
+        let output = run(&mut sandbox.experiments(&plugins, &[command, FAULT_MALFORMED]));
+        output.assert_code(2).assert_stderr_has(&[
+            "experiment `fault_malformed` failed to load",
+            &original,
+            &copy,
+            "also defined by",
+        ]);
+        assert!(!output.stderr.contains("no experiment named"), "{output}");
+    }
+}
+
+#[test]
+fn run_of_a_name_not_found_lists_the_files_that_failed_to_load() {
+    // An abort-built plugin is refused before its descriptor is read, so nothing says which
+    // experiment it defines: the error lists it as a candidate.
+    let sandbox = Sandbox::new();
+    let plugins = sandbox.fresh_plugin_dir("plugin-dir");
+    copy_into(
+        &fixture(FAULT_ABORT),
+        &plugins,
+        &library_file_name(FAULT_ABORT),
+    );
+    let output = run(&mut sandbox.experiments(&plugins, &["run", FAULT_ABORT, "--dry-run"]));
+    output.assert_code(2).assert_stderr_has(&[
+        "no experiment named `fault_abort`",
+        "these files failed to load; one of them may define it:",
+        &library_file_name(FAULT_ABORT),
+        "built with `panic = \"abort\"`",
+    ]);
 }

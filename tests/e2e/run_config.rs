@@ -2,6 +2,8 @@
 //! files, unknown `experiment_runners` keys, and data paths a plugin cannot read. Each is exit 2
 //! with a message naming the key or path, and no secret value is ever printed or written.
 
+use std::time::Duration;
+
 use crate::util::{full_plan_runs, read_json, run, Sandbox};
 
 #[test]
@@ -292,4 +294,56 @@ fn profile_v5_reads_a_profile_file_relative_to_the_working_directory() {
             "every run passes preflight{output}"
         );
     }
+}
+
+// Issue 10 ("the runner's guarantees"), items 3 and 7: data files are checked before they are
+// trusted.
+
+/// `3x3 --dry-run` with `prompt.profile_path` set to `profile`.
+fn dry_run_with_profile(sandbox: &Sandbox, profile: &str) -> crate::util::Run {
+    let plugins = sandbox.fresh_plugin_dir("plugin-dir");
+    let set = format!("prompt.profile_path=\"{profile}\"");
+    run(sandbox
+        .experiments(
+            &plugins,
+            &[
+                "run",
+                "3x3",
+                "--dry-run",
+                "--set",
+                &set,
+                "--output-root",
+                "out",
+            ],
+        )
+        // A FIFO that were opened would block the run forever: fail instead.
+        .timeout(Duration::from_secs(60)))
+}
+
+#[test]
+fn a_v5_profile_without_its_item_column_fails_preflight_naming_file_format_and_column() {
+    let sandbox = Sandbox::new();
+    // Read as a v4 profile, this would have been two independent lists.
+    sandbox.write(
+        "bad.csv",
+        "category,notes\nlike,warm light\ndislike,clutter\n",
+    );
+    let output = dry_run_with_profile(&sandbox, "bad.csv");
+    output.assert_code(2).assert_stderr_has(&[
+        "`bad.csv` (`prompt.profile_path`)",
+        "profile read as v5",
+        "no `item` column",
+    ]);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_as_a_data_path_fails_preflight_without_blocking() {
+    let sandbox = Sandbox::new();
+    let fifo = sandbox.path().join("pipe.csv");
+    crate::util::mkfifo(&fifo);
+    let output = dry_run_with_profile(&sandbox, "pipe.csv");
+    output
+        .assert_code(2)
+        .assert_stderr_has(&["data file `pipe.csv` is a FIFO, expected a regular file"]);
 }

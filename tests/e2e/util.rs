@@ -7,7 +7,8 @@
 //! `lib<crate>.so` in `target/<profile>/deps/`, the directory of this test binary (the copy next to
 //! the `image-project` binary can be stale). The fault fixtures are a separate cargo workspace
 //! under `tests/fixtures/`, built once per test process into `target/fixtures/` so they never land
-//! next to the binary, where every `experiments list` would find them.
+//! next to the binary, where every `experiments list` would find them. `fault_abort` is built on its
+//! own with the fixture workspace's `abort` profile (`panic = "abort"`), into `target/fixtures/abort/`.
 
 use std::env::consts::{DLL_EXTENSION, DLL_PREFIX};
 use std::fmt;
@@ -37,6 +38,8 @@ pub const FAULT_PANIC: &str = "fault_panic";
 pub const FAULT_MALFORMED: &str = "fault_malformed";
 pub const FAULT_V2: &str = "fault_v2";
 pub const NOT_A_PLUGIN: &str = "not_a_plugin";
+/// Built with `panic = "abort"` (the `abort` profile of the fixture workspace).
+pub const FAULT_ABORT: &str = "fault_abort";
 
 /// The freshly built binary.
 const BINARY: &str = env!("CARGO_BIN_EXE_image-project");
@@ -46,6 +49,9 @@ const SCRUBBED_ENV: &[&str] = &[
     "IMAGE_PROJECT_PLUGIN_PATH",
     "IMAGE_PROJECT_CONFIG",
     "FAULT_PANIC_HOOK",
+    "FAULT_ABORT_PANIC",
+    "FAULT_MALFORMED_NAME",
+    "FAULT_MALFORMED_SUMMARY",
 ];
 
 /// `lib<name>.so` (or the platform's spelling).
@@ -83,28 +89,44 @@ pub fn fresh_plugin(crate_name: &str) -> PathBuf {
 /// Builds the fault-fixture workspace once per test process and returns its output directory.
 pub fn fixtures_dir() -> &'static Path {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        let repo = repo_root();
-        let target_dir = repo.join("target").join("fixtures");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let output = std::process::Command::new(&cargo)
-            .arg("build")
-            .arg("--manifest-path")
-            .arg(repo.join("tests").join("fixtures").join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .output()
-            .map_err(|error| format!("could not start `{}`: {error}", cargo.to_string_lossy()))?;
-        if !output.status.success() {
-            return Err(format!(
-                "building the fault fixtures failed ({})\n--- stdout\n{}\n--- stderr\n{}",
-                output.status,
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            ));
-        }
-        Ok(target_dir.join("debug"))
-    });
+    unwrap_build(BUILT.get_or_init(|| build_fixtures(&[], "debug")))
+}
+
+/// Builds `fault_abort` with the fixture workspace's `abort` profile, once per test process, and
+/// returns its output directory (cargo cannot set `panic` per package, so it has a build of its own).
+fn abort_fixtures_dir() -> &'static Path {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let args = ["--profile", "abort", "--package", FAULT_ABORT];
+    unwrap_build(BUILT.get_or_init(|| build_fixtures(&args, "abort")))
+}
+
+/// `cargo build <args>` of the fixture workspace into `target/fixtures/`; returns the directory
+/// of the profile `profile_dir`.
+fn build_fixtures(args: &[&str], profile_dir: &str) -> Result<PathBuf, String> {
+    let repo = repo_root();
+    let target_dir = repo.join("target").join("fixtures");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = std::process::Command::new(&cargo)
+        .arg("build")
+        .arg("--manifest-path")
+        .arg(repo.join("tests").join("fixtures").join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .args(args)
+        .output()
+        .map_err(|error| format!("could not start `{}`: {error}", cargo.to_string_lossy()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "building the fault fixtures ({args:?}) failed ({})\n--- stdout\n{}\n--- stderr\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(target_dir.join(profile_dir))
+}
+
+fn unwrap_build(built: &Result<PathBuf, String>) -> &Path {
     match built {
         Ok(dir) => dir,
         Err(message) => panic!("{message}"),
@@ -113,7 +135,12 @@ pub fn fixtures_dir() -> &'static Path {
 
 /// The built library of one fault fixture.
 pub fn fixture(crate_name: &str) -> PathBuf {
-    let path = fixtures_dir().join(library_file_name(crate_name));
+    let dir = if crate_name == FAULT_ABORT {
+        abort_fixtures_dir()
+    } else {
+        fixtures_dir()
+    };
+    let path = dir.join(library_file_name(crate_name));
     assert!(path.is_file(), "fixture `{}` was not built", path.display());
     path
 }
@@ -247,6 +274,23 @@ pub fn copy_into(library: &Path, dir: &Path, file_name: &str) -> PathBuf {
         )
     });
     target
+}
+
+/// Creates a FIFO at `path`: opening one for reading blocks until a writer appears, which is what
+/// the host must never do with a file it was pointed at.
+#[cfg(unix)]
+pub fn mkfifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("a path without NUL");
+    // SAFETY: `c_path` is a valid NUL-terminated path that outlives the call.
+    let status = unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) };
+    assert_eq!(
+        status,
+        0,
+        "mkfifo `{}`: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
 }
 
 /// A finished command: exit code and output, printed in full by `{}` for assertion messages.

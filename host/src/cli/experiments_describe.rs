@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::args::PluginDirArgs;
 use super::{CliError, CliResult, EXIT_OK};
+use crate::plugins::printable::{printable, HELP_CHARS, NAME_CHARS, SUMMARY_CHARS};
 
 /// Show an experiment's summary, default mode, library, flags and runner keys
 #[derive(clap::Args)]
@@ -31,6 +32,8 @@ pub fn exec(args: Args) -> CliResult {
             "default_run_mode": descriptor.default_run_mode,
             "library": experiment.path,
             "interface_version": experiment.library.interface_version(),
+            "panic_strategy": experiment.library.panic_strategy().as_str(),
+            "warnings": experiment.warnings(),
             "shadowed": experiment.shadowed,
             "args": descriptor.args,
             "runner_keys": descriptor.runner_keys,
@@ -42,14 +45,22 @@ pub fn exec(args: Args) -> CliResult {
         );
         return Ok(EXIT_OK);
     }
-    println!("name:              {}", descriptor.name);
-    println!("summary:           {}", descriptor.summary);
+    // The descriptor is the plugin's text: shown escaped and cut, like in `list`.
+    let name = printable(&descriptor.name, NAME_CHARS);
+    println!("name:              {name}");
+    println!(
+        "summary:           {}",
+        printable(&descriptor.summary, SUMMARY_CHARS)
+    );
     println!("default run mode:  {}", descriptor.default_run_mode);
     println!("library:           {}", experiment.path.display());
     println!(
         "interface version: {}",
         experiment.library.interface_version()
     );
+    for warning in experiment.warnings() {
+        println!("warning:           {warning}");
+    }
     println!();
     if descriptor.args.is_empty() {
         println!("flags: none");
@@ -61,29 +72,27 @@ pub fn exec(args: Args) -> CliResult {
                 facts.push(format!("default {}", arg.default));
             }
             if !arg.choices.is_empty() {
-                facts.push(format!("one of {}", arg.choices.join("|")));
+                let choices = arg.choices.join("|");
+                facts.push(format!("one of {}", printable(&choices, SUMMARY_CHARS)));
             }
             if arg.repeatable {
                 facts.push("repeatable".to_owned());
             }
             println!("  --{} ({})", arg.name, facts.join(", "));
             if !arg.help.is_empty() {
-                println!("      {}", arg.help);
+                println!("      {}", printable(&arg.help, HELP_CHARS));
             }
         }
     }
     println!();
     if descriptor.runner_keys.is_empty() {
-        println!("experiment_runners.{}: no keys", descriptor.name);
+        println!("experiment_runners.{name}: no keys");
     } else {
-        println!("experiment_runners.{} keys:", descriptor.name);
+        println!("experiment_runners.{name} keys:");
         for key in &descriptor.runner_keys {
-            println!("  {key}");
+            println!("  {}", printable(key, NAME_CHARS));
         }
     }
-    println!(
-        "\nrun it with: image-project experiments run {} --dry-run",
-        descriptor.name
-    );
+    println!("\nrun it with: image-project experiments run {name} --dry-run");
     Ok(EXIT_OK)
 }

@@ -1,6 +1,11 @@
 //! `experiments list`: every loadable experiment, then every file that failed to load and why.
+//!
+//! The text form shows what plugins say about themselves through [`printable`], escaped and cut
+//! (a summary can be 64 KiB long or hold terminal escapes); `--json` gives it unchanged.
 
 use serde_json::json;
+
+use crate::plugins::printable::{printable, NAME_CHARS, REASON_CHARS, SUMMARY_CHARS};
 
 use super::args::PluginDirArgs;
 use super::{CliResult, EXIT_OK};
@@ -29,7 +34,9 @@ pub fn exec(args: Args) -> CliResult {
                     "default_run_mode": experiment.descriptor.default_run_mode,
                     "library": experiment.path,
                     "interface_version": experiment.library.interface_version(),
+                    "panic_strategy": experiment.library.panic_strategy().as_str(),
                     "shadowed": experiment.shadowed,
+                    "warnings": experiment.warnings(),
                 })
             })
             .collect();
@@ -38,6 +45,9 @@ pub fn exec(args: Args) -> CliResult {
             .iter()
             .map(|failure| {
                 let mut entry = json!({"path": failure.path, "reason": failure.reason});
+                if let Some(experiment) = &failure.experiment {
+                    entry["experiment"] = json!(experiment);
+                }
                 if args.plugins.verbose {
                     entry["detail"] = json!(failure.detail);
                 }
@@ -55,47 +65,61 @@ pub fn exec(args: Args) -> CliResult {
     if catalog.experiments.is_empty() {
         println!("no experiments found");
     } else {
-        let width = |f: fn(&crate::plugins::LoadedExperiment) -> usize, title: &str| {
-            catalog
-                .experiments
-                .iter()
-                .map(f)
+        // Each cell once, already made printable, so the column widths are those of what is shown
+        // (a width computed from the raw text could exceed what `format!` accepts and panic).
+        let rows: Vec<[String; 3]> = catalog
+            .experiments
+            .iter()
+            .map(|experiment| {
+                [
+                    printable(experiment.name(), NAME_CHARS).into_owned(),
+                    printable(&experiment.descriptor.summary, SUMMARY_CHARS).into_owned(),
+                    experiment.descriptor.default_run_mode.as_str().to_owned(),
+                ]
+            })
+            .collect();
+        let width = |column: usize, title: &str| {
+            rows.iter()
+                .map(|row| row[column].chars().count())
                 .max()
                 .unwrap_or(0)
                 .max(title.len())
         };
-        let name_w = width(|e| e.name().len(), "NAME");
-        let summary_w = width(|e| e.descriptor.summary.len(), "SUMMARY");
-        let mode_w = width(|e| e.descriptor.default_run_mode.as_str().len(), "MODE");
+        let (name_w, summary_w, mode_w) = (width(0, "NAME"), width(1, "SUMMARY"), width(2, "MODE"));
         println!(
             "{:name_w$}  {:summary_w$}  {:mode_w$}  LIBRARY",
             "NAME", "SUMMARY", "MODE"
         );
-        for experiment in &catalog.experiments {
+        for (experiment, [name, summary, mode]) in catalog.experiments.iter().zip(&rows) {
             println!(
-                "{:name_w$}  {:summary_w$}  {:mode_w$}  {}",
-                experiment.name(),
-                experiment.descriptor.summary,
-                experiment.descriptor.default_run_mode.as_str(),
-                experiment.path.display()
+                "{name:name_w$}  {summary:summary_w$}  {mode:mode_w$}  {}",
+                shown_path(&experiment.path)
             );
             for shadowed in &experiment.shadowed {
-                println!("{:name_w$}  (shadows {})", "", shadowed.display());
+                println!("{:name_w$}  (shadows {})", "", shown_path(shadowed));
+            }
+            for warning in experiment.warnings() {
+                println!("{:name_w$}  warning: {warning}", "");
             }
         }
     }
     if !catalog.failures.is_empty() {
         println!("\nfiles that failed to load:");
         for failure in &catalog.failures {
-            println!("  {}: {}", failure.path.display(), failure.reason);
+            println!("  {}: {}", shown_path(&failure.path), failure.reason);
             if args.plugins.verbose {
                 if let Some(detail) = &failure.detail {
                     for line in detail.lines() {
-                        println!("      {line}");
+                        println!("      {}", printable(line, usize::MAX));
                     }
                 }
             }
         }
     }
     Ok(EXIT_OK)
+}
+
+/// A path as the text output shows it: a file name may hold a newline or an escape too.
+fn shown_path(path: &std::path::Path) -> String {
+    printable(&path.display().to_string(), REASON_CHARS).into_owned()
 }

@@ -15,6 +15,7 @@ use serde_json::{json, Map, Value};
 use super::args::{ConfigArgs, ModeArg, PluginDirArgs};
 use super::progress::Progress;
 use super::{CliError, CliResult, EXIT_OK, EXIT_RUN_FAILED};
+use crate::plugins::printable::{printable, HELP_CHARS, SUMMARY_CHARS};
 use crate::runner::{
     self, describe_counts, describe_tallies, ExperimentReport, RunEvent, RunOptions,
 };
@@ -95,6 +96,9 @@ pub fn exec(args: Args) -> CliResult {
     let plugins = scan_plugin_dir_flags(&raw[1..]);
     let catalog = plugins.discover()?;
     let experiment = catalog.get(&name).map_err(CliError::usage)?;
+    for warning in experiment.warnings() {
+        eprintln!("warning: plugin `{}`: {warning}", experiment.path.display());
+    }
 
     let command = run_command(&experiment.descriptor);
     let matches = match command.try_get_matches_from(
@@ -307,9 +311,10 @@ fn run_command(descriptor: &Descriptor) -> Command {
     let mut command = base_command()
         .name(format!("image-project experiments run {}", descriptor.name))
         .bin_name(format!("image-project experiments run {}", descriptor.name))
-        .about(descriptor.summary.clone());
+        // The plugin's own text, escaped and cut like everywhere it is shown.
+        .about(printable(&descriptor.summary, SUMMARY_CHARS).into_owned());
     for spec in &descriptor.args {
-        let mut help = spec.help.clone();
+        let mut help = printable(&spec.help, HELP_CHARS).into_owned();
         if !spec.default.is_null() {
             help.push_str(&format!(" [default: {}]", display_default(&spec.default)));
         }

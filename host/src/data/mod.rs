@@ -10,12 +10,23 @@
 //! not parse them: the category table is parsed by `plugin_api::concepts`, the profiles by their
 //! loaders. It never writes. It does not decide that an empty file is an error, because some
 //! callers accept one; those that do not use [`read_nonempty`].
+//!
+//! Only regular files are read: a FIFO would block the reader until a writer appears and a device
+//! such as `/dev/zero` never ends, so the file's type is checked before it is opened and again on
+//! the open handle (the path may be swapped in between), and the open itself does not block. A
+//! file larger than the size cap ([`DEFAULT_MAX_FILE_BYTES`], or the `max_file_bytes` argument of
+//! [`read_data_with_limit`]) is refused, and reading stops one byte past the cap, so a file that
+//! grows while it is read never grows the host's memory past it.
 
 pub mod profile;
 
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+
+/// The size cap [`read_data`] applies: data files are small tables and text, so anything larger
+/// than this is a mistake (a wrong path, a dump), refused before it is read into memory.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The prefix that marks a reference to an embedded sample file.
 pub const BUILTIN_PREFIX: &str = "builtin:";
@@ -79,6 +90,32 @@ pub enum DataError {
         path: PathBuf,
     },
 
+    /// The path names something other than a regular file or directory (a FIFO, a socket, a
+    /// device): reading it could block or never end, so it is not opened for reading.
+    #[error("data file `{reference}` is {kind}, expected a regular file{}", resolved_note(.reference, .path))]
+    NotRegularFile {
+        /// The reference as given.
+        reference: String,
+        /// The path that was looked up.
+        path: PathBuf,
+        /// What it is ("a FIFO", "a character device", ...).
+        kind: &'static str,
+    },
+
+    /// The file is larger than the size cap.
+    #[error(
+        "data file `{reference}` is larger than the limit of {max_file_bytes} bytes{}",
+        resolved_note(.reference, .path)
+    )]
+    TooLarge {
+        /// The reference as given.
+        reference: String,
+        /// The path that was looked up.
+        path: PathBuf,
+        /// The cap that was applied.
+        max_file_bytes: u64,
+    },
+
     /// The file exists but could not be read (permissions, I/O error).
     #[error("failed to read data file `{reference}`{}", resolved_note(.reference, .path))]
     Unreadable {
@@ -124,16 +161,32 @@ pub fn builtin(name: &str) -> Option<&'static str> {
         .map(|(_, text)| *text)
 }
 
-/// Reads the text a data reference names.
+/// Reads the text a data reference names, with the default size cap
+/// ([`DEFAULT_MAX_FILE_BYTES`]).
 ///
 /// `builtin:<name>` answers the embedded sample file; anything else is a path, and a relative
 /// path is resolved against `cwd`. The text is returned as it is (it may be empty).
 ///
 /// # Errors
 ///
-/// [`DataError`] when the reference is empty, names an unknown built-in, does not exist, is a
-/// directory, cannot be read, or is not UTF-8.
+/// Those of [`read_data_with_limit`].
 pub fn read_data(reference: &str, cwd: &Path) -> Result<String, DataError> {
+    read_data_with_limit(reference, cwd, DEFAULT_MAX_FILE_BYTES)
+}
+
+/// Like [`read_data`], refusing a file larger than `max_file_bytes` (embedded samples are not
+/// capped: they are part of the binary).
+///
+/// # Errors
+///
+/// [`DataError`] when the reference is empty, names an unknown built-in, does not exist, is a
+/// directory or anything else but a regular file, is larger than `max_file_bytes`, cannot be
+/// read, or is not UTF-8.
+pub fn read_data_with_limit(
+    reference: &str,
+    cwd: &Path,
+    max_file_bytes: u64,
+) -> Result<String, DataError> {
     if reference.trim().is_empty() {
         return Err(DataError::EmptyReference);
     }
@@ -145,28 +198,74 @@ pub fn read_data(reference: &str, cwd: &Path) -> Result<String, DataError> {
             });
     }
     let path = cwd.join(reference);
-    // Look before reading so a directory gets its own message: reading one fails with an
-    // OS-specific error that does not say "directory" everywhere.
-    match fs::metadata(&path) {
-        Ok(meta) if meta.is_dir() => {
-            return Err(DataError::IsDirectory {
-                reference: reference.to_owned(),
-                path,
-            })
-        }
-        Ok(_) => {}
-        Err(source) => return Err(io_error(reference, path, source)),
+    // Look before opening: opening a FIFO blocks, and a directory deserves its own message (reading
+    // one fails with an OS-specific error that does not say "directory" everywhere).
+    let meta = fs::metadata(&path).map_err(|source| io_error(reference, &path, source))?;
+    check_regular(reference, &path, &meta, max_file_bytes)?;
+    // The file may vanish between the two calls; that is still "does not exist".
+    let file = open_nonblocking(&path).map_err(|source| io_error(reference, &path, source))?;
+    // The path may have been swapped for a FIFO or a device since it was looked at: check what was
+    // actually opened.
+    let meta = file
+        .metadata()
+        .map_err(|source| io_error(reference, &path, source))?;
+    check_regular(reference, &path, &meta, max_file_bytes)?;
+    // One byte past the cap tells "exactly at the cap" from "grew past it while being read".
+    let mut bytes = Vec::new();
+    file.take(max_file_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|source| io_error(reference, &path, source))?;
+    if bytes.len() as u64 > max_file_bytes {
+        return Err(too_large(reference, &path, max_file_bytes));
     }
-    let bytes = match fs::read(&path) {
-        Ok(bytes) => bytes,
-        // The file may vanish between the two calls; that is still "does not exist".
-        Err(source) => return Err(io_error(reference, path, source)),
-    };
     String::from_utf8(bytes).map_err(|source| DataError::NotUtf8 {
         reference: reference.to_owned(),
         path,
         source,
     })
+}
+
+/// Refuses anything but a regular file of at most `max_file_bytes`.
+fn check_regular(
+    reference: &str,
+    path: &Path,
+    meta: &fs::Metadata,
+    max_file_bytes: u64,
+) -> Result<(), DataError> {
+    match crate::file_kind::not_regular(meta.file_type()) {
+        None if meta.len() > max_file_bytes => Err(too_large(reference, path, max_file_bytes)),
+        None => Ok(()),
+        Some(_) if meta.is_dir() => Err(DataError::IsDirectory {
+            reference: reference.to_owned(),
+            path: path.to_owned(),
+        }),
+        Some(kind) => Err(DataError::NotRegularFile {
+            reference: reference.to_owned(),
+            path: path.to_owned(),
+            kind,
+        }),
+    }
+}
+
+fn too_large(reference: &str, path: &Path, max_file_bytes: u64) -> DataError {
+    DataError::TooLarge {
+        reference: reference.to_owned(),
+        path: path.to_owned(),
+        max_file_bytes,
+    }
+}
+
+/// Opens `path` for reading without blocking on a FIFO (`O_NONBLOCK`, which changes nothing for
+/// a regular file) should the path have become one since it was looked at.
+fn open_nonblocking(path: &Path) -> io::Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    options.open(path)
 }
 
 /// Like [`read_data`], but a file that is empty or only whitespace is an error.
@@ -175,7 +274,20 @@ pub fn read_data(reference: &str, cwd: &Path) -> Result<String, DataError> {
 ///
 /// Those of [`read_data`], and [`DataError::Empty`].
 pub fn read_nonempty(reference: &str, cwd: &Path) -> Result<String, DataError> {
-    let text = read_data(reference, cwd)?;
+    read_nonempty_with_limit(reference, cwd, DEFAULT_MAX_FILE_BYTES)
+}
+
+/// Like [`read_data_with_limit`], but a file that is empty or only whitespace is an error.
+///
+/// # Errors
+///
+/// Those of [`read_data_with_limit`], and [`DataError::Empty`].
+pub fn read_nonempty_with_limit(
+    reference: &str,
+    cwd: &Path,
+    max_file_bytes: u64,
+) -> Result<String, DataError> {
+    let text = read_data_with_limit(reference, cwd, max_file_bytes)?;
     if text.trim().is_empty() {
         return Err(DataError::Empty {
             reference: reference.to_owned(),
@@ -184,8 +296,9 @@ pub fn read_nonempty(reference: &str, cwd: &Path) -> Result<String, DataError> {
     Ok(text)
 }
 
-fn io_error(reference: &str, path: PathBuf, source: io::Error) -> DataError {
+fn io_error(reference: &str, path: &Path, source: io::Error) -> DataError {
     let reference = reference.to_owned();
+    let path = path.to_owned();
     if source.kind() == io::ErrorKind::NotFound {
         DataError::NotFound { reference, path }
     } else {
@@ -323,6 +436,76 @@ mod tests {
             .to_string()
             .starts_with("failed to read data file `locked.csv`"));
         assert!(err.source().is_some());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let dir = tmp();
+        crate::file_kind::make_fifo(&dir.path().join("pipe.csv"));
+        // Were the FIFO opened for reading, this would block until a writer came along.
+        let err = read_data("pipe.csv", dir.path()).unwrap_err();
+        assert!(matches!(err, DataError::NotRegularFile { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "data file `pipe.csv` is a FIFO, expected a regular file (looked for `{}`)",
+                dir.path().join("pipe.csv").display()
+            )
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_device_is_refused_without_reading_it() {
+        // `/dev/zero` never ends: reading it would grow memory until the host dies.
+        let err = read_data("/dev/zero", Path::new("/")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "data file `/dev/zero` is a character device, expected a regular file"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_to_a_regular_file_is_read() {
+        let dir = tmp();
+        fs::write(dir.path().join("real.csv"), "x\n").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("real.csv"), dir.path().join("link.csv"))
+            .unwrap();
+        assert_eq!(read_data("link.csv", dir.path()).unwrap(), "x\n");
+    }
+
+    #[test]
+    fn files_over_the_cap_are_refused() {
+        let dir = tmp();
+        fs::write(dir.path().join("ten.csv"), "0123456789").unwrap();
+        assert_eq!(
+            read_data_with_limit("ten.csv", dir.path(), 10).unwrap(),
+            "0123456789",
+            "exactly at the cap is fine"
+        );
+        let err = read_data_with_limit("ten.csv", dir.path(), 9).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DataError::TooLarge {
+                    max_file_bytes: 9,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err
+            .to_string()
+            .starts_with("data file `ten.csv` is larger than the limit of 9 bytes"));
+        assert!(matches!(
+            read_nonempty_with_limit("ten.csv", dir.path(), 9),
+            Err(DataError::TooLarge { .. })
+        ));
+        // Embedded samples are part of the binary, not capped.
+        assert!(read_data_with_limit("builtin:category_list_v1.csv", dir.path(), 1).is_ok());
+        assert_eq!(DEFAULT_MAX_FILE_BYTES, 64 * 1024 * 1024);
     }
 
     #[test]

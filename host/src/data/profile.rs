@@ -6,12 +6,17 @@
 //! the caller names the file in its own error. The fixed prose of the guidance (the strength
 //! legend and the interpretation rules) lives in `host/src/prompts/profile/`.
 //!
-//! - v4 (no `item` column): each column is an independent list of its non-empty, trimmed cells.
-//!   Column names matching `Loves`, `Likes`, `Dislikes`, `Hates` or `Notes` (any case, singular
-//!   too) take the canonical name; other columns keep their name, in file order.
-//! - v5 (an `item` column): each row is one entry, `item — notes` (or just `item`), filed under
-//!   the column its `category` (or `strength`) names; unknown categories are Title-cased, an empty
-//!   one is `Other`, and the non-canonical columns are sorted.
+//! The format is decided once, from the header ([`ProfileFormat::detect`]): a header naming any
+//! of v5's own columns (`item`, `category`, `strength`) is v5, and must then have all of v5's
+//! required columns; anything else is v4. A v5 file missing its `item` column is refused rather
+//! than read as a v4 table of independent columns, which would quietly mean something else.
+//!
+//! - v4: each column is an independent list of its non-empty, trimmed cells. Column names
+//!   matching `Loves`, `Likes`, `Dislikes`, `Hates` or `Notes` (any case, singular too) take the
+//!   canonical name; other columns keep their name, in file order.
+//! - v5: each row is one entry, `item — notes` (or just `item`), filed under the column its
+//!   `category` (or `strength`) names; unknown categories are Title-cased, an empty one is
+//!   `Other`, and the non-canonical columns are sorted.
 //!
 //! In both, the canonical columns come first in the order above, and a column with no entries is
 //! left out.
@@ -35,6 +40,80 @@ const HINT_COLUMNS: [&str; 4] = [
     "abstraction",
     "text",
 ];
+
+/// A v5 column: its name, then the other names it may go by (any case).
+type ColumnNames = &'static [&'static str];
+
+/// v5's item column.
+const V5_ITEM: ColumnNames = &["item"];
+/// v5's category column (`strength` in the love/like/dislike/hate files).
+const V5_CATEGORY: ColumnNames = &["category", "strength"];
+/// v5's optional notes column.
+const V5_NOTES: ColumnNames = &["notes", "conditionals"];
+/// The columns every v5 profile has; a header naming any of them is v5.
+const V5_REQUIRED: [ColumnNames; 2] = [V5_CATEGORY, V5_ITEM];
+
+/// The two profile formats, told apart by the header alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProfileFormat {
+    /// `Likes,Dislikes,Notes`: one list per column.
+    V4Columns,
+    /// `category,item,notes`: one entry per row.
+    V5Rows,
+}
+
+impl ProfileFormat {
+    /// The format `table`'s header declares.
+    fn detect(table: &Table) -> ProfileFormat {
+        let names_a_v5_column = V5_REQUIRED
+            .iter()
+            .any(|names| table.column(names).is_some());
+        if names_a_v5_column {
+            ProfileFormat::V5Rows
+        } else {
+            ProfileFormat::V4Columns
+        }
+    }
+
+    /// How errors name the format.
+    fn label(self) -> &'static str {
+        match self {
+            ProfileFormat::V4Columns => "v4 (one list per column, e.g. `Likes,Dislikes,Notes`)",
+            ProfileFormat::V5Rows => "v5 (one entry per row, `category,item,notes`)",
+        }
+    }
+
+    /// The columns a file of this format must have, each a list of accepted names.
+    fn required_columns(self) -> &'static [ColumnNames] {
+        match self {
+            ProfileFormat::V4Columns => &[],
+            ProfileFormat::V5Rows => &V5_REQUIRED,
+        }
+    }
+
+    /// The index of each required column, or an error naming the format and the first missing one.
+    fn locate_required(self, table: &Table) -> Result<Vec<usize>, ProfileError> {
+        self.required_columns()
+            .iter()
+            .map(|names| {
+                table.column(names).ok_or_else(|| {
+                    let also = names[1..]
+                        .iter()
+                        .map(|name| format!(" (or `{name}`)"))
+                        .collect::<String>();
+                    ProfileError::new(format!(
+                        "profile read as {} has no `{}` column{also}\n\n\
+                         its columns are {}; a header naming `item`, `category` or `strength` \
+                         makes a file v5, which needs both `category` and `item`",
+                        self.label(),
+                        names[0],
+                        table.column_list(),
+                    ))
+                })
+            })
+            .collect()
+    }
+}
 
 /// What joins an item and its notes in a v5 entry: an em dash with a space either side.
 const ITEM_NOTES_SEPARATOR: &str = " \u{2014} ";
@@ -61,13 +140,14 @@ impl ProfileError {
     }
 }
 
-/// Parses a profile CSV (v4 columns or v5 rows; a file with an `item` column is v5).
+/// Parses a profile CSV (v4 columns or v5 rows; a header naming `item`, `category` or `strength`
+/// is v5).
 ///
 /// # Errors
 ///
 /// [`ProfileError`] when the text is empty, its first line names no column, a row has more
-/// cells than the header, a header cell with entries under it has no name, a v5 file has no
-/// `category` (or `strength`) column, or there is no entry at all.
+/// cells than the header, a header cell with entries under it has no name, a v5 file lacks its
+/// `category` (or `strength`) or `item` column, or there is no entry at all.
 pub fn parse_profile(text: &str) -> Result<Profile, ProfileError> {
     let table = Table::parse(text, "profile")?;
     if table.header.iter().all(String::is_empty) {
@@ -77,10 +157,12 @@ pub fn parse_profile(text: &str) -> Result<Profile, ProfileError> {
              `category,item,notes`",
         ));
     }
-    let profile = if table.column(&["item"]).is_some() {
-        parse_rows(&table)?
-    } else {
-        parse_columns(&table)?
+    let format = ProfileFormat::detect(&table);
+    let required = format.locate_required(&table)?;
+    let profile = match format {
+        ProfileFormat::V4Columns => parse_columns(&table)?,
+        // `required` holds the indexes of `V5_REQUIRED`'s columns, in its order.
+        ProfileFormat::V5Rows => parse_rows(&table, required[0], required[1]),
     };
     if profile.columns.is_empty() {
         return Err(ProfileError::new(
@@ -155,16 +237,11 @@ pub fn parse_generator_hints(reference: &str, text: &str) -> Result<String, Prof
         Some(index) => index,
         None if table.header.len() == 1 => 0,
         None => {
-            let columns: Vec<String> = table
-                .header
-                .iter()
-                .map(|name| format!("`{name}`"))
-                .collect();
             return Err(ProfileError::new(format!(
                 "{what} has no hints column\n\n\
                  its columns are {}; name the column `generator_profile_hints`, \
                  `profile_abstraction`, `abstraction` or `text`, or keep only one column",
-                columns.join(", ")
+                table.column_list()
             )));
         }
     };
@@ -232,6 +309,15 @@ impl Table {
         Ok(Table { header, rows })
     }
 
+    /// The header's column names in backticks, comma-separated, for error messages.
+    fn column_list(&self) -> String {
+        self.header
+            .iter()
+            .map(|name| format!("`{name}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// The index of the first of `names` (any case) that is a column.
     fn column(&self, names: &[&str]) -> Option<usize> {
         names.iter().find_map(|wanted| {
@@ -287,16 +373,10 @@ fn parse_columns(table: &Table) -> Result<Profile, ProfileError> {
     Ok(canon.into_profile(others))
 }
 
-/// v5: one entry per row, filed under its category.
-fn parse_rows(table: &Table) -> Result<Profile, ProfileError> {
-    let item = table.column(&["item"]).unwrap_or_default();
-    let category = table.column(&["category", "strength"]).ok_or_else(|| {
-        ProfileError::new(
-            "profile has an `item` column but no `category` column\n\n\
-             a row-format profile is `category,item,notes` (or `strength,item,notes`)",
-        )
-    })?;
-    let notes = table.column(&["notes", "conditionals"]);
+/// v5: one entry per row, filed under its category (`category` and `item` are the indexes of
+/// the required columns).
+fn parse_rows(table: &Table, category: usize, item: usize) -> Profile {
+    let notes = table.column(V5_NOTES);
     let mut canon = Columns::default();
     let mut others = Columns::default();
     for row in &table.rows {
@@ -318,7 +398,7 @@ fn parse_rows(table: &Table) -> Result<Profile, ProfileError> {
         }
     }
     others.0.sort_by(|(a, _), (b, _)| a.cmp(b));
-    Ok(canon.into_profile(others))
+    canon.into_profile(others)
 }
 
 /// Columns being collected, in first-seen order; entries for a name seen before are appended.
@@ -546,11 +626,54 @@ mod tests {
             err("Likes,\na,b\n"),
             "profile column 2 has entries but no name in the header"
         );
-        assert!(err("item,notes\nx,y\n")
-            .starts_with("profile has an `item` column but no `category` column"));
+        assert_eq!(
+            err("item,notes\nx,y\n"),
+            "profile read as v5 (one entry per row, `category,item,notes`) has no `category` \
+             column (or `strength`)\n\n\
+             its columns are `item`, `notes`; a header naming `item`, `category` or `strength` \
+             makes a file v5, which needs both `category` and `item`"
+        );
         // A byte-order mark does not hide the first column's name.
         let profile = parse_profile("\u{feff}Likes\nsun\n").unwrap();
         assert_eq!(names(&profile), ["Likes"]);
+    }
+
+    #[test]
+    fn a_v5_profile_without_its_item_column_is_refused_not_read_as_v4() {
+        // Read as v4, this would have been two independent lists, `Category` and `Notes`.
+        for text in [
+            "category,notes\nlike,warm light\ndislike,clutter\n",
+            "Strength,Conditionals\nlove,at dusk\n",
+        ] {
+            let message = err(text);
+            assert!(
+                message.starts_with(
+                    "profile read as v5 (one entry per row, `category,item,notes`) has no `item` \
+                     column\n\n"
+                ),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_format_is_decided_by_the_header() {
+        let table = |text: &str| Table::parse(text, "profile").unwrap();
+        for (header, format) in [
+            ("Likes,Dislikes,Notes", ProfileFormat::V4Columns),
+            ("Loves,Hates", ProfileFormat::V4Columns),
+            ("generator_profile_hints", ProfileFormat::V4Columns),
+            ("category,item,notes", ProfileFormat::V5Rows),
+            ("strength,item,conditionals", ProfileFormat::V5Rows),
+            ("ITEM", ProfileFormat::V5Rows),
+            ("Category,Notes", ProfileFormat::V5Rows),
+        ] {
+            assert_eq!(
+                ProfileFormat::detect(&table(&format!("{header}\nx\n"))),
+                format,
+                "{header}"
+            );
+        }
     }
 
     #[test]

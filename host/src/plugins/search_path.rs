@@ -1,5 +1,10 @@
 //! The plugin search path: which directories are scanned, in which order (highest precedence
 //! first), and which files in them are candidate libraries.
+//!
+//! A name with the library extension is not enough: only a regular file (or a symbolic link to
+//! one) is handed to the loader. A FIFO named `x.so` would block `dlopen` until a writer came
+//! along, and a socket, device or directory is no library either, so those are reported as
+//! [`Candidate::Skipped`] without ever being opened (their type comes from `stat`).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -90,9 +95,18 @@ pub fn search_dirs(options: &PluginDirOptions) -> Result<Vec<SearchDir>, PluginE
     Ok(dirs)
 }
 
-/// The candidate libraries directly inside `dir` (not recursive: cargo's `deps/` beside the
-/// binary holds proc-macro libraries), sorted by file name.
-pub fn library_files(dir: &Path) -> Result<Vec<PathBuf>, PluginError> {
+/// An entry of a plugin directory whose name has the platform's library extension.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Candidate {
+    /// A regular file, or a symbolic link to one: for the loader.
+    Library(PathBuf),
+    /// Anything else, never opened; `reason` is one line.
+    Skipped { path: PathBuf, reason: String },
+}
+
+/// The entries with the library extension directly inside `dir` (not recursive: cargo's `deps/`
+/// beside the binary holds proc-macro libraries), sorted by file name.
+pub fn library_files(dir: &Path) -> Result<Vec<Candidate>, PluginError> {
     let read_error = |source| PluginError::ReadDir {
         path: dir.to_owned(),
         source,
@@ -106,11 +120,28 @@ pub fn library_files(dir: &Path) -> Result<Vec<PathBuf>, PluginError> {
         let entry = entry.map_err(|error| read_error(error.into()))?;
         let is_library = entry.path().extension().and_then(|ext| ext.to_str())
             == Some(std::env::consts::DLL_EXTENSION);
-        if is_library && !entry.file_type().is_dir() {
-            files.push(entry.into_path());
+        if is_library {
+            files.push(classify(entry.into_path()));
         }
     }
     Ok(files)
+}
+
+/// Looks at what `path` is (following symbolic links) without opening it.
+fn classify(path: PathBuf) -> Candidate {
+    match std::fs::metadata(&path) {
+        Ok(meta) => match crate::file_kind::not_regular(meta.file_type()) {
+            None => Candidate::Library(path),
+            Some(kind) => Candidate::Skipped {
+                path,
+                reason: format!("not a regular file ({kind}); skipped without opening it"),
+            },
+        },
+        Err(error) => Candidate::Skipped {
+            path,
+            reason: format!("cannot be inspected: {error}"),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -186,8 +217,58 @@ mod tests {
         let files = library_files(root.path()).unwrap();
         let names: Vec<String> = files
             .iter()
-            .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+            .map(|candidate| match candidate {
+                Candidate::Library(path) => {
+                    path.file_name().unwrap().to_string_lossy().into_owned()
+                }
+                Candidate::Skipped { path, reason } => panic!("{}: {reason}", path.display()),
+            })
             .collect();
         assert_eq!(names, vec![format!("a.{ext}"), format!("b.{ext}")]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn only_regular_files_are_libraries_and_the_rest_is_reported() {
+        let root = tempfile::tempdir().unwrap();
+        let ext = std::env::consts::DLL_EXTENSION;
+        let path = |name: &str| root.path().join(format!("{name}.{ext}"));
+        std::fs::write(path("real"), "").unwrap();
+        std::os::unix::fs::symlink(path("real"), path("link")).unwrap();
+        std::os::unix::fs::symlink(root.path().join("nowhere"), path("dangling")).unwrap();
+        crate::file_kind::make_fifo(&path("fifo"));
+        std::fs::create_dir(path("dir")).unwrap();
+        let listener = std::os::unix::net::UnixListener::bind(path("socket")).unwrap();
+        let files = library_files(root.path()).unwrap();
+        drop(listener);
+        let skipped = |name: &str, reason: &str| Candidate::Skipped {
+            path: path(name),
+            reason: reason.to_owned(),
+        };
+        assert_eq!(files.len(), 6, "{files:?}");
+        assert!(
+            matches!(&files[0], Candidate::Skipped { path: p, reason } if *p == path("dangling")
+            && reason.starts_with("cannot be inspected: ")),
+            "{files:?}"
+        );
+        assert_eq!(
+            files[1..],
+            [
+                skipped(
+                    "dir",
+                    "not a regular file (a directory); skipped without opening it"
+                ),
+                skipped(
+                    "fifo",
+                    "not a regular file (a FIFO); skipped without opening it"
+                ),
+                Candidate::Library(path("link")),
+                Candidate::Library(path("real")),
+                skipped(
+                    "socket",
+                    "not a regular file (a socket); skipped without opening it"
+                ),
+            ]
+        );
     }
 }
