@@ -232,29 +232,30 @@ fn no_artifact_ever_holds_a_key() {
         run(&mut cmd)
     };
 
-    let mut outputs: Vec<(&str, i32, Run)> = Vec::new();
-    // The stub echoes the key in 200 answers: the runs succeed, the echo is redacted.
-    outputs.push((
-        "experiment, key echoed in answers",
-        0,
-        experiment(&echo_ok, &[]),
-    ));
-    outputs.push((
-        "generate, key echoed in answers",
-        0,
-        generate(&echo_ok, &[]),
-    ));
-    // The stub echoes the key in a 401: the runs fail, the error is redacted.
-    outputs.push((
-        "experiment, key echoed in a 401",
-        1,
-        experiment(&echo_denied, &["--output-root", "denied"]),
-    ));
-    outputs.push((
-        "generate, key echoed in a 401",
-        1,
-        generate(&echo_denied, &[]),
-    ));
+    let mut outputs: Vec<(&str, i32, Run)> = vec![
+        // The stub echoes the key in 200 answers: the runs succeed, the echo is redacted.
+        (
+            "experiment, key echoed in answers",
+            0,
+            experiment(&echo_ok, &[]),
+        ),
+        (
+            "generate, key echoed in answers",
+            0,
+            generate(&echo_ok, &[]),
+        ),
+        // The stub echoes the key in a 401: the runs fail, the error is redacted.
+        (
+            "experiment, key echoed in a 401",
+            1,
+            experiment(&echo_denied, &["--output-root", "denied"]),
+        ),
+        (
+            "generate, key echoed in a 401",
+            1,
+            generate(&echo_denied, &[]),
+        ),
+    ];
     // The key pasted where a variable name goes, or inside a URL: config errors, nothing run.
     for (what, config) in [
         ("pasted into api_key_env", &pasted_key),

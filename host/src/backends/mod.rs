@@ -189,8 +189,11 @@ pub type EnvLookup<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
 /// thread-safe (appending a line to a log is).
 #[derive(Clone, Default)]
 pub struct Notices {
-    sink: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    sink: Option<NoticeSink>,
 }
+
+/// The function a [`Notices`] sends each line to.
+pub type NoticeSink = Arc<dyn Fn(&str) + Send + Sync>;
 
 impl Notices {
     /// Notices that go to `sink`.
