@@ -1286,8 +1286,11 @@ mod tests {
         done.into_inner()
     }
 
-    /// The rate-limit tests' provider: 1200 requests per minute (20 per second), a burst of 5.
+    /// The rate-limit tests' provider: 1200 requests per minute (20 per second), holding up to
+    /// `BURST` (so a paced client's requests may arrive up to half a second bunched by thread
+    /// scheduling and still be within the limit).
     const RPM: u32 = 1200;
+    const BURST: u32 = 10;
     const CALLS: usize = 24;
 
     fn limited_config(stub: &Stub) -> TextBackendConfig {
@@ -1299,7 +1302,7 @@ mod tests {
 
     #[test]
     fn with_the_providers_limit_configured_no_call_is_refused() {
-        let stub = Stub::rate_limited(RPM, 5, Canned::chat("within the limit"));
+        let stub = Stub::rate_limited(RPM, BURST, Canned::chat("within the limit"));
         let mut config = limited_config(&stub);
         config.requests_per_minute = Some(RPM);
         let backend = text(&config);
@@ -1318,7 +1321,7 @@ mod tests {
 
     #[test]
     fn without_the_limit_calls_back_off_and_all_succeed_with_one_notice_per_change() {
-        let stub = Stub::rate_limited(RPM, 5, Canned::chat("eventually"));
+        let stub = Stub::rate_limited(RPM, BURST, Canned::chat("eventually"));
         let lines = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
         let sink = Arc::clone(&lines);
         let notices = Notices::new(move |line| sink.lock().expect("lines").push(line.to_string()));
@@ -1346,6 +1349,11 @@ mod tests {
                 .any(|l| l.contains("concurrent requests lowered from 8 to 4")),
             "{lines:?}"
         );
+        // Every 429 carries `retry-after-ms`, so the first one paused every sender.
+        assert!(
+            lines.iter().any(|l| l.contains("asked to slow down")),
+            "{lines:?}"
+        );
         // Logged per change, not per call: fewer lines than refusals.
         assert!(lines.len() < stub.refused() + 1, "{lines:?}");
         assert!(
@@ -1354,6 +1362,36 @@ mod tests {
                 .all(|l| l.starts_with(&format!("text backend `{}`", stub.url))),
             "{lines:?}"
         );
+    }
+
+    #[test]
+    fn images_per_minute_keeps_image_requests_within_the_limit() {
+        let stub = Stub::rate_limited(RPM, 2, image_answer(&tiny_png()));
+        let mut config = image_config();
+        config.images_per_minute = Some(RPM);
+        let backend = build_image(
+            &config,
+            &limited_config(&stub),
+            &env_with_key,
+            FAST,
+            Notices::none(),
+        )
+        .expect("image backend");
+        std::thread::scope(|scope| {
+            for _ in 0..3 {
+                scope.spawn(|| {
+                    for _ in 0..2 {
+                        backend
+                            .generate(&ImageCall {
+                                prompt: "p",
+                                seed: 0,
+                            })
+                            .expect("image");
+                    }
+                });
+            }
+        });
+        assert_eq!((stub.refused(), stub.requests().len()), (0, 6));
     }
 
     #[test]
