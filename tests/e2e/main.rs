@@ -41,3 +41,5 @@ mod resume;
 mod index;
 // The stage catalogue through real experiments (`3x3`).
 mod catalogue;
+// No artifact ever holds a key: echoed keys, pasted keys, credentials in URLs.
+mod secrets;

@@ -3,26 +3,34 @@
 //! `openai` speaks the OpenAI-compatible HTTP API.
 //!
 //! Backends know nothing of stages or transcripts: they take one call and return one reply.
-//! Recording the call is the engine's job.
+//! Recording the call is the engine's job. Nor do they own a log: when a backend changes how
+//! fast it sends (a provider's 429s or rate-limit headers), it says so once through the
+//! [`Notices`] it was built with, and whoever built it decides where the line goes.
 
 mod config;
+mod endpoint;
 mod limiter;
 mod offline;
 mod offline_image;
 mod openai;
+mod rate;
 #[cfg(test)]
 mod stub;
 
+pub(crate) use config::text_backend_section;
 pub use config::{ImageBackendConfig, Provider, TextBackendConfig};
+pub use endpoint::DEFAULT_BASE_URL;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use endpoint::ApiRoot;
 use offline::OfflineText;
 use offline_image::OfflineImage;
 use openai::{
     Backoff, ChatSettings, Client, ClientSettings, ImageSettings, OpenaiImage, OpenaiText,
 };
+use rate::RateLimits;
 
 pub use plugin_api::ChatMessage;
 
@@ -172,31 +180,97 @@ fn attempts_text(attempts: &u32) -> String {
 /// Reads an environment variable (a parameter so tests need no process-wide env changes).
 pub type EnvLookup<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
 
+/// Where a backend reports each change it makes to its send rate: the concurrency lowered after
+/// a 429 (and restored), a pause the provider asked for. One line per change, never one per
+/// call; lines are complete sentences naming the backend (`text` or `image`) and the API root,
+/// and never hold a key. The default sends them nowhere.
+///
+/// The sink is called from whichever worker thread saw the answer, so it must be cheap and
+/// thread-safe (appending a line to a log is).
+#[derive(Clone, Default)]
+pub struct Notices {
+    sink: Option<NoticeSink>,
+}
+
+/// The function a [`Notices`] sends each line to.
+pub type NoticeSink = Arc<dyn Fn(&str) + Send + Sync>;
+
+impl Notices {
+    /// Notices that go to `sink`.
+    pub fn new(sink: impl Fn(&str) + Send + Sync + 'static) -> Notices {
+        Notices {
+            sink: Some(Arc::new(sink)),
+        }
+    }
+
+    /// Notices that go nowhere (the default).
+    pub fn none() -> Notices {
+        Notices::default()
+    }
+
+    pub(crate) fn send(&self, line: &str) {
+        if let Some(sink) = &self.sink {
+            sink(line);
+        }
+    }
+}
+
+impl std::fmt::Debug for Notices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.sink.is_some() {
+            "Notices(sink)"
+        } else {
+            "Notices(none)"
+        })
+    }
+}
+
 /// Builds the text backend the config names. Fails before any call when a setting cannot work
-/// or the key is missing.
+/// or the key is missing. Rate adjustments are not reported ([`text_backend_with_notices`]).
 pub fn text_backend(
     config: &TextBackendConfig,
     env: EnvLookup<'_>,
 ) -> Result<Arc<dyn TextBackend>, BackendError> {
-    build_text(config, env, Backoff::DEFAULT)
+    text_backend_with_notices(config, env, Notices::none())
+}
+
+/// [`text_backend`], reporting rate adjustments to `notices`.
+pub fn text_backend_with_notices(
+    config: &TextBackendConfig,
+    env: EnvLookup<'_>,
+    notices: Notices,
+) -> Result<Arc<dyn TextBackend>, BackendError> {
+    build_text(config, env, Backoff::DEFAULT, notices)
 }
 
 /// Builds the image backend the config names (unset `base_url`, `api_key_env`, `timeout_s`,
-/// `max_retries` default to the text backend's; so does the concurrency bound, which the image
-/// backend keeps apart from the text backend's).
+/// `max_retries` default to the text backend's, an unset `base_url` meaning all of the text
+/// backend's roots; so does the concurrency bound, which the image backend keeps apart from the
+/// text backend's). Rate adjustments are not reported ([`image_backend_with_notices`]).
 pub fn image_backend(
     config: &ImageBackendConfig,
     text: &TextBackendConfig,
     env: EnvLookup<'_>,
 ) -> Result<Arc<dyn ImageBackend>, BackendError> {
-    build_image(config, text, env, Backoff::DEFAULT)
+    image_backend_with_notices(config, text, env, Notices::none())
 }
 
-/// [`text_backend`] with the retry backoff as a parameter (tests keep it short).
+/// [`image_backend`], reporting rate adjustments to `notices`.
+pub fn image_backend_with_notices(
+    config: &ImageBackendConfig,
+    text: &TextBackendConfig,
+    env: EnvLookup<'_>,
+    notices: Notices,
+) -> Result<Arc<dyn ImageBackend>, BackendError> {
+    build_image(config, text, env, Backoff::DEFAULT, notices)
+}
+
+/// [`text_backend_with_notices`] with the retry backoff as a parameter (tests keep it short).
 pub(crate) fn build_text(
     config: &TextBackendConfig,
     env: EnvLookup<'_>,
     backoff: Backoff,
+    notices: Notices,
 ) -> Result<Arc<dyn TextBackend>, BackendError> {
     let max_concurrency = check_concurrency(config.max_concurrency)?;
     match config.provider {
@@ -207,12 +281,18 @@ pub(crate) fn build_text(
         ))),
         Provider::Openai => {
             let client = Client::new(ClientSettings {
-                base_url: check_base_url(&config.base_url, "backend.text.base_url")?,
+                roots: text_roots(config)?,
                 timeout_s: check_timeout(config.timeout_s, "backend.text.timeout_s")?,
                 max_retries: config.max_retries,
                 max_concurrency,
                 backoff,
                 key: read_key(env, &config.api_key_env, "backend.text.api_key_env")?,
+                limits: RateLimits {
+                    requests_per_minute: config.requests_per_minute,
+                    tokens_per_minute: config.tokens_per_minute,
+                },
+                kind: "text",
+                notices,
             });
             Ok(Arc::new(OpenaiText::new(
                 client,
@@ -227,12 +307,13 @@ pub(crate) fn build_text(
     }
 }
 
-/// [`image_backend`] with the retry backoff as a parameter (tests keep it short).
+/// [`image_backend_with_notices`] with the retry backoff as a parameter (tests keep it short).
 pub(crate) fn build_image(
     config: &ImageBackendConfig,
     text: &TextBackendConfig,
     env: EnvLookup<'_>,
     backoff: Backoff,
+    notices: Notices,
 ) -> Result<Arc<dyn ImageBackend>, BackendError> {
     match config.provider {
         Provider::Offline => {
@@ -241,9 +322,9 @@ pub(crate) fn build_image(
         }
         Provider::Openai => {
             // Each inherited setting is named by the key it came from.
-            let (base_url, base_url_key) = match &config.base_url {
-                Some(url) => (url.as_str(), "backend.image.base_url"),
-                None => (text.base_url.as_str(), "backend.text.base_url"),
+            let roots = match &config.base_url {
+                Some(url) => vec![ApiRoot::parse(url, "backend.image.base_url")?],
+                None => text_roots(text)?,
             };
             let (timeout_s, timeout_key) = match config.timeout_s {
                 Some(t) => (t, "backend.image.timeout_s"),
@@ -254,12 +335,18 @@ pub(crate) fn build_image(
                 None => (text.api_key_env.as_str(), "backend.text.api_key_env"),
             };
             let client = Client::new(ClientSettings {
-                base_url: check_base_url(base_url, base_url_key)?,
+                roots,
                 timeout_s: check_timeout(timeout_s, timeout_key)?,
                 max_retries: config.max_retries.unwrap_or(text.max_retries),
                 max_concurrency: check_concurrency(text.max_concurrency)?,
                 backoff,
                 key: read_key(env, key_env, key_env_key)?,
+                limits: RateLimits {
+                    requests_per_minute: config.images_per_minute,
+                    tokens_per_minute: None,
+                },
+                kind: "image",
+                notices,
             });
             Ok(Arc::new(OpenaiImage::new(
                 client,
@@ -302,18 +389,16 @@ fn read_key(env: EnvLookup<'_>, var: &str, key: &str) -> Result<String, BackendE
     Ok(value)
 }
 
-fn check_base_url(url: &str, key: &str) -> Result<String, BackendError> {
-    let url = url.trim();
-    if url.starts_with("http://") || url.starts_with("https://") {
-        Ok(url.trim_end_matches('/').to_string())
-    } else {
-        Err(BackendError::Config {
-            key: key.to_string(),
-            message: format!(
-                "`{url}` is not an `http://` or `https://` URL\n\ne.g. `https://api.openai.com/v1`"
-            ),
-        })
-    }
+/// The checked API roots of the text backend (`base_urls`, else `base_url`, else the default).
+fn text_roots(config: &TextBackendConfig) -> Result<Vec<ApiRoot>, BackendError> {
+    let roots = config.api_roots().map_err(|message| BackendError::Config {
+        key: "backend.text".to_string(),
+        message,
+    })?;
+    roots
+        .iter()
+        .map(|(url, key)| ApiRoot::parse(url, key))
+        .collect()
 }
 
 /// Timeouts above a day are taken as a mistake (and keep `Duration` arithmetic far from overflow).

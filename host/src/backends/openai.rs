@@ -2,15 +2,21 @@
 //! `POST {base_url}/images/generations`).
 //!
 //! One [`Client`] per backend holds the blocking `ureq` agent (connection pool, timeout), the
-//! key, the retry policy and the concurrency bound. A request is tried at most
-//! `1 + max_retries` times: 429 and 5xx answers, timeouts and connection errors are retried after
-//! the server's `Retry-After` (or `retry-after-ms`) when it sends one, else after an exponential
-//! backoff; any other HTTP error fails at once. A permit of the bound is held only while a
-//! request is in flight, never while waiting to retry.
+//! key, the API roots, the retry policy, the concurrency bound (`limiter`) and the pacer
+//! (`rate`). A request is tried at most `1 + max_retries` times: 429 and 5xx answers, timeouts
+//! and connection errors are retried after the server's `Retry-After` (or `retry-after-ms`) when
+//! it sends one, else after an exponential backoff; any other HTTP error fails at once. A permit
+//! of the bound is held while a request waits its turn under the rate limits and while it is in
+//! flight, never while waiting to retry.
 //!
-//! The key goes into the `Authorization` header and nowhere else: every message built from a
-//! server's answer has the key's value redacted. This module owns the wire format; the caller
-//! (the engine) adds which step failed.
+//! Every answer feeds the shared controls: a 429 lowers the endpoint's concurrency (AIMD),
+//! successes raise it back, and `x-ratelimit-*` or `Retry-After` asks pause every sender of the
+//! backend. Each change is reported once through the backend's [`Notices`].
+//!
+//! The key goes into the `Authorization` header and nowhere else: every string of a server's
+//! answer, successful or not, has the key's value redacted before it leaves this module, so no
+//! transcript, error or log can hold it. This module owns the wire format; the caller (the
+//! engine) adds which step failed.
 
 use std::io::Read;
 use std::time::Duration;
@@ -18,10 +24,12 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use super::limiter::Limiter;
+use super::endpoint::ApiRoot;
+use super::limiter::{Adjustment, Limiter};
 use super::offline_image::is_png;
+use super::rate::{self, Pacer, Pause, RateLimits};
 use super::{
-    BackendError, ChatCall, ChatReply, ImageBackend, ImageCall, ImageReply, ResponseShape,
+    BackendError, ChatCall, ChatReply, ImageBackend, ImageCall, ImageReply, Notices, ResponseShape,
     TextBackend,
 };
 
@@ -35,7 +43,16 @@ const MAX_ERROR_BODY_BYTES: u64 = 64 * 1024;
 /// How much of a non-JSON error body goes into a message.
 const ERROR_SNIPPET_CHARS: usize = 300;
 /// The longest wait a `Retry-After` header can ask for; longer asks wait this long.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+const MAX_RETRY_AFTER: Duration = rate::MAX_PAUSE;
+/// The completion tokens a chat request is assumed to use, for `tokens_per_minute` (requests
+/// carry no `max_tokens`, so there is no bound to read; see [`estimate_tokens`]).
+pub(crate) const COMPLETION_TOKENS_ESTIMATE: u64 = 1000;
+/// The chat endpoint, under an API root.
+const CHAT_PATH: &str = "chat/completions";
+/// The images endpoint, under an API root.
+const IMAGES_PATH: &str = "images/generations";
+/// The redaction marker that replaces the key's value.
+pub(crate) const REDACTED: &str = "[redacted]";
 
 /// Waits between attempts when the server does not say how long: `base * 2^(retry - 1)`,
 /// at most `cap`.
@@ -69,30 +86,38 @@ fn retry_delay(retry: u32, retry_after: Option<Duration>, backoff: Backoff) -> D
 /// What a client is built from (already validated, key already read).
 #[derive(Debug, Clone)]
 pub(crate) struct ClientSettings {
-    pub(crate) base_url: String,
+    /// At least one; calls spread over them, each with its own `max_concurrency`.
+    pub(crate) roots: Vec<ApiRoot>,
     pub(crate) key: String,
     pub(crate) timeout_s: f64,
     pub(crate) max_retries: u32,
     pub(crate) max_concurrency: usize,
     pub(crate) backoff: Backoff,
+    pub(crate) limits: RateLimits,
+    /// `text` or `image`, for notices.
+    pub(crate) kind: &'static str,
+    pub(crate) notices: Notices,
 }
 
-/// A blocking JSON-over-HTTP client with retries and a concurrency bound.
+/// A blocking JSON-over-HTTP client with retries, a concurrency bound and a pacer.
 pub(crate) struct Client {
     agent: ureq::Agent,
-    base_url: String,
+    roots: Vec<ApiRoot>,
     key: String,
     timeout_s: f64,
     max_retries: u32,
     backoff: Backoff,
     limiter: Limiter,
+    pacer: Pacer,
+    kind: &'static str,
+    notices: Notices,
 }
 
 impl std::fmt::Debug for Client {
     /// Leaves out the key.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("base_url", &self.base_url)
+            .field("roots", &self.roots)
             .field("timeout_s", &self.timeout_s)
             .field("max_retries", &self.max_retries)
             .field("backoff", &self.backoff)
@@ -100,8 +125,10 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// A successful answer: its JSON body, status and the attempts it took.
+/// A successful answer: its JSON body (key redacted), status and the attempts it took.
 struct Answer {
+    /// The URL that answered (one of several with `base_urls`).
+    url: String,
     body: Value,
     status: u16,
     attempts: u32,
@@ -142,29 +169,58 @@ impl Client {
             .build();
         Client {
             agent,
-            base_url: settings.base_url.trim_end_matches('/').to_string(),
+            limiter: Limiter::with_endpoints(settings.max_concurrency, settings.roots.len()),
+            roots: settings.roots,
             key: settings.key,
             timeout_s: settings.timeout_s,
             max_retries: settings.max_retries,
             backoff: settings.backoff,
-            limiter: Limiter::new(settings.max_concurrency),
+            pacer: Pacer::new(settings.limits),
+            kind: settings.kind,
+            notices: settings.notices,
         }
     }
 
-    /// `{base_url}/{endpoint}`.
-    fn url(&self, endpoint: &str) -> String {
-        format!("{}/{endpoint}", self.base_url)
-    }
-
-    /// POSTs `body` to `url`, retrying as the module head says, and parses the answer as JSON.
-    fn post_json(&self, url: &str, body: &Value) -> Result<Answer, BackendError> {
+    /// POSTs `body` to `path` under one of the roots, retrying as the module head says, and
+    /// parses the answer as JSON. `tokens` is the request's estimated size for
+    /// `tokens_per_minute`.
+    fn post_json(&self, path: &str, body: &Value, tokens: u64) -> Result<Answer, BackendError> {
         let payload = body.to_string();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let outcome = {
-                let _permit = self.limiter.acquire();
-                self.attempt(url, &payload, attempt)
+            let (outcome, url) = {
+                let permit = self.limiter.acquire();
+                self.pacer.wait_turn(tokens);
+                let root = self.root(permit.endpoint());
+                let url = root.endpoint(path);
+                let (outcome, pause) = self.attempt(&url, &payload, attempt);
+                if let Some(pause) = pause {
+                    if self.pacer.hold(&pause) {
+                        self.notice(
+                            root,
+                            &format!(
+                                "the provider asked to slow down ({}); new requests wait {:.2} s \
+                             (further pauses within 30 s are not logged)",
+                                pause.reason,
+                                pause.wait.as_secs_f64()
+                            ),
+                        );
+                    }
+                }
+                let adjustment = match &outcome {
+                    Attempt::Done(_) => permit.succeeded(),
+                    Attempt::Retry {
+                        failure: Failure::Status { status: 429, .. },
+                        ..
+                    }
+                    | Attempt::Fail(Failure::Status { status: 429, .. }) => permit.throttled(),
+                    _ => None,
+                };
+                if let Some(adjustment) = adjustment {
+                    self.report(adjustment);
+                }
+                (outcome, url)
             };
             let failure = match outcome {
                 Attempt::Done(answer) => return Ok(answer),
@@ -175,12 +231,49 @@ impl Client {
                 }
                 Attempt::Retry { failure, .. } | Attempt::Fail(failure) => failure,
             };
-            return Err(self.error(url, attempt, failure));
+            return Err(self.error(&url, attempt, failure));
         }
     }
 
-    /// One request.
-    fn attempt(&self, url: &str, payload: &str, attempt: u32) -> Attempt {
+    /// The root of endpoint `index` (the limiter only hands out indices of roots).
+    fn root(&self, index: usize) -> &ApiRoot {
+        &self.roots[index.min(self.roots.len().saturating_sub(1))]
+    }
+
+    /// One line for the notices sink about endpoint `root`.
+    fn notice(&self, root: &ApiRoot, what: &str) {
+        self.notices.send(&format!(
+            "{} backend `{}`: {what}",
+            self.kind,
+            root.as_text()
+        ));
+    }
+
+    fn report(&self, adjustment: Adjustment) {
+        match adjustment {
+            Adjustment::Decreased {
+                endpoint,
+                from,
+                to,
+                max,
+            } => self.notice(
+                self.root(endpoint),
+                &format!(
+                    "HTTP 429 (too many requests); concurrent requests lowered from {from} to {to} \
+                     (`max_concurrency` {max}), rising again as calls succeed"
+                ),
+            ),
+            Adjustment::Recovered { endpoint, max } => self.notice(
+                self.root(endpoint),
+                &format!(
+                    "calls succeed again; concurrent requests back to `max_concurrency` {max}"
+                ),
+            ),
+        }
+    }
+
+    /// One request, and the pause its answer asks every sender to make (if any).
+    fn attempt(&self, url: &str, payload: &str, attempt: u32) -> (Attempt, Option<Pause>) {
         let result = self
             .agent
             .post(url)
@@ -191,6 +284,72 @@ impl Client {
         match result {
             Ok(response) => {
                 let status = response.status();
+                let pause = rate::pause_from_headers(&|name| header(&response, name));
+                (self.read_answer(url, response, status, attempt), pause)
+            }
+            Err(ureq::Error::Status(status, response)) => {
+                let after = retry_after(&response);
+                let pause = rate::pause_from_headers(&|name| header(&response, name))
+                    .into_iter()
+                    .chain(after.map(|wait| Pause {
+                        wait,
+                        reason: format!("HTTP {status} with `retry-after`"),
+                    }))
+                    .max_by_key(|pause| pause.wait);
+                let mut bytes = Vec::new();
+                // A failed read leaves what was read; the status alone still tells the story.
+                let _ = response
+                    .into_reader()
+                    .take(MAX_ERROR_BODY_BYTES)
+                    .read_to_end(&mut bytes);
+                let failure = Failure::Status {
+                    status,
+                    message: self.error_message(&bytes),
+                };
+                let outcome = if status == 429 || (500..=599).contains(&status) {
+                    Attempt::Retry { after, failure }
+                } else {
+                    Attempt::Fail(failure)
+                };
+                (outcome, pause)
+            }
+            Err(ureq::Error::Transport(transport)) => {
+                let retryable = matches!(
+                    transport.kind(),
+                    ureq::ErrorKind::Io
+                        | ureq::ErrorKind::ConnectionFailed
+                        | ureq::ErrorKind::Dns
+                        | ureq::ErrorKind::ProxyConnect
+                        | ureq::ErrorKind::BadStatus
+                );
+                let reason = self.describe_transport(&transport);
+                let failure = Failure::Transport {
+                    reason,
+                    source: Box::new(transport),
+                };
+                let outcome = if retryable {
+                    Attempt::Retry {
+                        after: None,
+                        failure,
+                    }
+                } else {
+                    Attempt::Fail(failure)
+                };
+                (outcome, None)
+            }
+        }
+    }
+
+    /// Reads a successful answer's body as JSON, with the key redacted from every string in it.
+    fn read_answer(
+        &self,
+        url: &str,
+        response: ureq::Response,
+        status: u16,
+        attempt: u32,
+    ) -> Attempt {
+        {
+            {
                 let mut bytes = Vec::new();
                 let read = response
                     .into_reader()
@@ -211,56 +370,19 @@ impl Client {
                     return Attempt::Fail(Failure::Malformed { status, detail });
                 }
                 match serde_json::from_slice::<Value>(&bytes) {
-                    Ok(body) => Attempt::Done(Answer {
-                        body,
-                        status,
-                        attempts: attempt,
-                    }),
+                    Ok(mut body) => {
+                        self.redact_value(&mut body);
+                        Attempt::Done(Answer {
+                            url: url.to_string(),
+                            body,
+                            status,
+                            attempts: attempt,
+                        })
+                    }
                     Err(e) => Attempt::Fail(Failure::Malformed {
                         status,
                         detail: format!("the body is not JSON ({e}): {}", self.snippet(&bytes)),
                     }),
-                }
-            }
-            Err(ureq::Error::Status(status, response)) => {
-                let after = retry_after(&response);
-                let mut bytes = Vec::new();
-                // A failed read leaves what was read; the status alone still tells the story.
-                let _ = response
-                    .into_reader()
-                    .take(MAX_ERROR_BODY_BYTES)
-                    .read_to_end(&mut bytes);
-                let failure = Failure::Status {
-                    status,
-                    message: self.error_message(&bytes),
-                };
-                if status == 429 || (500..=599).contains(&status) {
-                    Attempt::Retry { after, failure }
-                } else {
-                    Attempt::Fail(failure)
-                }
-            }
-            Err(ureq::Error::Transport(transport)) => {
-                let retryable = matches!(
-                    transport.kind(),
-                    ureq::ErrorKind::Io
-                        | ureq::ErrorKind::ConnectionFailed
-                        | ureq::ErrorKind::Dns
-                        | ureq::ErrorKind::ProxyConnect
-                        | ureq::ErrorKind::BadStatus
-                );
-                let reason = self.describe_transport(&transport);
-                let failure = Failure::Transport {
-                    reason,
-                    source: Box::new(transport),
-                };
-                if retryable {
-                    Attempt::Retry {
-                        after: None,
-                        failure,
-                    }
-                } else {
-                    Attempt::Fail(failure)
                 }
             }
         }
@@ -327,7 +449,29 @@ impl Client {
         if self.key.is_empty() {
             text.to_string()
         } else {
-            text.replace(&self.key, "[redacted]")
+            text.replace(&self.key, REDACTED)
+        }
+    }
+
+    /// Redacts the key from every string (and object key) of a parsed answer. Working on the
+    /// parsed value, not the raw bytes, also catches a key the JSON spelled with escapes.
+    fn redact_value(&self, value: &mut Value) {
+        match value {
+            Value::String(text) if !self.key.is_empty() && text.contains(&self.key) => {
+                *text = self.redact(text);
+            }
+            Value::Array(items) => items.iter_mut().for_each(|item| self.redact_value(item)),
+            Value::Object(map) => {
+                if !self.key.is_empty() && map.keys().any(|k| k.contains(&self.key)) {
+                    let entries = std::mem::take(map);
+                    *map = entries
+                        .into_iter()
+                        .map(|(k, v)| (self.redact(&k), v))
+                        .collect();
+                }
+                map.values_mut().for_each(|item| self.redact_value(item));
+            }
+            _ => {}
         }
     }
 
@@ -376,6 +520,23 @@ fn is_timeout(transport: &ureq::Transport) -> bool {
     transport.message().is_some_and(|m| m.contains("timed out"))
 }
 
+/// Header `name` of `response`, as an owned string (for the `rate` parsers).
+fn header(response: &ureq::Response, name: &str) -> Option<String> {
+    response.header(name).map(str::to_string)
+}
+
+/// The tokens a chat request is estimated to use, for `tokens_per_minute`: the characters of its
+/// messages / 4 (a common rule of thumb for English text), plus [`COMPLETION_TOKENS_ESTIMATE`].
+/// An estimate, not a tokenizer: the provider's own count is what it enforces.
+pub(crate) fn estimate_tokens(call: &ChatCall<'_>) -> u64 {
+    let chars: usize = call
+        .messages
+        .iter()
+        .map(|m| m.content.chars().count() + m.role.len())
+        .sum();
+    (chars as u64).div_ceil(4) + COMPLETION_TOKENS_ESTIMATE
+}
+
 /// The wait a 429/5xx answer asks for: `retry-after-ms` (milliseconds, OpenAI's), else
 /// `Retry-After` in seconds (an HTTP date is not read: the backoff applies).
 fn retry_after(response: &ureq::Response) -> Option<Duration> {
@@ -409,7 +570,6 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 #[derive(Debug)]
 pub(crate) struct OpenaiText {
     client: Client,
-    url: String,
     model: String,
     send_temperature: bool,
     json_mode: bool,
@@ -428,7 +588,6 @@ pub(crate) struct ChatSettings {
 impl OpenaiText {
     pub(crate) fn new(client: Client, chat: ChatSettings) -> Self {
         OpenaiText {
-            url: client.url("chat/completions"),
             client,
             model: chat.model,
             send_temperature: chat.send_temperature,
@@ -461,7 +620,9 @@ impl OpenaiText {
 impl TextBackend for OpenaiText {
     fn chat(&self, call: &ChatCall<'_>) -> Result<ChatReply, BackendError> {
         let model = call.model.unwrap_or(&self.model);
-        let answer = self.client.post_json(&self.url, &self.body(call, model))?;
+        let answer =
+            self.client
+                .post_json(CHAT_PATH, &self.body(call, model), estimate_tokens(call))?;
         let message = answer.body.pointer("/choices/0/message");
         match message
             .and_then(|m| m.get("content"))
@@ -491,7 +652,7 @@ impl TextBackend for OpenaiText {
                     .map(|r| format!(" (finish_reason `{r}`)"))
                     .unwrap_or_default();
                 Err(self.client.malformed(
-                    &self.url,
+                    &answer.url,
                     answer.status,
                     answer.attempts,
                     format!("{what}{finish}"),
@@ -513,7 +674,6 @@ impl TextBackend for OpenaiText {
 #[derive(Debug)]
 pub(crate) struct OpenaiImage {
     client: Client,
-    url: String,
     settings: ImageSettings,
 }
 
@@ -528,11 +688,7 @@ pub(crate) struct ImageSettings {
 
 impl OpenaiImage {
     pub(crate) fn new(client: Client, settings: ImageSettings) -> Self {
-        OpenaiImage {
-            url: client.url("images/generations"),
-            client,
-            settings,
-        }
+        OpenaiImage { client, settings }
     }
 }
 
@@ -549,10 +705,11 @@ impl ImageBackend for OpenaiImage {
         if let Some(moderation) = &s.moderation {
             body["moderation"] = json!(moderation);
         }
-        let answer = self.client.post_json(&self.url, &body)?;
+        // One image per request; `images_per_minute` paces requests, so the token count is moot.
+        let answer = self.client.post_json(IMAGES_PATH, &body, 0)?;
         let malformed = |detail: String| {
             self.client
-                .malformed(&self.url, answer.status, answer.attempts, detail)
+                .malformed(&answer.url, answer.status, answer.attempts, detail)
         };
         let b64 = answer
             .body
@@ -613,11 +770,14 @@ mod tests {
         TextBackendConfig {
             provider: Provider::Openai,
             model: "gpt-test".into(),
-            base_url: base_url.into(),
+            base_url: Some(base_url.into()),
+            base_urls: None,
             api_key_env: KEY_VAR.into(),
             timeout_s: 5.0,
             max_retries: 2,
             max_concurrency: 2,
+            requests_per_minute: None,
+            tokens_per_minute: None,
             send_temperature: true,
             json_mode: true,
             reasoning_effort: Some("low".into()),
@@ -636,11 +796,12 @@ mod tests {
             api_key_env: None,
             timeout_s: None,
             max_retries: None,
+            images_per_minute: None,
         }
     }
 
     fn text(config: &TextBackendConfig) -> Arc<dyn TextBackend> {
-        build_text(config, &env_with_key, FAST).expect("text backend")
+        build_text(config, &env_with_key, FAST, Notices::none()).expect("text backend")
     }
 
     fn messages() -> Vec<ChatMessage> {
@@ -1019,23 +1180,231 @@ mod tests {
         assert!(!format!(
             "{backend:?}",
             backend = Client::new(ClientSettings {
-                base_url: stub.url.clone(),
+                roots: vec![ApiRoot::parse(&stub.url, "k").expect("root")],
                 key: KEY.into(),
                 timeout_s: 1.0,
                 max_retries: 0,
                 max_concurrency: 1,
                 backoff: FAST,
+                limits: RateLimits::default(),
+                kind: "text",
+                notices: Notices::none(),
             })
         )
         .contains(KEY));
     }
 
     #[test]
+    fn a_key_echoed_in_a_successful_answer_is_redacted() {
+        let stub = Stub::start(vec![
+            Canned::chat(&format!("Sure! Your key is {KEY}.")),
+            // The same key spelled with JSON escapes (`\u002d` is `-`).
+            Canned::status(
+                200,
+                json!({ "choices": [{ "message": { "content": null, "refusal": "no" } }] })
+                    .to_string()
+                    .replace("\"no\"", &format!("\"{}\"", KEY.replace('-', "\\u002d"))),
+            ),
+        ]);
+        let backend = text(&text_config(&stub.url));
+        let reply = chat(&*backend, ResponseShape::Text, None).expect("chat");
+        assert_eq!(reply.text, format!("Sure! Your key is {REDACTED}."));
+        let refused = chat(&*backend, ResponseShape::Text, None).unwrap_err();
+        assert!(refused.to_string().contains(REDACTED), "{refused}");
+        assert_no_key(&refused);
+    }
+
+    #[test]
+    fn a_query_in_base_url_stays_after_the_endpoint_path() {
+        let png = tiny_png();
+        let stub = Stub::start(vec![Canned::chat("ok"), image_answer(&png)]);
+        let config = text_config(&format!("{}/v1/?api-version=2024-10-21", stub.url));
+        chat(&*text(&config), ResponseShape::Text, None).expect("chat");
+        let image = build_image(
+            &image_config(),
+            &config,
+            &env_with_key,
+            FAST,
+            Notices::none(),
+        )
+        .expect("image backend");
+        image
+            .generate(&ImageCall {
+                prompt: "p",
+                seed: 0,
+            })
+            .expect("image");
+        let paths: Vec<String> = stub.requests().into_iter().map(|r| r.path).collect();
+        assert_eq!(
+            paths,
+            [
+                "/v1/chat/completions?api-version=2024-10-21",
+                "/v1/images/generations?api-version=2024-10-21"
+            ]
+        );
+    }
+
+    #[test]
+    fn base_urls_spread_calls_over_every_root() {
+        let answers = || {
+            (0..4)
+                .map(|i| Canned::chat(&format!("answer {i}")))
+                .collect()
+        };
+        let (one, two) = (Stub::start(answers()), Stub::start(answers()));
+        let mut config = text_config("unused");
+        config.base_url = None;
+        config.base_urls = Some(vec![format!("{}/v1", one.url), format!("{}/v1", two.url)]);
+        config.max_concurrency = 1;
+        let backend = text(&config);
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| chat(&*backend, ResponseShape::Text, None).expect("chat"));
+            }
+        });
+        let (a, b) = (one.requests().len(), two.requests().len());
+        assert_eq!(a + b, 4);
+        // Least in flight: the two roots share the work, so neither is idle.
+        assert!(a >= 1 && b >= 1, "{a} and {b}");
+    }
+
+    /// Sends `calls` chats from `threads` threads through `backend`; returns the answers.
+    fn burst(backend: &dyn TextBackend, threads: usize, calls: usize) -> usize {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    while next.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < calls {
+                        if chat(backend, ResponseShape::Text, None).is_ok() {
+                            done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                    }
+                });
+            }
+        });
+        done.into_inner()
+    }
+
+    /// The rate-limit tests' provider: 1200 requests per minute (20 per second), holding up to
+    /// `BURST` (so a paced client's requests may arrive up to half a second bunched by thread
+    /// scheduling and still be within the limit).
+    const RPM: u32 = 1200;
+    const BURST: u32 = 10;
+    const CALLS: usize = 24;
+
+    fn limited_config(stub: &Stub) -> TextBackendConfig {
+        let mut config = text_config(&stub.url);
+        config.max_concurrency = 8;
+        config.max_retries = 30;
+        config
+    }
+
+    #[test]
+    fn with_the_providers_limit_configured_no_call_is_refused() {
+        let stub = Stub::rate_limited(RPM, BURST, Canned::chat("within the limit"));
+        let mut config = limited_config(&stub);
+        config.requests_per_minute = Some(RPM);
+        let backend = text(&config);
+        let started = std::time::Instant::now();
+        let answered = burst(&*backend, 8, CALLS);
+        eprintln!(
+            "requests_per_minute {RPM}: {answered}/{CALLS} answered, {} HTTP 429, {} requests, {:.2} s",
+            stub.refused(),
+            stub.requests().len(),
+            started.elapsed().as_secs_f64()
+        );
+        assert_eq!(answered, CALLS);
+        assert_eq!(stub.refused(), 0);
+        assert_eq!(stub.requests().len(), CALLS);
+    }
+
+    #[test]
+    fn without_the_limit_calls_back_off_and_all_succeed_with_one_notice_per_change() {
+        let stub = Stub::rate_limited(RPM, BURST, Canned::chat("eventually"));
+        let lines = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let sink = Arc::clone(&lines);
+        let notices = Notices::new(move |line| sink.lock().expect("lines").push(line.to_string()));
+        let backend =
+            build_text(&limited_config(&stub), &env_with_key, FAST, notices).expect("backend");
+        let started = std::time::Instant::now();
+        let answered = burst(&*backend, 8, CALLS);
+        let lines = lines.lock().expect("lines").clone();
+        eprintln!(
+            "no limit configured: {answered}/{CALLS} answered, {} HTTP 429, {} requests, {:.2} s, {} notices:\n  {}",
+            stub.refused(),
+            stub.requests().len(),
+            started.elapsed().as_secs_f64(),
+            lines.len(),
+            lines.join("\n  ")
+        );
+        assert_eq!(answered, CALLS, "every call succeeds in the end");
+        assert!(
+            stub.refused() > 0,
+            "the burst went over the provider's limit"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("concurrent requests lowered from 8 to 4")),
+            "{lines:?}"
+        );
+        // Every 429 carries `retry-after-ms`, so the first one paused every sender.
+        assert!(
+            lines.iter().any(|l| l.contains("asked to slow down")),
+            "{lines:?}"
+        );
+        // Logged per change, not per call: fewer lines than refusals.
+        assert!(lines.len() < stub.refused() + 1, "{lines:?}");
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.starts_with(&format!("text backend `{}`", stub.url))),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn images_per_minute_keeps_image_requests_within_the_limit() {
+        let stub = Stub::rate_limited(RPM, 2, image_answer(&tiny_png()));
+        let mut config = image_config();
+        config.images_per_minute = Some(RPM);
+        let backend = build_image(
+            &config,
+            &limited_config(&stub),
+            &env_with_key,
+            FAST,
+            Notices::none(),
+        )
+        .expect("image backend");
+        std::thread::scope(|scope| {
+            for _ in 0..3 {
+                scope.spawn(|| {
+                    for _ in 0..2 {
+                        backend
+                            .generate(&ImageCall {
+                                prompt: "p",
+                                seed: 0,
+                            })
+                            .expect("image");
+                    }
+                });
+            }
+        });
+        assert_eq!((stub.refused(), stub.requests().len()), (0, 6));
+    }
+
+    #[test]
     fn missing_key_fails_before_any_request() {
         let stub = Stub::start(vec![Canned::chat("unused")]);
-        let err = build_text(&text_config(&stub.url), &env_without_key, FAST)
-            .map(|_| ())
-            .unwrap_err();
+        let err = build_text(
+            &text_config(&stub.url),
+            &env_without_key,
+            FAST,
+            Notices::none(),
+        )
+        .map(|_| ())
+        .unwrap_err();
         assert!(
             matches!(&err, BackendError::MissingKey { var, key } if var == KEY_VAR && key == "backend.text.api_key_env"),
             "{err:?}"
@@ -1043,17 +1412,29 @@ mod tests {
         assert!(err.to_string().contains(&format!("`{KEY_VAR}`")), "{err}");
 
         let mut image = image_config();
-        let err = build_image(&image, &text_config(&stub.url), &env_without_key, FAST)
-            .map(|_| ())
-            .unwrap_err();
+        let err = build_image(
+            &image,
+            &text_config(&stub.url),
+            &env_without_key,
+            FAST,
+            Notices::none(),
+        )
+        .map(|_| ())
+        .unwrap_err();
         assert!(
             matches!(&err, BackendError::MissingKey { key, .. } if key == "backend.text.api_key_env"),
             "{err:?}"
         );
         image.api_key_env = Some("IMAGE_KEY".into());
-        let err = build_image(&image, &text_config(&stub.url), &env_with_key, FAST)
-            .map(|_| ())
-            .unwrap_err();
+        let err = build_image(
+            &image,
+            &text_config(&stub.url),
+            &env_with_key,
+            FAST,
+            Notices::none(),
+        )
+        .map(|_| ())
+        .unwrap_err();
         assert!(
             matches!(&err, BackendError::MissingKey { var, key } if var == "IMAGE_KEY" && key == "backend.image.api_key_env"),
             "{err:?}"
@@ -1064,9 +1445,14 @@ mod tests {
     #[test]
     fn unusable_key_is_a_config_error_without_the_value() {
         let env = |name: &str| (name == KEY_VAR).then(|| "sk-bad\nkey-VALUE".to_string());
-        let err = build_text(&text_config("http://127.0.0.1:9"), &env, FAST)
-            .map(|_| ())
-            .unwrap_err();
+        let err = build_text(
+            &text_config("http://127.0.0.1:9"),
+            &env,
+            FAST,
+            Notices::none(),
+        )
+        .map(|_| ())
+        .unwrap_err();
         assert!(
             matches!(&err, BackendError::Config { key, .. } if key == "backend.text.api_key_env"),
             "{err:?}"
@@ -1077,14 +1463,19 @@ mod tests {
     #[test]
     fn bad_settings_are_config_errors() {
         let mut config = text_config("api.example.com");
-        let key_of = |config: &TextBackendConfig| match build_text(config, &env_with_key, FAST)
-            .map(|_| ())
+        let key_of = |config: &TextBackendConfig| match build_text(
+            config,
+            &env_with_key,
+            FAST,
+            Notices::none(),
+        )
+        .map(|_| ())
         {
             Err(BackendError::Config { key, .. }) => key,
             other => panic!("expected a config error, got {other:?}"),
         };
         assert_eq!(key_of(&config), "backend.text.base_url");
-        config.base_url = "http://127.0.0.1:9".into();
+        config.base_url = Some("http://127.0.0.1:9".into());
         config.timeout_s = 0.0;
         assert_eq!(key_of(&config), "backend.text.timeout_s");
         config.timeout_s = 1.0;
@@ -1119,7 +1510,8 @@ mod tests {
         let stub = Stub::start(vec![image_answer(&png), image_answer(&png)]);
         let text_cfg = text_config(&stub.url);
         let mut config = image_config();
-        let backend = build_image(&config, &text_cfg, &env_with_key, FAST).expect("image backend");
+        let backend = build_image(&config, &text_cfg, &env_with_key, FAST, Notices::none())
+            .expect("image backend");
         let reply = backend
             .generate(&ImageCall {
                 prompt: "a red fox",
@@ -1135,7 +1527,8 @@ mod tests {
             }
         );
         config.moderation = None;
-        let backend = build_image(&config, &text_cfg, &env_with_key, FAST).expect("image backend");
+        let backend = build_image(&config, &text_cfg, &env_with_key, FAST, Notices::none())
+            .expect("image backend");
         backend
             .generate(&ImageCall {
                 prompt: "a red fox",
@@ -1171,6 +1564,7 @@ mod tests {
             &text_config(&stub.url),
             &env_with_key,
             FAST,
+            Notices::none(),
         )
         .expect("image backend");
         for fragment in [
@@ -1202,8 +1596,14 @@ mod tests {
         let mut config = image_config();
         config.base_url = Some(image_stub.url.clone());
         config.max_retries = Some(1);
-        let backend = build_image(&config, &text_config(&text_stub.url), &env_with_key, FAST)
-            .expect("image backend");
+        let backend = build_image(
+            &config,
+            &text_config(&text_stub.url),
+            &env_with_key,
+            FAST,
+            Notices::none(),
+        )
+        .expect("image backend");
         let err = backend
             .generate(&ImageCall {
                 prompt: "x",
@@ -1229,13 +1629,14 @@ mod tests {
     fn offline_providers_need_no_key() {
         let mut text_cfg = text_config("not a url");
         text_cfg.provider = Provider::Offline;
-        let backend = build_text(&text_cfg, &env_without_key, FAST).expect("offline text");
+        let backend =
+            build_text(&text_cfg, &env_without_key, FAST, Notices::none()).expect("offline text");
         assert_eq!(backend.provider(), "offline");
         let mut image = image_config();
         image.provider = Provider::Offline;
         image.size = "32x16".into();
-        let backend =
-            build_image(&image, &text_cfg, &env_without_key, FAST).expect("offline image");
+        let backend = build_image(&image, &text_cfg, &env_without_key, FAST, Notices::none())
+            .expect("offline image");
         let reply = backend
             .generate(&ImageCall {
                 prompt: "p",
@@ -1248,7 +1649,7 @@ mod tests {
             ("offline", "gpt-image-test")
         );
         image.size = "big".into();
-        let err = build_image(&image, &text_cfg, &env_without_key, FAST)
+        let err = build_image(&image, &text_cfg, &env_without_key, FAST, Notices::none())
             .map(|_| ())
             .unwrap_err();
         assert!(err.to_string().contains("`backend.image.size`"), "{err}");

@@ -4,14 +4,19 @@
 //! response, recording every request's method, path, headers and body first. Every answer says
 //! `Connection: close`, so one connection is one request. [`Canned::Hang`] reads the request and
 //! never answers, until the client gives up. Dropping the stub stops its accept thread.
+//!
+//! [`Stub::rate_limited`] plays a provider with a requests-per-minute limit instead: a token
+//! bucket (refilling at the limit, holding `burst` requests) decides in arrival order; a request
+//! within the limit gets the canned answer, one over it a 429 with `retry-after-ms`, and every
+//! answer carries OpenAI's `x-ratelimit-limit/remaining/reset-requests` headers.
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// One request the stub saw.
 #[derive(Debug, Clone)]
@@ -94,32 +99,121 @@ pub(crate) struct Stub {
     pub(crate) url: String,
     addr: SocketAddr,
     requests: Arc<Mutex<Vec<Recorded>>>,
+    /// 429s answered by a rate-limited stub.
+    refused: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     accept: Option<JoinHandle<()>>,
+}
+
+/// How the stub picks each answer.
+enum Responder {
+    /// The canned answers in order, then 418s.
+    Queue(VecDeque<Canned>),
+    /// `answer` within a requests-per-minute limit, 429 over it.
+    Limited { bucket: Bucket, answer: Canned },
+}
+
+/// A token bucket: `rate` requests per second, at most `burst` saved up.
+struct Bucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    /// Takes a token if there is one; returns whether it did and the tokens left.
+    fn take(&mut self) -> (bool, f64) {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            (true, self.tokens)
+        } else {
+            (false, self.tokens)
+        }
+    }
+}
+
+impl Responder {
+    fn next(&mut self, refused: &AtomicUsize) -> Canned {
+        match self {
+            Responder::Queue(queue) => queue.pop_front().unwrap_or_else(|| {
+                Canned::status(
+                    418,
+                    r#"{"error":{"message":"stub: no canned response left"}}"#,
+                )
+            }),
+            Responder::Limited { bucket, answer } => {
+                let (allowed, left) = bucket.take();
+                // OpenAI's meaning: the time until the bucket is full again.
+                let reset_ms = ((bucket.burst - left) / bucket.rate * 1000.0).ceil();
+                let limit = format!("{}", (bucket.rate * 60.0).round());
+                let remaining = format!("{}", left.floor());
+                let reset = format!("{reset_ms}ms");
+                let canned = if allowed {
+                    answer.clone()
+                } else {
+                    refused.fetch_add(1, Ordering::SeqCst);
+                    let wait_ms = ((1.0 - left) / bucket.rate * 1000.0).ceil();
+                    Canned::status(
+                        429,
+                        r#"{"error":{"message":"Rate limit reached for requests","type":"requests"}}"#,
+                    )
+                    .with_header("retry-after-ms", &format!("{wait_ms}"))
+                };
+                canned
+                    .with_header("x-ratelimit-limit-requests", &limit)
+                    .with_header("x-ratelimit-remaining-requests", &remaining)
+                    .with_header("x-ratelimit-reset-requests", &reset)
+            }
+        }
+    }
 }
 
 impl Stub {
     /// Starts a stub that answers connections with `responses` in order (then 418s).
     pub(crate) fn start(responses: Vec<Canned>) -> Stub {
+        Stub::serve_with(Responder::Queue(VecDeque::from(responses)))
+    }
+
+    /// Starts a stub that enforces `per_minute` requests per minute (a bucket of `burst`,
+    /// full at the start), answering `answer` within the limit and 429 over it.
+    pub(crate) fn rate_limited(per_minute: u32, burst: u32, answer: Canned) -> Stub {
+        let burst = f64::from(burst.max(1));
+        Stub::serve_with(Responder::Limited {
+            bucket: Bucket {
+                rate: f64::from(per_minute) / 60.0,
+                burst,
+                tokens: burst,
+                at: Instant::now(),
+            },
+            answer,
+        })
+    }
+
+    fn serve_with(mut responder: Responder) -> Stub {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let addr = listener.local_addr().expect("local address");
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let refused = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let queue = Arc::new(Mutex::new(VecDeque::from(responses)));
         let accept = {
-            let (requests, stop) = (Arc::clone(&requests), Arc::clone(&stop));
+            let (requests, refused, stop) = (
+                Arc::clone(&requests),
+                Arc::clone(&refused),
+                Arc::clone(&stop),
+            );
             std::thread::spawn(move || {
                 for stream in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
-                    let canned = queue.lock().expect("queue").pop_front().unwrap_or_else(|| {
-                        Canned::status(
-                            418,
-                            r#"{"error":{"message":"stub: no canned response left"}}"#,
-                        )
-                    });
+                    // Decided in arrival order, on this thread.
+                    let canned = responder.next(&refused);
                     let requests = Arc::clone(&requests);
                     std::thread::spawn(move || serve(stream, canned, &requests));
                 }
@@ -129,6 +223,7 @@ impl Stub {
             url: format!("http://{addr}"),
             addr,
             requests,
+            refused,
             stop,
             accept: Some(accept),
         }
@@ -137,6 +232,11 @@ impl Stub {
     /// The requests seen so far, in arrival order.
     pub(crate) fn requests(&self) -> Vec<Recorded> {
         self.requests.lock().expect("requests").clone()
+    }
+
+    /// How many requests a rate-limited stub answered with 429.
+    pub(crate) fn refused(&self) -> usize {
+        self.refused.load(Ordering::SeqCst)
     }
 }
 

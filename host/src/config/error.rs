@@ -3,7 +3,8 @@
 //! Every variant carries what it is about (a file, a dotted key, the layer) so callers can act on
 //! it, and renders in cargo's style: lowercase, no final period, names in backticks, the remedy
 //! after a blank line. No message ever includes a config *value* that might be a secret: values
-//! are only echoed by the `--set` syntax errors, which run after the secret check on the key.
+//! are only echoed by the `--set` syntax errors, which run after the secret check on the key and
+//! never for the keys a secret is mistaken for ([`ConfigError::SetHiddenValue`]).
 
 use std::fmt;
 use std::io;
@@ -217,6 +218,18 @@ pub enum ConfigError {
         suggestion: String,
     },
 
+    /// The VALUE of a key whose values are never quoted (`api_key_env`, `base_url`,
+    /// `base_urls`) is not valid TOML.
+    #[error(
+        "the value of `--set {key}` is not a TOML value (it is not shown, in case it is a secret)\n\n\
+         strings need quotes inside the shell's quotes, e.g. `--set {key}='{}'`",
+        hidden_value_example(.key)
+    )]
+    SetHiddenValue {
+        /// The dotted key.
+        key: String,
+    },
+
     /// The VALUE is not valid TOML for another reason.
     #[error(
         "invalid value for `--set {key}`: {message}\n\n\
@@ -310,6 +323,17 @@ pub enum ConfigError {
         /// blank line; never the value itself.
         message: String,
     },
+}
+
+/// An example value for a key whose value is hidden.
+fn hidden_value_example(key: &str) -> &'static str {
+    if key.ends_with("api_key_env") {
+        "\"OPENAI_API_KEY\""
+    } else if key.ends_with("base_urls") {
+        "[\"http://127.0.0.1:8080/v1\", \"http://127.0.0.1:8081/v1\"]"
+    } else {
+        "\"https://api.openai.com/v1\""
+    }
 }
 
 fn location(line_column: &Option<(usize, usize)>) -> String {

@@ -228,7 +228,8 @@ pub struct ExperimentSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackendSection {
-    /// `[backend.text]`.
+    /// `[backend.text]` (its cross-key checks, such as `base_url` against `base_urls`, run here).
+    #[serde(deserialize_with = "crate::backends::text_backend_section")]
     pub text: TextBackendConfig,
     /// `[backend.image]`.
     pub image: ImageBackendConfig,
@@ -714,9 +715,12 @@ mod tests {
             "context": {"enabled": true, "today": "2024-02-29"},
             "experiment": {"id": "e1", "variant": "A", "notes": "n", "tags": ["x", "y"]},
             "backend": {
-                "text": {"provider": "openai", "reasoning_effort": "low", "timeout_s": 2.5},
+                "text": {"provider": "openai", "reasoning_effort": "low", "timeout_s": 2.5,
+                         "base_urls": ["http://127.0.0.1:8080/v1", "http://127.0.0.1:8081/v1"],
+                         "requests_per_minute": 600, "tokens_per_minute": 90000},
                 "image": {"moderation": "low", "base_url": "http://127.0.0.1:8080/v1",
-                          "api_key_env": "LOCAL_KEY", "timeout_s": 30, "max_retries": 1},
+                          "api_key_env": "LOCAL_KEY", "timeout_s": 30, "max_retries": 1,
+                          "images_per_minute": 5},
             },
         })))
         .unwrap();
@@ -731,6 +735,13 @@ mod tests {
         assert_eq!(config.context.today.as_deref(), Some("2024-02-29"));
         assert_eq!(config.experiment.tags, ["x", "y"]);
         assert_eq!(config.backend.text.timeout_s, 2.5);
+        assert_eq!(
+            config.backend.text.base_urls.as_ref().map(Vec::len),
+            Some(2)
+        );
+        assert_eq!(config.backend.text.requests_per_minute, Some(600));
+        assert_eq!(config.backend.text.tokens_per_minute, Some(90000));
+        assert_eq!(config.backend.image.images_per_minute, Some(5));
         assert_eq!(
             config.backend.image.timeout_s,
             Some(30.0),
@@ -1238,6 +1249,89 @@ mod tests {
             matches!(err, ConfigError::UnknownKey { ref key, .. } if key == "context.season.x"),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn a_key_pasted_into_api_key_env_is_refused_without_being_echoed() {
+        let key = "sk-proj-PASTEDkey0123456789abcdef";
+        for pointer in ["/backend/text/api_key_env", "/backend/image/api_key_env"] {
+            let err = error_at(pointer, json!(key));
+            let msg = format!("{err}\n{err:?}");
+            assert!(!msg.contains(key), "{msg}");
+            assert!(
+                matches!(&err, ConfigError::InvalidValue { key, .. } if *key == pointer[1..].replace('/', ".")),
+                "{err:?}"
+            );
+            assert!(
+                msg.contains("must be the name of an environment variable"),
+                "{msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn credentials_in_base_urls_are_refused_without_being_echoed() {
+        let secret = "s3cretPASSWORD";
+        let cases = [
+            (
+                json!({"backend": {"text": {"base_url": format!("https://me:{secret}@h/v1")}}}),
+                "backend.text.base_url",
+            ),
+            (
+                json!({"backend": {"text": {"base_urls": ["https://h/v1", format!("https://h2/v1?api-key={secret}")]}}}),
+                "backend.text.base_urls[1]",
+            ),
+            (
+                json!({"backend": {"image": {"base_url": format!("https://h/v1?sig={secret}")}}}),
+                "backend.image.base_url",
+            ),
+        ];
+        for (patch, expected) in cases {
+            let err = error(patch);
+            let msg = format!("{err}\n{err:?}");
+            assert!(!msg.contains(secret), "{msg}");
+            assert!(msg.contains("must not hold credentials"), "{msg}");
+            assert!(msg.contains("`api_key_env`"), "{msg}");
+            assert!(
+                matches!(&err, ConfigError::InvalidValue { key, .. } if key == expected),
+                "{err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn base_url_and_base_urls_exclude_each_other() {
+        let err = error(json!({"backend": {"text": {
+            "base_url": "http://a/v1", "base_urls": ["http://b/v1"],
+        }}}));
+        assert_eq!(
+            err.to_string().lines().next(),
+            Some("`backend.text` must set `base_url` or `base_urls`, not both")
+        );
+        for (urls, fragment) in [
+            (json!([]), "must list at least one API root"),
+            (
+                json!(["http://b/v1", "http://b/v1/"]),
+                "must not list an API root twice",
+            ),
+        ] {
+            let err = error(json!({"backend": {"text": {"base_urls": urls}}}));
+            assert!(err.to_string().contains(fragment), "{err}");
+        }
+    }
+
+    #[test]
+    fn per_minute_limits_are_at_least_one() {
+        for pointer in [
+            "/backend/text/requests_per_minute",
+            "/backend/text/tokens_per_minute",
+            "/backend/image/images_per_minute",
+        ] {
+            let err = error_at(pointer, json!(0));
+            assert!(err.to_string().contains("must be at least 1"), "{err}");
+            let err = error_at(pointer, json!(-5));
+            assert!(err.to_string().contains("must be an integer"), "{err}");
+        }
     }
 
     #[test]

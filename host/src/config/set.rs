@@ -4,7 +4,9 @@
 //! the document `KEY = VALUE` and read it like any config file. What this module adds is the
 //! explanation when that fails (no `=`, a bad key, a string without quotes) and two guards: a
 //! key that names a secret is refused before its value is looked at (so no error can echo it),
-//! and a value may not sneak in extra keys through a newline.
+//! and a value may not sneak in extra keys through a newline. The values of keys that people
+//! mistake for the secret's place (`api_key_env`, `base_url`, `base_urls`: see
+//! [`VALUE_HIDDEN_KEYS`]) are never quoted back either.
 
 use serde_json::Value;
 
@@ -12,6 +14,10 @@ use super::checks::is_secret_key;
 use super::error::{ConfigError, Layer};
 use super::key;
 use super::values::{one_line, parse_document};
+
+/// Keys (last segment) whose `--set` values an error never quotes: a key pasted into
+/// `api_key_env`, or a URL with credentials, must not reach stderr.
+pub const VALUE_HIDDEN_KEYS: &[&str] = &["api_key_env", "base_url", "base_urls"];
 
 /// Parses `KEY=VALUE` into a nested table holding the one value.
 ///
@@ -60,6 +66,13 @@ pub(crate) fn parse_set_layer(assignment: &str) -> Result<(Value, Layer), Config
     }
     let tree = match parse_document(&format!("{raw_key} = {raw_value}"), &layer) {
         Ok(tree) => tree,
+        Err(ConfigError::Toml { .. })
+            if segments
+                .last()
+                .is_some_and(|last| VALUE_HIDDEN_KEYS.contains(&last.as_str())) =>
+        {
+            return Err(ConfigError::SetHiddenValue { key: dotted });
+        }
         Err(ConfigError::Toml { message, .. }) => {
             return Err(if looks_bare(raw_key, raw_value) {
                 ConfigError::SetBareWord {
@@ -309,6 +322,31 @@ mod tests {
                 "{assignment}"
             );
         }
+    }
+
+    #[test]
+    fn values_of_keys_mistaken_for_secrets_are_never_quoted() {
+        for assignment in [
+            "backend.text.api_key_env=sk-proj-SECRET123",
+            "backend.image.api_key_env=SECRET123 with spaces",
+            "backend.text.base_url=https://u:SECRET123@h/v1",
+            "backend.text.base_urls=[https://u:SECRET123@h/v1]",
+        ] {
+            let err = parse_set(assignment).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::SetHiddenValue { .. }),
+                "{assignment}: {err:?}"
+            );
+            assert!(!format!("{err}{err:?}").contains("SECRET123"), "{err}");
+        }
+        assert_eq!(
+            parse_set("backend.text.api_key_env=sk-x")
+                .unwrap_err()
+                .to_string(),
+            "the value of `--set backend.text.api_key_env` is not a TOML value (it is not shown, \
+             in case it is a secret)\n\nstrings need quotes inside the shell's quotes, \
+             e.g. `--set backend.text.api_key_env='\"OPENAI_API_KEY\"'`"
+        );
     }
 
     #[test]

@@ -93,7 +93,6 @@ fn embedded_default_has_every_listed_key() {
             "text": {
                 "provider": "offline",
                 "model": "gpt-5.2",
-                "base_url": "https://api.openai.com/v1",
                 "api_key_env": "OPENAI_API_KEY",
                 "timeout_s": 120,
                 "max_retries": 5,

@@ -27,7 +27,9 @@ use crate::artifacts::run_files::{
     append_json_line, append_row, read_rows, FileLock, GENERATIONS_HEADER, TITLES_HEADER,
 };
 use crate::artifacts::{self, ArtifactError, LogFile};
-use crate::backends::{self, BackendError, EnvLookup, ImageBackend, ImageCall, TextBackend};
+use crate::backends::{
+    self, BackendError, EnvLookup, ImageBackend, ImageCall, Notices, TextBackend,
+};
 use crate::clock::{fresh_seed, Timestamp};
 use crate::config::{parse_run_config, ConfigError, RunConfig};
 use crate::data::profile::{parse_profile, Profile};
@@ -46,11 +48,23 @@ pub struct Backends {
 }
 
 impl Backends {
-    /// Builds both backends; a missing key variable is an error here, before any call.
+    /// Builds both backends; a missing key variable is an error here, before any call. Their
+    /// rate adjustments are not reported ([`Backends::from_config_with_notices`]).
     pub fn from_config(config: &RunConfig, env: EnvLookup<'_>) -> Result<Backends, BackendError> {
+        Backends::from_config_with_notices(config, env, &Notices::none())
+    }
+
+    /// [`Backends::from_config`], with both backends reporting each rate adjustment (a 429
+    /// lowering the concurrency, a pause the provider asked for) to `notices`, one line each.
+    pub fn from_config_with_notices(
+        config: &RunConfig,
+        env: EnvLookup<'_>,
+        notices: &Notices,
+    ) -> Result<Backends, BackendError> {
+        let (text, image) = (&config.backend.text, &config.backend.image);
         Ok(Backends {
-            text: backends::text_backend(&config.backend.text, env)?,
-            image: backends::image_backend(&config.backend.image, &config.backend.text, env)?,
+            text: backends::text_backend_with_notices(text, env, notices.clone())?,
+            image: backends::image_backend_with_notices(image, text, env, notices.clone())?,
         })
     }
 }
