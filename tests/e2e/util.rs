@@ -352,10 +352,12 @@ pub fn run(cmd: &mut assert_cmd::Command) -> Run {
     }
 }
 
-/// The entries of `planned_runs_full` in `out`, each with its effective `config` (rebuilt by the
-/// host library from the base config and the run's overlay) and its `prompt_pipeline` metadata
+/// The runs of the full plan in `out`, each as one object: its labels (from
+/// `experiment_plan.json`), its full-plan entry, its effective `config` (rebuilt by the host
+/// library from the base config and the run's overlay) and its `prompt_pipeline` metadata
 /// (looked up from the index the full plan stores).
 pub fn full_plan_runs(out: &Path) -> Vec<Value> {
+    let summary = read_json(&out.join("experiment_plan.json"));
     let full = read_json(&out.join("experiment_plan_full.json"));
     let name = full["experiment_name"].as_str().unwrap_or_default();
     let configs = image_project::runner::stored_run_configs(out, name)
@@ -363,18 +365,26 @@ pub fn full_plan_runs(out: &Path) -> Vec<Value> {
     let entries = full["planned_runs_full"]
         .as_array()
         .unwrap_or_else(|| panic!("no `planned_runs_full` in `{}`", out.display()));
+    let labels = summary["planned_runs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `planned_runs` in `{}`", out.display()));
     assert_eq!(entries.len(), configs.len());
+    assert_eq!(entries.len(), labels.len());
     entries
         .iter()
+        .zip(labels)
         .zip(configs)
-        .map(|(entry, (id, config))| {
+        .map(|((entry, labels), (id, config))| {
             assert_eq!(entry["generation_id"], id.as_str());
-            let mut entry = entry.clone();
-            entry["config"] = config;
-            if let Some(index) = entry.get("prompt_pipeline").and_then(Value::as_u64) {
-                entry["prompt_pipeline"] = full["prompt_pipelines"][index as usize].clone();
+            let mut run = labels.clone();
+            for (key, value) in entry.as_object().into_iter().flatten() {
+                run[key] = value.clone();
             }
-            entry
+            run["config"] = config;
+            if let Some(index) = run.get("prompt_pipeline").and_then(Value::as_u64) {
+                run["prompt_pipeline"] = full["prompt_pipelines"][index as usize].clone();
+            }
+            run
         })
         .collect()
 }

@@ -2,10 +2,12 @@
 //! (reference §2.8–2.9 and §2.15, with DESIGN §4's changes: `base_seed` at the top, the plugin
 //! by name and library, `config_meta` without a repo root), and how they are committed.
 //!
-//! The full plan stores its runs by reference (schema 2): the base config once, and per run the
-//! plugin's overlay; a run's config is rebuilt by the runner (`runner::plan`). Its preflight
-//! metadata (`prompt_pipeline`) is stored once per distinct value and referenced by index.
-//! Plans of schema 1 (one merged `config` per run) are still read.
+//! The full plan stores its runs by reference (schema 2): the base config once, each distinct
+//! overlay once (`overlays`), each distinct preflight result once (`prompt_pipelines`), and per
+//! run only its generation id and the indexes of its overlay and preflight metadata (or its
+//! `config_error`). Its labels and seed are those of the same run, at the same position, in
+//! `experiment_plan.json`. A run's config is rebuilt by the runner (`runner::plan`). Plans of
+//! schema 1 (labels and one merged `config` per full-plan entry) are still read.
 //!
 //! Commit: every plan file is written and synced under a temp name first, then renamed into
 //! place, `experiment_plan.json` last. That file marks a committed plan: a directory without
@@ -80,16 +82,17 @@ pub struct PlanDocument<'a, R: Serialize> {
     pub planned_runs: R,
 }
 
-/// `experiment_plan_full.json`: the header, the base config, the distinct preflight metadata,
-/// and per run its entry, overlay and preflight result.
+/// `experiment_plan_full.json`: the header, the base config, the distinct overlays and preflight
+/// metadata, and per run its references to them.
 #[derive(Serialize)]
-pub struct FullPlanDocument<'a, R: Serialize> {
+pub struct FullPlanDocument<'a, O: Serialize, R: Serialize> {
     pub schema_version: u32,
     pub kind: &'static str,
     #[serde(flatten)]
     pub header: &'a PlanHeader,
     pub generation_defaults: Value,
     pub base_config: &'a Value,
+    pub overlays: O,
     pub prompt_pipelines: &'a [Value],
     pub planned_runs_full: R,
 }
@@ -109,7 +112,11 @@ pub struct StoredPlan {
     /// Schema 2: the config every run's overlay applies to.
     #[serde(default)]
     pub base_config: Option<Value>,
-    pub planned_runs_full: Vec<StoredRun>,
+    /// Schema 2: the distinct overlays.
+    #[serde(default)]
+    pub overlays: Vec<Value>,
+    /// Schema 1: [`StoredRun`]s with their `config`; schema 2: [`StoredRunRef`]s.
+    pub planned_runs_full: Vec<Box<serde_json::value::RawValue>>,
 }
 
 fn schema_one() -> u32 {
@@ -122,7 +129,13 @@ pub struct StoredRunner {
     pub standard_overrides: Value,
 }
 
-/// One entry of `planned_runs_full`.
+/// `experiment_plan.json` as read back for `--resume`: the runs' labels and seeds.
+#[derive(Debug, Deserialize)]
+pub struct StoredSummary {
+    pub planned_runs: Vec<StoredRun>,
+}
+
+/// A planned-run entry: of `experiment_plan.json`, or of a schema-1 full plan (with `config`).
 #[derive(Debug, Deserialize)]
 pub struct StoredRun {
     pub variant: String,
@@ -136,15 +149,20 @@ pub struct StoredRun {
     pub tags: Vec<String>,
     #[serde(default)]
     pub notes: Option<String>,
-    /// Schema 2: the plugin's overlay.
-    #[serde(default)]
-    pub overlay: Option<Value>,
-    /// Schema 1: the merged config.
+    /// Schema 1 full plans: the merged config.
     #[serde(default)]
     pub config: Option<Value>,
-    /// The plugin's `meta`, flattened, with the preflight fields.
+    /// The plugin's `meta`, flattened, with any preflight fields.
     #[serde(flatten)]
     pub rest: Map<String, Value>,
+}
+
+/// A schema-2 entry of `planned_runs_full`.
+#[derive(Debug, Deserialize)]
+pub struct StoredRunRef {
+    pub generation_id: String,
+    /// Index into [`StoredPlan::overlays`].
+    pub overlay: usize,
 }
 
 /// `pairs.json`.

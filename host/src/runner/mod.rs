@@ -322,20 +322,37 @@ fn plan_new(experiment: &LoadedExperiment, options: &RunOptions) -> Result<Plann
         header: &header,
         planned_runs: Rows(&runs, plan::planned_run_entry),
     };
-    let full_entries: Vec<(&PreparedRun, &preflight::Preflight)> =
-        runs.iter().zip(&preflight.verdicts).collect();
+    // Each distinct overlay once; runs refer to theirs by index.
+    let mut overlays: Vec<&Value> = Vec::new();
+    let mut overlay_index: std::collections::HashMap<*const Value, usize> =
+        std::collections::HashMap::new();
+    let full_entries: Vec<(&str, usize, &preflight::Preflight)> = runs
+        .iter()
+        .zip(&preflight.verdicts)
+        .map(|(run, verdict)| {
+            let index = *overlay_index
+                .entry(Arc::as_ptr(&run.overlay))
+                .or_insert_with(|| {
+                    overlays.push(&run.overlay);
+                    overlays.len() - 1
+                });
+            (run.generation_id.as_str(), index, verdict)
+        })
+        .collect();
     let full = FullPlanDocument {
         schema_version: PLAN_FULL_SCHEMA,
         kind: "experiment_plan_full",
         header: &header,
         generation_defaults: generation_defaults(&base.config),
         base_config: &base.config,
+        overlays: &overlays,
         prompt_pipelines: &preflight.prompt_pipelines,
         planned_runs_full: Rows(
             &full_entries,
-            |(run, verdict): &(&PreparedRun, &preflight::Preflight)| {
-                let mut entry = plan::planned_run_entry(run);
-                entry.insert("overlay".into(), Value::clone(&run.overlay));
+            |(generation_id, overlay, verdict): &(&str, usize, &preflight::Preflight)| {
+                let mut entry = Map::new();
+                entry.insert("generation_id".into(), json!(generation_id));
+                entry.insert("overlay".into(), json!(overlay));
                 let (key, value) = verdict.plan_fields();
                 entry.insert(key.into(), value);
                 entry
@@ -597,7 +614,15 @@ pub fn run_experiment(
         manifest_path.as_deref(),
         &log,
     )?;
-    let backends = build_backends(&planned.runs, &to_run)?;
+    // Rate changes the backends make (a burst of 429s, a provider asking to slow down) go to the
+    // experiment log, once per change.
+    let notices = {
+        let log = Arc::clone(&log);
+        crate::backends::Notices::new(move |line| {
+            let _ = log.record(LogLevel::Warn, line);
+        })
+    };
+    let backends = build_backends(&planned.runs, &to_run, &notices)?;
     let jobs = options
         .jobs
         .or_else(|| {
@@ -798,6 +823,7 @@ fn update_index(output_root: &Path, log: &LogFile, report: &mut ExperimentReport
 fn build_backends(
     runs: &[PreparedRun],
     to_run: &[usize],
+    notices: &crate::backends::Notices,
 ) -> Result<Vec<(String, Backends)>, RunnerError> {
     let env = |name: &str| std::env::var(name).ok();
     let mut built: Vec<(String, Backends)> = Vec::new();
@@ -811,7 +837,10 @@ fn build_backends(
         }
         let config = run.config().map_err(RunnerError::ResumeOverlay)?;
         let config = config::parse_run_config(&config)?;
-        built.push((key, Backends::from_config(&config, &env)?));
+        built.push((
+            key,
+            Backends::from_config_with_notices(&config, &env, notices)?,
+        ));
     }
     Ok(built)
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use crate::generation::{compile_run, error_chain, run_data, DataTables};
 
-use super::PreparedRun;
+use super::{PlanBase, PreparedRun};
 
 /// One run's preflight result.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,12 +46,21 @@ pub struct PreflightReport {
     pub prompt_pipelines: Vec<Value>,
 }
 
-/// Checks every run.
+/// Checks every run. Runs that share their overlay (and base) differ only in their seed and
+/// labels, which no check reads (seeds drive generators at run time, not compilation), so each
+/// distinct overlay is checked once and its verdict holds for its runs: a plan of 200,000 runs
+/// of two variants compiles twice.
 pub fn check(runs: &[PreparedRun], cwd: &Path, env: EnvLookup<'_>) -> PreflightReport {
     let mut tables = BTreeMap::new();
     let mut report = PreflightReport::default();
     let mut known: HashMap<String, usize> = HashMap::new();
+    let mut by_overlay: HashMap<(*const PlanBase, *const Value), Preflight> = HashMap::new();
     for run in runs {
+        let key = (Arc::as_ptr(&run.base), Arc::as_ptr(&run.overlay));
+        if let Some(verdict) = by_overlay.get(&key) {
+            report.verdicts.push(verdict.clone());
+            continue;
+        }
         let verdict = match check_run(run, cwd, env, &mut tables) {
             Ok(metadata) => {
                 let next = known.len();
@@ -65,6 +74,7 @@ pub fn check(runs: &[PreparedRun], cwd: &Path, env: EnvLookup<'_>) -> PreflightR
             }
             Err((kind, message)) => Preflight::Failed { kind, message },
         };
+        by_overlay.insert(key, verdict.clone());
         report.verdicts.push(verdict);
     }
     report

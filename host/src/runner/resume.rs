@@ -3,7 +3,6 @@
 //! applies `--config`/`--set` given with `--resume`, and owns the experiment directory's
 //! exclusive lock (taken by every runner before it writes in the directory, and held to the end).
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,7 +10,9 @@ use std::sync::Arc;
 use plugin_api::{Pairing, PlannedRun, RunMode};
 use serde_json::{Map, Value};
 
-use crate::artifacts::plan_files::{StoredPlan, StoredRun, PLAN_FILE, PLAN_FULL_FILE};
+use crate::artifacts::plan_files::{
+    StoredPlan, StoredRun, StoredRunRef, StoredSummary, PLAN_FILE, PLAN_FULL_FILE,
+};
 
 use super::plan::{owned_keys_set, PlanBase, RESERVED_RUN_FIELDS};
 use super::{owned_overrides, pairs, PreparedRun, RunnerError};
@@ -28,7 +29,8 @@ pub struct StoredExperiment {
     pub pairing: Option<Pairing>,
 }
 
-/// Reads `<out>/experiment_plan_full.json` of experiment `name`.
+/// Reads the stored plan of experiment `name` in `out`: `experiment_plan_full.json` and, for a
+/// full plan of schema 2, the labels in `experiment_plan.json`.
 pub fn load(out: &Path, name: &str) -> Result<StoredExperiment, RunnerError> {
     let path = out.join(PLAN_FULL_FILE);
     let error = |message: String| RunnerError::Resume {
@@ -43,16 +45,7 @@ pub fn load(out: &Path, name: &str) -> Result<StoredExperiment, RunnerError> {
         };
         return Err(error(message));
     }
-    let file = File::open(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => error(format!(
-            "the file does not exist, though `{PLAN_FILE}` does: the plan is incomplete"
-        )),
-        _ => error(format!("cannot read it: {e}")),
-    })?;
-    let reader = std::io::BufReader::with_capacity(1 << 16, file);
-    let mut deserializer = serde_json::Deserializer::from_reader(reader);
-    let plan: StoredPlan = serde_path_to_error::deserialize(&mut deserializer)
-        .map_err(|e| error(format!("`{}`: {}", e.path(), e.inner())))?;
+    let plan: StoredPlan = read_document(&path)?;
     if plan.experiment_name != name {
         return Err(error(format!(
             "it belongs to experiment `{}`, not `{name}`",
@@ -61,30 +54,76 @@ pub fn load(out: &Path, name: &str) -> Result<StoredExperiment, RunnerError> {
     }
     let run_mode = RunMode::parse(&plan.run_mode)
         .ok_or_else(|| error("`run_mode` is not `full` or `prompt_only`".into()))?;
-    let schema_two = plan.schema_version >= 2;
-    let base = Arc::new(PlanBase {
-        config: match (&plan.base_config, schema_two) {
-            (Some(config), true) => config.clone(),
-            (None, true) => return Err(error("`base_config` is missing".to_owned())),
-            // Schema 1: each run holds its whole config.
-            (_, false) => Value::Object(Map::new()),
-        },
-        owned: owned_overrides(&plan.runner.standard_overrides),
-        resume_overlay: Value::Object(Map::new()),
-    });
     if plan.planned_runs_full.is_empty() {
         return Err(error("it has no planned runs".to_owned()));
     }
-    let mut overlays: HashMap<String, Arc<Value>> = HashMap::new();
-    let runs = plan
-        .planned_runs_full
-        .into_iter()
-        .enumerate()
-        .map(|(index, entry)| {
-            stored_run(entry, schema_two, &base, &mut overlays)
-                .map_err(|message| error(format!("planned_runs_full[{index}]: {message}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let owned = owned_overrides(&plan.runner.standard_overrides);
+    let runs = if plan.schema_version >= 2 {
+        let base_config = plan
+            .base_config
+            .ok_or_else(|| error("`base_config` is missing".to_owned()))?;
+        let base = Arc::new(PlanBase {
+            config: base_config,
+            owned,
+            resume_overlay: Value::Object(Map::new()),
+        });
+        let summary_path = out.join(PLAN_FILE);
+        let summary: StoredSummary = read_document(&summary_path)?;
+        if summary.planned_runs.len() != plan.planned_runs_full.len() {
+            return Err(error(format!(
+                "it plans {} runs, but `{PLAN_FILE}` {}",
+                plan.planned_runs_full.len(),
+                summary.planned_runs.len()
+            )));
+        }
+        let overlays: Vec<Arc<Value>> = plan.overlays.into_iter().map(Arc::new).collect();
+        summary
+            .planned_runs
+            .into_iter()
+            .zip(&plan.planned_runs_full)
+            .enumerate()
+            .map(|(index, (labels, entry))| {
+                let at = |message: String| error(format!("planned_runs_full[{index}]: {message}"));
+                let reference: StoredRunRef =
+                    serde_json::from_str(entry.get()).map_err(|e| at(e.to_string()))?;
+                if reference.generation_id != labels.generation_id {
+                    return Err(at(format!(
+                        "`{}` does not match run {index} of `{PLAN_FILE}` (`{}`)",
+                        reference.generation_id, labels.generation_id
+                    )));
+                }
+                let overlay = overlays.get(reference.overlay).ok_or_else(|| {
+                    at(format!(
+                        "`overlay` {} is not an index of `overlays`",
+                        reference.overlay
+                    ))
+                })?;
+                Ok(prepared(labels, Arc::clone(overlay), &base))
+            })
+            .collect::<Result<Vec<_>, RunnerError>>()?
+    } else {
+        // Schema 1: each full-plan entry holds its labels and its whole config.
+        let base = Arc::new(PlanBase {
+            config: Value::Object(Map::new()),
+            owned,
+            resume_overlay: Value::Object(Map::new()),
+        });
+        plan.planned_runs_full
+            .iter()
+            .enumerate()
+            .map(|(index, entry)| {
+                let at = |message: String| error(format!("planned_runs_full[{index}]: {message}"));
+                let mut labels: StoredRun =
+                    serde_json::from_str(entry.get()).map_err(|e| at(e.to_string()))?;
+                let config = labels
+                    .config
+                    .take()
+                    .filter(Value::is_object)
+                    .ok_or_else(|| at("`config` is missing or not a table".to_owned()))?;
+                Ok(prepared(labels, Arc::new(config), &base))
+            })
+            .collect::<Result<Vec<_>, RunnerError>>()?
+    };
     Ok(StoredExperiment {
         experiment_id: plan.experiment_id,
         base_seed: plan.base_seed,
@@ -94,44 +133,40 @@ pub fn load(out: &Path, name: &str) -> Result<StoredExperiment, RunnerError> {
     })
 }
 
-fn stored_run(
-    entry: StoredRun,
-    schema_two: bool,
-    base: &Arc<PlanBase>,
-    overlays: &mut HashMap<String, Arc<Value>>,
-) -> Result<PreparedRun, String> {
-    let overlay = if schema_two {
-        entry.overlay.ok_or("`overlay` is missing")?
-    } else {
-        entry.config.ok_or("`config` is missing")?
+/// Parses a stored JSON document; errors name the file and the path inside it.
+fn read_document<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, RunnerError> {
+    let error = |message: String| RunnerError::Resume {
+        path: path.to_owned(),
+        message,
     };
-    if !overlay.is_object() {
-        return Err("the run's overlay is not a table".to_owned());
-    }
-    let meta: Map<String, Value> = entry
+    let file = File::open(path).map_err(|e| error(format!("cannot read it: {e}")))?;
+    let reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let mut deserializer = serde_json::Deserializer::from_reader(reader);
+    serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|e| error(format!("`{}`: {}", e.path(), e.inner())))
+}
+
+fn prepared(labels: StoredRun, overlay: Arc<Value>, base: &Arc<PlanBase>) -> PreparedRun {
+    let meta: Map<String, Value> = labels
         .rest
         .into_iter()
         .filter(|(key, _)| !RESERVED_RUN_FIELDS.contains(&key.as_str()))
         .collect();
-    let overlay = overlays
-        .entry(overlay.to_string())
-        .or_insert_with(|| Arc::new(overlay))
-        .clone();
-    Ok(PreparedRun {
+    PreparedRun {
         planned: PlannedRun {
-            variant: entry.variant,
-            variant_name: entry.variant_name,
-            run: entry.run,
-            seed: entry.seed,
+            variant: labels.variant,
+            variant_name: labels.variant_name,
+            run: labels.run,
+            seed: labels.seed,
             overlay: Value::Null,
-            tags: entry.tags,
-            notes: entry.notes,
+            tags: labels.tags,
+            notes: labels.notes,
             meta,
         },
-        generation_id: entry.generation_id,
+        generation_id: labels.generation_id,
         overlay,
         base: Arc::clone(base),
-    })
+    }
 }
 
 /// Merges `--config`/`--set` given with `--resume` onto every stored run, after its overlay.
