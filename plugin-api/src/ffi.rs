@@ -17,7 +17,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::experiment::{Experiment, ExperimentError, Host};
-use crate::model::{AnalyzeRequest, HookFailure, HookFailureKind, PlanRequest, RunRequest};
+use crate::model::{
+    AnalyzeRequest, HookFailure, HookFailureKind, Plan, PlanRequest, RunRequest,
+};
 
 pub use abi_stable::library::LibHeader;
 
@@ -140,7 +142,9 @@ extern "C" fn plan_hook<I: ExperimentInstance>(
     guarded::<I>("plan", || {
         let request: PlanRequest = decode(input.as_str())?;
         let plan = I::get().plan(&request, &Host::new(host)).map_err(failed)?;
-        encode(&plan)
+        // Each run is dropped once written, so a plan of 200,000 runs never exists twice over
+        // (as values and as text) in the plugin.
+        encode(&DrainingPlan(std::cell::RefCell::new(Some(plan))))
     })
 }
 
@@ -258,6 +262,39 @@ fn decode<T: DeserializeOwned>(input: &str) -> Result<T, HookFailure> {
     })
 }
 
+/// Serializes a [`Plan`] like its derived `Serialize`, consuming its runs as they are written.
+struct DrainingPlan(std::cell::RefCell<Option<Plan>>);
+
+impl Serialize for DrainingPlan {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeStruct as _};
+        let Plan {
+            runs,
+            meta,
+            pairing,
+        } = self
+            .0
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| S::Error::custom("the plan was already written"))?;
+        let mut plan = serializer.serialize_struct("Plan", 3)?;
+        plan.serialize_field("runs", &Draining(std::cell::RefCell::new(Some(runs))))?;
+        plan.serialize_field("meta", &meta)?;
+        plan.serialize_field("pairing", &pairing)?;
+        plan.end()
+    }
+}
+
+/// A list written by consuming it.
+struct Draining<T>(std::cell::RefCell<Option<Vec<T>>>);
+
+impl<T: Serialize> Serialize for Draining<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let items = self.0.borrow_mut().take().unwrap_or_default();
+        serializer.collect_seq(items)
+    }
+}
+
 fn encode<T: Serialize>(value: &T) -> Result<String, HookFailure> {
     serde_json::to_string(value).map_err(|error| HookFailure {
         kind: HookFailureKind::Failed,
@@ -267,6 +304,31 @@ fn encode<T: Serialize>(value: &T) -> Result<String, HookFailure> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_draining_plan_encodes_like_the_plan() {
+        use super::*;
+        use crate::model::PlannedRun;
+        let plan = Plan {
+            runs: vec![
+                PlannedRun {
+                    variant: "A".into(),
+                    run: 1,
+                    seed: Some(3),
+                    ..PlannedRun::default()
+                };
+                3
+            ],
+            meta: serde_json::Map::new(),
+            pairing: Some(crate::Pairing {
+                a: "A".into(),
+                b: "B".into(),
+            }),
+        };
+        let expected = serde_json::to_string(&plan).unwrap();
+        let drained = encode(&DrainingPlan(std::cell::RefCell::new(Some(plan)))).unwrap();
+        assert_eq!(drained, expected);
+    }
+
     #[test]
     fn export_macro_uses_abi_stables_root_module_symbol() {
         let source = include_str!("lib.rs");

@@ -32,7 +32,7 @@ use crate::ffi::{
 };
 use crate::model::{
     AnalyzeRequest, ChatRequest, ChatResponse, Descriptor, HookFailure, HookFailureKind, Plan,
-    PlanRequest, RunOutcome, RunRequest,
+    PlanRequest, PlannedRun, RunOutcome, RunRequest,
 };
 
 /// What the host answers when a plugin calls a host service. Errors are plain messages; the host
@@ -246,6 +246,28 @@ impl PluginLibrary {
         self.invoke("plan", request, services, self.module.plan())
     }
 
+    /// Calls the `plan` hook and hands each planned run to `on_run` as it is parsed, so a plan of
+    /// many runs is never held as values all at once; returns the plan without its runs.
+    /// `on_run` returns `false` to stop reading (it keeps its own reason); the call then fails
+    /// with [`CallError::MalformedOutput`] saying so.
+    pub fn plan_each(
+        &self,
+        request: &PlanRequest,
+        services: &dyn ServiceProvider,
+        on_run: &mut dyn FnMut(PlannedRun) -> bool,
+    ) -> Result<Plan, CallError> {
+        let answer = self.call_hook("plan", request, services, self.module.plan())?;
+        decode_answer_with("plan", answer, |text| {
+            let mut deserializer = serde_json::Deserializer::from_str(text);
+            let plan = serde::de::DeserializeSeed::deserialize(
+                crate::model::PlanSeed { on_run },
+                &mut deserializer,
+            )?;
+            deserializer.end()?;
+            Ok(plan)
+        })
+    }
+
     /// Calls the `run` hook.
     pub fn run(
         &self,
@@ -283,33 +305,51 @@ impl PluginLibrary {
         hook: &str,
         input: &I,
         services: &dyn ServiceProvider,
-        function: for<'a> extern "C" fn(
-            RStr<'_>,
-            HostServices_TO<'a, RRef<'a, ()>>,
-        ) -> RResult<RString, RString>,
+        function: HookFn,
     ) -> Result<O, CallError> {
+        let answer = self.call_hook(hook, input, services, function)?;
+        decode_answer(hook, answer)
+    }
+
+    fn call_hook<I: Serialize>(
+        &self,
+        hook: &str,
+        input: &I,
+        services: &dyn ServiceProvider,
+        function: HookFn,
+    ) -> Result<RResult<RString, RString>, CallError> {
         let input = serde_json::to_string(input).map_err(|error| CallError::BadInput {
             hook: hook.to_owned(),
             message: error.to_string(),
         })?;
         let adapter = Adapter { provider: services };
         let host = HostServices_TO::from_ptr(RRef::new(&adapter), TD_Opaque);
-        decode_answer(hook, function(RStr::from_str(&input), host))
+        Ok(function(RStr::from_str(&input), host))
     }
 }
+
+/// A hook's function pointer, as the root module holds it.
+type HookFn =
+    for<'a> extern "C" fn(RStr<'_>, HostServices_TO<'a, RRef<'a, ()>>) -> RResult<RString, RString>;
 
 fn decode_answer<O: DeserializeOwned>(
     hook: &str,
     answer: RResult<RString, RString>,
 ) -> Result<O, CallError> {
+    decode_answer_with(hook, answer, |text| serde_json::from_str(text))
+}
+
+fn decode_answer_with<O>(
+    hook: &str,
+    answer: RResult<RString, RString>,
+    parse: impl FnOnce(&str) -> Result<O, serde_json::Error>,
+) -> Result<O, CallError> {
     let hook = hook.to_owned();
     match answer {
-        RResult::ROk(output) => {
-            serde_json::from_str(output.as_str()).map_err(|error| CallError::MalformedOutput {
-                hook,
-                message: error.to_string(),
-            })
-        }
+        RResult::ROk(output) => parse(output.as_str()).map_err(|error| CallError::MalformedOutput {
+            hook,
+            message: error.to_string(),
+        }),
         RResult::RErr(failure) => {
             let Ok(failure) = serde_json::from_str::<HookFailure>(failure.as_str()) else {
                 return Err(CallError::Failed {

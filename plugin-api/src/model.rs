@@ -242,6 +242,85 @@ pub struct Plan {
     pub pairing: Option<Pairing>,
 }
 
+/// Parses a [`Plan`] handing each run to `on_run` instead of collecting them (the host's
+/// streaming read of a large plan); the plan returned has no runs.
+#[doc(hidden)]
+pub struct PlanSeed<'a> {
+    pub on_run: &'a mut dyn FnMut(PlannedRun) -> bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for PlanSeed<'_> {
+    type Value = Plan;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Plan, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for PlanSeed<'_> {
+    type Value = Plan;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a plan object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Plan, A::Error> {
+        let mut plan = Plan::default();
+        let mut saw_runs = false;
+        let on_run = self.on_run;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "runs" => {
+                    map.next_value_seed(RunsSeed { on_run: &mut *on_run })?;
+                    saw_runs = true;
+                }
+                "meta" => plan.meta = map.next_value()?,
+                "pairing" => plan.pairing = map.next_value()?,
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        if !saw_runs {
+            return Err(serde::de::Error::missing_field("runs"));
+        }
+        Ok(plan)
+    }
+}
+
+struct RunsSeed<'a> {
+    on_run: &'a mut dyn FnMut(PlannedRun) -> bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for RunsSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for RunsSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a list of planned runs")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut index = 0;
+        while let Some(run) = seq.next_element::<PlannedRun>()? {
+            if !(self.on_run)(run) {
+                return Err(serde::de::Error::custom(format!(
+                    "the host stopped reading the plan at runs[{index}]"
+                )));
+            }
+            index += 1;
+        }
+        Ok(())
+    }
+}
+
 /// One planned run, as the plugin describes it. The host merges `overlay` onto the base config,
 /// assigns the generation id and writes the labels into the run's `experiment.*` keys.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

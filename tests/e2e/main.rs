@@ -37,6 +37,9 @@ mod execute;
 
 // `experiments run --resume`: after SIGKILL, refusals, a torn results line, `--set` on resume.
 mod resume;
+
+// The runner's guarantees: racing runners, interrupted commits, containment, full disks.
+mod guarantees;
 // `index-artifacts` and the index refreshed after each experiment.
 mod index;
 // The stage catalogue through real experiments (`3x3`).

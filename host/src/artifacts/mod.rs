@@ -72,6 +72,29 @@ pub fn open_append(path: &Path) -> Result<File, ArtifactError> {
     })
 }
 
+/// Appends `bytes` to an append-mode `file` in one write, then syncs it. A write that fails
+/// part-way (a full disk) is cut back off, so a record file never holds half a record; appends
+/// of this process are serialised for that (they are small), the syncs are not.
+pub fn append_synced(file: &File, path: &Path, bytes: &[u8]) -> Result<(), ArtifactError> {
+    static APPENDS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let error = |source| ArtifactError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    {
+        let _one_at_a_time = APPENDS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let before = file.metadata().map_err(error)?.len();
+        let mut writer = file;
+        if let Err(source) = writer.write_all(bytes) {
+            let _ = file.set_len(before);
+            return Err(error(source));
+        }
+    }
+    file.sync_data().map_err(error)
+}
+
 /// The name prefix of this program's temp files. A crash mid-write leaves one behind; only
 /// files with this prefix are ever removed by [`remove_stale_temp_files`].
 pub const TEMP_PREFIX: &str = ".image-project-tmp-";

@@ -6,7 +6,6 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -24,13 +23,7 @@ pub fn append_json_line<T: Serialize>(path: &Path, record: &T) -> Result<(), Art
 }
 
 fn append(path: &Path, bytes: &[u8]) -> Result<(), ArtifactError> {
-    let error = |source| ArtifactError::Write {
-        path: path.to_owned(),
-        source,
-    };
-    let mut file = super::open_append(path)?;
-    file.write_all(bytes).map_err(error)?;
-    file.sync_data().map_err(error)
+    super::append_synced(&super::open_append(path)?, path, bytes)
 }
 
 /// The columns of the titles manifest.

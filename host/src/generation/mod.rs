@@ -563,7 +563,6 @@ fn run_phases(
         ],
     )
     .map_err(|e| image_error("io", error_chain(&e)))?;
-    drop(lock);
     record.title = Some(title);
 
     // 5. Records.
@@ -586,6 +585,8 @@ fn run_phases(
         ],
     )
     .map_err(|e| PhaseError::new("records", "io", error_chain(&e)))?;
+    // Both rows went in under the manifest lock.
+    drop(lock);
     Ok(())
 }
 

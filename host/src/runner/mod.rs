@@ -248,21 +248,33 @@ fn plan_new(experiment: &LoadedExperiment, options: &RunOptions) -> Result<Plann
         experiment_id: experiment_id.clone(),
         base_seed,
     };
-    let mut plan = experiment
-        .library
-        .plan(&request, &services)
-        .map_err(|source| RunnerError::PluginCall {
-            experiment: name.to_owned(),
-            library: experiment.path.clone(),
-            source,
-        })?;
-    drop(request);
     let base = Arc::new(PlanBase {
         config: base_config,
         owned: owned_overrides(&overrides),
         resume_overlay: Value::Object(Map::new()),
     });
-    let runs = prepare_runs(name, &experiment_id, &mut plan, Arc::clone(&base))?;
+    // The runs are prepared as the plugin's answer is read, never all held as JSON values.
+    let mut preparer = plan::RunPreparer::new(name, &experiment_id, Arc::clone(&base));
+    let mut invalid = None;
+    let answer = experiment
+        .library
+        .plan_each(&request, &services, &mut |run| match preparer.add(run) {
+            Ok(()) => true,
+            Err(error) => {
+                invalid = Some(error);
+                false
+            }
+        });
+    drop(request);
+    if let Some(error) = invalid {
+        return Err(error.into());
+    }
+    let plan = answer.map_err(|source| RunnerError::PluginCall {
+        experiment: name.to_owned(),
+        library: experiment.path.clone(),
+        source,
+    })?;
+    let runs = preparer.finish()?;
     let pairs = match &plan.pairing {
         Some(pairing) => Some(pairs(name, pairing, &runs)?),
         None => None,
@@ -1107,3 +1119,4 @@ mod tests {
         }
     }
 }
+

@@ -115,20 +115,47 @@ pub fn prepare_runs(
     plan: &mut Plan,
     base: Arc<PlanBase>,
 ) -> Result<Vec<PreparedRun>, PlanError> {
-    let error = |problem: String| PlanError {
-        experiment: experiment.to_owned(),
-        problem,
-    };
-    if plan.runs.is_empty() {
-        return Err(error("the plan has no runs".to_owned()));
+    let mut preparer = RunPreparer::new(experiment, experiment_id, base);
+    for run in std::mem::take(&mut plan.runs) {
+        preparer.add(run)?;
     }
-    let mut seen: HashSet<(String, u32)> = HashSet::with_capacity(plan.runs.len());
-    let mut overlays: HashMap<String, Arc<Value>> = HashMap::new();
-    let mut prepared = Vec::with_capacity(plan.runs.len());
-    for (index, mut run) in std::mem::take(&mut plan.runs).into_iter().enumerate() {
-        let at = |problem: String| error(format!("runs[{index}]: {problem}"));
+    preparer.finish()
+}
+
+/// Prepares runs one at a time, as a plan is read: each is validated and keeps only what it
+/// needs (identical overlays are stored once), so memory follows the runs, not their JSON.
+pub struct RunPreparer<'a> {
+    experiment: &'a str,
+    experiment_id: &'a str,
+    base: Arc<PlanBase>,
+    seen: HashSet<(String, u32)>,
+    /// Each distinct overlay, by its JSON text; its merge onto the base was checked once.
+    overlays: HashMap<String, Arc<Value>>,
+    prepared: Vec<PreparedRun>,
+}
+
+impl<'a> RunPreparer<'a> {
+    pub fn new(experiment: &'a str, experiment_id: &'a str, base: Arc<PlanBase>) -> Self {
+        RunPreparer {
+            experiment,
+            experiment_id,
+            base,
+            seen: HashSet::new(),
+            overlays: HashMap::new(),
+            prepared: Vec::new(),
+        }
+    }
+
+    /// Validates one run (the next in plan order) and keeps it.
+    pub fn add(&mut self, mut run: PlannedRun) -> Result<(), PlanError> {
+        let index = self.prepared.len();
+        let experiment = self.experiment;
+        let at = |problem: String| PlanError {
+            experiment: experiment.to_owned(),
+            problem: format!("runs[{index}]: {problem}"),
+        };
         check_run(&run).map_err(at)?;
-        if !seen.insert((run.variant.clone(), run.run)) {
+        if !self.seen.insert((run.variant.clone(), run.run)) {
             return Err(at(format!(
                 "variant `{}` run {} is planned twice",
                 run.variant, run.run
@@ -142,7 +169,7 @@ pub fn prepare_runs(
         if overlay.is_null() {
             overlay = json!({});
         }
-        let owned = owned_keys(&base.owned, &run);
+        let owned = owned_keys(&self.base.owned, &run);
         if let Some((key, planned, owned_value)) = owned_keys_set(&overlay, &owned)
             .into_iter()
             .find(|(_, planned, owned_value)| planned != owned_value)
@@ -155,42 +182,57 @@ pub fn prepare_runs(
         if let Some(prompt) = overlay.get_mut("prompt").and_then(Value::as_object_mut) {
             prompt.remove("random_seed");
         }
-        let mut config = base.config.clone();
-        deep_merge(&mut config, &overlay).map_err(|clash| {
-            at(format!(
-                "its overlay does not merge onto the config: {clash}"
-            ))
-        })?;
-        deep_merge(&mut config, &owned).map_err(|clash| {
-            at(format!(
-                "its overlay clashes with the keys the runner owns: {clash}"
-            ))
-        })?;
         let text = overlay.to_string();
-        let overlay = overlays
-            .entry(text)
-            .or_insert_with(|| Arc::new(overlay))
-            .clone();
+        let overlay = match self.overlays.get(&text) {
+            Some(known) => Arc::clone(known),
+            None => {
+                // Runs sharing an overlay differ only in owned leaves of one shape: one check
+                // covers them all.
+                let mut config = self.base.config.clone();
+                deep_merge(&mut config, &overlay).map_err(|clash| {
+                    at(format!("its overlay does not merge onto the config: {clash}"))
+                })?;
+                deep_merge(&mut config, &owned).map_err(|clash| {
+                    at(format!(
+                        "its overlay clashes with the keys the runner owns: {clash}"
+                    ))
+                })?;
+                let overlay = Arc::new(overlay);
+                self.overlays.insert(text, Arc::clone(&overlay));
+                overlay
+            }
+        };
 
         let generation_id = format!(
             "{}{}_{}",
             run.variant,
             run.run,
             short_hex(&[
-                experiment_id,
+                self.experiment_id,
                 &run.variant,
                 &run.run.to_string(),
                 &seed.to_string()
             ])
         );
-        prepared.push(PreparedRun {
+        self.prepared.push(PreparedRun {
             planned: run,
             generation_id,
             overlay,
-            base: Arc::clone(&base),
+            base: Arc::clone(&self.base),
         });
+        Ok(())
     }
-    Ok(prepared)
+
+    /// The prepared runs, in plan order; a plan without runs is an error.
+    pub fn finish(self) -> Result<Vec<PreparedRun>, PlanError> {
+        if self.prepared.is_empty() {
+            return Err(PlanError {
+                experiment: self.experiment.to_owned(),
+                problem: "the plan has no runs".to_owned(),
+            });
+        }
+        Ok(self.prepared)
+    }
 }
 
 /// Every leaf of `owned` that `overlay` sets: (dotted key, the overlay's value, the owned value).

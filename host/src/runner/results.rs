@@ -13,7 +13,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -233,8 +232,8 @@ impl ResultsStore {
     }
 }
 
-/// Appends result entries to `results.jsonl`: one `write` per line (so concurrent appends never
-/// interleave), then a sync. Workers append without holding the store.
+/// Appends result entries to `results.jsonl`: one write per line, cut back off if it fails
+/// part-way, then a sync (`artifacts::append_synced`). Workers append without holding the store.
 pub struct Appender {
     path: PathBuf,
     file: Arc<File>,
@@ -247,12 +246,7 @@ impl Appender {
             source,
         })?;
         line.push(b'\n');
-        let error = |source| ArtifactError::Write {
-            path: self.path.clone(),
-            source,
-        };
-        (&*self.file).write_all(&line).map_err(error)?;
-        self.file.sync_data().map_err(error)
+        artifacts::append_synced(&self.file, &self.path, &line)
     }
 }
 
