@@ -1,0 +1,451 @@
+//! The index cache, `<index dir>/.cache/`: what a refresh keeps so that the next one re-reads only
+//! what changed. It owns the cache's files and formats, the stamps that say whether a file or
+//! directory changed, and when a stamp can be trusted; [`super::refresh`] decides what to reuse.
+//!
+//! - `index-cache.json` ([`CacheManifest`]): the format version, the store it describes, the
+//!   kept directory listings of the walk, and one [`GroupEntry`] per cached group: the stamps of
+//!   its source files, and its experiment summaries, counts and warnings.
+//! - `group-<16 hex>.bin` ([`GroupData`]): a group's rows, already rendered as CSV lines with
+//!   their sort keys, and the hashes of every generation id it mentions. The name is a hash of
+//!   the group's stamps, so an unchanged group keeps its file and is never rewritten.
+//! - `scan-mark`: touched when a refresh starts; its mtime is the file system's own "now".
+//!
+//! A stamp is trusted only when its mtime and ctime are older than the scan mark (git's "racily
+//! clean" rule): a file changed in the same clock tick as it was read could otherwise keep its
+//! stamp. Files of an experiment that finished a moment ago are therefore read again by the next
+//! refresh, once.
+//!
+//! Everything here is a cache: a manifest of another version is ignored, and one that cannot be
+//! read or parsed (or a group file that does not match its entry) is ignored with a warning in
+//! `warnings.index_cache_errors`; the index is then rebuilt from the sources.
+
+use std::fs;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::walk::Listings;
+use super::{ExperimentSummary, IndexCounts, IndexWarnings};
+use crate::artifacts::{write_atomic, ArtifactError};
+
+/// The cache directory inside the index output directory.
+pub(super) const CACHE_DIR: &str = ".cache";
+pub(super) const MANIFEST_FILE: &str = "index-cache.json";
+const SCAN_MARK_FILE: &str = "scan-mark";
+const GROUP_PREFIX: &str = "group-";
+const GROUP_SUFFIX: &str = ".bin";
+
+/// Bump when the manifest, a group file, or what the index computes from its sources changes:
+/// a cache of another version is ignored.
+pub(super) const CACHE_VERSION: u32 = 1;
+/// The first bytes of a group file.
+const GROUP_MAGIC: &[u8; 8] = b"IPIDXG01";
+
+/// A cache file could not be read or did not match what the manifest says.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("failed to read `{}`", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{}` is malformed: {what}", path.display())]
+    Malformed { path: PathBuf, what: String },
+}
+
+/// What identifies the content of a file or the entries of a directory: size, mtime, ctime
+/// (seconds and nanoseconds) and inode. An atomic rewrite changes the inode, an append the size,
+/// anything else the times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Stamp {
+    pub len: u64,
+    pub mtime: [i64; 2],
+    pub ctime: [i64; 2],
+    pub ino: u64,
+}
+
+impl Stamp {
+    #[cfg(unix)]
+    pub fn of(metadata: &fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            len: metadata.len(),
+            mtime: [metadata.mtime(), metadata.mtime_nsec()],
+            ctime: [metadata.ctime(), metadata.ctime_nsec()],
+            ino: metadata.ino(),
+        }
+    }
+
+    #[cfg(not(unix))]
+    pub fn of(metadata: &fs::Metadata) -> Stamp {
+        let mtime = metadata
+            .modified()
+            .ok()
+            .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|since| [since.as_secs() as i64, i64::from(since.subsec_nanos())])
+            .unwrap_or([i64::MAX, 0]);
+        Stamp {
+            len: metadata.len(),
+            mtime,
+            ctime: mtime,
+            ino: 0,
+        }
+    }
+}
+
+/// Which stamps can be trusted: those older than the scan mark. `Trust::nothing()` trusts none
+/// (a rebuild from scratch keeps nothing it cannot trust either way).
+pub(super) struct Trust {
+    mark: Option<[i64; 2]>,
+}
+
+impl Trust {
+    /// Touches the scan mark in `cache_dir` and takes its mtime as "now" on this file system.
+    pub fn mark(cache_dir: &Path) -> Result<Trust, ArtifactError> {
+        let path = cache_dir.join(SCAN_MARK_FILE);
+        crate::artifacts::create_dir_all(cache_dir)?;
+        let error = |source| ArtifactError::Write {
+            path: path.clone(),
+            source,
+        };
+        // Not atomic on purpose: only the mtime matters, and a torn mark is still a mark.
+        fs::write(
+            &path,
+            b"the mtime of this file is when the last index refresh started\n",
+        )
+        .map_err(error)?;
+        let metadata = fs::metadata(&path).map_err(error)?;
+        Ok(Trust {
+            mark: Some(Stamp::of(&metadata).mtime),
+        })
+    }
+
+    pub fn nothing() -> Trust {
+        Trust { mark: None }
+    }
+
+    pub fn trusts(&self, stamp: &Stamp) -> bool {
+        self.mark
+            .is_some_and(|mark| stamp.mtime < mark && stamp.ctime < mark)
+    }
+}
+
+/// The stamps of one unit's source files (path below the store, stamp) in walk order, and per
+/// plan the presence of the files its summary points to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct UnitStamp {
+    pub dir: String,
+    pub files: Vec<(String, Stamp)>,
+    pub side_files: Vec<Vec<bool>>,
+}
+
+/// `index-cache.json`.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct CacheManifest {
+    pub version: u32,
+    /// The store (canonical, and as given): every path the index writes is shown relative to it.
+    pub store_root: String,
+    pub store_given: String,
+    pub listings: Listings,
+    pub groups: Vec<GroupEntry>,
+}
+
+/// One cached group: units whose generation ids are disjoint from every other group's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct GroupEntry {
+    pub data_file: String,
+    /// The data file's length and the offsets of its four sections (ids, then the experiment,
+    /// image and run registries' rows), so one registry's rows are read without the others.
+    pub data_len: u64,
+    pub sections: [u64; 4],
+    pub units: Vec<UnitStamp>,
+    pub experiments: Vec<ExperimentSummary>,
+    pub counts: IndexCounts,
+    pub warnings: IndexWarnings,
+}
+
+/// What loading the manifest gave.
+pub(super) enum Loaded {
+    Manifest(CacheManifest),
+    /// None yet, or of another version or store: rebuild quietly.
+    Stale,
+    /// Unreadable or malformed: rebuild, and say so.
+    Corrupt(String),
+}
+
+/// Reads `index-cache.json` from `cache_dir`.
+pub(super) fn load(cache_dir: &Path, store_root: &str, store_given: &str) -> Loaded {
+    let path = cache_dir.join(MANIFEST_FILE);
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Loaded::Stale,
+        Err(error) => return Loaded::Corrupt(format!("failed to read the cache: {error}")),
+    };
+    #[derive(Deserialize)]
+    struct Version {
+        version: u32,
+    }
+    match serde_json::from_str::<Version>(&text) {
+        Ok(Version { version }) if version == CACHE_VERSION => {}
+        Ok(_) => return Loaded::Stale,
+        Err(error) => return Loaded::Corrupt(format!("the cache is malformed: {error}")),
+    }
+    match serde_json::from_str::<CacheManifest>(&text) {
+        Ok(manifest)
+            if manifest.store_root == store_root && manifest.store_given == store_given =>
+        {
+            Loaded::Manifest(manifest)
+        }
+        Ok(_) => Loaded::Stale,
+        Err(error) => Loaded::Corrupt(format!("the cache is malformed: {error}")),
+    }
+}
+
+/// Writes `index-cache.json` atomically, then removes group files it does not name.
+pub(super) fn save(cache_dir: &Path, manifest: &CacheManifest) -> Result<(), ArtifactError> {
+    let path = cache_dir.join(MANIFEST_FILE);
+    let text = serde_json::to_vec(manifest).map_err(|source| ArtifactError::Encode {
+        path: path.clone(),
+        source,
+    })?;
+    write_atomic(&path, &text)?;
+    let named: std::collections::BTreeSet<&str> = manifest
+        .groups
+        .iter()
+        .map(|group| group.data_file.as_str())
+        .collect();
+    if let Ok(entries) = fs::read_dir(cache_dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(GROUP_PREFIX) && !named.contains(name.as_ref()) {
+                // A stale group file only costs disk space, and a concurrent refresh may have
+                // removed it first: failing to remove it is not worth a warning.
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The data file name of a group with these unit stamps.
+pub(super) fn group_file_name(units: &[UnitStamp]) -> String {
+    let text = serde_json::to_string(units).unwrap_or_default();
+    let hash = plugin_api::hash::stable_hash_parts(&[&CACHE_VERSION.to_string(), &text]);
+    format!("{GROUP_PREFIX}{hash:016x}{GROUP_SUFFIX}")
+}
+
+/// A registry row's sort key: two strings, a number and a string, compared in that order. Each
+/// registry maps its own key onto it (see `super::refresh`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct RowKey<'a> {
+    pub first: &'a [u8],
+    pub second: &'a [u8],
+    pub number: u64,
+    pub last: &'a [u8],
+}
+
+/// One rendered row: its key and its CSV record (terminator included).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RowRef<'a> {
+    pub key: RowKey<'a>,
+    pub line: &'a [u8],
+}
+
+/// A group's data: the sorted, deduplicated hashes of its generation ids and, per registry, its
+/// rows in order (`u64` count, then per row five length-prefixed fields: the key's strings and
+/// number, and the line).
+#[derive(Debug, Default)]
+pub(super) struct GroupData {
+    pub ids: Vec<u64>,
+    pub sections: [Vec<u8>; 3],
+    counts: [u64; 3],
+}
+
+impl GroupData {
+    pub fn new(ids: Vec<u64>) -> GroupData {
+        GroupData {
+            ids,
+            ..GroupData::default()
+        }
+    }
+
+    pub fn push(&mut self, registry: usize, key: RowKey<'_>, line: &[u8]) {
+        let out = &mut self.sections[registry];
+        for part in [key.first, key.second] {
+            put_bytes(out, part);
+        }
+        out.extend_from_slice(&key.number.to_le_bytes());
+        put_bytes(out, key.last);
+        put_bytes(out, line);
+        self.counts[registry] += 1;
+    }
+
+    /// The file's bytes and the offsets of its sections.
+    pub fn encode(&self) -> (Vec<u8>, [u64; 4]) {
+        let mut out = Vec::with_capacity(
+            16 + self.ids.len() * 8 + self.sections.iter().map(Vec::len).sum::<usize>() + 24,
+        );
+        out.extend_from_slice(GROUP_MAGIC);
+        let mut offsets = [0; 4];
+        offsets[0] = out.len() as u64;
+        out.extend_from_slice(&(self.ids.len() as u64).to_le_bytes());
+        for id in &self.ids {
+            out.extend_from_slice(&id.to_le_bytes());
+        }
+        for (registry, section) in self.sections.iter().enumerate() {
+            offsets[registry + 1] = out.len() as u64;
+            out.extend_from_slice(&self.counts[registry].to_le_bytes());
+            out.extend_from_slice(section);
+        }
+        (out, offsets)
+    }
+
+    /// One registry's section as it appears in the file (count first).
+    pub fn section(&self, registry: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 + self.sections[registry].len());
+        out.extend_from_slice(&self.counts[registry].to_le_bytes());
+        out.extend_from_slice(&self.sections[registry]);
+        out
+    }
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// Checks that a group's data file exists with the length its entry records.
+pub(super) fn check_group_file(cache_dir: &Path, entry: &GroupEntry) -> Result<(), CacheError> {
+    let path = cache_dir.join(&entry.data_file);
+    let metadata = fs::metadata(&path).map_err(|source| CacheError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    if metadata.len() != entry.data_len {
+        return Err(CacheError::Malformed {
+            what: format!("{} bytes, expected {}", metadata.len(), entry.data_len),
+            path,
+        });
+    }
+    Ok(())
+}
+
+/// Reads section `section` (0: ids, 1 to 3: a registry) of a group's data file.
+pub(super) fn read_section(
+    cache_dir: &Path,
+    entry: &GroupEntry,
+    section: usize,
+) -> Result<Vec<u8>, CacheError> {
+    let path = cache_dir.join(&entry.data_file);
+    let read_error = |source| CacheError::Read {
+        path: path.clone(),
+        source,
+    };
+    let start = entry.sections[section];
+    let end = entry
+        .sections
+        .get(section + 1)
+        .copied()
+        .unwrap_or(entry.data_len);
+    if start > end || end > entry.data_len {
+        return Err(CacheError::Malformed {
+            path,
+            what: format!("section {section} spans {start}..{end}"),
+        });
+    }
+    let mut file = fs::File::open(&path).map_err(read_error)?;
+    let mut magic = [0; 8];
+    file.read_exact(&mut magic).map_err(read_error)?;
+    if &magic != GROUP_MAGIC {
+        return Err(CacheError::Malformed {
+            path,
+            what: "not a group file of this version".to_owned(),
+        });
+    }
+    file.seek(SeekFrom::Start(start)).map_err(read_error)?;
+    let mut bytes = vec![0; (end - start) as usize];
+    file.read_exact(&mut bytes).map_err(read_error)?;
+    Ok(bytes)
+}
+
+/// A cursor over a section's bytes.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    path: &'a Path,
+}
+
+impl<'a> Cursor<'a> {
+    fn u64(&mut self) -> Result<u64, CacheError> {
+        let (head, rest) = self.split(8)?;
+        self.bytes = rest;
+        let mut word = [0; 8];
+        word.copy_from_slice(head);
+        Ok(u64::from_le_bytes(word))
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], CacheError> {
+        let len = self.u64()?;
+        let len = usize::try_from(len).map_err(|_| self.malformed("a field is too long"))?;
+        let (head, rest) = self.split(len)?;
+        self.bytes = rest;
+        Ok(head)
+    }
+
+    fn split(&self, len: usize) -> Result<(&'a [u8], &'a [u8]), CacheError> {
+        if self.bytes.len() < len {
+            return Err(self.malformed("it ends in the middle of a record"));
+        }
+        Ok(self.bytes.split_at(len))
+    }
+
+    fn malformed(&self, what: &str) -> CacheError {
+        CacheError::Malformed {
+            path: self.path.to_owned(),
+            what: what.to_owned(),
+        }
+    }
+}
+
+/// Decodes the id hashes of a section 0.
+pub(super) fn decode_ids(bytes: &[u8], path: &Path) -> Result<Vec<u64>, CacheError> {
+    let mut cursor = Cursor { bytes, path };
+    let count = cursor.u64()?;
+    let mut ids = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(bytes.len() / 8));
+    for _ in 0..count {
+        ids.push(cursor.u64()?);
+    }
+    Ok(ids)
+}
+
+/// Appends the rows of a registry section to `rows`.
+pub(super) fn decode_rows<'a>(
+    bytes: &'a [u8],
+    path: &'a Path,
+    rows: &mut Vec<RowRef<'a>>,
+) -> Result<(), CacheError> {
+    let mut cursor = Cursor { bytes, path };
+    let count = cursor.u64()?;
+    for _ in 0..count {
+        let first = cursor.bytes()?;
+        let second = cursor.bytes()?;
+        let number = cursor.u64()?;
+        let last = cursor.bytes()?;
+        let line = cursor.bytes()?;
+        rows.push(RowRef {
+            key: RowKey {
+                first,
+                second,
+                number,
+                last,
+            },
+            line,
+        });
+    }
+    if !cursor.bytes.is_empty() {
+        return Err(cursor.malformed("bytes follow the last record"));
+    }
+    Ok(())
+}
