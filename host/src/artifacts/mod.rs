@@ -49,6 +49,15 @@ pub fn create_dir_all(dir: &Path) -> Result<(), ArtifactError> {
 
 /// Writes `bytes` to `path` atomically: readers see the old file or the new one, never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ArtifactError> {
+    write_atomic_with(path, |out| out.write_all(bytes))
+}
+
+/// Like [`write_atomic`], with the content written by `write` (buffered), so that a large file
+/// need not be assembled in memory first.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), ArtifactError> {
     let error = |source| ArtifactError::Write {
         path: path.to_owned(),
         source,
@@ -59,7 +68,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ArtifactError> {
     };
     create_dir_all(dir)?;
     let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(error)?;
-    temp.write_all(bytes).map_err(error)?;
+    {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, temp.as_file_mut());
+        write(&mut out).map_err(error)?;
+        out.flush().map_err(error)?;
+    }
     temp.as_file().sync_all().map_err(error)?;
     temp.persist(path).map_err(|persist| error(persist.error))?;
     // The rename is durable only once the directory entry is synced.

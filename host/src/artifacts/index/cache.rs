@@ -20,7 +20,7 @@
 //! `warnings.index_cache_errors`; the index is then rebuilt from the sources.
 
 use std::fs;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -255,20 +255,20 @@ pub(super) struct RowRef<'a> {
 }
 
 /// A group's data: the sorted, deduplicated hashes of its generation ids and, per registry, its
-/// rows in order (`u64` count, then per row five length-prefixed fields: the key's strings and
-/// number, and the line).
-#[derive(Debug, Default)]
+/// rows in order (a section: `u64` count, then per row five length-prefixed fields: the key's
+/// strings and number, and the line).
+#[derive(Debug)]
 pub(super) struct GroupData {
     pub ids: Vec<u64>,
-    pub sections: [Vec<u8>; 3],
-    counts: [u64; 3],
+    /// Each starts with its row count, kept current by [`GroupData::push`].
+    sections: [Vec<u8>; 3],
 }
 
 impl GroupData {
     pub fn new(ids: Vec<u64>) -> GroupData {
         GroupData {
             ids,
-            ..GroupData::default()
+            sections: std::array::from_fn(|_| 0_u64.to_le_bytes().to_vec()),
         }
     }
 
@@ -280,35 +280,39 @@ impl GroupData {
         out.extend_from_slice(&key.number.to_le_bytes());
         put_bytes(out, key.last);
         put_bytes(out, line);
-        self.counts[registry] += 1;
+        let mut count = [0; 8];
+        count.copy_from_slice(&out[..8]);
+        out[..8].copy_from_slice(&(u64::from_le_bytes(count) + 1).to_le_bytes());
     }
 
-    /// The file's bytes and the offsets of its sections.
-    pub fn encode(&self) -> (Vec<u8>, [u64; 4]) {
-        let mut out = Vec::with_capacity(
-            16 + self.ids.len() * 8 + self.sections.iter().map(Vec::len).sum::<usize>() + 24,
-        );
-        out.extend_from_slice(GROUP_MAGIC);
+    /// The offsets of the sections in the file [`GroupData::write`] writes, and its length.
+    pub fn layout(&self) -> ([u64; 4], u64) {
         let mut offsets = [0; 4];
-        offsets[0] = out.len() as u64;
-        out.extend_from_slice(&(self.ids.len() as u64).to_le_bytes());
-        for id in &self.ids {
-            out.extend_from_slice(&id.to_le_bytes());
-        }
+        let mut at = (GROUP_MAGIC.len() + 8 + self.ids.len() * 8) as u64;
+        offsets[0] = GROUP_MAGIC.len() as u64;
         for (registry, section) in self.sections.iter().enumerate() {
-            offsets[registry + 1] = out.len() as u64;
-            out.extend_from_slice(&self.counts[registry].to_le_bytes());
-            out.extend_from_slice(section);
+            offsets[registry + 1] = at;
+            at += section.len() as u64;
         }
-        (out, offsets)
+        (offsets, at)
+    }
+
+    /// Writes the group file: the magic bytes, the ids, the three sections.
+    pub fn write(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        out.write_all(GROUP_MAGIC)?;
+        out.write_all(&(self.ids.len() as u64).to_le_bytes())?;
+        for id in &self.ids {
+            out.write_all(&id.to_le_bytes())?;
+        }
+        for section in &self.sections {
+            out.write_all(section)?;
+        }
+        Ok(())
     }
 
     /// One registry's section as it appears in the file (count first).
-    pub fn section(&self, registry: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(8 + self.sections[registry].len());
-        out.extend_from_slice(&self.counts[registry].to_le_bytes());
-        out.extend_from_slice(&self.sections[registry]);
-        out
+    pub fn section(&self, registry: usize) -> &[u8] {
+        &self.sections[registry]
     }
 }
 

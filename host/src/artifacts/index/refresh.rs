@@ -34,7 +34,7 @@ use super::{
     Found, IndexCounts, IndexError, IndexReport, IndexWarning, IndexWarnings, Store, StoreIndex,
     EXPERIMENT_REGISTRY_COLUMNS, IMAGE_REGISTRY_COLUMNS, RUN_REGISTRY_COLUMNS,
 };
-use crate::artifacts::write_atomic;
+use crate::artifacts::write_atomic_with;
 
 /// Directory names whose files belong to the unit of their parent directory.
 const UNIT_SUBDIRS: [&str; 2] = ["logs", "generated"];
@@ -113,7 +113,9 @@ struct Unit {
 enum Part {
     Cached(GroupEntry),
     Fresh {
-        index: StoreIndex,
+        experiments: Vec<ExperimentSummary>,
+        counts: IndexCounts,
+        warnings: IndexWarnings,
         data: GroupData,
         /// The stamps of its units, when all of them can be trusted.
         units: Option<Vec<UnitStamp>>,
@@ -124,21 +126,21 @@ impl Part {
     fn experiments(&self) -> &[ExperimentSummary] {
         match self {
             Part::Cached(entry) => &entry.experiments,
-            Part::Fresh { index, .. } => &index.experiments,
+            Part::Fresh { experiments, .. } => experiments,
         }
     }
 
     fn counts(&self) -> &IndexCounts {
         match self {
             Part::Cached(entry) => &entry.counts,
-            Part::Fresh { index, .. } => &index.counts,
+            Part::Fresh { counts, .. } => counts,
         }
     }
 
     fn warnings(&self) -> &IndexWarnings {
         match self {
             Part::Cached(entry) => &entry.warnings,
-            Part::Fresh { index, .. } => &index.warnings,
+            Part::Fresh { warnings, .. } => warnings,
         }
     }
 }
@@ -294,21 +296,23 @@ impl Context<'_> {
             match part {
                 Part::Cached(entry) => groups.push(entry),
                 Part::Fresh {
-                    index,
+                    experiments,
+                    counts,
+                    warnings,
                     data,
                     units: Some(units),
                 } => {
                     let data_file = cache::group_file_name(&units);
-                    let (bytes, sections) = data.encode();
-                    write_atomic(&self.cache_dir.join(&data_file), &bytes)?;
+                    let (sections, data_len) = data.layout();
+                    write_atomic_with(&self.cache_dir.join(&data_file), |out| data.write(out))?;
                     groups.push(GroupEntry {
                         data_file,
-                        data_len: bytes.len() as u64,
+                        data_len,
                         sections,
                         units,
-                        experiments: index.experiments,
-                        counts: index.counts,
-                        warnings: index.warnings,
+                        experiments,
+                        counts,
+                        warnings,
                     });
                 }
                 Part::Fresh { units: None, .. } => {}
@@ -407,8 +411,17 @@ impl Context<'_> {
             .iter()
             .map(|dir| units.get(*dir).and_then(|unit| unit.stamp.clone()))
             .collect();
+        // The rows are rendered now; only the small parts are kept.
+        let StoreIndex {
+            experiments,
+            counts,
+            warnings,
+            ..
+        } = index;
         Ok(Part::Fresh {
-            index,
+            experiments,
+            counts,
+            warnings,
             data,
             units: stamps,
         })
@@ -432,36 +445,31 @@ impl Context<'_> {
             &RUN_REGISTRY_COLUMNS,
         ];
         for (registry, path) in paths.iter().enumerate() {
-            let mut buffers: Vec<(Vec<u8>, PathBuf)> = Vec::with_capacity(parts.len());
+            let mut cached: Vec<(Vec<u8>, PathBuf)> = Vec::new();
             for part in parts {
-                buffers.push(match part {
-                    Part::Cached(entry) => (
-                        cache::read_section(self.cache_dir, entry, registry + 1)?,
-                        self.cache_dir.join(&entry.data_file),
-                    ),
-                    Part::Fresh { data, .. } => (data.section(registry), PathBuf::new()),
-                });
+                if let Part::Cached(entry) = part {
+                    let bytes = cache::read_section(self.cache_dir, entry, registry + 1)?;
+                    cached.push((bytes, self.cache_dir.join(&entry.data_file)));
+                }
             }
             let mut rows: Vec<RowRef<'_>> = Vec::new();
-            for (bytes, path) in &buffers {
+            for (bytes, path) in &cached {
                 cache::decode_rows(bytes, path, &mut rows)?;
             }
-            // Each part's rows are sorted already: the stable sort merges the runs.
-            rows.sort_by(|a, b| a.key.cmp(&b.key));
-            let mut out = csv_line(
-                path,
-                &columns[registry]
-                    .iter()
-                    .map(|c| c.to_string())
-                    .collect::<Vec<_>>(),
-            )?;
-            out.reserve(rows.iter().map(|row| row.line.len()).sum());
-            for row in &rows {
-                out.extend_from_slice(row.line);
+            for part in parts {
+                if let Part::Fresh { data, .. } = part {
+                    cache::decode_rows(data.section(registry), Path::new(""), &mut rows)?;
+                }
             }
-            drop(rows);
-            drop(buffers);
-            write_atomic(path, &out)?;
+            // Each part's rows are sorted already (no two parts have equal keys): the stable
+            // sort merges the runs.
+            rows.sort_by(|a, b| a.key.cmp(&b.key));
+            let header: Vec<String> = columns[registry].iter().map(|c| c.to_string()).collect();
+            let header = csv_line(path, &header)?;
+            write_atomic_with(path, |out| {
+                out.write_all(&header)?;
+                rows.iter().try_for_each(|row| out.write_all(row.line))
+            })?;
         }
 
         let mut experiments: Vec<ExperimentSummary> = parts
