@@ -247,57 +247,119 @@ pub(super) struct RowKey<'a> {
     pub last: &'a [u8],
 }
 
-/// One rendered row: its key and its CSV record (terminator included).
-#[derive(Debug, Clone, Copy)]
-pub(super) struct RowRef<'a> {
-    pub key: RowKey<'a>,
-    pub line: &'a [u8],
+/// One registry's rows of a group, in order. As bytes (in the group file, and in memory for a
+/// group indexed now): the row count `n`, the lengths of the key and line blobs, `n + 1` key
+/// offsets, `n + 1` line offsets (all `u64`, little-endian), the keys (each: `first` and
+/// `second` length-prefixed, `number`, `last` length-prefixed), then the CSV lines back to
+/// back. Rows are found by index, so a merge can binary-search a group's keys and copy a run
+/// of its lines in one piece without decoding the rows in between.
+#[derive(Debug)]
+pub(super) struct SectionBuilder {
+    key_offsets: Vec<u8>,
+    keys: Vec<u8>,
+    line_offsets: Vec<u8>,
+    lines: Vec<u8>,
+    count: u64,
 }
 
-/// A group's data: the sorted, deduplicated hashes of its generation ids and, per registry, its
-/// rows in order (a section: `u64` count, then per row five length-prefixed fields: the key's
-/// strings and number, and the line).
+impl Default for SectionBuilder {
+    fn default() -> SectionBuilder {
+        SectionBuilder {
+            key_offsets: 0_u64.to_le_bytes().to_vec(),
+            keys: Vec::new(),
+            line_offsets: 0_u64.to_le_bytes().to_vec(),
+            lines: Vec::new(),
+            count: 0,
+        }
+    }
+}
+
+impl SectionBuilder {
+    fn push(&mut self, key: RowKey<'_>, line: &[u8]) {
+        put_bytes(&mut self.keys, key.first);
+        put_bytes(&mut self.keys, key.second);
+        self.keys.extend_from_slice(&key.number.to_le_bytes());
+        put_bytes(&mut self.keys, key.last);
+        self.lines.extend_from_slice(line);
+        self.key_offsets
+            .extend_from_slice(&(self.keys.len() as u64).to_le_bytes());
+        self.line_offsets
+            .extend_from_slice(&(self.lines.len() as u64).to_le_bytes());
+        self.count += 1;
+    }
+
+    fn head(&self) -> [u8; 24] {
+        let mut head = [0; 24];
+        head[..8].copy_from_slice(&self.count.to_le_bytes());
+        head[8..16].copy_from_slice(&(self.keys.len() as u64).to_le_bytes());
+        head[16..].copy_from_slice(&(self.lines.len() as u64).to_le_bytes());
+        head
+    }
+
+    fn len(&self) -> u64 {
+        (24 + self.key_offsets.len() + self.keys.len() + self.line_offsets.len() + self.lines.len())
+            as u64
+    }
+
+    fn write(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        out.write_all(&self.head())?;
+        for part in [
+            &self.key_offsets,
+            &self.keys,
+            &self.line_offsets,
+            &self.lines,
+        ] {
+            out.write_all(part)?;
+        }
+        Ok(())
+    }
+
+    /// The section as [`Section::parse`] would read it back from the file.
+    fn view(&self) -> Section<'_> {
+        Section {
+            count: self.count as usize,
+            key_offsets: &self.key_offsets,
+            keys: &self.keys,
+            line_offsets: &self.line_offsets,
+            lines: &self.lines,
+            path: Path::new("(memory)"),
+        }
+    }
+}
+
+/// A group's data: the sorted, deduplicated hashes of its generation ids, and per registry its
+/// rows in order.
 #[derive(Debug)]
 pub(super) struct GroupData {
     pub ids: Vec<u64>,
-    /// Each starts with its row count, kept current by [`GroupData::push`].
-    sections: [Vec<u8>; 3],
+    sections: [SectionBuilder; 3],
 }
 
 impl GroupData {
     pub fn new(ids: Vec<u64>) -> GroupData {
         GroupData {
             ids,
-            sections: std::array::from_fn(|_| 0_u64.to_le_bytes().to_vec()),
+            sections: Default::default(),
         }
     }
 
     pub fn push(&mut self, registry: usize, key: RowKey<'_>, line: &[u8]) {
-        let out = &mut self.sections[registry];
-        for part in [key.first, key.second] {
-            put_bytes(out, part);
-        }
-        out.extend_from_slice(&key.number.to_le_bytes());
-        put_bytes(out, key.last);
-        put_bytes(out, line);
-        let mut count = [0; 8];
-        count.copy_from_slice(&out[..8]);
-        out[..8].copy_from_slice(&(u64::from_le_bytes(count) + 1).to_le_bytes());
+        self.sections[registry].push(key, line);
     }
 
     /// The offsets of the sections in the file [`GroupData::write`] writes, and its length.
     pub fn layout(&self) -> ([u64; 4], u64) {
         let mut offsets = [0; 4];
-        let mut at = (GROUP_MAGIC.len() + 8 + self.ids.len() * 8) as u64;
         offsets[0] = GROUP_MAGIC.len() as u64;
+        let mut at = offsets[0] + 8 + self.ids.len() as u64 * 8;
         for (registry, section) in self.sections.iter().enumerate() {
             offsets[registry + 1] = at;
-            at += section.len() as u64;
+            at += section.len();
         }
         (offsets, at)
     }
 
-    /// Writes the group file: the magic bytes, the ids, the three sections.
+    /// Writes the group file: the magic bytes, the ids (count first), the three sections.
     pub fn write(&self, out: &mut dyn Write) -> std::io::Result<()> {
         out.write_all(GROUP_MAGIC)?;
         out.write_all(&(self.ids.len() as u64).to_le_bytes())?;
@@ -305,14 +367,14 @@ impl GroupData {
             out.write_all(&id.to_le_bytes())?;
         }
         for section in &self.sections {
-            out.write_all(section)?;
+            section.write(out)?;
         }
         Ok(())
     }
 
-    /// One registry's section as it appears in the file (count first).
-    pub fn section(&self, registry: usize) -> &[u8] {
-        &self.sections[registry]
+    /// One registry's rows.
+    pub fn section(&self, registry: usize) -> Section<'_> {
+        self.sections[registry].view()
     }
 }
 
@@ -375,7 +437,7 @@ pub(super) fn read_section(
     Ok(bytes)
 }
 
-/// A cursor over a section's bytes.
+/// A cursor over bytes of a cache file; running short is a malformed file.
 struct Cursor<'a> {
     bytes: &'a [u8],
     path: &'a Path,
@@ -383,8 +445,7 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn u64(&mut self) -> Result<u64, CacheError> {
-        let (head, rest) = self.split(8)?;
-        self.bytes = rest;
+        let head = self.take(8)?;
         let mut word = [0; 8];
         word.copy_from_slice(head);
         Ok(u64::from_le_bytes(word))
@@ -392,24 +453,24 @@ impl<'a> Cursor<'a> {
 
     fn bytes(&mut self) -> Result<&'a [u8], CacheError> {
         let len = self.u64()?;
-        let len = usize::try_from(len).map_err(|_| self.malformed("a field is too long"))?;
-        let (head, rest) = self.split(len)?;
+        let len = usize::try_from(len).map_err(|_| malformed(self.path, "a field is too long"))?;
+        self.take(len)
+    }
+
+    fn take(&mut self, len: usize) -> Result<&'a [u8], CacheError> {
+        if self.bytes.len() < len {
+            return Err(malformed(self.path, "it ends in the middle of a record"));
+        }
+        let (head, rest) = self.bytes.split_at(len);
         self.bytes = rest;
         Ok(head)
     }
+}
 
-    fn split(&self, len: usize) -> Result<(&'a [u8], &'a [u8]), CacheError> {
-        if self.bytes.len() < len {
-            return Err(self.malformed("it ends in the middle of a record"));
-        }
-        Ok(self.bytes.split_at(len))
-    }
-
-    fn malformed(&self, what: &str) -> CacheError {
-        CacheError::Malformed {
-            path: self.path.to_owned(),
-            what: what.to_owned(),
-        }
+fn malformed(path: &Path, what: &str) -> CacheError {
+    CacheError::Malformed {
+        path: path.to_owned(),
+        what: what.to_owned(),
     }
 }
 
@@ -424,32 +485,221 @@ pub(super) fn decode_ids(bytes: &[u8], path: &Path) -> Result<Vec<u64>, CacheErr
     Ok(ids)
 }
 
-/// Appends the rows of a registry section to `rows`.
-pub(super) fn decode_rows<'a>(
-    bytes: &'a [u8],
+/// One registry's rows of a group, read in place (see [`SectionBuilder`] for the layout).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Section<'a> {
+    count: usize,
+    key_offsets: &'a [u8],
+    keys: &'a [u8],
+    line_offsets: &'a [u8],
+    lines: &'a [u8],
     path: &'a Path,
-    rows: &mut Vec<RowRef<'a>>,
-) -> Result<(), CacheError> {
-    let mut cursor = Cursor { bytes, path };
-    let count = cursor.u64()?;
-    for _ in 0..count {
+}
+
+impl<'a> Section<'a> {
+    /// Splits a section's bytes, checking that its parts add up (offsets are checked when used).
+    pub fn parse(bytes: &'a [u8], path: &'a Path) -> Result<Section<'a>, CacheError> {
+        let mut cursor = Cursor { bytes, path };
+        let too_big = || malformed(path, "a length is too large");
+        let count = usize::try_from(cursor.u64()?).map_err(|_| too_big())?;
+        let keys_len = usize::try_from(cursor.u64()?).map_err(|_| too_big())?;
+        let lines_len = usize::try_from(cursor.u64()?).map_err(|_| too_big())?;
+        let offsets_len = count
+            .checked_add(1)
+            .and_then(|entries| entries.checked_mul(8))
+            .ok_or_else(too_big)?;
+        let section = Section {
+            count,
+            key_offsets: cursor.take(offsets_len)?,
+            keys: cursor.take(keys_len)?,
+            line_offsets: cursor.take(offsets_len)?,
+            lines: cursor.take(lines_len)?,
+            path,
+        };
+        if !cursor.bytes.is_empty() {
+            return Err(malformed(path, "bytes follow the last record"));
+        }
+        Ok(section)
+    }
+
+    fn offset(&self, offsets: &[u8], index: usize, limit: usize) -> Result<usize, CacheError> {
+        let mut word = [0; 8];
+        word.copy_from_slice(&offsets[index * 8..index * 8 + 8]);
+        usize::try_from(u64::from_le_bytes(word))
+            .ok()
+            .filter(|offset| *offset <= limit)
+            .ok_or_else(|| malformed(self.path, "an offset points outside the section"))
+    }
+
+    /// The key of row `index` (< count).
+    fn key(&self, index: usize) -> Result<RowKey<'a>, CacheError> {
+        let start = self.offset(self.key_offsets, index, self.keys.len())?;
+        let end = self.offset(self.key_offsets, index + 1, self.keys.len())?;
+        let bytes = self
+            .keys
+            .get(start..end)
+            .ok_or_else(|| malformed(self.path, "key offsets go backwards"))?;
+        let mut cursor = Cursor {
+            bytes,
+            path: self.path,
+        };
         let first = cursor.bytes()?;
         let second = cursor.bytes()?;
         let number = cursor.u64()?;
         let last = cursor.bytes()?;
-        let line = cursor.bytes()?;
-        rows.push(RowRef {
-            key: RowKey {
-                first,
-                second,
-                number,
-                last,
-            },
-            line,
-        });
+        Ok(RowKey {
+            first,
+            second,
+            number,
+            last,
+        })
     }
-    if !cursor.bytes.is_empty() {
-        return Err(cursor.malformed("bytes follow the last record"));
+
+    /// The CSV lines of rows `start..end`, back to back.
+    fn lines(&self, start: usize, end: usize) -> Result<&'a [u8], CacheError> {
+        let from = self.offset(self.line_offsets, start, self.lines.len())?;
+        let to = self.offset(self.line_offsets, end, self.lines.len())?;
+        self.lines
+            .get(from..to)
+            .ok_or_else(|| malformed(self.path, "line offsets go backwards"))
+    }
+
+    /// The first row at or after `start` whose key is greater than `bound`, given that row
+    /// `start`'s is not (galloping, then binary search: a long run costs a few key reads).
+    fn end_of_run(&self, start: usize, bound: &RowKey<'_>) -> Result<usize, CacheError> {
+        let (mut below, mut step) = (start, 1);
+        let mut above = loop {
+            let probe = start.saturating_add(step);
+            if probe >= self.count {
+                break self.count;
+            }
+            if self.key(probe)? > *bound {
+                break probe;
+            }
+            below = probe;
+            step = step.saturating_mul(2);
+        };
+        while above - below > 1 {
+            let middle = below + (above - below) / 2;
+            if self.key(middle)? > *bound {
+                above = middle;
+            } else {
+                below = middle;
+            }
+        }
+        Ok(above.max(start + 1))
+    }
+}
+
+/// Writes the rows of several sorted sections in key order, as one stable sort of all of them
+/// would put them, given that no two sections share a key (rows of one section keep their order).
+/// Runs of rows from one section are found by search and copied in one piece.
+pub(super) fn merge(sections: &[Section<'_>], out: &mut dyn Write) -> Result<(), MergeError> {
+    use std::cmp::Reverse;
+    let mut heads = std::collections::BinaryHeap::new();
+    for (position, section) in sections.iter().enumerate() {
+        if section.count > 0 {
+            heads.push(Reverse((section.key(0)?, position)));
+        }
+    }
+    let mut next = vec![0_usize; sections.len()];
+    while let Some(Reverse((_, position))) = heads.pop() {
+        let section = &sections[position];
+        let start = next[position];
+        let end = match heads.peek() {
+            Some(Reverse((bound, _))) => section.end_of_run(start, bound)?,
+            None => section.count,
+        };
+        out.write_all(section.lines(start, end)?)?;
+        next[position] = end;
+        if end < section.count {
+            heads.push(Reverse((section.key(end)?, position)));
+        }
     }
     Ok(())
+}
+
+/// A merge failed: a section was malformed, or the output could not be written.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum MergeError {
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error(transparent)]
+    Write(#[from] std::io::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(first: &str, number: u64) -> RowKey<'_> {
+        RowKey {
+            first: first.as_bytes(),
+            second: b"",
+            number,
+            last: b"",
+        }
+    }
+
+    fn section(rows: &[(&str, u64)]) -> SectionBuilder {
+        let mut builder = SectionBuilder::default();
+        for (first, number) in rows {
+            builder.push(key(first, *number), format!("{first}{number}\n").as_bytes());
+        }
+        builder
+    }
+
+    fn merged(sections: &[Section<'_>]) -> String {
+        let mut out = Vec::new();
+        merge(sections, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn merging_sections_gives_the_sorted_rows_with_long_runs_copied_whole() {
+        // One long section, interleaved with two short ones; equal keys only within a section.
+        let long: Vec<(String, u64)> = (0..1000).map(|n| (format!("b{n:04}"), 1)).collect();
+        let long: Vec<(&str, u64)> = long.iter().map(|(text, n)| (text.as_str(), *n)).collect();
+        let sections = [
+            section(&long),
+            section(&[("a", 1), ("b0500", 0), ("b0500", 0), ("c", 1)]),
+            section(&[("b0999", 2), ("z", 1), ("z", 1)]),
+            section(&[]),
+        ];
+        let views: Vec<Section<'_>> = sections.iter().map(SectionBuilder::view).collect();
+        let mut expected: Vec<String> = long
+            .iter()
+            .chain(&[("a", 1), ("b0500", 0), ("b0500", 0), ("c", 1)])
+            .chain(&[("b0999", 2), ("z", 1), ("z", 1)])
+            .map(|(first, number)| format!("{first}{number}\n"))
+            .collect();
+        expected.sort_by(|a, b| {
+            let split = |line: &str| {
+                let line = line.trim_end();
+                let (first, number) = line.split_at(line.len() - 1);
+                (first.to_owned(), number.to_owned())
+            };
+            split(a).cmp(&split(b))
+        });
+        assert_eq!(merged(&views), expected.concat());
+    }
+
+    #[test]
+    fn a_section_read_back_is_the_one_written_and_damage_is_an_error() {
+        let builder = section(&[("a", 1), ("b", 2)]);
+        let mut bytes = Vec::new();
+        builder.write(&mut bytes).unwrap();
+        assert_eq!(bytes.len() as u64, builder.len());
+        let path = Path::new("group.bin");
+        let parsed = Section::parse(&bytes, path).unwrap();
+        assert_eq!(merged(&[parsed]), "a1\nb2\n");
+
+        assert!(Section::parse(&bytes[..bytes.len() - 1], path).is_err());
+        // A key offset pointing past the keys.
+        let mut damaged = bytes.clone();
+        damaged[24 + 8] = 0xff;
+        let parsed = Section::parse(&damaged, path).unwrap();
+        let error = merge(&[parsed], &mut Vec::new()).unwrap_err();
+        assert!(error.to_string().contains("outside the section"), "{error}");
+    }
 }

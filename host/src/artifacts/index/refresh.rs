@@ -25,8 +25,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::cache::{
-    self, CacheError, CacheManifest, GroupData, GroupEntry, Loaded, RowKey, RowRef, Trust,
-    UnitStamp,
+    self, CacheError, CacheManifest, GroupData, GroupEntry, Loaded, MergeError, RowKey, Section,
+    Trust, UnitStamp,
 };
 use super::walk::{self, Walked};
 use super::{
@@ -288,7 +288,8 @@ impl Context<'_> {
         }
 
         // 4. Write the index.
-        let report = self.write(&parts, walk_errors, std::mem::take(cache_errors))?;
+        // Cloned: if a cache file breaks while being written out, the rebuild reports these too.
+        let report = self.write(&parts, walk_errors, cache_errors.clone())?;
 
         // 5. Keep what can be trusted for next time.
         let mut groups = Vec::new();
@@ -452,24 +453,33 @@ impl Context<'_> {
                     cached.push((bytes, self.cache_dir.join(&entry.data_file)));
                 }
             }
-            let mut rows: Vec<RowRef<'_>> = Vec::new();
+            let mut sections: Vec<Section<'_>> = Vec::with_capacity(parts.len());
             for (bytes, path) in &cached {
-                cache::decode_rows(bytes, path, &mut rows)?;
+                sections.push(Section::parse(bytes, path)?);
             }
             for part in parts {
                 if let Part::Fresh { data, .. } = part {
-                    cache::decode_rows(data.section(registry), Path::new(""), &mut rows)?;
+                    sections.push(data.section(registry));
                 }
             }
-            // Each part's rows are sorted already (no two parts have equal keys): the stable
-            // sort merges the runs.
-            rows.sort_by(|a, b| a.key.cmp(&b.key));
             let header: Vec<String> = columns[registry].iter().map(|c| c.to_string()).collect();
             let header = csv_line(path, &header)?;
-            write_atomic_with(path, |out| {
+            // The writer only speaks `io::Error`: a malformed cache file is passed out beside it.
+            let mut broken: Option<CacheError> = None;
+            let written = write_atomic_with(path, |out| {
                 out.write_all(&header)?;
-                rows.iter().try_for_each(|row| out.write_all(row.line))
-            })?;
+                cache::merge(&sections, out).map_err(|error| match error {
+                    MergeError::Write(error) => error,
+                    MergeError::Cache(error) => {
+                        broken = Some(error);
+                        std::io::Error::other("a cache file is malformed")
+                    }
+                })
+            });
+            if let Some(error) = broken {
+                return Err(error.into());
+            }
+            written?;
         }
 
         let mut experiments: Vec<ExperimentSummary> = parts
@@ -897,6 +907,22 @@ mod tests {
             "the cache is whole again"
         );
         assert!(stats.groups_reused > 0, "{stats:?}");
+
+        // A group file damaged inside, its length unchanged: found while merging, and the
+        // whole index is rebuilt without the cache.
+        let cached: Value = serde_json::from_str(&fs::read_to_string(&manifest).unwrap()).unwrap();
+        let group = &cached["groups"][0];
+        let path = cache_dir.join(group["data_file"].as_str().unwrap());
+        let mut bytes = fs::read(&path).unwrap();
+        let at = group["sections"][1].as_u64().unwrap() as usize;
+        bytes[at..at + 8].copy_from_slice(&[0xff; 8]);
+        fs::write(&path, bytes).unwrap();
+        let (report, _) = refresh_store(&root).unwrap();
+        let errors = &report.warnings.index_cache_errors;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].message.contains("rebuilt"), "{}", errors[0]);
+        refresh_store(&root).unwrap();
+        assert_same_as_rebuild(&root);
 
         // `index-artifacts` ignores the cache, broken or not, and writes a fresh one.
         fs::write(&manifest, "garbage").unwrap();
