@@ -52,11 +52,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ArtifactError> {
     write_atomic_with(path, |out| out.write_all(bytes))
 }
 
-/// Like [`write_atomic`], with the content written by `write` (buffered), so that a large file
-/// need not be assembled in memory first.
+/// The buffered writer [`write_atomic_with`] hands out. Concrete, so that `std::io::copy` from a
+/// file into it can copy inside the kernel (`copy_file_range` on Linux).
+pub type AtomicWriter<'a> = std::io::BufWriter<&'a mut File>;
+
+/// Like [`write_atomic`], with the content written by `write`, so that a large file need not be
+/// assembled in memory first.
 pub fn write_atomic_with(
     path: &Path,
-    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    write: impl FnOnce(&mut AtomicWriter<'_>) -> std::io::Result<()>,
 ) -> Result<(), ArtifactError> {
     let error = |source| ArtifactError::Write {
         path: path.to_owned(),

@@ -301,7 +301,7 @@ impl SectionBuilder {
             as u64
     }
 
-    fn write(&self, out: &mut dyn Write) -> std::io::Result<()> {
+    fn write(&self, out: &mut impl Write) -> std::io::Result<()> {
         out.write_all(&self.head())?;
         for part in [
             &self.key_offsets,
@@ -321,7 +321,7 @@ impl SectionBuilder {
             key_offsets: &self.key_offsets,
             keys: &self.keys,
             line_offsets: &self.line_offsets,
-            lines: &self.lines,
+            lines: Lines::Memory(&self.lines),
             path: Path::new("(memory)"),
         }
     }
@@ -360,7 +360,7 @@ impl GroupData {
     }
 
     /// Writes the group file: the magic bytes, the ids (count first), the three sections.
-    pub fn write(&self, out: &mut dyn Write) -> std::io::Result<()> {
+    pub fn write(&self, out: &mut impl Write) -> std::io::Result<()> {
         out.write_all(GROUP_MAGIC)?;
         out.write_all(&(self.ids.len() as u64).to_le_bytes())?;
         for id in &self.ids {
@@ -399,42 +399,120 @@ pub(super) fn check_group_file(cache_dir: &Path, entry: &GroupEntry) -> Result<(
     Ok(())
 }
 
-/// Reads section `section` (0: ids, 1 to 3: a registry) of a group's data file.
-pub(super) fn read_section(
-    cache_dir: &Path,
-    entry: &GroupEntry,
-    section: usize,
-) -> Result<Vec<u8>, CacheError> {
-    let path = cache_dir.join(&entry.data_file);
-    let read_error = |source| CacheError::Read {
-        path: path.clone(),
-        source,
-    };
-    let start = entry.sections[section];
-    let end = entry
-        .sections
-        .get(section + 1)
-        .copied()
-        .unwrap_or(entry.data_len);
-    if start > end || end > entry.data_len {
-        return Err(CacheError::Malformed {
+/// A group file opened at one of its sections (0: ids, 1 to 3: a registry).
+struct Opened {
+    file: fs::File,
+    path: PathBuf,
+    start: u64,
+    end: u64,
+}
+
+impl Opened {
+    fn new(cache_dir: &Path, entry: &GroupEntry, section: usize) -> Result<Opened, CacheError> {
+        let path = cache_dir.join(&entry.data_file);
+        let start = entry.sections[section];
+        let end = entry
+            .sections
+            .get(section + 1)
+            .copied()
+            .unwrap_or(entry.data_len);
+        if start > end || end > entry.data_len {
+            return Err(CacheError::Malformed {
+                path,
+                what: format!("section {section} spans {start}..{end}"),
+            });
+        }
+        let file = fs::File::open(&path).map_err(|source| CacheError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let mut opened = Opened {
+            file,
             path,
-            what: format!("section {section} spans {start}..{end}"),
-        });
+            start,
+            end,
+        };
+        let magic = opened.read_at(0, GROUP_MAGIC.len() as u64)?;
+        if magic != GROUP_MAGIC {
+            return Err(malformed(&opened.path, "not a group file of this version"));
+        }
+        Ok(opened)
     }
-    let mut file = fs::File::open(&path).map_err(read_error)?;
-    let mut magic = [0; 8];
-    file.read_exact(&mut magic).map_err(read_error)?;
-    if &magic != GROUP_MAGIC {
-        return Err(CacheError::Malformed {
-            path,
-            what: "not a group file of this version".to_owned(),
-        });
+
+    fn read_at(&mut self, at: u64, len: u64) -> Result<Vec<u8>, CacheError> {
+        let read_error = |source| CacheError::Read {
+            path: self.path.clone(),
+            source,
+        };
+        let len =
+            usize::try_from(len).map_err(|_| malformed(&self.path, "a length is too large"))?;
+        self.file.seek(SeekFrom::Start(at)).map_err(read_error)?;
+        let mut bytes = vec![0; len];
+        self.file.read_exact(&mut bytes).map_err(read_error)?;
+        Ok(bytes)
     }
-    file.seek(SeekFrom::Start(start)).map_err(read_error)?;
-    let mut bytes = vec![0; (end - start) as usize];
-    file.read_exact(&mut bytes).map_err(read_error)?;
-    Ok(bytes)
+}
+
+/// Reads the id hashes of a group (its section 0).
+pub(super) fn read_ids(cache_dir: &Path, entry: &GroupEntry) -> Result<Vec<u64>, CacheError> {
+    let mut opened = Opened::new(cache_dir, entry, 0)?;
+    let bytes = opened.read_at(opened.start, opened.end - opened.start)?;
+    decode_ids(&bytes, &opened.path)
+}
+
+/// One registry's rows of a cached group, with everything but the lines in memory: the lines
+/// stay in the file and are copied from there (inside the kernel where it can).
+pub(super) struct CachedSection {
+    file: fs::File,
+    path: PathBuf,
+    /// The head, offsets and keys.
+    index: Vec<u8>,
+    lines_at: u64,
+    lines_len: u64,
+}
+
+impl CachedSection {
+    pub fn open(
+        cache_dir: &Path,
+        entry: &GroupEntry,
+        registry: usize,
+    ) -> Result<CachedSection, CacheError> {
+        let mut opened = Opened::new(cache_dir, entry, registry + 1)?;
+        let head = opened.read_at(opened.start, 24)?;
+        let word = |at: usize| {
+            let mut word = [0; 8];
+            word.copy_from_slice(&head[at..at + 8]);
+            u64::from_le_bytes(word)
+        };
+        let (count, keys_len, lines_len) = (word(0), word(8), word(16));
+        let index_len = count
+            .checked_add(1)
+            .and_then(|entries| entries.checked_mul(16))
+            .and_then(|offsets| offsets.checked_add(24 + keys_len))
+            .filter(|len| {
+                len.checked_add(lines_len)
+                    .is_some_and(|total| total == opened.end - opened.start)
+            })
+            .ok_or_else(|| malformed(&opened.path, "its lengths do not add up"))?;
+        let index = opened.read_at(opened.start, index_len)?;
+        Ok(CachedSection {
+            lines_at: opened.start + index_len,
+            file: opened.file,
+            path: opened.path,
+            index,
+            lines_len,
+        })
+    }
+
+    pub fn section(&self) -> Result<Section<'_>, CacheError> {
+        let mut section = Section::parse(&self.index, &self.path, self.lines_len)?;
+        section.lines = Lines::File {
+            file: &self.file,
+            at: self.lines_at,
+            len: self.lines_len,
+        };
+        Ok(section)
+    }
 }
 
 /// A cursor over bytes of a cache file; running short is a malformed file.
@@ -492,13 +570,38 @@ pub(super) struct Section<'a> {
     key_offsets: &'a [u8],
     keys: &'a [u8],
     line_offsets: &'a [u8],
-    lines: &'a [u8],
+    lines: Lines<'a>,
     path: &'a Path,
+}
+
+/// Where a section's lines are.
+#[derive(Debug, Clone, Copy)]
+enum Lines<'a> {
+    Memory(&'a [u8]),
+    File {
+        file: &'a fs::File,
+        at: u64,
+        len: u64,
+    },
+}
+
+impl Lines<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Lines::Memory(bytes) => bytes.len(),
+            Lines::File { len, .. } => usize::try_from(*len).unwrap_or(usize::MAX),
+        }
+    }
 }
 
 impl<'a> Section<'a> {
     /// Splits a section's bytes, checking that its parts add up (offsets are checked when used).
-    pub fn parse(bytes: &'a [u8], path: &'a Path) -> Result<Section<'a>, CacheError> {
+    /// With `lines_elsewhere`, the bytes end before the lines, which are that long.
+    fn parse(
+        bytes: &'a [u8],
+        path: &'a Path,
+        lines_elsewhere: u64,
+    ) -> Result<Section<'a>, CacheError> {
         let mut cursor = Cursor { bytes, path };
         let too_big = || malformed(path, "a length is too large");
         let count = usize::try_from(cursor.u64()?).map_err(|_| too_big())?;
@@ -508,12 +611,16 @@ impl<'a> Section<'a> {
             .checked_add(1)
             .and_then(|entries| entries.checked_mul(8))
             .ok_or_else(too_big)?;
+        let in_memory = if lines_elsewhere == 0 { lines_len } else { 0 };
+        if lines_elsewhere != 0 && lines_elsewhere != lines_len as u64 {
+            return Err(malformed(path, "its lengths do not add up"));
+        }
         let section = Section {
             count,
             key_offsets: cursor.take(offsets_len)?,
             keys: cursor.take(keys_len)?,
             line_offsets: cursor.take(offsets_len)?,
-            lines: cursor.take(lines_len)?,
+            lines: Lines::Memory(cursor.take(in_memory)?),
             path,
         };
         if !cursor.bytes.is_empty() {
@@ -555,13 +662,36 @@ impl<'a> Section<'a> {
         })
     }
 
-    /// The CSV lines of rows `start..end`, back to back.
-    fn lines(&self, start: usize, end: usize) -> Result<&'a [u8], CacheError> {
+    /// Writes the CSV lines of rows `start..end`, back to back.
+    fn write_lines(
+        &self,
+        start: usize,
+        end: usize,
+        out: &mut impl Write,
+    ) -> Result<(), MergeError> {
         let from = self.offset(self.line_offsets, start, self.lines.len())?;
         let to = self.offset(self.line_offsets, end, self.lines.len())?;
-        self.lines
-            .get(from..to)
-            .ok_or_else(|| malformed(self.path, "line offsets go backwards"))
+        if from > to {
+            return Err(malformed(self.path, "line offsets go backwards").into());
+        }
+        match self.lines {
+            Lines::Memory(bytes) => out.write_all(&bytes[from..to])?,
+            Lines::File { file, at, .. } => {
+                let read_error = |source| CacheError::Read {
+                    path: self.path.to_owned(),
+                    source,
+                };
+                let mut file = file;
+                file.seek(SeekFrom::Start(at + from as u64))
+                    .map_err(read_error)?;
+                let want = (to - from) as u64;
+                let copied = std::io::copy(&mut file.take(want), out)?;
+                if copied != want {
+                    return Err(malformed(self.path, "it is shorter than its index says").into());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The first row at or after `start` whose key is greater than `bound`, given that row
@@ -594,7 +724,7 @@ impl<'a> Section<'a> {
 /// Writes the rows of several sorted sections in key order, as one stable sort of all of them
 /// would put them, given that no two sections share a key (rows of one section keep their order).
 /// Runs of rows from one section are found by search and copied in one piece.
-pub(super) fn merge(sections: &[Section<'_>], out: &mut dyn Write) -> Result<(), MergeError> {
+pub(super) fn merge(sections: &[Section<'_>], out: &mut impl Write) -> Result<(), MergeError> {
     use std::cmp::Reverse;
     let mut heads = std::collections::BinaryHeap::new();
     for (position, section) in sections.iter().enumerate() {
@@ -610,7 +740,7 @@ pub(super) fn merge(sections: &[Section<'_>], out: &mut dyn Write) -> Result<(),
             Some(Reverse((bound, _))) => section.end_of_run(start, bound)?,
             None => section.count,
         };
-        out.write_all(section.lines(start, end)?)?;
+        section.write_lines(start, end, out)?;
         next[position] = end;
         if end < section.count {
             heads.push(Reverse((section.key(end)?, position)));
@@ -691,14 +821,14 @@ mod tests {
         builder.write(&mut bytes).unwrap();
         assert_eq!(bytes.len() as u64, builder.len());
         let path = Path::new("group.bin");
-        let parsed = Section::parse(&bytes, path).unwrap();
+        let parsed = Section::parse(&bytes, path, 0).unwrap();
         assert_eq!(merged(&[parsed]), "a1\nb2\n");
 
-        assert!(Section::parse(&bytes[..bytes.len() - 1], path).is_err());
+        assert!(Section::parse(&bytes[..bytes.len() - 1], path, 0).is_err());
         // A key offset pointing past the keys.
         let mut damaged = bytes.clone();
         damaged[24 + 8] = 0xff;
-        let parsed = Section::parse(&damaged, path).unwrap();
+        let parsed = Section::parse(&damaged, path, 0).unwrap();
         let error = merge(&[parsed], &mut Vec::new()).unwrap_err();
         assert!(error.to_string().contains("outside the section"), "{error}");
     }

@@ -22,11 +22,12 @@
 //! 5. write the new groups whose stamps can be trusted, then the cache manifest.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::cache::{
-    self, CacheError, CacheManifest, GroupData, GroupEntry, Loaded, MergeError, RowKey, Section,
-    Trust, UnitStamp,
+    self, CacheError, CacheManifest, CachedSection, GroupData, GroupEntry, Loaded, MergeError,
+    RowKey, Section, Trust, UnitStamp,
 };
 use super::walk::{self, Walked};
 use super::{
@@ -230,9 +231,7 @@ impl Context<'_> {
         if !owner.is_empty() {
             for (position, part) in parts.iter().enumerate() {
                 let Part::Cached(entry) = part else { continue };
-                let bytes = cache::read_section(self.cache_dir, entry, 0)?;
-                let path = self.cache_dir.join(&entry.data_file);
-                for id in cache::decode_ids(&bytes, &path)? {
+                for id in cache::read_ids(self.cache_dir, entry)? {
                     if let Some(other) = owner.get(&id) {
                         sets.union(*other, position);
                     }
@@ -446,16 +445,15 @@ impl Context<'_> {
             &RUN_REGISTRY_COLUMNS,
         ];
         for (registry, path) in paths.iter().enumerate() {
-            let mut cached: Vec<(Vec<u8>, PathBuf)> = Vec::new();
+            let mut cached: Vec<CachedSection> = Vec::new();
             for part in parts {
                 if let Part::Cached(entry) = part {
-                    let bytes = cache::read_section(self.cache_dir, entry, registry + 1)?;
-                    cached.push((bytes, self.cache_dir.join(&entry.data_file)));
+                    cached.push(CachedSection::open(self.cache_dir, entry, registry)?);
                 }
             }
             let mut sections: Vec<Section<'_>> = Vec::with_capacity(parts.len());
-            for (bytes, path) in &cached {
-                sections.push(Section::parse(bytes, path)?);
+            for section in &cached {
+                sections.push(section.section()?);
             }
             for part in parts {
                 if let Part::Fresh { data, .. } = part {
