@@ -523,6 +523,16 @@ struct Found {
 }
 
 impl Found {
+    /// Plans, runs indexes, manifests, generations CSVs.
+    fn lists(&self) -> [&Vec<PathBuf>; 4] {
+        [
+            &self.plans,
+            &self.runs_indexes,
+            &self.manifests,
+            &self.generations,
+        ]
+    }
+
     fn lists_mut(&mut self) -> [&mut Vec<PathBuf>; 4] {
         [
             &mut self.plans,

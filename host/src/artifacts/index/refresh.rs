@@ -23,7 +23,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::cache::{
     self, CacheError, CacheManifest, CachedSection, GroupData, GroupEntry, Loaded, MergeError,
@@ -117,7 +117,8 @@ enum Part {
         experiments: Vec<ExperimentSummary>,
         counts: IndexCounts,
         warnings: IndexWarnings,
-        data: GroupData,
+        /// Boxed: the other parts of the index are much smaller.
+        data: Box<GroupData>,
         /// The stamps of its units, when all of them can be trusted.
         units: Option<Vec<UnitStamp>>,
     },
@@ -332,13 +333,7 @@ impl Context<'_> {
     /// The source files by unit, stamped.
     fn units(&self, found: &Found) -> BTreeMap<String, Unit> {
         let mut units: BTreeMap<String, Unit> = BTreeMap::new();
-        let kinds: [(&Vec<PathBuf>, fn(&mut Found) -> &mut Vec<PathBuf>); 4] = [
-            (&found.plans, |found| &mut found.plans),
-            (&found.runs_indexes, |found| &mut found.runs_indexes),
-            (&found.manifests, |found| &mut found.manifests),
-            (&found.generations, |found| &mut found.generations),
-        ];
-        for (kind, (paths, list)) in kinds.into_iter().enumerate() {
+        for (kind, paths) in found.lists().into_iter().enumerate() {
             let plans = kind == 0;
             for path in paths {
                 let key = walk::key_of(self.store, path);
@@ -351,7 +346,7 @@ impl Context<'_> {
                         side_files: Vec::new(),
                     }),
                 });
-                list(&mut unit.found).push(path.clone());
+                unit.found.lists_mut()[kind].push(path.clone());
                 let metadata = std::fs::metadata(path).ok();
                 let stamp = metadata.map(|metadata| cache::Stamp::of(&metadata));
                 unit.stamp = match (unit.stamp.take(), key, stamp) {
@@ -422,7 +417,7 @@ impl Context<'_> {
             experiments,
             counts,
             warnings,
-            data,
+            data: Box::new(data),
             units: stamps,
         })
     }
@@ -924,7 +919,7 @@ mod tests {
 
         // `index-artifacts` ignores the cache, broken or not, and writes a fresh one.
         fs::write(&manifest, "garbage").unwrap();
-        let report = update_index(&[root.clone()], &root.join("index")).unwrap();
+        let report = update_index(std::slice::from_ref(&root), &root.join("index")).unwrap();
         assert!(report.warnings.index_cache_errors.is_empty());
         let (_, stats) = refresh_store(&root).unwrap();
         assert!(stats.groups_reused > 0, "{stats:?}");
