@@ -21,7 +21,7 @@
 //!    and `experiments_index.json`;
 //! 5. write the new groups whose stamps can be trusted, then the cache manifest.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::Path;
 
@@ -169,13 +169,29 @@ impl Context<'_> {
             ..RefreshStats::default()
         };
         let units = self.units(&found);
+        // 2. and 3.
+        let reused = self.reusable(manifest, &units, cache_errors);
+        let parts = self.index_the_rest(reused, &units, &mut stats)?;
+        // 4. Cloned: if a cache file breaks while being written out, the rebuild reports these.
+        let report = self.write(&parts, walk_errors, cache_errors.clone())?;
+        // 5.
+        self.save(parts, listings)?;
+        Ok((report, stats))
+    }
 
-        // 2. Reuse what did not change.
-        let mut parts: Vec<Part> = Vec::new();
-        let mut covered: BTreeMap<&str, usize> = BTreeMap::new();
+    /// Step 2: the cached groups whose units all have the stamps they had when cached, and
+    /// whose data file is there with its length.
+    fn reusable<'m>(
+        &self,
+        manifest: Option<&'m CacheManifest>,
+        units: &BTreeMap<String, Unit>,
+        cache_errors: &mut Vec<IndexWarning>,
+    ) -> Vec<&'m GroupEntry> {
+        let mut reused: Vec<&GroupEntry> = Vec::new();
+        let mut covered: BTreeSet<&str> = BTreeSet::new();
         for entry in manifest.iter().flat_map(|manifest| &manifest.groups) {
             let unchanged = entry.units.iter().all(|cached| {
-                !covered.contains_key(cached.dir.as_str())
+                !covered.contains(cached.dir.as_str())
                     && units
                         .get(&cached.dir)
                         .is_some_and(|unit| unit.stamp.as_ref() == Some(cached))
@@ -197,41 +213,54 @@ impl Context<'_> {
                     continue;
                 }
             }
-            for unit in &entry.units {
-                covered.insert(unit.dir.as_str(), parts.len());
-            }
-            parts.push(Part::Cached(entry.clone()));
+            covered.extend(entry.units.iter().map(|unit| unit.dir.as_str()));
+            reused.push(entry);
         }
-        stats.groups_reused = parts.len();
+        reused
+    }
 
-        // 3. Index the rest, unit by unit, then merge what shares a generation id.
+    /// Step 3: indexes every unit not covered by a reused group on its own, then merges the
+    /// units and groups that share a generation id and indexes each merged group again.
+    fn index_the_rest(
+        &self,
+        reused: Vec<&GroupEntry>,
+        units: &BTreeMap<String, Unit>,
+        stats: &mut RefreshStats,
+    ) -> Result<Vec<Part>, IndexError> {
+        let covered: BTreeSet<&str> = reused
+            .iter()
+            .flat_map(|entry| &entry.units)
+            .map(|unit| unit.dir.as_str())
+            .collect();
         let fresh_units: Vec<&str> = units
             .keys()
             .map(String::as_str)
-            .filter(|dir| !covered.contains_key(dir))
+            .filter(|dir| !covered.contains(dir))
             .collect();
-        let mut fresh: Vec<(StoreIndex, Vec<u64>)> = fresh_units
+        let mut fresh: Vec<Option<(StoreIndex, Vec<u64>)>> = fresh_units
             .iter()
             .map(|dir| {
                 let found = &units[*dir].found;
                 stats.files_read += found.len();
                 let index = index_files(self.store, found);
                 let ids = id_hashes(&index);
-                (index, ids)
+                Some((index, ids))
             })
             .collect();
-        let mut sets = DisjointSets::new(parts.len() + fresh.len());
+
+        // Nodes: the reused groups, then the fresh units.
+        let base = reused.len();
+        let mut sets = DisjointSets::new(base + fresh.len());
         let mut owner: HashMap<u64, usize> = HashMap::new();
-        for (position, (_, ids)) in fresh.iter().enumerate() {
+        for (position, (_, ids)) in fresh.iter().flatten().enumerate() {
             for id in ids {
-                if let Some(other) = owner.insert(*id, parts.len() + position) {
-                    sets.union(other, parts.len() + position);
+                if let Some(other) = owner.insert(*id, base + position) {
+                    sets.union(other, base + position);
                 }
             }
         }
         if !owner.is_empty() {
-            for (position, part) in parts.iter().enumerate() {
-                let Part::Cached(entry) = part else { continue };
+            for (position, entry) in reused.iter().enumerate() {
                 for id in cache::read_ids(self.cache_dir, entry)? {
                     if let Some(other) = owner.get(&id) {
                         sets.union(*other, position);
@@ -240,40 +269,42 @@ impl Context<'_> {
             }
         }
         let mut members: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-        for node in 0..parts.len() + fresh.len() {
+        for node in 0..base + fresh.len() {
             members.entry(sets.find(node)).or_default().push(node);
         }
-        let cached_count = parts.len();
-        let mut cached: Vec<Option<Part>> = parts.into_iter().map(Some).collect();
-        let mut fresh_slots: Vec<Option<(StoreIndex, Vec<u64>)>> =
-            fresh.drain(..).map(Some).collect();
+
         let mut parts: Vec<Part> = Vec::new();
+        stats.groups_reused = 0;
         for nodes in members.into_values() {
-            if let [node] = nodes.as_slice() {
-                if *node < cached_count {
-                    if let Some(part) = cached[*node].take() {
-                        parts.push(part);
-                    }
-                } else if let Some((index, ids)) = fresh_slots[*node - cached_count].take() {
-                    let dir = fresh_units[*node - cached_count];
-                    parts.push(self.fresh_part(index, ids, &[dir], &units)?);
+            match nodes.as_slice() {
+                [node] if *node < base => {
+                    stats.groups_reused += 1;
+                    parts.push(Part::Cached(reused[*node].clone()));
+                    continue;
                 }
-                continue;
+                [node] => {
+                    if let Some((index, ids)) = fresh[*node - base].take() {
+                        let dir = fresh_units[*node - base];
+                        parts.push(self.fresh_part(index, ids, &[dir], units)?);
+                    }
+                    continue;
+                }
+                _ => {}
             }
             // Several units share ids: index them together, from their sources.
             let mut dirs: Vec<&str> = Vec::new();
             for node in nodes {
-                if node < cached_count {
-                    if let Some(Part::Cached(entry)) = cached[node].take() {
-                        stats.groups_reused -= 1;
-                        for unit in &entry.units {
-                            if let Some((dir, _)) = units.get_key_value(&unit.dir) {
-                                dirs.push(dir);
-                            }
-                        }
-                    }
+                if node < base {
+                    let entry = reused[node];
+                    dirs.extend(
+                        entry
+                            .units
+                            .iter()
+                            .filter_map(|unit| units.get_key_value(&unit.dir))
+                            .map(|(dir, _)| dir.as_str()),
+                    );
                 } else {
-                    dirs.push(fresh_units[node - cached_count]);
+                    dirs.push(fresh_units[node - base]);
                 }
             }
             let mut found = Found::default();
@@ -284,14 +315,14 @@ impl Context<'_> {
             stats.files_read += found.len();
             let index = index_files(self.store, &found);
             let ids = id_hashes(&index);
-            parts.push(self.fresh_part(index, ids, &dirs, &units)?);
+            parts.push(self.fresh_part(index, ids, &dirs, units)?);
         }
+        Ok(parts)
+    }
 
-        // 4. Write the index.
-        // Cloned: if a cache file breaks while being written out, the rebuild reports these too.
-        let report = self.write(&parts, walk_errors, cache_errors.clone())?;
-
-        // 5. Keep what can be trusted for next time.
+    /// Step 5: writes the new groups whose stamps can be trusted, then the manifest naming them
+    /// and the reused ones.
+    fn save(&self, parts: Vec<Part>, listings: walk::Listings) -> Result<(), IndexError> {
         let mut groups = Vec::new();
         for part in parts {
             match part {
@@ -327,7 +358,7 @@ impl Context<'_> {
             groups,
         };
         cache::save(self.cache_dir, &manifest)?;
-        Ok((report, stats))
+        Ok(())
     }
 
     /// The source files by unit, stamped.
