@@ -39,6 +39,27 @@ const GROUP_SUFFIX: &str = ".bin";
 /// Bump when the manifest, a group file, or what the index computes from its sources changes:
 /// a cache of another version is ignored.
 pub(super) const CACHE_VERSION: u32 = 1;
+/// The source of everything that decides what the cached rows say: a cache written by a build
+/// whose index code differs in any way (comments included) is ignored, so a change to how rows
+/// are computed or rendered never meets rows of the old code. `CACHE_VERSION` is still bumped for
+/// format changes, so the reason shows in history.
+const INDEX_SOURCES: [&str; 6] = [
+    include_str!("mod.rs"),
+    include_str!("refresh.rs"),
+    include_str!("cache.rs"),
+    include_str!("walk.rs"),
+    include_str!("../run_files.rs"),
+    include_str!("../plan_files.rs"),
+];
+
+/// The hash of [`INDEX_SOURCES`], as 16 hex digits.
+pub(super) fn code_hash() -> String {
+    format!(
+        "{:016x}",
+        plugin_api::hash::stable_hash_parts(&INDEX_SOURCES)
+    )
+}
+
 /// The first bytes of a group file.
 const GROUP_MAGIC: &[u8; 8] = b"IPIDXG01";
 
@@ -145,6 +166,8 @@ pub(super) struct UnitStamp {
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct CacheManifest {
     pub version: u32,
+    /// [`code_hash`] of the build that wrote it.
+    pub code: String,
     /// The store (canonical, and as given): every path the index writes is shown relative to it.
     pub store_root: String,
     pub store_given: String,
@@ -194,7 +217,9 @@ pub(super) fn load(cache_dir: &Path, store_root: &str, store_given: &str) -> Loa
     }
     match serde_json::from_str::<CacheManifest>(&text) {
         Ok(manifest)
-            if manifest.store_root == store_root && manifest.store_given == store_given =>
+            if manifest.store_root == store_root
+                && manifest.store_given == store_given
+                && manifest.code == code_hash() =>
         {
             Loaded::Manifest(manifest)
         }

@@ -352,6 +352,7 @@ impl Context<'_> {
         }
         let manifest = CacheManifest {
             version: cache::CACHE_VERSION,
+            code: cache::code_hash(),
             store_root: posix(&self.store.root),
             store_given: posix(&self.store.given),
             listings,
@@ -893,15 +894,22 @@ mod tests {
         let cache_dir = root.join("index/.cache");
         let manifest = cache_dir.join(cache::MANIFEST_FILE);
 
-        // Another version: ignored quietly.
-        let text = fs::read_to_string(&manifest).unwrap();
-        let mut value: Value = serde_json::from_str(&text).unwrap();
-        value["version"] = json!(cache::CACHE_VERSION + 1);
-        fs::write(&manifest, value.to_string()).unwrap();
-        let (report, stats) = refresh_store(&root).unwrap();
-        assert!(report.warnings.is_empty() || report.warnings.index_cache_errors.is_empty());
-        assert_eq!(stats.groups_reused, 0);
-        assert_same_as_rebuild(&root);
+        // Another version, or written by other index code: ignored quietly.
+        for (field, other) in [
+            ("version", json!(cache::CACHE_VERSION + 1)),
+            ("code", json!("0000000000000000")),
+        ] {
+            settle(dir.path());
+            refresh_store(&root).unwrap();
+            let text = fs::read_to_string(&manifest).unwrap();
+            let mut value: Value = serde_json::from_str(&text).unwrap();
+            value[field] = other;
+            fs::write(&manifest, value.to_string()).unwrap();
+            let (report, stats) = refresh_store(&root).unwrap();
+            assert!(report.warnings.index_cache_errors.is_empty(), "{field}");
+            assert_eq!(stats.groups_reused, 0, "{field}");
+            assert_same_as_rebuild(&root);
+        }
 
         // Malformed: a warning naming the cache.
         fs::write(&manifest, "{\"version\": 1, \"groups\": [").unwrap();
