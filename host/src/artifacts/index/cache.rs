@@ -2,12 +2,15 @@
 //! what changed. It owns the cache's files and formats, the stamps that say whether a file or
 //! directory changed, and when a stamp can be trusted; [`super::refresh`] decides what to reuse.
 //!
-//! - `index-cache.json` ([`CacheManifest`]): the format version, the store it describes, the
-//!   kept directory listings of the walk, and one [`GroupEntry`] per cached group: the stamps of
-//!   its source files, and its experiment summaries, counts and warnings.
-//! - `group-<16 hex>.bin` ([`GroupData`]): a group's rows, already rendered as CSV lines with
-//!   their sort keys, and the hashes of every generation id it mentions. The name is a hash of
-//!   the group's stamps, so an unchanged group keeps its file and is never rewritten.
+//! - `index-cache.json` ([`CacheManifest`]): the format version, a hash of the index code that
+//!   wrote it, the store it describes, the kept directory listings of the walk, and one
+//!   [`GroupEntry`] per cached group: the stamps of its source files, and its experiment
+//!   summaries, counts and warnings.
+//! - `group-<16 hex>.bin` ([`GroupData`]): the hashes of every generation id a group mentions,
+//!   then per registry its rows, already rendered as CSV lines, with their sort keys, laid out
+//!   so that a merge reads only the keys and copies the lines file to file ([`SectionBuilder`],
+//!   [`merge`]). The name is a hash of the group's stamps, so an unchanged group keeps its file
+//!   and is never rewritten.
 //! - `scan-mark`: touched when a refresh starts; its mtime is the file system's own "now".
 //!
 //! A stamp is trusted only when its mtime and ctime are older than the scan mark (git's "racily
@@ -15,9 +18,11 @@
 //! stamp. Files of an experiment that finished a moment ago are therefore read again by the next
 //! refresh, once.
 //!
-//! Everything here is a cache: a manifest of another version is ignored, and one that cannot be
-//! read or parsed (or a group file that does not match its entry) is ignored with a warning in
-//! `warnings.index_cache_errors`; the index is then rebuilt from the sources.
+//! Everything here is a cache: a manifest of another version or code is ignored, and one that
+//! cannot be read or parsed (or a group file whose length or layout does not match its entry)
+//! is ignored with a warning in `warnings.index_cache_errors`; what it covered is then read
+//! from the sources again. Damage that keeps a group file's layout intact (a flipped byte in a
+//! line) is not detected: checksumming 80 MB on every refresh would cost more than the rest.
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
