@@ -60,3 +60,54 @@ fn a_missing_artifacts_root_is_a_usage_error_naming_it() {
         .args(["index-artifacts", "--artifacts-root", "nowhere"]));
     output.assert_code(2).assert_stderr_has(&["nowhere"]);
 }
+
+/// The four index files with `generated_at` (the time of writing) taken out.
+fn index_files(index: &std::path::Path) -> Vec<(String, String)> {
+    [
+        "experiment_registry.csv",
+        "image_registry.csv",
+        "run_registry.csv",
+        "experiments_index.json",
+    ]
+    .iter()
+    .map(|name| {
+        let text = std::fs::read_to_string(index.join(name)).unwrap();
+        let text = text
+            .split_inclusive('\n')
+            .filter(|line| !line.trim_start().starts_with("\"generated_at\""))
+            .collect();
+        (name.to_string(), text)
+    })
+    .collect()
+}
+
+#[test]
+fn the_refresh_after_an_experiment_writes_what_index_artifacts_writes() {
+    let sandbox = Sandbox::new();
+    let plugins = sandbox.fresh_plugin_dir("plugin-dir");
+    for (id, seed) in [("idx_first", "1"), ("idx_second", "2")] {
+        let args = [
+            "run",
+            "ab_refinement_block",
+            "--runs",
+            "1",
+            "--seed",
+            seed,
+            "--experiment-id",
+            id,
+        ];
+        run(&mut sandbox.experiments(&plugins, &args)).assert_code(0);
+    }
+    let index = sandbox.path().join("_artifacts/index");
+    assert!(index.join(".cache/index-cache.json").is_file());
+    let refreshed = index_files(&index);
+    assert!(refreshed[3].1.contains("idx_first") && refreshed[3].1.contains("idx_second"));
+
+    run(sandbox.cmd().args(["index-artifacts"])).assert_code(0);
+    for ((name, refreshed), (_, rebuilt)) in refreshed.iter().zip(index_files(&index)) {
+        assert_eq!(
+            refreshed, &rebuilt,
+            "{name}: the refresh and `index-artifacts` differ"
+        );
+    }
+}

@@ -105,6 +105,25 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ArtifactError> {
     commit_atomic(temp, path)
 }
 
+/// The buffered writer [`write_atomic_with`] hands out. Concrete, so that `std::io::copy` from a
+/// file into it can copy inside the kernel (`copy_file_range` on Linux).
+pub type AtomicWriter<'a> = std::io::BufWriter<&'a mut File>;
+
+/// Like [`write_atomic`], with the content written by `write`, so that a large file need not be
+/// assembled in memory first.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut AtomicWriter<'_>) -> std::io::Result<()>,
+) -> Result<(), ArtifactError> {
+    let staged = stage_with(path, |out| {
+        write(out).map_err(|source| ArtifactError::Write {
+            path: path.to_owned(),
+            source,
+        })
+    })?;
+    commit_atomic(staged, path)
+}
+
 /// A file written and synced under a temp name, not yet in place: [`commit_atomic`] renames it.
 /// Dropping it removes the temp file. Staging several files first lets a caller commit them
 /// in an order of its choosing, with nothing half-written.
@@ -146,7 +165,7 @@ pub fn stage_json<T: Serialize>(path: &Path, value: &T) -> Result<StagedFile, Ar
 /// A synced temp file next to `path`, its content written by `write`.
 fn stage_with(
     path: &Path,
-    write: impl FnOnce(&mut std::io::BufWriter<&mut File>) -> Result<(), ArtifactError>,
+    write: impl FnOnce(&mut AtomicWriter<'_>) -> Result<(), ArtifactError>,
 ) -> Result<StagedFile, ArtifactError> {
     let error = |source| ArtifactError::Write {
         path: path.to_owned(),

@@ -18,8 +18,12 @@
 //! 5. experiment plans: variants, labels (from the first run of each variant, in plan order,
 //!    that has a record), counts; then the three registries.
 //!
-//! With one store the four files go to the output directory; with several, each store is indexed
-//! the same way and one combined index (with `store` and `store_root`) is written instead.
+//! With one store the four files go to the output directory, built through [`refresh`]: the store
+//! is indexed in id-disjoint groups, cached in `<output dir>/.cache/` ([`cache`]), so that the
+//! runner's refresh after each experiment ([`update_store`]) re-reads only the sources that
+//! changed; `index-artifacts` ([`update_index`]) ignores the cache and writes a fresh one. With
+//! several stores, each store is indexed at once and one combined index (with `store` and
+//! `store_root`) is written instead, without a cache. [`walk`] lists the stores.
 //!
 //! A file that cannot be read or parsed becomes a warning naming it (`warnings.<kind>`); only a
 //! missing root or a failed write stops the index. Paths are written relative to the store's
@@ -31,14 +35,20 @@ use std::fmt;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use walkdir::WalkDir;
 
-use super::plan_files::{PAIRS_FILE, PLAN_FILE, PLAN_FULL_FILE};
+use super::plan_files::{PAIRS_FILE, PLAN_FULL_FILE};
 use super::run_files::GENERATIONS_HEADER;
 use super::{write_atomic, write_json, ArtifactError};
 use crate::clock::Timestamp;
+
+mod cache;
+mod refresh;
+mod walk;
+
+pub use cache::CacheError;
+pub use refresh::RefreshStats;
 
 /// The name of an artifacts store directory.
 pub const STORE_DIR_NAME: &str = "_artifacts";
@@ -167,6 +177,9 @@ pub enum IndexError {
     },
     #[error(transparent)]
     Write(#[from] ArtifactError),
+    /// A cache file broke while being read (the refresh then rebuilds without the cache).
+    #[error(transparent)]
+    Cache(#[from] CacheError),
 }
 
 /// What an index update found and wrote.
@@ -180,7 +193,7 @@ pub struct IndexReport {
 
 /// Counts of an index. A combined index sums the stores' counts, except the registry counts
 /// (`images_titled`, `runs_in_run_registry`), which are taken after removing repeated ids.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexCounts {
     pub stores: usize,
     pub experiments: usize,
@@ -202,7 +215,7 @@ pub struct IndexCounts {
 }
 
 /// Everything the index skipped or doubted, by kind; each entry names a file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexWarnings {
     /// Directories the walk could not read.
     pub walk_errors: Vec<IndexWarning>,
@@ -211,6 +224,9 @@ pub struct IndexWarnings {
     pub titles_manifest_errors: Vec<IndexWarning>,
     pub titles_manifest_duplicate_generation_ids: Vec<IndexWarning>,
     pub generation_csv_errors: Vec<IndexWarning>,
+    /// The index cache could not be used (unreadable or malformed) and was rebuilt.
+    #[serde(default)]
+    pub index_cache_errors: Vec<IndexWarning>,
 }
 
 impl IndexWarnings {
@@ -229,7 +245,7 @@ impl IndexWarnings {
         self.len() == 0
     }
 
-    fn kinds(&self) -> [(&'static str, &Vec<IndexWarning>); 6] {
+    fn kinds(&self) -> [(&'static str, &Vec<IndexWarning>); 7] {
         [
             ("walk_errors", &self.walk_errors),
             ("experiment_plan_errors", &self.experiment_plan_errors),
@@ -240,10 +256,11 @@ impl IndexWarnings {
                 &self.titles_manifest_duplicate_generation_ids,
             ),
             ("generation_csv_errors", &self.generation_csv_errors),
+            ("index_cache_errors", &self.index_cache_errors),
         ]
     }
 
-    fn kinds_mut(&mut self) -> [&mut Vec<IndexWarning>; 6] {
+    fn kinds_mut(&mut self) -> [&mut Vec<IndexWarning>; 7] {
         [
             &mut self.walk_errors,
             &mut self.experiment_plan_errors,
@@ -251,6 +268,7 @@ impl IndexWarnings {
             &mut self.titles_manifest_errors,
             &mut self.titles_manifest_duplicate_generation_ids,
             &mut self.generation_csv_errors,
+            &mut self.index_cache_errors,
         ]
     }
 
@@ -266,13 +284,13 @@ impl IndexWarnings {
 }
 
 /// One warning: the file (as written in the index), the line when known, and what was wrong.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexWarning {
     /// The store's label, in a combined index.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store: Option<String>,
     pub path: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u64>,
     /// One line.
     pub message: String,
@@ -303,16 +321,22 @@ pub fn store_of(output_root: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
-/// Rebuilds the index of one store into `<artifacts_root>/index`.
+/// Refreshes the index of one store in `<artifacts_root>/index`, re-reading only the sources that
+/// changed since the last refresh (the runner calls this after every experiment).
 pub fn update_store(artifacts_root: &Path) -> Result<IndexReport, IndexError> {
-    update_index(
-        &[artifacts_root.to_path_buf()],
-        &artifacts_root.join(INDEX_DIR),
-    )
+    refresh_store(artifacts_root).map(|(report, _)| report)
 }
 
-/// Indexes every root and writes the index (combined when there are several roots) into
-/// `output_dir`. Relative paths are taken relative to the working directory.
+/// [`update_store`], also saying what it reused and read.
+pub fn refresh_store(artifacts_root: &Path) -> Result<(IndexReport, RefreshStats), IndexError> {
+    let store = Store::open(artifacts_root)?;
+    let output_dir = store.given.join(INDEX_DIR);
+    refresh::refresh(&store, &output_dir, refresh::CacheUse::Reuse)
+}
+
+/// Indexes every root from scratch and writes the index (combined when there are several roots)
+/// into `output_dir`; the index of one root also gets a fresh cache. Relative paths are taken
+/// relative to the working directory.
 pub fn update_index(roots: &[PathBuf], output_dir: &Path) -> Result<IndexReport, IndexError> {
     if roots.is_empty() {
         return Err(IndexError::NoRoots);
@@ -328,14 +352,14 @@ pub fn update_index(roots: &[PathBuf], output_dir: &Path) -> Result<IndexReport,
         }
         stores.push(store);
     }
-    label_stores(&mut stores);
     let output_dir = absolute(output_dir);
-    let indexes: Vec<StoreIndex> = stores.iter().map(index_store).collect();
-    if let [index] = indexes.as_slice() {
-        write_single(&stores[0], index, &output_dir)
-    } else {
-        write_combined(&stores, &indexes, &output_dir)
+    if let [store] = stores.as_slice() {
+        return refresh::refresh(store, &output_dir, refresh::CacheUse::Rebuild)
+            .map(|(report, _)| report);
     }
+    label_stores(&mut stores);
+    let indexes: Vec<StoreIndex> = stores.iter().map(index_store).collect();
+    write_combined(&stores, &indexes, &output_dir)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -489,8 +513,8 @@ fn posix(path: &Path) -> String {
 // ---------------------------------------------------------------------------------------------
 // Reading one store
 
-/// The files of interest in one store, in walk order.
-#[derive(Default)]
+/// The files of interest in one store (or part of it), in walk order.
+#[derive(Debug, Default)]
 struct Found {
     plans: Vec<PathBuf>,
     runs_indexes: Vec<PathBuf>,
@@ -498,34 +522,44 @@ struct Found {
     generations: Vec<PathBuf>,
 }
 
-fn walk(store: &Store, warnings: &mut IndexWarnings) -> Found {
-    let mut found = Found::default();
-    for entry in WalkDir::new(&store.root).sort_by_file_name() {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(error) => {
-                let path = error
-                    .path()
-                    .map(|path| store.show(path))
-                    .unwrap_or_else(|| store.show(&store.root));
-                warnings.walk_errors.push(warning(path, None, &error));
-                continue;
-            }
-        };
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let name = entry.file_name().to_string_lossy();
-        let list = match name.as_ref() {
-            PLAN_FILE => &mut found.plans,
-            RUNS_INDEX_FILE => &mut found.runs_indexes,
-            TITLES_MANIFEST_FILE => &mut found.manifests,
-            name if GENERATIONS_FILES.contains(&name) => &mut found.generations,
-            _ => continue,
-        };
-        list.push(entry.into_path());
+impl Found {
+    /// Plans, runs indexes, manifests, generations CSVs.
+    fn lists(&self) -> [&Vec<PathBuf>; 4] {
+        [
+            &self.plans,
+            &self.runs_indexes,
+            &self.manifests,
+            &self.generations,
+        ]
     }
-    found
+
+    fn lists_mut(&mut self) -> [&mut Vec<PathBuf>; 4] {
+        [
+            &mut self.plans,
+            &mut self.runs_indexes,
+            &mut self.manifests,
+            &mut self.generations,
+        ]
+    }
+
+    fn len(&self) -> usize {
+        self.plans.len() + self.runs_indexes.len() + self.manifests.len() + self.generations.len()
+    }
+
+    /// Appends `other`'s files; [`Found::sort`] then restores walk order.
+    fn extend(&mut self, other: &Found) {
+        self.plans.extend_from_slice(&other.plans);
+        self.runs_indexes.extend_from_slice(&other.runs_indexes);
+        self.manifests.extend_from_slice(&other.manifests);
+        self.generations.extend_from_slice(&other.generations);
+    }
+
+    /// Walk order: a sorted depth-first walk meets paths in the order of their components.
+    fn sort(&mut self) {
+        for list in self.lists_mut() {
+            list.sort();
+        }
+    }
 }
 
 fn warning(path: String, line: Option<u64>, message: &dyn fmt::Display) -> IndexWarning {
@@ -977,7 +1011,7 @@ struct Planned {
 }
 
 /// A plan name or variant name: one when the variant agrees, else all of them (sorted).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 enum OneOrMany {
     One(String),
@@ -994,7 +1028,7 @@ impl OneOrMany {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct VariantSummary {
     key: String,
     planned_plan: Option<OneOrMany>,
@@ -1007,11 +1041,11 @@ struct VariantSummary {
     executed_runs: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct ExperimentSummary {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     store: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     store_root: Option<String>,
     schema_version: u32,
     experiment_id: String,
@@ -1261,9 +1295,18 @@ struct StoreIndex {
     warnings: IndexWarnings,
 }
 
+/// Indexes a whole store at once (for a combined index).
 fn index_store(store: &Store) -> StoreIndex {
+    let walked = walk::walk(store, None, &cache::Trust::nothing());
+    let mut index = index_files(store, &walked.found);
+    index.warnings.walk_errors = walked.walk_errors;
+    index
+}
+
+/// Indexes `found`: the whole store, or files that share no generation id with the rest of it
+/// (see [`refresh`]). Walk errors are the caller's.
+fn index_files(store: &Store, found: &Found) -> StoreIndex {
     let mut warnings = IndexWarnings::default();
-    let found = walk(store, &mut warnings);
     let mut sources = Sources::default();
     let mut seen = Seen(0);
     for path in &found.runs_indexes {
@@ -1501,10 +1544,8 @@ fn read_plan(
         })
         .collect();
 
-    let existing = |relative: &str| {
-        let path = dir.join(relative);
-        path.is_file().then(|| store.show(&path))
-    };
+    let present = side_files(dir);
+    let existing = |which: usize| present[which].then(|| store.show(&dir.join(SIDE_FILES[which])));
     let ids: BTreeSet<&str> = runs.iter().map(|run| run.generation_id.as_str()).collect();
     let summary = ExperimentSummary {
         store: None,
@@ -1514,12 +1555,12 @@ fn read_plan(
         experiment_name: text(plan.get("experiment_name")),
         experiment_dir,
         plan_path: shown,
-        plan_full_path: existing(PLAN_FULL_FILE),
-        results_path: existing(RESULTS_FILE),
-        results_jsonl_path: existing(RESULTS_LINES_FILE),
-        pairs_path: existing(PAIRS_FILE),
-        runs_index_path: existing(&format!("logs/{RUNS_INDEX_FILE}")),
-        titles_manifest_path: existing(&format!("generated/{TITLES_MANIFEST_FILE}")),
+        plan_full_path: existing(0),
+        results_path: existing(1),
+        results_jsonl_path: existing(2),
+        pairs_path: existing(3),
+        runs_index_path: existing(4),
+        titles_manifest_path: existing(5),
         run_mode,
         base_seed: int(plan.get("base_seed")),
         variant_keys,
@@ -1544,6 +1585,23 @@ fn read_plan(
             .count(),
     };
     Some((summary, runs))
+}
+
+/// Files next to a plan that its summary points to when they exist, in the summary's order
+/// (`plan_full_path`, `results_path`, `results_jsonl_path`, `pairs_path`, `runs_index_path`,
+/// `titles_manifest_path`).
+const SIDE_FILES: [&str; 6] = [
+    PLAN_FULL_FILE,
+    RESULTS_FILE,
+    RESULTS_LINES_FILE,
+    PAIRS_FILE,
+    "logs/runs_index.jsonl",
+    "generated/titles_manifest.csv",
+];
+
+/// Which of [`SIDE_FILES`] exist next to a plan in `dir` (the cache compares them too).
+fn side_files(dir: &Path) -> [bool; 6] {
+    SIDE_FILES.map(|relative| dir.join(relative).is_file())
 }
 
 /// The variant of a generation id `<variant><run>_<hex>` when the plan does not say.
@@ -1704,27 +1762,15 @@ fn registry_paths(output_dir: &Path) -> [PathBuf; 3] {
     .map(|name| output_dir.join(name))
 }
 
-fn write_single(
+/// Writes `experiments_index.json` of one store, after its registries (see [`refresh`]).
+fn write_document(
     store: &Store,
-    index: &StoreIndex,
     output_dir: &Path,
+    experiments: &[ExperimentSummary],
+    counts: &IndexCounts,
+    warnings: &IndexWarnings,
 ) -> Result<IndexReport, IndexError> {
     let [experiment_csv, image_csv, run_csv] = registry_paths(output_dir);
-    write_csv(
-        &experiment_csv,
-        &EXPERIMENT_REGISTRY_COLUMNS,
-        index.experiment_rows.iter().map(ExperimentRow::cells),
-    )?;
-    write_csv(
-        &image_csv,
-        &IMAGE_REGISTRY_COLUMNS,
-        index.image_rows.iter().map(ImageRow::cells),
-    )?;
-    write_csv(
-        &run_csv,
-        &RUN_REGISTRY_COLUMNS,
-        index.run_rows.iter().map(RunRow::cells),
-    )?;
     let json_path = output_dir.join(EXPERIMENTS_INDEX_FILE);
     let document = SingleIndex {
         schema_version: 1,
@@ -1732,9 +1778,9 @@ fn write_single(
         generated_at: Timestamp::now().iso().to_owned(),
         artifacts_root: store.show(&store.root),
         output_dir: store.show(output_dir),
-        experiments: &index.experiments,
-        counts: &index.counts,
-        warnings: &index.warnings,
+        experiments,
+        counts,
+        warnings,
         registries: Registries {
             experiment_registry_csv: store.show(&experiment_csv),
             image_registry_csv: store.show(&image_csv),
@@ -1743,8 +1789,8 @@ fn write_single(
     };
     write_json(&json_path, &document)?;
     Ok(IndexReport {
-        counts: index.counts.clone(),
-        warnings: index.warnings.clone(),
+        counts: counts.clone(),
+        warnings: warnings.clone(),
         files_written: vec![experiment_csv, image_csv, run_csv, json_path],
     })
 }
@@ -1899,14 +1945,14 @@ mod tests {
     use serde_json::json;
 
     /// Writes `text` at `root/relative`, creating directories.
-    fn put(root: &Path, relative: &str, text: &str) -> PathBuf {
+    pub(super) fn put(root: &Path, relative: &str, text: &str) -> PathBuf {
         let path = root.join(relative);
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(&path, text).unwrap();
         path
     }
 
-    fn lines(values: &[Value]) -> String {
+    pub(super) fn lines(values: &[Value]) -> String {
         values.iter().map(|value| format!("{value}\n")).collect()
     }
 
@@ -1965,7 +2011,7 @@ mod tests {
     /// `<dir>/_artifacts` with one experiment (A1 failed then succeeded, B2 succeeded, A2 and B1
     /// never ran), one `generate` run, a malformed runs-index line, a repeated manifest row and a
     /// legacy generations CSV.
-    fn store(dir: &Path, outside: &Path) -> PathBuf {
+    pub(super) fn store(dir: &Path, outside: &Path) -> PathBuf {
         let root = dir.join("_artifacts");
         let planned = |variant: &str, name: &str, plan: &str, run: u32, id: &str| {
             json!({"variant": variant, "variant_name": name, "plan": plan, "run": run, "generation_id": id,
