@@ -17,9 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::experiment::{Experiment, ExperimentError, Host};
-use crate::model::{
-    AnalyzeRequest, HookFailure, HookFailureKind, Plan, PlanRequest, RunRequest,
-};
+use crate::model::{AnalyzeRequest, HookFailure, HookFailureKind, Plan, PlanRequest, RunRequest};
 
 pub use abi_stable::library::LibHeader;
 

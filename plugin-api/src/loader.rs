@@ -286,6 +286,26 @@ impl PluginLibrary {
         self.invoke("analyze", request, services, self.module.analyze())
     }
 
+    /// Calls the `analyze` hook with `scope: "summary"` (as [`AnalyzeRequest::Summary`] does),
+    /// for result entries of any serializable form: the host passes them as the JSON text it
+    /// stored, so a large experiment's results are not parsed and copied to be sent.
+    pub fn analyze_summary<R: Serialize>(
+        &self,
+        results: &[R],
+        services: &dyn ServiceProvider,
+    ) -> Result<Option<Value>, CallError> {
+        #[derive(Serialize)]
+        struct SummaryRequest<'a, R> {
+            scope: &'static str,
+            results: &'a [R],
+        }
+        let request = SummaryRequest {
+            scope: "summary",
+            results,
+        };
+        self.invoke("analyze", &request, services, self.module.analyze())
+    }
+
     /// Calls an optional hook by name.
     pub fn call(
         &self,
@@ -346,10 +366,12 @@ fn decode_answer_with<O>(
 ) -> Result<O, CallError> {
     let hook = hook.to_owned();
     match answer {
-        RResult::ROk(output) => parse(output.as_str()).map_err(|error| CallError::MalformedOutput {
-            hook,
-            message: error.to_string(),
-        }),
+        RResult::ROk(output) => {
+            parse(output.as_str()).map_err(|error| CallError::MalformedOutput {
+                hook,
+                message: error.to_string(),
+            })
+        }
         RResult::RErr(failure) => {
             let Ok(failure) = serde_json::from_str::<HookFailure>(failure.as_str()) else {
                 return Err(CallError::Failed {

@@ -271,7 +271,9 @@ impl<'de> serde::de::Visitor<'de> for PlanSeed<'_> {
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
                 "runs" => {
-                    map.next_value_seed(RunsSeed { on_run: &mut *on_run })?;
+                    map.next_value_seed(RunsSeed {
+                        on_run: &mut *on_run,
+                    })?;
                     saw_runs = true;
                 }
                 "meta" => plan.meta = map.next_value()?,
@@ -417,7 +419,11 @@ pub struct RunError {
 
 /// Input of the `analyze` hook.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "scope", rename_all = "snake_case")]
+#[serde(
+    tag = "scope",
+    rename_all = "snake_case",
+    try_from = "AnalyzeRequestWire"
+)]
 // Built once per hook call; boxing the large variant would only burden plugin authors.
 #[allow(clippy::large_enum_variant)]
 pub enum AnalyzeRequest {
@@ -425,6 +431,43 @@ pub enum AnalyzeRequest {
     Run { spec: RunSpec, outcome: RunOutcome },
     /// The whole experiment: the stored result entries (also those of earlier, resumed sessions).
     Summary { results: Vec<Value> },
+}
+
+/// [`AnalyzeRequest`] as it is read: a plain struct, because serde reads an internally tagged
+/// enum by buffering the whole input first, which doubles the memory a summary of many results
+/// takes.
+#[derive(Deserialize)]
+struct AnalyzeRequestWire {
+    scope: AnalyzeScope,
+    spec: Option<RunSpec>,
+    outcome: Option<RunOutcome>,
+    results: Option<Vec<Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum AnalyzeScope {
+    Run,
+    Summary,
+}
+
+impl TryFrom<AnalyzeRequestWire> for AnalyzeRequest {
+    type Error = String;
+
+    fn try_from(wire: AnalyzeRequestWire) -> Result<AnalyzeRequest, String> {
+        match (wire.scope, wire.spec, wire.outcome, wire.results) {
+            (AnalyzeScope::Run, Some(spec), Some(outcome), _) => {
+                Ok(AnalyzeRequest::Run { spec, outcome })
+            }
+            (AnalyzeScope::Run, _, _, _) => {
+                Err("an `analyze` request of scope `run` needs `spec` and `outcome`".to_owned())
+            }
+            (AnalyzeScope::Summary, _, _, Some(results)) => Ok(AnalyzeRequest::Summary { results }),
+            (AnalyzeScope::Summary, _, _, None) => {
+                Err("an `analyze` request of scope `summary` needs `results`".to_owned())
+            }
+        }
+    }
 }
 
 /// One message of a chat request.
@@ -472,4 +515,36 @@ pub enum HookFailureKind {
     BadInput,
     /// `call` was asked for a hook the plugin does not answer.
     UnknownHook,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn analyze_requests_read_back_as_written() {
+        let summary = AnalyzeRequest::Summary {
+            results: vec![serde_json::json!({"generation_id": "A1_x"})],
+        };
+        let text = serde_json::to_string(&summary).unwrap();
+        assert!(text.starts_with(r#"{"scope":"summary""#), "{text}");
+        assert_eq!(
+            serde_json::from_str::<AnalyzeRequest>(&text).unwrap(),
+            summary
+        );
+        let run: AnalyzeRequest = serde_json::from_value(serde_json::json!({
+            "scope": "run",
+            "spec": {"variant": "A", "run": 1, "generation_id": "A1_x", "config": {}},
+            "outcome": {"status": "success"},
+        }))
+        .unwrap();
+        assert!(matches!(&run, AnalyzeRequest::Run { spec, .. } if spec.generation_id == "A1_x"));
+        let text = serde_json::to_string(&run).unwrap();
+        assert_eq!(serde_json::from_str::<AnalyzeRequest>(&text).unwrap(), run);
+        let error = serde_json::from_str::<AnalyzeRequest>(r#"{"scope":"summary"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("needs `results`"), "{error}");
+        assert!(serde_json::from_str::<AnalyzeRequest>(r#"{"scope":"other"}"#).is_err());
+    }
 }

@@ -87,7 +87,10 @@ fn two_runners_racing_on_one_id_leave_one_plan_that_matches_its_results() {
             .map(|(seed, child)| {
                 let output = child.wait_with_output().expect("the runner ends");
                 let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-                (output.status.code().unwrap_or(-1), format!("seed {seed}: {stderr}"))
+                (
+                    output.status.code().unwrap_or(-1),
+                    format!("seed {seed}: {stderr}"),
+                )
             })
             .collect();
         let context = format!("\ntrial {trial}: {outcomes:#?}");
@@ -97,18 +100,29 @@ fn two_runners_racing_on_one_id_leave_one_plan_that_matches_its_results() {
             [2, 0] => 202,
             _ => panic!("exactly one runner runs, the other exits 2{context}"),
         };
-        let loser = outcomes.iter().find(|(code, _)| *code == 2).map(|(_, err)| err);
+        let loser = outcomes
+            .iter()
+            .find(|(code, _)| *code == 2)
+            .map(|(_, err)| err);
         assert!(
             loser.is_some_and(|err| err.contains("locked") || err.contains("already holds")),
             "the refused runner says why{context}"
         );
         let out = sandbox.path().join("_artifacts/experiments").join(&id);
         let plan = read_json(&out.join("experiment_plan.json"));
-        assert_eq!(plan["base_seed"], winner, "the plan is the winner's{context}");
+        assert_eq!(
+            plan["base_seed"], winner,
+            "the plan is the winner's{context}"
+        );
         let planned = planned_ids(&out, &context);
         let recorded: Vec<String> = read_jsonl(&out.join("results.jsonl"), &context)
             .iter()
-            .map(|entry| entry["generation_id"].as_str().unwrap_or_default().to_owned())
+            .map(|entry| {
+                entry["generation_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
             .collect();
         assert_eq!(recorded.len(), planned.len(), "{context}");
         for id in &recorded {
@@ -154,7 +168,13 @@ fn run_pipeline_refuses_a_config_that_moves_the_runs_files() {
     let output = run(sandbox
         .experiments(
             &plugins,
-            &["run", "fault_panic", "--experiment-id", "x", "--continue-on-error"],
+            &[
+                "run",
+                "fault_panic",
+                "--experiment-id",
+                "x",
+                "--continue-on-error",
+            ],
         )
         .env("FAULT_PANIC_ESCAPE", "run_pipeline")
         .env("FAULT_PANIC_ESCAPE_TO", &elsewhere));
@@ -207,8 +227,14 @@ fn resume_refuses_flags_and_keys_that_would_change_the_stored_plan() {
         (&["--seed", "3"][..], "`--seed`"),
         (&["--experiment-id", "y"][..], "`--experiment-id`"),
         (&["--set", "run.mode=\"full\""][..], "`run.mode`"),
-        (&["--set", "prompt.random_seed=5"][..], "`prompt.random_seed`"),
-        (&["--set", "image.log_path=\"elsewhere\""][..], "`image.log_path`"),
+        (
+            &["--set", "prompt.random_seed=5"][..],
+            "`prompt.random_seed`",
+        ),
+        (
+            &["--set", "image.log_path=\"elsewhere\""][..],
+            "`image.log_path`",
+        ),
     ] {
         let mut full = vec!["run", SCENESPEC, "--resume", "--output-root", "out"];
         full.extend_from_slice(args);
@@ -261,14 +287,24 @@ fn an_interrupted_plan_commit_is_cleared_and_stale_temp_files_removed() {
         &["run", SCENESPEC, "--resume", "--output-root", "out"],
     ));
     output.assert_code(0);
-    assert!(!out.join("logs/.image-project-tmp-def456").exists(), "{output}");
+    assert!(
+        !out.join("logs/.image-project-tmp-def456").exists(),
+        "{output}"
+    );
 }
 
 #[test]
 fn a_resumed_full_mode_run_leaves_one_row_per_run_in_the_csvs() {
     let (sandbox, plugins) = with_plugins();
     let args = [
-        "run", SCENESPEC, "--runs", "2", "--mode", "full", "--output-root", "out",
+        "run",
+        SCENESPEC,
+        "--runs",
+        "2",
+        "--mode",
+        "full",
+        "--output-root",
+        "out",
     ];
     run(&mut sandbox.experiments(&plugins, &args)).assert_code(0);
     let out = sandbox.path().join("out");
@@ -286,7 +322,10 @@ fn a_resumed_full_mode_run_leaves_one_row_per_run_in_the_csvs() {
     for csv in ["generated/titles_manifest.csv", "logs/generations.csv"] {
         let ids = csv_ids(&out.join(csv));
         assert_eq!(ids.len(), planned.len(), "{csv}: {ids:?}{output}");
-        assert!(ids.values().all(|count| *count == 1), "{csv}: {ids:?}{output}");
+        assert!(
+            ids.values().all(|count| *count == 1),
+            "{csv}: {ids:?}{output}"
+        );
     }
 }
 
@@ -328,7 +367,11 @@ fn a_full_disk_stops_the_runner_with_exit_1_and_resume_completes() {
     ];
     let output = run(&mut sandbox.experiments(&plugins, &args));
     let out = disk.join("out");
-    assert_eq!(output.code, Some(1), "runs executed, then the disk filled{output}");
+    assert_eq!(
+        output.code,
+        Some(1),
+        "runs executed, then the disk filled{output}"
+    );
     assert_all_json_parses(&out, &output);
     let grown = std::process::Command::new("mount")
         .args(["-o", "remount,size=64m"])

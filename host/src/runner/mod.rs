@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use plugin_api::{AnalyzeRequest, LogLevel, PlanRequest, RunMode};
+use plugin_api::{LogLevel, PlanRequest, RunMode};
 use serde_json::{json, Map, Value};
 
 use crate::artifacts::plan_files::{
@@ -695,15 +695,12 @@ pub fn run_experiment(
         .into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
 
-    // 11. The experiment's summary analysis, over every stored result.
+    // 11. The experiment's summary analysis, over every stored result (sent as stored).
     let services = HostServices::with_log(options.cwd.clone(), Arc::clone(&log));
-    let entries = store.entries();
-    match experiment.library.analyze(
-        &AnalyzeRequest::Summary {
-            results: entries.clone(),
-        },
-        &services,
-    ) {
+    let entries = store.raw_entries();
+    let summary = experiment.library.analyze_summary(&entries, &services);
+    drop(entries);
+    match summary {
         Ok(summary) => {
             store.set_summary(summary.clone(), None);
             report.summary = summary;
@@ -722,7 +719,7 @@ pub fn run_experiment(
         let _ = log.record(LogLevel::Error, &format!("stopped: {message}"));
         report.stopped_by.get_or_insert(message);
     }
-    report.tallies = tallies(&planned.runs, &entries);
+    report.tallies = tallies(&planned.runs, &store);
     report.execution = Some(executed);
     report.files.extend([
         planned.output_root.join(RESULTS_LOG_FILE),
@@ -871,28 +868,23 @@ fn backend_key(run: &PreparedRun) -> String {
 }
 
 /// (variant, succeeded, failed) per variant, in plan order, over the stored results.
-fn tallies(runs: &[PreparedRun], entries: &[Value]) -> Vec<(String, usize, usize)> {
+fn tallies(runs: &[PreparedRun], store: &results::ResultsStore) -> Vec<(String, usize, usize)> {
     let mut tallies: Vec<(String, usize, usize)> = Vec::new();
     for run in runs {
-        if !tallies
+        let position = match tallies
             .iter()
-            .any(|(variant, _, _)| *variant == run.planned.variant)
+            .position(|(variant, _, _)| *variant == run.planned.variant)
         {
-            tallies.push((run.planned.variant.clone(), 0, 0));
-        }
-    }
-    for entry in entries {
-        let variant = entry
-            .get("variant")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let success = entry.get("status").and_then(Value::as_str) == Some("success");
-        if let Some(tally) = tallies.iter_mut().find(|(known, _, _)| known == variant) {
-            if success {
-                tally.1 += 1;
-            } else {
-                tally.2 += 1;
+            Some(position) => position,
+            None => {
+                tallies.push((run.planned.variant.clone(), 0, 0));
+                tallies.len() - 1
             }
+        };
+        match store.succeeded(&run.generation_id) {
+            Some(true) => tallies[position].1 += 1,
+            Some(false) => tallies[position].2 += 1,
+            None => {}
         }
     }
     tallies
@@ -1119,4 +1111,3 @@ mod tests {
         }
     }
 }
-

@@ -190,7 +190,9 @@ impl<'a> RunPreparer<'a> {
                 // covers them all.
                 let mut config = self.base.config.clone();
                 deep_merge(&mut config, &overlay).map_err(|clash| {
-                    at(format!("its overlay does not merge onto the config: {clash}"))
+                    at(format!(
+                        "its overlay does not merge onto the config: {clash}"
+                    ))
                 })?;
                 deep_merge(&mut config, &owned).map_err(|clash| {
                     at(format!(

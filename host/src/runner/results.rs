@@ -170,13 +170,18 @@ impl ResultsStore {
         self.dirty = true;
     }
 
-    /// The latest entry of every planned run that has one, in plan order, parsed.
-    pub fn entries(&self) -> Vec<Value> {
+    /// The latest entry of every planned run that has one, in plan order, as stored (JSON text).
+    pub fn raw_entries(&self) -> Vec<Raw> {
         self.plan_order
             .iter()
             .filter_map(|id| self.latest.get(id))
-            .filter_map(|recorded| serde_json::from_str(recorded.text.get()).ok())
+            .map(|recorded| Raw(Arc::clone(&recorded.text)))
             .collect()
+    }
+
+    /// Whether the latest entry of run `id` succeeded (`None`: no entry).
+    pub fn succeeded(&self, id: &str) -> Option<bool> {
+        self.latest.get(id).map(|recorded| recorded.success)
     }
 
     /// What the views show now, taken quickly so the store is not held while they are written.
@@ -261,7 +266,7 @@ struct Snapshot {
 }
 
 /// An entry's JSON text, written as it is.
-struct Raw(Arc<RawValue>);
+pub struct Raw(Arc<RawValue>);
 
 impl Serialize for Raw {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -2,8 +2,10 @@
 //!
 //! Run `i` of A and run `i` of B share the seed `base + (i - 1)` (and so the random token) and are
 //! planned next to each other: A1, B1, A2, B2, ... Each run's overlay is the common overlay, then
-//! the variant's, then the run's (`prompt.random_seed`), merged with `plugin_api::merge`. Labels
-//! go into the run's `variant`, `variant_name`, `tags` and `notes`, never into the overlay.
+//! the variant's, merged with `plugin_api::merge`; the run's seed is its planned `seed` (the
+//! runner sets `prompt.random_seed` from it), so every run of a variant has the same overlay and
+//! a plan of many runs costs one overlay clone per run. Labels go into the run's `variant`,
+//! `variant_name`, `tags` and `notes`, never into the overlay.
 
 use plugin_api::merge::merged;
 use plugin_api::token::ab_token;
@@ -88,13 +90,8 @@ pub fn build_plan(
     for run in 1..=args.runs {
         let seed = run_seed(request.base_seed, run)?;
         let token = ab_token(seed);
-        let run_overlay = json!({"prompt": {"random_seed": seed}});
         for (letter, variant, variant_overlay) in &sides {
-            let overlay = merged(variant_overlay, &run_overlay).map_err(|error| {
-                ExperimentError::new(format!(
-                    "cannot build the overlay of run `{letter}{run}`: {error}"
-                ))
-            })?;
+            let overlay = variant_overlay.clone();
 
             let mut tags: Vec<String> = variant.tags.iter().map(|tag| (*tag).to_owned()).collect();
             tags.push(mode_tag.clone());
@@ -228,7 +225,6 @@ mod tests {
                     "output": {"capture_stage": "ab.final_prompt_format_from_scenespec"},
                     "categories_path": "builtin:category_list_v1.csv",
                     "profile_path": "builtin:user_profile_v4.csv",
-                    "random_seed": 41,
                 },
                 "context": {"enabled": false},
             })

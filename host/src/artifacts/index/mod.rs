@@ -1425,6 +1425,100 @@ struct PlannedRun {
     planned: Planned,
 }
 
+/// The fields of `experiment_plan.json` the index reads. Everything else is skipped while the
+/// file is parsed, so a plan of 200,000 runs is never held as a JSON tree; each field is read
+/// leniently (a wrong type becomes a missing value or a warning, as for the other sources).
+#[derive(serde::Deserialize)]
+struct PlanFields {
+    experiment_id: Option<Value>,
+    experiment_name: Option<Value>,
+    run_mode: Option<Value>,
+    base_seed: Option<Value>,
+    #[serde(default)]
+    planned_runs: PlannedRunsField,
+}
+
+/// `planned_runs`: a list of entries (`None` for an entry that is not an object), or not.
+#[derive(Default)]
+enum PlannedRunsField {
+    #[default]
+    Missing,
+    NotAList,
+    List(Vec<Option<PlanEntry>>),
+}
+
+/// The fields of one planned run the index reads.
+#[derive(serde::Deserialize)]
+struct PlanEntry {
+    generation_id: Option<Value>,
+    run: Option<Value>,
+    variant: Option<Value>,
+    seed: Option<Value>,
+    plan: Option<Value>,
+    variant_name: Option<Value>,
+}
+
+impl<'de> serde::Deserialize<'de> for PlannedRunsField {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// An entry, or `None` for anything that is not an object.
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum EntryOrOther {
+            Entry(PlanEntry),
+            Other(serde::de::IgnoredAny),
+        }
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = PlannedRunsField;
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("a list of planned runs")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<PlannedRunsField, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = seq.next_element::<EntryOrOther>()? {
+                    entries.push(match entry {
+                        EntryOrOther::Entry(entry) => Some(entry),
+                        EntryOrOther::Other(_) => None,
+                    });
+                }
+                Ok(PlannedRunsField::List(entries))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<PlannedRunsField, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(PlannedRunsField::NotAList)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<PlannedRunsField, E> {
+                Ok(PlannedRunsField::NotAList)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<PlannedRunsField, E> {
+                Ok(PlannedRunsField::NotAList)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<PlannedRunsField, E> {
+                Ok(PlannedRunsField::NotAList)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<PlannedRunsField, E> {
+                Ok(PlannedRunsField::NotAList)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<PlannedRunsField, E> {
+                Ok(PlannedRunsField::NotAList)
+            }
+            fn visit_unit<E>(self) -> Result<PlannedRunsField, E> {
+                Ok(PlannedRunsField::NotAList)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
 /// Reads one `experiment_plan.json`: its summary and its planned runs, in plan order.
 fn read_plan(
     path: &Path,
@@ -1433,17 +1527,13 @@ fn read_plan(
     warnings: &mut IndexWarnings,
 ) -> Option<(ExperimentSummary, Vec<PlannedRun>)> {
     let shown = store.show(path);
-    let plan = match fs::read_to_string(path)
+    let plan = match fs::File::open(path)
         .map_err(|error| error.to_string())
-        .and_then(|text| serde_json::from_str::<Value>(&text).map_err(|error| error.to_string()))
-    {
-        Ok(Value::Object(plan)) => plan,
-        Ok(_) => {
-            warnings
-                .experiment_plan_errors
-                .push(warning(shown, None, &"expected a JSON object"));
-            return None;
-        }
+        .and_then(|file| {
+            let reader = std::io::BufReader::with_capacity(1 << 16, file);
+            serde_json::from_reader::<_, PlanFields>(reader).map_err(|error| error.to_string())
+        }) {
+        Ok(plan) => plan,
         Err(message) => {
             warnings
                 .experiment_plan_errors
@@ -1453,16 +1543,16 @@ fn read_plan(
     };
     let dir = path.parent().unwrap_or(&store.root);
     let experiment_dir = store.show(dir);
-    let experiment_id = text(plan.get("experiment_id")).unwrap_or_else(|| {
+    let experiment_id = text(plan.experiment_id.as_ref()).unwrap_or_else(|| {
         dir.file_name()
             .map(|name| name.to_string_lossy().into_owned())
             .unwrap_or_default()
     });
-    let run_mode = text(plan.get("run_mode"));
+    let run_mode = text(plan.run_mode.as_ref());
 
-    let entries: &[Value] = match plan.get("planned_runs") {
-        Some(Value::Array(entries)) => entries,
-        _ => {
+    let entries: &[Option<PlanEntry>] = match &plan.planned_runs {
+        PlannedRunsField::List(entries) => entries,
+        PlannedRunsField::Missing | PlannedRunsField::NotAList => {
             let message =
                 "`planned_runs` is missing or not a list; the experiment is indexed without runs";
             warnings
@@ -1473,16 +1563,19 @@ fn read_plan(
     };
     let mut runs: Vec<PlannedRun> = Vec::new();
     for (index, entry) in entries.iter().enumerate() {
-        let Some(generation_id) = text(entry.get("generation_id")) else {
+        let Some((entry, generation_id)) = entry
+            .as_ref()
+            .and_then(|entry| Some((entry, text(entry.generation_id.as_ref())?)))
+        else {
             let message = format!("`planned_runs[{index}]` has no `generation_id`; skipped");
             warnings
                 .experiment_plan_errors
                 .push(warning(shown.clone(), None, &message));
             continue;
         };
-        let run = int(entry.get("run"));
+        let run = int(entry.run.as_ref());
         let variant_key =
-            text(entry.get("variant")).unwrap_or_else(|| variant_of_id(&generation_id));
+            text(entry.variant.as_ref()).unwrap_or_else(|| variant_of_id(&generation_id));
         runs.push(PlannedRun {
             planned: Planned {
                 experiment_id: experiment_id.clone(),
@@ -1491,9 +1584,9 @@ fn read_plan(
                 run_id: run.map(|run| format!("{variant_key}{run}")),
                 variant_key,
                 run,
-                seed: int(entry.get("seed")),
-                plan: text(entry.get("plan")),
-                variant_name: text(entry.get("variant_name")),
+                seed: int(entry.seed.as_ref()),
+                plan: text(entry.plan.as_ref()),
+                variant_name: text(entry.variant_name.as_ref()),
                 run_mode: run_mode.clone(),
             },
             generation_id,
@@ -1552,7 +1645,7 @@ fn read_plan(
         store_root: None,
         schema_version: 1,
         experiment_id,
-        experiment_name: text(plan.get("experiment_name")),
+        experiment_name: text(plan.experiment_name.as_ref()),
         experiment_dir,
         plan_path: shown,
         plan_full_path: existing(0),
@@ -1562,7 +1655,7 @@ fn read_plan(
         runs_index_path: existing(4),
         titles_manifest_path: existing(5),
         run_mode,
-        base_seed: int(plan.get("base_seed")),
+        base_seed: int(plan.base_seed.as_ref()),
         variant_keys,
         variants,
         planned_runs: runs.len(),
