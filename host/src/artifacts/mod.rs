@@ -193,6 +193,24 @@ fn stage_with(
 
 /// Renames a staged file into `path` and syncs the directory entry.
 pub fn commit_atomic(staged: StagedFile, path: &Path) -> Result<(), ArtifactError> {
+    commit_atomic_unsynced_dir(staged, path)?;
+    // The rename is durable only once the directory entry is synced.
+    sync_dir(parent_dir(path));
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically like [`write_atomic`], leaving the directory entry to a
+/// later [`sync_dir`]: a run writes several files into one directory and syncs it once.
+pub fn write_atomic_deferred(path: &Path, bytes: &[u8]) -> Result<(), ArtifactError> {
+    commit_atomic_unsynced_dir(stage_atomic(path, bytes)?, path)
+}
+
+/// [`write_json`], leaving the directory entry to a later [`sync_dir`].
+pub fn write_json_deferred<T: Serialize>(path: &Path, value: &T) -> Result<(), ArtifactError> {
+    commit_atomic_unsynced_dir(stage_json(path, value)?, path)
+}
+
+fn commit_atomic_unsynced_dir(staged: StagedFile, path: &Path) -> Result<(), ArtifactError> {
     staged
         .temp
         .persist(path)
@@ -200,11 +218,15 @@ pub fn commit_atomic(staged: StagedFile, path: &Path) -> Result<(), ArtifactErro
             path: path.to_owned(),
             source: persist.error,
         })?;
-    // The rename is durable only once the directory entry is synced.
-    if let Ok(dir) = File::open(parent_dir(path)) {
+    Ok(())
+}
+
+/// Syncs a directory's entries (renames and new files in it), best-effort: a file system that
+/// cannot sync a directory has nothing more to offer.
+pub fn sync_dir(dir: &Path) {
+    if let Ok(dir) = File::open(dir) {
         let _ = dir.sync_all();
     }
-    Ok(())
 }
 
 fn parent_dir(path: &Path) -> &Path {

@@ -363,7 +363,7 @@ pub fn run_generation(
         &paths,
         error.as_ref(),
     );
-    artifacts::write_json(&paths.transcript, &transcript)?;
+    artifacts::write_json_deferred(&paths.transcript, &transcript)?;
     let index_line = json!({
         "schema_version": 1,
         "generation_id": generation_id,
@@ -391,8 +391,15 @@ pub fn run_generation(
             "failed"
         }
     ));
-    // Flushed per line while the run went; synced once now that it is over.
+    // Flushed per line while the run went; synced once now that it is over, with the directory
+    // entries of the files the run wrote atomically.
     let _ = oplog.sync();
+    for dir in [paths.transcript.parent(), paths.image.parent()]
+        .into_iter()
+        .flatten()
+    {
+        artifacts::sync_dir(dir);
+    }
 
     let mut outputs = record.state.outputs;
     outputs.insert("prompt_pipeline".into(), record.prompt_pipeline);
@@ -485,7 +492,7 @@ fn run_phases(
             ))
         }
     };
-    artifacts::write_atomic(&paths.final_prompt, format!("{final_prompt}\n").as_bytes())
+    artifacts::write_atomic_deferred(&paths.final_prompt, format!("{final_prompt}\n").as_bytes())
         .map_err(|e| PhaseError::new("capture", "io", error_chain(&e)))?;
     record.final_prompt = Some(final_prompt.clone());
     if config.run.mode == RunMode::PromptOnly {
@@ -536,7 +543,7 @@ fn run_phases(
             seed: record.state.seed,
         })
         .map_err(|e| image_error("backend", error_chain(&e)))?;
-    artifacts::write_atomic(&paths.image, &image.png)
+    artifacts::write_atomic_deferred(&paths.image, &image.png)
         .map_err(|e| image_error("io", error_chain(&e)))?;
     record.image_written = true;
     let created_at = Timestamp::now();
