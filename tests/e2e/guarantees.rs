@@ -394,3 +394,112 @@ fn a_full_disk_stops_the_runner_with_exit_1_and_resume_completes() {
     );
     assert_all_json_parses(&out, &output);
 }
+
+#[test]
+fn every_json_file_parses_throughout_a_2000_run_experiment_and_a_kill_then_resume_runs_each_once() {
+    let (sandbox, plugins) = with_plugins();
+    let out = sandbox.path().join("out");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_image-project"))
+        .current_dir(sandbox.path())
+        .args([
+            "experiments",
+            "run",
+            "ab_refinement_block",
+            "--no-default-plugin-dirs",
+        ])
+        .arg("--plugin-dir")
+        .arg(&plugins)
+        .args([
+            "--runs",
+            "1000",
+            "--jobs",
+            "8",
+            "--seed",
+            "5",
+            "--output-root",
+            "out",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let results_log = out.join("results.jsonl");
+    let mut polls = 0;
+    let mut recorded_at_kill = 0;
+    let started = std::time::Instant::now();
+    loop {
+        // Every document the runner rewrites parses whenever it exists.
+        for name in [
+            "experiment_results.json",
+            "pairs.json",
+            "experiment_plan.json",
+            "experiment_plan_full.json",
+        ] {
+            if let Ok(text) = std::fs::read_to_string(out.join(name)) {
+                serde_json::from_str::<Value>(&text)
+                    .unwrap_or_else(|error| panic!("`{name}` does not parse mid-run: {error}"));
+            }
+        }
+        // Every complete line of the record parses; only the last may be partial.
+        let text = std::fs::read_to_string(&results_log).unwrap_or_default();
+        let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+        for line in complete.lines() {
+            serde_json::from_str::<Value>(line).unwrap_or_else(|error| {
+                panic!("a results line does not parse mid-run ({error}): {line}")
+            });
+        }
+        polls += 1;
+        recorded_at_kill = complete.lines().count();
+        if recorded_at_kill >= 800 || started.elapsed() > std::time::Duration::from_secs(300) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    assert!(
+        recorded_at_kill > 0 && recorded_at_kill < 2000,
+        "killed mid-run ({recorded_at_kill} recorded)"
+    );
+    assert!(
+        polls > 10,
+        "the files were polled while the experiment ran ({polls} polls)"
+    );
+    let output = run(&mut sandbox.experiments(
+        &plugins,
+        &[
+            "run",
+            "ab_refinement_block",
+            "--resume",
+            "--output-root",
+            "out",
+            "--jobs",
+            "8",
+        ],
+    ));
+    output.assert_code(0);
+    let planned = planned_ids(&out, &output);
+    assert_eq!(planned.len(), 2000, "{output}");
+    let mut successes: BTreeMap<String, usize> = BTreeMap::new();
+    for entry in read_jsonl(&results_log, &output) {
+        if entry["status"] == "success" {
+            *successes
+                .entry(
+                    entry["generation_id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                )
+                .or_insert(0) += 1;
+        }
+    }
+    for id in &planned {
+        assert_eq!(
+            successes.get(id),
+            Some(&1),
+            "`{id}` succeeded exactly once{output}"
+        );
+    }
+    assert_all_json_parses(&out, &output);
+}
