@@ -503,3 +503,43 @@ fn every_json_file_parses_throughout_a_2000_run_experiment_and_a_kill_then_resum
     }
     assert_all_json_parses(&out, &output);
 }
+
+#[test]
+fn data_files_over_the_configured_cap_fail_preflight_naming_the_key() {
+    let (sandbox, plugins) = with_plugins();
+    sandbox.write("cats.csv", &"Subject Matter,Mood\nfox,calm\n".repeat(20));
+    let output = run(&mut sandbox.experiments(
+        &plugins,
+        &[
+            "run",
+            "3x3",
+            "--dry-run",
+            "--output-root",
+            "out2",
+            "--set",
+            "data.max_file_bytes=100",
+            "--set",
+            "prompt.categories_path=\"cats.csv\"",
+        ],
+    ));
+    output.assert_code(2).assert_stderr_has(&[
+        "cats.csv",
+        "larger than the limit of 100 bytes",
+        "data.max_file_bytes",
+    ]);
+    let output = run(&mut sandbox.experiments(
+        &plugins,
+        &[
+            "run",
+            "3x3",
+            "--dry-run",
+            "--output-root",
+            "out3",
+            "--set",
+            "data.max_file_bytes=0",
+        ],
+    ));
+    output
+        .assert_code(2)
+        .assert_stderr_has(&["data.max_file_bytes", "at least 1"]);
+}

@@ -18,6 +18,7 @@ pub const SECTIONS: &[&str] = &[
     "context",
     "experiment",
     "backend",
+    "data",
     "experiment_runners",
 ];
 
@@ -203,7 +204,7 @@ mod tests {
                 ..
             }
         ));
-        assert!(err.to_string().ends_with("\n\nthe sections are `run`, `image`, `prompt`, `context`, `experiment`, `backend`, `experiment_runners`"));
+        assert!(err.to_string().ends_with("\n\nthe sections are `run`, `image`, `prompt`, `context`, `experiment`, `backend`, `data`, `experiment_runners`"));
     }
 
     #[test]

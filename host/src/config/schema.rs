@@ -51,6 +51,45 @@ pub struct RunConfig {
     pub experiment: ExperimentSection,
     /// `[backend]`.
     pub backend: BackendSection,
+    /// `[data]`.
+    #[serde(default)]
+    pub data: DataSection,
+}
+
+/// `[data]`: limits on the data files a run reads (categories, profiles, hints, concept lists,
+/// and files plugins read through `read_data`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSection {
+    /// `data.max_file_bytes`: a larger file is refused, naming it; default 64 MiB.
+    #[serde(
+        default = "default_max_file_bytes",
+        deserialize_with = "positive_file_size"
+    )]
+    pub max_file_bytes: u64,
+}
+
+/// A file-size cap: at least 1 (0 would refuse every file).
+fn positive_file_size<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    let bytes = u64::deserialize(deserializer)?;
+    if bytes == 0 {
+        return Err(serde::de::Error::custom(
+            "must be at least 1\n\n0 would refuse every data file",
+        ));
+    }
+    Ok(bytes)
+}
+
+impl Default for DataSection {
+    fn default() -> DataSection {
+        DataSection {
+            max_file_bytes: default_max_file_bytes(),
+        }
+    }
+}
+
+fn default_max_file_bytes() -> u64 {
+    crate::data::DEFAULT_MAX_FILE_BYTES
 }
 
 /// `[run]`.
@@ -797,7 +836,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "unknown config key `upscale`\n\nthe sections are `run`, `image`, `prompt`, \
-             `context`, `experiment`, `backend`"
+             `context`, `experiment`, `backend`, `data`"
         );
     }
 
@@ -1318,6 +1357,14 @@ mod tests {
             let err = error(json!({"backend": {"text": {"base_urls": urls}}}));
             assert!(err.to_string().contains(fragment), "{err}");
         }
+    }
+
+    #[test]
+    fn the_data_file_cap_is_at_least_one_byte() {
+        let err = error_at("/data/max_file_bytes", json!(0));
+        assert!(err.to_string().contains("must be at least 1"), "{err}");
+        let err = error_at("/data/max_size", json!(1));
+        assert!(err.to_string().contains("data.max_size"), "{err}");
     }
 
     #[test]

@@ -108,6 +108,7 @@ fn embedded_default_has_every_listed_key() {
                 "quality": "high",
             },
         },
+        "data": {"max_file_bytes": 67_108_864},
         "experiment_runners": {
             "profile_v5_3x3": {
                 "profile_like_dislike_path": "builtin:user_profile_v5_like_dislike.csv",

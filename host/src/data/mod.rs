@@ -104,7 +104,7 @@ pub enum DataError {
 
     /// The file is larger than the size cap.
     #[error(
-        "data file `{reference}` is larger than the limit of {max_file_bytes} bytes{}",
+        "data file `{reference}` is larger than the limit of {max_file_bytes} bytes (`data.max_file_bytes`){}",
         resolved_note(.reference, .path)
     )]
     TooLarge {

@@ -163,11 +163,14 @@ impl DataTables {
     pub fn load(config: &RunConfig, cwd: &Path) -> Result<DataTables, String> {
         let categories_ref = &config.prompt.categories_path;
         let categories =
-            crate::data::read_nonempty(categories_ref, cwd).map_err(|e| e.to_string())?;
+            crate::data::read_nonempty_with_limit(categories_ref, cwd, config.data.max_file_bytes)
+                .map_err(|e| e.to_string())?;
         let categories = CategoriesTable::from_csv(&categories)
             .map_err(|e| format!("`{categories_ref}` (`prompt.categories_path`): {e}"))?;
         let profile_ref = &config.prompt.profile_path;
-        let profile = crate::data::read_nonempty(profile_ref, cwd).map_err(|e| e.to_string())?;
+        let profile =
+            crate::data::read_nonempty_with_limit(profile_ref, cwd, config.data.max_file_bytes)
+                .map_err(|e| e.to_string())?;
         let profile = parse_profile(&profile)
             .map_err(|e| format!("`{profile_ref}` (`prompt.profile_path`): {e}"))?;
         Ok(DataTables {
@@ -214,6 +217,7 @@ pub fn run_data(
         prompt_context,
         recent_prompts,
         cwd: cwd.to_owned(),
+        max_file_bytes: config.data.max_file_bytes,
     };
     Ok((data, context))
 }

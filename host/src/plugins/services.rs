@@ -17,6 +17,8 @@ pub struct HostServices {
     cwd: PathBuf,
     log: Option<Arc<LogFile>>,
     run: Option<RunContext>,
+    /// `data.max_file_bytes` of the experiment's config, for `read_data`.
+    max_file_bytes: u64,
 }
 
 /// What `run_pipeline` and `chat` need: the run being executed.
@@ -40,6 +42,7 @@ impl HostServices {
             cwd,
             log: None,
             run: None,
+            max_file_bytes: crate::data::DEFAULT_MAX_FILE_BYTES,
         }
     }
 
@@ -49,6 +52,7 @@ impl HostServices {
             cwd,
             log: Some(log),
             run: None,
+            max_file_bytes: crate::data::DEFAULT_MAX_FILE_BYTES,
         }
     }
 
@@ -58,7 +62,14 @@ impl HostServices {
             cwd,
             log: Some(log),
             run: Some(run),
+            max_file_bytes: crate::data::DEFAULT_MAX_FILE_BYTES,
         }
+    }
+
+    /// `read_data` refuses files larger than `bytes` (`data.max_file_bytes`).
+    pub fn with_file_limit(mut self, bytes: u64) -> HostServices {
+        self.max_file_bytes = bytes;
+        self
     }
 
     fn run_context(&self, service: &str) -> Result<&RunContext, String> {
@@ -70,7 +81,8 @@ impl HostServices {
 
 impl ServiceProvider for HostServices {
     fn read_data(&self, reference: &str) -> Result<String, String> {
-        crate::data::read_data(reference, &self.cwd).map_err(|error| error.to_string())
+        crate::data::read_data_with_limit(reference, &self.cwd, self.max_file_bytes)
+            .map_err(|error| error.to_string())
     }
 
     fn run_pipeline(&self, config: Value) -> Result<RunOutcome, String> {

@@ -237,7 +237,8 @@ fn execute_one(
             recent_prompts: Some(execution.recent_prompts.clone()),
             owned: run.owned(),
         },
-    );
+    )
+    .with_file_limit(super::file_limit(&spec.config));
     let library = &execution.experiment.library;
 
     let mut analysis_failed = false;

@@ -239,7 +239,8 @@ fn plan_new(experiment: &LoadedExperiment, options: &RunOptions) -> Result<Plann
         .map_err(RunnerError::StandardOverrides)?;
 
     // 5. Plan.
-    let services = HostServices::with_log(options.cwd.clone(), Arc::clone(&log));
+    let services = HostServices::with_log(options.cwd.clone(), Arc::clone(&log))
+        .with_file_limit(file_limit(&base_config));
     let request = PlanRequest {
         base_config: base_config.clone(),
         runner_config,
@@ -696,7 +697,8 @@ pub fn run_experiment(
         .unwrap_or_else(|poisoned| poisoned.into_inner());
 
     // 11. The experiment's summary analysis, over every stored result (sent as stored).
-    let services = HostServices::with_log(options.cwd.clone(), Arc::clone(&log));
+    let services = HostServices::with_log(options.cwd.clone(), Arc::clone(&log))
+        .with_file_limit(file_limit(&first_config));
     let entries = store.raw_entries();
     let summary = experiment.library.analyze_summary(&entries, &services);
     drop(entries);
@@ -1041,6 +1043,14 @@ pub fn is_safe_id(id: &str) -> bool {
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// `data.max_file_bytes` of a config tree (checked when the config loaded).
+pub(super) fn file_limit(config: &Value) -> u64 {
+    config
+        .pointer("/data/max_file_bytes")
+        .and_then(Value::as_u64)
+        .unwrap_or(crate::data::DEFAULT_MAX_FILE_BYTES)
 }
 
 /// The overlay every run gets, whatever the plugin plans (DESIGN §4 step 4).

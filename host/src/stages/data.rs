@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use plugin_api::concepts::CategoriesTable;
 
 /// A run's inputs besides its config.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RunData {
     /// The categories table (`prompt.categories_path`), for random concept selection.
     pub categories: Option<CategoriesTable>,
@@ -22,4 +22,20 @@ pub struct RunData {
     pub recent_prompts: Vec<String>,
     /// Relative data paths in stage configs resolve against it.
     pub cwd: PathBuf,
+    /// `data.max_file_bytes`: data files a stage reads larger than this are refused.
+    pub max_file_bytes: u64,
+}
+
+impl Default for RunData {
+    fn default() -> RunData {
+        RunData {
+            categories: None,
+            preferences_guidance: String::new(),
+            dislikes: Vec::new(),
+            prompt_context: String::new(),
+            recent_prompts: Vec::new(),
+            cwd: PathBuf::new(),
+            max_file_bytes: crate::data::DEFAULT_MAX_FILE_BYTES,
+        }
+    }
 }

@@ -76,7 +76,8 @@ fn build_select(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
                     config.key_path("file_path")
                 ));
             };
-            let text = crate::data::read_nonempty(path, &data.cwd).map_err(|e| e.to_string())?;
+            let text = crate::data::read_nonempty_with_limit(path, &data.cwd, data.max_file_bytes)
+                .map_err(|e| e.to_string())?;
             Some(
                 text.lines()
                     .map(str::trim)

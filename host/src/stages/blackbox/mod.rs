@@ -175,7 +175,8 @@ fn build_hints(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
                     config.key_path("hints_path")
                 ));
             };
-            let text = crate::data::read_nonempty(&path, &build.inputs.data.cwd)
+            let data = &build.inputs.data;
+            let text = crate::data::read_nonempty_with_limit(&path, &data.cwd, data.max_file_bytes)
                 .map_err(|e| e.to_string())?;
             let hints = crate::data::profile::parse_generator_hints(&path, &text)
                 .map_err(|e| format!("`{path}`: {e}"))?;
