@@ -543,3 +543,39 @@ fn data_files_over_the_configured_cap_fail_preflight_naming_the_key() {
         .assert_code(2)
         .assert_stderr_has(&["data.max_file_bytes", "at least 1"]);
 }
+
+#[test]
+fn artifacts_are_created_with_the_umask_like_any_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let (sandbox, plugins) = with_plugins();
+    for (umask, expected) in [("022", 0o644), ("027", 0o640)] {
+        let out = format!("out-{umask}");
+        let output = run(assert_cmd::Command::new("sh")
+            .current_dir(sandbox.path())
+            .arg("-c")
+            .arg(format!(
+                "umask {umask} && exec \"$0\" experiments run {SCENESPEC} --no-default-plugin-dirs --plugin-dir \"$1\" --runs 1 --output-root {out}"
+            ))
+            .arg(env!("CARGO_BIN_EXE_image-project"))
+            .arg(&plugins));
+        output.assert_code(0);
+        for file in [
+            "experiment_plan.json",
+            "experiment_plan_full.json",
+            "pairs.json",
+            "experiment_results.json",
+            "experiment.log",
+            "results.jsonl",
+        ] {
+            let mode = std::fs::metadata(sandbox.path().join(&out).join(file))
+                .expect("the file exists")
+                .permissions()
+                .mode()
+                & 0o777;
+            assert_eq!(
+                mode, expected,
+                "`{file}` under umask {umask}: {mode:o}{output}"
+            );
+        }
+    }
+}
