@@ -627,3 +627,49 @@ fn a_first_ctrl_c_stops_dispatching_and_records_what_finished() {
         Some(12)
     );
 }
+
+/// Plans written before runs were stored by reference (schema 1: labels and a merged `config`
+/// in each `planned_runs_full` entry) still resume.
+#[test]
+fn a_plan_of_schema_1_still_resumes() {
+    let (sandbox, plugins) = with_plugins();
+    run(&mut sandbox.experiments(
+        &plugins,
+        &[
+            "run",
+            SCENESPEC,
+            "--runs",
+            "2",
+            "--dry-run",
+            "--output-root",
+            "out",
+        ],
+    ))
+    .assert_code(0);
+    let out = sandbox.path().join("out");
+    // Rewrite the full plan as the previous format spelled it.
+    let runs = crate::util::full_plan_runs(&out);
+    let mut full = read_json(&out.join("experiment_plan_full.json"));
+    let table = full.as_object_mut().expect("an object");
+    for key in ["base_config", "overlays", "prompt_pipelines"] {
+        table.remove(key);
+    }
+    table.insert("schema_version".into(), Value::from(1));
+    table.insert("planned_runs_full".into(), Value::Array(runs));
+    std::fs::write(
+        out.join("experiment_plan_full.json"),
+        serde_json::to_string_pretty(&full).expect("JSON"),
+    )
+    .expect("write the old plan");
+    let output = run(&mut sandbox.experiments(
+        &plugins,
+        &["run", SCENESPEC, "--resume", "--output-root", "out"],
+    ));
+    output.assert_code(0);
+    let results = results_of(&out, &output);
+    assert_eq!(results.len(), 4, "{output}");
+    assert!(
+        results.iter().all(|entry| entry["status"] == "success"),
+        "{output}"
+    );
+}

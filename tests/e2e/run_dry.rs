@@ -741,3 +741,64 @@ fn another_seed_gives_other_seeds_and_generation_ids() {
         );
     }
 }
+
+/// The full plan stores runs by reference (issue 14): for every experiment, each run's config
+/// rebuilt by the host from `base_config` and its overlay is exactly the merge the runner made
+/// when it stored whole configs: the loaded config with the standard overrides, then the
+/// experiment's overlay with the run's seed, then its labels.
+#[test]
+fn runs_by_reference_rebuild_the_merged_config_of_every_experiment() {
+    use plugin_api::merge::deep_merge;
+    let sandbox = Sandbox::new();
+    let plugins = sandbox.fresh_plugin_dir("plugin-dir");
+    for (experiment, _, _) in DEFAULT_PLANS {
+        let (output, out) = dry_run_code(
+            &sandbox,
+            &plugins,
+            experiment,
+            &format!("by-ref-{experiment}"),
+            &["--seed", "9"],
+            0,
+        );
+        let full = read_json(&out.join("experiment_plan_full.json"));
+        let summary = read_json(&out.join("experiment_plan.json"));
+        let rebuilt = full_plan_runs(&out);
+        let labels = summary["planned_runs"].as_array().expect("planned_runs");
+        for ((reference, labels), rebuilt) in full["planned_runs_full"]
+            .as_array()
+            .expect("planned_runs_full")
+            .iter()
+            .zip(labels)
+            .zip(&rebuilt)
+        {
+            let mut merged = full["base_config"].clone();
+            let overlay =
+                &full["overlays"][reference["overlay"].as_u64().expect("an index") as usize];
+            deep_merge(&mut merged, overlay).expect("the overlay merges");
+            deep_merge(
+                &mut merged,
+                &serde_json::json!({"prompt": {"random_seed": labels["seed"]}}),
+            )
+            .expect("the seed merges");
+            let variant = match labels["variant_name"].as_str() {
+                Some(name) => format!("{}_{name}", labels["variant"].as_str().unwrap_or_default()),
+                None => labels["variant"].as_str().unwrap_or_default().to_owned(),
+            };
+            let mut experiment_labels =
+                serde_json::json!({"variant": variant, "tags": labels["tags"]});
+            if !labels["notes"].is_null() {
+                experiment_labels["notes"] = labels["notes"].clone();
+            }
+            deep_merge(
+                &mut merged,
+                &serde_json::json!({"experiment": experiment_labels}),
+            )
+            .expect("the labels merge");
+            assert_eq!(
+                rebuilt["config"], merged,
+                "{experiment} `{}`: the rebuilt config{output}",
+                labels["generation_id"]
+            );
+        }
+    }
+}
