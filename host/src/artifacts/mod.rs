@@ -109,8 +109,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ArtifactError> {
 /// file into it can copy inside the kernel (`copy_file_range` on Linux).
 pub type AtomicWriter<'a> = std::io::BufWriter<&'a mut File>;
 
-/// Like [`write_atomic`], with the content written by `write`, so that a large file need not be
-/// assembled in memory first.
+/// Like [`write_atomic_deferred`], with the content written by `write`, so that a large file need
+/// not be assembled in memory first. The caller syncs the directory ([`sync_dir`]).
 pub fn write_atomic_with(
     path: &Path,
     write: impl FnOnce(&mut AtomicWriter<'_>) -> std::io::Result<()>,
@@ -121,7 +121,7 @@ pub fn write_atomic_with(
             source,
         })
     })?;
-    commit_atomic(staged, path)
+    commit_atomic_unsynced_dir(staged, path)
 }
 
 /// A file written and synced under a temp name, not yet in place: [`commit_atomic`] renames it.
@@ -210,7 +210,8 @@ pub fn write_json_deferred<T: Serialize>(path: &Path, value: &T) -> Result<(), A
     commit_atomic_unsynced_dir(stage_json(path, value)?, path)
 }
 
-fn commit_atomic_unsynced_dir(staged: StagedFile, path: &Path) -> Result<(), ArtifactError> {
+/// Renames a staged file into `path`, leaving the directory entry to a later sync.
+pub fn commit_atomic_unsynced_dir(staged: StagedFile, path: &Path) -> Result<(), ArtifactError> {
     staged
         .temp
         .persist(path)

@@ -208,7 +208,8 @@ pub fn commit_plan_files<S: Serialize, F: Serialize>(
     let full = stage_json(&dir.join(PLAN_FULL_FILE), full)?;
     let summary = stage_json(&dir.join(PLAN_FILE), summary)?;
     if let Some(pairs) = pairs {
-        commit_atomic(pairs, &dir.join(PAIRS_FILE))?;
+        // Synced with the full plan's rename, which follows in the same directory.
+        super::commit_atomic_unsynced_dir(pairs, &dir.join(PAIRS_FILE))?;
     }
     commit_atomic(full, &dir.join(PLAN_FULL_FILE))?;
     commit_atomic(summary, &dir.join(PLAN_FILE))

@@ -300,9 +300,12 @@ impl Snapshot {
             summary: &self.summary,
             summary_error: &self.summary_error,
         };
-        artifacts::write_json(&self.dir.join(RESULTS_FILE), &document)?;
+        // Both files are in one directory: its entries are synced once, after both renames.
+        artifacts::write_json_deferred(&self.dir.join(RESULTS_FILE), &document)?;
         if let Some(pairs) = &self.pairs {
             write_pairs(&self.dir, pairs)?;
+        } else {
+            artifacts::sync_dir(&self.dir);
         }
         Ok(())
     }

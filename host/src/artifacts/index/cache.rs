@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use super::walk::Listings;
 use super::{ExperimentSummary, IndexCounts, IndexWarnings};
-use crate::artifacts::{write_atomic, ArtifactError};
+use crate::artifacts::{write_atomic_deferred, ArtifactError};
 
 /// The cache directory inside the index output directory.
 pub(super) const CACHE_DIR: &str = ".cache";
@@ -240,7 +240,7 @@ pub(super) fn save(cache_dir: &Path, manifest: &CacheManifest) -> Result<(), Art
         path: path.clone(),
         source,
     })?;
-    write_atomic(&path, &text)?;
+    write_atomic_deferred(&path, &text)?;
     let named: std::collections::BTreeSet<&str> = manifest
         .groups
         .iter()

@@ -40,7 +40,7 @@ use serde_json::Value;
 
 use super::plan_files::{PAIRS_FILE, PLAN_FULL_FILE};
 use super::run_files::GENERATIONS_HEADER;
-use super::{write_atomic, write_json, ArtifactError};
+use super::{write_atomic_deferred, write_json_deferred, ArtifactError};
 use crate::clock::Timestamp;
 
 mod cache;
@@ -331,7 +331,16 @@ pub fn update_store(artifacts_root: &Path) -> Result<IndexReport, IndexError> {
 pub fn refresh_store(artifacts_root: &Path) -> Result<(IndexReport, RefreshStats), IndexError> {
     let store = Store::open(artifacts_root)?;
     let output_dir = store.given.join(INDEX_DIR);
-    refresh::refresh(&store, &output_dir, refresh::CacheUse::Reuse)
+    let refreshed = refresh::refresh(&store, &output_dir, refresh::CacheUse::Reuse)?;
+    sync_index_dirs(&output_dir);
+    Ok(refreshed)
+}
+
+/// The index's files are written atomically with their directory entries synced once, here, for
+/// the whole refresh (the index is a view that can always be rebuilt).
+fn sync_index_dirs(output_dir: &Path) {
+    super::sync_dir(&output_dir.join(cache::CACHE_DIR));
+    super::sync_dir(output_dir);
 }
 
 /// Indexes every root from scratch and writes the index (combined when there are several roots)
@@ -353,13 +362,16 @@ pub fn update_index(roots: &[PathBuf], output_dir: &Path) -> Result<IndexReport,
         stores.push(store);
     }
     let output_dir = absolute(output_dir);
-    if let [store] = stores.as_slice() {
-        return refresh::refresh(store, &output_dir, refresh::CacheUse::Rebuild)
-            .map(|(report, _)| report);
-    }
-    label_stores(&mut stores);
-    let indexes: Vec<StoreIndex> = stores.iter().map(index_store).collect();
-    write_combined(&stores, &indexes, &output_dir)
+    let report = if let [store] = stores.as_slice() {
+        refresh::refresh(store, &output_dir, refresh::CacheUse::Rebuild)
+            .map(|(report, _)| report)?
+    } else {
+        label_stores(&mut stores);
+        let indexes: Vec<StoreIndex> = stores.iter().map(index_store).collect();
+        write_combined(&stores, &indexes, &output_dir)?
+    };
+    sync_index_dirs(&output_dir);
+    Ok(report)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1842,7 +1854,7 @@ fn write_csv(
     let bytes = writer
         .into_inner()
         .map_err(|error| csv_error(error.into_error().into()))?;
-    write_atomic(path, &bytes)?;
+    write_atomic_deferred(path, &bytes)?;
     Ok(())
 }
 
@@ -1880,7 +1892,7 @@ fn write_document(
             run_registry_csv: store.show(&run_csv),
         },
     };
-    write_json(&json_path, &document)?;
+    write_json_deferred(&json_path, &document)?;
     Ok(IndexReport {
         counts: counts.clone(),
         warnings: warnings.clone(),
@@ -2024,7 +2036,7 @@ fn write_combined(
             run_registry_csv: posix(&run_csv),
         },
     };
-    write_json(&json_path, &document)?;
+    write_json_deferred(&json_path, &document)?;
     Ok(IndexReport {
         counts,
         warnings,
