@@ -32,9 +32,7 @@ pub fn bootstrap_mean_ci(values: &[f64], rng: &mut Rng) -> Option<(f64, f64)> {
     let n = values.len() as u64;
     let mut means: Vec<f64> = (0..RESAMPLES)
         .map(|_| {
-            let sum: f64 = (0..n)
-                .map(|_| values[seed::below(rng, n) as usize])
-                .sum();
+            let sum: f64 = (0..n).map(|_| values[seed::below(rng, n) as usize]).sum();
             sum / n as f64
         })
         .collect();

@@ -352,7 +352,10 @@ fn print_metrics(report: &ExperimentReport) {
             };
             vec![
                 label(name),
-                format!("{:+.2} [{:+.2}, {:+.2}]", m.mean_difference, m.ci[0], m.ci[1]),
+                format!(
+                    "{:+.2} [{:+.2}, {:+.2}]",
+                    m.mean_difference, m.ci[0], m.ci[1]
+                ),
                 format!("p = {:.3}", m.p_value),
                 verdict,
             ]

@@ -69,7 +69,10 @@ impl<T: Serialize> Serialize for Ordered<T> {
 
 impl<T> Ordered<T> {
     pub fn get(&self, key: &str) -> Option<&T> {
-        self.0.iter().find(|(known, _)| known == key).map(|(_, v)| v)
+        self.0
+            .iter()
+            .find(|(known, _)| known == key)
+            .map(|(_, v)| v)
     }
 }
 
@@ -509,10 +512,14 @@ fn declared_info(summary: Option<&Value>, warnings: &mut Vec<String>) -> Ordered
         match entry.get("unit") {
             Some(Value::String(unit)) => metric.unit = Some(unit.clone()),
             None | Some(Value::Null) => {}
-            Some(_) => warnings.push(format!("`metric_info.{name}.unit` is not a string; ignored")),
+            Some(_) => warnings.push(format!(
+                "`metric_info.{name}.unit` is not a string; ignored"
+            )),
         }
         if !entry.is_object() {
-            warnings.push(format!("`metric_info.{name}` is not an object; defaults are used"));
+            warnings.push(format!(
+                "`metric_info.{name}` is not an object; defaults are used"
+            ));
         }
         info.0.push((name.clone(), metric));
     }
@@ -555,9 +562,11 @@ mod tests {
     }
 
     fn run(id: &str, variant: &str, metrics: Value) -> Raw {
-        raw(json!({"generation_id": id, "variant": variant, "status": "success",
+        raw(
+            json!({"generation_id": id, "variant": variant, "status": "success",
             "outputs": {"prompt_pipeline": {"big": [1, 2, 3]}},
-            "analysis": {"metrics": metrics}}))
+            "analysis": {"metrics": metrics}}),
+        )
     }
 
     fn pairs(n: usize) -> Vec<Pair> {
@@ -574,9 +583,17 @@ mod tests {
     fn ten_pairs() -> Vec<Raw> {
         let mut entries = Vec::new();
         for i in 1..=10 {
-            entries.push(run(&format!("A{i}"), "A", json!({"words": i, "ok": i <= 7})));
+            entries.push(run(
+                &format!("A{i}"),
+                "A",
+                json!({"words": i, "ok": i <= 7}),
+            ));
             let words = if i == 10 { 9 } else { i + 1 };
-            entries.push(run(&format!("B{i}"), "B", json!({"words": words, "ok": true})));
+            entries.push(run(
+                &format!("B{i}"),
+                "B",
+                json!({"words": words, "ok": true}),
+            ));
         }
         entries
     }
@@ -608,7 +625,12 @@ mod tests {
             "ok": {"label": "prompt ok", "direction": "higher"},
             "words": {"label": "words", "direction": "lower", "unit": "words"}}});
         let plan_pairs = pairs(10);
-        let digest = digest(&ten_pairs(), Some(&summary), Some(("A", "B", &plan_pairs)), 7);
+        let digest = digest(
+            &ten_pairs(),
+            Some(&summary),
+            Some(("A", "B", &plan_pairs)),
+            7,
+        );
         let paired = digest.metrics.unwrap().paired.unwrap();
         let words = paired.metrics.get("words").unwrap();
         assert_eq!((words.positive, words.negative, words.ties), (9, 1, 0));
@@ -643,25 +665,53 @@ mod tests {
         let entries = vec![
             run("A1", "A", json!({"words": 3, "label": "x"})),
             run("A2", "A", json!({"words": true})),
-            raw(json!({"generation_id": "A3", "variant": "A", "status": "success", "analysis": {"metrics": [1]}})),
+            raw(
+                json!({"generation_id": "A3", "variant": "A", "status": "success", "analysis": {"metrics": [1]}}),
+            ),
         ];
         let summary = json!({"metric_info": {"words": {"direction": "up"}}});
         let digest = digest(&entries, Some(&summary), None, 1);
         let warnings = digest.warnings.join("\n");
-        assert!(warnings.contains("metric_info.words.direction"), "{warnings}");
-        assert!(warnings.contains("run `A1`: metric `label` is a string"), "{warnings}");
-        assert!(warnings.contains("run `A2`: metric `words` is a bool here but a number"), "{warnings}");
-        assert!(warnings.contains("run `A3`: `analysis.metrics` is not an object"), "{warnings}");
+        assert!(
+            warnings.contains("metric_info.words.direction"),
+            "{warnings}"
+        );
+        assert!(
+            warnings.contains("run `A1`: metric `label` is a string"),
+            "{warnings}"
+        );
+        assert!(
+            warnings.contains("run `A2`: metric `words` is a bool here but a number"),
+            "{warnings}"
+        );
+        assert!(
+            warnings.contains("run `A3`: `analysis.metrics` is not an object"),
+            "{warnings}"
+        );
         let metrics = digest.metrics.unwrap();
-        assert_eq!(metrics.variants.get("A").unwrap().metrics.get("words").unwrap().n, 1);
+        assert_eq!(
+            metrics
+                .variants
+                .get("A")
+                .unwrap()
+                .metrics
+                .get("words")
+                .unwrap()
+                .n,
+            1
+        );
     }
 
     #[test]
     fn failures_carry_the_first_line_of_the_message_and_no_metrics_means_none() {
         let entries = vec![
-            raw(json!({"generation_id": "A1", "variant": "A", "status": "error",
-                "error": {"type": "PluginError", "message": "\nthe backend answered 500\ndetails"}})),
-            raw(json!({"generation_id": "B1", "variant": "B", "status": "error", "error": {"type": "Skipped"}})),
+            raw(
+                json!({"generation_id": "A1", "variant": "A", "status": "error",
+                "error": {"type": "PluginError", "message": "\nthe backend answered 500\ndetails"}}),
+            ),
+            raw(
+                json!({"generation_id": "B1", "variant": "B", "status": "error", "error": {"type": "Skipped"}}),
+            ),
             raw(json!({"generation_id": "B2", "variant": "B", "status": "success"})),
         ];
         let digest = digest(&entries, None, None, 1);
@@ -671,6 +721,9 @@ mod tests {
             .iter()
             .map(|f| (f.generation_id.as_str(), f.reason.as_str()))
             .collect();
-        assert_eq!(reasons, [("A1", "the backend answered 500"), ("B1", "Skipped")]);
+        assert_eq!(
+            reasons,
+            [("A1", "the backend answered 500"), ("B1", "Skipped")]
+        );
     }
 }

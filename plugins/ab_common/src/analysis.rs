@@ -432,12 +432,16 @@ pub fn analyze_run(
 /// final prompt's length in characters.
 pub fn run_metrics(prompt: &str, final_prompt: &Value, scenespec: &Value) -> Value {
     let mut metrics = Map::new();
-    let flag = |checks: &Value, key: &str| checks.get(key).and_then(Value::as_bool).unwrap_or(false);
+    let flag =
+        |checks: &Value, key: &str| checks.get(key).and_then(Value::as_bool).unwrap_or(false);
     metrics.insert("final_prompt_ok".into(), json!(flag(final_prompt, "ok")));
     metrics.insert("token_ok".into(), json!(flag(final_prompt, "token_ok")));
     if scenespec.is_object() {
         metrics.insert("scenespec_ok".into(), json!(flag(scenespec, "ok")));
-        metrics.insert("scenespec_token_ok".into(), json!(flag(scenespec, "token_ok")));
+        metrics.insert(
+            "scenespec_token_ok".into(),
+            json!(flag(scenespec, "token_ok")),
+        );
     }
     if let Some(counts) = final_prompt.get("word_counts").and_then(Value::as_object) {
         for key in WORD_METRIC_KEYS {
@@ -481,15 +485,35 @@ pub fn metric_info() -> Value {
         }
         info.insert(name, entry);
     };
-    add("final_prompt_ok".into(), "final prompt ok".into(), "higher", None);
+    add(
+        "final_prompt_ok".into(),
+        "final prompt ok".into(),
+        "higher",
+        None,
+    );
     add("token_ok".into(), "token ok".into(), "higher", None);
     add("scenespec_ok".into(), "SceneSpec ok".into(), "higher", None);
-    add("scenespec_token_ok".into(), "SceneSpec token ok".into(), "higher", None);
+    add(
+        "scenespec_token_ok".into(),
+        "SceneSpec token ok".into(),
+        "higher",
+        None,
+    );
     for key in WORD_METRIC_KEYS {
-        add(word_metric(key), format!("{key} words"), "none", Some("words"));
+        add(
+            word_metric(key),
+            format!("{key} words"),
+            "none",
+            Some("words"),
+        );
     }
     add("cliche_count".into(), "clichés".into(), "lower", None);
-    add("final_prompt_chars".into(), "final prompt length".into(), "none", Some("chars"));
+    add(
+        "final_prompt_chars".into(),
+        "final prompt length".into(),
+        "none",
+        Some("chars"),
+    );
     Value::Object(info)
 }
 
@@ -1444,7 +1468,12 @@ mod tests {
             .unwrap();
         assert_eq!(
             keys(&a),
-            ["final_prompt", "scenespec_json", "token_presence", "metrics"]
+            [
+                "final_prompt",
+                "scenespec_json",
+                "token_presence",
+                "metrics"
+            ]
         );
         // A has no SceneSpec metrics; the clean prompt passes every check.
         assert_eq!(a["metrics"]["final_prompt_ok"], true);
@@ -1620,7 +1649,10 @@ mod tests {
             keys(&summary["variants"]["A"]["mean_word_counts"]),
             FINAL_PROMPT_KEYS
         );
-        assert_eq!(summarize(&[]), json!({"variants": {}, "metric_info": metric_info()}));
+        assert_eq!(
+            summarize(&[]),
+            json!({"variants": {}, "metric_info": metric_info()})
+        );
     }
 
     #[test]
