@@ -685,6 +685,23 @@ fn ab_text_summary_shows_the_metrics_table_and_paired_lines() {
     assert!(stdout.contains("B - A, paired (2 pairs"), "{output}");
     assert!(stdout.contains("no significant difference"), "{output}");
     assert!(!stdout.contains("failed runs"), "{output}");
+
+    // The runner wrote report.html; `experiments report DIR` writes the same bytes again.
+    let report = sandbox.path().join("out").join("report.html");
+    let written = std::fs::read_to_string(&report).unwrap_or_default();
+    assert!(written.starts_with("<!DOCTYPE html>"), "{output}");
+    assert!(
+        written.contains("Paired difference B &minus; A"),
+        "{output}"
+    );
+    std::fs::remove_file(&report).unwrap_or_default();
+    let again = run(sandbox.cmd().args(["experiments", "report", "out"]));
+    again.assert_code(0);
+    assert_eq!(
+        std::fs::read_to_string(&report).unwrap_or_default(),
+        written,
+        "{again}"
+    );
 }
 
 #[test]

@@ -27,6 +27,7 @@ mod execute;
 pub mod metrics;
 mod plan;
 mod preflight;
+pub mod report_html;
 mod results;
 mod resume;
 
@@ -757,6 +758,22 @@ pub fn run_experiment(
         planned.output_root.join(RESULTS_LOG_FILE),
         planned.output_root.join(RESULTS_FILE),
     ]);
+    // The readable page, from the view just written; a failure is a warning (the records and
+    // the view stand, and `experiments report` writes it again).
+    if report.stopped_by.is_none() {
+        match report_html::write_report(&planned.output_root) {
+            Ok(path) => report.files.push(path),
+            Err(error) => {
+                let warning = format!(
+                    "`{}` was not written: {}",
+                    report_html::REPORT_FILE,
+                    crate::generation::error_chain(&error)
+                );
+                let _ = log.record(LogLevel::Warn, &warning);
+                report.warnings.push(warning);
+            }
+        }
+    }
     let _ = log.record(
         LogLevel::Info,
         &format!("finished: {}", describe_tallies(&report.tallies)),
@@ -1065,6 +1082,7 @@ fn check_no_symlinks(root: &Path) -> Result<(), RunnerError> {
         PAIRS_FILE,
         RESULTS_LOG_FILE,
         RESULTS_FILE,
+        report_html::REPORT_FILE,
         resume::LOCK_FILE,
     ];
     for name in names {
