@@ -426,7 +426,7 @@ fn every_json_file_parses_throughout_a_2000_run_experiment_and_a_kill_then_resum
         .expect("the binary starts");
     let results_log = out.join("results.jsonl");
     let mut polls = 0;
-    let mut recorded_at_kill = 0;
+    let mut recorded_at_kill;
     let started = std::time::Instant::now();
     loop {
         // Every document the runner rewrites parses whenever it exists.

@@ -1486,7 +1486,7 @@ mod tests {
             a["final_prompt"]["word_counts"]["SUBJECT"]
         );
         for name in keys(&a["metrics"]) {
-            assert!(metric_info().get(&name).is_some(), "{name} is declared");
+            assert!(metric_info().get(name).is_some(), "{name} is declared");
         }
         assert_eq!(a["final_prompt"], final_prompt_checks(&clean(), TOKEN));
         assert_eq!(a["scenespec_json"], Value::Null);
