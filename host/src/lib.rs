@@ -11,6 +11,7 @@
 //! - [`pipeline`]: the engine and compiler of the prompt pipeline; [`stages`] the stage catalogue.
 //! - [`backends`]: the text and image providers (offline and OpenAI-compatible).
 //! - [`artifacts`]: every file format the runner writes, and atomic writing.
+//! - [`stats`]: means, bootstrap and Wilson intervals, exact binomial tests for `summary.metrics`.
 //! - [`clock`]: the UTC timestamps and dates written into artifacts.
 //! - [`file_kind`]: naming what is at a path that is not a regular file (FIFO, device, directory).
 
@@ -28,3 +29,4 @@ pub mod plugins;
 pub mod prompts;
 pub mod runner;
 pub mod stages;
+pub mod stats;

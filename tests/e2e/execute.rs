@@ -313,6 +313,35 @@ fn ab_experiments_run_offline_with_no_config_and_record_every_run() {
             assert!(stats["cliche_count"].is_u64(), "{summary_context}");
         }
         assert_eq!(report["summary"], document["summary"], "{summary_context}");
+        // The runner's metrics: per variant and paired, deterministic from the base seed.
+        let metrics = &document["summary"]["metrics"];
+        for variant in ["A", "B"] {
+            let prompt_ok = &metrics["variants"][variant]["metrics"]["final_prompt_ok"];
+            assert_eq!(prompt_ok["kind"], "rate", "{summary_context}");
+            assert_eq!(prompt_ok["n"], 3, "{summary_context}");
+            assert_eq!(prompt_ok["mean"].as_f64(), Some(1.0), "{summary_context}");
+            assert!(prompt_ok["ci"].is_array(), "{summary_context}");
+        }
+        let paired = &metrics["paired"];
+        assert_eq!(
+            (&paired["a"], &paired["b"]),
+            (&serde_json::json!("A"), &serde_json::json!("B"))
+        );
+        assert_eq!(
+            paired["metrics"]["final_prompt_ok"]["winner"],
+            Value::Null,
+            "equal rates name no winner{summary_context}"
+        );
+        assert_eq!(
+            paired["metrics"]["final_prompt_chars"]["n_pairs"], 3,
+            "{summary_context}"
+        );
+        assert_eq!(
+            report["failures"],
+            serde_json::json!([]),
+            "{report_context}"
+        );
+        assert_eq!(report["summary_error"], Value::Null, "{report_context}");
 
         // results.jsonl: one line per run.
         let lines = read_jsonl(&out.join("results.jsonl"), &output);
@@ -546,6 +575,133 @@ fn a_panic_in_run_with_continue_on_error_records_every_run_as_an_error() {
     }
     let lines = read_jsonl(&out.join("results.jsonl"), &output);
     assert_eq!(lines.len(), 2, "{output}");
+    // `--json` lists each failed run with the first line of its error.
+    let failures = output.json()["failures"].clone();
+    let failed_ids: Vec<&str> = failures
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|f| f["generation_id"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(failed_ids, ids, "{output}");
+    for failure in failures.as_array().into_iter().flatten() {
+        assert_eq!(failure["variant"], "A", "{output}");
+        let reason = failure["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains("`fault_panic`") && !reason.contains('\n'),
+            "{output}"
+        );
+    }
+}
+
+#[test]
+fn failed_runs_show_their_reason_in_progress_and_in_the_summary() {
+    let (sandbox, plugins) = with_fixture(FAULT_PANIC);
+    let output = run(&mut sandbox.experiments(
+        &plugins,
+        &[
+            "run",
+            FAULT_PANIC,
+            "--panic-in",
+            "run",
+            "--continue-on-error",
+            "--seed",
+            "1",
+            "--output-root",
+            "out",
+        ],
+    ));
+    output.assert_code(1);
+    let ids = planned_ids(&sandbox.path().join("out"), &output);
+    // Progress (stderr is not a terminal): one line per run, the failure's reason after it.
+    for id in &ids {
+        assert!(
+            output
+                .stderr
+                .lines()
+                .any(|line| line.contains(&format!("{id} error ("))
+                    && line.contains("): ")
+                    && line.contains("`fault_panic`")),
+            "no progress line with a reason for {id}{output}"
+        );
+    }
+    // The summary: a "failed runs" block, one line per run with its reason; no raw JSON.
+    let block: Vec<&str> = output
+        .stdout
+        .lines()
+        .skip_while(|line| *line != "failed runs")
+        .skip(1)
+        .collect();
+    assert_eq!(block.len(), ids.len(), "{output}");
+    for (line, id) in block.iter().zip(&ids) {
+        assert!(line.trim_start().starts_with(id.as_str()), "{output}");
+        assert!(line.contains("`fault_panic`"), "{output}");
+    }
+    assert!(!output.stdout.contains("summary:"), "{output}");
+}
+
+#[test]
+fn ab_text_summary_shows_the_metrics_table_and_paired_lines() {
+    let (sandbox, plugins) = with_plugins();
+    let output = run(&mut sandbox.experiments(
+        &plugins,
+        &[
+            "run",
+            "ab_refinement_block",
+            "--runs",
+            "2",
+            "--seed",
+            "3",
+            "--output-root",
+            "out",
+        ],
+    ));
+    output.assert_code(0);
+    let stdout = &output.stdout;
+    let header = stdout
+        .lines()
+        .find(|line| line.starts_with("metric "))
+        .unwrap_or_default();
+    assert_eq!(
+        header.split_whitespace().collect::<Vec<_>>(),
+        ["metric", "A", "B"],
+        "{output}"
+    );
+    let prompt_ok = stdout
+        .lines()
+        .find(|line| line.starts_with("final prompt ok "))
+        .unwrap_or_default();
+    assert_eq!(
+        prompt_ok
+            .split("  ")
+            .filter(|cell| !cell.trim().is_empty())
+            .count(),
+        3,
+        "a label and `mean [lo, hi]` per variant{output}"
+    );
+    assert!(prompt_ok.contains("1.00 ["), "{output}");
+    assert!(stdout.contains("B - A, paired (2 pairs"), "{output}");
+    assert!(stdout.contains("no significant difference"), "{output}");
+    assert!(!stdout.contains("failed runs"), "{output}");
+
+    // The runner wrote report.html; `experiments report DIR` writes the same bytes again.
+    let report = sandbox.path().join("out").join("report.html");
+    let written = std::fs::read_to_string(&report).unwrap_or_default();
+    assert!(written.starts_with("<!DOCTYPE html>"), "{output}");
+    assert!(
+        written.contains("Paired difference B &minus; A"),
+        "{output}"
+    );
+    std::fs::remove_file(&report).unwrap_or_default();
+    let again = run(sandbox.cmd().args(["experiments", "report", "out"]));
+    again.assert_code(0);
+    assert_eq!(
+        std::fs::read_to_string(&report).unwrap_or_default(),
+        written,
+        "{again}"
+    );
 }
 
 #[test]

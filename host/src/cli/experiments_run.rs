@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 use super::args::{ConfigArgs, ModeArg, PluginDirArgs};
 use super::progress::Progress;
 use super::{CliError, CliResult, EXIT_OK, EXIT_RUN_FAILED};
-use crate::plugins::printable::{printable, HELP_CHARS, SUMMARY_CHARS};
+use crate::plugins::printable::{printable, HELP_CHARS, REASON_CHARS, SUMMARY_CHARS};
 use crate::runner::{
     self, describe_counts, describe_tallies, ExperimentReport, RunEvent, RunOptions,
 };
@@ -207,6 +207,8 @@ fn print_report(name: &str, report: &ExperimentReport, json_output: bool) {
             "execution": execution,
             "results": tallies,
             "summary": report.summary,
+            "summary_error": report.summary_error,
+            "failures": report.failures,
             "config_changes": report.config_changes,
             "stopped_by": report.stopped_by,
             "ok": report.dry_run || report.all_good(),
@@ -254,19 +256,136 @@ fn print_report(name: &str, report: &ExperimentReport, json_output: bool) {
             );
         }
     }
-    if let Some(variants) = report
-        .summary
-        .as_ref()
-        .and_then(|summary| summary.get("variants"))
-        .and_then(Value::as_object)
-    {
-        println!("summary:");
-        for (variant, stats) in variants {
-            println!(
-                "  {variant}: {}",
-                serde_json::to_string(stats).unwrap_or_default()
-            );
+    print_metrics(report);
+    if let Some(error) = &report.summary_error {
+        println!(
+            "summary        analysis failed: {}",
+            printable(error, REASON_CHARS)
+        );
+    }
+    if !report.failures.is_empty() {
+        println!();
+        println!("failed runs");
+        let rows: Vec<Vec<String>> = report
+            .failures
+            .iter()
+            .map(|failure| {
+                vec![
+                    failure.generation_id.clone(),
+                    printable(&failure.reason, REASON_CHARS).into_owned(),
+                ]
+            })
+            .collect();
+        print_table(&rows, "  ");
+    }
+}
+
+/// The metrics table (a row per metric, a column per variant: `mean [low, high]`) and the
+/// paired differences, with the winner or "no significant difference".
+fn print_metrics(report: &ExperimentReport) {
+    let Some(metrics) = &report.metrics else {
+        return;
+    };
+    let label = |name: &str| -> String {
+        let Some(info) = metrics.info.get(name) else {
+            return name.to_owned();
+        };
+        let label = printable(&info.label, SUMMARY_CHARS);
+        match &info.unit {
+            Some(unit) => format!("{label} ({})", printable(unit, SUMMARY_CHARS)),
+            None => label.into_owned(),
         }
+    };
+    let variants = &metrics.variants.0;
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut header = vec!["metric".to_owned()];
+    header.extend(variants.iter().map(|(variant, _)| variant.clone()));
+    rows.push(header);
+    type Count = fn(&runner::metrics::VariantMetrics) -> usize;
+    let counts: [(&str, Count); 3] = [
+        ("runs", |v| v.runs),
+        ("ok", |v| v.ok),
+        ("failed", |v| v.failed),
+    ];
+    for (name, count) in counts {
+        let mut row = vec![name.to_owned()];
+        row.extend(variants.iter().map(|(_, v)| count(v).to_string()));
+        rows.push(row);
+    }
+    for (name, _) in &metrics.info.0 {
+        let mut row = vec![label(name)];
+        row.extend(variants.iter().map(|(_, v)| match v.metrics.get(name) {
+            Some(metric) => match (metric.mean, metric.ci) {
+                (Some(mean), Some([lo, hi])) => format!("{mean:.2} [{lo:.2}, {hi:.2}]"),
+                _ => "-".to_owned(),
+            },
+            None => "-".to_owned(),
+        }));
+        rows.push(row);
+    }
+    println!();
+    print_table(&rows, "");
+    let Some(paired) = &metrics.paired else {
+        return;
+    };
+    let most = paired
+        .metrics
+        .0
+        .iter()
+        .map(|(_, m)| m.n_pairs)
+        .max()
+        .unwrap_or(0);
+    println!();
+    println!(
+        "{} - {}, paired ({most} pairs; 95% bootstrap interval, exact sign/McNemar test)",
+        paired.b, paired.a
+    );
+    let rows: Vec<Vec<String>> = paired
+        .metrics
+        .0
+        .iter()
+        .map(|(name, m)| {
+            let verdict = match (&m.winner, m.significant) {
+                (Some(winner), _) => format!("{winner} better"),
+                (None, true) => "differs (no preferred direction)".to_owned(),
+                (None, false) => "no significant difference".to_owned(),
+            };
+            vec![
+                label(name),
+                format!(
+                    "{:+.2} [{:+.2}, {:+.2}]",
+                    m.mean_difference, m.ci[0], m.ci[1]
+                ),
+                format!("p = {:.3}", m.p_value),
+                verdict,
+            ]
+        })
+        .collect();
+    print_table(&rows, "  ");
+}
+
+/// Rows padded into columns (by characters), each line prefixed by `indent`.
+fn print_table(rows: &[Vec<String>], indent: &str) {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|column| {
+            rows.iter()
+                .filter_map(|row| row.get(column))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in rows {
+        let mut line = indent.to_owned();
+        for (column, cell) in row.iter().enumerate() {
+            line.push_str(cell);
+            if column + 1 < row.len() {
+                let pad = widths[column] - cell.chars().count() + 2;
+                line.push_str(&" ".repeat(pad));
+            }
+        }
+        println!("{line}");
     }
 }
 

@@ -5,6 +5,7 @@
 mod args;
 mod experiments_describe;
 mod experiments_list;
+mod experiments_report;
 mod experiments_run;
 mod generate;
 mod index_artifacts;
@@ -75,6 +76,7 @@ enum ExperimentsCommand {
     List(experiments_list::Args),
     Describe(experiments_describe::Args),
     Run(experiments_run::Args),
+    Report(experiments_report::Args),
 }
 
 #[derive(Subcommand)]
@@ -102,6 +104,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
             experiments_describe::exec(args)
         }
         Command::Experiments(ExperimentsCommand::Run(args)) => experiments_run::exec(args),
+        Command::Experiments(ExperimentsCommand::Report(args)) => experiments_report::exec(args),
         Command::Generate(args) => generate::exec(args),
         Command::IndexArtifacts(args) => index_artifacts::exec(args),
         Command::Plans(PlansCommand::List(args)) => plans_list::exec(args),

@@ -8,7 +8,12 @@ use std::sync::Mutex;
 use indicatif::{ProgressBar, ProgressStyle};
 use plugin_api::RunStatus;
 
+use crate::plugins::printable::printable;
+
 use crate::runner::RunEvent;
+
+/// How many characters of a failed run's reason the progress line shows.
+const REASON_CHARS: usize = 120;
 
 /// Draws progress from the runner's events.
 pub struct Progress {
@@ -54,6 +59,7 @@ impl Progress {
                 status,
                 analysis_failed,
                 duration_s,
+                reason,
                 ..
             } => {
                 let done = self.done.fetch_add(1, Ordering::SeqCst) + 1;
@@ -65,12 +71,20 @@ impl Progress {
                     (RunStatus::Success, true) => "success (analysis failed)",
                     (RunStatus::Error, _) => "error",
                 };
+                let reason = reason
+                    .map(|reason| format!(": {}", printable(&reason, REASON_CHARS)))
+                    .unwrap_or_default();
                 if let Some(bar) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
                     bar.set_message(format!("{failed} failed"));
+                    if !reason.is_empty() {
+                        bar.println(format!("{generation_id} {outcome}{reason}"));
+                    }
                     bar.inc(1);
                 } else if !self.quiet {
                     let total = self.total.load(Ordering::SeqCst);
-                    eprintln!("[{done}/{total}] {generation_id} {outcome} ({duration_s:.2} s)");
+                    eprintln!(
+                        "[{done}/{total}] {generation_id} {outcome} ({duration_s:.2} s){reason}"
+                    );
                 }
             }
         }

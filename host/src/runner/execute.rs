@@ -37,6 +37,8 @@ pub enum RunEvent {
         status: RunStatus,
         analysis_failed: bool,
         duration_s: f64,
+        /// A failed run's reason: the first line of its error message.
+        reason: Option<String>,
     },
 }
 
@@ -103,6 +105,9 @@ pub fn execute(
                     let run = &execution.runs[position];
                     let (entry, status, analysis_failed, duration_s) =
                         execute_one(execution, run, position);
+                    let reason = (status == RunStatus::Error).then(|| {
+                        super::metrics::failure_reason(entry.get("error").unwrap_or(&Value::Null))
+                    });
                     let recorded = appender
                         .append(&entry)
                         .and_then(|()| lock(store).remember(&entry));
@@ -131,6 +136,7 @@ pub fn execute(
                         status,
                         analysis_failed,
                         duration_s,
+                        reason,
                     });
                 })
             })

@@ -24,8 +24,10 @@
 //! error no longer fails the command as a usage error: it is reported, with exit code 1.
 
 mod execute;
+pub mod metrics;
 mod plan;
 mod preflight;
+pub mod report_html;
 mod results;
 mod resume;
 
@@ -102,9 +104,15 @@ pub struct ExperimentReport {
     pub execution: Option<ExecutionReport>,
     /// Per variant: (variant, succeeded, failed) over the stored results.
     pub tallies: Vec<(String, usize, usize)>,
-    /// The plugin's summary analysis.
+    /// The plugin's summary analysis, with the runner's `metrics` in it (see `place_metrics`).
     pub summary: Option<Value>,
     pub summary_failed: bool,
+    /// Why the summary analysis failed (first line).
+    pub summary_error: Option<String>,
+    /// The runner's metrics (also in `summary`), for the terminal table.
+    pub metrics: Option<metrics::MetricsSummary>,
+    /// Every stored run whose latest entry failed, in plan order.
+    pub failures: Vec<metrics::Failure>,
     pub files: Vec<PathBuf>,
     pub warnings: Vec<String>,
     /// `--resume`: what `--config`/`--set` changed in the stored run configs.
@@ -552,6 +560,9 @@ pub fn run_experiment(
         tallies: Vec::new(),
         summary: None,
         summary_failed: false,
+        summary_error: None,
+        metrics: None,
+        failures: Vec::new(),
         files: planned.files.clone(),
         warnings: Vec::new(),
         config_changes: planned.config_changes.clone(),
@@ -700,22 +711,42 @@ pub fn run_experiment(
     let services = HostServices::with_log(options.cwd.clone(), Arc::clone(&log))
         .with_file_limit(file_limit(&first_config));
     let entries = store.raw_entries();
-    let summary = experiment.library.analyze_summary(&entries, &services);
-    drop(entries);
-    match summary {
-        Ok(summary) => {
-            store.set_summary(summary.clone(), None);
-            report.summary = summary;
-        }
+    let summary = match experiment.library.analyze_summary(&entries, &services) {
+        Ok(summary) => summary,
         Err(error) => {
             let _ = log.record(
                 LogLevel::Error,
                 &format!("summary analysis failed: {error}"),
             );
-            store.set_summary(None, Some(execute::hook_error(&error)));
+            let stored = execute::hook_error(&error);
+            report.summary_error = Some(metrics::failure_reason(&stored));
             report.summary_failed = true;
+            store.set_summary(None, Some(stored));
+            None
         }
+    };
+    // The runner's own reading of the entries: metrics by name and the failed runs.
+    let pairing = pairing_of(&planned);
+    let digest = metrics::digest(
+        &entries,
+        summary.as_ref(),
+        pairing
+            .as_ref()
+            .map(|(a, b, pairs)| (a.as_str(), b.as_str(), pairs.as_slice())),
+        planned.base_seed,
+    );
+    drop(entries);
+    for warning in &digest.warnings {
+        let _ = log.record(LogLevel::Warn, &format!("metrics: {warning}"));
+        report.warnings.push(format!("metrics: {warning}"));
     }
+    report.failures = digest.failures;
+    let (summary, summary_metrics) = place_metrics(summary, digest.metrics.as_ref(), &mut report);
+    let error = store.summary_error().cloned();
+    store.set_summary(summary.clone(), error);
+    store.set_summary_metrics(summary_metrics);
+    report.summary = summary;
+    report.metrics = digest.metrics;
     if let Err(error) = store.write_views() {
         let message = crate::generation::error_chain(&error);
         let _ = log.record(LogLevel::Error, &format!("stopped: {message}"));
@@ -727,6 +758,22 @@ pub fn run_experiment(
         planned.output_root.join(RESULTS_LOG_FILE),
         planned.output_root.join(RESULTS_FILE),
     ]);
+    // The readable page, from the view just written; a failure is a warning (the records and
+    // the view stand, and `experiments report` writes it again).
+    if report.stopped_by.is_none() {
+        match report_html::write_report(&planned.output_root) {
+            Ok(path) => report.files.push(path),
+            Err(error) => {
+                let warning = format!(
+                    "`{}` was not written: {}",
+                    report_html::REPORT_FILE,
+                    crate::generation::error_chain(&error)
+                );
+                let _ = log.record(LogLevel::Warn, &warning);
+                report.warnings.push(warning);
+            }
+        }
+    }
     let _ = log.record(
         LogLevel::Info,
         &format!("finished: {}", describe_tallies(&report.tallies)),
@@ -736,6 +783,52 @@ pub fn run_experiment(
         report.warnings.push(crate::generation::error_chain(&error));
     }
     Ok(report)
+}
+
+/// The plan's pairing as `(a, b, pairs)`, the variant names read from the first pair's runs.
+fn pairing_of(planned: &Planned) -> Option<(String, String, Vec<Pair>)> {
+    let pairs = planned.pairs.as_ref()?;
+    let first = pairs.first()?;
+    let variant_of = |id: &str| {
+        planned
+            .runs
+            .iter()
+            .find(|run| run.generation_id == id)
+            .map(|run| run.planned.variant.clone())
+    };
+    Some((
+        variant_of(&first.a_generation_id)?,
+        variant_of(&first.b_generation_id)?,
+        pairs.clone(),
+    ))
+}
+
+/// Where `summary.metrics` goes: into the plugin's summary when it is an object (a plugin key
+/// `metrics` is replaced, with a warning), as `{"metrics": ...}` when there is no summary, and
+/// beside a summary that is not an object (`summary_metrics` in `experiment_results.json`).
+/// Returns the summary and the `summary_metrics` value.
+fn place_metrics(
+    summary: Option<Value>,
+    metrics: Option<&metrics::MetricsSummary>,
+    report: &mut ExperimentReport,
+) -> (Option<Value>, Option<Value>) {
+    let Some(metrics) = metrics else {
+        return (summary, None);
+    };
+    let value = serde_json::to_value(metrics).unwrap_or(Value::Null);
+    match summary {
+        Some(Value::Object(mut table)) => {
+            if table.contains_key("metrics") {
+                report.warnings.push(
+                    "the summary analysis has its own `metrics` key; `summary.metrics` holds the runner's".to_owned(),
+                );
+            }
+            table.insert("metrics".into(), value);
+            (Some(Value::Object(table)), None)
+        }
+        None => (Some(json!({ "metrics": value })), None),
+        Some(other) => (Some(other), Some(value)),
+    }
 }
 
 /// Removes the titles-manifest and generations rows of the runs about to execute (left by an
@@ -989,6 +1082,7 @@ fn check_no_symlinks(root: &Path) -> Result<(), RunnerError> {
         PAIRS_FILE,
         RESULTS_LOG_FILE,
         RESULTS_FILE,
+        report_html::REPORT_FILE,
         resume::LOCK_FILE,
     ];
     for name in names {

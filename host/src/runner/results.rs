@@ -54,6 +54,8 @@ pub struct ResultsStore {
     skipped: BTreeSet<String>,
     summary: Option<Value>,
     summary_error: Option<Value>,
+    /// `summary.metrics` when the summary is not an object (runner::place_metrics).
+    summary_metrics: Option<Value>,
     /// Changed since the views were last written.
     dirty: bool,
     /// `results.jsonl`, open for appending.
@@ -97,6 +99,7 @@ impl ResultsStore {
             skipped: BTreeSet::new(),
             summary: None,
             summary_error: None,
+            summary_metrics: None,
             dirty: true,
             file: Arc::new(file),
             unreadable_lines: Vec::new(),
@@ -170,6 +173,17 @@ impl ResultsStore {
         self.dirty = true;
     }
 
+    /// The stored reason the summary analysis failed, if it did.
+    pub fn summary_error(&self) -> Option<&Value> {
+        self.summary_error.as_ref()
+    }
+
+    /// Stores the runner's metrics beside a summary that is not an object.
+    pub fn set_summary_metrics(&mut self, metrics: Option<Value>) {
+        self.summary_metrics = metrics;
+        self.dirty = true;
+    }
+
     /// The latest entry of every planned run that has one, in plan order, as stored (JSON text).
     pub fn raw_entries(&self) -> Vec<Raw> {
         self.plan_order
@@ -204,6 +218,7 @@ impl ResultsStore {
                 .collect(),
             summary: self.summary.clone(),
             summary_error: self.summary_error.clone(),
+            summary_metrics: self.summary_metrics.clone(),
             pairs: self.pairs.as_ref().map(|pairs| self.pairs_document(pairs)),
         })
     }
@@ -262,11 +277,24 @@ struct Snapshot {
     results: Vec<Arc<RawValue>>,
     summary: Option<Value>,
     summary_error: Option<Value>,
+    summary_metrics: Option<Value>,
     pairs: Option<PairsDocument>,
 }
 
 /// An entry's JSON text, written as it is.
 pub struct Raw(Arc<RawValue>);
+
+impl Raw {
+    /// The entry's JSON text.
+    pub fn text(&self) -> &str {
+        self.0.get()
+    }
+
+    /// An entry from a value (tests and callers that hold a value, not stored text).
+    pub fn from_value(entry: &Value) -> Result<Raw, serde_json::Error> {
+        Ok(Raw(Arc::from(serde_json::value::to_raw_value(entry)?)))
+    }
+}
 
 impl Serialize for Raw {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -286,6 +314,8 @@ struct ResultsDocument<'a, R: Serialize> {
     summary: &'a Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     summary_error: &'a Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary_metrics: &'a Option<Value>,
 }
 
 impl Snapshot {
@@ -299,6 +329,7 @@ impl Snapshot {
             results: Rows(&self.results, |text: &Arc<RawValue>| Raw(Arc::clone(text))),
             summary: &self.summary,
             summary_error: &self.summary_error,
+            summary_metrics: &self.summary_metrics,
         };
         // Both files are in one directory: its entries are synced once, after both renames.
         artifacts::write_json_deferred(&self.dir.join(RESULTS_FILE), &document)?;

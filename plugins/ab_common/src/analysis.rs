@@ -416,14 +416,109 @@ pub fn analyze_run(
         Value::Null
     };
 
+    let final_prompt = final_prompt_checks(&prompt, token);
+    let metrics = run_metrics(&prompt, &final_prompt, &scenespec);
     Ok(Some(json!({
-        "final_prompt": final_prompt_checks(&prompt, token),
+        "final_prompt": final_prompt,
         "scenespec_json": scenespec,
         "token_presence": token_presence(&outcome.outputs, token),
+        "metrics": metrics,
     })))
 }
 
-/// Per-variant totals over the stored result entries, variants in order of first appearance:
+/// The metrics of one run (the runner aggregates them by name; [`metric_info`] describes them):
+/// the final-prompt checks and token match as bools, the SceneSpec checks for the SceneSpec
+/// variant only, the words of each descriptive final-prompt field, the cliché hits, and the
+/// final prompt's length in characters.
+pub fn run_metrics(prompt: &str, final_prompt: &Value, scenespec: &Value) -> Value {
+    let mut metrics = Map::new();
+    let flag =
+        |checks: &Value, key: &str| checks.get(key).and_then(Value::as_bool).unwrap_or(false);
+    metrics.insert("final_prompt_ok".into(), json!(flag(final_prompt, "ok")));
+    metrics.insert("token_ok".into(), json!(flag(final_prompt, "token_ok")));
+    if scenespec.is_object() {
+        metrics.insert("scenespec_ok".into(), json!(flag(scenespec, "ok")));
+        metrics.insert(
+            "scenespec_token_ok".into(),
+            json!(flag(scenespec, "token_ok")),
+        );
+    }
+    if let Some(counts) = final_prompt.get("word_counts").and_then(Value::as_object) {
+        for key in WORD_METRIC_KEYS {
+            if let Some(words) = counts.get(key).and_then(Value::as_u64) {
+                metrics.insert(word_metric(key), json!(words));
+            }
+        }
+    }
+    let cliches = final_prompt
+        .get("cliches")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    metrics.insert("cliche_count".into(), json!(cliches));
+    metrics.insert("final_prompt_chars".into(), json!(prompt.chars().count()));
+    Value::Object(metrics)
+}
+
+/// The final-prompt fields whose word counts are metrics (the descriptive ones).
+const WORD_METRIC_KEYS: [&str; 8] = [
+    "SUBJECT",
+    "SETTING",
+    "ACTION",
+    "COMPOSITION",
+    "CAMERA",
+    "LIGHTING",
+    "COLOR",
+    "STYLE",
+];
+
+fn word_metric(key: &str) -> String {
+    format!("words_{}", key.to_ascii_lowercase())
+}
+
+/// `metric_info` for the summary: label, direction and unit of every metric of [`run_metrics`].
+pub fn metric_info() -> Value {
+    let mut info = Map::new();
+    let mut add = |name: String, label: String, direction: &str, unit: Option<&str>| {
+        let mut entry = json!({"label": label, "direction": direction});
+        if let Some(unit) = unit {
+            entry["unit"] = json!(unit);
+        }
+        info.insert(name, entry);
+    };
+    add(
+        "final_prompt_ok".into(),
+        "final prompt ok".into(),
+        "higher",
+        None,
+    );
+    add("token_ok".into(), "token ok".into(), "higher", None);
+    add("scenespec_ok".into(), "SceneSpec ok".into(), "higher", None);
+    add(
+        "scenespec_token_ok".into(),
+        "SceneSpec token ok".into(),
+        "higher",
+        None,
+    );
+    for key in WORD_METRIC_KEYS {
+        add(
+            word_metric(key),
+            format!("{key} words"),
+            "none",
+            Some("words"),
+        );
+    }
+    add("cliche_count".into(), "clichés".into(), "lower", None);
+    add(
+        "final_prompt_chars".into(),
+        "final prompt length".into(),
+        "none",
+        Some("chars"),
+    );
+    Value::Object(info)
+}
+
+/// Per-variant totals over the stored result entries, variants in order of first appearance,
+/// and the [`metric_info`] of the run metrics:
 /// `{"variants": {"<variant>": {runs, ok, final_prompt_ok_rate, token_ok_rate,
 /// mean_word_counts, cliche_count}}}`.
 ///
@@ -456,7 +551,7 @@ pub fn summarize(results: &[Value]) -> Value {
         .into_iter()
         .map(|(variant, tally)| (variant.to_owned(), tally.into_json()))
         .collect();
-    json!({ "variants": variants })
+    json!({ "variants": variants, "metric_info": metric_info() })
 }
 
 /// The running totals of one variant in [`summarize`].
@@ -1373,8 +1468,26 @@ mod tests {
             .unwrap();
         assert_eq!(
             keys(&a),
-            ["final_prompt", "scenespec_json", "token_presence"]
+            [
+                "final_prompt",
+                "scenespec_json",
+                "token_presence",
+                "metrics"
+            ]
         );
+        // A has no SceneSpec metrics; the clean prompt passes every check.
+        assert_eq!(a["metrics"]["final_prompt_ok"], true);
+        assert_eq!(a["metrics"]["token_ok"], true);
+        assert!(a["metrics"].get("scenespec_ok").is_none());
+        assert_eq!(a["metrics"]["cliche_count"], 0);
+        assert_eq!(a["metrics"]["final_prompt_chars"], clean().chars().count());
+        assert_eq!(
+            a["metrics"]["words_subject"],
+            a["final_prompt"]["word_counts"]["SUBJECT"]
+        );
+        for name in keys(&a["metrics"]) {
+            assert!(metric_info().get(name).is_some(), "{name} is declared");
+        }
         assert_eq!(a["final_prompt"], final_prompt_checks(&clean(), TOKEN));
         assert_eq!(a["scenespec_json"], Value::Null);
         assert_eq!(
@@ -1390,6 +1503,8 @@ mod tests {
             scenespec_checks(&spec_json().to_string(), TOKEN)
         );
         assert_eq!(b["scenespec_json"]["ok"], true);
+        assert_eq!(b["metrics"]["scenespec_ok"], true);
+        assert_eq!(b["metrics"]["scenespec_token_ok"], true);
 
         // Without a SceneSpec variant nothing gets the SceneSpec checks.
         let b = analyze_run(&run_spec("B", meta.clone()), &done, None)
@@ -1516,7 +1631,7 @@ mod tests {
                     "mean_word_counts": nulls,
                     "cliche_count": 0,
                 },
-            }})
+            }, "metric_info": metric_info()})
         );
         assert_eq!(keys(&summary["variants"]), ["A", "B", "C"]);
         assert_eq!(
@@ -1534,7 +1649,10 @@ mod tests {
             keys(&summary["variants"]["A"]["mean_word_counts"]),
             FINAL_PROMPT_KEYS
         );
-        assert_eq!(summarize(&[]), json!({"variants": {}}));
+        assert_eq!(
+            summarize(&[]),
+            json!({"variants": {}, "metric_info": metric_info()})
+        );
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! `matrix_common`'s.
 
 use matrix_common::{MatrixArgs, MatrixPlan, MatrixVariant, ReadData, SetId};
-use plugin_api::{Descriptor, Experiment, ExperimentError, Host, Plan, PlanRequest, RunMode};
+use plugin_api::{
+    AnalyzeRequest, Descriptor, Experiment, ExperimentError, Host, Plan, PlanRequest, RunMode,
+};
 use serde_json::{json, Map, Value};
 
 /// The experiment's name.
@@ -107,6 +109,14 @@ impl Experiment for Exp3x3 {
     fn plan(&self, request: &PlanRequest, host: &Host<'_>) -> Result<Plan, ExperimentError> {
         let read = |reference: &str| host.read_data(reference).map_err(|e| e.to_string());
         plan_3x3(request, &read)
+    }
+
+    fn analyze(
+        &self,
+        request: &AnalyzeRequest,
+        _host: &Host<'_>,
+    ) -> Result<Option<Value>, ExperimentError> {
+        Ok(matrix_common::analysis::analyze(request))
     }
 }
 

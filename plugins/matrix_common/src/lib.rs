@@ -11,10 +11,12 @@
 //!   concept list shared per run index.
 //! - [`paths`]: data paths given by a flag or by `experiment_runners.<name>.<key>`.
 //! - [`plan`]: turning a variant table into the ordered [`plugin_api::Plan`].
+//! - [`analysis`]: per-run metrics (final prompt length) and their `metric_info`.
 //!
 //! Data is read only through a reader function, `&dyn Fn(&str) -> Result<String, String>`: the
 //! plugins pass `|r| host.read_data(r).map_err(|e| e.to_string())`, tests pass a fake.
 
+pub mod analysis;
 pub mod args;
 pub mod concepts;
 pub mod paths;
