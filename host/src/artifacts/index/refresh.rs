@@ -980,10 +980,11 @@ mod tests {
         let (_, cold) = refresh_store(&root).unwrap();
         // The store, `experiments`, `exp1`, its `logs` and `generated`, `index` and `.cache`.
         assert_eq!(cold.dirs_read, 7, "{cold:?}");
-        // The store changed when the first refresh created `index`, too recently to be trusted.
+        // The store changed when the first refresh created `index`: depending on whether that
+        // fell in the same clock tick as the refresh's scan mark, it is listed once more.
         settle(dir.path());
         let (_, warm) = refresh_store(&root).unwrap();
-        assert_eq!(warm.dirs_read, 3, "{warm:?}");
+        assert!((2..=3).contains(&warm.dirs_read), "{warm:?}");
         settle(dir.path());
         let (_, warm) = refresh_store(&root).unwrap();
         // Only the index's own directories, which every refresh writes to, are read again.
