@@ -63,12 +63,22 @@ pub struct TextBackendConfig {
         deserialize_with = "per_minute"
     )]
     pub tokens_per_minute: Option<u32>,
-    /// Reasoning models may reject a non-default temperature.
-    pub send_temperature: bool,
+    /// Whether requests carry the step's temperature. Unset: yes, unless `reasoning_effort` is
+    /// set (reasoning models may reject a non-default temperature); `true` sends it anyway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_temperature: Option<bool>,
     /// Ask for `response_format: json_object` on JSON-shaped steps.
     pub json_mode: bool,
     #[serde(default)]
     pub reasoning_effort: Option<String>,
+    /// Sent as `max_completion_tokens` when set; an answer cut at the limit is a step error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<u64>,
+    /// Normalise each request to an optional system message, then strictly alternating
+    /// user/assistant turns (for servers whose chat templates insist, e.g. llama.cpp, vLLM
+    /// with some models).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub alternate_roles: bool,
     /// Offline only: simulated latency per call.
     #[serde(default)]
     pub offline_latency_ms: u64,

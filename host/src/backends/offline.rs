@@ -107,6 +107,7 @@ impl TextBackend for OfflineText {
             provider: PROVIDER,
             model: call.model.unwrap_or(&self.model).to_string(),
             attempts: 1,
+            details: None,
         })
     }
 
@@ -680,6 +681,7 @@ mod tests {
             model: None,
             shape,
             seed,
+            max_completion_tokens: None,
         };
         OfflineText::new("offline-model", Duration::ZERO, 4)
             .chat(&call)
@@ -854,6 +856,7 @@ mod tests {
             model: None,
             shape: ResponseShape::Text,
             seed: 0,
+            max_completion_tokens: None,
         };
         let reply = backend.chat(&call).expect("chat");
         assert_eq!(
@@ -1100,6 +1103,7 @@ mod tests {
                         model: None,
                         shape: ResponseShape::Text,
                         seed: 0,
+                        max_completion_tokens: None,
                     };
                     backend.chat(&call).expect("chat");
                 })

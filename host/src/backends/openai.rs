@@ -24,13 +24,14 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
+use super::answer::{read_answer, AnswerProblem};
 use super::endpoint::ApiRoot;
 use super::limiter::{Adjustment, Limiter};
 use super::offline_image::is_png;
 use super::rate::{self, Pacer, Pause, RateLimits};
 use super::{
-    BackendError, ChatCall, ChatReply, ImageBackend, ImageCall, ImageReply, Notices, ResponseShape,
-    TextBackend,
+    roles, BackendError, ChatCall, ChatMessage, ChatReply, ImageBackend, ImageCall, ImageReply,
+    Notices, ReplyDetails, ResponseShape, TextBackend,
 };
 
 /// The `provider` label of every openai record.
@@ -570,93 +571,99 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 #[derive(Debug)]
 pub(crate) struct OpenaiText {
     client: Client,
-    model: String,
-    send_temperature: bool,
-    json_mode: bool,
-    reasoning_effort: Option<String>,
+    chat: ChatSettings,
 }
 
 /// The chat-specific settings of [`OpenaiText`].
 #[derive(Debug, Clone)]
 pub(crate) struct ChatSettings {
     pub(crate) model: String,
-    pub(crate) send_temperature: bool,
+    /// `None`: send unless `reasoning_effort` is set.
+    pub(crate) send_temperature: Option<bool>,
     pub(crate) json_mode: bool,
     pub(crate) reasoning_effort: Option<String>,
+    pub(crate) max_completion_tokens: Option<u64>,
+    pub(crate) alternate_roles: bool,
+}
+
+impl ChatSettings {
+    /// Whether requests carry a temperature: as set, else not with `reasoning_effort`.
+    fn sends_temperature(&self) -> bool {
+        self.send_temperature
+            .unwrap_or(self.reasoning_effort.is_none())
+    }
 }
 
 impl OpenaiText {
     pub(crate) fn new(client: Client, chat: ChatSettings) -> Self {
-        OpenaiText {
-            client,
-            model: chat.model,
-            send_temperature: chat.send_temperature,
-            json_mode: chat.json_mode,
-            reasoning_effort: chat.reasoning_effort,
-        }
+        OpenaiText { client, chat }
     }
 
-    /// The request body for `call`.
-    fn body(&self, call: &ChatCall<'_>, model: &str) -> Value {
-        let messages: Vec<Value> = call
-            .messages
+    /// The request body for `call`, with `messages` as they go out.
+    fn body(&self, call: &ChatCall<'_>, model: &str, messages: &[ChatMessage]) -> Value {
+        let messages: Vec<Value> = messages
             .iter()
             .map(|m| json!({ "role": m.role, "content": m.content }))
             .collect();
         let mut body = json!({ "model": model, "messages": messages });
-        if self.send_temperature {
+        if self.chat.sends_temperature() {
             body["temperature"] = json!(call.temperature);
         }
-        if self.json_mode && matches!(call.shape, ResponseShape::Json { .. }) {
+        if self.chat.json_mode && matches!(call.shape, ResponseShape::Json { .. }) {
             body["response_format"] = json!({ "type": "json_object" });
         }
-        if let Some(effort) = &self.reasoning_effort {
+        if let Some(effort) = &self.chat.reasoning_effort {
             body["reasoning_effort"] = json!(effort);
         }
+        if let Some(limit) = self.completion_limit(call) {
+            body["max_completion_tokens"] = json!(limit);
+        }
         body
+    }
+
+    /// The step's limit, else the backend's.
+    fn completion_limit(&self, call: &ChatCall<'_>) -> Option<u64> {
+        call.max_completion_tokens
+            .or(self.chat.max_completion_tokens)
     }
 }
 
 impl TextBackend for OpenaiText {
     fn chat(&self, call: &ChatCall<'_>) -> Result<ChatReply, BackendError> {
-        let model = call.model.unwrap_or(&self.model);
-        let answer =
-            self.client
-                .post_json(CHAT_PATH, &self.body(call, model), estimate_tokens(call))?;
-        let message = answer.body.pointer("/choices/0/message");
-        match message
-            .and_then(|m| m.get("content"))
-            .and_then(Value::as_str)
-        {
-            Some(text) if !text.trim().is_empty() => Ok(ChatReply {
-                text: text.to_string(),
+        let model = call.model.unwrap_or(&self.chat.model);
+        let normalised = if self.chat.alternate_roles {
+            Some(roles::alternate(call.messages)?)
+        } else {
+            None
+        };
+        let messages = normalised.as_deref().unwrap_or(call.messages);
+        let answer = self.client.post_json(
+            CHAT_PATH,
+            &self.body(call, model, messages),
+            estimate_tokens(call),
+        )?;
+        match read_answer(&answer.body) {
+            Ok(read) => Ok(ChatReply {
+                text: read.text,
                 provider: PROVIDER,
                 model: model.to_string(),
                 attempts: answer.attempts,
+                details: Some(ReplyDetails {
+                    finish_reason: read.finish_reason,
+                    model: read.model,
+                    reasoning: read.reasoning,
+                    sent_messages: normalised,
+                }),
             }),
-            content => {
-                let what = if content.is_some() {
-                    "`choices[0].message.content` is empty".to_string()
-                } else if let Some(refusal) = message
-                    .and_then(|m| m.get("refusal"))
-                    .and_then(Value::as_str)
-                {
-                    format!("the model refused: {refusal}")
-                } else {
-                    "no `choices[0].message.content` in the answer".to_string()
-                };
-                let finish = answer
-                    .body
-                    .pointer("/choices/0/finish_reason")
-                    .and_then(Value::as_str)
-                    .map(|r| format!(" (finish_reason `{r}`)"))
-                    .unwrap_or_default();
-                Err(self.client.malformed(
-                    &answer.url,
-                    answer.status,
-                    answer.attempts,
-                    format!("{what}{finish}"),
-                ))
+            Err(AnswerProblem::Truncated { completion_tokens }) => Err(BackendError::Truncated {
+                url: answer.url,
+                tokens: completion_tokens.or(self.completion_limit(call)),
+                attempts: answer.attempts,
+            }),
+            Err(AnswerProblem::Unusable(detail)) => {
+                Err(self
+                    .client
+                    .malformed(&answer.url, answer.status, answer.attempts, detail))
             }
         }
     }
@@ -666,7 +673,7 @@ impl TextBackend for OpenaiText {
     }
 
     fn model(&self) -> &str {
-        &self.model
+        &self.chat.model
     }
 }
 
@@ -778,9 +785,11 @@ mod tests {
             max_concurrency: 2,
             requests_per_minute: None,
             tokens_per_minute: None,
-            send_temperature: true,
+            send_temperature: Some(true),
             json_mode: true,
             reasoning_effort: Some("low".into()),
+            max_completion_tokens: None,
+            alternate_roles: false,
             offline_latency_ms: 0,
         }
     }
@@ -838,6 +847,7 @@ mod tests {
             model,
             shape,
             seed: 1,
+            max_completion_tokens: None,
         })
     }
 
@@ -875,7 +885,13 @@ mod tests {
                 text: "{\"ok\": true}".into(),
                 provider: "openai",
                 model: "gpt-test".into(),
-                attempts: 1
+                attempts: 1,
+                details: Some(ReplyDetails {
+                    finish_reason: Some("stop".into()),
+                    model: Some("stub-model".into()),
+                    reasoning: None,
+                    sent_messages: None,
+                }),
             }
         );
         assert_eq!(
@@ -913,7 +929,7 @@ mod tests {
     fn optional_fields_are_left_out() {
         let stub = Stub::start(vec![Canned::chat("one"), Canned::chat("two")]);
         let mut config = text_config(&stub.url);
-        config.send_temperature = false;
+        config.send_temperature = Some(false);
         config.reasoning_effort = None;
         let backend = text(&config);
         // JSON mode on, but a text step: no `response_format`.
@@ -943,6 +959,152 @@ mod tests {
             requests[1].json().get("response_format").is_none(),
             "json_mode off still sent it"
         );
+    }
+
+    /// A 200 chat completion with `message` and `finish_reason` as given.
+    fn answer(message: Value, finish_reason: &str) -> Canned {
+        let body = json!({
+            "model": "served-model",
+            "choices": [{ "index": 0, "message": message, "finish_reason": finish_reason }],
+            "usage": { "completion_tokens": 7 },
+        });
+        Canned::status(200, body.to_string())
+    }
+
+    #[test]
+    fn answer_shapes_of_compatible_servers_are_read() {
+        let stub = Stub::start(vec![
+            answer(
+                json!({"role": "assistant", "content": [{"type": "text", "text": "in "}, {"type": "text", "text": "parts"}]}),
+                "stop",
+            ),
+            answer(
+                json!({"role": "assistant", "content": "plain", "reasoning_content": "thought first"}),
+                "stop",
+            ),
+            answer(
+                json!({"role": "assistant", "content": "<think>\nweigh it\n</think>\n\nafter thinking"}),
+                "eos",
+            ),
+        ]);
+        let backend = text(&text_config(&stub.url));
+        let read: Vec<(String, Option<String>, Option<String>, Option<String>)> = (0..3)
+            .map(|_| {
+                let reply = chat(&*backend, ResponseShape::Text, None).expect("chat");
+                let details = reply.details.expect("details");
+                (
+                    reply.text,
+                    details.reasoning,
+                    details.finish_reason,
+                    details.model,
+                )
+            })
+            .collect();
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(
+            read,
+            vec![
+                ("in parts".into(), None, some("stop"), some("served-model")),
+                (
+                    "plain".into(),
+                    some("thought first"),
+                    some("stop"),
+                    some("served-model")
+                ),
+                (
+                    "after thinking".into(),
+                    some("weigh it"),
+                    some("eos"),
+                    some("served-model")
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn reasoning_without_content_is_a_clear_error() {
+        let stub = Stub::start(vec![answer(
+            json!({"role": "assistant", "content": null, "reasoning_content": "only this"}),
+            "stop",
+        )]);
+        let err = chat(&*text(&text_config(&stub.url)), ResponseShape::Text, None).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("the model answered only reasoning, no content"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn length_is_a_truncation_error_naming_the_tokens_and_the_keys() {
+        let stub = Stub::start(vec![
+            answer(json!({"role": "assistant", "content": "cut mid"}), "length"),
+            Canned::status(
+                200,
+                json!({"choices": [{"message": {"content": "cut"}, "finish_reason": "length"}]})
+                    .to_string(),
+            ),
+        ]);
+        let mut config = text_config(&stub.url);
+        config.max_completion_tokens = Some(300);
+        let backend = text(&config);
+        let counted = chat(&*backend, ResponseShape::Text, None).unwrap_err();
+        let limit = chat(&*backend, ResponseShape::Text, None).unwrap_err();
+        for (err, tokens) in [(counted, "7 tokens"), (limit, "300 tokens")] {
+            let msg = err.to_string();
+            assert!(
+                msg.starts_with(&format!("answer truncated at {tokens}"))
+                    && msg.contains("`backend.text.max_completion_tokens`")
+                    && msg.contains("`params.max_completion_tokens`"),
+                "{msg}"
+            );
+        }
+        assert_eq!(stub.requests()[0].json()["max_completion_tokens"], 300);
+    }
+
+    #[test]
+    fn temperature_is_left_out_with_reasoning_effort_unless_asked_for() {
+        let stub = Stub::start(vec![
+            Canned::chat("a"),
+            Canned::chat("b"),
+            Canned::chat("c"),
+        ]);
+        let mut config = text_config(&stub.url);
+        config.send_temperature = None;
+        chat(&*text(&config), ResponseShape::Text, None).expect("auto with effort");
+        config.send_temperature = Some(true);
+        chat(&*text(&config), ResponseShape::Text, None).expect("explicit");
+        config.send_temperature = None;
+        config.reasoning_effort = None;
+        chat(&*text(&config), ResponseShape::Text, None).expect("auto without effort");
+        let sent: Vec<bool> = stub
+            .requests()
+            .iter()
+            .map(|r| r.json().get("temperature").is_some())
+            .collect();
+        assert_eq!(sent, vec![false, true, true]);
+    }
+
+    #[test]
+    fn alternate_roles_sends_and_reports_normalised_messages() {
+        let stub = Stub::start(vec![Canned::chat("ok")]);
+        let mut config = text_config(&stub.url);
+        config.alternate_roles = true;
+        let reply = chat(&*text(&config), ResponseShape::Text, None).expect("chat");
+        let sent = stub.requests()[0].json()["messages"].clone();
+        assert_eq!(
+            sent,
+            json!([
+                { "role": "system", "content": "You are terse." },
+                { "role": "user", "content": "Describe a harbour." },
+                { "role": "assistant", "content": "A harbour.\n\nTwo assistant turns in a row." },
+            ])
+        );
+        let recorded = reply
+            .details
+            .and_then(|d| d.sent_messages)
+            .expect("recorded");
+        assert_eq!(serde_json::to_value(&recorded).unwrap(), sent);
     }
 
     #[test]
@@ -1104,7 +1266,7 @@ mod tests {
     fn answers_without_text_are_malformed() {
         let no_choices = json!({ "choices": [] }).to_string();
         let empty =
-            json!({ "choices": [{ "message": { "content": "  " }, "finish_reason": "length" }] })
+            json!({ "choices": [{ "message": { "content": "  " }, "finish_reason": "stop" }] })
                 .to_string();
         let refusal =
             json!({ "choices": [{ "message": { "content": null, "refusal": "cannot help" } }] })
@@ -1117,7 +1279,7 @@ mod tests {
         let backend = text(&text_config(&stub.url));
         let expect = [
             "no `choices[0].message.content`",
-            "is empty (finish_reason `length`)",
+            "is empty (finish_reason `stop`)",
             "the model refused: cannot help",
         ];
         for fragment in expect {

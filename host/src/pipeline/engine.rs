@@ -29,6 +29,9 @@ const SYSTEM: &str = "system";
 const USER: &str = "user";
 const ASSISTANT: &str = "assistant";
 
+/// The step param that limits an answer's tokens (over `backend.text.max_completion_tokens`).
+const MAX_COMPLETION_TOKENS: &str = "max_completion_tokens";
+
 /// The root block's name when it has none.
 pub const ROOT_NAME: &str = "pipeline";
 
@@ -78,6 +81,18 @@ pub enum StepRecord {
         /// `offline` or `openai`.
         provider: String,
         attempts: u32,
+        /// `choices[0].finish_reason` (HTTP answers only).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        finish_reason: Option<String>,
+        /// The model the answer names (HTTP answers only; may differ from `params.model`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        answer_model: Option<String>,
+        /// Reasoning the answer carried (`reasoning_content`, `<think>` blocks), not in `response`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reasoning: Option<String>,
+        /// The messages as sent, when the backend normalised them (`alternate_roles`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sent_messages: Option<Vec<ChatMessage>>,
         created_at: String,
         meta: Map<String, Value>,
     },
@@ -181,6 +196,7 @@ pub fn validate_block(block: &Block, path: &str) -> Result<(), EngineError> {
                         "params must not contain `temperature`; set the step's temperature instead",
                     ));
                 }
+                step_completion_limit(step).map_err(|m| EngineError::new(&child_path, m))?;
                 match step.params.get("model") {
                     None | Some(Value::String(_)) => {}
                     Some(other) => {
@@ -249,6 +265,19 @@ fn message(role: &str, content: &str) -> ChatMessage {
     ChatMessage {
         role: role.to_owned(),
         content: content.to_owned(),
+    }
+}
+
+/// The step's `max_completion_tokens` param: a positive integer when set.
+fn step_completion_limit(step: &ChatStep) -> Result<Option<u64>, String> {
+    match step.params.get(MAX_COMPLETION_TOKENS) {
+        None => Ok(None),
+        Some(value) => match value.as_u64() {
+            Some(n) if n > 0 => Ok(Some(n)),
+            _ => Err(format!(
+                "params.{MAX_COMPLETION_TOKENS} must be a positive integer (got {value})"
+            )),
+        },
     }
 }
 
@@ -332,6 +361,7 @@ impl Engine<'_> {
             model: step.params.get("model").and_then(Value::as_str),
             shape: step.shape,
             seed: state.seed,
+            max_completion_tokens: step_completion_limit(step).map_err(|m| self.fail(path, m))?,
         };
         let reply = self.backend.chat(&call).map_err(|error| {
             self.failed(EngineError {
@@ -345,6 +375,7 @@ impl Engine<'_> {
         }
 
         let response = reply.text;
+        let details = reply.details.unwrap_or_default();
         let response_chars = chars(&response);
         state.steps.push(StepRecord::Chat {
             name: last_segment(path).to_owned(),
@@ -360,6 +391,10 @@ impl Engine<'_> {
             input_messages: parent.len() + 1,
             provider: reply.provider.to_owned(),
             attempts: reply.attempts,
+            finish_reason: details.finish_reason,
+            answer_model: details.model,
+            reasoning: details.reasoning,
+            sent_messages: details.sent_messages,
             created_at: Timestamp::now().iso().to_owned(),
             meta: json_safe_map(&meta),
         });
@@ -781,6 +816,7 @@ mod tests {
                 provider: "offline",
                 model: call.model.unwrap_or("fake-model").to_owned(),
                 attempts: 2,
+                details: None,
             })
         }
         fn provider(&self) -> &'static str {
@@ -1325,6 +1361,10 @@ mod tests {
                 input_messages: 4,
                 provider: "offline".into(),
                 attempts: 2,
+                finish_reason: None,
+                answer_model: None,
+                reasoning: None,
+                sent_messages: None,
                 created_at: created_at.clone(),
                 meta: json!({"stage_kind": "ab.kind", "doc": "Does it", "role": "primary", "stage_id": "s"})
                     .as_object()
