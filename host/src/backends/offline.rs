@@ -538,8 +538,9 @@ fn hints(rng: &mut Rng, words: &Words) -> String {
         .join("\n")
 }
 
-/// The concept list a rewrite was asked about, unchanged: the first line of the last user
-/// message that parses as a JSON array of strings (`[]` when there is none).
+/// The concept list a rewrite was asked about, unchanged, as `{"concepts": [...]}` (the object
+/// the prompt asks for): the first line of the last user message that parses as a JSON array of
+/// strings (an empty list when there is none).
 fn concept_list(messages: &[ChatMessage]) -> String {
     let last = messages
         .iter()
@@ -549,7 +550,10 @@ fn concept_list(messages: &[ChatMessage]) -> String {
     last.lines()
         .filter_map(|line| serde_json::from_str::<Vec<String>>(line.trim()).ok())
         .next()
-        .map_or_else(|| "[]".to_owned(), |list| json!(list).to_string())
+        .map_or_else(
+            || json!({ "concepts": [] }).to_string(),
+            |list| json!({ "concepts": list }).to_string(),
+        )
 }
 
 /// Two or three distinct Title Case words.
@@ -920,7 +924,7 @@ mod tests {
                 schema: "preprompt.concept_list",
             },
         );
-        assert_eq!(answer, "[\"a fox\",\"dusk\"]");
+        assert_eq!(answer, "{\"concepts\":[\"a fox\",\"dusk\"]}");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::backends::{BackendError, ChatCall, ChatMessage, TextBackend};
+use crate::backends::{BackendError, ChatCall, ChatMessage, ResponseShape, TextBackend};
 use crate::clock::Timestamp;
 
 use super::node::{ActionStep, Block, ChatStep, MergeMode, Node};
@@ -372,6 +372,17 @@ impl Engine<'_> {
         })?;
         if reply.text.trim().is_empty() && !step.allow_empty_response {
             return Err(self.fail(path, "the model returned an empty response"));
+        }
+        if let ResponseShape::Line { .. } = step.shape {
+            let lines = reply.text.lines().filter(|l| !l.trim().is_empty()).count();
+            if lines > 1 {
+                return Err(self.fail(
+                    path,
+                    format!(
+                        "this step asks for one line; the model answered {lines} non-empty lines"
+                    ),
+                ));
+            }
         }
 
         let response = reply.text;
@@ -736,7 +747,7 @@ fn json_safe(value: &Value, depth: usize) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backends::{ChatReply, ResponseShape};
+    use crate::backends::ChatReply;
     use crate::pipeline::node::{ActionFn, PromptFn};
     use serde_json::json;
     use std::collections::HashMap;
@@ -1228,6 +1239,30 @@ mod tests {
         let out = run(&pipeline(vec![Node::Chat(a), Node::Chat(b)]), &fake);
         out.result.unwrap();
         assert_eq!(out.state.steps.len(), 2);
+    }
+
+    #[test]
+    fn a_line_step_answered_with_several_lines_fails_naming_the_step() {
+        let fake = Fake::default()
+            .reply("pipeline/one", "\nthe line\n\n")
+            .reply("pipeline/two", "first\nsecond");
+        let line = |name: &str| {
+            Node::Chat(ChatStep::new(
+                name,
+                0.5,
+                ResponseShape::Line { format: None },
+                prompt("P"),
+            ))
+        };
+        let out = run(&pipeline(vec![line("one"), line("two")]), &fake);
+        assert_eq!(
+            out.result.unwrap_err(),
+            EngineError::new(
+                "pipeline/two",
+                "this step asks for one line; the model answered 2 non-empty lines"
+            )
+        );
+        assert_eq!(out.state.steps.len(), 1);
     }
 
     #[test]
