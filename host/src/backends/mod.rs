@@ -17,7 +17,7 @@ mod openai;
 mod rate;
 mod roles;
 #[cfg(test)]
-mod stub;
+pub(crate) mod stub;
 
 pub(crate) use config::text_backend_section;
 pub use config::{ImageBackendConfig, Provider, TextBackendConfig};
@@ -44,6 +44,9 @@ pub enum ResponseShape {
     Text,
     /// Exactly one line; `format` names a known line format (e.g. `ab.final_prompt`) or `None`.
     Line { format: Option<&'static str> },
+    /// Several lines in the named format (e.g. `blackbox.hints`, a bullet list); the engine
+    /// does not check the line count.
+    Lines { format: &'static str },
     /// One JSON object of the named schema (e.g. `ab.scene_spec`).
     Json { schema: &'static str },
 }

@@ -69,10 +69,11 @@ impl OfflineText {
             ResponseShape::Line {
                 format: Some("title"),
             } => title(&mut rng, words),
-            ResponseShape::Line {
-                format: Some("blackbox.hints"),
+            ResponseShape::Lines {
+                format: "blackbox.hints",
             } => hints(&mut rng, words),
             ResponseShape::Line { .. } => scene.line(&mut rng, words),
+            ResponseShape::Lines { .. } => scene.text(&mut rng, words),
             ResponseShape::Json {
                 schema: "ab.scene_spec",
             } => scene.scene_spec(&mut rng, words),
@@ -800,8 +801,8 @@ mod tests {
             ResponseShape::Json {
                 schema: "blackbox.judge_scores",
             },
-            ResponseShape::Line {
-                format: Some("blackbox.hints"),
+            ResponseShape::Lines {
+                format: "blackbox.hints",
             },
         ] {
             assert_eq!(
@@ -1129,8 +1130,8 @@ mod tests {
     const JUDGE: ResponseShape = ResponseShape::Json {
         schema: "blackbox.judge_scores",
     };
-    const HINTS: ResponseShape = ResponseShape::Line {
-        format: Some("blackbox.hints"),
+    const HINTS: ResponseShape = ResponseShape::Lines {
+        format: "blackbox.hints",
     };
 
     /// An idea-card prompt shaped like `prompts/blackbox/idea_card.j2`; `zeppelin` appears only
