@@ -116,6 +116,15 @@ pub struct ImageBackendConfig {
     /// Sent only when set.
     #[serde(default)]
     pub moderation: Option<String>,
+    /// `b64_json` or `url`, sent only when set (gpt-image models refuse the parameter and always
+    /// answer `b64_json`, which is what an unset key expects). A `url` answer is fetched from the
+    /// answering host only.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "image_response_format"
+    )]
+    pub response_format: Option<String>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -139,6 +148,19 @@ pub struct ImageBackendConfig {
         deserialize_with = "per_minute"
     )]
     pub images_per_minute: Option<u32>,
+}
+
+/// `b64_json` or `url`.
+fn image_response_format<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    let value = String::deserialize(deserializer)?;
+    match value.as_str() {
+        "b64_json" | "url" => Ok(Some(value)),
+        other => Err(D::Error::custom(format!(
+            "`{other}` is not a response format (expected `b64_json` or `url`)"
+        ))),
+    }
 }
 
 /// The message for `base_url` and `base_urls` both set (a predicate on `backend.text`).

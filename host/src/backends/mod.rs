@@ -399,6 +399,7 @@ pub(crate) fn build_image(
                     size: config.size.clone(),
                     quality: config.quality.clone(),
                     moderation: config.moderation.clone(),
+                    response_format: config.response_format.clone(),
                 },
             )))
         }

@@ -389,6 +389,62 @@ impl Client {
         }
     }
 
+    /// GETs the image an images answer points at (`data[0].url`): only from the origin (scheme,
+    /// host, port) of `answered` (a server must not send us elsewhere), with the client's
+    /// timeout, without the key, at most [`MAX_BODY_BYTES`]; the bytes must be a PNG. Not
+    /// retried: the image was already paid for, a failure names the URL.
+    fn fetch_image(&self, answered: &Answer, image_url: &str) -> Result<Vec<u8>, BackendError> {
+        let malformed = |detail: String| {
+            self.malformed(&answered.url, answered.status, answered.attempts, detail)
+        };
+        let shown = self.redact(image_url);
+        match (origin(image_url), origin(&answered.url)) {
+            (Some(image), Some(api)) if image == api => {}
+            _ => {
+                return Err(malformed(format!(
+                    "`data[0].url` `{shown}` is not on the API's host; only images served by the answering host are fetched"
+                )))
+            }
+        }
+        let response = match self.agent.get(image_url).call() {
+            Ok(response) => response,
+            Err(ureq::Error::Status(status, _)) => {
+                return Err(malformed(format!(
+                    "fetching `data[0].url` `{shown}` answered HTTP {status}"
+                )))
+            }
+            Err(ureq::Error::Transport(t)) => {
+                return Err(malformed(format!(
+                    "fetching `data[0].url` `{shown}` failed: {}",
+                    self.describe_transport(&t)
+                )))
+            }
+        };
+        let mut bytes = Vec::new();
+        response
+            .into_reader()
+            .take(MAX_BODY_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| {
+                malformed(format!(
+                    "fetching `data[0].url` `{shown}` failed: {}",
+                    self.describe_io(&e, "reading the image failed")
+                ))
+            })?;
+        if bytes.len() as u64 > MAX_BODY_BYTES {
+            return Err(malformed(format!(
+                "the image at `data[0].url` is larger than {} MiB",
+                MAX_BODY_BYTES >> 20
+            )));
+        }
+        if !is_png(&bytes) {
+            return Err(malformed(format!(
+                "`data[0].url` `{shown}` does not hold a PNG image"
+            )));
+        }
+        Ok(bytes)
+    }
+
     fn error(&self, url: &str, attempts: u32, failure: Failure) -> BackendError {
         let url = url.to_string();
         match failure {
@@ -536,6 +592,20 @@ pub(crate) fn estimate_tokens(call: &ChatCall<'_>) -> u64 {
         .map(|m| m.content.chars().count() + m.role.len())
         .sum();
     (chars as u64).div_ceil(4) + COMPLETION_TOKENS_ESTIMATE
+}
+
+/// `scheme://host[:port]` of an `http(s)` URL without user info, lowercased; `None` otherwise.
+fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    Some(format!("{scheme}://{}", authority.to_ascii_lowercase()))
 }
 
 /// The wait a 429/5xx answer asks for: `retry-after-ms` (milliseconds, OpenAI's), else
@@ -691,6 +761,8 @@ pub(crate) struct ImageSettings {
     pub(crate) size: String,
     pub(crate) quality: String,
     pub(crate) moderation: Option<String>,
+    /// Sent when set (`b64_json` or `url`); unset, nothing is sent and `b64_json` is expected.
+    pub(crate) response_format: Option<String>,
 }
 
 impl OpenaiImage {
@@ -712,25 +784,40 @@ impl ImageBackend for OpenaiImage {
         if let Some(moderation) = &s.moderation {
             body["moderation"] = json!(moderation);
         }
+        if let Some(format) = &s.response_format {
+            body["response_format"] = json!(format);
+        }
         // One image per request; `images_per_minute` paces requests, so the token count is moot.
         let answer = self.client.post_json(IMAGES_PATH, &body, 0)?;
         let malformed = |detail: String| {
             self.client
                 .malformed(&answer.url, answer.status, answer.attempts, detail)
         };
-        let b64 = answer
-            .body
-            .pointer("/data/0/b64_json")
-            .and_then(Value::as_str)
-            .ok_or_else(|| malformed("no `data[0].b64_json` in the answer".to_string()))?;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(b64.trim())
-            .map_err(|e| malformed(format!("`data[0].b64_json` is not base64: {e}")))?;
-        if !is_png(&png) {
-            return Err(malformed(
-                "`data[0].b64_json` does not hold a PNG image".to_string(),
-            ));
-        }
+        let png = match (
+            answer
+                .body
+                .pointer("/data/0/b64_json")
+                .and_then(Value::as_str),
+            answer.body.pointer("/data/0/url").and_then(Value::as_str),
+        ) {
+            (Some(b64), _) => {
+                let png = base64::engine::general_purpose::STANDARD
+                    .decode(b64.trim())
+                    .map_err(|e| malformed(format!("`data[0].b64_json` is not base64: {e}")))?;
+                if !is_png(&png) {
+                    return Err(malformed(
+                        "`data[0].b64_json` does not hold a PNG image".to_string(),
+                    ));
+                }
+                png
+            }
+            (None, Some(url)) => self.client.fetch_image(&answer, url)?,
+            (None, None) => {
+                return Err(malformed(
+                    "no `data[0].b64_json` nor `data[0].url` in the answer".to_string(),
+                ))
+            }
+        };
         Ok(ImageReply {
             png,
             provider: PROVIDER,
@@ -801,6 +888,7 @@ mod tests {
             size: "1536x1024".into(),
             quality: "high".into(),
             moderation: Some("low".into()),
+            response_format: None,
             base_url: None,
             api_key_env: None,
             timeout_s: None,
@@ -1712,6 +1800,50 @@ mod tests {
     }
 
     #[test]
+    fn response_format_is_sent_and_a_url_answer_is_fetched_from_the_same_host_only() {
+        let png = tiny_png();
+        let url_answer =
+            |url: &str| Canned::status(200, json!({ "data": [{ "url": url }] }).to_string());
+        let stub = Stub::start_with(|base| {
+            vec![
+                url_answer(&format!("{base}/files/img.png")),
+                Canned::bytes(&png),
+                url_answer("http://elsewhere.invalid/img.png"),
+                url_answer(&format!("{base}/files/not.png")),
+                Canned::bytes(b"GIF89a not a png"),
+            ]
+        });
+        let text_cfg = text_config(&stub.url);
+        let mut config = image_config();
+        config.response_format = Some("url".into());
+        let backend = build_image(&config, &text_cfg, &env_with_key, FAST, Notices::none())
+            .expect("image backend");
+        let call = ImageCall {
+            prompt: "a red fox",
+            seed: 3,
+        };
+        assert_eq!(backend.generate(&call).expect("fetched").png, png);
+        let elsewhere = backend.generate(&call).unwrap_err().to_string();
+        assert!(
+            elsewhere.contains("is not on the API's host"),
+            "{elsewhere}"
+        );
+        let not_png = backend.generate(&call).unwrap_err().to_string();
+        assert!(not_png.contains("does not hold a PNG image"), "{not_png}");
+
+        let requests = stub.requests();
+        assert_eq!(requests[0].json()["response_format"], "url");
+        assert_eq!(
+            (requests[1].method.as_str(), requests[1].path.as_str()),
+            ("GET", "/files/img.png")
+        );
+        assert_eq!(requests[1].header("authorization"), None);
+        // Nothing was fetched from elsewhere: the third request is the third POST.
+        assert_eq!(requests[2].method, "POST");
+        assert_eq!(requests.len(), 5);
+    }
+
+    #[test]
     fn image_answers_that_are_not_png_are_malformed() {
         let stub = Stub::start(vec![
             image_answer(b"GIF89a not a png"),
@@ -1720,6 +1852,7 @@ mod tests {
                 200,
                 json!({ "data": [{ "url": "https://example.com/x.png" }] }).to_string(),
             ),
+            Canned::status(200, json!({ "data": [{}] }).to_string()),
         ]);
         let backend = build_image(
             &image_config(),
@@ -1732,7 +1865,8 @@ mod tests {
         for fragment in [
             "does not hold a PNG",
             "is not base64",
-            "no `data[0].b64_json`",
+            "is not on the API's host",
+            "no `data[0].b64_json` nor `data[0].url`",
         ] {
             let err = backend
                 .generate(&ImageCall {
