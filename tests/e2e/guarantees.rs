@@ -426,9 +426,8 @@ fn every_json_file_parses_throughout_a_2000_run_experiment_and_a_kill_then_resum
         .expect("the binary starts");
     let results_log = out.join("results.jsonl");
     let mut polls = 0;
-    let mut recorded_at_kill = 0;
     let started = std::time::Instant::now();
-    loop {
+    let recorded_at_kill = loop {
         // Every document the runner rewrites parses whenever it exists.
         for name in [
             "experiment_results.json",
@@ -450,12 +449,12 @@ fn every_json_file_parses_throughout_a_2000_run_experiment_and_a_kill_then_resum
             });
         }
         polls += 1;
-        recorded_at_kill = complete.lines().count();
-        if recorded_at_kill >= 800 || started.elapsed() > std::time::Duration::from_secs(300) {
-            break;
+        let recorded = complete.lines().count();
+        if recorded >= 800 || started.elapsed() > std::time::Duration::from_secs(300) {
+            break recorded;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    };
     child.kill().expect("SIGKILL");
     let _ = child.wait();
     assert!(

@@ -64,6 +64,8 @@ impl RunState {
 /// One transcript record.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+// One record per step, built once and serialized: boxing the chat variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum StepRecord {
     Chat {
         name: String,
@@ -762,6 +764,7 @@ mod tests {
         temperature: f64,
         model: Option<String>,
         seed: u64,
+        max_completion_tokens: Option<u64>,
     }
 
     /// Answers `answer to <path>` unless told otherwise; records calls and peak concurrency.
@@ -816,6 +819,7 @@ mod tests {
                 temperature: call.temperature,
                 model: call.model.map(str::to_owned),
                 seed: call.seed,
+                max_completion_tokens: call.max_completion_tokens,
             });
             let text = match self.replies.get(call.step_path) {
                 Some(Ok(text)) => text.clone(),
@@ -1409,6 +1413,39 @@ mod tests {
         );
         let call = fake.call("pipeline/s/draft");
         assert_eq!((call.temperature, call.model, call.seed), (0.5, None, 42));
+    }
+
+    #[test]
+    fn a_step_completion_limit_is_sent_and_checked_before_any_call() {
+        let fake = Fake::default();
+        let mut limited = step("limited", "P");
+        limited
+            .params
+            .insert("max_completion_tokens".into(), json!(300));
+        let out = run(
+            &pipeline(vec![Node::Chat(limited), chat("free", "P")]),
+            &fake,
+        );
+        out.result.unwrap();
+        assert_eq!(
+            fake.call("pipeline/limited").max_completion_tokens,
+            Some(300)
+        );
+        assert_eq!(fake.call("pipeline/free").max_completion_tokens, None);
+
+        let mut bad = step("bad", "P");
+        bad.params
+            .insert("max_completion_tokens".into(), json!("many"));
+        let fake = Fake::default();
+        let out = run(&pipeline(vec![Node::Chat(bad)]), &fake);
+        assert_eq!(
+            out.result.unwrap_err(),
+            EngineError::new(
+                "pipeline/bad",
+                "params.max_completion_tokens must be a positive integer (got \"many\")"
+            )
+        );
+        assert!(fake.calls().is_empty());
     }
 
     #[test]

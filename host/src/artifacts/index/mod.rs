@@ -1464,7 +1464,7 @@ impl<'de> serde::Deserialize<'de> for PlannedRunsField {
         #[derive(serde::Deserialize)]
         #[serde(untagged)]
         enum EntryOrOther {
-            Entry(PlanEntry),
+            Entry(Box<PlanEntry>),
             Other(serde::de::IgnoredAny),
         }
         struct Visitor;
@@ -1480,7 +1480,7 @@ impl<'de> serde::Deserialize<'de> for PlannedRunsField {
                 let mut entries = Vec::new();
                 while let Some(entry) = seq.next_element::<EntryOrOther>()? {
                     entries.push(match entry {
-                        EntryOrOther::Entry(entry) => Some(entry),
+                        EntryOrOther::Entry(entry) => Some(*entry),
                         EntryOrOther::Other(_) => None,
                     });
                 }
