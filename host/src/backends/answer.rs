@@ -21,6 +21,8 @@ use serde_json::Value;
 /// The tags of a reasoning block inside content.
 const THINK_OPEN: &str = "<think>";
 const THINK_CLOSE: &str = "</think>";
+/// How much of the reasoning an only-reasoning error quotes.
+const REASONING_PREVIEW_CHARS: usize = 300;
 
 /// The parts of an answer that matter to the pipeline and its transcript.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +88,17 @@ pub(crate) fn read_answer(body: &Value) -> Result<ReadAnswer, AnswerProblem> {
     let text = match text {
         Some(text) if !text.trim().is_empty() => text,
         _ if reasoning.is_some() => {
-            return Err(unusable("the model answered only reasoning, no content"))
+            // The step fails, so no transcript step keeps the reasoning: its start goes into the
+            // error, which the transcript does keep.
+            let start: String = reasoning
+                .as_deref()
+                .unwrap_or_default()
+                .chars()
+                .take(REASONING_PREVIEW_CHARS)
+                .collect();
+            return Err(AnswerProblem::Unusable(format!(
+                "the model answered only reasoning, no content{finish}; the reasoning began {start:?}"
+            )));
         }
         Some(_) => return Err(unusable("`choices[0].message.content` is empty")),
         None => {
@@ -246,7 +258,7 @@ mod tests {
         assert_eq!(
             read_answer(&answer(only, "stop")),
             Err(AnswerProblem::Unusable(
-                "the model answered only reasoning, no content (finish_reason `stop`)".into()
+                "the model answered only reasoning, no content (finish_reason `stop`); the reasoning began \"all thought\"".into()
             ))
         );
     }
