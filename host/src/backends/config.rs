@@ -63,12 +63,26 @@ pub struct TextBackendConfig {
         deserialize_with = "per_minute"
     )]
     pub tokens_per_minute: Option<u32>,
-    /// Reasoning models may reject a non-default temperature.
-    pub send_temperature: bool,
+    /// Whether requests carry the step's temperature. Unset: yes, unless `reasoning_effort` is
+    /// set (reasoning models may reject a non-default temperature); `true` sends it anyway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_temperature: Option<bool>,
     /// Ask for `response_format: json_object` on JSON-shaped steps.
     pub json_mode: bool,
     #[serde(default)]
     pub reasoning_effort: Option<String>,
+    /// Sent as `max_completion_tokens` when set; an answer cut at the limit is a step error.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "token_limit"
+    )]
+    pub max_completion_tokens: Option<u64>,
+    /// Normalise each request to an optional system message, then strictly alternating
+    /// user/assistant turns (for servers whose chat templates insist, e.g. llama.cpp, vLLM
+    /// with some models).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub alternate_roles: bool,
     /// Offline only: simulated latency per call.
     #[serde(default)]
     pub offline_latency_ms: u64,
@@ -106,6 +120,15 @@ pub struct ImageBackendConfig {
     /// Sent only when set.
     #[serde(default)]
     pub moderation: Option<String>,
+    /// `b64_json` or `url`, sent only when set (gpt-image models refuse the parameter and always
+    /// answer `b64_json`, which is what an unset key expects). A `url` answer is fetched from the
+    /// answering host only.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "image_response_format"
+    )]
+    pub response_format: Option<String>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -129,6 +152,19 @@ pub struct ImageBackendConfig {
         deserialize_with = "per_minute"
     )]
     pub images_per_minute: Option<u32>,
+}
+
+/// `b64_json` or `url`.
+fn image_response_format<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    let value = String::deserialize(deserializer)?;
+    match value.as_str() {
+        "b64_json" | "url" => Ok(Some(value)),
+        other => Err(D::Error::custom(format!(
+            "`{other}` is not a response format (expected `b64_json` or `url`)"
+        ))),
+    }
 }
 
 /// The message for `base_url` and `base_urls` both set (a predicate on `backend.text`).
@@ -252,9 +288,63 @@ fn per_minute<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>,
     Ok(Some(limit))
 }
 
+/// A completion-token limit: 1 or more.
+fn token_limit<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    let limit = u64::deserialize(deserializer)?;
+    if limit == 0 {
+        return Err(D::Error::custom(
+            "must be at least 1\n\n0 would allow no answer; leave the key out for the server's limit",
+        ));
+    }
+    Ok(Some(limit))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_keys_check_their_values() {
+        let base = serde_json::json!({
+            "provider": "openai", "model": "m", "api_key_env": "K", "timeout_s": 1,
+            "max_retries": 0, "max_concurrency": 1, "json_mode": true,
+        });
+        let text = |key: &str, value: serde_json::Value| {
+            let mut json = base.clone();
+            json[key] = value;
+            serde_json::from_value::<TextBackendConfig>(json).map_err(|e| e.to_string())
+        };
+        let config = text("max_completion_tokens", serde_json::json!(512)).unwrap();
+        assert_eq!(
+            (
+                config.max_completion_tokens,
+                config.send_temperature,
+                config.alternate_roles
+            ),
+            (Some(512), None, false)
+        );
+        let zero = text("max_completion_tokens", serde_json::json!(0)).unwrap_err();
+        assert!(zero.starts_with("must be at least 1"), "{zero}");
+        assert!(
+            text("alternate_roles", serde_json::json!(true))
+                .unwrap()
+                .alternate_roles
+        );
+
+        let image = |format: &str| {
+            serde_json::from_value::<ImageBackendConfig>(serde_json::json!({
+                "provider": "openai", "model": "m", "size": "1x1", "quality": "high",
+                "response_format": format,
+            }))
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            image("url").unwrap().response_format.as_deref(),
+            Some("url")
+        );
+        let bad = image("png").unwrap_err();
+        assert!(bad.contains("`png` is not a response format"), "{bad}");
+    }
 
     #[test]
     fn variable_names_pass_and_keys_do_not() {

@@ -7,6 +7,7 @@
 //! fast it sends (a provider's 429s or rate-limit headers), it says so once through the
 //! [`Notices`] it was built with, and whoever built it decides where the line goes.
 
+mod answer;
 mod config;
 mod endpoint;
 mod limiter;
@@ -14,8 +15,9 @@ mod offline;
 mod offline_image;
 mod openai;
 mod rate;
+mod roles;
 #[cfg(test)]
-mod stub;
+pub(crate) mod stub;
 
 pub(crate) use config::text_backend_section;
 pub use config::{ImageBackendConfig, Provider, TextBackendConfig};
@@ -42,6 +44,9 @@ pub enum ResponseShape {
     Text,
     /// Exactly one line; `format` names a known line format (e.g. `ab.final_prompt`) or `None`.
     Line { format: Option<&'static str> },
+    /// Several lines in the named format (e.g. `blackbox.hints`, a bullet list); the engine
+    /// does not check the line count.
+    Lines { format: &'static str },
     /// One JSON object of the named schema (e.g. `ab.scene_spec`).
     Json { schema: &'static str },
 }
@@ -58,6 +63,9 @@ pub struct ChatCall<'a> {
     pub shape: ResponseShape,
     /// The run seed.
     pub seed: u64,
+    /// The step's own completion-token limit (its `max_completion_tokens` param), over the
+    /// backend's `max_completion_tokens`.
+    pub max_completion_tokens: Option<u64>,
 }
 
 /// A model's answer.
@@ -70,6 +78,21 @@ pub struct ChatReply {
     pub model: String,
     /// HTTP attempts made (1 when the first one succeeded; always 1 offline).
     pub attempts: u32,
+    /// What the server said beyond the text, for the transcript (`None` offline).
+    pub details: Option<ReplyDetails>,
+}
+
+/// What an HTTP answer carried beside the text the stage parses.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReplyDetails {
+    /// `choices[0].finish_reason`.
+    pub finish_reason: Option<String>,
+    /// The answer's `model` (the server's name for what answered; may differ from the request).
+    pub model: Option<String>,
+    /// `reasoning_content`/`reasoning` and the `<think>` blocks cut from the content.
+    pub reasoning: Option<String>,
+    /// The messages as sent, when the backend normalised them (`alternate_roles`).
+    pub sent_messages: Option<Vec<ChatMessage>>,
 }
 
 /// Generates text.
@@ -139,6 +162,14 @@ pub enum BackendError {
         detail: String,
         attempts: u32,
     },
+    /// `finish_reason: "length"`: the answer was cut. `tokens` is `usage.completion_tokens`,
+    /// else the limit sent, else unknown.
+    #[error("answer truncated at {} from `POST {url}`; raise `backend.text.max_completion_tokens` or the step's `params.max_completion_tokens`", tokens_text(.tokens))]
+    Truncated {
+        url: String,
+        tokens: Option<u64>,
+        attempts: u32,
+    },
     /// The offline image could not be encoded.
     #[error("could not encode the offline image as PNG")]
     Png(#[source] png::EncodingError),
@@ -161,6 +192,7 @@ impl BackendError {
     pub fn attempts(&self) -> Option<u32> {
         match self {
             BackendError::Status { attempts, .. }
+            | BackendError::Truncated { attempts, .. }
             | BackendError::Transport { attempts, .. }
             | BackendError::Malformed { attempts, .. } => Some(*attempts),
             _ => None,
@@ -174,6 +206,16 @@ fn attempts_text(attempts: &u32) -> String {
         "1 attempt".to_string()
     } else {
         format!("{attempts} attempts")
+    }
+}
+
+/// `512 tokens`, or the server's limit when the count is unknown.
+fn tokens_text(tokens: &Option<u64>) -> String {
+    match tokens {
+        Some(n) => format!("{n} tokens"),
+        None => {
+            "the server's token limit (no `usage.completion_tokens` and no limit sent)".to_string()
+        }
     }
 }
 
@@ -301,6 +343,8 @@ pub(crate) fn build_text(
                     send_temperature: config.send_temperature,
                     json_mode: config.json_mode,
                     reasoning_effort: config.reasoning_effort.clone(),
+                    max_completion_tokens: config.max_completion_tokens,
+                    alternate_roles: config.alternate_roles,
                 },
             )))
         }
@@ -355,6 +399,7 @@ pub(crate) fn build_image(
                     size: config.size.clone(),
                     quality: config.quality.clone(),
                     moderation: config.moderation.clone(),
+                    response_format: config.response_format.clone(),
                 },
             )))
         }

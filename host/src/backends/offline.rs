@@ -69,10 +69,11 @@ impl OfflineText {
             ResponseShape::Line {
                 format: Some("title"),
             } => title(&mut rng, words),
-            ResponseShape::Line {
-                format: Some("blackbox.hints"),
+            ResponseShape::Lines {
+                format: "blackbox.hints",
             } => hints(&mut rng, words),
             ResponseShape::Line { .. } => scene.line(&mut rng, words),
+            ResponseShape::Lines { .. } => scene.text(&mut rng, words),
             ResponseShape::Json {
                 schema: "ab.scene_spec",
             } => scene.scene_spec(&mut rng, words),
@@ -107,6 +108,7 @@ impl TextBackend for OfflineText {
             provider: PROVIDER,
             model: call.model.unwrap_or(&self.model).to_string(),
             attempts: 1,
+            details: None,
         })
     }
 
@@ -537,8 +539,9 @@ fn hints(rng: &mut Rng, words: &Words) -> String {
         .join("\n")
 }
 
-/// The concept list a rewrite was asked about, unchanged: the first line of the last user
-/// message that parses as a JSON array of strings (`[]` when there is none).
+/// The concept list a rewrite was asked about, unchanged, as `{"concepts": [...]}` (the object
+/// the prompt asks for): the first line of the last user message that parses as a JSON array of
+/// strings (an empty list when there is none).
 fn concept_list(messages: &[ChatMessage]) -> String {
     let last = messages
         .iter()
@@ -548,7 +551,10 @@ fn concept_list(messages: &[ChatMessage]) -> String {
     last.lines()
         .filter_map(|line| serde_json::from_str::<Vec<String>>(line.trim()).ok())
         .next()
-        .map_or_else(|| "[]".to_owned(), |list| json!(list).to_string())
+        .map_or_else(
+            || json!({ "concepts": [] }).to_string(),
+            |list| json!({ "concepts": list }).to_string(),
+        )
 }
 
 /// Two or three distinct Title Case words.
@@ -680,6 +686,7 @@ mod tests {
             model: None,
             shape,
             seed,
+            max_completion_tokens: None,
         };
         OfflineText::new("offline-model", Duration::ZERO, 4)
             .chat(&call)
@@ -794,8 +801,8 @@ mod tests {
             ResponseShape::Json {
                 schema: "blackbox.judge_scores",
             },
-            ResponseShape::Line {
-                format: Some("blackbox.hints"),
+            ResponseShape::Lines {
+                format: "blackbox.hints",
             },
         ] {
             assert_eq!(
@@ -854,6 +861,7 @@ mod tests {
             model: None,
             shape: ResponseShape::Text,
             seed: 0,
+            max_completion_tokens: None,
         };
         let reply = backend.chat(&call).expect("chat");
         assert_eq!(
@@ -917,7 +925,7 @@ mod tests {
                 schema: "preprompt.concept_list",
             },
         );
-        assert_eq!(answer, "[\"a fox\",\"dusk\"]");
+        assert_eq!(answer, "{\"concepts\":[\"a fox\",\"dusk\"]}");
     }
 
     #[test]
@@ -1100,6 +1108,7 @@ mod tests {
                         model: None,
                         shape: ResponseShape::Text,
                         seed: 0,
+                        max_completion_tokens: None,
                     };
                     backend.chat(&call).expect("chat");
                 })
@@ -1121,8 +1130,8 @@ mod tests {
     const JUDGE: ResponseShape = ResponseShape::Json {
         schema: "blackbox.judge_scores",
     };
-    const HINTS: ResponseShape = ResponseShape::Line {
-        format: Some("blackbox.hints"),
+    const HINTS: ResponseShape = ResponseShape::Lines {
+        format: "blackbox.hints",
     };
 
     /// An idea-card prompt shaped like `prompts/blackbox/idea_card.j2`; `zeppelin` appears only

@@ -24,13 +24,14 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
+use super::answer::{read_answer, AnswerProblem};
 use super::endpoint::ApiRoot;
 use super::limiter::{Adjustment, Limiter};
 use super::offline_image::is_png;
 use super::rate::{self, Pacer, Pause, RateLimits};
 use super::{
-    BackendError, ChatCall, ChatReply, ImageBackend, ImageCall, ImageReply, Notices, ResponseShape,
-    TextBackend,
+    roles, BackendError, ChatCall, ChatMessage, ChatReply, ImageBackend, ImageCall, ImageReply,
+    Notices, ReplyDetails, ResponseShape, TextBackend,
 };
 
 /// The `provider` label of every openai record.
@@ -388,6 +389,62 @@ impl Client {
         }
     }
 
+    /// GETs the image an images answer points at (`data[0].url`): only from the origin (scheme,
+    /// host, port) of `answered` (a server must not send us elsewhere), with the client's
+    /// timeout, without the key, at most [`MAX_BODY_BYTES`]; the bytes must be a PNG. Not
+    /// retried: the image was already paid for, a failure names the URL.
+    fn fetch_image(&self, answered: &Answer, image_url: &str) -> Result<Vec<u8>, BackendError> {
+        let malformed = |detail: String| {
+            self.malformed(&answered.url, answered.status, answered.attempts, detail)
+        };
+        let shown = self.redact(image_url);
+        match (origin(image_url), origin(&answered.url)) {
+            (Some(image), Some(api)) if image == api => {}
+            _ => {
+                return Err(malformed(format!(
+                    "`data[0].url` `{shown}` is not on the API's host; only images served by the answering host are fetched"
+                )))
+            }
+        }
+        let response = match self.agent.get(image_url).call() {
+            Ok(response) => response,
+            Err(ureq::Error::Status(status, _)) => {
+                return Err(malformed(format!(
+                    "fetching `data[0].url` `{shown}` answered HTTP {status}"
+                )))
+            }
+            Err(ureq::Error::Transport(t)) => {
+                return Err(malformed(format!(
+                    "fetching `data[0].url` `{shown}` failed: {}",
+                    self.describe_transport(&t)
+                )))
+            }
+        };
+        let mut bytes = Vec::new();
+        response
+            .into_reader()
+            .take(MAX_BODY_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| {
+                malformed(format!(
+                    "fetching `data[0].url` `{shown}` failed: {}",
+                    self.describe_io(&e, "reading the image failed")
+                ))
+            })?;
+        if bytes.len() as u64 > MAX_BODY_BYTES {
+            return Err(malformed(format!(
+                "the image at `data[0].url` is larger than {} MiB",
+                MAX_BODY_BYTES >> 20
+            )));
+        }
+        if !is_png(&bytes) {
+            return Err(malformed(format!(
+                "`data[0].url` `{shown}` does not hold a PNG image"
+            )));
+        }
+        Ok(bytes)
+    }
+
     fn error(&self, url: &str, attempts: u32, failure: Failure) -> BackendError {
         let url = url.to_string();
         match failure {
@@ -537,6 +594,20 @@ pub(crate) fn estimate_tokens(call: &ChatCall<'_>) -> u64 {
     (chars as u64).div_ceil(4) + COMPLETION_TOKENS_ESTIMATE
 }
 
+/// `scheme://host[:port]` of an `http(s)` URL without user info, lowercased; `None` otherwise.
+fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    Some(format!("{scheme}://{}", authority.to_ascii_lowercase()))
+}
+
 /// The wait a 429/5xx answer asks for: `retry-after-ms` (milliseconds, OpenAI's), else
 /// `Retry-After` in seconds (an HTTP date is not read: the backoff applies).
 fn retry_after(response: &ureq::Response) -> Option<Duration> {
@@ -570,93 +641,99 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 #[derive(Debug)]
 pub(crate) struct OpenaiText {
     client: Client,
-    model: String,
-    send_temperature: bool,
-    json_mode: bool,
-    reasoning_effort: Option<String>,
+    chat: ChatSettings,
 }
 
 /// The chat-specific settings of [`OpenaiText`].
 #[derive(Debug, Clone)]
 pub(crate) struct ChatSettings {
     pub(crate) model: String,
-    pub(crate) send_temperature: bool,
+    /// `None`: send unless `reasoning_effort` is set.
+    pub(crate) send_temperature: Option<bool>,
     pub(crate) json_mode: bool,
     pub(crate) reasoning_effort: Option<String>,
+    pub(crate) max_completion_tokens: Option<u64>,
+    pub(crate) alternate_roles: bool,
+}
+
+impl ChatSettings {
+    /// Whether requests carry a temperature: as set, else not with `reasoning_effort`.
+    fn sends_temperature(&self) -> bool {
+        self.send_temperature
+            .unwrap_or(self.reasoning_effort.is_none())
+    }
 }
 
 impl OpenaiText {
     pub(crate) fn new(client: Client, chat: ChatSettings) -> Self {
-        OpenaiText {
-            client,
-            model: chat.model,
-            send_temperature: chat.send_temperature,
-            json_mode: chat.json_mode,
-            reasoning_effort: chat.reasoning_effort,
-        }
+        OpenaiText { client, chat }
     }
 
-    /// The request body for `call`.
-    fn body(&self, call: &ChatCall<'_>, model: &str) -> Value {
-        let messages: Vec<Value> = call
-            .messages
+    /// The request body for `call`, with `messages` as they go out.
+    fn body(&self, call: &ChatCall<'_>, model: &str, messages: &[ChatMessage]) -> Value {
+        let messages: Vec<Value> = messages
             .iter()
             .map(|m| json!({ "role": m.role, "content": m.content }))
             .collect();
         let mut body = json!({ "model": model, "messages": messages });
-        if self.send_temperature {
+        if self.chat.sends_temperature() {
             body["temperature"] = json!(call.temperature);
         }
-        if self.json_mode && matches!(call.shape, ResponseShape::Json { .. }) {
+        if self.chat.json_mode && matches!(call.shape, ResponseShape::Json { .. }) {
             body["response_format"] = json!({ "type": "json_object" });
         }
-        if let Some(effort) = &self.reasoning_effort {
+        if let Some(effort) = &self.chat.reasoning_effort {
             body["reasoning_effort"] = json!(effort);
         }
+        if let Some(limit) = self.completion_limit(call) {
+            body["max_completion_tokens"] = json!(limit);
+        }
         body
+    }
+
+    /// The step's limit, else the backend's.
+    fn completion_limit(&self, call: &ChatCall<'_>) -> Option<u64> {
+        call.max_completion_tokens
+            .or(self.chat.max_completion_tokens)
     }
 }
 
 impl TextBackend for OpenaiText {
     fn chat(&self, call: &ChatCall<'_>) -> Result<ChatReply, BackendError> {
-        let model = call.model.unwrap_or(&self.model);
-        let answer =
-            self.client
-                .post_json(CHAT_PATH, &self.body(call, model), estimate_tokens(call))?;
-        let message = answer.body.pointer("/choices/0/message");
-        match message
-            .and_then(|m| m.get("content"))
-            .and_then(Value::as_str)
-        {
-            Some(text) if !text.trim().is_empty() => Ok(ChatReply {
-                text: text.to_string(),
+        let model = call.model.unwrap_or(&self.chat.model);
+        let normalised = if self.chat.alternate_roles {
+            Some(roles::alternate(call.messages)?)
+        } else {
+            None
+        };
+        let messages = normalised.as_deref().unwrap_or(call.messages);
+        let answer = self.client.post_json(
+            CHAT_PATH,
+            &self.body(call, model, messages),
+            estimate_tokens(call),
+        )?;
+        match read_answer(&answer.body) {
+            Ok(read) => Ok(ChatReply {
+                text: read.text,
                 provider: PROVIDER,
                 model: model.to_string(),
                 attempts: answer.attempts,
+                details: Some(ReplyDetails {
+                    finish_reason: read.finish_reason,
+                    model: read.model,
+                    reasoning: read.reasoning,
+                    sent_messages: normalised,
+                }),
             }),
-            content => {
-                let what = if content.is_some() {
-                    "`choices[0].message.content` is empty".to_string()
-                } else if let Some(refusal) = message
-                    .and_then(|m| m.get("refusal"))
-                    .and_then(Value::as_str)
-                {
-                    format!("the model refused: {refusal}")
-                } else {
-                    "no `choices[0].message.content` in the answer".to_string()
-                };
-                let finish = answer
-                    .body
-                    .pointer("/choices/0/finish_reason")
-                    .and_then(Value::as_str)
-                    .map(|r| format!(" (finish_reason `{r}`)"))
-                    .unwrap_or_default();
-                Err(self.client.malformed(
-                    &answer.url,
-                    answer.status,
-                    answer.attempts,
-                    format!("{what}{finish}"),
-                ))
+            Err(AnswerProblem::Truncated { completion_tokens }) => Err(BackendError::Truncated {
+                url: answer.url,
+                tokens: completion_tokens.or(self.completion_limit(call)),
+                attempts: answer.attempts,
+            }),
+            Err(AnswerProblem::Unusable(detail)) => {
+                Err(self
+                    .client
+                    .malformed(&answer.url, answer.status, answer.attempts, detail))
             }
         }
     }
@@ -666,7 +743,7 @@ impl TextBackend for OpenaiText {
     }
 
     fn model(&self) -> &str {
-        &self.model
+        &self.chat.model
     }
 }
 
@@ -684,6 +761,8 @@ pub(crate) struct ImageSettings {
     pub(crate) size: String,
     pub(crate) quality: String,
     pub(crate) moderation: Option<String>,
+    /// Sent when set (`b64_json` or `url`); unset, nothing is sent and `b64_json` is expected.
+    pub(crate) response_format: Option<String>,
 }
 
 impl OpenaiImage {
@@ -705,25 +784,40 @@ impl ImageBackend for OpenaiImage {
         if let Some(moderation) = &s.moderation {
             body["moderation"] = json!(moderation);
         }
+        if let Some(format) = &s.response_format {
+            body["response_format"] = json!(format);
+        }
         // One image per request; `images_per_minute` paces requests, so the token count is moot.
         let answer = self.client.post_json(IMAGES_PATH, &body, 0)?;
         let malformed = |detail: String| {
             self.client
                 .malformed(&answer.url, answer.status, answer.attempts, detail)
         };
-        let b64 = answer
-            .body
-            .pointer("/data/0/b64_json")
-            .and_then(Value::as_str)
-            .ok_or_else(|| malformed("no `data[0].b64_json` in the answer".to_string()))?;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(b64.trim())
-            .map_err(|e| malformed(format!("`data[0].b64_json` is not base64: {e}")))?;
-        if !is_png(&png) {
-            return Err(malformed(
-                "`data[0].b64_json` does not hold a PNG image".to_string(),
-            ));
-        }
+        let png = match (
+            answer
+                .body
+                .pointer("/data/0/b64_json")
+                .and_then(Value::as_str),
+            answer.body.pointer("/data/0/url").and_then(Value::as_str),
+        ) {
+            (Some(b64), _) => {
+                let png = base64::engine::general_purpose::STANDARD
+                    .decode(b64.trim())
+                    .map_err(|e| malformed(format!("`data[0].b64_json` is not base64: {e}")))?;
+                if !is_png(&png) {
+                    return Err(malformed(
+                        "`data[0].b64_json` does not hold a PNG image".to_string(),
+                    ));
+                }
+                png
+            }
+            (None, Some(url)) => self.client.fetch_image(&answer, url)?,
+            (None, None) => {
+                return Err(malformed(
+                    "no `data[0].b64_json` nor `data[0].url` in the answer".to_string(),
+                ))
+            }
+        };
         Ok(ImageReply {
             png,
             provider: PROVIDER,
@@ -778,9 +872,11 @@ mod tests {
             max_concurrency: 2,
             requests_per_minute: None,
             tokens_per_minute: None,
-            send_temperature: true,
+            send_temperature: Some(true),
             json_mode: true,
             reasoning_effort: Some("low".into()),
+            max_completion_tokens: None,
+            alternate_roles: false,
             offline_latency_ms: 0,
         }
     }
@@ -792,6 +888,7 @@ mod tests {
             size: "1536x1024".into(),
             quality: "high".into(),
             moderation: Some("low".into()),
+            response_format: None,
             base_url: None,
             api_key_env: None,
             timeout_s: None,
@@ -838,6 +935,7 @@ mod tests {
             model,
             shape,
             seed: 1,
+            max_completion_tokens: None,
         })
     }
 
@@ -875,7 +973,13 @@ mod tests {
                 text: "{\"ok\": true}".into(),
                 provider: "openai",
                 model: "gpt-test".into(),
-                attempts: 1
+                attempts: 1,
+                details: Some(ReplyDetails {
+                    finish_reason: Some("stop".into()),
+                    model: Some("stub-model".into()),
+                    reasoning: None,
+                    sent_messages: None,
+                }),
             }
         );
         assert_eq!(
@@ -913,7 +1017,7 @@ mod tests {
     fn optional_fields_are_left_out() {
         let stub = Stub::start(vec![Canned::chat("one"), Canned::chat("two")]);
         let mut config = text_config(&stub.url);
-        config.send_temperature = false;
+        config.send_temperature = Some(false);
         config.reasoning_effort = None;
         let backend = text(&config);
         // JSON mode on, but a text step: no `response_format`.
@@ -943,6 +1047,140 @@ mod tests {
             requests[1].json().get("response_format").is_none(),
             "json_mode off still sent it"
         );
+    }
+
+    /// A 200 chat completion with `message` and `finish_reason` as given.
+    fn answer(message: Value, finish_reason: &str) -> Canned {
+        let body = json!({
+            "model": "served-model",
+            "choices": [{ "index": 0, "message": message, "finish_reason": finish_reason }],
+            "usage": { "completion_tokens": 7 },
+        });
+        Canned::status(200, body.to_string())
+    }
+
+    #[test]
+    fn answer_shapes_of_compatible_servers_are_read() {
+        let stub = Stub::start(vec![
+            answer(
+                json!({"role": "assistant", "content": [{"type": "text", "text": "in "}, {"type": "text", "text": "parts"}]}),
+                "stop",
+            ),
+            answer(
+                json!({"role": "assistant", "content": "plain", "reasoning_content": "thought first"}),
+                "stop",
+            ),
+            answer(
+                json!({"role": "assistant", "content": "<think>\nweigh it\n</think>\n\nafter thinking"}),
+                "eos",
+            ),
+        ]);
+        let backend = text(&text_config(&stub.url));
+        let some = |s: &str| Some(s.to_string());
+        let expected = [
+            ("in parts", None, some("stop")),
+            ("plain", some("thought first"), some("stop")),
+            ("after thinking", some("weigh it"), some("eos")),
+        ];
+        for (text, reasoning, finish_reason) in expected {
+            let reply = chat(&*backend, ResponseShape::Text, None).expect("chat");
+            assert_eq!(reply.text, text);
+            assert_eq!(
+                reply.details,
+                Some(ReplyDetails {
+                    finish_reason,
+                    model: some("served-model"),
+                    reasoning,
+                    sent_messages: None,
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn reasoning_without_content_is_a_clear_error() {
+        let stub = Stub::start(vec![answer(
+            json!({"role": "assistant", "content": null, "reasoning_content": "only this"}),
+            "stop",
+        )]);
+        let err = chat(&*text(&text_config(&stub.url)), ResponseShape::Text, None).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("the model answered only reasoning, no content"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn length_is_a_truncation_error_naming_the_tokens_and_the_keys() {
+        let stub = Stub::start(vec![
+            answer(json!({"role": "assistant", "content": "cut mid"}), "length"),
+            Canned::status(
+                200,
+                json!({"choices": [{"message": {"content": "cut"}, "finish_reason": "length"}]})
+                    .to_string(),
+            ),
+        ]);
+        let mut config = text_config(&stub.url);
+        config.max_completion_tokens = Some(300);
+        let backend = text(&config);
+        let counted = chat(&*backend, ResponseShape::Text, None).unwrap_err();
+        let limit = chat(&*backend, ResponseShape::Text, None).unwrap_err();
+        for (err, tokens) in [(counted, "7 tokens"), (limit, "300 tokens")] {
+            let msg = err.to_string();
+            assert!(
+                msg.starts_with(&format!("answer truncated at {tokens}"))
+                    && msg.contains("`backend.text.max_completion_tokens`")
+                    && msg.contains("`params.max_completion_tokens`"),
+                "{msg}"
+            );
+        }
+        assert_eq!(stub.requests()[0].json()["max_completion_tokens"], 300);
+    }
+
+    #[test]
+    fn temperature_is_left_out_with_reasoning_effort_unless_asked_for() {
+        let stub = Stub::start(vec![
+            Canned::chat("a"),
+            Canned::chat("b"),
+            Canned::chat("c"),
+        ]);
+        let mut config = text_config(&stub.url);
+        config.send_temperature = None;
+        chat(&*text(&config), ResponseShape::Text, None).expect("auto with effort");
+        config.send_temperature = Some(true);
+        chat(&*text(&config), ResponseShape::Text, None).expect("explicit");
+        config.send_temperature = None;
+        config.reasoning_effort = None;
+        chat(&*text(&config), ResponseShape::Text, None).expect("auto without effort");
+        let sent: Vec<bool> = stub
+            .requests()
+            .iter()
+            .map(|r| r.json().get("temperature").is_some())
+            .collect();
+        assert_eq!(sent, vec![false, true, true]);
+    }
+
+    #[test]
+    fn alternate_roles_sends_and_reports_normalised_messages() {
+        let stub = Stub::start(vec![Canned::chat("ok")]);
+        let mut config = text_config(&stub.url);
+        config.alternate_roles = true;
+        let reply = chat(&*text(&config), ResponseShape::Text, None).expect("chat");
+        let sent = stub.requests()[0].json()["messages"].clone();
+        assert_eq!(
+            sent,
+            json!([
+                { "role": "system", "content": "You are terse." },
+                { "role": "user", "content": "Describe a harbour." },
+                { "role": "assistant", "content": "A harbour.\n\nTwo assistant turns in a row." },
+            ])
+        );
+        let recorded = reply
+            .details
+            .and_then(|d| d.sent_messages)
+            .expect("recorded");
+        assert_eq!(serde_json::to_value(&recorded).unwrap(), sent);
     }
 
     #[test]
@@ -1104,7 +1342,7 @@ mod tests {
     fn answers_without_text_are_malformed() {
         let no_choices = json!({ "choices": [] }).to_string();
         let empty =
-            json!({ "choices": [{ "message": { "content": "  " }, "finish_reason": "length" }] })
+            json!({ "choices": [{ "message": { "content": "  " }, "finish_reason": "stop" }] })
                 .to_string();
         let refusal =
             json!({ "choices": [{ "message": { "content": null, "refusal": "cannot help" } }] })
@@ -1117,7 +1355,7 @@ mod tests {
         let backend = text(&text_config(&stub.url));
         let expect = [
             "no `choices[0].message.content`",
-            "is empty (finish_reason `length`)",
+            "is empty (finish_reason `stop`)",
             "the model refused: cannot help",
         ];
         for fragment in expect {
@@ -1550,6 +1788,50 @@ mod tests {
     }
 
     #[test]
+    fn response_format_is_sent_and_a_url_answer_is_fetched_from_the_same_host_only() {
+        let png = tiny_png();
+        let url_answer =
+            |url: &str| Canned::status(200, json!({ "data": [{ "url": url }] }).to_string());
+        let stub = Stub::start_with(|base| {
+            vec![
+                url_answer(&format!("{base}/files/img.png")),
+                Canned::bytes(&png),
+                url_answer("http://elsewhere.invalid/img.png"),
+                url_answer(&format!("{base}/files/not.png")),
+                Canned::bytes(b"GIF89a not a png"),
+            ]
+        });
+        let text_cfg = text_config(&stub.url);
+        let mut config = image_config();
+        config.response_format = Some("url".into());
+        let backend = build_image(&config, &text_cfg, &env_with_key, FAST, Notices::none())
+            .expect("image backend");
+        let call = ImageCall {
+            prompt: "a red fox",
+            seed: 3,
+        };
+        assert_eq!(backend.generate(&call).expect("fetched").png, png);
+        let elsewhere = backend.generate(&call).unwrap_err().to_string();
+        assert!(
+            elsewhere.contains("is not on the API's host"),
+            "{elsewhere}"
+        );
+        let not_png = backend.generate(&call).unwrap_err().to_string();
+        assert!(not_png.contains("does not hold a PNG image"), "{not_png}");
+
+        let requests = stub.requests();
+        assert_eq!(requests[0].json()["response_format"], "url");
+        assert_eq!(
+            (requests[1].method.as_str(), requests[1].path.as_str()),
+            ("GET", "/files/img.png")
+        );
+        assert_eq!(requests[1].header("authorization"), None);
+        // Nothing was fetched from elsewhere: the third request is the third POST.
+        assert_eq!(requests[2].method, "POST");
+        assert_eq!(requests.len(), 5);
+    }
+
+    #[test]
     fn image_answers_that_are_not_png_are_malformed() {
         let stub = Stub::start(vec![
             image_answer(b"GIF89a not a png"),
@@ -1558,6 +1840,7 @@ mod tests {
                 200,
                 json!({ "data": [{ "url": "https://example.com/x.png" }] }).to_string(),
             ),
+            Canned::status(200, json!({ "data": [{}] }).to_string()),
         ]);
         let backend = build_image(
             &image_config(),
@@ -1570,7 +1853,8 @@ mod tests {
         for fragment in [
             "does not hold a PNG",
             "is not base64",
-            "no `data[0].b64_json`",
+            "is not on the API's host",
+            "no `data[0].b64_json` nor `data[0].url`",
         ] {
             let err = backend
                 .generate(&ImageCall {

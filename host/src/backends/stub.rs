@@ -48,7 +48,8 @@ pub(crate) enum Canned {
     Respond {
         status: u16,
         headers: Vec<(String, String)>,
-        body: String,
+        /// Bytes, so a canned image can be served.
+        body: Vec<u8>,
     },
     /// Read the request, never answer.
     Hang,
@@ -59,7 +60,16 @@ impl Canned {
         Canned::Respond {
             status,
             headers: Vec::new(),
-            body: body.into(),
+            body: body.into().into_bytes(),
+        }
+    }
+
+    /// A 200 answer of raw bytes (an image file).
+    pub(crate) fn bytes(body: &[u8]) -> Self {
+        Canned::Respond {
+            status: 200,
+            headers: Vec::new(),
+            body: body.to_vec(),
         }
     }
 
@@ -176,7 +186,15 @@ impl Responder {
 impl Stub {
     /// Starts a stub that answers connections with `responses` in order (then 418s).
     pub(crate) fn start(responses: Vec<Canned>) -> Stub {
-        Stub::serve_with(Responder::Queue(VecDeque::from(responses)))
+        Stub::start_with(|_| responses)
+    }
+
+    /// [`Stub::start`] with answers that need the stub's own URL (`http://127.0.0.1:<port>`).
+    pub(crate) fn start_with(responses: impl FnOnce(&str) -> Vec<Canned>) -> Stub {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let addr = listener.local_addr().expect("local address");
+        let queue = responses(&format!("http://{addr}"));
+        Stub::serve_on(listener, Responder::Queue(VecDeque::from(queue)))
     }
 
     /// Starts a stub that enforces `per_minute` requests per minute (a bucket of `burst`,
@@ -194,8 +212,12 @@ impl Stub {
         })
     }
 
-    fn serve_with(mut responder: Responder) -> Stub {
+    fn serve_with(responder: Responder) -> Stub {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        Stub::serve_on(listener, responder)
+    }
+
+    fn serve_on(listener: TcpListener, mut responder: Responder) -> Stub {
         let addr = listener.local_addr().expect("local address");
         let requests = Arc::new(Mutex::new(Vec::new()));
         let refused = Arc::new(AtomicUsize::new(0));
@@ -272,7 +294,7 @@ fn serve(mut stream: TcpStream, canned: Canned, requests: &Mutex<Vec<Recorded>>)
             }
             head.push_str("\r\n");
             let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(body.as_bytes());
+            let _ = stream.write_all(&body);
             let _ = stream.flush();
         }
         Canned::Hang => {

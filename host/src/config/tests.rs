@@ -97,7 +97,6 @@ fn embedded_default_has_every_listed_key() {
                 "timeout_s": 120,
                 "max_retries": 5,
                 "max_concurrency": 4,
-                "send_temperature": true,
                 "json_mode": true,
                 "offline_latency_ms": 0,
             },

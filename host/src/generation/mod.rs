@@ -14,6 +14,8 @@
 //! Whatever happens after the config parsed, the run writes its transcript and one
 //! `runs_index.jsonl` line, with `error {type, message, phase, step}` when it failed.
 
+#[cfg(test)]
+mod alternate_roles_tests;
 mod title;
 
 use std::path::{Path, PathBuf};

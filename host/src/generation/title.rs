@@ -63,6 +63,7 @@ pub fn generate_title(
                     format: Some("title"),
                 },
                 seed,
+                max_completion_tokens: None,
             })
             .map_err(|error| format!("title generation failed: {error}"))?;
         match check_title(&reply.text) {

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::backends::{BackendError, ChatCall, ChatMessage, TextBackend};
+use crate::backends::{BackendError, ChatCall, ChatMessage, ResponseShape, TextBackend};
 use crate::clock::Timestamp;
 
 use super::node::{ActionStep, Block, ChatStep, MergeMode, Node};
@@ -28,6 +28,9 @@ use super::node::{ActionStep, Block, ChatStep, MergeMode, Node};
 const SYSTEM: &str = "system";
 const USER: &str = "user";
 const ASSISTANT: &str = "assistant";
+
+/// The step param that limits an answer's tokens (over `backend.text.max_completion_tokens`).
+const MAX_COMPLETION_TOKENS: &str = "max_completion_tokens";
 
 /// The root block's name when it has none.
 pub const ROOT_NAME: &str = "pipeline";
@@ -61,6 +64,8 @@ impl RunState {
 /// One transcript record.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+// One record per step, built once and serialized: boxing the chat variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum StepRecord {
     Chat {
         name: String,
@@ -78,6 +83,18 @@ pub enum StepRecord {
         /// `offline` or `openai`.
         provider: String,
         attempts: u32,
+        /// `choices[0].finish_reason` (HTTP answers only).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        finish_reason: Option<String>,
+        /// The model the answer names (HTTP answers only; may differ from `params.model`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        answer_model: Option<String>,
+        /// Reasoning the answer carried (`reasoning_content`, `<think>` blocks), not in `response`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reasoning: Option<String>,
+        /// The messages as sent, when the backend normalised them (`alternate_roles`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sent_messages: Option<Vec<ChatMessage>>,
         created_at: String,
         meta: Map<String, Value>,
     },
@@ -181,6 +198,7 @@ pub fn validate_block(block: &Block, path: &str) -> Result<(), EngineError> {
                         "params must not contain `temperature`; set the step's temperature instead",
                     ));
                 }
+                step_completion_limit(step).map_err(|m| EngineError::new(&child_path, m))?;
                 match step.params.get("model") {
                     None | Some(Value::String(_)) => {}
                     Some(other) => {
@@ -249,6 +267,19 @@ fn message(role: &str, content: &str) -> ChatMessage {
     ChatMessage {
         role: role.to_owned(),
         content: content.to_owned(),
+    }
+}
+
+/// The step's `max_completion_tokens` param: a positive integer when set.
+fn step_completion_limit(step: &ChatStep) -> Result<Option<u64>, String> {
+    match step.params.get(MAX_COMPLETION_TOKENS) {
+        None => Ok(None),
+        Some(value) => match value.as_u64() {
+            Some(n) if n > 0 => Ok(Some(n)),
+            _ => Err(format!(
+                "params.{MAX_COMPLETION_TOKENS} must be a positive integer (got {value})"
+            )),
+        },
     }
 }
 
@@ -332,6 +363,7 @@ impl Engine<'_> {
             model: step.params.get("model").and_then(Value::as_str),
             shape: step.shape,
             seed: state.seed,
+            max_completion_tokens: step_completion_limit(step).map_err(|m| self.fail(path, m))?,
         };
         let reply = self.backend.chat(&call).map_err(|error| {
             self.failed(EngineError {
@@ -343,8 +375,20 @@ impl Engine<'_> {
         if reply.text.trim().is_empty() && !step.allow_empty_response {
             return Err(self.fail(path, "the model returned an empty response"));
         }
+        if let ResponseShape::Line { .. } = step.shape {
+            let lines = reply.text.lines().filter(|l| !l.trim().is_empty()).count();
+            if lines > 1 {
+                return Err(self.fail(
+                    path,
+                    format!(
+                        "this step asks for one line; the model answered {lines} non-empty lines"
+                    ),
+                ));
+            }
+        }
 
         let response = reply.text;
+        let details = reply.details.unwrap_or_default();
         let response_chars = chars(&response);
         state.steps.push(StepRecord::Chat {
             name: last_segment(path).to_owned(),
@@ -360,6 +404,10 @@ impl Engine<'_> {
             input_messages: parent.len() + 1,
             provider: reply.provider.to_owned(),
             attempts: reply.attempts,
+            finish_reason: details.finish_reason,
+            answer_model: details.model,
+            reasoning: details.reasoning,
+            sent_messages: details.sent_messages,
             created_at: Timestamp::now().iso().to_owned(),
             meta: json_safe_map(&meta),
         });
@@ -701,7 +749,7 @@ fn json_safe(value: &Value, depth: usize) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backends::{ChatReply, ResponseShape};
+    use crate::backends::ChatReply;
     use crate::pipeline::node::{ActionFn, PromptFn};
     use serde_json::json;
     use std::collections::HashMap;
@@ -716,6 +764,7 @@ mod tests {
         temperature: f64,
         model: Option<String>,
         seed: u64,
+        max_completion_tokens: Option<u64>,
     }
 
     /// Answers `answer to <path>` unless told otherwise; records calls and peak concurrency.
@@ -770,6 +819,7 @@ mod tests {
                 temperature: call.temperature,
                 model: call.model.map(str::to_owned),
                 seed: call.seed,
+                max_completion_tokens: call.max_completion_tokens,
             });
             let text = match self.replies.get(call.step_path) {
                 Some(Ok(text)) => text.clone(),
@@ -781,6 +831,7 @@ mod tests {
                 provider: "offline",
                 model: call.model.unwrap_or("fake-model").to_owned(),
                 attempts: 2,
+                details: None,
             })
         }
         fn provider(&self) -> &'static str {
@@ -1195,6 +1246,30 @@ mod tests {
     }
 
     #[test]
+    fn a_line_step_answered_with_several_lines_fails_naming_the_step() {
+        let fake = Fake::default()
+            .reply("pipeline/one", "\nthe line\n\n")
+            .reply("pipeline/two", "first\nsecond");
+        let line = |name: &str| {
+            Node::Chat(ChatStep::new(
+                name,
+                0.5,
+                ResponseShape::Line { format: None },
+                prompt("P"),
+            ))
+        };
+        let out = run(&pipeline(vec![line("one"), line("two")]), &fake);
+        assert_eq!(
+            out.result.unwrap_err(),
+            EngineError::new(
+                "pipeline/two",
+                "this step asks for one line; the model answered 2 non-empty lines"
+            )
+        );
+        assert_eq!(out.state.steps.len(), 1);
+    }
+
+    #[test]
     fn prompt_and_action_errors_name_the_step() {
         let fake = Fake::default();
         let mut p = step("draft", "");
@@ -1325,6 +1400,10 @@ mod tests {
                 input_messages: 4,
                 provider: "offline".into(),
                 attempts: 2,
+                finish_reason: None,
+                answer_model: None,
+                reasoning: None,
+                sent_messages: None,
                 created_at: created_at.clone(),
                 meta: json!({"stage_kind": "ab.kind", "doc": "Does it", "role": "primary", "stage_id": "s"})
                     .as_object()
@@ -1334,6 +1413,39 @@ mod tests {
         );
         let call = fake.call("pipeline/s/draft");
         assert_eq!((call.temperature, call.model, call.seed), (0.5, None, 42));
+    }
+
+    #[test]
+    fn a_step_completion_limit_is_sent_and_checked_before_any_call() {
+        let fake = Fake::default();
+        let mut limited = step("limited", "P");
+        limited
+            .params
+            .insert("max_completion_tokens".into(), json!(300));
+        let out = run(
+            &pipeline(vec![Node::Chat(limited), chat("free", "P")]),
+            &fake,
+        );
+        out.result.unwrap();
+        assert_eq!(
+            fake.call("pipeline/limited").max_completion_tokens,
+            Some(300)
+        );
+        assert_eq!(fake.call("pipeline/free").max_completion_tokens, None);
+
+        let mut bad = step("bad", "P");
+        bad.params
+            .insert("max_completion_tokens".into(), json!("many"));
+        let fake = Fake::default();
+        let out = run(&pipeline(vec![Node::Chat(bad)]), &fake);
+        assert_eq!(
+            out.result.unwrap_err(),
+            EngineError::new(
+                "pipeline/bad",
+                "params.max_completion_tokens must be a positive integer (got \"many\")"
+            )
+        );
+        assert!(fake.calls().is_empty());
     }
 
     #[test]

@@ -126,6 +126,7 @@ impl ServiceProvider for HostServices {
                 model: None,
                 shape: ResponseShape::Text,
                 seed: run.seed,
+                max_completion_tokens: None,
             })
             .map_err(|error| error_chain(&error))?;
         self.log(

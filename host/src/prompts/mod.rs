@@ -10,6 +10,10 @@ use serde::Serialize;
 
 /// Every template, by name.
 const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "backends/continue_turn",
+        include_str!("backends/continue_turn.j2"),
+    ),
     ("ab/scene_draft", include_str!("ab/scene_draft.j2")),
     (
         "ab/scene_refine_no_block",

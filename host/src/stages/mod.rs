@@ -10,6 +10,7 @@ pub mod blackbox_refine;
 mod data;
 pub mod describe;
 mod direct;
+pub mod json_answer;
 pub mod plans;
 mod postprompt;
 mod preprompt;

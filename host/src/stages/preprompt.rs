@@ -7,6 +7,7 @@ use std::sync::Arc;
 use minijinja::context;
 use serde_json::{json, Value};
 
+use super::json_answer::extract_json;
 use super::profile_source::selected_concepts;
 use super::{StageBuild, StageDef, StageIo, StageKind};
 use crate::backends::ResponseShape;
@@ -174,16 +175,11 @@ fn build_filter(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
         match (run_rewrite, skip_reason) {
             (true, _) => {
                 let raw = state.output_text(REWRITE_RAW)?.to_owned();
-                match parse_concept_list(&raw, input.len()) {
-                    Ok(rewritten) => {
-                        output = rewritten;
-                        log["applied"] = json!(["dislike_rewrite"]);
-                    }
-                    Err(error) => {
-                        log["applied"] = json!([]);
-                        log["error"] = json!(error);
-                    }
-                }
+                // An unusable rewrite fails the step: going on with the unfiltered concepts
+                // would hide that the filter never ran.
+                output = parse_concept_list(&raw, input.len())
+                    .map_err(|error| format!("dislike_rewrite answer unusable: {error}"))?;
+                log["applied"] = json!(["dislike_rewrite"]);
                 log["raw_response"] = json!(raw);
             }
             (false, reason) => {
@@ -208,17 +204,21 @@ fn build_filter(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
     Ok(block)
 }
 
-/// The rewritten list: a JSON array of `expected` strings (lines starting with a code fence are
-/// dropped first, so a fenced answer still parses).
+/// The rewritten list: `{"concepts": [...]}` (what the prompt asks for, an object so that JSON
+/// mode can ask for it) or a bare array, of `expected` non-empty strings, found inside a code
+/// fence when there is one ([`extract_json`]).
 pub fn parse_concept_list(raw: &str, expected: usize) -> Result<Vec<String>, String> {
-    let text: String = raw
-        .lines()
-        .filter(|line| !line.trim_start().starts_with("```"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let value: Value = serde_json::from_str(text.trim())
-        .map_err(|e| format!("the rewrite is not a JSON array: {e}"))?;
-    let items = value.as_array().ok_or("the rewrite is not a JSON array")?;
+    const SHAPE: &str = "not `{\"concepts\": [...]}` nor a JSON array";
+    let value: Value = serde_json::from_str(extract_json(raw).trim())
+        .map_err(|e| format!("the rewrite is {SHAPE}: {e}"))?;
+    let items = match &value {
+        Value::Array(items) => items,
+        Value::Object(map) => match map.get("concepts") {
+            Some(Value::Array(items)) => items,
+            _ => return Err(format!("the rewrite is {SHAPE}: no `concepts` list")),
+        },
+        _ => return Err(format!("the rewrite is {SHAPE}")),
+    };
     let concepts: Vec<String> = items
         .iter()
         .map(|item| {
@@ -360,9 +360,18 @@ mod tests {
             parse_concept_list("```json\n[\"a\"]\n```", 1).unwrap(),
             ["a"]
         );
+        assert_eq!(
+            parse_concept_list("{\"concepts\": [\"a\", \" b \"]}", 2).unwrap(),
+            ["a", "b"]
+        );
+        assert_eq!(
+            parse_concept_list("```json\n{\"concepts\": [\"a\"]}\n```", 1).unwrap(),
+            ["a"]
+        );
         for (raw, expected) in [
             ("[\"a\"]", 2),
             ("{}", 1),
+            ("{\"concepts\": \"a\"}", 1),
             ("[1]", 1),
             ("[\"\"]", 1),
             ("nope", 1),

@@ -194,8 +194,8 @@ fn build_hints(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
             let mut step = ChatStep::new(
                 "draft",
                 temperature,
-                ResponseShape::Line {
-                    format: Some("blackbox.hints"),
+                ResponseShape::Lines {
+                    format: "blackbox.hints",
                 },
                 prompt,
             );

@@ -5,8 +5,8 @@
 //!
 //! Every parse error is a `String` starting with the reference's prefix
 //! (`invalid_idea_card_json:`, `invalid_idea_cards_json:` or `invalid_judge_output:`); judge
-//! errors end with a preview of the first 200 characters of the output. There is no code-fence
-//! stripping: a fenced answer is an error, as in the reference.
+//! errors end with a preview of the first 200 characters of the output. JSON inside a code fence
+//! is found ([`extract_json`]); the reference refused a fenced answer.
 //!
 //! Deliberate differences from the Python code:
 //! - `stopwords_hash` is FNV-1a 64 ([`plugin_api::hash::stable_hash64`], 16 hex digits) of the
@@ -20,6 +20,8 @@ use plugin_api::hash::stable_hash64;
 use plugin_api::seed::{derive_rng, unit_f64};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+
+use crate::stages::json_answer::extract_json;
 
 /// The purpose label of the selection's generator.
 pub const SELECT_PURPOSE: &str = "blackbox.select_idea_card";
@@ -104,8 +106,8 @@ pub fn idea_cards_json(cards: &[IdeaCard]) -> String {
 /// strings (null or absent gives an empty list).
 pub fn parse_idea_card(text: &str, expected_id: &str) -> Result<IdeaCard, String> {
     const P: &str = "invalid_idea_card_json";
-    let payload: Value =
-        serde_json::from_str(text).map_err(|e| format!("{P}: JSON parse error: {e}"))?;
+    let payload: Value = serde_json::from_str(extract_json(text))
+        .map_err(|e| format!("{P}: JSON parse error: {e}"))?;
     let card = match &payload {
         Value::Object(map) if map.contains_key("idea") => &map["idea"],
         Value::Object(map) if map.contains_key("ideas") => match &map["ideas"] {
@@ -293,8 +295,8 @@ pub fn parse_judge_scores(
         let preview: String = text.chars().take(200).collect();
         format!("invalid_judge_output: {reason}; preview={preview:?}")
     };
-    let payload: Value =
-        serde_json::from_str(text).map_err(|e| fail(format!("JSON parse error: {e}")))?;
+    let payload: Value = serde_json::from_str(extract_json(text))
+        .map_err(|e| fail(format!("JSON parse error: {e}")))?;
     let Some(raw) = payload.as_object().and_then(|map| map.get("scores")) else {
         return Err(fail("expected object with key 'scores'".into()));
     };
@@ -990,9 +992,19 @@ mod tests {
     }
 
     #[test]
+    fn fenced_json_is_accepted_by_the_card_and_judge_parsers() {
+        let fenced = format!("Here:\n```json\n{}\n```\n", card_json("A"));
+        assert_eq!(parse_idea_card(&fenced, "A"), Ok(card("A")));
+        let judged = "```json\n{\"scores\":[{\"id\":\"A\",\"score\":7}]}\n```";
+        assert_eq!(
+            parse_judge_scores(judged, &ids(&["A"])),
+            Ok(vec![("A".to_string(), 7)])
+        );
+    }
+
+    #[test]
     fn card_rejections() {
-        let fenced = format!("```json\n{}\n```", card_json("A"));
-        let err = parse_idea_card(&fenced, "A").expect_err("fenced");
+        let err = parse_idea_card("```json\n{ not json\n```", "A").expect_err("fenced");
         assert!(
             err.starts_with("invalid_idea_card_json: JSON parse error: "),
             "{err}"
@@ -1270,7 +1282,7 @@ mod tests {
     fn judge_scores_rejections() {
         let cases: Vec<(&str, &str)> = vec![
             ("not json", "JSON parse error: "),
-            ("```json\n{\"scores\":[]}\n```", "JSON parse error: "),
+            ("```json\n{\"scores\":[\n```", "JSON parse error: "),
             (
                 r#"[{"id":"A","score":1}]"#,
                 "expected object with key 'scores'",
