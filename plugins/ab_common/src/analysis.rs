@@ -502,7 +502,7 @@ pub fn metric_info() -> Value {
     for key in WORD_METRIC_KEYS {
         add(
             word_metric(key),
-            format!("{key} words"),
+            format!("{key} length"),
             "none",
             Some("words"),
         );
