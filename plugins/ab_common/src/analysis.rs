@@ -444,7 +444,7 @@ pub fn run_metrics(prompt: &str, final_prompt: &Value, scenespec: &Value) -> Val
         );
     }
     if let Some(counts) = final_prompt.get("word_counts").and_then(Value::as_object) {
-        for key in WORD_METRIC_KEYS {
+        for &key in WORD_METRIC_KEYS {
             if let Some(words) = counts.get(key).and_then(Value::as_u64) {
                 metrics.insert(word_metric(key), json!(words));
             }
@@ -459,17 +459,9 @@ pub fn run_metrics(prompt: &str, final_prompt: &Value, scenespec: &Value) -> Val
     Value::Object(metrics)
 }
 
-/// The final-prompt fields whose word counts are metrics (the descriptive ones).
-const WORD_METRIC_KEYS: [&str; 8] = [
-    "SUBJECT",
-    "SETTING",
-    "ACTION",
-    "COMPOSITION",
-    "CAMERA",
-    "LIGHTING",
-    "COLOR",
-    "STYLE",
-];
+/// The final-prompt fields whose word counts are metrics: the descriptive ones, every key but
+/// the last two (`TEXT_IN_SCENE`, `AR`).
+const WORD_METRIC_KEYS: &[&str] = FINAL_PROMPT_KEYS.split_at(FINAL_PROMPT_KEYS.len() - 2).0;
 
 fn word_metric(key: &str) -> String {
     format!("words_{}", key.to_ascii_lowercase())
