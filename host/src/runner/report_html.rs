@@ -35,15 +35,56 @@ pub enum ReportError {
     Write(#[from] ArtifactError),
 }
 
+/// The fields of `experiment_results.json` the page shows. The rest (each entry's compiled-plan
+/// metadata, most of the file) is skipped while parsing, so a report of many runs stays small
+/// in memory.
+#[derive(serde::Deserialize, serde::Serialize)]
+struct ReportSource {
+    #[serde(default)]
+    experiment_id: Value,
+    #[serde(default)]
+    updated_at: Value,
+    #[serde(default)]
+    summary: Value,
+    #[serde(default)]
+    summary_metrics: Value,
+    #[serde(default)]
+    summary_error: Value,
+    #[serde(default)]
+    results: Vec<ReportEntry>,
+}
+
+/// The fields of one result entry the page shows.
+#[derive(serde::Deserialize, serde::Serialize)]
+struct ReportEntry {
+    #[serde(default)]
+    generation_id: Value,
+    #[serde(default)]
+    variant: Value,
+    #[serde(default)]
+    status: Value,
+    #[serde(default)]
+    final_prompt: Value,
+    #[serde(default)]
+    error: Value,
+}
+
 /// Reads `<dir>/experiment_results.json` and writes `<dir>/report.html` atomically; returns its
 /// path.
 pub fn write_report(dir: &Path) -> Result<PathBuf, ReportError> {
     let source = dir.join(RESULTS_FILE);
-    let text = std::fs::read_to_string(&source).map_err(|error| ReportError::Read {
+    let file = std::fs::File::open(&source).map_err(|error| ReportError::Read {
         path: source.clone(),
         source: error,
     })?;
-    let document: Value = serde_json::from_str(&text).map_err(|error| ReportError::Parse {
+    let read: ReportSource =
+        serde_json::from_reader(std::io::BufReader::with_capacity(1 << 16, file)).map_err(
+            |error| ReportError::Parse {
+                path: source.clone(),
+                source: error,
+            },
+        )?;
+    let document = serde_json::to_value(read).map_err(|error| ReportError::Parse {
         path: source.clone(),
         source: error,
     })?;
