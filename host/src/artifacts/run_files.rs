@@ -77,37 +77,23 @@ pub enum CsvFileError {
     Artifact(#[from] ArtifactError),
 }
 
-/// The rows of a CSV with the given header (empty when the file does not exist).
+/// The rows of a CSV with the given header (empty when the file does not exist or is empty).
 pub fn read_rows(path: &Path, header: &[&str]) -> Result<Vec<csv::StringRecord>, CsvFileError> {
-    if !path.exists() {
+    let Some(reader) = checked_reader(path, header)? else {
         return Ok(Vec::new());
-    }
-    let csv_error = |source| CsvFileError::Csv {
-        path: path.to_owned(),
-        source,
     };
-    let mut reader = csv::Reader::from_path(path).map_err(csv_error)?;
-    let found = reader.headers().map_err(csv_error)?.clone();
-    // A byte-order mark written by a spreadsheet is not part of the first column's name.
-    let found_names: Vec<&str> = found
-        .iter()
-        .map(|name| name.trim_start_matches('\u{feff}'))
-        .collect();
-    if found_names != header {
-        return Err(CsvFileError::Header {
-            path: path.to_owned(),
-            expected: header.join(","),
-            found: found_names.join(","),
-        });
-    }
     reader
-        .records()
+        .into_records()
         .collect::<Result<_, _>>()
-        .map_err(csv_error)
+        .map_err(|source| CsvFileError::Csv {
+            path: path.to_owned(),
+            source,
+        })
 }
 
-/// Checks the header of an existing CSV without reading its rows.
-fn check_header(path: &Path, header: &[&str]) -> Result<(), CsvFileError> {
+/// A reader past the header of the CSV at `path`, checked against `header`; `None` when the file
+/// does not exist or is empty.
+fn checked_reader(path: &Path, header: &[&str]) -> Result<Option<csv::Reader<File>>, CsvFileError> {
     let csv_error = |source| CsvFileError::Csv {
         path: path.to_owned(),
         source,
@@ -115,23 +101,27 @@ fn check_header(path: &Path, header: &[&str]) -> Result<(), CsvFileError> {
     let mut reader = match csv::Reader::from_path(path) {
         Ok(reader) => reader,
         Err(error) if matches!(error.kind(), csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound) => {
-            return Ok(())
+            return Ok(None)
         }
         Err(error) => return Err(csv_error(error)),
     };
     let found = reader.headers().map_err(csv_error)?;
+    // A byte-order mark written by a spreadsheet is not part of the first column's name.
     let found_names: Vec<&str> = found
         .iter()
         .map(|name| name.trim_start_matches('\u{feff}'))
         .collect();
-    if found_names.is_empty() || found_names == [""] || found_names == header {
-        return Ok(());
+    if found_names.is_empty() || found_names == [""] {
+        return Ok(None);
     }
-    Err(CsvFileError::Header {
-        path: path.to_owned(),
-        expected: header.join(","),
-        found: found_names.join(","),
-    })
+    if found_names != header {
+        return Err(CsvFileError::Header {
+            path: path.to_owned(),
+            expected: header.join(","),
+            found: found_names.join(","),
+        });
+    }
+    Ok(Some(reader))
 }
 
 /// Removes the rows whose `generation_id` column is one of `ids` (the file is rewritten
@@ -171,7 +161,7 @@ pub fn remove_rows_of(
 
 /// Appends one row, writing the header first when the file is new or empty.
 pub fn append_row(path: &Path, header: &[&str], row: &[String]) -> Result<(), CsvFileError> {
-    check_header(path, header)?;
+    checked_reader(path, header)?;
     let is_new = fs::metadata(path)
         .map(|meta| meta.len() == 0)
         .unwrap_or(true);

@@ -67,7 +67,8 @@ pub struct Execution<'a> {
     pub continue_on_error: bool,
     pub cwd: &'a Path,
     pub log: Arc<LogFile>,
-    pub backends: &'a (dyn Fn(&PreparedRun) -> Backends + Sync),
+    /// The shared backends of a run, by its effective config.
+    pub backends: &'a (dyn Fn(&Value) -> Backends + Sync),
     /// The novelty history every run sees: the generations CSV as it was when execution started.
     pub recent_prompts: Vec<String>,
     pub interrupt: &'a AtomicBool,
@@ -235,7 +236,7 @@ fn execute_one(
         RunContext {
             generation_id: run.generation_id.clone(),
             seed: run.planned.seed.unwrap_or_default(),
-            backends: (execution.backends)(run),
+            backends: (execution.backends)(&spec.config),
             title_slot: Some(TitleSlot {
                 seq: position as u64 + 1,
                 avoid: Vec::new(),

@@ -51,8 +51,8 @@ use crate::plugins::{HostServices, LoadedExperiment};
 
 pub use execute::{ExecutionReport, RunEvent};
 pub use plan::{
-    experiment_variant, owned_key_changed, pairs, prepare_runs, runs_per_variant, Pair, PlanBase,
-    PlanError, PreparedRun,
+    experiment_variant, owned_key_changed, pairs, runs_per_variant, Pair, PlanBase, PlanError,
+    PreparedRun,
 };
 pub use results::{RESULTS_FILE, RESULTS_LOG_FILE};
 
@@ -661,8 +661,9 @@ pub fn run_experiment(
         &format!("executing {} runs with {jobs} workers", to_run.len()),
     )?;
     let store = std::sync::Mutex::new(store);
-    let lookup = |run: &PreparedRun| {
-        let key = backend_key(run);
+    // Every run to execute had its backends built above, by the same key.
+    let lookup = |config: &Value| {
+        let key = backend_key(config);
         backends
             .iter()
             .find(|(known, _)| *known == key)
@@ -935,11 +936,11 @@ fn build_backends(
         let Some(run) = runs.get(position) else {
             continue;
         };
-        let key = backend_key(run);
+        let config = run.config().map_err(RunnerError::ResumeOverlay)?;
+        let key = backend_key(&config);
         if built.iter().any(|(known, _)| *known == key) {
             continue;
         }
-        let config = run.config().map_err(RunnerError::ResumeOverlay)?;
         let config = config::parse_run_config(&config)?;
         built.push((
             key,
@@ -949,17 +950,12 @@ fn build_backends(
     Ok(built)
 }
 
-/// The run's `backend` table, as text: runs with equal tables share their backends.
-fn backend_key(run: &PreparedRun) -> String {
-    let pick = |tree: &Value| tree.get("backend").cloned().unwrap_or(Value::Null);
-    let mut backend = pick(&run.base.config);
-    for overlay in [&*run.overlay, &run.base.resume_overlay] {
-        let layer = pick(overlay);
-        if !layer.is_null() && plugin_api::merge::deep_merge(&mut backend, &layer).is_err() {
-            backend = layer;
-        }
-    }
-    backend.to_string()
+/// A run config's `backend` table, as text: runs with equal tables share their backends.
+fn backend_key(config: &Value) -> String {
+    config
+        .get("backend")
+        .map(Value::to_string)
+        .unwrap_or_default()
 }
 
 /// (variant, succeeded, failed) per variant, in plan order, over the stored results.

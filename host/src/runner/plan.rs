@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use plugin_api::hash::short_hex;
 use plugin_api::merge::{deep_merge, MergeError};
-use plugin_api::{Pairing, Plan, PlannedRun};
+use plugin_api::{Pairing, PlannedRun};
 use serde_json::{json, Map, Value};
 
 /// A plan the plugin returned that the runner cannot execute.
@@ -107,20 +107,6 @@ pub(super) const RESERVED_RUN_FIELDS: &[&str] = &[
     "prompt_pipeline",
     "config_error",
 ];
-
-/// Validates the plan and prepares each run, in plan order. Takes the plan's runs.
-pub fn prepare_runs(
-    experiment: &str,
-    experiment_id: &str,
-    plan: &mut Plan,
-    base: Arc<PlanBase>,
-) -> Result<Vec<PreparedRun>, PlanError> {
-    let mut preparer = RunPreparer::new(experiment, experiment_id, base);
-    for run in std::mem::take(&mut plan.runs) {
-        preparer.add(run)?;
-    }
-    preparer.finish()
-}
 
 /// Prepares runs one at a time, as a plan is read: each is validated and keeps only what it
 /// needs (identical overlays are stored once), so memory follows the runs, not their JSON.
@@ -433,6 +419,21 @@ pub fn planned_run_entry(run: &PreparedRun) -> Map<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use plugin_api::Plan;
+
+    /// Validates the plan and prepares each run, in plan order. Takes the plan's runs.
+    fn prepare_runs(
+        experiment: &str,
+        experiment_id: &str,
+        plan: &mut Plan,
+        base: Arc<PlanBase>,
+    ) -> Result<Vec<PreparedRun>, PlanError> {
+        let mut preparer = RunPreparer::new(experiment, experiment_id, base);
+        for run in std::mem::take(&mut plan.runs) {
+            preparer.add(run)?;
+        }
+        preparer.finish()
+    }
 
     fn run(variant: &str, index: u32, seed: u64) -> PlannedRun {
         PlannedRun {
