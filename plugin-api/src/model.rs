@@ -429,7 +429,9 @@ pub struct RunError {
 pub enum AnalyzeRequest {
     /// One finished run.
     Run { spec: RunSpec, outcome: RunOutcome },
-    /// The whole experiment: the stored result entries (also those of earlier, resumed sessions).
+    /// The whole experiment: the stored result entries (also those of earlier, resumed sessions),
+    /// in plan order, each without its `outputs` (the runner's record of the compiled pipeline,
+    /// which stays in `results.jsonl`).
     Summary { results: Vec<Value> },
 }
 

@@ -708,11 +708,15 @@ pub fn run_experiment(
         .into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
 
-    // 11. The experiment's summary analysis, over every stored result (sent as stored).
+    // 11. The experiment's summary analysis, over every stored result (without `outputs`).
     let services = HostServices::with_log(options.cwd.clone(), Arc::clone(&log))
         .with_file_limit(file_limit(&first_config));
     let entries = store.raw_entries();
-    let summary = match experiment.library.analyze_summary(&entries, &services) {
+    let summary_entries: Vec<_> = entries.iter().map(results::SummaryEntry).collect();
+    let summary = match experiment
+        .library
+        .analyze_summary(&summary_entries, &services)
+    {
         Ok(summary) => summary,
         Err(error) => {
             let _ = log.record(

@@ -302,6 +302,63 @@ impl Serialize for Raw {
     }
 }
 
+/// A stored entry as the summary analysis receives it: every top-level field but `outputs`. That
+/// field holds the runner's record of the compiled pipeline (`outputs.prompt_pipeline`, the same
+/// for every run of a variant and kept in `results.jsonl` and the plan); parsed into a value tree
+/// per run by the plugin, it would take most of a large summary's memory.
+pub struct SummaryEntry<'a>(pub &'a Raw);
+
+/// Field of a stored entry left out of [`SummaryEntry`].
+const LEFT_OUT_OF_SUMMARY: &str = "outputs";
+
+impl Serialize for SummaryEntry<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeMap as _};
+        let fields = TopLevelFields::parse(self.0.text()).map_err(S::Error::custom)?;
+        let kept = fields
+            .0
+            .iter()
+            .filter(|(key, _)| *key != LEFT_OUT_OF_SUMMARY);
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in kept {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
+/// An entry's top-level fields in their stored order, each value left as its JSON text.
+struct TopLevelFields<'a>(Vec<(std::borrow::Cow<'a, str>, &'a RawValue)>);
+
+impl<'a> TopLevelFields<'a> {
+    fn parse(text: &'a str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TopLevelFields<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = TopLevelFields<'de>;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("a result entry (a JSON object)")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut access: M,
+            ) -> Result<Self::Value, M::Error> {
+                let mut fields = Vec::new();
+                while let Some(key) = access.next_key::<std::borrow::Cow<'de, str>>()? {
+                    fields.push((key, access.next_value::<&'de RawValue>()?));
+                }
+                Ok(TopLevelFields(fields))
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
+}
+
 /// `experiment_results.json`.
 #[derive(Serialize)]
 struct ResultsDocument<'a, R: Serialize> {
@@ -443,6 +500,29 @@ mod tests {
 
     fn entry(id: &str, status: &str) -> Value {
         json!({"generation_id": id, "status": status, "error": if status == "error" { json!({"type": "x", "message": "m"}) } else { Value::Null }})
+    }
+
+    #[test]
+    fn a_summary_entry_is_the_stored_entry_without_outputs_in_stored_order() {
+        let stored = Raw::from_value(&json!({
+            "variant": "A",
+            "outputs": {"prompt_pipeline": {"resolved_stages": ["a", "b"]}},
+            "final_prompt": "a \"quoted\" <prompt>",
+            "analysis": {"metrics": {"ok": true}},
+        }))
+        .unwrap();
+        let sent = serde_json::to_string(&SummaryEntry(&stored)).unwrap();
+        assert_eq!(
+            sent,
+            r#"{"variant":"A","final_prompt":"a \"quoted\" <prompt>","analysis":{"metrics":{"ok":true}}}"#
+        );
+    }
+
+    #[test]
+    fn a_summary_entry_that_is_not_an_object_fails_to_serialize() {
+        let stored = Raw::from_value(&json!([1, 2])).unwrap();
+        let error = serde_json::to_string(&SummaryEntry(&stored)).unwrap_err();
+        assert!(error.to_string().contains("a result entry"), "{error}");
     }
 
     fn open(dir: &Path) -> ResultsStore {
