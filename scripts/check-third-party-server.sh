@@ -44,13 +44,19 @@ work=$(mktemp -d)
 server_pid=
 cleanup() {
   status=$?
+  if [ "$status" -ne 0 ] && [ -n "$server_pid" ] && [ -n "${port:-}" ]; then
+    echo "--- requests fakellm answered, by rule" >&2
+    "$py" -c 'import json, sys, urllib.request
+print(json.dumps(json.load(urllib.request.urlopen(sys.argv[1], timeout=5))["by_rule"], indent=1))' \
+      "http://127.0.0.1:$port/_fakellm/stats" >&2 2>/dev/null || echo "(fakellm did not answer)" >&2
+  fi
   if [ -n "$server_pid" ]; then
     kill "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
   fi
   if [ "$status" -ne 0 ] && [ -s "$work/server.log" ]; then
     echo "--- last lines of the fakellm log ($work/server.log)" >&2
-    tail -n 40 "$work/server.log" >&2
+    tail -n 15 "$work/server.log" >&2
   fi
   if [ "$status" -eq 0 ] && [ "${THIRD_PARTY_SERVER_KEEP:-0}" != 1 ]; then
     rm -rf "$work"
