@@ -705,6 +705,100 @@ fn ab_text_summary_shows_the_metrics_table_and_paired_lines() {
 }
 
 #[test]
+fn matrix_summary_compares_the_sets_on_the_terminal_and_in_the_results() {
+    let (sandbox, plugins) = with_plugins();
+    let output = run(&mut sandbox.experiments(
+        &plugins,
+        &[
+            "run",
+            "3x3",
+            "--runs-per-set",
+            "2",
+            "--mode",
+            "prompt_only",
+            "--seed",
+            "1",
+            "--output-root",
+            "out",
+        ],
+    ));
+    output.assert_code(0);
+    let row = |label: &str| -> Vec<String> {
+        output
+            .stdout
+            .lines()
+            .find(|line| line.starts_with(label))
+            .unwrap_or_default()
+            .strip_prefix(label)
+            .unwrap_or_default()
+            .split("  ")
+            .map(str::trim)
+            .filter(|cell| !cell.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    // Offline: A and B take 11 model requests each (hints, 8 idea cards, judge, final prompt), C 2.
+    assert_eq!(
+        row("chat steps "),
+        [
+            "11.00 [11.00, 11.00]",
+            "11.00 [11.00, 11.00]",
+            "2.00 [2.00, 2.00]"
+        ],
+        "{output}"
+    );
+    assert_eq!(row("selected idea score (0-100) ")[2], "-", "{output}");
+    assert_eq!(
+        row("final prompt diversity (mean Jaccard distance) ").len(),
+        3,
+        "{output}"
+    );
+    let document = read_json(&sandbox.path().join("out/experiment_results.json"));
+    let summary = &document["summary"];
+    for set in ["A", "B", "C"] {
+        let figures = &summary["sets"][set];
+        assert_eq!(figures["runs"], 2, "{}", pretty(summary));
+        assert!(figures["diversity"].is_f64(), "{}", pretty(summary));
+        assert_eq!(
+            summary["variant_metrics"]["final_prompt_diversity"]["values"][set],
+            figures["diversity"],
+        );
+    }
+    let longest = summary["longest_set"].as_str().unwrap_or_default();
+    let most_diverse = summary["most_diverse_set"].as_str().unwrap_or_default();
+    assert!(
+        output
+            .stdout
+            .contains(&format!("  longest set       {longest}\n")),
+        "{output}"
+    );
+    assert!(
+        output
+            .stdout
+            .contains(&format!("  most diverse set  {most_diverse}\n")),
+        "{output}"
+    );
+    let a1 = &document["results"][0];
+    assert_eq!(
+        a1["analysis"]["metrics"]["chat_steps"],
+        11,
+        "{}",
+        pretty(a1)
+    );
+    assert_eq!(
+        a1["analysis"]["metrics"]["model_calls"],
+        11,
+        "{}",
+        pretty(a1)
+    );
+    assert!(
+        a1["analysis"]["selected_idea"].is_string(),
+        "{}",
+        pretty(a1)
+    );
+}
+
+#[test]
 fn a_panic_in_analyze_keeps_the_run_a_success_with_an_analysis_error() {
     let (sandbox, plugins) = with_fixture(FAULT_PANIC);
     let output = run(&mut sandbox.experiments(
