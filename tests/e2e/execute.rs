@@ -881,7 +881,8 @@ fn without_continue_on_error_a_failed_run_stops_dispatch() {
     );
 }
 
-/// A loopback HTTP server answering every request with HTTP 500, counting requests.
+/// A loopback HTTP server answering every request with HTTP 500 (and `Retry-After: 0`, so a
+/// retry does not wait), counting requests.
 struct Stub {
     base_url: String,
     requests: Arc<AtomicUsize>,
@@ -941,7 +942,7 @@ fn read_request(stream: &TcpStream) -> bool {
 fn answer_500(mut stream: TcpStream) {
     let body = r#"{"error":{"message":"stub: internal error","type":"server_error"}}"#;
     let response = format!(
-        "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nRetry-After: 0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let _ = stream.write_all(response.as_bytes());
@@ -1042,4 +1043,64 @@ fn a_run_failing_in_the_pipeline_stops_dispatch_and_marks_pairs() {
             pair + 1
         );
     }
+}
+
+#[test]
+fn every_http_retry_is_a_line_of_the_experiment_log() {
+    let stub = Stub::start();
+    let (sandbox, plugins) = with_plugins();
+    let var = "IMAGE_PROJECT_E2E_EXECUTE_RETRY_KEY";
+    let base_url = format!("backend.text.base_url=\"{}\"", stub.base_url);
+    let key_env = format!("backend.text.api_key_env=\"{var}\"");
+    let output = run(sandbox
+        .experiments(
+            &plugins,
+            &[
+                "run",
+                "ab_refinement_block",
+                "--runs",
+                "1",
+                "--jobs",
+                "1",
+                "--seed",
+                "1",
+                "--set",
+                "backend.text.provider=\"openai\"",
+                "--set",
+                &base_url,
+                "--set",
+                "backend.text.max_retries=1",
+                "--set",
+                &key_env,
+                "--output-root",
+                "out",
+            ],
+        )
+        .env(var, "sk-e2e-execute-retry"));
+    output.assert_code(1);
+    assert_eq!(
+        stub.requests.load(Ordering::SeqCst),
+        2,
+        "the first chat step is tried twice, then the run fails{output}"
+    );
+    let out = sandbox.path().join("out");
+    let ids = planned_ids(&out, &output);
+    let log = std::fs::read_to_string(out.join("experiment.log")).unwrap_or_default();
+    let retries: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("retrying in"))
+        .collect();
+    let expected = format!(
+        " | WARN | text backend `{}`: run `{}` step `pipeline/ab.scene_draft/draft`: attempt 1 of 2 failed (HTTP 500); retrying in 0.00 s",
+        stub.base_url, ids[0]
+    );
+    assert_eq!(
+        retries.len(),
+        1,
+        "one retry, one line\n--- experiment.log\n{log}{output}"
+    );
+    assert!(
+        retries[0].ends_with(&expected),
+        "expected a line ending in\n{expected}\n--- experiment.log\n{log}{output}"
+    );
 }

@@ -541,6 +541,7 @@ fn run_phases(
     let seq = slot.seq;
     let title = generate_title(
         backends.text.as_ref(),
+        &record.state.generation_id,
         &final_prompt,
         record.state.seed,
         &slot.avoid,
@@ -549,6 +550,7 @@ fn run_phases(
     let image = backends
         .image
         .generate(&ImageCall {
+            generation_id: &record.state.generation_id,
             prompt: &final_prompt,
             seed: record.state.seed,
         })

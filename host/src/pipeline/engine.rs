@@ -371,6 +371,7 @@ impl Engine<'_> {
         let mut messages = parent.to_vec();
         messages.push(message(USER, &prompt));
         let call = ChatCall {
+            generation_id: &state.generation_id,
             step_path: path,
             messages: &messages,
             temperature: step.temperature,

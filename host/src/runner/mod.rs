@@ -645,7 +645,7 @@ pub fn run_experiment(
         &log,
     )?;
     // Rate changes the backends make (a burst of 429s, a provider asking to slow down) go to the
-    // experiment log, once per change.
+    // experiment log, once per change, and so does every HTTP retry.
     let notices = {
         let log = Arc::clone(&log);
         crate::backends::Notices::new(move |line| {
