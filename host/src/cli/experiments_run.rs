@@ -381,6 +381,14 @@ fn print_metrics(report: &ExperimentReport) {
     let Some(paired) = &metrics.paired else {
         return;
     };
+    if paired.metrics.0.is_empty() {
+        println!();
+        println!(
+            "{} - {}, paired: no pair in which both runs succeeded and reported metrics",
+            paired.b, paired.a
+        );
+        return;
+    }
     let most = paired
         .metrics
         .0

@@ -34,14 +34,30 @@ pub struct Failure {
     pub reason: String,
 }
 
-/// The first line of a stored error object's `message` (its `type` when the message is empty).
+/// The first line of [`failure_message`], for the terminal and `--json`.
 pub fn failure_reason(error: &Value) -> String {
-    let message = error.get("message").and_then(Value::as_str).unwrap_or("");
-    let first = message.lines().map(str::trim).find(|line| !line.is_empty());
-    match (first, error.get("type").and_then(Value::as_str)) {
-        (Some(line), _) => line.to_owned(),
-        (None, Some(kind)) => kind.to_owned(),
-        (None, None) => "failed without an error message".to_owned(),
+    let message = failure_message(error);
+    match message.lines().next() {
+        Some(first) => first.trim_end().to_owned(),
+        None => message,
+    }
+}
+
+/// A stored error object's whole `message`, trimmed (its `type` when the message is empty), for
+/// `experiment.log`, which keeps every line of it.
+pub fn failure_message(error: &Value) -> String {
+    let message = error
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .trim();
+    match (
+        message.is_empty(),
+        error.get("type").and_then(Value::as_str),
+    ) {
+        (false, _) => message.to_owned(),
+        (true, Some(kind)) => kind.to_owned(),
+        (true, None) => "failed without an error message".to_owned(),
     }
 }
 
@@ -691,6 +707,24 @@ mod tests {
             ));
         }
         entries
+    }
+
+    #[test]
+    fn a_failure_has_its_whole_message_for_the_log_and_its_first_line_elsewhere() {
+        let error =
+            json!({"type": "step", "message": "\n  step `x` failed: HTTP 401\n\nCaused by: key\n"});
+        assert_eq!(
+            failure_message(&error),
+            "step `x` failed: HTTP 401\n\nCaused by: key"
+        );
+        assert_eq!(failure_reason(&error), "step `x` failed: HTTP 401");
+        let bare = json!({"type": "PluginError", "message": " "});
+        assert_eq!(failure_message(&bare), "PluginError");
+        assert_eq!(failure_reason(&bare), "PluginError");
+        assert_eq!(
+            failure_reason(&Value::Null),
+            "failed without an error message"
+        );
     }
 
     #[test]
