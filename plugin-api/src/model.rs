@@ -390,13 +390,19 @@ pub enum RunStatus {
     Error,
 }
 
+/// The output of a `run_pipeline` outcome in which the host reports what the run's pipeline
+/// steps cost: `{"chat_steps": <model requests>, "model_calls": <HTTP attempts, retries
+/// included>}`. The host adds it next to `prompt_pipeline`; it is not a capture key.
+pub const PIPELINE_STATS_OUTPUT: &str = "pipeline_stats";
+
 /// Output of the `run` hook and of the `run_pipeline` host service.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunOutcome {
     pub status: RunStatus,
     #[serde(default)]
     pub final_prompt: Option<String>,
-    /// Captured pipeline outputs, keyed by capture key.
+    /// Captured pipeline outputs, keyed by capture key, plus the host's `prompt_pipeline` and
+    /// [`PIPELINE_STATS_OUTPUT`].
     #[serde(default)]
     pub outputs: Map<String, Value>,
     #[serde(default)]

@@ -705,6 +705,100 @@ fn ab_text_summary_shows_the_metrics_table_and_paired_lines() {
 }
 
 #[test]
+fn matrix_summary_compares_the_sets_on_the_terminal_and_in_the_results() {
+    let (sandbox, plugins) = with_plugins();
+    let output = run(&mut sandbox.experiments(
+        &plugins,
+        &[
+            "run",
+            "3x3",
+            "--runs-per-set",
+            "2",
+            "--mode",
+            "prompt_only",
+            "--seed",
+            "1",
+            "--output-root",
+            "out",
+        ],
+    ));
+    output.assert_code(0);
+    let row = |label: &str| -> Vec<String> {
+        output
+            .stdout
+            .lines()
+            .find(|line| line.starts_with(label))
+            .unwrap_or_default()
+            .strip_prefix(label)
+            .unwrap_or_default()
+            .split("  ")
+            .map(str::trim)
+            .filter(|cell| !cell.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    // Offline: A and B take 11 model requests each (hints, 8 idea cards, judge, final prompt), C 2.
+    assert_eq!(
+        row("chat steps "),
+        [
+            "11.00 [11.00, 11.00]",
+            "11.00 [11.00, 11.00]",
+            "2.00 [2.00, 2.00]"
+        ],
+        "{output}"
+    );
+    assert_eq!(row("selected idea score (0-100) ")[2], "-", "{output}");
+    assert_eq!(
+        row("final prompt diversity (mean Jaccard distance) ").len(),
+        3,
+        "{output}"
+    );
+    let document = read_json(&sandbox.path().join("out/experiment_results.json"));
+    let summary = &document["summary"];
+    for set in ["A", "B", "C"] {
+        let figures = &summary["sets"][set];
+        assert_eq!(figures["runs"], 2, "{}", pretty(summary));
+        assert!(figures["diversity"].is_f64(), "{}", pretty(summary));
+        assert_eq!(
+            summary["variant_metrics"]["final_prompt_diversity"]["values"][set],
+            figures["diversity"],
+        );
+    }
+    let longest = summary["longest_set"].as_str().unwrap_or_default();
+    let most_diverse = summary["most_diverse_set"].as_str().unwrap_or_default();
+    assert!(
+        output
+            .stdout
+            .contains(&format!("  longest set       {longest}\n")),
+        "{output}"
+    );
+    assert!(
+        output
+            .stdout
+            .contains(&format!("  most diverse set  {most_diverse}\n")),
+        "{output}"
+    );
+    let a1 = &document["results"][0];
+    assert_eq!(
+        a1["analysis"]["metrics"]["chat_steps"],
+        11,
+        "{}",
+        pretty(a1)
+    );
+    assert_eq!(
+        a1["analysis"]["metrics"]["model_calls"],
+        11,
+        "{}",
+        pretty(a1)
+    );
+    assert!(
+        a1["analysis"]["selected_idea"].is_string(),
+        "{}",
+        pretty(a1)
+    );
+}
+
+#[test]
 fn a_panic_in_analyze_keeps_the_run_a_success_with_an_analysis_error() {
     let (sandbox, plugins) = with_fixture(FAULT_PANIC);
     let output = run(&mut sandbox.experiments(
@@ -787,7 +881,8 @@ fn without_continue_on_error_a_failed_run_stops_dispatch() {
     );
 }
 
-/// A loopback HTTP server answering every request with HTTP 500, counting requests.
+/// A loopback HTTP server answering every request with one canned error (HTTP 500 with
+/// `Retry-After: 0`, so a retry does not wait, or HTTP 401), counting requests.
 struct Stub {
     base_url: String,
     requests: Arc<AtomicUsize>,
@@ -795,6 +890,10 @@ struct Stub {
 
 impl Stub {
     fn start() -> Stub {
+        Stub::answering(answer_500)
+    }
+
+    fn answering(answer: fn(TcpStream)) -> Stub {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let base_url = format!("http://{}/v1", listener.local_addr().expect("an address"));
         let requests = Arc::new(AtomicUsize::new(0));
@@ -805,7 +904,7 @@ impl Stub {
                 if read_request(&stream) {
                     seen.fetch_add(1, Ordering::SeqCst);
                 }
-                answer_500(stream);
+                answer(stream);
             }
         });
         Stub { base_url, requests }
@@ -844,10 +943,20 @@ fn read_request(stream: &TcpStream) -> bool {
     reader.read_exact(&mut body).is_ok()
 }
 
-fn answer_500(mut stream: TcpStream) {
+fn answer_500(stream: TcpStream) {
     let body = r#"{"error":{"message":"stub: internal error","type":"server_error"}}"#;
+    answer_with(stream, "500 Internal Server Error\r\nRetry-After: 0", body);
+}
+
+fn answer_401(stream: TcpStream) {
+    let body = r#"{"error":{"message":"stub: invalid api key","type":"invalid_request_error"}}"#;
+    answer_with(stream, "401 Unauthorized", body);
+}
+
+/// Writes `HTTP/1.1 <status and extra header lines>` with a JSON `body`, then closes.
+fn answer_with(mut stream: TcpStream, status: &str, body: &str) {
     let response = format!(
-        "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let _ = stream.write_all(response.as_bytes());
@@ -947,5 +1056,168 @@ fn a_run_failing_in_the_pipeline_stops_dispatch_and_marks_pairs() {
             "pair {} {side}{pairs_context}",
             pair + 1
         );
+    }
+}
+
+#[test]
+fn every_http_retry_is_a_line_of_the_experiment_log() {
+    let stub = Stub::start();
+    let (sandbox, plugins) = with_plugins();
+    let var = "IMAGE_PROJECT_E2E_EXECUTE_RETRY_KEY";
+    let base_url = format!("backend.text.base_url=\"{}\"", stub.base_url);
+    let key_env = format!("backend.text.api_key_env=\"{var}\"");
+    let output = run(sandbox
+        .experiments(
+            &plugins,
+            &[
+                "run",
+                "ab_refinement_block",
+                "--runs",
+                "1",
+                "--jobs",
+                "1",
+                "--seed",
+                "1",
+                "--set",
+                "backend.text.provider=\"openai\"",
+                "--set",
+                &base_url,
+                "--set",
+                "backend.text.max_retries=1",
+                "--set",
+                &key_env,
+                "--output-root",
+                "out",
+            ],
+        )
+        .env(var, "sk-e2e-execute-retry"));
+    output.assert_code(1);
+    assert_eq!(
+        stub.requests.load(Ordering::SeqCst),
+        2,
+        "the first chat step is tried twice, then the run fails{output}"
+    );
+    let out = sandbox.path().join("out");
+    let ids = planned_ids(&out, &output);
+    let log = std::fs::read_to_string(out.join("experiment.log")).unwrap_or_default();
+    let retries: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("retrying in"))
+        .collect();
+    let expected = format!(
+        " | WARN | text backend `{}`: run `{}` step `pipeline/ab.scene_draft/draft`: attempt 1 of 2 failed (HTTP 500); retrying in 0.00 s",
+        stub.base_url, ids[0]
+    );
+    assert_eq!(
+        retries.len(),
+        1,
+        "one retry, one line\n--- experiment.log\n{log}{output}"
+    );
+    assert!(
+        retries[0].ends_with(&expected),
+        "expected a line ending in\n{expected}\n--- experiment.log\n{log}{output}"
+    );
+}
+
+/// Issue 9: against a server refusing the key, the reason of every failed run is on the console
+/// (progress lines and the text summary's failed runs), in `experiment.log` and in `--json`.
+#[test]
+fn issue_9_http_401_reasons_reach_the_console_the_log_and_json() {
+    let stub = Stub::answering(answer_401);
+    let (sandbox, plugins) = with_plugins();
+    let var = "IMAGE_PROJECT_E2E_EXECUTE_401_KEY";
+    let base_url = format!("backend.text.base_url=\"{}\"", stub.base_url);
+    let key_env = format!("backend.text.api_key_env=\"{var}\"");
+    let output = run(sandbox
+        .experiments(
+            &plugins,
+            &[
+                "run",
+                "ab_scenespec_json_intermediary",
+                "--runs",
+                "2",
+                "--seed",
+                "1",
+                "--continue-on-error",
+                "--set",
+                "backend.text.provider=\"openai\"",
+                "--set",
+                &base_url,
+                "--set",
+                &key_env,
+                "--json",
+                "--output-root",
+                "out",
+            ],
+        )
+        .env(var, "sk-e2e-execute-401"));
+    output.assert_code(1);
+    let out = sandbox.path().join("out");
+    let ids = planned_ids(&out, &output);
+    assert_eq!(ids.len(), 4, "{output}");
+    let reason = "answered HTTP 401 after 1 attempt: stub: invalid api key";
+    let log = std::fs::read_to_string(out.join("experiment.log")).unwrap_or_default();
+    let failures = output.json()["failures"].clone();
+    let context = format!(
+        "\n--- failures\n{}\n--- experiment.log\n{log}{output}",
+        pretty(&failures)
+    );
+    assert_eq!(failures.as_array().map(Vec::len), Some(4), "{context}");
+    // `--json` keeps stderr quiet (no progress lines): the reasons are in the document.
+    for id in &ids {
+        assert!(
+            log.lines().any(|line| line.contains(" | ERROR | ")
+                && line.contains(&format!("finished `{id}`: error in "))
+                && line.ends_with(reason)),
+            "no log line with the reason for {id}{context}"
+        );
+        let failure = failures
+            .as_array()
+            .and_then(|all| all.iter().find(|f| f["generation_id"] == id.as_str()));
+        let failure = failure.unwrap_or_else(|| panic!("no failure for {id}{context}"));
+        assert_eq!(failure["variant"], &id[..1], "{context}");
+        assert!(
+            failure["reason"]
+                .as_str()
+                .is_some_and(|text| text.ends_with(reason)),
+            "{context}"
+        );
+    }
+
+    // The text output of the same experiment (resumed: the failed runs run again): a progress
+    // line per run and the failed-runs block, each with the reason.
+    let again = run(sandbox
+        .experiments(
+            &plugins,
+            &[
+                "run",
+                "ab_scenespec_json_intermediary",
+                "--resume",
+                "--continue-on-error",
+                "--output-root",
+                "out",
+            ],
+        )
+        .env(var, "sk-e2e-execute-401"));
+    again.assert_code(1);
+    for id in &ids {
+        assert!(
+            again
+                .stderr
+                .lines()
+                .any(|line| line.contains(&format!("{id} error ("))
+                    && line.contains("answered HTTP 401")),
+            "no progress line with the reason for {id}{again}"
+        );
+    }
+    let block: Vec<&str> = again
+        .stdout
+        .lines()
+        .skip_while(|line| *line != "failed runs")
+        .skip(1)
+        .collect();
+    assert_eq!(block.len(), 4, "{again}");
+    for line in block {
+        assert!(line.ends_with(reason), "{again}");
     }
 }

@@ -54,6 +54,8 @@ pub enum ResponseShape {
 /// One chat call.
 #[derive(Debug, Clone)]
 pub struct ChatCall<'a> {
+    /// The run making the call, for the lines a backend logs about it (retries); never sent.
+    pub generation_id: &'a str,
     /// The step's path (`pipeline/ab.scene_draft/draft`): part of the offline backend's seed.
     pub step_path: &'a str,
     pub messages: &'a [ChatMessage],
@@ -107,6 +109,8 @@ pub trait TextBackend: Send + Sync {
 /// One image call.
 #[derive(Debug, Clone)]
 pub struct ImageCall<'a> {
+    /// The run making the call, for the lines a backend logs about it (retries); never sent.
+    pub generation_id: &'a str,
     pub prompt: &'a str,
     pub seed: u64,
 }
@@ -222,10 +226,11 @@ fn tokens_text(tokens: &Option<u64>) -> String {
 /// Reads an environment variable (a parameter so tests need no process-wide env changes).
 pub type EnvLookup<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
 
-/// Where a backend reports each change it makes to its send rate: the concurrency lowered after
-/// a 429 (and restored), a pause the provider asked for. One line per change, never one per
-/// call; lines are complete sentences naming the backend (`text` or `image`) and the API root,
-/// and never hold a key. The default sends them nowhere.
+/// Where a backend reports each change it makes to its send rate (the concurrency lowered after
+/// a 429 and restored, a pause the provider asked for: one line per change, never one per call)
+/// and each retry (one line per retried attempt: the run and step, the attempt, why it failed,
+/// the wait). Lines are complete sentences naming the backend (`text` or `image`) and the API
+/// root, and never hold a key. The default sends them nowhere.
 ///
 /// The sink is called from whichever worker thread saw the answer, so it must be cheap and
 /// thread-safe (appending a line to a log is).

@@ -680,6 +680,7 @@ mod tests {
     fn ask(step_path: &str, seed: u64, user: &str, shape: ResponseShape) -> String {
         let messages = messages(user);
         let call = ChatCall {
+            generation_id: "g1",
             step_path,
             messages: &messages,
             temperature: 0.7,
@@ -855,6 +856,7 @@ mod tests {
         let msgs = messages(PROMPT);
         let backend = OfflineText::new("offline-model", Duration::ZERO, 1);
         let mut call = ChatCall {
+            generation_id: "g1",
             step_path: "s",
             messages: &msgs,
             temperature: 0.0,
@@ -1102,6 +1104,7 @@ mod tests {
                     let msgs = messages("x");
                     let step = format!("p/{i}");
                     let call = ChatCall {
+                        generation_id: "g1",
                         step_path: &step,
                         messages: &msgs,
                         temperature: 0.0,

@@ -157,7 +157,11 @@ mod tests {
 
     fn image(prompt: &str, seed: u64) -> Vec<u8> {
         OfflineImage::new("img-test", 64, 48)
-            .generate(&ImageCall { prompt, seed })
+            .generate(&ImageCall {
+                generation_id: "g1",
+                prompt,
+                seed,
+            })
             .expect("offline image")
             .png
     }
@@ -194,6 +198,7 @@ mod tests {
     fn one_pixel_image() {
         let bytes = OfflineImage::new("m", 1, 1)
             .generate(&ImageCall {
+                generation_id: "g1",
                 prompt: "x",
                 seed: 0,
             })

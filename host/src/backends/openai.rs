@@ -11,7 +11,8 @@
 //!
 //! Every answer feeds the shared controls: a 429 lowers the endpoint's concurrency (AIMD),
 //! successes raise it back, and `x-ratelimit-*` or `Retry-After` asks pause every sender of the
-//! backend. Each change is reported once through the backend's [`Notices`].
+//! backend. Each change is reported once through the backend's [`Notices`], and so is every
+//! retry (status or transport reason, attempt, wait).
 //!
 //! The key goes into the `Authorization` header and nowhere else: every string of a server's
 //! answer, successful or not, has the key's value redacted before it leaves this module, so no
@@ -151,6 +152,19 @@ enum Failure {
     },
 }
 
+impl Failure {
+    /// What went wrong, in a few words: `HTTP 503`, the transport reason, `malformed answer`.
+    fn summary(&self) -> String {
+        match self {
+            Failure::Status { status, .. } => format!("HTTP {status}"),
+            Failure::Transport { reason, .. } => reason.clone(),
+            Failure::Malformed { status, detail } => {
+                format!("HTTP {status} with a malformed answer: {detail}")
+            }
+        }
+    }
+}
+
 /// The outcome of one attempt.
 enum Attempt {
     Done(Answer),
@@ -184,13 +198,20 @@ impl Client {
 
     /// POSTs `body` to `path` under one of the roots, retrying as the module head says, and
     /// parses the answer as JSON. `tokens` is the request's estimated size for
-    /// `tokens_per_minute`.
-    fn post_json(&self, path: &str, body: &Value, tokens: u64) -> Result<Answer, BackendError> {
+    /// `tokens_per_minute`; `request` names the request in the notice of each retry
+    /// (``run `A1_0037cb1f` step `pipeline/ab.scene_draft/draft` ``).
+    fn post_json(
+        &self,
+        path: &str,
+        body: &Value,
+        tokens: u64,
+        request: &str,
+    ) -> Result<Answer, BackendError> {
         let payload = body.to_string();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (outcome, url) = {
+            let (outcome, url, root_index) = {
                 let permit = self.limiter.acquire();
                 self.pacer.wait_turn(tokens);
                 let root = self.root(permit.endpoint());
@@ -221,13 +242,24 @@ impl Client {
                 if let Some(adjustment) = adjustment {
                     self.report(adjustment);
                 }
-                (outcome, url)
+                (outcome, url, permit.endpoint())
             };
             let failure = match outcome {
                 Attempt::Done(answer) => return Ok(answer),
                 Attempt::Retry { after, failure } if attempt <= self.max_retries => {
-                    drop(failure);
-                    std::thread::sleep(retry_delay(attempt, after, self.backoff));
+                    let wait = retry_delay(attempt, after, self.backoff);
+                    // Every retry is worth a line: it costs time and tells why a run was slow
+                    // or failed in the end, and the run's own error keeps only the last failure.
+                    self.notice(
+                        self.root(root_index),
+                        &format!(
+                            "{request}: attempt {attempt} of {} failed ({}); retrying in {:.2} s",
+                            self.max_retries + 1,
+                            failure.summary(),
+                            wait.as_secs_f64()
+                        ),
+                    );
+                    std::thread::sleep(wait);
                     continue;
                 }
                 Attempt::Retry { failure, .. } | Attempt::Fail(failure) => failure,
@@ -711,6 +743,7 @@ impl TextBackend for OpenaiText {
             CHAT_PATH,
             &self.body(call, model, messages),
             estimate_tokens(call),
+            &format!("run `{}` step `{}`", call.generation_id, call.step_path),
         )?;
         match read_answer(&answer.body) {
             Ok(read) => Ok(ChatReply {
@@ -788,7 +821,8 @@ impl ImageBackend for OpenaiImage {
             body["response_format"] = json!(format);
         }
         // One image per request; `images_per_minute` paces requests, so the token count is moot.
-        let answer = self.client.post_json(IMAGES_PATH, &body, 0)?;
+        let request = format!("run `{}` image", call.generation_id);
+        let answer = self.client.post_json(IMAGES_PATH, &body, 0, &request)?;
         let malformed = |detail: String| {
             self.client
                 .malformed(&answer.url, answer.status, answer.attempts, detail)
@@ -929,6 +963,7 @@ mod tests {
     ) -> Result<ChatReply, BackendError> {
         let msgs = messages();
         backend.chat(&ChatCall {
+            generation_id: "g1",
             step_path: "pipeline/s/draft",
             messages: &msgs,
             temperature: 0.7,
@@ -1193,6 +1228,41 @@ mod tests {
         let reply = chat(&*text(&text_config(&stub.url)), ResponseShape::Text, None).expect("chat");
         assert_eq!((reply.text.as_str(), reply.attempts), ("after the wait", 2));
         assert_eq!(stub.requests().len(), 2);
+    }
+
+    #[test]
+    fn every_retry_is_a_notice_with_the_run_step_attempt_reason_and_wait() {
+        let stub = Stub::start(vec![
+            Canned::status(503, r#"{"error":{"message":"busy"}}"#).with_header("Retry-After", "0"),
+            Canned::status(500, r#"{"error":{"message":"oops"}}"#),
+            Canned::chat("third time lucky"),
+        ]);
+        let lines = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let sink = Arc::clone(&lines);
+        let notices = Notices::new(move |line| sink.lock().expect("lines").push(line.to_string()));
+        let backend =
+            build_text(&text_config(&stub.url), &env_with_key, FAST, notices).expect("backend");
+        let reply = chat(&*backend, ResponseShape::Text, None).expect("chat");
+        assert_eq!(reply.attempts, 3);
+        let retries: Vec<String> = lines
+            .lock()
+            .expect("lines")
+            .iter()
+            .filter(|l| l.contains("retrying in"))
+            .cloned()
+            .collect();
+        // The 503 asked for no wait; the 500 waits the (test's 1 ms) backoff of a second retry.
+        let prefix = format!(
+            "text backend `{}`: run `g1` step `pipeline/s/draft`",
+            stub.url
+        );
+        assert_eq!(
+            retries,
+            [
+                format!("{prefix}: attempt 1 of 3 failed (HTTP 503); retrying in 0.00 s"),
+                format!("{prefix}: attempt 2 of 3 failed (HTTP 500); retrying in 0.00 s"),
+            ]
+        );
     }
 
     #[test]
@@ -1468,6 +1538,7 @@ mod tests {
         .expect("image backend");
         image
             .generate(&ImageCall {
+                generation_id: "g1",
                 prompt: "p",
                 seed: 0,
             })
@@ -1592,8 +1663,13 @@ mod tests {
             lines.iter().any(|l| l.contains("asked to slow down")),
             "{lines:?}"
         );
-        // Logged per change, not per call: fewer lines than refusals.
-        assert!(lines.len() < stub.refused() + 1, "{lines:?}");
+        // Rate changes are logged per change, not per call: fewer lines than refusals (every
+        // retried refusal has its own retry line besides).
+        let changes = lines
+            .iter()
+            .filter(|l| !l.contains("; retrying in "))
+            .count();
+        assert!(changes < stub.refused() + 1, "{lines:?}");
         assert!(
             lines
                 .iter()
@@ -1621,6 +1697,7 @@ mod tests {
                     for _ in 0..2 {
                         backend
                             .generate(&ImageCall {
+                                generation_id: "g1",
                                 prompt: "p",
                                 seed: 0,
                             })
@@ -1752,6 +1829,7 @@ mod tests {
             .expect("image backend");
         let reply = backend
             .generate(&ImageCall {
+                generation_id: "g1",
                 prompt: "a red fox",
                 seed: 3,
             })
@@ -1769,6 +1847,7 @@ mod tests {
             .expect("image backend");
         backend
             .generate(&ImageCall {
+                generation_id: "g1",
                 prompt: "a red fox",
                 seed: 3,
             })
@@ -1807,6 +1886,7 @@ mod tests {
         let backend = build_image(&config, &text_cfg, &env_with_key, FAST, Notices::none())
             .expect("image backend");
         let call = ImageCall {
+            generation_id: "g1",
             prompt: "a red fox",
             seed: 3,
         };
@@ -1858,6 +1938,7 @@ mod tests {
         ] {
             let err = backend
                 .generate(&ImageCall {
+                    generation_id: "g1",
                     prompt: "x",
                     seed: 0,
                 })
@@ -1890,6 +1971,7 @@ mod tests {
         .expect("image backend");
         let err = backend
             .generate(&ImageCall {
+                generation_id: "g1",
                 prompt: "x",
                 seed: 0,
             })
@@ -1923,6 +2005,7 @@ mod tests {
             .expect("offline image");
         let reply = backend
             .generate(&ImageCall {
+                generation_id: "g1",
                 prompt: "p",
                 seed: 1,
             })

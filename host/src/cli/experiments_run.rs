@@ -257,6 +257,21 @@ fn print_report(name: &str, report: &ExperimentReport, json_output: bool) {
         }
     }
     print_metrics(report);
+    if !report.summary_fields.is_empty() {
+        println!();
+        println!("summary");
+        let rows: Vec<Vec<String>> = report
+            .summary_fields
+            .iter()
+            .map(|(key, value)| {
+                vec![
+                    printable(&key.replace('_', " "), SUMMARY_CHARS).into_owned(),
+                    printable(value, SUMMARY_CHARS).into_owned(),
+                ]
+            })
+            .collect();
+        print_table(&rows, "  ");
+    }
     if let Some(error) = &report.summary_error {
         println!(
             "summary        analysis failed: {}",
@@ -280,54 +295,100 @@ fn print_report(name: &str, report: &ExperimentReport, json_output: bool) {
     }
 }
 
-/// The metrics table (a row per metric, a column per variant: `mean [low, high]`) and the
-/// paired differences, with the winner or "no significant difference".
+/// `label (unit)`, escaped and cut for the terminal.
+fn metric_label(label: &str, unit: Option<&str>) -> String {
+    let label = printable(label, SUMMARY_CHARS);
+    match unit {
+        Some(unit) => format!("{label} ({})", printable(unit, SUMMARY_CHARS)),
+        None => label.into_owned(),
+    }
+}
+
+/// The metrics table (a row per metric, a column per variant: `mean [low, high]`; then the
+/// plugin's per-variant figures, one value each) and the paired differences, with the winner or
+/// "no significant difference".
 fn print_metrics(report: &ExperimentReport) {
-    let Some(metrics) = &report.metrics else {
+    let figures = &report.figures.0;
+    if report.metrics.is_none() && figures.is_empty() {
         return;
+    }
+    // The runner's variants (plan order); without metrics, those the figures name.
+    let mut variants: Vec<&str> = match &report.metrics {
+        Some(metrics) => metrics.variants.0.iter().map(|(v, _)| v.as_str()).collect(),
+        None => Vec::new(),
     };
-    let label = |name: &str| -> String {
-        let Some(info) = metrics.info.get(name) else {
-            return name.to_owned();
-        };
-        let label = printable(&info.label, SUMMARY_CHARS);
-        match &info.unit {
-            Some(unit) => format!("{label} ({})", printable(unit, SUMMARY_CHARS)),
-            None => label.into_owned(),
+    for (_, figure) in figures {
+        for (variant, _) in &figure.values.0 {
+            if !variants.contains(&variant.as_str()) {
+                variants.push(variant);
+            }
         }
-    };
-    let variants = &metrics.variants.0;
+    }
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut header = vec!["metric".to_owned()];
-    header.extend(variants.iter().map(|(variant, _)| variant.clone()));
+    header.extend(variants.iter().map(|variant| (*variant).to_owned()));
     rows.push(header);
-    type Count = fn(&runner::metrics::VariantMetrics) -> usize;
-    let counts: [(&str, Count); 3] = [
-        ("runs", |v| v.runs),
-        ("ok", |v| v.ok),
-        ("failed", |v| v.failed),
-    ];
-    for (name, count) in counts {
-        let mut row = vec![name.to_owned()];
-        row.extend(variants.iter().map(|(_, v)| count(v).to_string()));
-        rows.push(row);
+    if let Some(metrics) = &report.metrics {
+        type Count = fn(&runner::metrics::VariantMetrics) -> usize;
+        let counts: [(&str, Count); 3] = [
+            ("runs", |v| v.runs),
+            ("ok", |v| v.ok),
+            ("failed", |v| v.failed),
+        ];
+        let variant = |name: &str| metrics.variants.get(name);
+        for (name, count) in counts {
+            let mut row = vec![name.to_owned()];
+            row.extend(
+                variants
+                    .iter()
+                    .map(|v| variant(v).map_or("-".to_owned(), |v| count(v).to_string())),
+            );
+            rows.push(row);
+        }
+        for (name, info) in &metrics.info.0 {
+            let mut row = vec![metric_label(&info.label, info.unit.as_deref())];
+            row.extend(variants.iter().map(
+                |v| match variant(v).and_then(|v| v.metrics.get(name)) {
+                    Some(metric) => match (metric.mean, metric.ci) {
+                        (Some(mean), Some([lo, hi])) => format!("{mean:.2} [{lo:.2}, {hi:.2}]"),
+                        _ => "-".to_owned(),
+                    },
+                    None => "-".to_owned(),
+                },
+            ));
+            rows.push(row);
+        }
     }
-    for (name, _) in &metrics.info.0 {
-        let mut row = vec![label(name)];
-        row.extend(variants.iter().map(|(_, v)| match v.metrics.get(name) {
-            Some(metric) => match (metric.mean, metric.ci) {
-                (Some(mean), Some([lo, hi])) => format!("{mean:.2} [{lo:.2}, {hi:.2}]"),
-                _ => "-".to_owned(),
-            },
-            None => "-".to_owned(),
+    for (_, figure) in figures {
+        let mut row = vec![metric_label(&figure.label, figure.unit.as_deref())];
+        row.extend(variants.iter().map(|v| match figure.values.get(v) {
+            Some(Some(value)) => format!("{value:.2}"),
+            Some(None) | None => "-".to_owned(),
         }));
         rows.push(row);
     }
     println!();
     print_table(&rows, "");
+    let Some(metrics) = &report.metrics else {
+        return;
+    };
+    let label = |name: &str| -> String {
+        match metrics.info.get(name) {
+            Some(info) => metric_label(&info.label, info.unit.as_deref()),
+            None => name.to_owned(),
+        }
+    };
     let Some(paired) = &metrics.paired else {
         return;
     };
+    if paired.metrics.0.is_empty() {
+        println!();
+        println!(
+            "{} - {}, paired: no pair in which both runs succeeded and reported metrics",
+            paired.b, paired.a
+        );
+        return;
+    }
     let most = paired
         .metrics
         .0

@@ -106,7 +106,7 @@ pub struct GenerationOutcome {
     pub run_mode: RunMode,
     pub final_prompt: Option<String>,
     pub image_path: Option<PathBuf>,
-    /// Captured outputs, `prompt_pipeline` included.
+    /// Captured outputs, `prompt_pipeline` and `pipeline_stats` included.
     pub outputs: Map<String, Value>,
     pub error: Option<RunError>,
     pub transcript_path: PathBuf,
@@ -407,8 +407,12 @@ pub fn run_generation(
         artifacts::sync_dir(dir);
     }
 
+    // What the run's steps cost, for the plugin's analysis: the transcript holds the steps, but
+    // the plugin only receives this outcome (so the transcript's outputs do not repeat it).
+    let pipeline_stats = record.state.pipeline_stats();
     let mut outputs = record.state.outputs;
     outputs.insert("prompt_pipeline".into(), record.prompt_pipeline);
+    outputs.insert(plugin_api::PIPELINE_STATS_OUTPUT.into(), pipeline_stats);
     Ok(GenerationOutcome {
         generation_id,
         seed,
@@ -537,6 +541,7 @@ fn run_phases(
     let seq = slot.seq;
     let title = generate_title(
         backends.text.as_ref(),
+        &record.state.generation_id,
         &final_prompt,
         record.state.seed,
         &slot.avoid,
@@ -545,6 +550,7 @@ fn run_phases(
     let image = backends
         .image
         .generate(&ImageCall {
+            generation_id: &record.state.generation_id,
             prompt: &final_prompt,
             seed: record.state.seed,
         })

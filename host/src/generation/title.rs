@@ -32,6 +32,7 @@ pub struct TitleAttempt {
 /// Asks the model for a title for `prompt`, unique against `existing` (case-insensitive).
 pub fn generate_title(
     backend: &dyn TextBackend,
+    generation_id: &str,
     prompt: &str,
     seed: u64,
     existing: &[String],
@@ -55,6 +56,7 @@ pub fn generate_title(
         let path = format!("title/attempt_{:02}", attempt + 1);
         let reply = backend
             .chat(&ChatCall {
+                generation_id,
                 step_path: &path,
                 messages: &messages,
                 temperature: 0.2,

@@ -59,6 +59,20 @@ impl RunState {
             None => Err(format!("missing required output `{key}`")),
         }
     }
+
+    /// `{chat_steps, model_calls}` of the steps recorded so far: chat steps are the pipeline's
+    /// model requests, model calls the HTTP attempts they took (retries included), so a plugin's
+    /// analysis can tell what a run cost without reading its transcript.
+    pub fn pipeline_stats(&self) -> Value {
+        let (chat_steps, model_calls) =
+            self.steps
+                .iter()
+                .fold((0u64, 0u64), |(steps, calls), step| match step {
+                    StepRecord::Chat { attempts, .. } => (steps + 1, calls + u64::from(*attempts)),
+                    StepRecord::Action { .. } => (steps, calls),
+                });
+        serde_json::json!({"chat_steps": chat_steps, "model_calls": model_calls})
+    }
 }
 
 /// One transcript record.
@@ -357,6 +371,7 @@ impl Engine<'_> {
         let mut messages = parent.to_vec();
         messages.push(message(USER, &prompt));
         let call = ChatCall {
+            generation_id: &state.generation_id,
             step_path: path,
             messages: &messages,
             temperature: step.temperature,
@@ -922,6 +937,31 @@ mod tests {
                 StepRecord::Chat { path, .. } | StepRecord::Action { path, .. } => path.clone(),
             })
             .collect()
+    }
+
+    #[test]
+    fn pipeline_stats_count_chat_steps_and_their_http_attempts() {
+        // The fake answers every call after 2 attempts; actions call no model.
+        let fake = Fake::default();
+        let root = pipeline(vec![
+            chat("a", "PA"),
+            action(
+                Some("noop"),
+                None,
+                Arc::new(|_: &mut RunState| Ok(json!(null))),
+            ),
+            block("s", MergeMode::AllMessages, vec![chat("b", "PB")]),
+        ]);
+        let outcome = run(&root, &fake);
+        outcome.result.unwrap();
+        assert_eq!(
+            outcome.state.pipeline_stats(),
+            json!({"chat_steps": 2, "model_calls": 4})
+        );
+        assert_eq!(
+            RunState::default().pipeline_stats(),
+            json!({"chat_steps": 0, "model_calls": 0})
+        );
     }
 
     #[test]

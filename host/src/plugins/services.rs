@@ -120,6 +120,7 @@ impl ServiceProvider for HostServices {
             .backends
             .text
             .chat(&ChatCall {
+                generation_id: &run.generation_id,
                 step_path: &path,
                 messages: &request.messages,
                 temperature: request.temperature.unwrap_or(0.7),

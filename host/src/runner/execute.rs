@@ -284,10 +284,7 @@ fn execute_one(
             status
         }
         Err(error) => {
-            let _ = log.record(
-                LogLevel::Error,
-                &format!("{}: run hook failed: {error}", run.generation_id),
-            );
+            // The reason goes to the log with the run's `finished` line below.
             entry.insert("status".into(), json!(RunStatus::Error));
             entry.insert("error".into(), hook_error(&error));
             RunStatus::Error
@@ -297,22 +294,26 @@ fn execute_one(
     entry.insert("started_at".into(), json!(started_at.iso()));
     entry.insert("finished_at".into(), json!(Timestamp::now().iso()));
     entry.insert("duration_s".into(), json!(duration_s));
-    let _ = log.record(
-        if status == RunStatus::Success {
-            LogLevel::Info
-        } else {
-            LogLevel::Error
-        },
-        &format!(
-            "finished `{}`: {} in {duration_s:.3} s",
+    let line = if status == RunStatus::Success {
+        format!(
+            "finished `{}`: success in {duration_s:.3} s",
+            run.generation_id
+        )
+    } else {
+        // The whole reason, every line of it: the terminal and `--json` show its first line.
+        let error = entry.get("error").unwrap_or(&Value::Null);
+        format!(
+            "finished `{}`: error in {duration_s:.3} s: {}",
             run.generation_id,
-            if status == RunStatus::Success {
-                "success"
-            } else {
-                "error"
-            }
-        ),
-    );
+            super::metrics::failure_message(error)
+        )
+    };
+    let level = if status == RunStatus::Success {
+        LogLevel::Info
+    } else {
+        LogLevel::Error
+    };
+    let _ = log.record(level, &line);
     (Value::Object(entry), status, analysis_failed, duration_s)
 }
 

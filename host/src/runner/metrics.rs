@@ -34,14 +34,30 @@ pub struct Failure {
     pub reason: String,
 }
 
-/// The first line of a stored error object's `message` (its `type` when the message is empty).
+/// The first line of [`failure_message`], for the terminal and `--json`.
 pub fn failure_reason(error: &Value) -> String {
-    let message = error.get("message").and_then(Value::as_str).unwrap_or("");
-    let first = message.lines().map(str::trim).find(|line| !line.is_empty());
-    match (first, error.get("type").and_then(Value::as_str)) {
-        (Some(line), _) => line.to_owned(),
-        (None, Some(kind)) => kind.to_owned(),
-        (None, None) => "failed without an error message".to_owned(),
+    let message = failure_message(error);
+    match message.lines().next() {
+        Some(first) => first.trim_end().to_owned(),
+        None => message,
+    }
+}
+
+/// A stored error object's whole `message`, trimmed (its `type` when the message is empty), for
+/// `experiment.log`, which keeps every line of it.
+pub fn failure_message(error: &Value) -> String {
+    let message = error
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .trim();
+    match (
+        message.is_empty(),
+        error.get("type").and_then(Value::as_str),
+    ) {
+        (false, _) => message.to_owned(),
+        (true, Some(kind)) => kind.to_owned(),
+        (true, None) => "failed without an error message".to_owned(),
     }
 }
 
@@ -175,11 +191,26 @@ pub struct MetricsSummary {
     pub paired: Option<Paired>,
 }
 
+/// A figure the plugin computed over all runs of each variant (`summary.variant_metrics`), such
+/// as the diversity of a variant's prompts: one value per variant, so no interval.
+#[derive(Debug, Clone)]
+pub struct VariantFigure {
+    pub label: String,
+    pub unit: Option<String>,
+    /// Per variant, in the summary's order; `None` where the plugin had no value (`null`).
+    pub values: Ordered<Option<f64>>,
+}
+
 /// What [`digest`] read from the stored entries.
 #[derive(Debug, Default)]
 pub struct Digest {
     /// `None` when no run reported metrics and the summary declared none.
     pub metrics: Option<MetricsSummary>,
+    /// The summary's `variant_metrics`, checked (shown as rows of the metrics table).
+    pub figures: Ordered<VariantFigure>,
+    /// The summary's top-level text, number and bool fields, as `(key, value)` in its order
+    /// (shown as a key/value block under the table).
+    pub summary_fields: Vec<(String, String)>,
     pub failures: Vec<Failure>,
     /// Malformed metrics and metric declarations, each naming the run and the metric.
     pub warnings: Vec<String>,
@@ -226,6 +257,8 @@ pub fn digest(
     base_seed: u64,
 ) -> Digest {
     let mut digest = Digest::default();
+    digest.figures = variant_figures(summary, &mut digest.warnings);
+    digest.summary_fields = summary_fields(summary);
     let mut info: Ordered<MetricInfo> = declared_info(summary, &mut digest.warnings);
     let declared = !info.0.is_empty();
     let mut kinds: HashMap<String, Kind> = HashMap::new();
@@ -526,6 +559,84 @@ fn declared_info(summary: Option<&Value>, warnings: &mut Vec<String>) -> Ordered
     info
 }
 
+/// `summary.variant_metrics: {name: {label?, unit?, values: {variant: number | null}}}`, each
+/// entry checked; a malformed entry or value is a warning and left out, never guessed.
+fn variant_figures(summary: Option<&Value>, warnings: &mut Vec<String>) -> Ordered<VariantFigure> {
+    let mut figures = Ordered::default();
+    let Some(declared) = summary.and_then(|summary| summary.get("variant_metrics")) else {
+        return figures;
+    };
+    let Some(declared) = declared.as_object() else {
+        warnings.push("the summary's `variant_metrics` is not an object; ignored".to_owned());
+        return figures;
+    };
+    for (name, entry) in declared {
+        let Some(values) = entry.get("values").and_then(Value::as_object) else {
+            warnings.push(format!(
+                "`variant_metrics.{name}` has no `values` object; ignored"
+            ));
+            continue;
+        };
+        let mut checked = Vec::new();
+        for (variant, value) in values {
+            match value {
+                Value::Null => checked.push((variant.clone(), None)),
+                Value::Number(number) => match number.as_f64() {
+                    Some(x) if x.is_finite() => checked.push((variant.clone(), Some(x))),
+                    _ => warnings.push(format!(
+                        "`variant_metrics.{name}.values.{variant}` is not a finite number; ignored"
+                    )),
+                },
+                other => warnings.push(format!(
+                    "`variant_metrics.{name}.values.{variant}` is {}, not a number or null; ignored",
+                    json_kind(other)
+                )),
+            }
+        }
+        let mut text = |key: &str| match entry.get(key) {
+            Some(Value::String(text)) => Some(text.clone()),
+            None | Some(Value::Null) => None,
+            Some(_) => {
+                warnings.push(format!(
+                    "`variant_metrics.{name}.{key}` is not a string; ignored"
+                ));
+                None
+            }
+        };
+        let label = text("label").unwrap_or_else(|| name.clone());
+        let unit = text("unit");
+        figures.0.push((
+            name.clone(),
+            VariantFigure {
+                label,
+                unit,
+                values: Ordered(checked),
+            },
+        ));
+    }
+    figures
+}
+
+/// The summary's top-level text, number and bool fields, in its order. Objects, arrays and
+/// nulls are left to `experiment_results.json`: the terminal shows only what fits on a line.
+fn summary_fields(summary: Option<&Value>) -> Vec<(String, String)> {
+    let Some(Value::Object(summary)) = summary else {
+        return Vec::new();
+    };
+    summary
+        .iter()
+        .filter_map(|(key, value)| {
+            let text = match value {
+                Value::String(text) => text.clone(),
+                Value::Number(number) => number.to_string(),
+                Value::Bool(flag) => flag.to_string(),
+                Value::Null | Value::Array(_) | Value::Object(_) => return None,
+            };
+            Some((key.clone(), text))
+        })
+        .collect()
+}
+
 fn default_info(name: &str) -> MetricInfo {
     MetricInfo {
         label: name.to_owned(),
@@ -596,6 +707,95 @@ mod tests {
             ));
         }
         entries
+    }
+
+    #[test]
+    fn a_failure_has_its_whole_message_for_the_log_and_its_first_line_elsewhere() {
+        let error =
+            json!({"type": "step", "message": "\n  step `x` failed: HTTP 401\n\nCaused by: key\n"});
+        assert_eq!(
+            failure_message(&error),
+            "step `x` failed: HTTP 401\n\nCaused by: key"
+        );
+        assert_eq!(failure_reason(&error), "step `x` failed: HTTP 401");
+        let bare = json!({"type": "PluginError", "message": " "});
+        assert_eq!(failure_message(&bare), "PluginError");
+        assert_eq!(failure_reason(&bare), "PluginError");
+        assert_eq!(
+            failure_reason(&Value::Null),
+            "failed without an error message"
+        );
+    }
+
+    #[test]
+    fn variant_figures_and_scalar_summary_fields_are_read_in_order() {
+        let summary = json!({
+            "longest_set": "B",
+            "runs_compared": 4,
+            "complete": true,
+            "most_diverse_set": null,
+            "sets": {"A": {"diversity": 0.5}},
+            "variant_metrics": {
+                "diversity": {"label": "prompt diversity", "unit": "Jaccard distance",
+                              "values": {"A": 0.5, "B": null}},
+                "bare": {"values": {"A": 1}},
+            },
+        });
+        let digest = digest(&ten_pairs(), Some(&summary), None, 7);
+        assert!(digest.warnings.is_empty(), "{:?}", digest.warnings);
+        let fields: Vec<(&str, &str)> = digest
+            .summary_fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("longest_set", "B"),
+                ("runs_compared", "4"),
+                ("complete", "true")
+            ]
+        );
+        let diversity = digest.figures.get("diversity").unwrap();
+        assert_eq!(diversity.label, "prompt diversity");
+        assert_eq!(diversity.unit.as_deref(), Some("Jaccard distance"));
+        assert_eq!(
+            diversity.values.0,
+            [("A".to_owned(), Some(0.5)), ("B".to_owned(), None)]
+        );
+        // Without a label the name is shown.
+        assert_eq!(digest.figures.get("bare").unwrap().label, "bare");
+    }
+
+    #[test]
+    fn malformed_variant_figures_are_warnings_and_left_out() {
+        let summary = json!({"variant_metrics": {
+            "no_values": {"label": "x"},
+            "bad": {"label": 3, "values": {"A": "high", "B": 0.25}},
+        }});
+        let digest = digest(&ten_pairs(), Some(&summary), None, 7);
+        let warnings = digest.warnings.join("\n");
+        assert!(
+            warnings.contains("`variant_metrics.no_values` has no `values` object"),
+            "{warnings}"
+        );
+        assert!(
+            warnings.contains("`variant_metrics.bad.values.A` is a string"),
+            "{warnings}"
+        );
+        assert!(
+            warnings.contains("`variant_metrics.bad.label` is not a string"),
+            "{warnings}"
+        );
+        let bad = digest.figures.get("bad").unwrap();
+        assert_eq!(
+            (bad.label.as_str(), &bad.values.0),
+            ("bad", &vec![("B".to_owned(), Some(0.25))])
+        );
+        assert!(digest.figures.get("no_values").is_none());
+        let not_object =
+            super::digest(&ten_pairs(), Some(&json!({"variant_metrics": []})), None, 7);
+        assert!(not_object.warnings[0].contains("`variant_metrics` is not an object"));
     }
 
     #[test]

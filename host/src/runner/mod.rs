@@ -111,6 +111,10 @@ pub struct ExperimentReport {
     pub summary_error: Option<String>,
     /// The runner's metrics (also in `summary`), for the terminal table.
     pub metrics: Option<metrics::MetricsSummary>,
+    /// The summary's `variant_metrics`, checked, for the terminal table.
+    pub figures: metrics::Ordered<metrics::VariantFigure>,
+    /// The summary's top-level scalar fields, for the terminal.
+    pub summary_fields: Vec<(String, String)>,
     /// Every stored run whose latest entry failed, in plan order.
     pub failures: Vec<metrics::Failure>,
     pub files: Vec<PathBuf>,
@@ -562,6 +566,8 @@ pub fn run_experiment(
         summary_failed: false,
         summary_error: None,
         metrics: None,
+        figures: metrics::Ordered::default(),
+        summary_fields: Vec::new(),
         failures: Vec::new(),
         files: planned.files.clone(),
         warnings: Vec::new(),
@@ -639,7 +645,7 @@ pub fn run_experiment(
         &log,
     )?;
     // Rate changes the backends make (a burst of 429s, a provider asking to slow down) go to the
-    // experiment log, once per change.
+    // experiment log, once per change, and so does every HTTP retry.
     let notices = {
         let log = Arc::clone(&log);
         crate::backends::Notices::new(move |line| {
@@ -746,6 +752,8 @@ pub fn run_experiment(
         report.warnings.push(format!("metrics: {warning}"));
     }
     report.failures = digest.failures;
+    report.figures = digest.figures;
+    report.summary_fields = digest.summary_fields;
     let (summary, summary_metrics) = place_metrics(summary, digest.metrics.as_ref(), &mut report);
     let error = store.summary_error().cloned();
     store.set_summary(summary.clone(), error);

@@ -11,7 +11,8 @@
 //!   concept list shared per run index.
 //! - [`paths`]: data paths given by a flag or by `experiment_runners.<name>.<key>`.
 //! - [`plan`]: turning a variant table into the ordered [`plugin_api::Plan`].
-//! - [`analysis`]: per-run metrics (final prompt length) and their `metric_info`.
+//! - [`analysis`]: per-run metrics (prompt length, model calls, selection scores) and the
+//!   summary comparing the sets (length, lexical diversity).
 //!
 //! Data is read only through a reader function, `&dyn Fn(&str) -> Result<String, String>`: the
 //! plugins pass `|r| host.read_data(r).map_err(|e| e.to_string())`, tests pass a fake.
