@@ -1,0 +1,595 @@
+//! The page of one experiment, in reading order: the header, the metrics and paired
+//! differences, the failed runs, then either every A/B pair side by side (a paired plan) or the
+//! grid of variants × runs (any other plan, e.g. the sets × seeds of `3x3`), a sortable list of
+//! the runs, and per run its transcript collapsed in `<details>`.
+//!
+//! Size: transcript texts (prompts, answers, action results) are cut at [`STEP_TEXT_LIMIT`]
+//! characters with a link to the full transcript file, and grid prompts at
+//! [`GRID_PROMPT_LIMIT`]; final prompts in the pairs are shown whole (the diff needs them) and
+//! not again in the drill-down. About 1 KB per transcript step and 1 KB per run besides.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use super::diff::word_diff;
+use super::html::{escape, interval, shortened, text};
+use super::source::{read_transcript, Entry, Experiment, Step};
+use super::Links;
+
+/// Characters of a step's prompt, answer or result shown in the drill-down.
+pub const STEP_TEXT_LIMIT: usize = 300;
+/// Characters of a final prompt shown in a grid cell when there is no image.
+pub const GRID_PROMPT_LIMIT: usize = 280;
+
+/// The whole page.
+pub fn render(experiment: &Experiment, links: &Links) -> String {
+    let results = &experiment.results;
+    let mut body = String::new();
+    if let Some(error) = Some(&results.summary_error).filter(|e| !e.is_null()) {
+        let _ = writeln!(
+            body,
+            "<p class=\"fail\">summary analysis failed: {}</p>",
+            escape(&text(&error["message"]))
+        );
+    }
+    let metrics = results.metrics();
+    if metrics.is_object() {
+        render_metrics(&mut body, metrics);
+    } else {
+        body.push_str(
+            "<h2>Metrics per variant</h2>\n<p class=\"note\">no run reported metrics</p>\n",
+        );
+    }
+    render_failures(&mut body, &results.results);
+    match &experiment.pairs {
+        Some(pairs) => render_pairs(&mut body, experiment, pairs, links),
+        None => render_grid(&mut body, experiment, links),
+    }
+    render_run_list(&mut body, &results.results);
+    let backends = render_transcripts(&mut body, experiment, links);
+
+    let id = text(&results.experiment_id);
+    let mut html = super::html::open_page(&format!("{id} report"));
+    let _ = writeln!(html, "<h1>{}</h1>", escape(&id));
+    render_header(&mut html, experiment, &backends);
+    html.push_str(&body);
+    super::html::close_page(&mut html);
+    html
+}
+
+fn render_header(html: &mut String, experiment: &Experiment, backends: &[String]) {
+    let missing = "<span class=\"note\">not recorded</span>".to_owned();
+    let plan = experiment.plan.as_ref();
+    let field = |value: Option<&Value>| match value.map(text) {
+        Some(value) if !value.is_empty() => escape(&value),
+        _ => missing.clone(),
+    };
+    let results = &experiment.results.results;
+    let ended = results
+        .iter()
+        .filter_map(|entry| entry.finished_at.as_str())
+        .max()
+        .map(str::to_owned);
+    let rows: Vec<(&str, String)> = vec![
+        (
+            "experiment id",
+            field(Some(&experiment.results.experiment_id)),
+        ),
+        ("experiment", field(plan.map(|p| &p.experiment_name))),
+        ("plugin library", field(plan.map(|p| &p.plugin["library"]))),
+        (
+            "plugin interface version",
+            field(plan.map(|p| &p.plugin["interface_version"])),
+        ),
+        ("base seed", field(plan.map(|p| &p.base_seed))),
+        ("run mode", field(plan.map(|p| &p.run_mode))),
+        (
+            "backends and models",
+            if backends.is_empty() {
+                "<span class=\"note\">no transcript read</span>".to_owned()
+            } else {
+                escape(&backends.join("; "))
+            },
+        ),
+        ("config layers", field(plan.map(|p| &p.config_meta))),
+        (
+            "config digest",
+            match &experiment.config_digest {
+                Some(digest) => format!(
+                    "<code>{}</code> <span class=\"note\">(FNV-1a 64 of the base config in \
+                     experiment_plan_full.json)</span>",
+                    escape(digest)
+                ),
+                None => missing.clone(),
+            },
+        ),
+        ("started", field(plan.map(|p| &p.generated_at))),
+        (
+            "last run finished",
+            ended.map_or_else(|| missing.clone(), |end| escape(&end)),
+        ),
+        (
+            "results updated",
+            field(Some(&experiment.results.updated_at)),
+        ),
+        (
+            "resumed",
+            match experiment.resumed {
+                Some(true) => "yes".to_owned(),
+                Some(false) => "no".to_owned(),
+                None => missing.clone(),
+            },
+        ),
+    ];
+    html.push_str("<dl class=\"head\" id=\"header\">\n");
+    for (name, value) in rows {
+        let _ = writeln!(html, "<dt>{name}</dt><dd>{value}</dd>");
+    }
+    html.push_str("</dl>\n");
+}
+
+/// The metrics per variant and, for a paired plan, the paired differences.
+pub fn render_metrics(html: &mut String, metrics: &Value) {
+    let empty = serde_json::Map::new();
+    let variants = metrics["variants"].as_object().unwrap_or(&empty);
+    let names: Vec<&String> = metrics["info"]
+        .as_object()
+        .unwrap_or(&empty)
+        .keys()
+        .collect();
+    html.push_str(
+        "<h2>Metrics per variant</h2>\n<p class=\"note\">mean [95% interval]; rates are the \
+         fraction of runs where the check held.</p>\n<table class=\"metrics\" id=\"metrics\">\
+         <thead><tr><th>metric</th>",
+    );
+    for variant in variants.keys() {
+        let _ = write!(html, "<th>{}</th>", escape(variant));
+    }
+    html.push_str("</tr></thead><tbody>\n");
+    for count in ["runs", "ok", "failed"] {
+        let _ = write!(html, "<tr><td>{count}</td>");
+        for stats in variants.values() {
+            let _ = write!(html, "<td class=\"num\">{}</td>", stats[count]);
+        }
+        html.push_str("</tr>\n");
+    }
+    for name in &names {
+        let _ = write!(html, "<tr><td>{}</td>", metric_label(metrics, name));
+        for stats in variants.values() {
+            let metric = &stats["metrics"][name.as_str()];
+            let _ = write!(
+                html,
+                "<td class=\"num\">{}</td>",
+                interval(&metric["mean"], &metric["ci"], false)
+            );
+        }
+        html.push_str("</tr>\n");
+    }
+    html.push_str("</tbody></table>\n");
+    let paired = &metrics["paired"];
+    let Some(pairs) = paired["metrics"].as_object() else {
+        return;
+    };
+    let _ = write!(
+        html,
+        "<h2>Paired difference {} &minus; {}</h2>\n<table class=\"paired\" id=\"paired\"><thead>\
+         <tr><th>metric</th><th>pairs</th><th>mean difference [95% interval]</th><th>p</th>\
+         <th>verdict</th></tr></thead><tbody>\n",
+        escape(&text(&paired["b"])),
+        escape(&text(&paired["a"]))
+    );
+    for (name, metric) in pairs {
+        let _ = writeln!(
+            html,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td>{}</td></tr>",
+            metric_label(metrics, name),
+            metric["n_pairs"],
+            interval(&metric["mean_difference"], &metric["ci"], true),
+            metric["p_value"]
+                .as_f64()
+                .map_or("-".to_owned(), |p| format!("{p:.3}")),
+            verdict(metric),
+        );
+    }
+    html.push_str("</tbody></table>\n");
+}
+
+/// `B better`, `differs (no preferred direction)` or `no significant difference`.
+pub fn verdict(metric: &Value) -> String {
+    match metric["winner"].as_str() {
+        Some(winner) => format!("<span class=\"win\">{} better</span>", escape(winner)),
+        None if metric["significant"] == true => "differs (no preferred direction)".to_owned(),
+        None => "no significant difference".to_owned(),
+    }
+}
+
+/// A metric's label with its unit, escaped.
+pub fn metric_label(metrics: &Value, name: &str) -> String {
+    let info = &metrics["info"][name];
+    let mut label = info["label"].as_str().unwrap_or(name).to_owned();
+    if let Some(unit) = info["unit"].as_str() {
+        let _ = write!(label, " ({unit})");
+    }
+    escape(&label)
+}
+
+fn render_failures(html: &mut String, results: &[Entry]) {
+    let failed: Vec<&Entry> = results
+        .iter()
+        .filter(|entry| !entry.ok() || !entry.analysis_error.is_null())
+        .collect();
+    let _ = writeln!(html, "<h2 id=\"failures\">Failures ({})</h2>", failed.len());
+    if failed.is_empty() {
+        html.push_str("<p class=\"note\">every run succeeded and was analysed</p>\n");
+        return;
+    }
+    html.push_str(
+        "<table class=\"failures\"><thead><tr><th>run</th><th>variant</th><th>what failed</th>\
+         <th>reason</th></tr></thead><tbody>\n",
+    );
+    for entry in failed {
+        let (what, error) = if entry.ok() {
+            ("analysis", &entry.analysis_error)
+        } else {
+            ("run", &entry.error)
+        };
+        let mut place = text(&error["type"]);
+        for key in ["phase", "step"] {
+            if let Some(value) = error[key].as_str() {
+                let _ = write!(place, ", {key} {value}");
+            }
+        }
+        let message = text(&error["message"]);
+        let reason = crate::runner::metrics::failure_reason(error);
+        let full = if message.trim() != reason {
+            format!(
+                "<details><summary>full message</summary><pre>{}</pre></details>",
+                escape(&message)
+            )
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            html,
+            "<tr><td><a href=\"#run-{id}\">{id}</a></td><td>{}</td><td>{what}: {}</td>\
+             <td class=\"fail\">{}{full}</td></tr>",
+            escape(&entry.variant),
+            escape(&place),
+            escape(&reason),
+            id = escape(&entry.generation_id),
+        );
+    }
+    html.push_str("</tbody></table>\n");
+}
+
+fn render_pairs(
+    html: &mut String,
+    experiment: &Experiment,
+    pairs: &[super::source::PairIds],
+    links: &Links,
+) {
+    let find = |id: &str| {
+        experiment
+            .results
+            .results
+            .iter()
+            .find(|entry| entry.generation_id == id)
+    };
+    let _ = writeln!(
+        html,
+        "<h2 id=\"pairs\">Pairs ({})</h2>\n<p class=\"note\">each pair shares a seed; in the \
+         final prompts, <del>struck</del> words are A's that B lacks, <ins>marked</ins> words are \
+         B's that A lacks.</p>\n<table class=\"pairs\"><thead><tr><th>pair</th><th>A</th>\
+         <th>B</th></tr></thead><tbody>",
+        pairs.len()
+    );
+    for pair in pairs {
+        let a = find(&pair.a_generation_id);
+        let b = find(&pair.b_generation_id);
+        let (a_text, b_text) = match (prompt(a), prompt(b)) {
+            (Some(a), Some(b)) => {
+                let (a, b) = word_diff(a, b);
+                (Some(a), Some(b))
+            }
+            (a, b) => (a.map(escape), b.map(escape)),
+        };
+        let index = text(&pair.run_index);
+        let _ = write!(
+            html,
+            "<tr class=\"pair\" id=\"pair-{}\"><td class=\"num\">{}</td>",
+            escape(&index),
+            escape(&index)
+        );
+        for (id, entry, shown) in [
+            (&pair.a_generation_id, a, a_text),
+            (&pair.b_generation_id, b, b_text),
+        ] {
+            html.push_str("<td>");
+            run_cell(html, experiment, id, entry, shown, links);
+            html.push_str("</td>");
+        }
+        html.push_str("</tr>\n");
+    }
+    html.push_str("</tbody></table>\n");
+}
+
+/// One side of a pair: the id, the image (full mode), the marked final prompt or the error.
+fn run_cell(
+    html: &mut String,
+    experiment: &Experiment,
+    id: &str,
+    entry: Option<&Entry>,
+    prompt_html: Option<String>,
+    links: &Links,
+) {
+    let _ = write!(html, "<a href=\"#run-{id}\">{id}</a>", id = escape(id));
+    let Some(entry) = entry else {
+        html.push_str(" <span class=\"note\">not run</span>");
+        return;
+    };
+    image(html, experiment, entry, links);
+    match prompt_html {
+        Some(prompt) => {
+            let _ = write!(html, "<div class=\"prompt\">{prompt}</div>");
+        }
+        None if entry.ok() => html.push_str(" <span class=\"note\">no final prompt</span>"),
+        None => {
+            let _ = write!(
+                html,
+                "<div class=\"fail\">{}</div>",
+                escape(&crate::runner::metrics::failure_reason(&entry.error))
+            );
+        }
+    }
+}
+
+/// The run's image as `<img>` by relative path, or a note when the entry names an image that is
+/// not in the directory.
+fn image(html: &mut String, experiment: &Experiment, entry: &Entry, links: &Links) {
+    let Some(named) = entry.image_path.as_deref() else {
+        return;
+    };
+    match experiment.image_file(entry) {
+        Some(path) => {
+            let src = links.href(&path);
+            let _ = write!(
+                html,
+                "<a href=\"{src}\"><img src=\"{src}\" alt=\"image of {id}\" loading=\"lazy\"></a>",
+                id = escape(&entry.generation_id)
+            );
+        }
+        None => {
+            let _ = write!(
+                html,
+                "<div class=\"note\">image not found in the directory (recorded as {})</div>",
+                escape(named)
+            );
+        }
+    }
+}
+
+/// Variants as rows, runs (in plan order, by run number) as columns.
+fn render_grid(html: &mut String, experiment: &Experiment, links: &Links) {
+    let results = &experiment.results.results;
+    let mut variants: Vec<(&str, String)> = Vec::new();
+    let mut runs: Vec<String> = Vec::new();
+    for entry in results {
+        if !variants.iter().any(|(v, _)| *v == entry.variant) {
+            variants.push((&entry.variant, text(&entry.variant_name)));
+        }
+        let run = text(&entry.run);
+        if !runs.contains(&run) {
+            runs.push(run);
+        }
+    }
+    let _ = write!(
+        html,
+        "<h2 id=\"grid\">Variants &times; runs</h2>\n<p class=\"note\">one row per variant (set), \
+         one column per run number (the runs of one column share their seed-derived inputs where \
+         the plan says so)</p>\n<table class=\"grid\"><thead><tr><th>variant</th>"
+    );
+    for run in &runs {
+        let _ = write!(html, "<th>run {}</th>", escape(run));
+    }
+    html.push_str("</tr></thead><tbody>\n");
+    for (variant, name) in &variants {
+        let _ = write!(
+            html,
+            "<tr><th>{}<br><span class=\"note\">{}</span></th>",
+            escape(variant),
+            escape(name)
+        );
+        for run in &runs {
+            let entry = results
+                .iter()
+                .find(|entry| entry.variant == *variant && text(&entry.run) == *run);
+            let Some(entry) = entry else {
+                html.push_str("<td class=\"note\">not run</td>");
+                continue;
+            };
+            let _ = write!(
+                html,
+                "<td class=\"cell\"><a href=\"#run-{id}\">{id}</a> seed {}",
+                escape(&text(&entry.seed)),
+                id = escape(&entry.generation_id),
+            );
+            if entry.image_path.is_some() {
+                image(html, experiment, entry, links);
+            } else if let (true, Some(prompt)) = (entry.ok(), entry.final_prompt.as_deref()) {
+                let (shown, cut) = shortened(prompt, GRID_PROMPT_LIMIT);
+                let more = if cut > 0 {
+                    format!("<span class=\"note\"> … {cut} more characters</span>")
+                } else {
+                    String::new()
+                };
+                let _ = write!(html, "<div class=\"prompt\">{shown}{more}</div>");
+            }
+            if !entry.ok() {
+                let _ = write!(
+                    html,
+                    "<div class=\"fail\">{}</div>",
+                    escape(&crate::runner::metrics::failure_reason(&entry.error))
+                );
+            }
+            html.push_str("</td>");
+        }
+        html.push_str("</tr>\n");
+    }
+    html.push_str("</tbody></table>\n");
+}
+
+fn render_run_list(html: &mut String, results: &[Entry]) {
+    let _ = writeln!(
+        html,
+        "<h2 id=\"runs\">Runs ({})</h2>\n<p class=\"note\">click a column to sort (with \
+         JavaScript); the transcripts follow below.</p>\n<table class=\"sortable\"><thead><tr>\
+         <th>run</th><th>variant</th><th>#</th><th>seed</th><th>status</th><th>seconds</th>\
+         <th>final prompt chars</th></tr></thead><tbody>",
+        results.len()
+    );
+    for entry in results {
+        let chars = entry
+            .final_prompt
+            .as_deref()
+            .map_or(String::new(), |prompt| prompt.chars().count().to_string());
+        let _ = writeln!(
+            html,
+            "<tr><td><a href=\"#run-{id}\">{id}</a></td><td>{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td{}>{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{chars}</td></tr>",
+            escape(&entry.variant),
+            escape(&text(&entry.run)),
+            escape(&text(&entry.seed)),
+            if entry.ok() { "" } else { " class=\"fail\"" },
+            escape(&entry.status),
+            escape(&text(&entry.duration_s)),
+            id = escape(&entry.generation_id),
+        );
+    }
+    html.push_str("</tbody></table>\n");
+}
+
+/// Every run's transcript, collapsed; returns the backends and models the transcripts name, in
+/// order of first appearance.
+fn render_transcripts(html: &mut String, experiment: &Experiment, links: &Links) -> Vec<String> {
+    let mut backends: Vec<String> = Vec::new();
+    let _ = writeln!(
+        html,
+        "<h2 id=\"transcripts\">Transcripts</h2>\n<p class=\"note\">each step's path, prompt, \
+         answer, finish time and attempts; texts over {STEP_TEXT_LIMIT} characters are cut here \
+         and whole in the linked transcript file. Steps record when they finished, to the \
+         second; the run's wall time is in its summary line.</p>"
+    );
+    for entry in &experiment.results.results {
+        let path = experiment.transcript_path(&entry.generation_id);
+        let href = links.href(&path);
+        let _ = writeln!(
+            html,
+            "<details class=\"run\" id=\"run-{id}\"><summary>{id} · variant {} · \
+             {} · {} s</summary>",
+            escape(&entry.variant),
+            escape(&entry.status),
+            escape(&text(&entry.duration_s)),
+            id = escape(&entry.generation_id),
+        );
+        // A paired plan shows the final prompt whole in its pair already.
+        if let (None, Some(prompt)) = (&experiment.pairs, &entry.final_prompt) {
+            let (shown, cut) = shortened(prompt, STEP_TEXT_LIMIT * 4);
+            let _ = write!(
+                html,
+                "<p>final prompt:</p><pre>{shown}{}</pre>",
+                cut_note(cut, &href)
+            );
+        }
+        match read_transcript(&path) {
+            Ok(Some(transcript)) => {
+                for role in ["text", "image"] {
+                    let backend = &transcript.backends[role];
+                    if backend.is_object() {
+                        let line = format!(
+                            "{role}: {} {}",
+                            text(&backend["provider"]),
+                            text(&backend["model"])
+                        );
+                        if !backends.contains(&line) {
+                            backends.push(line);
+                        }
+                    }
+                }
+                let _ = writeln!(
+                    html,
+                    "<p class=\"note\">{} steps; <a href=\"{href}\">transcript file</a></p>",
+                    transcript.steps.len()
+                );
+                for step in &transcript.steps {
+                    render_step(html, step, &href);
+                }
+            }
+            Ok(None) => {
+                html.push_str("<p class=\"note\">no transcript (the run wrote none)</p>\n");
+            }
+            Err(error) => {
+                let _ = writeln!(
+                    html,
+                    "<p class=\"fail\">transcript unreadable: {}</p>",
+                    escape(&crate::generation::error_chain(&error))
+                );
+            }
+        }
+        html.push_str("</details>\n");
+    }
+    backends
+}
+
+fn render_step(html: &mut String, step: &Step, href: &str) {
+    let mut facts = vec![escape(&step.kind)];
+    if !step.provider.is_null() {
+        facts.push(format!(
+            "{} {}",
+            escape(&text(&step.provider)),
+            escape(&text(&step.params["model"]))
+        ));
+    }
+    if !step.attempts.is_null() {
+        facts.push(format!("attempts {}", escape(&text(&step.attempts))));
+    }
+    facts.push(format!("finished {}", escape(&text(&step.created_at))));
+    let _ = write!(
+        html,
+        "<div class=\"step\"><b>{}</b> <span class=\"note\">{}</span>",
+        escape(&step.path),
+        facts.join(" · ")
+    );
+    let result = (!step.result.is_null()).then(|| text(&step.result));
+    for (label, value) in [
+        ("prompt", step.prompt.as_deref()),
+        ("answer", step.response.as_deref()),
+        ("result", result.as_deref()),
+    ] {
+        if let Some(value) = value {
+            let (shown, cut) = shortened(value, STEP_TEXT_LIMIT);
+            let _ = write!(
+                html,
+                "<div class=\"note\">{label}</div><pre>{shown}{}</pre>",
+                cut_note(cut, href)
+            );
+        }
+    }
+    html.push_str("</div>\n");
+}
+
+/// The final prompt of a run that succeeded.
+fn prompt(entry: Option<&Entry>) -> Option<&str> {
+    entry
+        .filter(|entry| entry.ok())
+        .and_then(|entry| entry.final_prompt.as_deref())
+}
+
+fn cut_note(cut: usize, href: &str) -> String {
+    if cut == 0 {
+        return String::new();
+    }
+    format!(" <a class=\"note\" href=\"{href}\">… {cut} more characters</a>")
+}
