@@ -76,8 +76,10 @@ check_report() {
   found=$(occurrences '<img ' "$dom")
   [[ $expected -gt 0 && $found -eq $expected ]] ||
     fail "$dir: $found image elements rendered, generated/ has $expected images"
-  for id in $(find "$dir/generated" -maxdepth 1 -name '*.png' -printf '%f\n'); do
-    grep -q "src=\"generated/$id\"" "$dom" || fail "$dir: no <img> for generated/$id"
+  local image name
+  for image in "$dir"/generated/*.png; do
+    name=$(basename "$image")
+    grep -qF "src=\"generated/$name\"" "$dom" || fail "$dir: no <img> for generated/$name"
   done
   if chromium_at --screenshot="$dir/report.png" --window-size=1400,3000 \
     "file://$dir/report.html" >/dev/null && [[ -s $dir/report.png ]]; then
