@@ -120,6 +120,20 @@ fn ab_report_has_every_pair_and_the_command_finds_the_newest_and_compares() {
     assert!(page.contains("Comparison of 2 experiments"), "{compared}");
     assert!(page.contains("<th>first<br>A</th>") && page.contains("<th>second<br>B</th>"));
     assert!(page.contains("href=\"_artifacts/experiments/first/report.html\""));
+    // Same config layers, different ids and directories: the same config digest.
+    let digests: Vec<&str> = page
+        .lines()
+        .find(|line| line.starts_with("<tr><th>config digest</th>"))
+        .unwrap_or_default()
+        .split("<td>")
+        .skip(1)
+        .map(|cell| cell.split("</td>").next().unwrap_or_default())
+        .collect();
+    assert_eq!(digests.len(), 2, "{page}");
+    assert!(
+        digests[0].starts_with("fnv1a64:") && digests[0] == digests[1],
+        "{page}"
+    );
 
     // A directory that is not an experiment: exit 2 naming it.
     sandbox.mkdir("empty");

@@ -98,7 +98,7 @@ fn render_header(html: &mut String, experiment: &Experiment, backends: &[String]
             match &experiment.config_digest {
                 Some(digest) => format!(
                     "<code>{}</code> <span class=\"note\">(FNV-1a 64 of the base config in \
-                     experiment_plan_full.json)</span>",
+                     experiment_plan_full.json without the runner&#39;s per-experiment keys)</span>",
                     escape(digest)
                 ),
                 None => missing.clone(),

@@ -93,6 +93,8 @@ pub struct PlanHead {
     pub plugin: Value,
     #[serde(default)]
     pub config_meta: Value,
+    #[serde(default)]
+    pub runner: Value,
 }
 
 #[derive(Deserialize)]
@@ -121,7 +123,8 @@ pub struct Experiment {
     pub results: Results,
     /// `None` when `experiment_plan.json` is missing (a results file copied on its own).
     pub plan: Option<PlanHead>,
-    /// `fnv1a64:<16 hex>` of the base config's compact JSON, when the full plan is there.
+    /// `fnv1a64:<16 hex>` of the config the experiment ran with, when the full plan is there:
+    /// see [`config_digest`].
     pub config_digest: Option<String>,
     /// `None` for an unpaired plan.
     pub pairs: Option<Vec<PairIds>>,
@@ -145,15 +148,12 @@ impl Experiment {
         })?;
         let results: Results = read_json(&results_path)?;
         let plan = read_optional::<PlanHead>(&dir.join(PLAN_FILE))?;
+        let overrides = plan
+            .as_ref()
+            .map_or(&Value::Null, |plan| &plan.runner["standard_overrides"]);
         let config_digest = read_optional::<PlanFullHead>(&dir.join(PLAN_FULL_FILE))?
             .filter(|full| !full.base_config.is_null())
-            .map(|full| {
-                let text = full.base_config.to_string();
-                format!(
-                    "fnv1a64:{:016x}",
-                    plugin_api::hash::stable_hash64(text.as_bytes())
-                )
-            });
+            .map(|full| config_digest(full.base_config, overrides));
         let pairs = read_optional::<PairsFile>(&dir.join(PAIRS_FILE))?.map(|file| file.pairs);
         let log_path = dir.join(LOG_FILE);
         let resumed = match std::fs::read_to_string(&log_path) {
@@ -192,6 +192,34 @@ impl Experiment {
         let path = self.dir.join(GENERATED_DIR).join(name);
         path.is_file().then_some(path)
     }
+}
+
+/// `fnv1a64:<16 hex>` (`plugin_api::hash::stable_hash64`) of the compact JSON of `base_config`
+/// without the keys of the runner's standard overrides (output paths, experiment id, the pinned
+/// date, the run mode): those differ between any two experiments, so without them the same
+/// config layers give the same digest and a comparison can tell "same config" at a glance.
+pub fn config_digest(mut base_config: Value, standard_overrides: &Value) -> String {
+    fn strip(config: &mut Value, overrides: &Value) {
+        let (Some(config), Some(overrides)) = (config.as_object_mut(), overrides.as_object())
+        else {
+            return;
+        };
+        for (key, value) in overrides {
+            match config.get_mut(key) {
+                Some(inner) if value.is_object() && inner.is_object() => strip(inner, value),
+                Some(_) => {
+                    config.remove(key);
+                }
+                None => {}
+            }
+        }
+    }
+    strip(&mut base_config, standard_overrides);
+    let text = base_config.to_string();
+    format!(
+        "fnv1a64:{:016x}",
+        plugin_api::hash::stable_hash64(text.as_bytes())
+    )
 }
 
 /// The shown fields of one transcript.

@@ -249,6 +249,20 @@ fn a_page_elsewhere_links_files_relative_to_itself() {
 }
 
 #[test]
+fn the_config_digest_leaves_out_the_per_experiment_keys() {
+    let overrides = json!({"run": {"mode": "full"}, "image": {"log_path": "/a/logs"},
+        "experiment": {"id": "a"}});
+    let config = |id: &str, temperature: f64| {
+        json!({"run": {"mode": "full"}, "image": {"log_path": format!("/{id}/logs"), "size": 1},
+            "experiment": {"id": id}, "backend": {"temperature": temperature}})
+    };
+    let digest = |config| source::config_digest(config, &overrides);
+    assert_eq!(digest(config("a", 0.5)), digest(config("b", 0.5)));
+    assert_ne!(digest(config("a", 0.5)), digest(config("a", 0.7)));
+    assert!(digest(config("a", 0.5)).starts_with("fnv1a64:"));
+}
+
+#[test]
 fn hrefs_climb_and_percent_encode() {
     let links = Links::new(Path::new("/a/b/page dir"));
     assert_eq!(
