@@ -23,7 +23,7 @@ use crate::artifacts::{self, ArtifactError};
 use crate::runner::RESULTS_FILE;
 
 pub use html::escape;
-pub use page::{GRID_PROMPT_LIMIT, STEP_TEXT_LIMIT};
+pub use page::{GRID_PROMPT_LIMIT, RUNS_PER_PAGE, STEP_TEXT_LIMIT};
 
 /// The report's file name in the experiment directory.
 pub const REPORT_FILE: &str = "report.html";
@@ -47,20 +47,37 @@ pub enum ReportError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("`{}` does not name a file to write the page to", path.display())]
+    NotAFile { path: PathBuf },
+    #[error("failed to remove the stale transcript page `{}`", path.display())]
+    RemoveStale {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Write(#[from] ArtifactError),
 }
 
-/// How a page links a file: by its path relative to the directory the page is written in.
+/// How a page links files: by their path relative to the directory the page is written in.
+/// It also names the report's further transcript pages, which sit beside it.
 pub struct Links {
     page_dir: PathBuf,
+    /// The report's file name without `.html`.
+    stem: String,
+    file_name: String,
 }
 
 impl Links {
-    /// Links for a page written into `page_dir` (made absolute by the caller).
-    pub fn new(page_dir: &Path) -> Links {
+    /// Links for the page `file_name` written into `page_dir` (canonical).
+    pub fn new(page_dir: &Path, file_name: &str) -> Links {
         Links {
             page_dir: page_dir.to_owned(),
+            stem: file_name
+                .strip_suffix(".html")
+                .unwrap_or(file_name)
+                .to_owned(),
+            file_name: file_name.to_owned(),
         }
     }
 
@@ -72,17 +89,39 @@ impl Links {
             if position > 0 {
                 out.push('/');
             }
-            for byte in component.as_encoded_bytes() {
-                match byte {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                        out.push(char::from(*byte))
-                    }
-                    other => out.push_str(&format!("%{other:02X}")),
-                }
-            }
+            out.push_str(&percent_encode(component.as_encoded_bytes()));
         }
         out
     }
+
+    /// The file name of transcript page `number` (2 and up).
+    pub fn transcripts_page(&self, number: usize) -> String {
+        format!("{}_transcripts_{number}.html", self.stem)
+    }
+
+    /// [`Links::transcripts_page`], encoded for an `href`.
+    pub fn transcripts_page_href(&self, number: usize) -> String {
+        percent_encode(self.transcripts_page(number).as_bytes())
+    }
+
+    /// The report's own page, encoded for an `href` from a transcript page beside it.
+    pub fn main_page_href(&self) -> String {
+        percent_encode(self.file_name.as_bytes())
+    }
+}
+
+/// Every byte outside `[A-Za-z0-9._~-]` as `%XX`.
+fn percent_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for byte in bytes {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(char::from(*byte))
+            }
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
 }
 
 /// `target` relative to `from` (both absolute, or both relative to the same directory), with
@@ -109,11 +148,37 @@ pub fn write_report(dir: &Path) -> Result<PathBuf, ReportError> {
 }
 
 /// Writes the report of the experiment in `dir` to `out`, atomically, linking files relative to
-/// `out`'s directory.
+/// `out`'s directory; further transcript pages (more than [`RUNS_PER_PAGE`] runs) go beside it
+/// as `<stem>_transcripts_<n>.html`, each atomically and before `out`, and pages a previous
+/// report had beyond the last one are removed.
 pub fn write_report_to(dir: &Path, out: &Path) -> Result<(), ReportError> {
     let experiment = source::Experiment::load(dir)?;
-    let html = page::render(&experiment, &Links::new(&page_dir(out)?));
-    artifacts::write_atomic(out, html.as_bytes())?;
+    let page_dir = page_dir(out)?;
+    let file_name = file_name(out)?;
+    let links = Links::new(&page_dir, &file_name);
+    let rendered = page::render(&experiment, &links);
+    let mut next = 2;
+    for (number, html) in &rendered.transcript_pages {
+        artifacts::write_atomic(
+            &page_dir.join(links.transcripts_page(*number)),
+            html.as_bytes(),
+        )?;
+        next = number + 1;
+    }
+    loop {
+        let stale = page_dir.join(links.transcripts_page(next));
+        match std::fs::remove_file(&stale) {
+            Ok(()) => next += 1,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => break,
+            Err(source) => {
+                return Err(ReportError::RemoveStale {
+                    path: stale,
+                    source,
+                })
+            }
+        }
+    }
+    artifacts::write_atomic(out, rendered.main.as_bytes())?;
     Ok(())
 }
 
@@ -123,7 +188,8 @@ pub fn write_comparison(dirs: &[PathBuf], out: &Path) -> Result<(), ReportError>
         .iter()
         .map(|dir| source::Experiment::load(dir))
         .collect::<Result<Vec<_>, _>>()?;
-    let html = compare::render(&experiments, &Links::new(&page_dir(out)?));
+    let file_name = file_name(out)?;
+    let html = compare::render(&experiments, &Links::new(&page_dir(out)?, &file_name));
     artifacts::write_atomic(out, html.as_bytes())?;
     Ok(())
 }
@@ -155,6 +221,15 @@ pub fn newest_experiment(root: &Path) -> Result<PathBuf, ReportError> {
         .map(|(_, dir)| dir)
         .ok_or_else(|| ReportError::NoExperiments {
             path: root.to_owned(),
+        })
+}
+
+/// The file name of `out` (a path ending in `..` or `/` names none).
+fn file_name(out: &Path) -> Result<String, ReportError> {
+    out.file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .ok_or_else(|| ReportError::NotAFile {
+            path: out.to_owned(),
         })
 }
 

@@ -3,11 +3,13 @@
 //! grid of variants × runs (any other plan, e.g. the sets × seeds of `3x3`), a sortable list of
 //! the runs, and per run its transcript collapsed in `<details>`.
 //!
-//! Size: transcript texts (prompts, answers, action results) are cut at [`STEP_TEXT_LIMIT`]
+//! Size: the drill-downs of the first [`RUNS_PER_PAGE`] runs are on the page itself, those of
+//! later runs on further pages of that many runs each, linked from the page. Transcript texts (prompts, answers, action results) are cut at [`STEP_TEXT_LIMIT`]
 //! characters with a link to the full transcript file, and grid prompts at
 //! [`GRID_PROMPT_LIMIT`]; final prompts in the pairs are shown whole (the diff needs them) and
 //! not again in the drill-down. About 1 KB per transcript step and 1 KB per run besides.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use serde_json::Value;
@@ -22,9 +24,53 @@ pub const STEP_TEXT_LIMIT: usize = 300;
 /// Characters of a final prompt shown in a grid cell when there is no image.
 pub const GRID_PROMPT_LIMIT: usize = 280;
 
-/// The whole page.
-pub fn render(experiment: &Experiment, links: &Links) -> String {
+/// Runs whose transcripts one page holds: the report's own page has the first ones, each
+/// further page (`<stem>_transcripts_<n>.html`) the next ones, so no page grows past about
+/// this many runs' drill-downs.
+pub const RUNS_PER_PAGE: usize = 100;
+
+/// The report: its own page and the further transcript pages, numbered from 2.
+pub struct Rendered {
+    pub main: String,
+    pub transcript_pages: Vec<(usize, String)>,
+}
+
+/// Where a run's drill-down is: on this page, or on the transcript page that holds it.
+struct Anchors<'a> {
+    links: &'a Links,
+    page_of: HashMap<&'a str, usize>,
+}
+
+impl Anchors<'_> {
+    fn run_href(&self, id: &str) -> String {
+        match self.page_of.get(id) {
+            Some(&page) if page > 1 => format!(
+                "{}#run-{}",
+                self.links.transcripts_page_href(page),
+                escape(id)
+            ),
+            _ => format!("#run-{}", escape(id)),
+        }
+    }
+}
+
+/// The page of results' entry `position` (0-based, plan order).
+fn page_of(position: usize) -> usize {
+    position / RUNS_PER_PAGE + 1
+}
+
+/// The whole report.
+pub fn render(experiment: &Experiment, links: &Links) -> Rendered {
     let results = &experiment.results;
+    let anchors = Anchors {
+        links,
+        page_of: results
+            .results
+            .iter()
+            .enumerate()
+            .map(|(position, entry)| (entry.generation_id.as_str(), page_of(position)))
+            .collect(),
+    };
     let mut body = String::new();
     if let Some(error) = Some(&results.summary_error).filter(|e| !e.is_null()) {
         let _ = writeln!(
@@ -41,21 +87,70 @@ pub fn render(experiment: &Experiment, links: &Links) -> String {
             "<h2>Metrics per variant</h2>\n<p class=\"note\">no run reported metrics</p>\n",
         );
     }
-    render_failures(&mut body, &results.results);
+    render_failures(&mut body, &results.results, &anchors);
     match &experiment.pairs {
-        Some(pairs) => render_pairs(&mut body, experiment, pairs, links),
-        None => render_grid(&mut body, experiment, links),
+        Some(pairs) => render_pairs(&mut body, experiment, pairs, &anchors),
+        None => render_grid(&mut body, experiment, &anchors),
     }
-    render_run_list(&mut body, &results.results);
-    let backends = render_transcripts(&mut body, experiment, links);
-
+    render_run_list(&mut body, &results.results, &anchors);
     let id = text(&results.experiment_id);
+    let pages = results.results.len().div_ceil(RUNS_PER_PAGE).max(1);
+    let _ = writeln!(
+        body,
+        "<h2 id=\"transcripts\">Transcripts</h2>\n<p class=\"note\">each step's path, prompt, \
+         answer, finish time and attempts; texts over {STEP_TEXT_LIMIT} characters are cut here \
+         and whole in the linked transcript file. Steps record when they finished, to the \
+         second; the run's wall time is in its summary line.</p>"
+    );
+    if pages > 1 {
+        body.push_str("<p>transcript pages:");
+        for page in 1..=pages {
+            let first = (page - 1) * RUNS_PER_PAGE + 1;
+            let last = (page * RUNS_PER_PAGE).min(results.results.len());
+            let _ = if page == 1 {
+                write!(body, " runs {first}&ndash;{last} (below)")
+            } else {
+                write!(
+                    body,
+                    ", <a href=\"{}\">runs {first}&ndash;{last}</a>",
+                    links.transcripts_page_href(page)
+                )
+            };
+        }
+        body.push_str("</p>\n");
+    }
+    let mut backends = Vec::new();
+    let mut transcript_pages = Vec::new();
+    for (page, chunk) in results.results.chunks(RUNS_PER_PAGE).enumerate() {
+        let page = page + 1;
+        if page == 1 {
+            render_transcripts(&mut body, experiment, chunk, links, &mut backends);
+            continue;
+        }
+        let mut html = super::html::open_page(&format!("{id} transcripts, page {page}"));
+        let first = (page - 1) * RUNS_PER_PAGE + 1;
+        let _ = writeln!(
+            html,
+            "<h1>{} &mdash; transcripts of runs {first}&ndash;{}</h1>\n<p><a href=\"{}\">back to \
+             the report</a></p>",
+            escape(&id),
+            first + chunk.len() - 1,
+            links.main_page_href()
+        );
+        render_transcripts(&mut html, experiment, chunk, links, &mut backends);
+        super::html::close_page(&mut html);
+        transcript_pages.push((page, html));
+    }
+
     let mut html = super::html::open_page(&format!("{id} report"));
     let _ = writeln!(html, "<h1>{}</h1>", escape(&id));
     render_header(&mut html, experiment, &backends);
     html.push_str(&body);
     super::html::close_page(&mut html);
-    html
+    Rendered {
+        main: html,
+        transcript_pages,
+    }
 }
 
 fn render_header(html: &mut String, experiment: &Experiment, backends: &[String]) {
@@ -215,7 +310,7 @@ pub fn metric_label(metrics: &Value, name: &str) -> String {
     escape(&label)
 }
 
-fn render_failures(html: &mut String, results: &[Entry]) {
+fn render_failures(html: &mut String, results: &[Entry], anchors: &Anchors) {
     let failed: Vec<&Entry> = results
         .iter()
         .filter(|entry| !entry.ok() || !entry.analysis_error.is_null())
@@ -253,8 +348,9 @@ fn render_failures(html: &mut String, results: &[Entry]) {
         };
         let _ = writeln!(
             html,
-            "<tr><td><a href=\"#run-{id}\">{id}</a></td><td>{}</td><td>{what}: {}</td>\
+            "<tr><td><a href=\"{}\">{id}</a></td><td>{}</td><td>{what}: {}</td>\
              <td class=\"fail\">{}{full}</td></tr>",
+            anchors.run_href(&entry.generation_id),
             escape(&entry.variant),
             escape(&place),
             escape(&reason),
@@ -268,7 +364,7 @@ fn render_pairs(
     html: &mut String,
     experiment: &Experiment,
     pairs: &[super::source::PairIds],
-    links: &Links,
+    anchors: &Anchors,
 ) {
     let find = |id: &str| {
         experiment
@@ -307,7 +403,7 @@ fn render_pairs(
             (&pair.b_generation_id, b, b_text),
         ] {
             html.push_str("<td>");
-            run_cell(html, experiment, id, entry, shown, links);
+            run_cell(html, experiment, id, entry, shown, anchors);
             html.push_str("</td>");
         }
         html.push_str("</tr>\n");
@@ -322,14 +418,19 @@ fn run_cell(
     id: &str,
     entry: Option<&Entry>,
     prompt_html: Option<String>,
-    links: &Links,
+    anchors: &Anchors,
 ) {
-    let _ = write!(html, "<a href=\"#run-{id}\">{id}</a>", id = escape(id));
+    let _ = write!(
+        html,
+        "<a href=\"{}\">{}</a>",
+        anchors.run_href(id),
+        escape(id)
+    );
     let Some(entry) = entry else {
         html.push_str(" <span class=\"note\">not run</span>");
         return;
     };
-    image(html, experiment, entry, links);
+    image(html, experiment, entry, anchors.links);
     match prompt_html {
         Some(prompt) => {
             let _ = write!(html, "<div class=\"prompt\">{prompt}</div>");
@@ -371,7 +472,7 @@ fn image(html: &mut String, experiment: &Experiment, entry: &Entry, links: &Link
 }
 
 /// Variants as rows, runs (in plan order, by run number) as columns.
-fn render_grid(html: &mut String, experiment: &Experiment, links: &Links) {
+fn render_grid(html: &mut String, experiment: &Experiment, anchors: &Anchors) {
     let results = &experiment.results.results;
     let mut variants: Vec<(&str, String)> = Vec::new();
     let mut runs: Vec<String> = Vec::new();
@@ -411,12 +512,13 @@ fn render_grid(html: &mut String, experiment: &Experiment, links: &Links) {
             };
             let _ = write!(
                 html,
-                "<td class=\"cell\"><a href=\"#run-{id}\">{id}</a> seed {}",
+                "<td class=\"cell\"><a href=\"{}\">{id}</a> seed {}",
+                anchors.run_href(&entry.generation_id),
                 escape(&text(&entry.seed)),
                 id = escape(&entry.generation_id),
             );
             if entry.image_path.is_some() {
-                image(html, experiment, entry, links);
+                image(html, experiment, entry, anchors.links);
             } else if let (true, Some(prompt)) = (entry.ok(), entry.final_prompt.as_deref()) {
                 let (shown, cut) = shortened(prompt, GRID_PROMPT_LIMIT);
                 let more = if cut > 0 {
@@ -440,7 +542,7 @@ fn render_grid(html: &mut String, experiment: &Experiment, links: &Links) {
     html.push_str("</tbody></table>\n");
 }
 
-fn render_run_list(html: &mut String, results: &[Entry]) {
+fn render_run_list(html: &mut String, results: &[Entry], anchors: &Anchors) {
     let _ = writeln!(
         html,
         "<h2 id=\"runs\">Runs ({})</h2>\n<p class=\"note\">click a column to sort (with \
@@ -456,9 +558,10 @@ fn render_run_list(html: &mut String, results: &[Entry]) {
             .map_or(String::new(), |prompt| prompt.chars().count().to_string());
         let _ = writeln!(
             html,
-            "<tr><td><a href=\"#run-{id}\">{id}</a></td><td>{}</td><td class=\"num\">{}</td>\
+            "<tr><td><a href=\"{}\">{id}</a></td><td>{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td{}>{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{chars}</td></tr>",
+            anchors.run_href(&entry.generation_id),
             escape(&entry.variant),
             escape(&text(&entry.run)),
             escape(&text(&entry.seed)),
@@ -471,18 +574,16 @@ fn render_run_list(html: &mut String, results: &[Entry]) {
     html.push_str("</tbody></table>\n");
 }
 
-/// Every run's transcript, collapsed; returns the backends and models the transcripts name, in
-/// order of first appearance.
-fn render_transcripts(html: &mut String, experiment: &Experiment, links: &Links) -> Vec<String> {
-    let mut backends: Vec<String> = Vec::new();
-    let _ = writeln!(
-        html,
-        "<h2 id=\"transcripts\">Transcripts</h2>\n<p class=\"note\">each step's path, prompt, \
-         answer, finish time and attempts; texts over {STEP_TEXT_LIMIT} characters are cut here \
-         and whole in the linked transcript file. Steps record when they finished, to the \
-         second; the run's wall time is in its summary line.</p>"
-    );
-    for entry in &experiment.results.results {
+/// The transcripts of `entries`, each collapsed; adds the backends and models they name to
+/// `backends`, in order of first appearance.
+fn render_transcripts(
+    html: &mut String,
+    experiment: &Experiment,
+    entries: &[Entry],
+    links: &Links,
+    backends: &mut Vec<String>,
+) {
+    for entry in entries {
         let path = experiment.transcript_path(&entry.generation_id);
         let href = links.href(&path);
         let _ = writeln!(
@@ -540,7 +641,6 @@ fn render_transcripts(html: &mut String, experiment: &Experiment, links: &Links)
         }
         html.push_str("</details>\n");
     }
-    backends
 }
 
 fn render_step(html: &mut String, step: &Step, href: &str) {
