@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::html::{escape, interval, text};
-use super::page::{metric_label, verdict};
+use super::metrics_table::{metric_label, verdict};
 use super::source::Experiment;
 use super::{Links, REPORT_FILE};
 

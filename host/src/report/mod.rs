@@ -1,8 +1,8 @@
 //! `report.html`: the readable page of an experiment, and the comparison page of several.
 //!
-//! It owns what the pages show and how they are laid out (`page`, `compare`), what they read
-//! from an experiment directory (`source`), the word diff of A/B prompts (`diff`) and the shared
-//! HTML pieces (`html`). It does not own the files it reads (their formats are `artifacts`' and
+//! It owns what the pages show and how they are laid out (`page`, with `metrics_table` and
+//! `drill_down`; `compare`), what they read from an experiment directory (`source`), the word
+//! diff of A/B prompts (`diff`) and the shared HTML pieces (`html`). It does not own the files it reads (their formats are `artifacts`' and
 //! `runner`'s), when the report is written (the runner, at the end of every run and resume; the
 //! `experiments report` command on request), nor atomic writing (`artifacts::write_atomic`).
 //!
@@ -13,7 +13,9 @@
 
 mod compare;
 mod diff;
+mod drill_down;
 mod html;
+mod metrics_table;
 mod page;
 mod source;
 
@@ -22,8 +24,9 @@ use std::path::{Component, Path, PathBuf};
 use crate::artifacts::{self, ArtifactError};
 use crate::runner::RESULTS_FILE;
 
+pub use drill_down::STEP_TEXT_LIMIT;
 pub use html::escape;
-pub use page::{GRID_PROMPT_LIMIT, RUNS_PER_PAGE, STEP_TEXT_LIMIT};
+pub use page::{GRID_PROMPT_LIMIT, RUNS_PER_PAGE};
 
 /// The report's file name in the experiment directory.
 pub const REPORT_FILE: &str = "report.html";

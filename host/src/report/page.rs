@@ -3,11 +3,13 @@
 //! grid of variants × runs (any other plan, e.g. the sets × seeds of `3x3`), a sortable list of
 //! the runs, and per run its transcript collapsed in `<details>`.
 //!
+//! The metrics tables are `metrics_table`'s, the drill-downs `drill_down`'s.
+//!
 //! Size: the drill-downs of the first [`RUNS_PER_PAGE`] runs are on the page itself, those of
-//! later runs on further pages of that many runs each, linked from the page. Transcript texts (prompts, answers, action results) are cut at [`STEP_TEXT_LIMIT`]
-//! characters with a link to the full transcript file, and grid prompts at
-//! [`GRID_PROMPT_LIMIT`]; final prompts in the pairs are shown whole (the diff needs them) and
-//! not again in the drill-down. About 1 KB per transcript step and 1 KB per run besides.
+//! later runs on further pages of that many runs each, linked from the page. Transcript texts
+//! are cut (`drill_down`), grid prompts at [`GRID_PROMPT_LIMIT`] characters; final prompts in
+//! the pairs are shown whole (the diff needs them) and not again in the drill-down. About 1 KB
+//! per transcript step and 1 KB per run besides.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -15,12 +17,10 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::diff::word_diff;
-use super::html::{escape, interval, shortened, text};
-use super::source::{read_transcript, Entry, Experiment, Step};
-use super::Links;
+use super::html::{escape, shortened, text};
+use super::source::{Entry, Experiment};
+use super::{drill_down, metrics_table, Links};
 
-/// Characters of a step's prompt, answer or result shown in the drill-down.
-pub const STEP_TEXT_LIMIT: usize = 300;
 /// Characters of a final prompt shown in a grid cell when there is no image.
 pub const GRID_PROMPT_LIMIT: usize = 280;
 
@@ -81,7 +81,7 @@ pub fn render(experiment: &Experiment, links: &Links) -> Rendered {
     }
     let metrics = results.metrics();
     if metrics.is_object() {
-        render_metrics(&mut body, metrics);
+        metrics_table::render(&mut body, metrics);
     } else {
         body.push_str(
             "<h2>Metrics per variant</h2>\n<p class=\"note\">no run reported metrics</p>\n",
@@ -98,9 +98,10 @@ pub fn render(experiment: &Experiment, links: &Links) -> Rendered {
     let _ = writeln!(
         body,
         "<h2 id=\"transcripts\">Transcripts</h2>\n<p class=\"note\">each step's path, prompt, \
-         answer, finish time and attempts; texts over {STEP_TEXT_LIMIT} characters are cut here \
+         answer, finish time and attempts; texts over {} characters are cut here \
          and whole in the linked transcript file. Steps record when they finished, to the \
-         second; the run's wall time is in its summary line.</p>"
+         second; the run's wall time is in its summary line.</p>",
+        drill_down::STEP_TEXT_LIMIT
     );
     if pages > 1 {
         body.push_str("<p>transcript pages:");
@@ -124,7 +125,7 @@ pub fn render(experiment: &Experiment, links: &Links) -> Rendered {
     for (page, chunk) in results.results.chunks(RUNS_PER_PAGE).enumerate() {
         let page = page + 1;
         if page == 1 {
-            render_transcripts(&mut body, experiment, chunk, links, &mut backends);
+            drill_down::render(&mut body, experiment, chunk, links, &mut backends);
             continue;
         }
         let mut html = super::html::open_page(&format!("{id} transcripts, page {page}"));
@@ -137,7 +138,7 @@ pub fn render(experiment: &Experiment, links: &Links) -> Rendered {
             first + chunk.len() - 1,
             links.main_page_href()
         );
-        render_transcripts(&mut html, experiment, chunk, links, &mut backends);
+        drill_down::render(&mut html, experiment, chunk, links, &mut backends);
         super::html::close_page(&mut html);
         transcript_pages.push((page, html));
     }
@@ -222,92 +223,6 @@ fn render_header(html: &mut String, experiment: &Experiment, backends: &[String]
         let _ = writeln!(html, "<dt>{name}</dt><dd>{value}</dd>");
     }
     html.push_str("</dl>\n");
-}
-
-/// The metrics per variant and, for a paired plan, the paired differences.
-pub fn render_metrics(html: &mut String, metrics: &Value) {
-    let empty = serde_json::Map::new();
-    let variants = metrics["variants"].as_object().unwrap_or(&empty);
-    let names: Vec<&String> = metrics["info"]
-        .as_object()
-        .unwrap_or(&empty)
-        .keys()
-        .collect();
-    html.push_str(
-        "<h2>Metrics per variant</h2>\n<p class=\"note\">mean [95% interval]; rates are the \
-         fraction of runs where the check held.</p>\n<table class=\"metrics\" id=\"metrics\">\
-         <thead><tr><th>metric</th>",
-    );
-    for variant in variants.keys() {
-        let _ = write!(html, "<th>{}</th>", escape(variant));
-    }
-    html.push_str("</tr></thead><tbody>\n");
-    for count in ["runs", "ok", "failed"] {
-        let _ = write!(html, "<tr><td>{count}</td>");
-        for stats in variants.values() {
-            let _ = write!(html, "<td class=\"num\">{}</td>", stats[count]);
-        }
-        html.push_str("</tr>\n");
-    }
-    for name in &names {
-        let _ = write!(html, "<tr><td>{}</td>", metric_label(metrics, name));
-        for stats in variants.values() {
-            let metric = &stats["metrics"][name.as_str()];
-            let _ = write!(
-                html,
-                "<td class=\"num\">{}</td>",
-                interval(&metric["mean"], &metric["ci"], false)
-            );
-        }
-        html.push_str("</tr>\n");
-    }
-    html.push_str("</tbody></table>\n");
-    let paired = &metrics["paired"];
-    let Some(pairs) = paired["metrics"].as_object() else {
-        return;
-    };
-    let _ = write!(
-        html,
-        "<h2>Paired difference {} &minus; {}</h2>\n<table class=\"paired\" id=\"paired\"><thead>\
-         <tr><th>metric</th><th>pairs</th><th>mean difference [95% interval]</th><th>p</th>\
-         <th>verdict</th></tr></thead><tbody>\n",
-        escape(&text(&paired["b"])),
-        escape(&text(&paired["a"]))
-    );
-    for (name, metric) in pairs {
-        let _ = writeln!(
-            html,
-            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td>{}</td></tr>",
-            metric_label(metrics, name),
-            metric["n_pairs"],
-            interval(&metric["mean_difference"], &metric["ci"], true),
-            metric["p_value"]
-                .as_f64()
-                .map_or("-".to_owned(), |p| format!("{p:.3}")),
-            verdict(metric),
-        );
-    }
-    html.push_str("</tbody></table>\n");
-}
-
-/// `B better`, `differs (no preferred direction)` or `no significant difference`.
-pub fn verdict(metric: &Value) -> String {
-    match metric["winner"].as_str() {
-        Some(winner) => format!("<span class=\"win\">{} better</span>", escape(winner)),
-        None if metric["significant"] == true => "differs (no preferred direction)".to_owned(),
-        None => "no significant difference".to_owned(),
-    }
-}
-
-/// A metric's label with its unit, escaped.
-pub fn metric_label(metrics: &Value, name: &str) -> String {
-    let info = &metrics["info"][name];
-    let mut label = info["label"].as_str().unwrap_or(name).to_owned();
-    if let Some(unit) = info["unit"].as_str() {
-        let _ = write!(label, " ({unit})");
-    }
-    escape(&label)
 }
 
 fn render_failures(html: &mut String, results: &[Entry], anchors: &Anchors) {
@@ -574,122 +489,9 @@ fn render_run_list(html: &mut String, results: &[Entry], anchors: &Anchors) {
     html.push_str("</tbody></table>\n");
 }
 
-/// The transcripts of `entries`, each collapsed; adds the backends and models they name to
-/// `backends`, in order of first appearance.
-fn render_transcripts(
-    html: &mut String,
-    experiment: &Experiment,
-    entries: &[Entry],
-    links: &Links,
-    backends: &mut Vec<String>,
-) {
-    for entry in entries {
-        let path = experiment.transcript_path(&entry.generation_id);
-        let href = links.href(&path);
-        let _ = writeln!(
-            html,
-            "<details class=\"run\" id=\"run-{id}\"><summary>{id} · variant {} · \
-             {} · {} s</summary>",
-            escape(&entry.variant),
-            escape(&entry.status),
-            escape(&text(&entry.duration_s)),
-            id = escape(&entry.generation_id),
-        );
-        // A paired plan shows the final prompt whole in its pair already.
-        if let (None, Some(prompt)) = (&experiment.pairs, &entry.final_prompt) {
-            let (shown, cut) = shortened(prompt, STEP_TEXT_LIMIT * 4);
-            let _ = write!(
-                html,
-                "<p>final prompt:</p><pre>{shown}{}</pre>",
-                cut_note(cut, &href)
-            );
-        }
-        match read_transcript(&path) {
-            Ok(Some(transcript)) => {
-                for role in ["text", "image"] {
-                    let backend = &transcript.backends[role];
-                    if backend.is_object() {
-                        let line = format!(
-                            "{role}: {} {}",
-                            text(&backend["provider"]),
-                            text(&backend["model"])
-                        );
-                        if !backends.contains(&line) {
-                            backends.push(line);
-                        }
-                    }
-                }
-                let _ = writeln!(
-                    html,
-                    "<p class=\"note\">{} steps; <a href=\"{href}\">transcript file</a></p>",
-                    transcript.steps.len()
-                );
-                for step in &transcript.steps {
-                    render_step(html, step, &href);
-                }
-            }
-            Ok(None) => {
-                html.push_str("<p class=\"note\">no transcript (the run wrote none)</p>\n");
-            }
-            Err(error) => {
-                let _ = writeln!(
-                    html,
-                    "<p class=\"fail\">transcript unreadable: {}</p>",
-                    escape(&crate::generation::error_chain(&error))
-                );
-            }
-        }
-        html.push_str("</details>\n");
-    }
-}
-
-fn render_step(html: &mut String, step: &Step, href: &str) {
-    let mut facts = vec![escape(&step.kind)];
-    if !step.provider.is_null() {
-        facts.push(format!(
-            "{} {}",
-            escape(&text(&step.provider)),
-            escape(&text(&step.params["model"]))
-        ));
-    }
-    if !step.attempts.is_null() {
-        facts.push(format!("attempts {}", escape(&text(&step.attempts))));
-    }
-    facts.push(format!("finished {}", escape(&text(&step.created_at))));
-    let _ = write!(
-        html,
-        "<div class=\"step\"><b>{}</b> <span class=\"note\">{}</span>",
-        escape(&step.path),
-        facts.join(" · ")
-    );
-    let result = (!step.result.is_null()).then(|| text(&step.result));
-    for (label, value) in [
-        ("prompt", step.prompt.as_deref()),
-        ("answer", step.response.as_deref()),
-        ("result", result.as_deref()),
-    ] {
-        if let Some(value) = value {
-            let (shown, cut) = shortened(value, STEP_TEXT_LIMIT);
-            let _ = write!(
-                html,
-                "<div class=\"note\">{label}</div><pre>{shown}{}</pre>",
-                cut_note(cut, href)
-            );
-        }
-    }
-    html.push_str("</div>\n");
-}
-
 /// The final prompt of a run that succeeded.
 fn prompt(entry: Option<&Entry>) -> Option<&str> {
     entry
         .filter(|entry| entry.ok())
         .and_then(|entry| entry.final_prompt.as_deref())
-}
-
-fn cut_note(cut: usize, href: &str) -> String {
-    if cut == 0 {
-        return String::new();
-    }
-    format!(" <a class=\"note\" href=\"{href}\">… {cut} more characters</a>")
 }
