@@ -201,6 +201,8 @@ fn unpaired_plans_get_a_grid_of_variants_by_runs() {
             results.push(entry(dir, &id, variant, run, &prompt, variant == "C"));
         }
     }
+    // A run that succeeded but whose analysis failed is listed with the failures.
+    results[1]["analysis_error"] = json!({"type": "PluginError", "message": "analyze <panicked>"});
     write_json(
         &dir.join("experiment_results.json"),
         &json!({"experiment_id": "3x3_demo", "results": results}),
@@ -216,6 +218,8 @@ fn unpaired_plans_get_a_grid_of_variants_by_runs() {
     assert!(html.contains(&format!("… {} more characters", 1000 - GRID_PROMPT_LIMIT)));
     assert!(!html.contains("<script>alert"));
     assert!(html.contains("no run reported metrics"));
+    assert!(html.contains("<h2 id=\"failures\">Failures (1)</h2>"));
+    assert!(html.contains("analysis: PluginError") && html.contains("analyze &lt;panicked&gt;"));
     assert_eq!(count(&html, "<details class=\"run\""), 9);
 }
 
