@@ -9,7 +9,8 @@
 //! A page is one self-contained file: inline CSS, no network fetch, readable with JavaScript off
 //! (drill-downs are `<details>`; a short inline script only sorts the run list), images linked by
 //! relative path. Every text that comes from a plugin or a model is HTML-escaped. The same
-//! directory gives the same bytes.
+//! directory gives the same bytes. Pages are built in a `String`, into which `write!` cannot
+//! fail: hence the `let _ = write!(...)` throughout.
 
 mod compare;
 mod diff;

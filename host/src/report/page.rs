@@ -72,11 +72,11 @@ pub fn render(experiment: &Experiment, links: &Links) -> Rendered {
             .collect(),
     };
     let mut body = String::new();
-    if let Some(error) = Some(&results.summary_error).filter(|e| !e.is_null()) {
+    if !results.summary_error.is_null() {
         let _ = writeln!(
             body,
             "<p class=\"fail\">summary analysis failed: {}</p>",
-            escape(&text(&error["message"]))
+            escape(&text(&results.summary_error["message"]))
         );
     }
     let metrics = results.metrics();
@@ -94,6 +94,27 @@ pub fn render(experiment: &Experiment, links: &Links) -> Rendered {
     }
     render_run_list(&mut body, &results.results, &anchors);
     let id = text(&results.experiment_id);
+    let (backends, transcript_pages) = render_transcripts(&mut body, experiment, links, &id);
+    let mut html = super::html::open_page(&format!("{id} report"));
+    let _ = writeln!(html, "<h1>{}</h1>", escape(&id));
+    render_header(&mut html, experiment, &backends);
+    html.push_str(&body);
+    super::html::close_page(&mut html);
+    Rendered {
+        main: html,
+        transcript_pages,
+    }
+}
+
+/// The transcripts section: the drill-downs of the first [`RUNS_PER_PAGE`] runs into `body`
+/// with links to the further pages, which it returns with the backends the transcripts name.
+fn render_transcripts(
+    body: &mut String,
+    experiment: &Experiment,
+    links: &Links,
+    id: &str,
+) -> (Vec<String>, Vec<(usize, String)>) {
+    let results = &experiment.results;
     let pages = results.results.len().div_ceil(RUNS_PER_PAGE).max(1);
     let _ = writeln!(
         body,
@@ -125,7 +146,7 @@ pub fn render(experiment: &Experiment, links: &Links) -> Rendered {
     for (page, chunk) in results.results.chunks(RUNS_PER_PAGE).enumerate() {
         let page = page + 1;
         if page == 1 {
-            drill_down::render(&mut body, experiment, chunk, links, &mut backends);
+            drill_down::render(body, experiment, chunk, links, &mut backends);
             continue;
         }
         let mut html = super::html::open_page(&format!("{id} transcripts, page {page}"));
@@ -134,7 +155,7 @@ pub fn render(experiment: &Experiment, links: &Links) -> Rendered {
             html,
             "<h1>{} &mdash; transcripts of runs {first}&ndash;{}</h1>\n<p><a href=\"{}\">back to \
              the report</a></p>",
-            escape(&id),
+            escape(id),
             first + chunk.len() - 1,
             links.main_page_href()
         );
@@ -143,15 +164,7 @@ pub fn render(experiment: &Experiment, links: &Links) -> Rendered {
         transcript_pages.push((page, html));
     }
 
-    let mut html = super::html::open_page(&format!("{id} report"));
-    let _ = writeln!(html, "<h1>{}</h1>", escape(&id));
-    render_header(&mut html, experiment, &backends);
-    html.push_str(&body);
-    super::html::close_page(&mut html);
-    Rendered {
-        main: html,
-        transcript_pages,
-    }
+    (backends, transcript_pages)
 }
 
 fn render_header(html: &mut String, experiment: &Experiment, backends: &[String]) {
