@@ -11,6 +11,7 @@
 //! - [`pipeline`]: the engine and compiler of the prompt pipeline; [`stages`] the stage catalogue.
 //! - [`backends`]: the text and image providers (offline and OpenAI-compatible).
 //! - [`artifacts`]: every file format the runner writes, and atomic writing.
+//! - [`report`]: `report.html` of an experiment and the comparison page of several.
 //! - [`stats`]: means, bootstrap and Wilson intervals, exact binomial tests for `summary.metrics`.
 //! - [`clock`]: the UTC timestamps and dates written into artifacts.
 //! - [`file_kind`]: naming what is at a path that is not a regular file (FIFO, device, directory).
@@ -27,6 +28,7 @@ pub mod generation;
 pub mod pipeline;
 pub mod plugins;
 pub mod prompts;
+pub mod report;
 pub mod runner;
 pub mod stages;
 pub mod stats;

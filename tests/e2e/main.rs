@@ -40,6 +40,8 @@ mod resume;
 
 // The runner's guarantees: racing runners, interrupted commits, containment, full disks.
 mod guarantees;
+// `report.html` after real runs, and `experiments report`: newest, comparison, errors.
+mod report;
 // `index-artifacts` and the index refreshed after each experiment.
 mod index;
 // The stage catalogue through real experiments (`3x3`).

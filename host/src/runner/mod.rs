@@ -27,7 +27,6 @@ mod execute;
 pub mod metrics;
 mod plan;
 mod preflight;
-pub mod report_html;
 mod results;
 mod resume;
 
@@ -774,12 +773,12 @@ pub fn run_experiment(
     // The readable page, from the view just written; a failure is a warning (the records and
     // the view stand, and `experiments report` writes it again).
     if report.stopped_by.is_none() {
-        match report_html::write_report(&planned.output_root) {
+        match crate::report::write_report(&planned.output_root) {
             Ok(path) => report.files.push(path),
             Err(error) => {
                 let warning = format!(
                     "`{}` was not written: {}",
-                    report_html::REPORT_FILE,
+                    crate::report::REPORT_FILE,
                     crate::generation::error_chain(&error)
                 );
                 let _ = log.record(LogLevel::Warn, &warning);
@@ -1090,7 +1089,7 @@ fn check_no_symlinks(root: &Path) -> Result<(), RunnerError> {
         PAIRS_FILE,
         RESULTS_LOG_FILE,
         RESULTS_FILE,
-        report_html::REPORT_FILE,
+        crate::report::REPORT_FILE,
         resume::LOCK_FILE,
     ];
     for name in names {
@@ -1133,7 +1132,9 @@ fn absolute(path: &Path) -> PathBuf {
     absolute
 }
 
-fn default_root(cwd: &Path) -> PathBuf {
+/// `<cwd>/_artifacts/experiments`: where experiments go by default (and where `experiments
+/// report` looks for the newest one).
+pub fn default_root(cwd: &Path) -> PathBuf {
     cwd.join("_artifacts").join("experiments")
 }
 

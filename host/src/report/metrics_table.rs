@@ -1,0 +1,94 @@
+//! The metrics table per variant and the paired differences, as `summary.metrics` holds them;
+//! the comparison page reuses the label and verdict of a metric.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use super::html::{escape, interval, text};
+
+/// The metrics per variant and, for a paired plan, the paired differences.
+pub fn render(html: &mut String, metrics: &Value) {
+    let empty = serde_json::Map::new();
+    let variants = metrics["variants"].as_object().unwrap_or(&empty);
+    let names: Vec<&String> = metrics["info"]
+        .as_object()
+        .unwrap_or(&empty)
+        .keys()
+        .collect();
+    html.push_str(
+        "<h2>Metrics per variant</h2>\n<p class=\"note\">mean [95% interval]; rates are the \
+         fraction of runs where the check held.</p>\n<table class=\"metrics\" id=\"metrics\">\
+         <thead><tr><th>metric</th>",
+    );
+    for variant in variants.keys() {
+        let _ = write!(html, "<th>{}</th>", escape(variant));
+    }
+    html.push_str("</tr></thead><tbody>\n");
+    for count in ["runs", "ok", "failed"] {
+        let _ = write!(html, "<tr><td>{count}</td>");
+        for stats in variants.values() {
+            let _ = write!(html, "<td class=\"num\">{}</td>", stats[count]);
+        }
+        html.push_str("</tr>\n");
+    }
+    for name in &names {
+        let _ = write!(html, "<tr><td>{}</td>", metric_label(metrics, name));
+        for stats in variants.values() {
+            let metric = &stats["metrics"][name.as_str()];
+            let _ = write!(
+                html,
+                "<td class=\"num\">{}</td>",
+                interval(&metric["mean"], &metric["ci"], false)
+            );
+        }
+        html.push_str("</tr>\n");
+    }
+    html.push_str("</tbody></table>\n");
+    let paired = &metrics["paired"];
+    let Some(pairs) = paired["metrics"].as_object() else {
+        return;
+    };
+    let _ = write!(
+        html,
+        "<h2>Paired difference {} &minus; {}</h2>\n<table class=\"paired\" id=\"paired\"><thead>\
+         <tr><th>metric</th><th>pairs</th><th>mean difference [95% interval]</th><th>p</th>\
+         <th>verdict</th></tr></thead><tbody>\n",
+        escape(&text(&paired["b"])),
+        escape(&text(&paired["a"]))
+    );
+    for (name, metric) in pairs {
+        let _ = writeln!(
+            html,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td>{}</td></tr>",
+            metric_label(metrics, name),
+            metric["n_pairs"],
+            interval(&metric["mean_difference"], &metric["ci"], true),
+            metric["p_value"]
+                .as_f64()
+                .map_or("-".to_owned(), |p| format!("{p:.3}")),
+            verdict(metric),
+        );
+    }
+    html.push_str("</tbody></table>\n");
+}
+
+/// `B better`, `differs (no preferred direction)` or `no significant difference`.
+pub fn verdict(metric: &Value) -> String {
+    match metric["winner"].as_str() {
+        Some(winner) => format!("<span class=\"win\">{} better</span>", escape(winner)),
+        None if metric["significant"] == true => "differs (no preferred direction)".to_owned(),
+        None => "no significant difference".to_owned(),
+    }
+}
+
+/// A metric's label with its unit, escaped.
+pub fn metric_label(metrics: &Value, name: &str) -> String {
+    let info = &metrics["info"][name];
+    let mut label = info["label"].as_str().unwrap_or(name).to_owned();
+    if let Some(unit) = info["unit"].as_str() {
+        let _ = write!(label, " ({unit})");
+    }
+    escape(&label)
+}
