@@ -24,7 +24,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use super::answer::{read_answer, AnswerProblem};
+use super::answer::{read_answer, read_usage, AnswerProblem};
 use super::endpoint::ApiRoot;
 use super::limiter::{Adjustment, Limiter};
 use super::offline_image::is_png;
@@ -724,6 +724,7 @@ impl TextBackend for OpenaiText {
                     reasoning: read.reasoning,
                     sent_messages: normalised,
                 }),
+                usage: read_usage(&answer.body),
             }),
             Err(AnswerProblem::Truncated { completion_tokens }) => Err(BackendError::Truncated {
                 url: answer.url,
@@ -822,6 +823,11 @@ impl ImageBackend for OpenaiImage {
             png,
             provider: PROVIDER,
             model: s.model.clone(),
+            usage: answer
+                .body
+                .get("usage")
+                .filter(|usage| usage.is_object())
+                .cloned(),
         })
     }
 
@@ -980,6 +986,7 @@ mod tests {
                     reasoning: None,
                     sent_messages: None,
                 }),
+                usage: None,
             }
         );
         assert_eq!(
@@ -1761,7 +1768,8 @@ mod tests {
             ImageReply {
                 png: png.clone(),
                 provider: "openai",
-                model: "gpt-image-test".into()
+                model: "gpt-image-test".into(),
+                usage: None,
             }
         );
         config.moderation = None;

@@ -209,6 +209,7 @@ fn print_report(name: &str, report: &ExperimentReport, json_output: bool) {
             "summary": report.summary,
             "summary_error": report.summary_error,
             "failures": report.failures,
+            "usage": report.spend,
             "config_changes": report.config_changes,
             "stopped_by": report.stopped_by,
             "ok": report.dry_run || report.all_good(),
@@ -257,6 +258,7 @@ fn print_report(name: &str, report: &ExperimentReport, json_output: bool) {
         }
     }
     print_metrics(report);
+    print_spend(report);
     if let Some(error) = &report.summary_error {
         println!(
             "summary        analysis failed: {}",
@@ -362,6 +364,45 @@ fn print_metrics(report: &ExperimentReport) {
         })
         .collect();
     print_table(&rows, "  ");
+}
+
+/// The usage table: a row per variant and the total, tokens by kind, images and cost.
+fn print_spend(report: &ExperimentReport) {
+    let Some(spend) = &report.spend else {
+        return;
+    };
+    let mut rows = vec![[
+        "usage",
+        "runs",
+        "calls",
+        "input tok",
+        "cached",
+        "output tok",
+        "reasoning",
+        "images",
+        "cost USD",
+    ]
+    .map(str::to_owned)
+    .to_vec()];
+    let row = |name: &str, s: &runner::spend::Spend| {
+        let u = &s.usage;
+        vec![
+            name.to_owned(),
+            s.runs.to_string(),
+            u.calls.to_string(),
+            u.input_tokens.to_string(),
+            u.cached_input_tokens.to_string(),
+            u.output_tokens.to_string(),
+            u.reasoning_tokens.to_string(),
+            u.images.to_string(),
+            s.cost_usd
+                .map_or_else(|| "unknown".to_owned(), |usd| format!("{usd:.4}")),
+        ]
+    };
+    rows.extend(spend.variants.0.iter().map(|(variant, s)| row(variant, s)));
+    rows.push(row("total", &spend.total));
+    println!();
+    print_table(&rows, "");
 }
 
 /// Rows padded into columns (by characters), each line prefixed by `indent`.

@@ -22,6 +22,7 @@ use serde_json::{Map, Value};
 
 use crate::backends::{BackendError, ChatCall, ChatMessage, ResponseShape, TextBackend};
 use crate::clock::Timestamp;
+use crate::cost::{RunUsage, TokenUsage};
 
 use super::node::{ActionStep, Block, ChatStep, MergeMode, Node};
 
@@ -83,6 +84,9 @@ pub enum StepRecord {
         /// `offline` or `openai`.
         provider: String,
         attempts: u32,
+        /// The call's tokens (`counted_by` says whether the endpoint sent them or the offline
+        /// backend counted them); null when an HTTP answer carried no `usage`.
+        usage: Option<TokenUsage>,
         /// `choices[0].finish_reason` (HTTP answers only).
         #[serde(skip_serializing_if = "Option::is_none")]
         finish_reason: Option<String>,
@@ -105,6 +109,24 @@ pub enum StepRecord {
         meta: Map<String, Value>,
         result: Value,
     },
+}
+
+/// What the chat steps of `steps` used, each by the model it asked for (`params.model`, the
+/// model its price is looked up by; the answer's own name for it is `answer_model`).
+pub fn usage_of(steps: &[StepRecord]) -> RunUsage {
+    let mut usage = RunUsage::default();
+    for step in steps {
+        if let StepRecord::Chat {
+            params,
+            usage: tokens,
+            ..
+        } = step
+        {
+            let model = params.get("model").and_then(Value::as_str).unwrap_or("");
+            usage.add_text(model, tokens.as_ref());
+        }
+    }
+    usage
 }
 
 /// A step failed; the path names it. A failed model call keeps the backend's error: its message
@@ -404,6 +426,7 @@ impl Engine<'_> {
             input_messages: parent.len() + 1,
             provider: reply.provider.to_owned(),
             attempts: reply.attempts,
+            usage: reply.usage,
             finish_reason: details.finish_reason,
             answer_model: details.model,
             reasoning: details.reasoning,
@@ -832,6 +855,7 @@ mod tests {
                 model: call.model.unwrap_or("fake-model").to_owned(),
                 attempts: 2,
                 details: None,
+                usage: None,
             })
         }
         fn provider(&self) -> &'static str {
@@ -1400,6 +1424,7 @@ mod tests {
                 input_messages: 4,
                 provider: "offline".into(),
                 attempts: 2,
+                usage: None,
                 finish_reason: None,
                 answer_model: None,
                 reasoning: None,

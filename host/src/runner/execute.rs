@@ -18,6 +18,7 @@ use serde_json::{json, Map, Value};
 
 use crate::artifacts::{ArtifactError, LogFile};
 use crate::clock::Timestamp;
+use crate::cost::{Cost, Prices, RunUsage};
 use crate::generation::{Backends, TitleSlot};
 use crate::plugins::{HostServices, LoadedExperiment, RunContext};
 
@@ -229,6 +230,11 @@ fn execute_one(
             return (Value::Object(entry), RunStatus::Error, false, 0.0);
         }
     };
+    // Checked by preflight (or resume) with the rest of the run's config, so this is the
+    // config's own `[pricing]`; should it not parse, the cost says so instead of guessing.
+    let prices = crate::config::parse_run_config(&config)
+        .map(|parsed| Prices::new(&parsed.pricing))
+        .map_err(|error| format!("the run's `pricing` does not parse: {error}"));
     let spec = run_spec(run, config);
     let services = HostServices::for_run(
         execution.cwd.to_owned(),
@@ -293,6 +299,7 @@ fn execute_one(
             RunStatus::Error
         }
     };
+    record_spend(&mut entry, &services.usage(), &prices);
     let duration_s = (clock.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
     entry.insert("started_at".into(), json!(started_at.iso()));
     entry.insert("finished_at".into(), json!(Timestamp::now().iso()));
@@ -314,6 +321,23 @@ fn execute_one(
         ),
     );
     (Value::Object(entry), status, analysis_failed, duration_s)
+}
+
+/// The run's `usage` totals and `cost_usd` (with `cost_missing` when the cost is unknown) into
+/// its entry.
+fn record_spend(entry: &mut Map<String, Value>, usage: &RunUsage, prices: &Result<Prices, String>) {
+    let cost = match prices {
+        Ok(prices) => usage.cost(prices),
+        Err(reason) => Cost {
+            usd: None,
+            missing: vec![reason.clone()],
+        },
+    };
+    entry.insert("usage".into(), json!(usage.totals()));
+    entry.insert("cost_usd".into(), json!(cost.usd));
+    if !cost.missing.is_empty() {
+        entry.insert("cost_missing".into(), json!(cost.missing));
+    }
 }
 
 /// `{type, message}` for a failed hook call.

@@ -30,6 +30,7 @@ mod preflight;
 pub mod report_html;
 mod results;
 mod resume;
+pub mod spend;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -113,6 +114,8 @@ pub struct ExperimentReport {
     pub metrics: Option<metrics::MetricsSummary>,
     /// Every stored run whose latest entry failed, in plan order.
     pub failures: Vec<metrics::Failure>,
+    /// What the stored runs used and cost (also `summary.usage`).
+    pub spend: Option<spend::SpendSummary>,
     pub files: Vec<PathBuf>,
     pub warnings: Vec<String>,
     /// `--resume`: what `--config`/`--set` changed in the stored run configs.
@@ -563,6 +566,7 @@ pub fn run_experiment(
         summary_error: None,
         metrics: None,
         failures: Vec::new(),
+        spend: None,
         files: planned.files.clone(),
         warnings: Vec::new(),
         config_changes: planned.config_changes.clone(),
@@ -747,6 +751,14 @@ pub fn run_experiment(
     }
     report.failures = digest.failures;
     let (summary, summary_metrics) = place_metrics(summary, digest.metrics.as_ref(), &mut report);
+    let spend = spend::digest(&store.raw_entries());
+    for reason in &spend.cost_missing {
+        let warning = format!("cost unknown (`cost_usd: null`): {reason}");
+        let _ = log.record(LogLevel::Warn, &warning);
+        report.warnings.push(warning);
+    }
+    let summary = place_usage(summary, &spend);
+    report.spend = Some(spend);
     let error = store.summary_error().cloned();
     store.set_summary(summary.clone(), error);
     store.set_summary_metrics(summary_metrics);
@@ -833,6 +845,21 @@ fn place_metrics(
         }
         None => (Some(json!({ "metrics": value })), None),
         Some(other) => (Some(other), Some(value)),
+    }
+}
+
+/// `summary.usage`: into the summary when it is an object (beside the plugin's keys, like
+/// `metrics`), as `{"usage": ...}` when there is none. A summary that is not an object is left
+/// as the plugin wrote it: the usage is then in `--json` and the terminal table only.
+fn place_usage(summary: Option<Value>, spend: &spend::SpendSummary) -> Option<Value> {
+    let value = serde_json::to_value(spend).unwrap_or(Value::Null);
+    match summary {
+        Some(Value::Object(mut table)) => {
+            table.insert("usage".into(), value);
+            Some(Value::Object(table))
+        }
+        None => Some(json!({ "usage": value })),
+        other => other,
     }
 }
 
