@@ -402,6 +402,8 @@ pub fn run_generation(
         error.as_ref(),
     );
     artifacts::write_json_deferred(&paths.transcript, &transcript)?;
+    let usage = record.usage();
+    let cost = usage.cost(&Prices::new(&config.pricing));
     let index_line = json!({
         "schema_version": 1,
         "generation_id": generation_id,
@@ -419,6 +421,8 @@ pub fn run_generation(
             "image": record.image_written.then_some(&paths.image),
         },
         "error": error,
+        "usage": usage.totals(),
+        "cost_usd": cost.usd,
     });
     append_json_line(&paths.runs_index, &index_line)?;
     log(&format!(
@@ -439,8 +443,6 @@ pub fn run_generation(
         artifacts::sync_dir(dir);
     }
 
-    let usage = record.usage();
-    let cost = usage.cost(&Prices::new(&config.pricing));
     let mut outputs = record.state.outputs;
     outputs.insert("prompt_pipeline".into(), record.prompt_pipeline);
     Ok(GenerationOutcome {
