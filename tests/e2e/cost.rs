@@ -177,6 +177,7 @@ fn usage_and_cost_are_recorded_per_step_run_variant_and_experiment() {
         "reasoning_tokens": CALLS_PER_RUN * REASONING_TOKENS,
         "images": 0,
         "calls_without_usage": 0,
+        "sequential_calls": CALLS_PER_RUN,
     });
     let run_cost = CALLS_PER_RUN as f64 * USD_PER_CALL;
     let results = read_jsonl(&out.join("results.jsonl"), &output);
@@ -381,4 +382,79 @@ fn generate_prints_the_runs_tokens_and_cost() {
         pretty(&document)
     );
     assert_eq!(document["cost_missing"], json!([]));
+}
+
+#[test]
+fn estimate_rehearses_offline_counts_the_real_runs_calls_and_writes_nothing() {
+    let (sandbox, plugins) = with_plugins();
+    let before = sandbox.files();
+    let estimate = run(&mut sandbox.experiments(
+        &plugins,
+        &[
+            "run",
+            "profile_v5_3x3",
+            "--seed",
+            "4",
+            "--estimate",
+            "--json",
+        ],
+    ));
+    estimate.assert_code(0);
+    assert_eq!(
+        sandbox.files(),
+        before,
+        "--estimate left files behind{estimate}"
+    );
+    assert!(!sandbox.path().join("_artifacts").exists(), "{estimate}");
+    let estimate = estimate.json();
+    let context = pretty(&estimate);
+    let total = &estimate["usage"]["total"];
+    assert!(total["usage"]["calls"].as_u64() > Some(0), "{context}");
+    assert!(
+        total["usage"]["input_tokens"].as_u64() > Some(0),
+        "{context}"
+    );
+    assert!(total["cost_usd"].as_f64() > Some(0.0), "{context}");
+    let wall = &estimate["wall_time"];
+    assert!(wall["seconds"].as_f64() > Some(0.0), "{context}");
+    assert_eq!(wall["text_latency_hint_ms"], 4000, "{context}");
+    assert_eq!(wall["jobs"], 4, "{context}");
+
+    // The real offline run of the same plan makes exactly the calls the estimate counted.
+    let real = run(&mut sandbox.experiments(
+        &plugins,
+        &[
+            "run",
+            "profile_v5_3x3",
+            "--seed",
+            "4",
+            "--json",
+            "--output-root",
+            "out",
+        ],
+    ));
+    real.assert_code(0);
+    let real = real.json();
+    assert_eq!(
+        real["usage"]["total"]["usage"],
+        total["usage"],
+        "estimate:\n{context}\nreal:\n{}",
+        pretty(&real["usage"])
+    );
+    assert_eq!(real["usage"]["variants"], estimate["usage"]["variants"]);
+}
+
+#[test]
+fn estimate_with_dry_run_or_an_output_root_is_a_usage_error() {
+    let (sandbox, plugins) = with_plugins();
+    for extra in [["--dry-run", "--runs"], ["--output-root", "x"]] {
+        let mut args = vec!["run", "ab_refinement_block", "--estimate"];
+        args.extend(extra);
+        if extra[0] == "--dry-run" {
+            args.push("1");
+        }
+        let output = run(&mut sandbox.experiments(&plugins, &args));
+        output.assert_code(2);
+        output.assert_stderr_has(&["cannot be used with"]);
+    }
 }

@@ -884,6 +884,7 @@ mod tests {
             max_completion_tokens: None,
             alternate_roles: false,
             offline_latency_ms: 0,
+            latency_hint_ms: 1,
         }
     }
 
@@ -900,6 +901,7 @@ mod tests {
             timeout_s: None,
             max_retries: None,
             images_per_minute: None,
+            latency_hint_ms: 1,
         }
     }
 

@@ -23,7 +23,7 @@ use crate::runner::{
 const RUNNER_HEADING: &str = "Runner options";
 
 /// Runner flags (clap ids) that would change a stored plan, refused with `--resume`.
-const RESUME_REFUSED_FLAGS: &[&str] = &["experiment_id", "mode", "seed", "dry_run"];
+const RESUME_REFUSED_FLAGS: &[&str] = &["experiment_id", "mode", "seed", "dry_run", "estimate"];
 const EXPERIMENT_HEADING: &str = "Experiment options";
 
 /// Plan and run an experiment; `run <NAME> --help` lists its flags
@@ -69,6 +69,11 @@ struct RunnerArgs {
     /// Plan, preflight and write the plan files without executing any run
     #[arg(long, help_heading = RUNNER_HEADING)]
     dry_run: bool,
+
+    /// Rehearse the whole experiment offline and print its calls, tokens, images, cost and
+    /// wall time; nothing is contacted or kept
+    #[arg(long, conflicts_with_all = ["dry_run", "output_root"], help_heading = RUNNER_HEADING)]
+    estimate: bool,
 
     /// Continue the experiment in `--output-root`: runs already done are skipped
     #[arg(long, requires = "output_root", help_heading = RUNNER_HEADING)]
@@ -143,6 +148,12 @@ pub fn exec(args: Args) -> CliResult {
         continue_on_error: runner_args.continue_on_error,
         cwd,
     };
+    if runner_args.estimate {
+        let clock = std::time::Instant::now();
+        let estimate = runner::estimate::estimate(experiment, &options).map_err(CliError::usage)?;
+        print_estimate(&estimate, clock.elapsed().as_secs_f64(), runner_args.json);
+        return Ok(EXIT_OK);
+    }
     let interrupt = super::interrupt::flag();
     let progress = Progress::new(runner_args.json);
     let events = |event: RunEvent| progress.event(event);
@@ -258,7 +269,9 @@ fn print_report(name: &str, report: &ExperimentReport, json_output: bool) {
         }
     }
     print_metrics(report);
-    print_spend(report);
+    if let Some(spend) = &report.spend {
+        print_spend(spend);
+    }
     if let Some(error) = &report.summary_error {
         println!(
             "summary        analysis failed: {}",
@@ -366,11 +379,65 @@ fn print_metrics(report: &ExperimentReport) {
     print_table(&rows, "  ");
 }
 
-/// The usage table: a row per variant and the total, tokens by kind, images and cost.
-fn print_spend(report: &ExperimentReport) {
-    let Some(spend) = &report.spend else {
+/// `--estimate`: what the rehearsal counted, and the expected wall time; or `--json`.
+fn print_estimate(estimate: &runner::estimate::Estimate, took_s: f64, json_output: bool) {
+    if json_output {
+        let mut document = serde_json::to_value(estimate).unwrap_or(Value::Null);
+        document["estimate_took_s"] = json!((took_s * 1000.0).round() / 1000.0);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&document).unwrap_or_default()
+        );
         return;
-    };
+    }
+    let total: usize = estimate.runs_per_variant.0.iter().map(|(_, n)| n).sum();
+    println!(
+        "estimate       {} (rehearsed offline; nothing was sent)",
+        estimate.experiment
+    );
+    println!("base seed      {}", estimate.base_seed);
+    println!("run mode       {}", estimate.run_mode);
+    println!(
+        "planned runs   {total} ({})",
+        describe_counts(&estimate.runs_per_variant.0)
+    );
+    if estimate.failed_runs > 0 {
+        println!(
+            "failed         {} rehearsed runs failed; their counts stop where they failed",
+            estimate.failed_runs
+        );
+    }
+    print_spend(&estimate.usage);
+    let wall = &estimate.wall_time;
+    println!();
+    println!(
+        "wall time      about {} with {} workers (bound by {}; {} ms a text call, {} ms an image, at most {} concurrent calls; longest run {})",
+        duration_text(wall.seconds),
+        wall.jobs,
+        wall.bound_by,
+        wall.text_latency_hint_ms,
+        wall.image_latency_hint_ms,
+        wall.max_concurrency,
+        duration_text(wall.longest_run_seconds),
+    );
+    println!(
+        "output tokens  are the offline answers': a real model's answers differ (see docs/experiments.md)"
+    );
+    println!("took           {took_s:.2} s");
+}
+
+/// `42 s`, `3 min 5 s`, `2 h 4 min`.
+fn duration_text(seconds: f64) -> String {
+    let whole = seconds.round() as u64;
+    match whole {
+        0..=59 => format!("{whole} s"),
+        60..=3599 => format!("{} min {} s", whole / 60, whole % 60),
+        _ => format!("{} h {} min", whole / 3600, whole % 3600 / 60),
+    }
+}
+
+/// The usage table: a row per variant and the total, tokens by kind, images and cost.
+fn print_spend(spend: &runner::spend::SpendSummary) {
     let mut rows = vec![[
         "usage",
         "runs",

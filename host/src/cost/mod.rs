@@ -56,6 +56,8 @@ pub struct RunUsage {
     text: BTreeMap<String, ModelTokens>,
     /// Images by model, size and quality.
     images: BTreeMap<(String, String, String), u64>,
+    /// Text calls on the longest chain of calls that waited for each other.
+    sequential_calls: u64,
 }
 
 /// The totals of a run (or of several), as `usage` in result entries and the summary.
@@ -72,6 +74,9 @@ pub struct UsageTotals {
     pub images: u64,
     /// Text calls whose answer carried no `usage` (their tokens are not in the counts above).
     pub calls_without_usage: u64,
+    /// Text calls on the run's longest chain of calls that wait for each other (a parallel
+    /// block counts its longest branch); summed over runs, the calls one worker would wait on.
+    pub sequential_calls: u64,
 }
 
 impl UsageTotals {
@@ -84,6 +89,7 @@ impl UsageTotals {
         self.reasoning_tokens += other.reasoning_tokens;
         self.images += other.images;
         self.calls_without_usage += other.calls_without_usage;
+        self.sequential_calls += other.sequential_calls;
     }
 }
 
@@ -120,8 +126,15 @@ impl RunUsage {
             .or_default() += 1;
     }
 
-    /// Adds everything `other` used.
+    /// `calls` more text calls on the run's chain of calls that wait for each other (after
+    /// those counted so far).
+    pub fn add_sequential(&mut self, calls: u64) {
+        self.sequential_calls += calls;
+    }
+
+    /// Adds everything `other` used, as if it ran after what this one counts.
     pub fn merge(&mut self, other: &RunUsage) {
+        self.sequential_calls += other.sequential_calls;
         for (model, tokens) in &other.text {
             let mine = self.text.entry(model.clone()).or_default();
             mine.calls += tokens.calls;
@@ -148,6 +161,7 @@ impl RunUsage {
             totals.calls_without_usage += tokens.unknown;
         }
         totals.images = self.images.values().sum();
+        totals.sequential_calls = self.sequential_calls;
         totals
     }
 
@@ -255,6 +269,7 @@ mod tests {
                 reasoning_tokens: 30,
                 images: 1,
                 calls_without_usage: 0,
+                sequential_calls: 0,
             }
         );
         // (2600 * 2 + 400 * 0.5 + 150 * 8) / 1e6 + 0.01

@@ -312,6 +312,7 @@ impl RunRecord {
     /// What the run's model calls used: the pipeline's chat steps, the title calls, the image.
     fn usage(&self) -> RunUsage {
         let mut usage = pipeline::usage_of(&self.state.steps);
+        usage.add_sequential(self.state.sequential_calls);
         if let Some(title) = &self.title {
             usage.merge(&title.usage());
         }

@@ -40,6 +40,8 @@ impl TitleOutcome {
         for attempt in &self.attempts {
             usage.add_text(&attempt.model, attempt.usage.as_ref());
         }
+        // One attempt after the other.
+        usage.add_sequential(self.attempts.len() as u64);
         usage
     }
 }

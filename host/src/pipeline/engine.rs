@@ -49,6 +49,9 @@ pub struct RunState {
     pub outputs: Map<String, Value>,
     /// Every executed step, in order.
     pub steps: Vec<StepRecord>,
+    /// Model calls on the run's longest chain of calls that wait for each other: a parallel
+    /// block adds its longest branch, not all of them (what `--estimate` times a run by).
+    pub sequential_calls: u64,
 }
 
 impl RunState {
@@ -434,6 +437,7 @@ impl Engine<'_> {
             created_at: Timestamp::now().iso().to_owned(),
             meta: json_safe_map(&meta),
         });
+        state.sequential_calls += 1;
         (self.log)(&format!(
             "Received response for {path} (input_chars={input_chars}, chars={response_chars}{})",
             end_tokens(&meta)
@@ -565,6 +569,7 @@ impl Engine<'_> {
                         seed: state.seed,
                         outputs: outputs_at_start.clone(),
                         steps: Vec::new(),
+                        sequential_calls: 0,
                     };
                     let start = &start;
                     let backend = self.backend;
@@ -598,6 +603,12 @@ impl Engine<'_> {
                 .collect()
         });
 
+        // The branches ran side by side: the block waits for its longest one.
+        state.sequential_calls += runs
+            .iter()
+            .map(|run| run.state.sequential_calls)
+            .max()
+            .unwrap_or(0);
         for ((child, name), run) in block.nodes.iter().zip(names).zip(runs) {
             for line in &run.lines {
                 (self.log)(line);

@@ -15,6 +15,7 @@ pub const RUNNER_FLAG_NAMES: &[&str] = &[
     "seed",
     "jobs",
     "dry-run",
+    "estimate",
     "resume",
     "continue-on-error",
     "json",

@@ -149,7 +149,10 @@ impl ServiceProvider for HostServices {
                 max_completion_tokens: None,
             })
             .map_err(|error| error_chain(&error))?;
-        self.add_usage(|usage| usage.add_text(&reply.model, reply.usage.as_ref()));
+        self.add_usage(|usage| {
+            usage.add_text(&reply.model, reply.usage.as_ref());
+            usage.add_sequential(1);
+        });
         self.log(
             LogLevel::Info,
             &format!(

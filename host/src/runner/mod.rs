@@ -23,6 +23,7 @@
 //! command fails with exit 2). `--dry-run` stops after step 7. Once runs have executed, an I/O
 //! error no longer fails the command as a usage error: it is reported, with exit code 1.
 
+pub mod estimate;
 mod execute;
 pub mod metrics;
 mod plan;
@@ -188,6 +189,9 @@ pub enum RunnerError {
     ResumeOwnedKey { key: String },
     #[error(transparent)]
     Backend(#[from] crate::backends::BackendError),
+    /// `--estimate` could not rehearse the experiment.
+    #[error("cannot rehearse the experiment for `--estimate`: {0}")]
+    Rehearsal(String),
 }
 
 /// Plans a new experiment and commits its plan files (steps 1–7).
