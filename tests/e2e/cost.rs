@@ -98,29 +98,39 @@ fn answer(mut stream: TcpStream) {
 
 /// `ab_refinement_block --runs 3` against `stub` with `config`, `--json`, into `out`.
 fn run_experiment(sandbox: &Sandbox, plugins: &Path, stub: &UsageStub, config: &str) -> Run {
+    run_with(
+        sandbox,
+        plugins,
+        stub,
+        config,
+        &["--runs", "3", "--seed", "5", "--jobs", "2"],
+    )
+}
+
+/// `ab_refinement_block` against `stub` with `config`, `--json`, into `out`, and `args`.
+fn run_with(
+    sandbox: &Sandbox,
+    plugins: &Path,
+    stub: &UsageStub,
+    config: &str,
+    args: &[&str],
+) -> Run {
     sandbox.write("cost.toml", config);
     let base_url = format!("backend.text.base_url=\"{}\"", stub.base_url);
+    let mut all = vec![
+        "run",
+        "ab_refinement_block",
+        "--config",
+        "cost.toml",
+        "--set",
+        &base_url,
+        "--json",
+        "--output-root",
+        "out",
+    ];
+    all.extend_from_slice(args);
     run(sandbox
-        .experiments(
-            plugins,
-            &[
-                "run",
-                "ab_refinement_block",
-                "--runs",
-                "3",
-                "--seed",
-                "5",
-                "--jobs",
-                "2",
-                "--config",
-                "cost.toml",
-                "--set",
-                &base_url,
-                "--json",
-                "--output-root",
-                "out",
-            ],
-        )
+        .experiments(plugins, &all)
         .env("IMAGE_PROJECT_E2E_COST_KEY", "sk-e2e-cost-stub"))
 }
 
@@ -457,4 +467,119 @@ fn estimate_with_dry_run_or_an_output_root_is_a_usage_error() {
         output.assert_code(2);
         output.assert_stderr_has(&["cannot be used with"]);
     }
+}
+
+#[test]
+fn a_budget_below_the_estimate_exits_2_before_any_call_and_prints_the_estimate() {
+    let stub = UsageStub::start();
+    let (sandbox, plugins) = with_plugins();
+    let output = run_with(
+        &sandbox,
+        &plugins,
+        &stub,
+        CONFIG,
+        &["--runs", "3", "--seed", "5", "--max-cost", "0.001"],
+    );
+    output.assert_code(2);
+    output.assert_stderr_has(&["is above the budget of 0.0010 USD; nothing was run"]);
+    assert_eq!(stub.requests.load(Ordering::SeqCst), 0, "{output}");
+    assert!(!sandbox.path().join("out").exists(), "{output}");
+    let estimate = output.json();
+    assert!(
+        estimate["usage"]["total"]["cost_usd"].as_f64() > Some(0.001),
+        "{output}"
+    );
+    assert_eq!(
+        estimate["usage"]["total"]["usage"]["calls"],
+        6 * CALLS_PER_RUN
+    );
+}
+
+/// The rehearsal estimates a run from offline token counts (about 0.0043 USD at the test
+/// prices); the stub's usage makes each real run cost 0.0063 USD, so a budget just above the
+/// estimate is crossed after a few runs.
+#[test]
+fn a_budget_crossed_mid_run_stops_dispatch_and_resume_with_a_higher_budget_completes() {
+    let stub = UsageStub::start();
+    let (sandbox, plugins) = with_plugins();
+    let first = run_with(
+        &sandbox,
+        &plugins,
+        &stub,
+        CONFIG,
+        &[
+            "--runs",
+            "3",
+            "--seed",
+            "5",
+            "--jobs",
+            "1",
+            "--max-cost",
+            "0.026",
+        ],
+    );
+    first.assert_code(1);
+    let report = first.json();
+    let context = format!("{}{first}", pretty(&report["budget"]));
+    let skipped = report["execution"]["skipped"]
+        .as_array()
+        .expect("skipped")
+        .len();
+    let done = report["execution"]["attempted"]
+        .as_u64()
+        .expect("attempted");
+    assert!(skipped > 0 && done > 0, "{context}");
+    assert_eq!(done as usize + skipped, 6, "{context}");
+    assert_eq!(report["budget"]["stopped"], true, "{context}");
+    assert!(
+        close(
+            &report["budget"]["spent_usd"],
+            done as f64 * CALLS_PER_RUN as f64 * USD_PER_CALL
+        ),
+        "{context}"
+    );
+    assert!(
+        report["budget"]["spent_usd"].as_f64() <= Some(0.026),
+        "{context}"
+    );
+    assert_eq!(
+        stub.requests.load(Ordering::SeqCst) as u64,
+        done * CALLS_PER_RUN
+    );
+    let log = std::fs::read_to_string(sandbox.path().join("out/experiment.log")).expect("log");
+    assert!(log.contains("| WARN | budget: dispatch stopped"), "{log}");
+
+    // Resumed with a higher budget: the rest runs, and the spend counts both sessions.
+    let base_url = format!("backend.text.base_url=\"{}\"", stub.base_url);
+    let second = run(sandbox
+        .experiments(
+            &plugins,
+            &[
+                "run",
+                "ab_refinement_block",
+                "--resume",
+                "--output-root",
+                "out",
+                "--set",
+                &base_url,
+                "--max-cost",
+                "0.05",
+                "--json",
+            ],
+        )
+        .env("IMAGE_PROJECT_E2E_COST_KEY", "sk-e2e-cost-stub"));
+    second.assert_code(0);
+    let report = second.json();
+    assert_eq!(report["execution"]["attempted"], skipped, "{second}");
+    assert_eq!(report["budget"]["stopped"], false, "{second}");
+    assert!(close(&report["budget"]["spent_usd"], 0.0378), "{second}");
+    assert!(
+        close(&report["usage"]["total"]["cost_usd"], 0.0378),
+        "{second}"
+    );
+    assert_eq!(report["usage"]["total"]["runs"], 6, "{second}");
+    assert_eq!(
+        stub.requests.load(Ordering::SeqCst) as u64,
+        6 * CALLS_PER_RUN
+    );
 }

@@ -75,6 +75,11 @@ struct RunnerArgs {
     #[arg(long, conflicts_with_all = ["dry_run", "output_root"], help_heading = RUNNER_HEADING)]
     estimate: bool,
 
+    /// Spend at most USD: refused before any call when the estimate is above it; dispatch stops
+    /// before a run would pass it [default: `budget.max_cost_usd`, else no budget]
+    #[arg(long, value_name = "USD", value_parser = parse_budget, conflicts_with = "estimate", help_heading = RUNNER_HEADING)]
+    max_cost: Option<f64>,
+
     /// Continue the experiment in `--output-root`: runs already done are skipped
     #[arg(long, requires = "output_root", help_heading = RUNNER_HEADING)]
     resume: bool,
@@ -147,18 +152,31 @@ pub fn exec(args: Args) -> CliResult {
         resume: runner_args.resume,
         continue_on_error: runner_args.continue_on_error,
         cwd,
+        max_cost_usd: runner_args.max_cost,
+        rehearsal: false,
     };
     if runner_args.estimate {
         let clock = std::time::Instant::now();
         let estimate = runner::estimate::estimate(experiment, &options).map_err(CliError::usage)?;
-        print_estimate(&estimate, clock.elapsed().as_secs_f64(), runner_args.json);
+        print_estimate(
+            &estimate,
+            Some(clock.elapsed().as_secs_f64()),
+            runner_args.json,
+        );
         return Ok(EXIT_OK);
     }
     let interrupt = super::interrupt::flag();
     let progress = Progress::new(runner_args.json);
     let events = |event: RunEvent| progress.event(event);
-    let report = runner::run_experiment(experiment, &options, interrupt, &events)
-        .map_err(CliError::usage)?;
+    let report = match runner::run_experiment(experiment, &options, interrupt, &events) {
+        Ok(report) => report,
+        Err(runner::RunnerError::OverBudget { message, estimate }) => {
+            progress.finish();
+            print_estimate(&estimate, None, runner_args.json);
+            return Err(CliError::usage(message));
+        }
+        Err(error) => return Err(CliError::usage(error)),
+    };
     progress.finish();
     if !report.config_changes.is_empty() {
         eprintln!("note: `--config`/`--set` change the stored run configs:");
@@ -221,6 +239,11 @@ fn print_report(name: &str, report: &ExperimentReport, json_output: bool) {
             "summary_error": report.summary_error,
             "failures": report.failures,
             "usage": report.spend,
+            "budget": report.budget.map(|budget| json!({
+                "max_cost_usd": budget.max_usd,
+                "spent_usd": budget.spent_usd,
+                "stopped": budget.stopped,
+            })),
             "config_changes": report.config_changes,
             "stopped_by": report.stopped_by,
             "ok": report.dry_run || report.all_good(),
@@ -256,10 +279,16 @@ fn print_report(name: &str, report: &ExperimentReport, json_output: bool) {
             );
         }
         if !execution.skipped.is_empty() {
+            let budget = report.budget.filter(|budget| budget.stopped);
             let why = if execution.interrupted {
-                "interrupted"
+                "interrupted".to_owned()
+            } else if let Some(budget) = budget {
+                format!(
+                    "the next run would pass the budget: {:.4} of {:.4} USD spent; raise it with --max-cost",
+                    budget.spent_usd, budget.max_usd
+                )
             } else {
-                "stopped after a failure; see --continue-on-error"
+                "stopped after a failure; see --continue-on-error".to_owned()
             };
             println!(
                 "skipped        {} ({why}); continue with --resume --output-root {}",
@@ -379,11 +408,21 @@ fn print_metrics(report: &ExperimentReport) {
     print_table(&rows, "  ");
 }
 
+/// `--max-cost`: a budget in USD.
+fn parse_budget(text: &str) -> Result<f64, String> {
+    let usd: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of USD"))?;
+    crate::cost::check_budget(usd)
+}
+
 /// `--estimate`: what the rehearsal counted, and the expected wall time; or `--json`.
-fn print_estimate(estimate: &runner::estimate::Estimate, took_s: f64, json_output: bool) {
+fn print_estimate(estimate: &runner::estimate::Estimate, took_s: Option<f64>, json_output: bool) {
     if json_output {
         let mut document = serde_json::to_value(estimate).unwrap_or(Value::Null);
-        document["estimate_took_s"] = json!((took_s * 1000.0).round() / 1000.0);
+        if let Some(took_s) = took_s {
+            document["estimate_took_s"] = json!((took_s * 1000.0).round() / 1000.0);
+        }
         println!(
             "{}",
             serde_json::to_string_pretty(&document).unwrap_or_default()
@@ -423,7 +462,9 @@ fn print_estimate(estimate: &runner::estimate::Estimate, took_s: f64, json_outpu
     println!(
         "output tokens  are the offline answers': a real model's answers differ (see docs/experiments.md)"
     );
-    println!("took           {took_s:.2} s");
+    if let Some(took_s) = took_s {
+        println!("took           {took_s:.2} s");
+    }
 }
 
 /// `42 s`, `3 min 5 s`, `2 h 4 min`.

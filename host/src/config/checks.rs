@@ -20,6 +20,7 @@ pub const SECTIONS: &[&str] = &[
     "backend",
     "data",
     "pricing",
+    "budget",
     "experiment_runners",
 ];
 
@@ -205,7 +206,7 @@ mod tests {
                 ..
             }
         ));
-        assert!(err.to_string().ends_with("\n\nthe sections are `run`, `image`, `prompt`, `context`, `experiment`, `backend`, `data`, `pricing`, `experiment_runners`"));
+        assert!(err.to_string().ends_with("\n\nthe sections are `run`, `image`, `prompt`, `context`, `experiment`, `backend`, `data`, `pricing`, `budget`, `experiment_runners`"));
     }
 
     #[test]

@@ -58,6 +58,30 @@ pub struct RunConfig {
     /// `[pricing]`: prices over the built-in table (`host/data/prices.toml`).
     #[serde(default)]
     pub pricing: PricingSection,
+    /// `[budget]`: what an experiment may spend.
+    #[serde(default)]
+    pub budget: BudgetSection,
+}
+
+/// `[budget]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetSection {
+    /// `budget.max_cost_usd`: an experiment stops dispatching before it would spend more
+    /// (`--max-cost` wins over it); none: no budget.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "some_budget"
+    )]
+    pub max_cost_usd: Option<f64>,
+}
+
+fn some_budget<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
+    let usd = f64::deserialize(deserializer)?;
+    crate::cost::check_budget(usd)
+        .map(Some)
+        .map_err(D::Error::custom)
 }
 
 /// `[data]`: limits on the data files a run reads (categories, profiles, hints, concept lists,
@@ -861,6 +885,18 @@ mod tests {
     }
 
     #[test]
+    fn a_budget_is_a_positive_number_of_usd() {
+        let config = parse_run_config(&with(json!({"budget": {"max_cost_usd": 5}}))).unwrap();
+        assert_eq!(config.budget.max_cost_usd, Some(5.0));
+        let zero = error(json!({"budget": {"max_cost_usd": 0}}));
+        assert!(
+            zero.to_string().contains("`budget.max_cost_usd`")
+                && zero.to_string().contains("above 0"),
+            "{zero}"
+        );
+    }
+
+    #[test]
     fn an_unknown_top_level_key_lists_the_sections() {
         let err = error(json!({"upscale": {}}));
         assert!(
@@ -871,7 +907,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "unknown config key `upscale`\n\nthe sections are `run`, `image`, `prompt`, \
-             `context`, `experiment`, `backend`, `data`, `pricing`"
+             `context`, `experiment`, `backend`, `data`, `pricing`, `budget`"
         );
     }
 

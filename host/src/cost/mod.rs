@@ -217,6 +217,15 @@ impl RunUsage {
     }
 }
 
+/// A budget in USD: a finite number above 0 (a budget of 0 would refuse every run).
+pub fn check_budget(usd: f64) -> Result<f64, String> {
+    if usd.is_finite() && usd > 0.0 {
+        Ok(usd)
+    } else {
+        Err("must be a budget in USD, a number above 0".to_owned())
+    }
+}
+
 /// USD rounded to 1e-10: far below a cent, and it keeps float noise (`0.30000000000000004`) out
 /// of the records.
 pub fn round_usd(usd: f64) -> f64 {

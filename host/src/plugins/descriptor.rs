@@ -16,6 +16,7 @@ pub const RUNNER_FLAG_NAMES: &[&str] = &[
     "jobs",
     "dry-run",
     "estimate",
+    "max-cost",
     "resume",
     "continue-on-error",
     "json",

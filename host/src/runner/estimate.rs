@@ -46,6 +46,9 @@ pub struct Estimate {
     pub wall_time: WallTime,
     /// Rehearsed runs that failed (their counts stop where they failed).
     pub failed_runs: usize,
+    /// Each run's cost, in plan order (what `--max-cost` holds a run's estimate at).
+    #[serde(skip)]
+    pub run_costs: Vec<Option<f64>>,
 }
 
 /// The expected wall time and what it was computed from.
@@ -70,6 +73,8 @@ struct Rehearsed {
     status: String,
     #[serde(default)]
     usage: UsageTotals,
+    #[serde(default)]
+    cost_usd: Option<f64>,
 }
 
 /// The results view of the rehearsal: its `results`, in plan order.
@@ -105,6 +110,9 @@ pub fn estimate(
         // Every run is rehearsed, so a failing one does not hide the cost of the others.
         continue_on_error: true,
         cwd: options.cwd.clone(),
+        // The rehearsal spends nothing: no budget applies to it.
+        max_cost_usd: None,
+        rehearsal: true,
     };
     let never = AtomicBool::new(false);
     let report = run_experiment(experiment, &rehearsal, &never, &|_| {})?;
@@ -152,6 +160,7 @@ pub fn estimate(
             .iter()
             .filter(|run| run.status != "success")
             .count(),
+        run_costs: view.results.iter().map(|run| run.cost_usd).collect(),
     })
 }
 

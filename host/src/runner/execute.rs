@@ -22,6 +22,7 @@ use crate::cost::{Cost, Prices, RunUsage};
 use crate::generation::{Backends, TitleSlot};
 use crate::plugins::{HostServices, LoadedExperiment, RunContext};
 
+use super::budget::Budget;
 use super::results::{lock, Checkpointer, ResultsStore};
 use super::PreparedRun;
 
@@ -74,6 +75,8 @@ pub struct Execution<'a> {
     pub recent_prompts: Vec<String>,
     pub interrupt: &'a AtomicBool,
     pub events: &'a (dyn Fn(RunEvent) + Sync),
+    /// `--max-cost`: a run starts only while the budget holds it.
+    pub budget: Option<&'a Budget>,
 }
 
 /// Executes the runs; results are recorded in `store` as each finishes.
@@ -100,8 +103,7 @@ pub fn execute(
                     if halt.load(Ordering::SeqCst) || execution.interrupt.load(Ordering::SeqCst) {
                         break;
                     }
-                    let slot = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(&position) = execution.to_run.get(slot) else {
+                    let Some(position) = dispatch(execution, &next) else {
                         break;
                     };
                     let run = &execution.runs[position];
@@ -110,6 +112,15 @@ pub fn execute(
                     let reason = (status == RunStatus::Error).then(|| {
                         super::metrics::failure_reason(entry.get("error").unwrap_or(&Value::Null))
                     });
+                    if let Some(budget) = execution.budget {
+                        let cost = entry.get("cost_usd").and_then(Value::as_f64);
+                        if let Some(warning) = budget.finished(position, cost) {
+                            let _ = execution.log.record(
+                                LogLevel::Warn,
+                                &format!("budget: `{}`: {warning}", run.generation_id),
+                            );
+                        }
+                    }
                     let recorded = appender
                         .append(&entry)
                         .and_then(|()| lock(store).remember(&entry));
@@ -176,6 +187,18 @@ pub fn execute(
         );
     }
     Ok(report)
+}
+
+/// The plan position of the next run to start, or `None` when there is none or the budget
+/// does not hold it.
+fn dispatch(execution: &Execution<'_>, next: &AtomicUsize) -> Option<usize> {
+    match execution.budget {
+        Some(budget) => budget.dispatch(next, &execution.to_run),
+        None => {
+            let slot = next.fetch_add(1, Ordering::SeqCst);
+            execution.to_run.get(slot).copied()
+        }
+    }
 }
 
 /// The run spec the plugin's hooks receive.

@@ -23,6 +23,7 @@
 //! command fails with exit 2). `--dry-run` stops after step 7. Once runs have executed, an I/O
 //! error no longer fails the command as a usage error: it is reported, with exit code 1.
 
+mod budget;
 pub mod estimate;
 mod execute;
 pub mod metrics;
@@ -74,6 +75,10 @@ pub struct RunOptions {
     pub resume: bool,
     pub continue_on_error: bool,
     pub cwd: PathBuf,
+    /// `--max-cost`: over `budget.max_cost_usd`.
+    pub max_cost_usd: Option<f64>,
+    /// A rehearsal for `--estimate` (offline, in a scratch directory): no budget applies.
+    pub rehearsal: bool,
 }
 
 /// A planned (or resumed) experiment, ready to execute.
@@ -117,6 +122,8 @@ pub struct ExperimentReport {
     pub failures: Vec<metrics::Failure>,
     /// What the stored runs used and cost (also `summary.usage`).
     pub spend: Option<spend::SpendSummary>,
+    /// The budget, when one applied, and where it stands.
+    pub budget: Option<budget::BudgetStatus>,
     pub files: Vec<PathBuf>,
     pub warnings: Vec<String>,
     /// `--resume`: what `--config`/`--set` changed in the stored run configs.
@@ -192,6 +199,12 @@ pub enum RunnerError {
     /// `--estimate` could not rehearse the experiment.
     #[error("cannot rehearse the experiment for `--estimate`: {0}")]
     Rehearsal(String),
+    /// `--max-cost`: the estimate is above the budget, or its cost is unknown.
+    #[error("{message}")]
+    OverBudget {
+        message: String,
+        estimate: Box<estimate::Estimate>,
+    },
 }
 
 /// Plans a new experiment and commits its plan files (steps 1–7).
@@ -550,6 +563,21 @@ pub fn run_experiment(
     interrupt: &AtomicBool,
     events: &(dyn Fn(RunEvent) + Sync),
 ) -> Result<ExperimentReport, RunnerError> {
+    // A new experiment with a budget is rehearsed first; the real run then plans the very
+    // runs the rehearsal estimated (its base seed).
+    let mut new_budget = None;
+    let fixed_seed;
+    let options = match budget_of_new(experiment, options)? {
+        Some((max_usd, estimates, seed)) => {
+            new_budget = Some((max_usd, estimates));
+            fixed_seed = RunOptions {
+                seed: Some(seed),
+                ..options.clone()
+            };
+            &fixed_seed
+        }
+        None => options,
+    };
     let planned = if options.resume {
         resume_planned(experiment, options)?
     } else {
@@ -571,6 +599,7 @@ pub fn run_experiment(
         metrics: None,
         failures: Vec::new(),
         spend: None,
+        budget: None,
         files: planned.files.clone(),
         warnings: Vec::new(),
         config_changes: planned.config_changes.clone(),
@@ -655,6 +684,22 @@ pub fn run_experiment(
         })
     };
     let backends = build_backends(&planned.runs, &to_run, &notices)?;
+    let budget = match new_budget {
+        Some((max_usd, estimates)) => Some(budget::Budget::new(max_usd, 0.0, estimates)),
+        None if options.resume && !options.rehearsal => budget_limit(options, &first_config)
+            .map(|max_usd| budget::from_store(max_usd, &planned.output_root, &planned.runs, &log)),
+        None => None,
+    };
+    if let Some(budget) = &budget {
+        let status = budget.status();
+        log.record(
+            LogLevel::Info,
+            &format!(
+                "budget: at most {:.4} USD; {:.4} USD spent before this session",
+                status.max_usd, status.spent_usd
+            ),
+        )?;
+    }
     let jobs = options
         .jobs
         .or_else(|| {
@@ -696,6 +741,7 @@ pub fn run_experiment(
         backends: &lookup,
         interrupt,
         events,
+        budget: budget.as_ref(),
     };
     // From here on runs execute: an I/O error stops the runner with exit code 1.
     let executed = match execute::execute(&execution, &store) {
@@ -707,6 +753,19 @@ pub fn run_experiment(
             execute::ExecutionReport::default()
         }
     };
+    if let Some(budget) = &budget {
+        let status = budget.status();
+        if status.stopped {
+            let _ = log.record(
+                LogLevel::Warn,
+                &format!(
+                    "budget: dispatch stopped: {:.4} USD spent, and the next run would pass the budget of {:.4} USD",
+                    status.spent_usd, status.max_usd
+                ),
+            );
+        }
+        report.budget = Some(status);
+    }
     if let Some(error) = &executed.view_error {
         report
             .warnings
@@ -804,6 +863,40 @@ pub fn run_experiment(
         report.warnings.push(crate::generation::error_chain(&error));
     }
     Ok(report)
+}
+
+/// The budget in force: `--max-cost`, else `budget.max_cost_usd` of `config`.
+fn budget_limit(options: &RunOptions, config: &Value) -> Option<f64> {
+    options.max_cost_usd.or_else(|| {
+        config
+            .pointer("/budget/max_cost_usd")
+            .and_then(Value::as_f64)
+    })
+}
+
+/// A new experiment under a budget: rehearsed, and refused when the estimate is above the
+/// budget (or unknown). Returns the budget, each run's estimate by plan position and the base
+/// seed the rehearsal planned with; `None` without a budget, on resume and in a rehearsal.
+fn budget_of_new(
+    experiment: &LoadedExperiment,
+    options: &RunOptions,
+) -> Result<Option<(f64, Vec<f64>, u64)>, RunnerError> {
+    if options.resume || options.rehearsal || options.dry_run {
+        return Ok(None);
+    }
+    let mut base = config::load(&options.config)?.tree;
+    config::take_experiment_runners(&mut base)?;
+    let Some(max_usd) = budget_limit(options, &base) else {
+        return Ok(None);
+    };
+    let estimate = estimate::estimate(experiment, options)?;
+    match budget::check_estimate(&estimate, max_usd) {
+        Ok(estimates) => Ok(Some((max_usd, estimates, estimate.base_seed))),
+        Err(message) => Err(RunnerError::OverBudget {
+            message,
+            estimate: Box::new(estimate),
+        }),
+    }
 }
 
 /// The plan's pairing as `(a, b, pairs)`, the variant names read from the first pair's runs.
