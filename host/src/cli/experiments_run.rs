@@ -447,6 +447,10 @@ fn print_estimate(estimate: &runner::estimate::Estimate, took_s: Option<f64>, js
         );
     }
     print_spend(&estimate.usage);
+    println!(
+        "prices         the built-in table of {}, with `[pricing]` over it",
+        estimate.builtin_prices_written
+    );
     let wall = &estimate.wall_time;
     println!();
     println!(

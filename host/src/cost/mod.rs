@@ -165,17 +165,6 @@ impl RunUsage {
         totals
     }
 
-    /// The models used, text then image, for messages.
-    pub fn models(&self) -> Vec<String> {
-        let mut models: Vec<String> = self.text.keys().cloned().collect();
-        for (model, _, _) in self.images.keys() {
-            if !models.contains(model) {
-                models.push(model.clone());
-            }
-        }
-        models
-    }
-
     /// The cost at `prices`: per text model, uncached input, cached input and output tokens at
     /// their prices per million; per image model and size/quality, images at their price.
     pub fn cost(&self, prices: &Prices) -> Cost {
@@ -316,6 +305,6 @@ mod tests {
         a.merge(&b);
         assert_eq!(a.totals().input_tokens, 3);
         assert_eq!(a.totals().images, 1);
-        assert_eq!(a.models(), ["t", "i"]);
+        assert_eq!(a.totals().sequential_calls, 0);
     }
 }

@@ -44,6 +44,8 @@ pub struct Estimate {
     /// Calls, tokens, images and cost per variant and in total, as `summary.usage`.
     pub usage: SpendSummary,
     pub wall_time: WallTime,
+    /// The date of the built-in price table the costs start from (`[pricing]` goes over it).
+    pub builtin_prices_written: &'static str,
     /// Rehearsed runs that failed (their counts stop where they failed).
     pub failed_runs: usize,
     /// Each run's cost, in plan order (what `--max-cost` holds a run's estimate at).
@@ -124,6 +126,19 @@ pub fn estimate(
             RunnerError::Rehearsal(format!("its results cannot be read back: {error}"))
         })?;
 
+    let planned: usize = report.runs_per_variant.iter().map(|(_, runs)| runs).sum();
+    if view.results.len() != planned {
+        // Each run's estimate is read by plan position: every run must have been rehearsed.
+        return Err(RunnerError::Rehearsal(format!(
+            "{} of {planned} planned runs were rehearsed{}",
+            view.results.len(),
+            report
+                .stopped_by
+                .map(|why| format!(": {why}"))
+                .unwrap_or_default()
+        )));
+    }
+
     // The hints and bounds of the real run: the config as given, without the rehearsal's sets.
     let mut tree = config::load(&options.config)?.tree;
     config::take_experiment_runners(&mut tree)?;
@@ -155,6 +170,7 @@ pub fn estimate(
         runs_per_variant: Ordered(report.runs_per_variant),
         usage: report.spend.unwrap_or_default(),
         wall_time,
+        builtin_prices_written: crate::cost::builtin_written(),
         failed_runs: view
             .results
             .iter()

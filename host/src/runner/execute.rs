@@ -250,6 +250,8 @@ fn execute_one(
                 "error".into(),
                 json!({"type": "ConfigError", "message": format!("the run's config does not merge: {clash}")}),
             );
+            // No call was made: nothing used, nothing spent.
+            record_spend(&mut entry, &RunUsage::default(), &Ok(Prices::default()));
             return (Value::Object(entry), RunStatus::Error, false, 0.0);
         }
     };
