@@ -418,6 +418,9 @@ fn parse_budget(text: &str) -> Result<f64, String> {
 
 /// `--estimate`: what the rehearsal counted, and the expected wall time; or `--json`.
 fn print_estimate(estimate: &runner::estimate::Estimate, took_s: Option<f64>, json_output: bool) {
+    for reason in &estimate.usage.cost_missing {
+        eprintln!("warning: cost unknown (`cost_usd: null`): {reason}");
+    }
     if json_output {
         let mut document = serde_json::to_value(estimate).unwrap_or(Value::Null);
         if let Some(took_s) = took_s {

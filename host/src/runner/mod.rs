@@ -2,6 +2,8 @@
 //! (`artifacts`) nor the plugins' content (`plugins`).
 //!
 //! The steps (DESIGN §4):
+//! 0. under a budget (`--max-cost`), rehearse a new experiment first (`estimate`) and refuse it
+//!    when the estimate is above the budget (`budget`);
 //! 1. load the config layers and take out `experiment_runners`, checking the plugin's table;
 //! 2. (the CLI resolved the plugin and parsed its flags);
 //! 3. settle the experiment id, the output directory and the base seed;
@@ -12,9 +14,11 @@
 //!    and the two plan files (`artifacts::plan_files`).
 //!
 //! 8. execute the runs with `--jobs` workers, recording each as it finishes (`execute`, `results`);
-//! 9. stop dispatching after a failure (unless `--continue-on-error`) or a Ctrl-C;
+//! 9. stop dispatching after a failure (unless `--continue-on-error`), a Ctrl-C, or before a run
+//!    would pass the budget;
 //! 10. (`--resume`: take the lock, then read the stored full plan instead of steps 1–7, `resume`);
-//! 11. analyse each run as it finishes, then the whole experiment;
+//! 11. analyse each run as it finishes, then the whole experiment; sum what the runs used and
+//!     cost (`spend`);
 //! 12. update the artifacts index, best-effort.
 //!
 //! Nothing is written before step 7 (a usage, config or plan error leaves no directory behind),
@@ -820,7 +824,7 @@ pub fn run_experiment(
         let _ = log.record(LogLevel::Warn, &warning);
         report.warnings.push(warning);
     }
-    let summary = place_usage(summary, &spend);
+    let summary = place_usage(summary, &spend, &mut report);
     report.spend = Some(spend);
     let error = store.summary_error().cloned();
     store.set_summary(summary.clone(), error);
@@ -945,13 +949,23 @@ fn place_metrics(
     }
 }
 
-/// `summary.usage`: into the summary when it is an object (beside the plugin's keys, like
-/// `metrics`), as `{"usage": ...}` when there is none. A summary that is not an object is left
-/// as the plugin wrote it: the usage is then in `--json` and the terminal table only.
-fn place_usage(summary: Option<Value>, spend: &spend::SpendSummary) -> Option<Value> {
+/// `summary.usage`: into the summary when it is an object (a plugin key `usage` is replaced,
+/// with a warning, as for `metrics`), as `{"usage": ...}` when there is none. A summary that is
+/// not an object is left as the plugin wrote it: the usage is then in `--json` and the terminal
+/// table only.
+fn place_usage(
+    summary: Option<Value>,
+    spend: &spend::SpendSummary,
+    report: &mut ExperimentReport,
+) -> Option<Value> {
     let value = serde_json::to_value(spend).unwrap_or(Value::Null);
     match summary {
         Some(Value::Object(mut table)) => {
+            if table.contains_key("usage") {
+                report.warnings.push(
+                    "the summary analysis has its own `usage` key; `summary.usage` holds the runner's".to_owned(),
+                );
+            }
             table.insert("usage".into(), value);
             Some(Value::Object(table))
         }
