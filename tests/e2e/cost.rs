@@ -583,3 +583,39 @@ fn a_budget_crossed_mid_run_stops_dispatch_and_resume_with_a_higher_budget_compl
         6 * CALLS_PER_RUN
     );
 }
+
+#[test]
+fn an_offline_full_run_counts_its_title_calls_and_its_image() {
+    let sandbox = Sandbox::new();
+    let output = run(sandbox.cmd().args(["generate", "--seed", "2", "--json"]));
+    output.assert_code(0);
+    let document = output.json();
+    let context = format!("{}{output}", pretty(&document));
+    let transcript = read_json(Path::new(
+        document["transcript"].as_str().expect("transcript"),
+    ));
+    let titles = transcript["title_generation"]["attempts"]
+        .as_array()
+        .expect("title attempts");
+    for attempt in titles {
+        assert_eq!(attempt["model"], "gpt-5.2", "{context}");
+        assert_eq!(attempt["usage"]["counted_by"], "o200k_base", "{context}");
+    }
+    let chats = transcript["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|step| step["type"] == "chat")
+        .count();
+    assert_eq!(
+        transcript["image_generation"],
+        json!({"provider": "offline", "model": "gpt-image-1.5", "size": "1536x1024",
+               "quality": "high", "usage": null}),
+        "{context}"
+    );
+    let usage = &document["usage"];
+    assert_eq!(usage["calls"], chats + titles.len(), "{context}");
+    assert_eq!(usage["images"], 1, "{context}");
+    // The built-in price of one 1536x1024 high-quality gpt-image-1.5 image, plus the text.
+    assert!(document["cost_usd"].as_f64() > Some(0.2), "{context}");
+}
