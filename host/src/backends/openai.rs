@@ -1752,6 +1752,33 @@ mod tests {
     }
 
     #[test]
+    fn the_images_apis_usage_is_kept_as_it_came() {
+        let png = tiny_png();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&png);
+        let usage = json!({"total_tokens": 4300, "input_tokens": 50, "output_tokens": 4250,
+                           "input_tokens_details": {"text_tokens": 50, "image_tokens": 0}});
+        let stub = Stub::start(vec![Canned::status(
+            200,
+            json!({ "data": [{ "b64_json": b64 }], "usage": usage }).to_string(),
+        )]);
+        let backend = build_image(
+            &image_config(),
+            &text_config(&stub.url),
+            &env_with_key,
+            FAST,
+            Notices::none(),
+        )
+        .expect("image backend");
+        let reply = backend
+            .generate(&ImageCall {
+                prompt: "a red fox",
+                seed: 3,
+            })
+            .expect("image");
+        assert_eq!(reply.usage, Some(usage));
+    }
+
+    #[test]
     fn image_request_and_decoded_png() {
         let png = tiny_png();
         let stub = Stub::start(vec![image_answer(&png), image_answer(&png)]);
