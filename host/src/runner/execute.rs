@@ -255,11 +255,13 @@ fn execute_one(
             return (Value::Object(entry), RunStatus::Error, false, 0.0);
         }
     };
-    // Checked by preflight (or resume) with the rest of the run's config, so this is the
-    // config's own `[pricing]`; should it not parse, the cost says so instead of guessing.
+    // The run's config passed preflight (or resume), so this is its own `[pricing]`; should it
+    // not parse, the cost says so instead of guessing.
     let prices = crate::config::parse_run_config(&config)
         .map(|parsed| Prices::new(&parsed.pricing))
-        .map_err(|error| format!("the run's `pricing` does not parse: {error}"));
+        .map_err(|error| {
+            format!("the run's config does not parse, so its prices are unknown: {error}")
+        });
     let spec = run_spec(run, config);
     let services = HostServices::for_run(
         execution.cwd.to_owned(),
