@@ -13,6 +13,7 @@
 //! - [`artifacts`]: every file format the runner writes, and atomic writing.
 //! - [`report`]: `report.html` of an experiment and the comparison page of several.
 //! - [`stats`]: means, bootstrap and Wilson intervals, exact binomial tests for `summary.metrics`.
+//! - [`cost`]: token usage of every model call, prices, and what a run cost.
 //! - [`clock`]: the UTC timestamps and dates written into artifacts.
 //! - [`file_kind`]: naming what is at a path that is not a regular file (FIFO, device, directory).
 
@@ -22,6 +23,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod context;
+pub mod cost;
 pub mod data;
 pub mod file_kind;
 pub mod generation;

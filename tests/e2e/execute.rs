@@ -912,7 +912,7 @@ impl Stub {
 }
 
 /// Reads one request (head and body) so the client sees an answer, not a reset.
-fn read_request(stream: &TcpStream) -> bool {
+pub fn read_request(stream: &TcpStream) -> bool {
     // A bound on a misbehaving client, not a timing assertion.
     if stream
         .set_read_timeout(Some(Duration::from_secs(60)))

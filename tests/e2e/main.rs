@@ -48,3 +48,5 @@ mod index;
 mod catalogue;
 // No artifact ever holds a key: echoed keys, pasted keys, credentials in URLs.
 mod secrets;
+// Usage and cost: per-step usage, run/variant/experiment totals and prices against a usage stub.
+mod cost;

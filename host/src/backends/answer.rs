@@ -18,6 +18,8 @@
 
 use serde_json::Value;
 
+use crate::cost::{TokenUsage, COUNTED_BY_ENDPOINT};
+
 /// The tags of a reasoning block inside content.
 const THINK_OPEN: &str = "<think>";
 const THINK_CLOSE: &str = "</think>";
@@ -120,6 +122,21 @@ pub(crate) fn read_answer(body: &Value) -> Result<ReadAnswer, AnswerProblem> {
     })
 }
 
+/// The tokens an answer's `usage` reports: `prompt_tokens` and `completion_tokens`, with
+/// `prompt_tokens_details.cached_tokens` and `completion_tokens_details.reasoning_tokens` when
+/// present (0 otherwise). `None` when there is no `usage` or either main count is missing.
+pub(crate) fn read_usage(body: &Value) -> Option<TokenUsage> {
+    let usage = body.get("usage")?;
+    let count = |pointer: &str| usage.pointer(pointer).and_then(Value::as_u64);
+    Some(TokenUsage {
+        input_tokens: count("/prompt_tokens")?,
+        cached_input_tokens: count("/prompt_tokens_details/cached_tokens").unwrap_or(0),
+        output_tokens: count("/completion_tokens")?,
+        reasoning_tokens: count("/completion_tokens_details/reasoning_tokens").unwrap_or(0),
+        counted_by: COUNTED_BY_ENDPOINT,
+    })
+}
+
 /// The content as one string: `None` when absent or null; a string as is; a list of parts
 /// joined. Anything else, or a part that is not text, is an error saying what was found.
 fn content_text(content: Option<&Value>) -> Result<Option<String>, String> {
@@ -213,6 +230,34 @@ mod tests {
 
     fn answer(message: Value, finish: &str) -> Value {
         json!({ "model": "m-1", "choices": [{ "message": message, "finish_reason": finish }] })
+    }
+
+    #[test]
+    fn usage_with_and_without_its_details() {
+        let full = json!({"usage": {
+            "prompt_tokens": 1200, "completion_tokens": 300, "total_tokens": 1500,
+            "prompt_tokens_details": {"cached_tokens": 1024},
+            "completion_tokens_details": {"reasoning_tokens": 256},
+        }});
+        assert_eq!(
+            read_usage(&full),
+            Some(TokenUsage {
+                input_tokens: 1200,
+                cached_input_tokens: 1024,
+                output_tokens: 300,
+                reasoning_tokens: 256,
+                counted_by: COUNTED_BY_ENDPOINT,
+            })
+        );
+        let plain = json!({"usage": {"prompt_tokens": 12, "completion_tokens": 3}});
+        let plain = read_usage(&plain).expect("usage");
+        assert_eq!((plain.cached_input_tokens, plain.reasoning_tokens), (0, 0));
+        // Without either main count the call's tokens are unknown, not 0.
+        assert_eq!(
+            read_usage(&json!({"usage": {"completion_tokens": 7}})),
+            None
+        );
+        assert_eq!(read_usage(&json!({})), None);
     }
 
     #[test]

@@ -86,6 +86,23 @@ pub struct TextBackendConfig {
     /// Offline only: simulated latency per call.
     #[serde(default)]
     pub offline_latency_ms: u64,
+    /// A typical latency of one call to the real endpoint, for the wall time `--estimate`
+    /// predicts (it never delays anything).
+    #[serde(default = "default_text_latency_hint_ms")]
+    pub latency_hint_ms: u64,
+}
+
+/// `backend.text.latency_hint_ms` when unset: a few hundred output tokens from a hosted model.
+pub const DEFAULT_TEXT_LATENCY_HINT_MS: u64 = 4_000;
+/// `backend.image.latency_hint_ms` when unset: one large high-quality image.
+pub const DEFAULT_IMAGE_LATENCY_HINT_MS: u64 = 40_000;
+
+fn default_text_latency_hint_ms() -> u64 {
+    DEFAULT_TEXT_LATENCY_HINT_MS
+}
+
+fn default_image_latency_hint_ms() -> u64 {
+    DEFAULT_IMAGE_LATENCY_HINT_MS
 }
 
 impl TextBackendConfig {
@@ -152,6 +169,9 @@ pub struct ImageBackendConfig {
         deserialize_with = "per_minute"
     )]
     pub images_per_minute: Option<u32>,
+    /// A typical latency of one image call, for the wall time `--estimate` predicts.
+    #[serde(default = "default_image_latency_hint_ms")]
+    pub latency_hint_ms: u64,
 }
 
 /// `b64_json` or `url`.

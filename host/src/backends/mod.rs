@@ -36,6 +36,8 @@ use rate::RateLimits;
 
 pub use plugin_api::ChatMessage;
 
+use crate::cost::TokenUsage;
+
 /// The shape of the answer a chat step asks for. A request, not a gate: stages that parse the
 /// answer check it themselves. The offline backend answers every shape with a conforming text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +84,9 @@ pub struct ChatReply {
     pub attempts: u32,
     /// What the server said beyond the text, for the transcript (`None` offline).
     pub details: Option<ReplyDetails>,
+    /// The call's tokens: the answer's `usage`, or counted offline; `None` when an HTTP answer
+    /// carried no `usage` (some local servers send none).
+    pub usage: Option<TokenUsage>,
 }
 
 /// What an HTTP answer carried beside the text the stage parses.
@@ -121,6 +126,9 @@ pub struct ImageReply {
     pub png: Vec<u8>,
     pub provider: &'static str,
     pub model: String,
+    /// The images API's `usage` object as it came (GPT Image models send token counts), for the
+    /// transcript; `None` offline or when absent. Images are priced per image, not by it.
+    pub usage: Option<serde_json::Value>,
 }
 
 /// Generates images.

@@ -103,10 +103,13 @@ impl TextBackend for OfflineText {
         if !self.latency.is_zero() {
             std::thread::sleep(self.latency);
         }
+        let model = call.model.unwrap_or(&self.model);
+        let text = Self::answer(call);
         Ok(ChatReply {
-            text: Self::answer(call),
+            usage: Some(crate::cost::tokens::count_chat(model, call.messages, &text)),
+            text,
             provider: PROVIDER,
-            model: call.model.unwrap_or(&self.model).to_string(),
+            model: model.to_string(),
             attempts: 1,
             details: None,
         })

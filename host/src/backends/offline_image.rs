@@ -83,6 +83,7 @@ impl ImageBackend for OfflineImage {
             png,
             provider: super::offline::PROVIDER,
             model: self.model.clone(),
+            usage: None,
         })
     }
 

@@ -25,7 +25,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use super::answer::{read_answer, AnswerProblem};
+use super::answer::{read_answer, read_usage, AnswerProblem};
 use super::endpoint::ApiRoot;
 use super::limiter::{Adjustment, Limiter};
 use super::offline_image::is_png;
@@ -757,6 +757,7 @@ impl TextBackend for OpenaiText {
                     reasoning: read.reasoning,
                     sent_messages: normalised,
                 }),
+                usage: read_usage(&answer.body),
             }),
             Err(AnswerProblem::Truncated { completion_tokens }) => Err(BackendError::Truncated {
                 url: answer.url,
@@ -856,6 +857,11 @@ impl ImageBackend for OpenaiImage {
             png,
             provider: PROVIDER,
             model: s.model.clone(),
+            usage: answer
+                .body
+                .get("usage")
+                .filter(|usage| usage.is_object())
+                .cloned(),
         })
     }
 
@@ -912,6 +918,7 @@ mod tests {
             max_completion_tokens: None,
             alternate_roles: false,
             offline_latency_ms: 0,
+            latency_hint_ms: 1,
         }
     }
 
@@ -928,6 +935,7 @@ mod tests {
             timeout_s: None,
             max_retries: None,
             images_per_minute: None,
+            latency_hint_ms: 1,
         }
     }
 
@@ -1015,6 +1023,7 @@ mod tests {
                     reasoning: None,
                     sent_messages: None,
                 }),
+                usage: None,
             }
         );
         assert_eq!(
@@ -1820,6 +1829,33 @@ mod tests {
     }
 
     #[test]
+    fn the_images_apis_usage_is_kept_as_it_came() {
+        let png = tiny_png();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&png);
+        let usage = json!({"total_tokens": 4300, "input_tokens": 50, "output_tokens": 4250,
+                           "input_tokens_details": {"text_tokens": 50, "image_tokens": 0}});
+        let stub = Stub::start(vec![Canned::status(
+            200,
+            json!({ "data": [{ "b64_json": b64 }], "usage": usage }).to_string(),
+        )]);
+        let backend = build_image(
+            &image_config(),
+            &text_config(&stub.url),
+            &env_with_key,
+            FAST,
+            Notices::none(),
+        )
+        .expect("image backend");
+        let reply = backend
+            .generate(&ImageCall {
+                prompt: "a red fox",
+                seed: 3,
+            })
+            .expect("image");
+        assert_eq!(reply.usage, Some(usage));
+    }
+
+    #[test]
     fn image_request_and_decoded_png() {
         let png = tiny_png();
         let stub = Stub::start(vec![image_answer(&png), image_answer(&png)]);
@@ -1839,7 +1875,8 @@ mod tests {
             ImageReply {
                 png: png.clone(),
                 provider: "openai",
-                model: "gpt-image-test".into()
+                model: "gpt-image-test".into(),
+                usage: None,
             }
         );
         config.moderation = None;

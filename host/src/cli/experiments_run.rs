@@ -23,7 +23,7 @@ use crate::runner::{
 const RUNNER_HEADING: &str = "Runner options";
 
 /// Runner flags (clap ids) that would change a stored plan, refused with `--resume`.
-const RESUME_REFUSED_FLAGS: &[&str] = &["experiment_id", "mode", "seed", "dry_run"];
+const RESUME_REFUSED_FLAGS: &[&str] = &["experiment_id", "mode", "seed", "dry_run", "estimate"];
 const EXPERIMENT_HEADING: &str = "Experiment options";
 
 /// Plan and run an experiment; `run <NAME> --help` lists its flags
@@ -69,6 +69,16 @@ struct RunnerArgs {
     /// Plan, preflight and write the plan files without executing any run
     #[arg(long, help_heading = RUNNER_HEADING)]
     dry_run: bool,
+
+    /// Rehearse the whole experiment offline and print its calls, tokens, images, cost and
+    /// wall time; nothing is contacted or kept
+    #[arg(long, conflicts_with_all = ["dry_run", "output_root"], help_heading = RUNNER_HEADING)]
+    estimate: bool,
+
+    /// Spend at most USD: refused before any call when the estimate is above it; dispatch stops
+    /// before a run would pass it [default: `budget.max_cost_usd`, else no budget]
+    #[arg(long, value_name = "USD", value_parser = parse_budget, conflicts_with = "estimate", help_heading = RUNNER_HEADING)]
+    max_cost: Option<f64>,
 
     /// Continue the experiment in `--output-root`: runs already done are skipped
     #[arg(long, requires = "output_root", help_heading = RUNNER_HEADING)]
@@ -142,12 +152,31 @@ pub fn exec(args: Args) -> CliResult {
         resume: runner_args.resume,
         continue_on_error: runner_args.continue_on_error,
         cwd,
+        max_cost_usd: runner_args.max_cost,
+        rehearsal: false,
     };
+    if runner_args.estimate {
+        let clock = std::time::Instant::now();
+        let estimate = runner::estimate::estimate(experiment, &options).map_err(CliError::usage)?;
+        print_estimate(
+            &estimate,
+            Some(clock.elapsed().as_secs_f64()),
+            runner_args.json,
+        );
+        return Ok(EXIT_OK);
+    }
     let interrupt = super::interrupt::flag();
     let progress = Progress::new(runner_args.json);
     let events = |event: RunEvent| progress.event(event);
-    let report = runner::run_experiment(experiment, &options, interrupt, &events)
-        .map_err(CliError::usage)?;
+    let report = match runner::run_experiment(experiment, &options, interrupt, &events) {
+        Ok(report) => report,
+        Err(runner::RunnerError::OverBudget { message, estimate }) => {
+            progress.finish();
+            print_estimate(&estimate, None, runner_args.json);
+            return Err(CliError::usage(message));
+        }
+        Err(error) => return Err(CliError::usage(error)),
+    };
     progress.finish();
     if !report.config_changes.is_empty() {
         eprintln!("note: `--config`/`--set` change the stored run configs:");
@@ -209,6 +238,12 @@ fn print_report(name: &str, report: &ExperimentReport, json_output: bool) {
             "summary": report.summary,
             "summary_error": report.summary_error,
             "failures": report.failures,
+            "usage": report.spend,
+            "budget": report.budget.map(|budget| json!({
+                "max_cost_usd": budget.max_usd,
+                "spent_usd": budget.spent_usd,
+                "stopped": budget.stopped,
+            })),
             "config_changes": report.config_changes,
             "stopped_by": report.stopped_by,
             "ok": report.dry_run || report.all_good(),
@@ -244,10 +279,16 @@ fn print_report(name: &str, report: &ExperimentReport, json_output: bool) {
             );
         }
         if !execution.skipped.is_empty() {
+            let budget = report.budget.filter(|budget| budget.stopped);
             let why = if execution.interrupted {
-                "interrupted"
+                "interrupted".to_owned()
+            } else if let Some(budget) = budget {
+                format!(
+                    "the next run would pass the budget: {:.4} of {:.4} USD spent; raise it with --max-cost",
+                    budget.spent_usd, budget.max_usd
+                )
             } else {
-                "stopped after a failure; see --continue-on-error"
+                "stopped after a failure; see --continue-on-error".to_owned()
             };
             println!(
                 "skipped        {} ({why}); continue with --resume --output-root {}",
@@ -271,6 +312,9 @@ fn print_report(name: &str, report: &ExperimentReport, json_output: bool) {
             })
             .collect();
         print_table(&rows, "  ");
+    }
+    if let Some(spend) = &report.spend {
+        print_spend(spend);
     }
     if let Some(error) = &report.summary_error {
         println!(
@@ -423,6 +467,118 @@ fn print_metrics(report: &ExperimentReport) {
         })
         .collect();
     print_table(&rows, "  ");
+}
+
+/// `--max-cost`: a budget in USD.
+fn parse_budget(text: &str) -> Result<f64, String> {
+    let usd: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of USD"))?;
+    crate::cost::check_budget(usd)
+}
+
+/// `--estimate`: what the rehearsal counted, and the expected wall time; or `--json`.
+fn print_estimate(estimate: &runner::estimate::Estimate, took_s: Option<f64>, json_output: bool) {
+    for reason in &estimate.usage.cost_missing {
+        eprintln!("warning: cost unknown (`cost_usd: null`): {reason}");
+    }
+    if json_output {
+        let mut document = serde_json::to_value(estimate).unwrap_or(Value::Null);
+        if let Some(took_s) = took_s {
+            document["estimate_took_s"] = json!((took_s * 1000.0).round() / 1000.0);
+        }
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&document).unwrap_or_default()
+        );
+        return;
+    }
+    let total: usize = estimate.runs_per_variant.0.iter().map(|(_, n)| n).sum();
+    println!(
+        "estimate       {} (rehearsed offline; nothing was sent)",
+        estimate.experiment
+    );
+    println!("base seed      {}", estimate.base_seed);
+    println!("run mode       {}", estimate.run_mode);
+    println!(
+        "planned runs   {total} ({})",
+        describe_counts(&estimate.runs_per_variant.0)
+    );
+    if estimate.failed_runs > 0 {
+        println!(
+            "failed         {} rehearsed runs failed; their counts stop where they failed",
+            estimate.failed_runs
+        );
+    }
+    print_spend(&estimate.usage);
+    println!(
+        "prices         the built-in table of {}, with `[pricing]` over it",
+        estimate.builtin_prices_written
+    );
+    let wall = &estimate.wall_time;
+    println!();
+    println!(
+        "wall time      about {} with {} workers (bound by {}; {} ms a text call, {} ms an image, at most {} concurrent calls; longest run {})",
+        duration_text(wall.seconds),
+        wall.jobs,
+        wall.bound_by,
+        wall.text_latency_hint_ms,
+        wall.image_latency_hint_ms,
+        wall.max_concurrency,
+        duration_text(wall.longest_run_seconds),
+    );
+    println!(
+        "output tokens  are the offline answers': a real model's answers differ (see docs/experiments.md)"
+    );
+    if let Some(took_s) = took_s {
+        println!("took           {took_s:.2} s");
+    }
+}
+
+/// `42 s`, `3 min 5 s`, `2 h 4 min`.
+fn duration_text(seconds: f64) -> String {
+    let whole = seconds.round() as u64;
+    match whole {
+        0..=59 => format!("{whole} s"),
+        60..=3599 => format!("{} min {} s", whole / 60, whole % 60),
+        _ => format!("{} h {} min", whole / 3600, whole % 3600 / 60),
+    }
+}
+
+/// The usage table: a row per variant and the total, tokens by kind, images and cost.
+fn print_spend(spend: &runner::spend::SpendSummary) {
+    let mut rows = vec![[
+        "usage",
+        "runs",
+        "calls",
+        "input tok",
+        "cached",
+        "output tok",
+        "reasoning",
+        "images",
+        "cost USD",
+    ]
+    .map(str::to_owned)
+    .to_vec()];
+    let row = |name: &str, s: &runner::spend::Spend| {
+        let u = &s.usage;
+        vec![
+            name.to_owned(),
+            s.runs.to_string(),
+            u.calls.to_string(),
+            u.input_tokens.to_string(),
+            u.cached_input_tokens.to_string(),
+            u.output_tokens.to_string(),
+            u.reasoning_tokens.to_string(),
+            u.images.to_string(),
+            s.cost_usd
+                .map_or_else(|| "unknown".to_owned(), |usd| format!("{usd:.4}")),
+        ]
+    };
+    rows.extend(spend.variants.0.iter().map(|(variant, s)| row(variant, s)));
+    rows.push(row("total", &spend.total));
+    println!();
+    print_table(&rows, "");
 }
 
 /// Rows padded into columns (by characters), each line prefixed by `indent`.

@@ -45,6 +45,9 @@ pub fn exec(args: Args) -> CliResult {
             "image_path": outcome.image_path,
             "transcript": outcome.transcript_path,
             "error": outcome.error,
+            "usage": outcome.usage.totals(),
+            "cost_usd": outcome.cost.usd,
+            "cost_missing": outcome.cost.missing,
         });
         println!(
             "{}",
@@ -58,9 +61,26 @@ pub fn exec(args: Args) -> CliResult {
         if let Some(image) = &outcome.image_path {
             println!("image          {}", image.display());
         }
+        let usage = outcome.usage.totals();
+        println!(
+            "tokens         {} calls: {} input ({} cached), {} output ({} reasoning); {} images",
+            usage.calls,
+            usage.input_tokens,
+            usage.cached_input_tokens,
+            usage.output_tokens,
+            usage.reasoning_tokens,
+            usage.images
+        );
+        match outcome.cost.usd {
+            Some(usd) => println!("cost           {usd:.4} USD"),
+            None => println!("cost           unknown"),
+        }
         if let Some(prompt) = &outcome.final_prompt {
             println!("\n{prompt}");
         }
+    }
+    for reason in &outcome.cost.missing {
+        eprintln!("warning: cost unknown (`cost_usd: null`): {reason}");
     }
     if let Some(error) = &outcome.error {
         let step = error

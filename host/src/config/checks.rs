@@ -19,6 +19,8 @@ pub const SECTIONS: &[&str] = &[
     "experiment",
     "backend",
     "data",
+    "pricing",
+    "budget",
     "experiment_runners",
 ];
 
@@ -204,7 +206,7 @@ mod tests {
                 ..
             }
         ));
-        assert!(err.to_string().ends_with("\n\nthe sections are `run`, `image`, `prompt`, `context`, `experiment`, `backend`, `data`, `experiment_runners`"));
+        assert!(err.to_string().ends_with("\n\nthe sections are `run`, `image`, `prompt`, `context`, `experiment`, `backend`, `data`, `pricing`, `budget`, `experiment_runners`"));
     }
 
     #[test]

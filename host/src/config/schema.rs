@@ -30,6 +30,7 @@ use super::suggest::did_you_mean;
 use super::RUNNERS_KEY;
 use crate::backends::{ImageBackendConfig, TextBackendConfig};
 use crate::context::{Hemisphere, InjectionLocation, Injector};
+use crate::cost::PricingSection;
 use crate::pipeline::compiler::{OutputConfig, StageConfigs, StagesConfig};
 
 /// One run's config: every key a run reads, typed and checked.
@@ -54,6 +55,33 @@ pub struct RunConfig {
     /// `[data]`.
     #[serde(default)]
     pub data: DataSection,
+    /// `[pricing]`: prices over the built-in table (`host/data/prices.toml`).
+    #[serde(default)]
+    pub pricing: PricingSection,
+    /// `[budget]`: what an experiment may spend.
+    #[serde(default)]
+    pub budget: BudgetSection,
+}
+
+/// `[budget]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetSection {
+    /// `budget.max_cost_usd`: an experiment stops dispatching before it would spend more
+    /// (`--max-cost` wins over it); none: no budget.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "some_budget"
+    )]
+    pub max_cost_usd: Option<f64>,
+}
+
+fn some_budget<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
+    let usd = f64::deserialize(deserializer)?;
+    crate::cost::check_budget(usd)
+        .map(Some)
+        .map_err(D::Error::custom)
 }
 
 /// `[data]`: limits on the data files a run reads (categories, profiles, hints, concept lists,
@@ -826,6 +854,49 @@ mod tests {
     }
 
     #[test]
+    fn pricing_is_read_and_its_mistakes_name_the_key() {
+        let config = parse_run_config(&with(json!({"pricing": {
+            "text": {"gpt-5.2": {"input_usd_per_mtok": 1, "output_usd_per_mtok": 8.5}},
+            "image": {"img": {"usd_per_image": {"1536x1024/high": 0.25}}},
+        }})))
+        .unwrap();
+        assert_eq!(config.pricing.text["gpt-5.2"].input_usd_per_mtok, 1.0);
+        assert_eq!(
+            config.pricing.image["img"].usd_per_image["1536x1024/high"],
+            0.25
+        );
+        let unknown = error(json!({"pricing": {"text": {"gpt-5.2": {"input_usd": 1}}}}));
+        assert!(
+            unknown
+                .to_string()
+                .starts_with("unknown config key `pricing.text.\"gpt-5.2\".input_usd`"),
+            "{unknown}"
+        );
+        let negative = error(json!({"pricing": {"text": {"m": {
+            "input_usd_per_mtok": -1, "output_usd_per_mtok": 1}}}}));
+        assert!(
+            negative
+                .to_string()
+                .contains("`pricing.text.m.input_usd_per_mtok`"),
+            "{negative}"
+        );
+        let key = error(json!({"pricing": {"image": {"m": {"usd_per_image": {"high": 1}}}}}));
+        assert!(key.to_string().contains("not `<size>/<quality>`"), "{key}");
+    }
+
+    #[test]
+    fn a_budget_is_a_positive_number_of_usd() {
+        let config = parse_run_config(&with(json!({"budget": {"max_cost_usd": 5}}))).unwrap();
+        assert_eq!(config.budget.max_cost_usd, Some(5.0));
+        let zero = error(json!({"budget": {"max_cost_usd": 0}}));
+        assert!(
+            zero.to_string().contains("`budget.max_cost_usd`")
+                && zero.to_string().contains("above 0"),
+            "{zero}"
+        );
+    }
+
+    #[test]
     fn an_unknown_top_level_key_lists_the_sections() {
         let err = error(json!({"upscale": {}}));
         assert!(
@@ -836,7 +907,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "unknown config key `upscale`\n\nthe sections are `run`, `image`, `prompt`, \
-             `context`, `experiment`, `backend`, `data`"
+             `context`, `experiment`, `backend`, `data`, `pricing`, `budget`"
         );
     }
 

@@ -34,6 +34,7 @@ use crate::backends::{
 };
 use crate::clock::{fresh_seed, Timestamp};
 use crate::config::{parse_run_config, ConfigError, RunConfig};
+use crate::cost::{Cost, Prices, RunUsage};
 use crate::data::profile::{parse_profile, Profile};
 use crate::pipeline::{self, CompileError, CompiledPipeline, PipelineInputs, RunState};
 use crate::stages::{Registry, RunData};
@@ -110,6 +111,10 @@ pub struct GenerationOutcome {
     pub outputs: Map<String, Value>,
     pub error: Option<RunError>,
     pub transcript_path: PathBuf,
+    /// What the run's model calls used (the calls before a failure included).
+    pub usage: RunUsage,
+    /// What they cost at the config's prices (`[pricing]` over the built-in table).
+    pub cost: Cost,
 }
 
 /// A run that could not start (bad config) or could not record itself (exit code 2).
@@ -288,6 +293,34 @@ struct RunRecord {
     title: Option<TitleOutcome>,
     image_written: bool,
     backends: Value,
+    /// The image call, for the transcript's `image_generation`.
+    image_call: Option<ImageCallRecord>,
+}
+
+/// One image call as the transcript records it.
+#[derive(Debug, Clone, serde::Serialize)]
+struct ImageCallRecord {
+    provider: &'static str,
+    model: String,
+    size: String,
+    quality: String,
+    /// The images API's `usage` as it came; null when absent (and offline).
+    usage: Option<Value>,
+}
+
+impl RunRecord {
+    /// What the run's model calls used: the pipeline's chat steps, the title calls, the image.
+    fn usage(&self) -> RunUsage {
+        let mut usage = pipeline::usage_of(&self.state.steps);
+        usage.add_sequential(self.state.sequential_calls);
+        if let Some(title) = &self.title {
+            usage.merge(&title.usage());
+        }
+        if let Some(image) = &self.image_call {
+            usage.add_image(&image.model, &image.size, &image.quality);
+        }
+        usage
+    }
 }
 
 /// Executes one run and records it.
@@ -370,6 +403,8 @@ pub fn run_generation(
         error.as_ref(),
     );
     artifacts::write_json_deferred(&paths.transcript, &transcript)?;
+    let usage = record.usage();
+    let cost = usage.cost(&Prices::new(&config.pricing));
     let index_line = json!({
         "schema_version": 1,
         "generation_id": generation_id,
@@ -387,6 +422,8 @@ pub fn run_generation(
             "image": record.image_written.then_some(&paths.image),
         },
         "error": error,
+        "usage": usage.totals(),
+        "cost_usd": cost.usd,
     });
     append_json_line(&paths.runs_index, &index_line)?;
     log(&format!(
@@ -423,6 +460,8 @@ pub fn run_generation(
         outputs,
         error,
         transcript_path: paths.transcript,
+        usage,
+        cost,
     })
 }
 
@@ -547,6 +586,13 @@ fn run_phases(
         &slot.avoid,
     )
     .map_err(|message| image_error("title", message))?;
+    // Recorded now, so a failed image still counts what the title calls used.
+    let (title_text, title_source, title_raw) = (
+        title.title.clone(),
+        title.title_source,
+        title.title_raw.clone(),
+    );
+    record.title = Some(title);
     let image = backends
         .image
         .generate(&ImageCall {
@@ -555,11 +601,18 @@ fn run_phases(
             seed: record.state.seed,
         })
         .map_err(|e| image_error("backend", error_chain(&e)))?;
+    let image_config = &config.backend.image;
+    record.image_call = Some(ImageCallRecord {
+        provider: image.provider,
+        model: image.model.clone(),
+        size: image_config.size.clone(),
+        quality: image_config.quality.clone(),
+        usage: image.usage.clone(),
+    });
     artifacts::write_atomic_deferred(&paths.image, &image.png)
         .map_err(|e| image_error("io", error_chain(&e)))?;
     record.image_written = true;
     let created_at = Timestamp::now();
-    let image_config = &config.backend.image;
     if lock.is_none() {
         lock = Some(manifest_lock()?);
     }
@@ -568,7 +621,7 @@ fn run_phases(
         &TITLES_HEADER,
         &[
             seq.to_string(),
-            title.title.clone(),
+            title_text,
             record.state.generation_id.clone(),
             final_prompt.clone(),
             paths.image.display().to_string(),
@@ -577,12 +630,11 @@ fn run_phases(
             image_config.size.clone(),
             image_config.quality.clone(),
             record.state.seed.to_string(),
-            title.title_source.to_owned(),
-            title.title_raw.clone(),
+            title_source.to_owned(),
+            title_raw,
         ],
     )
     .map_err(|e| image_error("io", error_chain(&e)))?;
-    record.title = Some(title);
 
     // 5. Records.
     let concepts = record
@@ -668,6 +720,9 @@ fn transcript(
     document.insert("final_image_prompt".into(), json!(record.final_prompt));
     if let Some(title) = &record.title {
         document.insert("title_generation".into(), json!(title));
+    }
+    if let Some(image) = &record.image_call {
+        document.insert("image_generation".into(), json!(image));
     }
     document.insert("backends".into(), record.backends.clone());
     let mut outputs = record.state.outputs.clone();

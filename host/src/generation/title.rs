@@ -6,6 +6,7 @@ use minijinja::context;
 use serde::Serialize;
 
 use crate::backends::{ChatCall, ChatMessage, ResponseShape, TextBackend};
+use crate::cost::{RunUsage, TokenUsage};
 
 const ATTEMPTS: usize = 3;
 /// How many earlier titles the model is asked to avoid.
@@ -27,6 +28,22 @@ pub struct TitleOutcome {
 pub struct TitleAttempt {
     pub raw: String,
     pub problem: Option<String>,
+    /// The model asked, and the call's tokens (null when the answer carried no `usage`).
+    pub model: String,
+    pub usage: Option<TokenUsage>,
+}
+
+impl TitleOutcome {
+    /// What the title calls used.
+    pub fn usage(&self) -> RunUsage {
+        let mut usage = RunUsage::default();
+        for attempt in &self.attempts {
+            usage.add_text(&attempt.model, attempt.usage.as_ref());
+        }
+        // One attempt after the other.
+        usage.add_sequential(self.attempts.len() as u64);
+        usage
+    }
 }
 
 /// Asks the model for a title for `prompt`, unique against `existing` (case-insensitive).
@@ -73,6 +90,8 @@ pub fn generate_title(
                 attempts.push(TitleAttempt {
                     raw: reply.text.clone(),
                     problem: None,
+                    model: reply.model,
+                    usage: reply.usage,
                 });
                 return Ok(TitleOutcome {
                     title: make_unique(&title, existing),
@@ -84,6 +103,8 @@ pub fn generate_title(
             Err(problem) => attempts.push(TitleAttempt {
                 raw: reply.text,
                 problem: Some(problem),
+                model: reply.model,
+                usage: reply.usage,
             }),
         }
     }

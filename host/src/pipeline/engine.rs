@@ -22,6 +22,7 @@ use serde_json::{Map, Value};
 
 use crate::backends::{BackendError, ChatCall, ChatMessage, ResponseShape, TextBackend};
 use crate::clock::Timestamp;
+use crate::cost::{RunUsage, TokenUsage};
 
 use super::node::{ActionStep, Block, ChatStep, MergeMode, Node};
 
@@ -48,6 +49,9 @@ pub struct RunState {
     pub outputs: Map<String, Value>,
     /// Every executed step, in order.
     pub steps: Vec<StepRecord>,
+    /// Model calls on the run's longest chain of calls that wait for each other: a parallel
+    /// block adds its longest branch, not all of them (what `--estimate` times a run by).
+    pub sequential_calls: u64,
 }
 
 impl RunState {
@@ -97,6 +101,9 @@ pub enum StepRecord {
         /// `offline` or `openai`.
         provider: String,
         attempts: u32,
+        /// The call's tokens (`counted_by` says whether the endpoint sent them or the offline
+        /// backend counted them); null when an HTTP answer carried no `usage`.
+        usage: Option<TokenUsage>,
         /// `choices[0].finish_reason` (HTTP answers only).
         #[serde(skip_serializing_if = "Option::is_none")]
         finish_reason: Option<String>,
@@ -119,6 +126,24 @@ pub enum StepRecord {
         meta: Map<String, Value>,
         result: Value,
     },
+}
+
+/// What the chat steps of `steps` used, each by the model it asked for (`params.model`, the
+/// model its price is looked up by; the answer's own name for it is `answer_model`).
+pub fn usage_of(steps: &[StepRecord]) -> RunUsage {
+    let mut usage = RunUsage::default();
+    for step in steps {
+        if let StepRecord::Chat {
+            params,
+            usage: tokens,
+            ..
+        } = step
+        {
+            let model = params.get("model").and_then(Value::as_str).unwrap_or("");
+            usage.add_text(model, tokens.as_ref());
+        }
+    }
+    usage
 }
 
 /// A step failed; the path names it. A failed model call keeps the backend's error: its message
@@ -419,6 +444,7 @@ impl Engine<'_> {
             input_messages: parent.len() + 1,
             provider: reply.provider.to_owned(),
             attempts: reply.attempts,
+            usage: reply.usage,
             finish_reason: details.finish_reason,
             answer_model: details.model,
             reasoning: details.reasoning,
@@ -426,6 +452,7 @@ impl Engine<'_> {
             created_at: Timestamp::now().iso().to_owned(),
             meta: json_safe_map(&meta),
         });
+        state.sequential_calls += 1;
         (self.log)(&format!(
             "Received response for {path} (input_chars={input_chars}, chars={response_chars}{})",
             end_tokens(&meta)
@@ -557,6 +584,7 @@ impl Engine<'_> {
                         seed: state.seed,
                         outputs: outputs_at_start.clone(),
                         steps: Vec::new(),
+                        sequential_calls: 0,
                     };
                     let start = &start;
                     let backend = self.backend;
@@ -590,6 +618,12 @@ impl Engine<'_> {
                 .collect()
         });
 
+        // The branches ran side by side: the block waits for its longest one.
+        state.sequential_calls += runs
+            .iter()
+            .map(|run| run.state.sequential_calls)
+            .max()
+            .unwrap_or(0);
         for ((child, name), run) in block.nodes.iter().zip(names).zip(runs) {
             for line in &run.lines {
                 (self.log)(line);
@@ -847,6 +881,7 @@ mod tests {
                 model: call.model.unwrap_or("fake-model").to_owned(),
                 attempts: 2,
                 details: None,
+                usage: None,
             })
         }
         fn provider(&self) -> &'static str {
@@ -1440,6 +1475,7 @@ mod tests {
                 input_messages: 4,
                 provider: "offline".into(),
                 attempts: 2,
+                usage: None,
                 finish_reason: None,
                 answer_model: None,
                 reasoning: None,

@@ -15,6 +15,8 @@ pub const RUNNER_FLAG_NAMES: &[&str] = &[
     "seed",
     "jobs",
     "dry-run",
+    "estimate",
+    "max-cost",
     "resume",
     "continue-on-error",
     "json",

@@ -2,7 +2,7 @@
 //! `chat` inside the `run` hook, where the runner has given the services the run's context.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use plugin_api::loader::ServiceProvider;
 use plugin_api::{ChatRequest, ChatResponse, LogLevel, RunOutcome};
@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::artifacts::LogFile;
 use crate::backends::{ChatCall, ResponseShape};
+use crate::cost::RunUsage;
 use crate::generation::{self, error_chain, Backends, GenerationRequest, TitleSlot};
 
 /// The host's answers to plugin service calls.
@@ -19,6 +20,9 @@ pub struct HostServices {
     run: Option<RunContext>,
     /// `data.max_file_bytes` of the experiment's config, for `read_data`.
     max_file_bytes: u64,
+    /// What the model calls made through these services used (`run_pipeline` and `chat`), for
+    /// the run's result entry.
+    usage: Mutex<RunUsage>,
 }
 
 /// What `run_pipeline` and `chat` need: the run being executed.
@@ -43,6 +47,7 @@ impl HostServices {
             log: None,
             run: None,
             max_file_bytes: crate::data::DEFAULT_MAX_FILE_BYTES,
+            usage: Mutex::default(),
         }
     }
 
@@ -53,6 +58,7 @@ impl HostServices {
             log: Some(log),
             run: None,
             max_file_bytes: crate::data::DEFAULT_MAX_FILE_BYTES,
+            usage: Mutex::default(),
         }
     }
 
@@ -63,6 +69,7 @@ impl HostServices {
             log: Some(log),
             run: Some(run),
             max_file_bytes: crate::data::DEFAULT_MAX_FILE_BYTES,
+            usage: Mutex::default(),
         }
     }
 
@@ -70,6 +77,18 @@ impl HostServices {
     pub fn with_file_limit(mut self, bytes: u64) -> HostServices {
         self.max_file_bytes = bytes;
         self
+    }
+
+    /// What the model calls made through these services have used so far.
+    pub fn usage(&self) -> RunUsage {
+        self.usage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn add_usage(&self, add: impl FnOnce(&mut RunUsage)) {
+        add(&mut self.usage.lock().unwrap_or_else(PoisonError::into_inner));
     }
 
     fn run_context(&self, service: &str) -> Result<&RunContext, String> {
@@ -104,6 +123,7 @@ impl ServiceProvider for HostServices {
             recent_prompts: run.recent_prompts.clone(),
         })
         .map_err(|error| error_chain(&error))?;
+        self.add_usage(|usage| usage.merge(&outcome.usage));
         Ok(RunOutcome {
             status: outcome.status,
             final_prompt: outcome.final_prompt,
@@ -130,6 +150,10 @@ impl ServiceProvider for HostServices {
                 max_completion_tokens: None,
             })
             .map_err(|error| error_chain(&error))?;
+        self.add_usage(|usage| {
+            usage.add_text(&reply.model, reply.usage.as_ref());
+            usage.add_sequential(1);
+        });
         self.log(
             LogLevel::Info,
             &format!(

@@ -18,9 +18,11 @@ use serde_json::{json, Map, Value};
 
 use crate::artifacts::{ArtifactError, LogFile};
 use crate::clock::Timestamp;
+use crate::cost::{Cost, Prices, RunUsage};
 use crate::generation::{Backends, TitleSlot};
 use crate::plugins::{HostServices, LoadedExperiment, RunContext};
 
+use super::budget::Budget;
 use super::results::{lock, Checkpointer, ResultsStore};
 use super::PreparedRun;
 
@@ -73,6 +75,8 @@ pub struct Execution<'a> {
     pub recent_prompts: Vec<String>,
     pub interrupt: &'a AtomicBool,
     pub events: &'a (dyn Fn(RunEvent) + Sync),
+    /// `--max-cost`: a run starts only while the budget holds it.
+    pub budget: Option<&'a Budget>,
 }
 
 /// Executes the runs; results are recorded in `store` as each finishes.
@@ -99,8 +103,7 @@ pub fn execute(
                     if halt.load(Ordering::SeqCst) || execution.interrupt.load(Ordering::SeqCst) {
                         break;
                     }
-                    let slot = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(&position) = execution.to_run.get(slot) else {
+                    let Some(position) = dispatch(execution, &next) else {
                         break;
                     };
                     let run = &execution.runs[position];
@@ -109,6 +112,15 @@ pub fn execute(
                     let reason = (status == RunStatus::Error).then(|| {
                         super::metrics::failure_reason(entry.get("error").unwrap_or(&Value::Null))
                     });
+                    if let Some(budget) = execution.budget {
+                        let cost = entry.get("cost_usd").and_then(Value::as_f64);
+                        if let Some(warning) = budget.finished(position, cost) {
+                            let _ = execution.log.record(
+                                LogLevel::Warn,
+                                &format!("budget: `{}`: {warning}", run.generation_id),
+                            );
+                        }
+                    }
                     let recorded = appender
                         .append(&entry)
                         .and_then(|()| lock(store).remember(&entry));
@@ -177,6 +189,18 @@ pub fn execute(
     Ok(report)
 }
 
+/// The plan position of the next run to start, or `None` when there is none or the budget
+/// does not hold it.
+fn dispatch(execution: &Execution<'_>, next: &AtomicUsize) -> Option<usize> {
+    match execution.budget {
+        Some(budget) => budget.dispatch(next, &execution.to_run),
+        None => {
+            let slot = next.fetch_add(1, Ordering::SeqCst);
+            execution.to_run.get(slot).copied()
+        }
+    }
+}
+
 /// The run spec the plugin's hooks receive.
 pub fn run_spec(run: &PreparedRun, config: Value) -> RunSpec {
     RunSpec {
@@ -226,9 +250,18 @@ fn execute_one(
                 "error".into(),
                 json!({"type": "ConfigError", "message": format!("the run's config does not merge: {clash}")}),
             );
+            // No call was made: nothing used, nothing spent.
+            record_spend(&mut entry, &RunUsage::default(), &Ok(Prices::default()));
             return (Value::Object(entry), RunStatus::Error, false, 0.0);
         }
     };
+    // The run's config passed preflight (or resume), so this is its own `[pricing]`; should it
+    // not parse, the cost says so instead of guessing.
+    let prices = crate::config::parse_run_config(&config)
+        .map(|parsed| Prices::new(&parsed.pricing))
+        .map_err(|error| {
+            format!("the run's config does not parse, so its prices are unknown: {error}")
+        });
     let spec = run_spec(run, config);
     let services = HostServices::for_run(
         execution.cwd.to_owned(),
@@ -290,6 +323,7 @@ fn execute_one(
             RunStatus::Error
         }
     };
+    record_spend(&mut entry, &services.usage(), &prices);
     let duration_s = (clock.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
     entry.insert("started_at".into(), json!(started_at.iso()));
     entry.insert("finished_at".into(), json!(Timestamp::now().iso()));
@@ -315,6 +349,23 @@ fn execute_one(
     };
     let _ = log.record(level, &line);
     (Value::Object(entry), status, analysis_failed, duration_s)
+}
+
+/// The run's `usage` totals and `cost_usd` (with `cost_missing` when the cost is unknown) into
+/// its entry.
+fn record_spend(entry: &mut Map<String, Value>, usage: &RunUsage, prices: &Result<Prices, String>) {
+    let cost = match prices {
+        Ok(prices) => usage.cost(prices),
+        Err(reason) => Cost {
+            usd: None,
+            missing: vec![reason.clone()],
+        },
+    };
+    entry.insert("usage".into(), json!(usage.totals()));
+    entry.insert("cost_usd".into(), json!(cost.usd));
+    if !cost.missing.is_empty() {
+        entry.insert("cost_missing".into(), json!(cost.missing));
+    }
 }
 
 /// `{type, message}` for a failed hook call.

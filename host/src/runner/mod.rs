@@ -2,6 +2,8 @@
 //! (`artifacts`) nor the plugins' content (`plugins`).
 //!
 //! The steps (DESIGN §4):
+//! 0. under a budget (`--max-cost`), rehearse a new experiment first (`estimate`) and refuse it
+//!    when the estimate is above the budget (`budget`);
 //! 1. load the config layers and take out `experiment_runners`, checking the plugin's table;
 //! 2. (the CLI resolved the plugin and parsed its flags);
 //! 3. settle the experiment id, the output directory and the base seed;
@@ -12,9 +14,11 @@
 //!    and the two plan files (`artifacts::plan_files`).
 //!
 //! 8. execute the runs with `--jobs` workers, recording each as it finishes (`execute`, `results`);
-//! 9. stop dispatching after a failure (unless `--continue-on-error`) or a Ctrl-C;
+//! 9. stop dispatching after a failure (unless `--continue-on-error`), a Ctrl-C, or before a run
+//!    would pass the budget;
 //! 10. (`--resume`: take the lock, then read the stored full plan instead of steps 1–7, `resume`);
-//! 11. analyse each run as it finishes, then the whole experiment;
+//! 11. analyse each run as it finishes, then the whole experiment; sum what the runs used and
+//!     cost (`spend`);
 //! 12. update the artifacts index, best-effort.
 //!
 //! Nothing is written before step 7 (a usage, config or plan error leaves no directory behind),
@@ -23,12 +27,15 @@
 //! command fails with exit 2). `--dry-run` stops after step 7. Once runs have executed, an I/O
 //! error no longer fails the command as a usage error: it is reported, with exit code 1.
 
+mod budget;
+pub mod estimate;
 mod execute;
 pub mod metrics;
 mod plan;
 mod preflight;
 mod results;
 mod resume;
+pub mod spend;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -71,6 +78,10 @@ pub struct RunOptions {
     pub resume: bool,
     pub continue_on_error: bool,
     pub cwd: PathBuf,
+    /// `--max-cost`: over `budget.max_cost_usd`.
+    pub max_cost_usd: Option<f64>,
+    /// A rehearsal for `--estimate` (offline, in a scratch directory): no budget applies.
+    pub rehearsal: bool,
 }
 
 /// A planned (or resumed) experiment, ready to execute.
@@ -116,6 +127,10 @@ pub struct ExperimentReport {
     pub summary_fields: Vec<(String, String)>,
     /// Every stored run whose latest entry failed, in plan order.
     pub failures: Vec<metrics::Failure>,
+    /// What the stored runs used and cost (also `summary.usage`).
+    pub spend: Option<spend::SpendSummary>,
+    /// The budget, when one applied, and where it stands.
+    pub budget: Option<budget::BudgetStatus>,
     pub files: Vec<PathBuf>,
     pub warnings: Vec<String>,
     /// `--resume`: what `--config`/`--set` changed in the stored run configs.
@@ -188,6 +203,15 @@ pub enum RunnerError {
     ResumeOwnedKey { key: String },
     #[error(transparent)]
     Backend(#[from] crate::backends::BackendError),
+    /// `--estimate` could not rehearse the experiment.
+    #[error("cannot rehearse the experiment for `--estimate`: {0}")]
+    Rehearsal(String),
+    /// `--max-cost`: the estimate is above the budget, or its cost is unknown.
+    #[error("{message}")]
+    OverBudget {
+        message: String,
+        estimate: Box<estimate::Estimate>,
+    },
 }
 
 /// Plans a new experiment and commits its plan files (steps 1–7).
@@ -546,6 +570,21 @@ pub fn run_experiment(
     interrupt: &AtomicBool,
     events: &(dyn Fn(RunEvent) + Sync),
 ) -> Result<ExperimentReport, RunnerError> {
+    // A new experiment with a budget is rehearsed first; the real run then plans the very
+    // runs the rehearsal estimated (its base seed).
+    let mut new_budget = None;
+    let fixed_seed;
+    let options = match budget_of_new(experiment, options)? {
+        Some((max_usd, estimates, seed)) => {
+            new_budget = Some((max_usd, estimates));
+            fixed_seed = RunOptions {
+                seed: Some(seed),
+                ..options.clone()
+            };
+            &fixed_seed
+        }
+        None => options,
+    };
     let planned = if options.resume {
         resume_planned(experiment, options)?
     } else {
@@ -568,6 +607,8 @@ pub fn run_experiment(
         figures: metrics::Ordered::default(),
         summary_fields: Vec::new(),
         failures: Vec::new(),
+        spend: None,
+        budget: None,
         files: planned.files.clone(),
         warnings: Vec::new(),
         config_changes: planned.config_changes.clone(),
@@ -652,6 +693,22 @@ pub fn run_experiment(
         })
     };
     let backends = build_backends(&planned.runs, &to_run, &notices)?;
+    let budget = match new_budget {
+        Some((max_usd, estimates)) => Some(budget::Budget::new(max_usd, 0.0, estimates)),
+        None if options.resume && !options.rehearsal => budget_limit(options, &first_config)
+            .map(|max_usd| budget::from_store(max_usd, &planned.output_root, &planned.runs, &log)),
+        None => None,
+    };
+    if let Some(budget) = &budget {
+        let status = budget.status();
+        log.record(
+            LogLevel::Info,
+            &format!(
+                "budget: at most {:.4} USD; {:.4} USD spent before this session",
+                status.max_usd, status.spent_usd
+            ),
+        )?;
+    }
     let jobs = options
         .jobs
         .or_else(|| {
@@ -693,6 +750,7 @@ pub fn run_experiment(
         backends: &lookup,
         interrupt,
         events,
+        budget: budget.as_ref(),
     };
     // From here on runs execute: an I/O error stops the runner with exit code 1.
     let executed = match execute::execute(&execution, &store) {
@@ -704,6 +762,19 @@ pub fn run_experiment(
             execute::ExecutionReport::default()
         }
     };
+    if let Some(budget) = &budget {
+        let status = budget.status();
+        if status.stopped {
+            let _ = log.record(
+                LogLevel::Warn,
+                &format!(
+                    "budget: dispatch stopped: {:.4} USD spent, and the next run would pass the budget of {:.4} USD",
+                    status.spent_usd, status.max_usd
+                ),
+            );
+        }
+        report.budget = Some(status);
+    }
     if let Some(error) = &executed.view_error {
         report
             .warnings
@@ -754,6 +825,14 @@ pub fn run_experiment(
     report.figures = digest.figures;
     report.summary_fields = digest.summary_fields;
     let (summary, summary_metrics) = place_metrics(summary, digest.metrics.as_ref(), &mut report);
+    let spend = spend::digest(&store.raw_entries());
+    for reason in &spend.cost_missing {
+        let warning = format!("cost unknown (`cost_usd: null`): {reason}");
+        let _ = log.record(LogLevel::Warn, &warning);
+        report.warnings.push(warning);
+    }
+    let summary = place_usage(summary, &spend, &mut report);
+    report.spend = Some(spend);
     let error = store.summary_error().cloned();
     store.set_summary(summary.clone(), error);
     store.set_summary_metrics(summary_metrics);
@@ -795,6 +874,40 @@ pub fn run_experiment(
         report.warnings.push(crate::generation::error_chain(&error));
     }
     Ok(report)
+}
+
+/// The budget in force: `--max-cost`, else `budget.max_cost_usd` of `config`.
+fn budget_limit(options: &RunOptions, config: &Value) -> Option<f64> {
+    options.max_cost_usd.or_else(|| {
+        config
+            .pointer("/budget/max_cost_usd")
+            .and_then(Value::as_f64)
+    })
+}
+
+/// A new experiment under a budget: rehearsed, and refused when the estimate is above the
+/// budget (or unknown). Returns the budget, each run's estimate by plan position and the base
+/// seed the rehearsal planned with; `None` without a budget, on resume and in a rehearsal.
+fn budget_of_new(
+    experiment: &LoadedExperiment,
+    options: &RunOptions,
+) -> Result<Option<(f64, Vec<f64>, u64)>, RunnerError> {
+    if options.resume || options.rehearsal || options.dry_run {
+        return Ok(None);
+    }
+    let mut base = config::load(&options.config)?.tree;
+    config::take_experiment_runners(&mut base)?;
+    let Some(max_usd) = budget_limit(options, &base) else {
+        return Ok(None);
+    };
+    let estimate = estimate::estimate(experiment, options)?;
+    match budget::check_estimate(&estimate, max_usd) {
+        Ok(estimates) => Ok(Some((max_usd, estimates, estimate.base_seed))),
+        Err(message) => Err(RunnerError::OverBudget {
+            message,
+            estimate: Box::new(estimate),
+        }),
+    }
 }
 
 /// The plan's pairing as `(a, b, pairs)`, the variant names read from the first pair's runs.
@@ -840,6 +953,31 @@ fn place_metrics(
         }
         None => (Some(json!({ "metrics": value })), None),
         Some(other) => (Some(other), Some(value)),
+    }
+}
+
+/// `summary.usage`: into the summary when it is an object (a plugin key `usage` is replaced,
+/// with a warning, as for `metrics`), as `{"usage": ...}` when there is none. A summary that is
+/// not an object is left as the plugin wrote it: the usage is then in `--json` and the terminal
+/// table only.
+fn place_usage(
+    summary: Option<Value>,
+    spend: &spend::SpendSummary,
+    report: &mut ExperimentReport,
+) -> Option<Value> {
+    let value = serde_json::to_value(spend).unwrap_or(Value::Null);
+    match summary {
+        Some(Value::Object(mut table)) => {
+            if table.contains_key("usage") {
+                report.warnings.push(
+                    "the summary analysis has its own `usage` key; `summary.usage` holds the runner's".to_owned(),
+                );
+            }
+            table.insert("usage".into(), value);
+            Some(Value::Object(table))
+        }
+        None => Some(json!({ "usage": value })),
+        other => other,
     }
 }
 

@@ -42,6 +42,7 @@ use super::plan_files::{PAIRS_FILE, PLAN_FULL_FILE};
 use super::run_files::GENERATIONS_HEADER;
 use super::{write_atomic_deferred, write_json_deferred, ArtifactError};
 use crate::clock::Timestamp;
+use crate::cost::UsageTotals;
 
 mod cache;
 mod refresh;
@@ -119,7 +120,7 @@ pub const IMAGE_REGISTRY_COLUMNS: [&str; 21] = [
 ];
 
 /// Columns of `run_registry.csv`.
-pub const RUN_REGISTRY_COLUMNS: [&str; 27] = [
+pub const RUN_REGISTRY_COLUMNS: [&str; 34] = [
     "generation_id",
     "created_at",
     "seed",
@@ -147,6 +148,13 @@ pub const RUN_REGISTRY_COLUMNS: [&str; 27] = [
     "generations_source_path",
     "selected_concepts",
     "final_image_prompt",
+    "calls",
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "images",
+    "cost_usd",
 ];
 
 /// Columns a combined index puts before each registry's own.
@@ -644,6 +652,9 @@ struct RunRecord {
     oplog: Option<String>,
     final_prompt: Option<String>,
     image: Option<String>,
+    /// The pipeline's `usage` and `cost_usd` (absent in records written before they were).
+    usage: Option<UsageTotals>,
+    cost_usd: Option<f64>,
 }
 
 impl RunRecord {
@@ -682,6 +693,10 @@ impl RunRecord {
             oplog: artifact("oplog"),
             final_prompt: artifact("final_prompt"),
             image: artifact("image"),
+            usage: object
+                .get("usage")
+                .and_then(|usage| UsageTotals::deserialize(usage).ok()),
+            cost_usd: object.get("cost_usd").and_then(Value::as_f64),
         }
     }
 }
@@ -1245,12 +1260,14 @@ struct RunRow {
     generations_source_path: Option<String>,
     selected_concepts: Option<String>,
     final_image_prompt: Option<String>,
+    usage: Option<UsageTotals>,
+    cost_usd: Option<f64>,
 }
 
 impl RunRow {
     fn cells(&self) -> Vec<String> {
         let planned = self.planned.as_ref();
-        vec![
+        let mut cells = vec![
             self.generation_id.clone(),
             opt(&self.created_at),
             opt(&self.seed),
@@ -1286,7 +1303,22 @@ impl RunRow {
             opt(&self.generations_source_path),
             opt(&self.selected_concepts),
             opt(&self.final_image_prompt),
-        ]
+        ];
+        let usage = self.usage.as_ref();
+        let count = |get: fn(&UsageTotals) -> u64| usage.map(|u| get(u).to_string());
+        cells.extend(
+            [
+                count(|u| u.calls),
+                count(|u| u.input_tokens),
+                count(|u| u.cached_input_tokens),
+                count(|u| u.output_tokens),
+                count(|u| u.reasoning_tokens),
+                count(|u| u.images),
+                self.cost_usd.map(|usd| usd.to_string()),
+            ]
+            .map(|cell| cell.unwrap_or_default()),
+        );
+        cells
     }
 
     fn sort_key(&self) -> (&str, &str) {
@@ -1790,6 +1822,8 @@ fn run_row(generation_id: &str, planned: Option<&Planned>, sources: &Sources) ->
         final_image_prompt: collapse(
             &generated.and_then(|generated| generated.final_image_prompt.clone()),
         ),
+        usage: record.and_then(|record| record.usage),
+        cost_usd: record.and_then(|record| record.cost_usd),
     }
 }
 
@@ -2093,7 +2127,7 @@ mod tests {
         tags: &[&str],
     ) -> Value {
         let logs = root.join("experiments/exp1/logs");
-        json!({
+        let mut line = json!({
             "schema_version": 1,
             "generation_id": id,
             "created_at": created_at,
@@ -2110,7 +2144,14 @@ mod tests {
                 "image": if image { json!(root.join(format!("experiments/exp1/generated/{id}_image.png"))) } else { Value::Null },
             },
             "error": if status == "success" { Value::Null } else { json!({"type": "backend", "message": "boom"}) },
-        })
+        });
+        // A failed record stands for one written before usage was recorded.
+        if status == "success" {
+            line["usage"] = json!({"calls": 4, "input_tokens": 1200, "cached_input_tokens": 100,
+                "output_tokens": 300, "reasoning_tokens": 20, "images": 1, "calls_without_usage": 0});
+            line["cost_usd"] = json!(0.2046);
+        }
+        line
     }
 
     /// `<dir>/_artifacts` with one experiment (A1 failed then succeeded, B2 succeeded, A2 and B1
@@ -2391,6 +2432,18 @@ mod tests {
             a1["generations_source_path"],
             format!("{exp}/logs/generations.csv")
         );
+        for (column, value) in [
+            ("calls", "4"),
+            ("input_tokens", "1200"),
+            ("cached_input_tokens", "100"),
+            ("output_tokens", "300"),
+            ("reasoning_tokens", "20"),
+            ("images", "1"),
+            ("cost_usd", "0.2046"),
+        ] {
+            assert_eq!(a1[column], value, "{column}");
+            assert_eq!(runs[0][column], "", "a planned run has no usage: {column}");
+        }
         assert_eq!(runs[0]["status"], "planned");
         assert_eq!(runs[0]["run_mode"], "full");
         let generated = &runs[4];

@@ -1,0 +1,310 @@
+//! What model calls use and cost: the token usage of one call ([`TokenUsage`]), what a run used
+//! by model ([`RunUsage`]), the totals written into each result entry ([`UsageTotals`]) and the
+//! cost in USD ([`RunUsage::cost`]) from the [`Prices`].
+//!
+//! It owns no I/O and no record format: backends fill in [`TokenUsage`], the generation and the
+//! host services add calls to a [`RunUsage`], the runner writes the totals and the cost.
+//!
+//! A cost is known or it is `None`, never a guess: a model without a price, or a call whose
+//! answer said nothing about its tokens, makes the run's cost unknown, and [`Cost::missing`]
+//! says why.
+
+mod prices;
+pub mod tokens;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use prices::{builtin_written, image_key, ImagePrice, Prices, PricingSection, TextPrice};
+
+/// The tokens of one chat call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TokenUsage {
+    /// `usage.prompt_tokens` (cached ones included).
+    pub input_tokens: u64,
+    /// `usage.prompt_tokens_details.cached_tokens`, 0 when absent.
+    pub cached_input_tokens: u64,
+    /// `usage.completion_tokens` (reasoning ones included).
+    pub output_tokens: u64,
+    /// `usage.completion_tokens_details.reasoning_tokens`, 0 when absent.
+    pub reasoning_tokens: u64,
+    /// `endpoint` when the answer carried the counts, else the vocabulary they were counted
+    /// with (`o200k_base`, `cl100k_base`).
+    pub counted_by: &'static str,
+}
+
+/// `counted_by` of counts the endpoint sent.
+pub const COUNTED_BY_ENDPOINT: &str = "endpoint";
+
+/// The tokens of the calls to one text model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct ModelTokens {
+    calls: u64,
+    input: u64,
+    cached: u64,
+    output: u64,
+    reasoning: u64,
+    /// Calls whose answer carried no usage.
+    unknown: u64,
+}
+
+/// What one run used, by model: every text call and every image.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunUsage {
+    /// By the model the call asked for (the one its price is looked up by).
+    text: BTreeMap<String, ModelTokens>,
+    /// Images by model, size and quality.
+    images: BTreeMap<(String, String, String), u64>,
+    /// Text calls on the longest chain of calls that waited for each other.
+    sequential_calls: u64,
+}
+
+/// The totals of a run (or of several), as `usage` in result entries and the summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UsageTotals {
+    /// Text calls (chat completions) made.
+    pub calls: u64,
+    pub input_tokens: u64,
+    pub cached_input_tokens: u64,
+    pub output_tokens: u64,
+    pub reasoning_tokens: u64,
+    /// Images generated.
+    pub images: u64,
+    /// Text calls whose answer carried no `usage` (their tokens are not in the counts above).
+    pub calls_without_usage: u64,
+    /// Text calls on the run's longest chain of calls that wait for each other (a parallel
+    /// block counts its longest branch); summed over runs, the calls one worker would wait on.
+    pub sequential_calls: u64,
+}
+
+impl UsageTotals {
+    /// Adds `other` to these totals.
+    pub fn add(&mut self, other: &UsageTotals) {
+        self.calls += other.calls;
+        self.input_tokens += other.input_tokens;
+        self.cached_input_tokens += other.cached_input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.reasoning_tokens += other.reasoning_tokens;
+        self.images += other.images;
+        self.calls_without_usage += other.calls_without_usage;
+        self.sequential_calls += other.sequential_calls;
+    }
+}
+
+/// A run's cost in USD, or why it is not known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cost {
+    /// `None` when [`Cost::missing`] is not empty.
+    pub usd: Option<f64>,
+    /// Why the cost is unknown, one reason per model or kind of gap, in a stable order.
+    pub missing: Vec<String>,
+}
+
+impl RunUsage {
+    /// One text call to `model`; `usage` is `None` when the answer carried none.
+    pub fn add_text(&mut self, model: &str, usage: Option<&TokenUsage>) {
+        let tokens = self.text.entry(model.to_owned()).or_default();
+        tokens.calls += 1;
+        match usage {
+            Some(usage) => {
+                tokens.input += usage.input_tokens;
+                tokens.cached += usage.cached_input_tokens;
+                tokens.output += usage.output_tokens;
+                tokens.reasoning += usage.reasoning_tokens;
+            }
+            None => tokens.unknown += 1,
+        }
+    }
+
+    /// One image of `model` at `size`/`quality`.
+    pub fn add_image(&mut self, model: &str, size: &str, quality: &str) {
+        *self
+            .images
+            .entry((model.to_owned(), size.to_owned(), quality.to_owned()))
+            .or_default() += 1;
+    }
+
+    /// `calls` more text calls on the run's chain of calls that wait for each other (after
+    /// those counted so far).
+    pub fn add_sequential(&mut self, calls: u64) {
+        self.sequential_calls += calls;
+    }
+
+    /// Adds everything `other` used, as if it ran after what this one counts.
+    pub fn merge(&mut self, other: &RunUsage) {
+        self.sequential_calls += other.sequential_calls;
+        for (model, tokens) in &other.text {
+            let mine = self.text.entry(model.clone()).or_default();
+            mine.calls += tokens.calls;
+            mine.input += tokens.input;
+            mine.cached += tokens.cached;
+            mine.output += tokens.output;
+            mine.reasoning += tokens.reasoning;
+            mine.unknown += tokens.unknown;
+        }
+        for (key, count) in &other.images {
+            *self.images.entry(key.clone()).or_default() += count;
+        }
+    }
+
+    /// The totals over every model.
+    pub fn totals(&self) -> UsageTotals {
+        let mut totals = UsageTotals::default();
+        for tokens in self.text.values() {
+            totals.calls += tokens.calls;
+            totals.input_tokens += tokens.input;
+            totals.cached_input_tokens += tokens.cached;
+            totals.output_tokens += tokens.output;
+            totals.reasoning_tokens += tokens.reasoning;
+            totals.calls_without_usage += tokens.unknown;
+        }
+        totals.images = self.images.values().sum();
+        totals.sequential_calls = self.sequential_calls;
+        totals
+    }
+
+    /// The cost at `prices`: per text model, uncached input, cached input and output tokens at
+    /// their prices per million; per image model and size/quality, images at their price.
+    pub fn cost(&self, prices: &Prices) -> Cost {
+        let mut usd = 0.0;
+        let mut missing = Vec::new();
+        for (model, tokens) in &self.text {
+            if tokens.unknown > 0 {
+                missing.push(format!(
+                    "{} calls to text model `{model}` answered without `usage`",
+                    tokens.unknown
+                ));
+            }
+            let Some(price) = prices.text(model) else {
+                missing.push(format!("no price for text model `{model}`"));
+                continue;
+            };
+            let cached_price = price
+                .cached_input_usd_per_mtok
+                .unwrap_or(price.input_usd_per_mtok);
+            let uncached = tokens.input.saturating_sub(tokens.cached);
+            usd += (uncached as f64 * price.input_usd_per_mtok
+                + tokens.cached as f64 * cached_price
+                + tokens.output as f64 * price.output_usd_per_mtok)
+                / 1_000_000.0;
+        }
+        for ((model, size, quality), count) in &self.images {
+            match prices.image(model, size, quality) {
+                Some(each) => usd += *count as f64 * each,
+                None => missing.push(format!(
+                    "no price for image model `{model}` at `{}`",
+                    image_key(size, quality)
+                )),
+            }
+        }
+        Cost {
+            usd: missing.is_empty().then(|| round_usd(usd)),
+            missing,
+        }
+    }
+}
+
+/// A budget in USD: a finite number above 0 (a budget of 0 would refuse every run).
+pub fn check_budget(usd: f64) -> Result<f64, String> {
+    if usd.is_finite() && usd > 0.0 {
+        Ok(usd)
+    } else {
+        Err("must be a budget in USD, a number above 0".to_owned())
+    }
+}
+
+/// USD rounded to 1e-10: far below a cent, and it keeps float noise (`0.30000000000000004`) out
+/// of the records.
+pub fn round_usd(usd: f64) -> f64 {
+    (usd * 1e10).round() / 1e10
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usage(input: u64, cached: u64, output: u64, reasoning: u64) -> TokenUsage {
+        TokenUsage {
+            input_tokens: input,
+            cached_input_tokens: cached,
+            output_tokens: output,
+            reasoning_tokens: reasoning,
+            counted_by: COUNTED_BY_ENDPOINT,
+        }
+    }
+
+    fn prices() -> Prices {
+        Prices::new(
+            &toml::from_str(
+                r#"
+                [text.t]
+                input_usd_per_mtok = 2.0
+                cached_input_usd_per_mtok = 0.5
+                output_usd_per_mtok = 8.0
+                [image.i]
+                usd_per_image = { "1024x1024/low" = 0.01 }
+                "#,
+            )
+            .expect("prices"),
+        )
+    }
+
+    #[test]
+    fn totals_and_cost_by_model() {
+        let mut run = RunUsage::default();
+        run.add_text("t", Some(&usage(1000, 400, 100, 30)));
+        run.add_text("t", Some(&usage(2000, 0, 50, 0)));
+        run.add_image("i", "1024x1024", "low");
+        assert_eq!(
+            run.totals(),
+            UsageTotals {
+                calls: 2,
+                input_tokens: 3000,
+                cached_input_tokens: 400,
+                output_tokens: 150,
+                reasoning_tokens: 30,
+                images: 1,
+                calls_without_usage: 0,
+                sequential_calls: 0,
+            }
+        );
+        // (2600 * 2 + 400 * 0.5 + 150 * 8) / 1e6 + 0.01
+        let cost = run.cost(&prices());
+        assert_eq!(cost.usd, Some(0.0166));
+        assert!(cost.missing.is_empty());
+    }
+
+    #[test]
+    fn an_unpriced_model_or_a_call_without_usage_makes_the_cost_unknown() {
+        let mut run = RunUsage::default();
+        run.add_text("t", None);
+        run.add_text("local-model", Some(&usage(10, 0, 10, 0)));
+        run.add_image("i", "1024x1024", "high");
+        let cost = run.cost(&prices());
+        assert_eq!(cost.usd, None);
+        assert_eq!(
+            cost.missing,
+            [
+                "no price for text model `local-model`",
+                "1 calls to text model `t` answered without `usage`",
+                "no price for image model `i` at `1024x1024/high`",
+            ]
+        );
+        assert_eq!(run.totals().calls_without_usage, 1);
+    }
+
+    #[test]
+    fn merging_adds_every_model() {
+        let mut a = RunUsage::default();
+        a.add_text("t", Some(&usage(1, 0, 1, 0)));
+        let mut b = RunUsage::default();
+        b.add_text("t", Some(&usage(2, 0, 2, 0)));
+        b.add_image("i", "1024x1024", "low");
+        a.merge(&b);
+        assert_eq!(a.totals().input_tokens, 3);
+        assert_eq!(a.totals().images, 1);
+        assert_eq!(a.totals().sequential_calls, 0);
+    }
+}
