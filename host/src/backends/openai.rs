@@ -1850,6 +1850,7 @@ mod tests {
             .generate(&ImageCall {
                 prompt: "a red fox",
                 seed: 3,
+                generation_id: "g1",
             })
             .expect("image");
         assert_eq!(reply.usage, Some(usage));
