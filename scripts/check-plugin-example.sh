@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the out-of-tree plugin example of docs/plugins.md in a temporary directory, exactly as
-# the page shows it, and checks that `image-project experiments list --plugin-dir` shows it.
+# the page shows it, checks that `image-project experiments list --plugin-dir` shows it, dry-runs it,
+# and runs it offline to check that its metric reaches `summary.metrics`.
 # Usage: scripts/check-plugin-example.sh [path/to/image-project binary]
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,4 +28,14 @@ listing=$("$bin" experiments list --no-default-plugin-dirs --plugin-dir "$work/p
 echo "$listing"
 echo "$listing" | grep -q '^hello_world ' || { echo "error: the example plugin is not listed" >&2; exit 1; }
 (cd "$work" && "$bin" experiments run hello_world --plugin-dir "$work/plugins" --no-default-plugin-dirs --runs 2 --seed 1 --dry-run)
+# A real offline run: the example's one metric is aggregated by the runner.
+(cd "$work" && "$bin" experiments run hello_world --plugin-dir "$work/plugins" --no-default-plugin-dirs \
+  --runs 2 --seed 1 --mode prompt_only --output-root "$work/run")
+python3 - "$work/run/experiment_results.json" <<'PY'
+import json, sys
+metric = json.load(open(sys.argv[1]))["summary"]["metrics"]["variants"]["A"]["metrics"]["prompt_words"]
+if metric.get("n") != 2 or not metric.get("mean"):
+    sys.exit(f"error: the example's metric `prompt_words` is not in summary.metrics as expected: {metric}")
+print(f"example metric prompt_words: n={metric['n']} mean={metric['mean']}")
+PY
 echo "plugin example: ok"

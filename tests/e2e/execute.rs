@@ -320,7 +320,10 @@ fn ab_experiments_run_offline_with_no_config_and_record_every_run() {
             assert_eq!(prompt_ok["kind"], "rate", "{summary_context}");
             assert_eq!(prompt_ok["n"], 3, "{summary_context}");
             assert_eq!(prompt_ok["mean"].as_f64(), Some(1.0), "{summary_context}");
-            assert!(prompt_ok["ci"].is_array(), "{summary_context}");
+            assert!(
+                prompt_ok["ci_low"].is_number() && prompt_ok["ci_high"].is_number(),
+                "{summary_context}"
+            );
         }
         let paired = &metrics["paired"];
         assert_eq!(

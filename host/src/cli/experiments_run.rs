@@ -393,8 +393,8 @@ fn print_metrics(report: &ExperimentReport) {
             let mut row = vec![metric_label(&info.label, info.unit.as_deref())];
             row.extend(variants.iter().map(
                 |v| match variant(v).and_then(|v| v.metrics.get(name)) {
-                    Some(metric) => match (metric.mean, metric.ci) {
-                        (Some(mean), Some([lo, hi])) => format!("{mean:.2} [{lo:.2}, {hi:.2}]"),
+                    Some(metric) => match (metric.mean, metric.ci_low, metric.ci_high) {
+                        (Some(mean), Some(lo), Some(hi)) => format!("{mean:.2} [{lo:.2}, {hi:.2}]"),
                         _ => "-".to_owned(),
                     },
                     None => "-".to_owned(),
@@ -459,7 +459,7 @@ fn print_metrics(report: &ExperimentReport) {
                 label(name),
                 format!(
                     "{:+.2} [{:+.2}, {:+.2}]",
-                    m.mean_difference, m.ci[0], m.ci[1]
+                    m.mean_difference, m.ci_low, m.ci_high
                 ),
                 format!("p = {:.3}", m.p_value),
                 verdict,

@@ -144,7 +144,7 @@ fn render_metrics(html: &mut String, experiments: &[Experiment]) {
             let _ = write!(
                 html,
                 "<td class=\"num\">{}</td>",
-                interval(&metric["mean"], &metric["ci"], false)
+                interval(metric, "mean", false)
             );
         }
         html.push_str("</tr>\n");
@@ -197,7 +197,7 @@ fn render_paired(html: &mut String, experiments: &[Experiment]) {
             let _ = write!(
                 html,
                 "<td class=\"num\">{} p = {}<br>{}</td>",
-                interval(&metric["mean_difference"], &metric["ci"], true),
+                interval(metric, "mean_difference", true),
                 metric["p_value"]
                     .as_f64()
                     .map_or("-".to_owned(), |p| format!("{p:.3}")),

@@ -36,10 +36,11 @@ pub fn shortened(text: &str, limit: usize) -> (String, usize) {
     }
 }
 
-/// `mean [lo, hi]` with two decimals (signed for differences), `-` when absent.
-pub fn interval(mean: &Value, ci: &Value, signed: bool) -> String {
-    let number = |value: &Value| value.as_f64();
-    match (number(mean), number(&ci[0]), number(&ci[1])) {
+/// `metric[mean_key] [ci_low, ci_high]` of a `summary.metrics` entry with two decimals (signed
+/// for differences), `-` when absent.
+pub fn interval(metric: &Value, mean_key: &str, signed: bool) -> String {
+    let number = |key: &str| metric[key].as_f64();
+    match (number(mean_key), number("ci_low"), number("ci_high")) {
         (Some(m), Some(lo), Some(hi)) if signed => format!("{m:+.2} [{lo:+.2}, {hi:+.2}]"),
         (Some(m), Some(lo), Some(hi)) => format!("{m:.2} [{lo:.2}, {hi:.2}]"),
         _ => "-".to_owned(),

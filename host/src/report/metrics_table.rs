@@ -39,7 +39,7 @@ pub fn render(html: &mut String, metrics: &Value) {
             let _ = write!(
                 html,
                 "<td class=\"num\">{}</td>",
-                interval(&metric["mean"], &metric["ci"], false)
+                interval(metric, "mean", false)
             );
         }
         html.push_str("</tr>\n");
@@ -64,7 +64,7 @@ pub fn render(html: &mut String, metrics: &Value) {
              <td class=\"num\">{}</td><td>{}</td></tr>",
             metric_label(metrics, name),
             metric["n_pairs"],
-            interval(&metric["mean_difference"], &metric["ci"], true),
+            interval(metric, "mean_difference", true),
             metric["p_value"]
                 .as_f64()
                 .map_or("-".to_owned(), |p| format!("{p:.3}")),

@@ -69,11 +69,11 @@ fn metrics() -> Value {
     json!({
         "info": {"ok": {"label": "ok <check>", "direction": "higher"}},
         "variants": {"A": {"runs": 2, "ok": 1, "failed": 1,
-            "metrics": {"ok": {"kind": "rate", "n": 1, "mean": 1.0, "ci": [0.2, 1.0]}}},
+            "metrics": {"ok": {"kind": "rate", "n": 1, "mean": 1.0, "ci_low": 0.2, "ci_high": 1.0}}},
             "B": {"runs": 2, "ok": 2, "failed": 0,
-            "metrics": {"ok": {"kind": "rate", "n": 2, "mean": 0.5, "ci": [0.1, 0.9]}}}},
+            "metrics": {"ok": {"kind": "rate", "n": 2, "mean": 0.5, "ci_low": 0.1, "ci_high": 0.9}}}},
         "paired": {"a": "A", "b": "B", "metrics": {"ok": {"n_pairs": 3,
-            "mean_difference": 0.5, "ci": [0.1, 0.9], "p_value": 0.25,
+            "mean_difference": 0.5, "ci_low": 0.1, "ci_high": 0.9, "p_value": 0.25,
             "significant": true, "winner": "B"}}}})
 }
 

@@ -128,8 +128,9 @@ pub struct VariantMetric {
     pub n: usize,
     /// The mean (numbers) or the fraction `true` (rates); `null` when `n` is 0.
     pub mean: Option<f64>,
-    /// The 95% interval `[low, high]`; `null` when `n` is 0.
-    pub ci: Option<[f64; 2]>,
+    /// The 95% interval's bounds; `null` when `n` is 0.
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
 }
 
 /// One variant: its counts and metrics.
@@ -148,7 +149,9 @@ pub struct PairedMetric {
     /// Pairs where both runs succeeded and reported the metric.
     pub n_pairs: usize,
     pub mean_difference: f64,
-    pub ci: [f64; 2],
+    /// The 95% interval of the mean difference.
+    pub ci_low: f64,
+    pub ci_high: f64,
     /// Pairs with B − A > 0, < 0 and = 0.
     pub positive: usize,
     pub negative: usize,
@@ -440,7 +443,8 @@ fn variant_metric(
         kind,
         n: values.len(),
         mean,
-        ci: ci.map(|(lo, hi)| [lo, hi]),
+        ci_low: ci.map(|(low, _)| low),
+        ci_high: ci.map(|(_, high)| high),
     }
 }
 
@@ -493,7 +497,8 @@ fn paired(
                 kind,
                 n_pairs: differences.len(),
                 mean_difference,
-                ci: [lo, hi],
+                ci_low: lo,
+                ci_high: hi,
                 positive,
                 negative,
                 ties: differences.len() - positive - negative,
@@ -811,12 +816,12 @@ mod tests {
         assert_eq!((a.runs, a.ok, a.failed), (10, 10, 0));
         let ok = a.metrics.get("ok").unwrap();
         assert_eq!((ok.kind, ok.n, ok.mean), (Kind::Rate, 10, Some(0.7)));
-        let ci = ok.ci.unwrap();
-        assert!((ci[0] - 0.396_778).abs() < 1e-6 && (ci[1] - 0.892_209).abs() < 1e-6);
+        let (low, high) = (ok.ci_low.unwrap(), ok.ci_high.unwrap());
+        assert!((low - 0.396_778).abs() < 1e-6 && (high - 0.892_209).abs() < 1e-6);
         let words = a.metrics.get("words").unwrap();
         assert_eq!(words.mean, Some(5.5));
-        let ci = words.ci.unwrap();
-        assert!(ci[0] < 5.5 && ci[1] > 5.5, "{ci:?}");
+        let (low, high) = (words.ci_low.unwrap(), words.ci_high.unwrap());
+        assert!(low < 5.5 && high > 5.5, "{low} {high}");
     }
 
     #[test]
@@ -837,7 +842,7 @@ mod tests {
         assert_eq!(words.p_value, 0.021_484_375);
         assert_eq!(words.test, "sign");
         assert!((words.mean_difference - 0.8).abs() < 1e-12);
-        assert!(words.significant, "{:?}", words.ci);
+        assert!(words.significant, "{} {}", words.ci_low, words.ci_high);
         // Lower is better and B is higher: A wins.
         assert_eq!(words.winner.as_deref(), Some("A"));
         let ok = paired.metrics.get("ok").unwrap();
