@@ -55,6 +55,8 @@ const CHAT_PATH: &str = "chat/completions";
 const IMAGES_PATH: &str = "images/generations";
 /// The redaction marker that replaces the key's value.
 pub(crate) const REDACTED: &str = "[redacted]";
+/// Keys shorter than this are placeholders, not secrets, and are not redacted (see `secret`).
+const MIN_SECRET_KEY_CHARS: usize = 16;
 
 /// Waits between attempts when the server does not say how long: `base * 2^(retry - 1)`,
 /// at most `cap`.
@@ -533,12 +535,18 @@ impl Client {
         format!("`{out}`")
     }
 
+    /// The key's value when it is long enough to be a secret. Self-hosted servers take any key,
+    /// and a placeholder such as `x` or `ollama` redacted from answers would corrupt the text
+    /// (every `x` of a prompt replaced); provider keys are far longer.
+    fn secret(&self) -> Option<&str> {
+        (self.key.chars().count() >= MIN_SECRET_KEY_CHARS).then_some(self.key.as_str())
+    }
+
     /// `text` with every occurrence of the key's value replaced.
     fn redact(&self, text: &str) -> String {
-        if self.key.is_empty() {
-            text.to_string()
-        } else {
-            text.replace(&self.key, REDACTED)
+        match self.secret() {
+            Some(key) => text.replace(key, REDACTED),
+            None => text.to_string(),
         }
     }
 
@@ -546,12 +554,15 @@ impl Client {
     /// parsed value, not the raw bytes, also catches a key the JSON spelled with escapes.
     fn redact_value(&self, value: &mut Value) {
         match value {
-            Value::String(text) if !self.key.is_empty() && text.contains(&self.key) => {
+            Value::String(text) if self.secret().is_some_and(|key| text.contains(key)) => {
                 *text = self.redact(text);
             }
             Value::Array(items) => items.iter_mut().for_each(|item| self.redact_value(item)),
             Value::Object(map) => {
-                if !self.key.is_empty() && map.keys().any(|k| k.contains(&self.key)) {
+                if self
+                    .secret()
+                    .is_some_and(|key| map.keys().any(|k| k.contains(key)))
+                {
                     let entries = std::mem::take(map);
                     *map = entries
                         .into_iter()
@@ -1529,6 +1540,17 @@ mod tests {
         let refused = chat(&*backend, ResponseShape::Text, None).unwrap_err();
         assert!(refused.to_string().contains(REDACTED), "{refused}");
         assert_no_key(&refused);
+    }
+
+    #[test]
+    fn a_placeholder_key_of_a_self_hosted_server_is_not_redacted_from_answers() {
+        let stub = Stub::start(vec![Canned::chat("SUBJECT=a fox next to a box")]);
+        let placeholder = |name: &str| (name == KEY_VAR).then(|| "x".to_string());
+        let backend = build_text(&text_config(&stub.url), &placeholder, FAST, Notices::none())
+            .expect("text backend");
+        let reply = chat(&*backend, ResponseShape::Text, None).expect("chat");
+        assert_eq!(reply.text, "SUBJECT=a fox next to a box");
+        assert_eq!(stub.requests()[0].header("authorization"), Some("Bearer x"));
     }
 
     #[test]
