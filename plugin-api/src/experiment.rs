@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use crate::ffi::HostServicesRef;
 use crate::model::{
-    AnalyzeRequest, ChatRequest, ChatResponse, Descriptor, Plan, PlanRequest, RunOutcome,
-    RunRequest,
+    AnalyzeRequest, ChatRequest, ChatResponse, Descriptor, Plan, PlanRequest, PlannedRun,
+    RunOutcome, RunRequest,
 };
 
 /// An experiment plugin.
@@ -20,6 +20,25 @@ pub trait Experiment: Send + Sync + 'static {
 
     /// The runs to execute, in order. Reads data only through [`Host::read_data`].
     fn plan(&self, request: &PlanRequest, host: &Host<'_>) -> Result<Plan, ExperimentError>;
+
+    /// The plan with its runs handed to `emit` one at a time, in order, instead of collected:
+    /// what the host calls. A run handed over is written out at once, so a plan of hundreds of
+    /// thousands of runs never exists as values in the plugin. Returns the rest of the plan
+    /// (`meta`, `pairing`; runs left in its `runs` follow the emitted ones).
+    ///
+    /// The default emits the runs of [`Experiment::plan`]. Override it when plans get large,
+    /// and then write `plan` as [`collect_plan`]`(self, request, host)` so both give the same
+    /// runs (never define this one through `plan` and `plan` through [`collect_plan`]).
+    fn plan_streaming(
+        &self,
+        request: &PlanRequest,
+        host: &Host<'_>,
+        emit: &mut dyn FnMut(PlannedRun),
+    ) -> Result<Plan, ExperimentError> {
+        let mut plan = self.plan(request, host)?;
+        std::mem::take(&mut plan.runs).into_iter().for_each(emit);
+        Ok(plan)
+    }
 
     /// Executes one planned run. The default asks the host to run the prompt pipeline with the
     /// spec's config; the host writes every artifact of the run.
@@ -48,6 +67,20 @@ pub trait Experiment: Send + Sync + 'static {
         let _ = (hook, input, host);
         None
     }
+}
+
+/// [`Experiment::plan`] of an experiment that implements [`Experiment::plan_streaming`]: its
+/// emitted runs collected into the plan.
+pub fn collect_plan<E: Experiment + ?Sized>(
+    experiment: &E,
+    request: &PlanRequest,
+    host: &Host<'_>,
+) -> Result<Plan, ExperimentError> {
+    let mut runs = Vec::new();
+    let mut plan = experiment.plan_streaming(request, host, &mut |run| runs.push(run))?;
+    runs.append(&mut plan.runs);
+    plan.runs = runs;
+    Ok(plan)
 }
 
 /// An error returned by an experiment hook.

@@ -17,7 +17,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::experiment::{Experiment, ExperimentError, Host};
-use crate::model::{AnalyzeRequest, HookFailure, HookFailureKind, Plan, PlanRequest, RunRequest};
+use crate::model::{
+    AnalyzeRequest, HookFailure, HookFailureKind, Plan, PlanRequest, PlannedRun, RunRequest,
+};
 
 pub use abi_stable::library::LibHeader;
 
@@ -139,10 +141,11 @@ extern "C" fn plan_hook<I: ExperimentInstance>(
 ) -> RResult<RString, RString> {
     guarded::<I>("plan", || {
         let request: PlanRequest = decode(input.as_str())?;
-        let plan = I::get().plan(&request, &Host::new(host)).map_err(failed)?;
-        // Each run is dropped once written, so a plan of 200,000 runs never exists twice over
-        // (as values and as text) in the plugin.
-        encode(&DrainingPlan(std::cell::RefCell::new(Some(plan))))
+        let mut writer = PlanWriter::new();
+        let plan = I::get()
+            .plan_streaming(&request, &Host::new(host), &mut |run| writer.push(&run))
+            .map_err(failed)?;
+        writer.finish(plan)
     })
 }
 
@@ -260,36 +263,61 @@ fn decode<T: DeserializeOwned>(input: &str) -> Result<T, HookFailure> {
     })
 }
 
-/// Serializes a [`Plan`] like its derived `Serialize`, consuming its runs as they are written.
-struct DrainingPlan(std::cell::RefCell<Option<Plan>>);
+/// The text of a [`Plan`] as its derived `Serialize` writes it, built as the runs are emitted:
+/// each run is written and dropped, so a large plan exists in the plugin only as its text.
+struct PlanWriter {
+    text: Vec<u8>,
+    runs: usize,
+    error: Option<serde_json::Error>,
+}
 
-impl Serialize for DrainingPlan {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{Error as _, SerializeStruct as _};
+impl PlanWriter {
+    fn new() -> PlanWriter {
+        PlanWriter {
+            text: b"{\"runs\":[".to_vec(),
+            runs: 0,
+            error: None,
+        }
+    }
+
+    fn push(&mut self, run: &PlannedRun) {
+        if self.error.is_some() {
+            return;
+        }
+        if self.runs > 0 {
+            self.text.push(b',');
+        }
+        self.runs += 1;
+        if let Err(error) = serde_json::to_writer(&mut self.text, run) {
+            self.error = Some(error);
+        }
+    }
+
+    /// The whole plan: the emitted runs, then `plan`'s own runs, `meta` and `pairing`.
+    fn finish(mut self, plan: Plan) -> Result<String, HookFailure> {
         let Plan {
             runs,
             meta,
             pairing,
-        } = self
-            .0
-            .borrow_mut()
-            .take()
-            .ok_or_else(|| S::Error::custom("the plan was already written"))?;
-        let mut plan = serializer.serialize_struct("Plan", 3)?;
-        plan.serialize_field("runs", &Draining(std::cell::RefCell::new(Some(runs))))?;
-        plan.serialize_field("meta", &meta)?;
-        plan.serialize_field("pairing", &pairing)?;
-        plan.end()
-    }
-}
-
-/// A list written by consuming it.
-struct Draining<T>(std::cell::RefCell<Option<Vec<T>>>);
-
-impl<T: Serialize> Serialize for Draining<T> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let items = self.0.borrow_mut().take().unwrap_or_default();
-        serializer.collect_seq(items)
+        } = plan;
+        runs.iter().for_each(|run| self.push(run));
+        let encoded = |error: serde_json::Error| HookFailure {
+            kind: HookFailureKind::Failed,
+            message: format!("could not encode the hook output: {error}"),
+        };
+        if let Some(error) = self.error {
+            return Err(encoded(error));
+        }
+        self.text.extend_from_slice(b"],\"meta\":");
+        serde_json::to_writer(&mut self.text, &meta).map_err(encoded)?;
+        self.text.extend_from_slice(b",\"pairing\":");
+        serde_json::to_writer(&mut self.text, &pairing).map_err(encoded)?;
+        self.text.push(b'}');
+        // serde_json writes UTF-8 only, and the punctuation added here is ASCII.
+        String::from_utf8(self.text).map_err(|error| HookFailure {
+            kind: HookFailureKind::Failed,
+            message: format!("the encoded plan is not UTF-8: {error}"),
+        })
     }
 }
 
@@ -303,28 +331,38 @@ fn encode<T: Serialize>(value: &T) -> Result<String, HookFailure> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn a_draining_plan_encodes_like_the_plan() {
+    fn a_streamed_plan_encodes_like_the_plan() {
         use super::*;
         use crate::model::PlannedRun;
+        let run = |variant: &str, run: u32| PlannedRun {
+            variant: variant.into(),
+            run,
+            seed: Some(3),
+            overlay: serde_json::json!({"prompt": {"plan": "custom"}}),
+            ..PlannedRun::default()
+        };
+        let mut meta = serde_json::Map::new();
+        meta.insert("note".into(), "\"quoted\" \u{e9}".into());
         let plan = Plan {
-            runs: vec![
-                PlannedRun {
-                    variant: "A".into(),
-                    run: 1,
-                    seed: Some(3),
-                    ..PlannedRun::default()
-                };
-                3
-            ],
-            meta: serde_json::Map::new(),
+            runs: vec![run("A", 1), run("B", 1), run("A", 2)],
+            meta,
             pairing: Some(crate::Pairing {
                 a: "A".into(),
                 b: "B".into(),
             }),
         };
         let expected = serde_json::to_string(&plan).unwrap();
-        let drained = encode(&DrainingPlan(std::cell::RefCell::new(Some(plan)))).unwrap();
-        assert_eq!(drained, expected);
+        // Two emitted runs and one left in the plan, as a plugin mixing both would give them.
+        let mut writer = PlanWriter::new();
+        let mut rest = plan.clone();
+        for emitted in rest.runs.drain(..2) {
+            writer.push(&emitted);
+        }
+        assert_eq!(writer.finish(rest).unwrap(), expected);
+        assert_eq!(
+            PlanWriter::new().finish(Plan::default()).unwrap(),
+            serde_json::to_string(&Plan::default()).unwrap()
+        );
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub mod model;
 pub mod seed;
 pub mod token;
 
-pub use experiment::{Experiment, ExperimentError, Host, HostError, LogLevel};
+pub use experiment::{collect_plan, Experiment, ExperimentError, Host, HostError, LogLevel};
 pub use model::*;
 /// Re-exported so plugins need no dependency besides this crate (`plugin_api::serde_json::json!`).
 pub use serde_json;

@@ -22,10 +22,11 @@ pub mod plan;
 
 pub use args::{with_ab_args, AbArgs, DataMode};
 pub use overlay::{common_overlay, data_overlay, variant_overlay};
-pub use plan::{build_plan, run_seed, AbPair, AbVariant};
+pub use plan::{emit_plan, run_seed, AbPair, AbVariant};
 
 use plugin_api::{
-    AnalyzeRequest, Descriptor, Experiment, ExperimentError, Host, Plan, PlanRequest, RunMode,
+    AnalyzeRequest, Descriptor, Experiment, ExperimentError, Host, Plan, PlanRequest, PlannedRun,
+    RunMode,
 };
 use serde_json::Value;
 
@@ -48,8 +49,17 @@ impl Experiment for AbExperiment {
     }
 
     fn plan(&self, request: &PlanRequest, host: &Host<'_>) -> Result<Plan, ExperimentError> {
+        plugin_api::collect_plan(self, request, host)
+    }
+
+    fn plan_streaming(
+        &self,
+        request: &PlanRequest,
+        host: &Host<'_>,
+        emit: &mut dyn FnMut(PlannedRun),
+    ) -> Result<Plan, ExperimentError> {
         let read = |reference: &str| host.read_data(reference).map_err(|e| e.to_string());
-        build_plan(self.pair, request, &read)
+        emit_plan(self.pair, request, &read, emit)
     }
 
     fn analyze(

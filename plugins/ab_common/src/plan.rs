@@ -58,7 +58,9 @@ pub fn run_seed(base_seed: u64, run: u32) -> Result<u64, ExperimentError> {
     })
 }
 
-/// Builds the paired plan for `pair` from the request's `--runs` and `--data`.
+/// Builds the paired plan for `pair` from the request's `--runs` and `--data`, handing each run
+/// to `emit` as it is made (a plan of 100,000 pairs is never held as values); returns the plan's
+/// meta and pairing.
 ///
 /// Run meta is `{random_token, data_mode}`; plan meta is `{runs_per_variant, data_mode}`.
 ///
@@ -66,10 +68,11 @@ pub fn run_seed(base_seed: u64, run: u32) -> Result<u64, ExperimentError> {
 ///
 /// Bad flags ([`AbArgs::from_request`]), unusable sample data, a seed overflow, or overlays
 /// that do not merge.
-pub fn build_plan(
+pub fn emit_plan(
     pair: &AbPair,
     request: &PlanRequest,
     read: &ReadData<'_>,
+    emit: &mut dyn FnMut(PlannedRun),
 ) -> Result<Plan, ExperimentError> {
     let args = AbArgs::from_request(request)?;
     let common = common_overlay(args.data_mode, read)?;
@@ -86,7 +89,6 @@ pub fn build_plan(
         sides.push((letter, variant, overlay));
     }
 
-    let mut runs = Vec::with_capacity(args.runs as usize * 2);
     for run in 1..=args.runs {
         let seed = run_seed(request.base_seed, run)?;
         let token = ab_token(seed);
@@ -101,7 +103,7 @@ pub fn build_plan(
             meta.insert("random_token".into(), json!(token));
             meta.insert("data_mode".into(), json!(data_mode));
 
-            runs.push(PlannedRun {
+            emit(PlannedRun {
                 variant: (*letter).to_owned(),
                 variant_name: Some(variant.variant_name.to_owned()),
                 run,
@@ -119,7 +121,7 @@ pub fn build_plan(
     meta.insert("data_mode".into(), json!(data_mode));
 
     Ok(Plan {
-        runs,
+        runs: Vec::new(),
         meta,
         pairing: Some(Pairing {
             a: "A".to_owned(),
@@ -131,6 +133,17 @@ pub fn build_plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The plan with its runs collected, as the `plan` hook returns it.
+    fn build_plan(
+        pair: &AbPair,
+        request: &PlanRequest,
+        read: &ReadData<'_>,
+    ) -> Result<Plan, ExperimentError> {
+        let mut runs = Vec::new();
+        let plan = emit_plan(pair, request, read, &mut |run| runs.push(run))?;
+        Ok(Plan { runs, ..plan })
+    }
     use crate::testing::{read, read_nothing, request};
 
     const PAIR: AbPair = AbPair {
