@@ -585,7 +585,7 @@ pub fn run_experiment(
         }
         None => options,
     };
-    let planned = if options.resume {
+    let mut planned = if options.resume {
         resume_planned(experiment, options)?
     } else {
         plan_new(experiment, options)?
@@ -621,6 +621,8 @@ pub fn run_experiment(
             "dry run: plan files written; no runs executed",
         )?;
         log.sync()?;
+        // The index of a large plan takes memory of its own; the prepared runs are done with.
+        drop(std::mem::take(&mut planned.runs));
         update_index(&planned.output_root, &log, &mut report);
         return Ok(report);
     }
