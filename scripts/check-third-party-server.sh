@@ -24,7 +24,7 @@ fail() {
   exit 1
 }
 
-# shellcheck source=third-party-server/fakellm.sh
+# shellcheck source=scripts/third-party-server/fakellm.sh
 . "$repo/scripts/third-party-server/fakellm.sh"
 rules=$fakellm_rules
 

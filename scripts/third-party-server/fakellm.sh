@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the scripts that run the host against the mock server `fakellm` (PyPI, pinned
 # below) with the rules in fakellm.yaml: scripts/check-third-party-server.sh and
 # scripts/compare-estimate.sh. It installs the server into a virtualenv, starts it on a free
