@@ -1,7 +1,8 @@
 //! The comparison page of several experiments: one column per experiment (and variant) for the
 //! same metrics, matched by metric name, so runs of one experiment under two configs, seeds or
-//! models read side by side. Only `summary.metrics` and the plan headers are read; each
-//! experiment's own page has the runs.
+//! models read side by side, then what each variant and experiment used and cost. Only
+//! `summary.metrics`, `summary.usage` and the plan headers are read; each experiment's own page
+//! has the runs.
 
 use std::fmt::Write as _;
 
@@ -10,6 +11,7 @@ use serde_json::Value;
 use super::html::{escape, interval, text};
 use super::metrics_table::{metric_label, verdict};
 use super::source::Experiment;
+use super::usage_table::{cost_cell, cost_missing, count, COUNTS};
 use super::{Links, REPORT_FILE};
 
 /// The whole page.
@@ -25,6 +27,7 @@ pub fn render(experiments: &[Experiment], links: &Links) -> String {
     render_heads(&mut html, experiments, links);
     render_metrics(&mut html, experiments);
     render_paired(&mut html, experiments);
+    render_usage(&mut html, experiments);
     super::html::close_page(&mut html);
     html
 }
@@ -207,4 +210,66 @@ fn render_paired(html: &mut String, experiments: &[Experiment]) {
         html.push_str("</tr>\n");
     }
     html.push_str("</tbody></table>\n");
+}
+
+/// `summary.usage` side by side: a column per variant and one for the total of each experiment
+/// that recorded usage, then why a cost is unknown.
+fn render_usage(html: &mut String, experiments: &[Experiment]) {
+    let mut columns: Vec<(usize, String, &Value)> = Vec::new();
+    let mut unrecorded = Vec::new();
+    for (position, experiment) in experiments.iter().enumerate() {
+        let usage = experiment.results.usage();
+        let (Some(variants), Some(total)) = (usage["variants"].as_object(), usage.get("total"))
+        else {
+            unrecorded.push(position);
+            continue;
+        };
+        for (variant, spend) in variants {
+            columns.push((position, escape(variant), spend));
+        }
+        columns.push((position, "<strong>total</strong>".to_owned(), total));
+    }
+    html.push_str("<h2 id=\"usage\">Usage and cost</h2>\n");
+    if !columns.is_empty() {
+        html.push_str("<table class=\"usage\" id=\"usage-table\"><thead><tr><th></th>");
+        for (position, label, _) in &columns {
+            let _ = write!(
+                html,
+                "<th>{}<br>{label}</th>",
+                escape(&text(&experiments[*position].results.experiment_id))
+            );
+        }
+        html.push_str("</tr></thead><tbody>\n<tr><td>runs</td>");
+        for (_, _, spend) in &columns {
+            let _ = write!(html, "<td class=\"num\">{}</td>", count(&spend["runs"]));
+        }
+        html.push_str("</tr>\n");
+        for (key, label) in COUNTS {
+            let _ = write!(html, "<tr><td>{label}</td>");
+            for (_, _, spend) in &columns {
+                let _ = write!(
+                    html,
+                    "<td class=\"num\">{}</td>",
+                    count(&spend["usage"][key])
+                );
+            }
+            html.push_str("</tr>\n");
+        }
+        html.push_str("<tr><td>cost USD</td>");
+        for (_, _, spend) in &columns {
+            html.push_str(&cost_cell(&spend["cost_usd"]));
+        }
+        html.push_str("</tr>\n</tbody></table>\n");
+    }
+    for experiment in experiments {
+        let id = escape(&text(&experiment.results.experiment_id));
+        cost_missing(html, &format!("{id}: "), experiment.results.usage());
+    }
+    for position in unrecorded {
+        let _ = writeln!(
+            html,
+            "<p class=\"note\">{}: usage not recorded (no <code>summary.usage</code>)</p>",
+            escape(&text(&experiments[position].results.experiment_id))
+        );
+    }
 }

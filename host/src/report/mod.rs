@@ -1,7 +1,7 @@
 //! `report.html`: the readable page of an experiment, and the comparison page of several.
 //!
-//! It owns what the pages show and how they are laid out (`page`, with `metrics_table` and
-//! `drill_down`; `compare`), what they read from an experiment directory (`source`), the word
+//! It owns what the pages show and how they are laid out (`page`, with `metrics_table`,
+//! `usage_table` and `drill_down`; `compare`), what they read from an experiment directory (`source`), the word
 //! diff of A/B prompts (`diff`) and the shared HTML pieces (`html`). It does not own the files it reads (their formats are `artifacts`' and
 //! `runner`'s), when the report is written (the runner, at the end of every run and resume; the
 //! `experiments report` command on request), nor atomic writing (`artifacts::write_atomic`).
@@ -19,6 +19,7 @@ mod html;
 mod metrics_table;
 mod page;
 mod source;
+mod usage_table;
 
 use std::path::{Component, Path, PathBuf};
 

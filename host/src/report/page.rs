@@ -1,9 +1,10 @@
 //! The page of one experiment, in reading order: the header, the metrics and paired
-//! differences, the failed runs, then either every A/B pair side by side (a paired plan) or the
+//! differences, the usage and cost, the failed runs, then either every A/B pair side by side (a paired plan) or the
 //! grid of variants × runs (any other plan, e.g. the sets × seeds of `3x3`), a sortable list of
 //! the runs, and per run its transcript collapsed in `<details>`.
 //!
-//! The metrics tables are `metrics_table`'s, the drill-downs `drill_down`'s.
+//! The metrics tables are `metrics_table`'s, the usage table `usage_table`'s, the drill-downs
+//! `drill_down`'s.
 //!
 //! Size: the drill-downs of the first [`RUNS_PER_PAGE`] runs are on the page itself, those of
 //! later runs on further pages of that many runs each, linked from the page. Transcript texts
@@ -19,7 +20,7 @@ use serde_json::Value;
 use super::diff::word_diff;
 use super::html::{escape, shortened, text};
 use super::source::{Entry, Experiment};
-use super::{drill_down, metrics_table, Links};
+use super::{drill_down, metrics_table, usage_table, Links};
 
 /// Characters of a final prompt shown in a grid cell when there is no image.
 pub const GRID_PROMPT_LIMIT: usize = 280;
@@ -87,6 +88,7 @@ pub fn render(experiment: &Experiment, links: &Links) -> Rendered {
             "<h2>Metrics per variant</h2>\n<p class=\"note\">no run reported metrics</p>\n",
         );
     }
+    usage_table::render(&mut body, results.usage());
     render_failures(&mut body, &results.results, &anchors);
     match &experiment.pairs {
         Some(pairs) => render_pairs(&mut body, experiment, pairs, &anchors),
@@ -474,9 +476,11 @@ fn render_run_list(html: &mut String, results: &[Entry], anchors: &Anchors) {
     let _ = writeln!(
         html,
         "<h2 id=\"runs\">Runs ({})</h2>\n<p class=\"note\">click a column to sort (with \
-         JavaScript); the transcripts follow below.</p>\n<table class=\"sortable\"><thead><tr>\
-         <th>run</th><th>variant</th><th>#</th><th>seed</th><th>status</th><th>seconds</th>\
-         <th>final prompt chars</th></tr></thead><tbody>",
+         JavaScript); the transcripts follow below. Calls and tokens are the run&#39;s text \
+         calls; cost in USD, unknown when the run&#39;s cost is (see the usage table).</p>\n\
+         <table class=\"sortable\"><thead><tr><th>run</th><th>variant</th><th>#</th>\
+         <th>seed</th><th>status</th><th>seconds</th><th>final prompt chars</th><th>calls</th>\
+         <th>input tokens</th><th>output tokens</th><th>cost USD</th></tr></thead><tbody>",
         results.len()
     );
     for entry in results {
@@ -488,7 +492,8 @@ fn render_run_list(html: &mut String, results: &[Entry], anchors: &Anchors) {
             html,
             "<tr><td><a href=\"{}\">{id}</a></td><td>{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td{}>{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{chars}</td></tr>",
+             <td class=\"num\">{chars}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td>{}</tr>",
             anchors.run_href(&entry.generation_id),
             escape(&entry.variant),
             escape(&text(&entry.run)),
@@ -496,6 +501,10 @@ fn render_run_list(html: &mut String, results: &[Entry], anchors: &Anchors) {
             if entry.ok() { "" } else { " class=\"fail\"" },
             escape(&entry.status),
             escape(&text(&entry.duration_s)),
+            usage_table::count(&entry.usage["calls"]),
+            usage_table::count(&entry.usage["input_tokens"]),
+            usage_table::count(&entry.usage["output_tokens"]),
+            usage_table::cost_cell(&entry.cost_usd),
             id = escape(&entry.generation_id),
         );
     }

@@ -1,5 +1,5 @@
 //! What a report reads from an experiment directory, and only that: the result entries' shown
-//! fields and the summary (`experiment_results.json`), the plan's header (`experiment_plan.json`),
+//! fields (usage and cost included) and the summary (`experiment_results.json`), the plan's header (`experiment_plan.json`),
 //! the base config for the digest (`experiment_plan_full.json`), the pairs (`pairs.json`),
 //! whether it was resumed (`experiment.log`) and, one run at a time, a run's transcript. Fields
 //! the page does not show are skipped while parsing, so a report of many runs stays small in
@@ -41,6 +41,11 @@ impl Results {
             None => &self.summary_metrics,
         }
     }
+
+    /// `summary.usage` (`Null` when the summary has none).
+    pub fn usage(&self) -> &Value {
+        &self.summary["usage"]
+    }
 }
 
 /// One result entry, the fields shown.
@@ -70,6 +75,11 @@ pub struct Entry {
     pub finished_at: Value,
     #[serde(default)]
     pub duration_s: Value,
+    /// `{calls, input_tokens, …}`; absent in entries written before usage was recorded.
+    #[serde(default)]
+    pub usage: Value,
+    #[serde(default)]
+    pub cost_usd: Value,
 }
 
 impl Entry {

@@ -29,7 +29,24 @@ fn entry(dir: &Path, id: &str, variant: &str, run: u32, prompt: &str, image: boo
     json!({"generation_id": id, "variant": variant, "variant_name": format!("{variant}_name"),
         "run": run, "seed": run, "status": "success", "image_path": image_path,
         "final_prompt": prompt, "outputs": {"prompt_pipeline": {"big": [1, 2, 3]}},
-        "error": null, "finished_at": "2026-12-02T10:00:05Z", "duration_s": 0.25})
+        "error": null, "finished_at": "2026-12-02T10:00:05Z", "duration_s": 0.25,
+        "usage": {"calls": 17, "input_tokens": 12345, "cached_input_tokens": 0,
+            "output_tokens": 2345, "reasoning_tokens": 0, "images": u64::from(image),
+            "calls_without_usage": 0, "sequential_calls": 9},
+        "cost_usd": 0.0391})
+}
+
+/// `summary.usage` of two variants: A's cost unknown (a hostile reason), B's known.
+fn usage_summary() -> Value {
+    let spend = |runs: u64, cost: Value| {
+        json!({"runs": runs, "usage": {"calls": 34 * runs, "input_tokens": 1000 * runs,
+            "cached_input_tokens": 7, "output_tokens": 200 * runs, "reasoning_tokens": 3,
+            "images": runs, "calls_without_usage": 0, "sequential_calls": 5},
+            "cost_usd": cost, "runs_without_cost": u64::from(cost.is_null())})
+    };
+    json!({"variants": {"A": spend(2, Value::Null), "B": spend(2, json!(0.0782))},
+        "total": spend(4, Value::Null),
+        "cost_missing": [format!("no price for the text model `{HOSTILE}`")]})
 }
 
 fn transcript(dir: &Path, id: &str, answer: &str) {
@@ -86,12 +103,13 @@ fn ab_dir() -> tempfile::TempDir {
     let mut failed = entry(dir, "A2_x", "A", 2, "", false);
     failed["status"] = json!("error");
     failed["final_prompt"] = Value::Null;
+    failed["cost_usd"] = Value::Null;
     failed["error"] = json!({"type": "BackendError", "phase": "pipeline",
         "message": "the backend answered <401>\nbody: denied"});
     write_json(
         &dir.join("experiment_results.json"),
         &json!({"experiment_id": "ab<1>", "updated_at": "2026-12-02T10:00:09Z",
-            "summary": {"metrics": metrics()},
+            "summary": {"metrics": metrics(), "usage": usage_summary()},
             "results": [
                 entry(dir, "A1_x", "A", 1, &format!("a red fox at dawn {HOSTILE}"), true),
                 entry(dir, "B1_x", "B", 1, "a small red fox at dusk", true),
@@ -182,6 +200,51 @@ fn plugin_and_model_text_is_escaped_everywhere() {
         html.contains(&format!("<pre>{HOSTILE_ESCAPED}</pre>")),
         "{html}"
     );
+}
+
+#[test]
+fn usage_and_cost_per_variant_and_per_run_with_unknown_costs_explained() {
+    let temp = ab_dir();
+    let html = std::fs::read_to_string(write_report(temp.path()).unwrap()).unwrap();
+    let table = &html[html.find("id=\"usage-table\"").unwrap()..];
+    let table = &table[..table.find("</table>").unwrap()];
+    assert!(table.contains(
+        "<tr><td>B</td><td class=\"num\">2</td><td class=\"num\">68</td>\
+         <td class=\"num\">2000</td><td class=\"num\">7</td><td class=\"num\">400</td>\
+         <td class=\"num\">3</td><td class=\"num\">2</td><td class=\"num\">0.0782</td></tr>"
+    ));
+    // A null cost is unknown, never 0, here and in the total, and the page says why (escaped).
+    assert_eq!(count(table, "<td class=\"num note\">unknown</td>"), 2);
+    assert!(table.contains("<tr><td><strong>total</strong></td><td class=\"num\">4</td>"));
+    assert!(html.contains(&format!(
+        "<li>no price for the text model `{HOSTILE_ESCAPED}`</li>"
+    )));
+    assert!(!html.contains("<script>alert"));
+    // The run list: calls, tokens and cost of each run; the failed run's cost is unknown.
+    assert!(html.contains(
+        "<td class=\"num\">17</td><td class=\"num\">12345</td><td class=\"num\">2345</td>\
+         <td class=\"num\">0.0391</td></tr>"
+    ));
+    assert_eq!(count(&html, "<td class=\"num\">0.0391</td>"), 3);
+    assert_eq!(count(&html, "<td class=\"num note\">unknown</td>"), 3);
+}
+
+#[test]
+fn results_without_usage_say_so() {
+    let temp = tempfile::tempdir().unwrap();
+    let mut old = entry(temp.path(), "A1_x", "A", 1, "p", false);
+    old.as_object_mut().unwrap().remove("usage");
+    old.as_object_mut().unwrap().remove("cost_usd");
+    write_json(
+        &temp.path().join("experiment_results.json"),
+        &json!({"experiment_id": "old", "results": [old]}),
+    );
+    let html = std::fs::read_to_string(write_report(temp.path()).unwrap()).unwrap();
+    assert!(html.contains("not recorded: the results have no <code>summary.usage</code>"));
+    assert!(html.contains(
+        "<td class=\"num\">-</td><td class=\"num\">-</td><td class=\"num\">-</td>\
+         <td class=\"num note\">unknown</td></tr>"
+    ));
 }
 
 #[test]
@@ -325,6 +388,24 @@ fn comparison_lines_up_metrics_by_name_across_experiments() {
     assert!(html.contains("1.00 [0.20, 1.00]") && html.contains("0.25 [0.20, 1.00]"));
     assert_eq!(count(&html, "B better"), 2);
     assert!(!html.contains("class=\"pair\""), "metrics only");
+    // Usage side by side: the first experiment's variants and total; the second recorded none.
+    let usage = &html[html.find("id=\"usage-table\"").unwrap()..];
+    assert!(
+        usage.contains("<th>ab&lt;1&gt;<br>B</th><th>ab&lt;1&gt;<br><strong>total</strong></th>")
+    );
+    assert!(usage.contains(
+        "<tr><td>calls</td><td class=\"num\">68</td><td class=\"num\">68</td>\
+         <td class=\"num\">136</td></tr>"
+    ));
+    assert!(usage.contains(
+        "<tr><td>cost USD</td><td class=\"num note\">unknown</td><td class=\"num\">0.0782</td>\
+         <td class=\"num note\">unknown</td></tr>"
+    ));
+    assert!(html.contains(&format!(
+        "ab&lt;1&gt;: a cost is unknown because:</p>\n<ul class=\"missing\">\
+         <li>no price for the text model `{HOSTILE_ESCAPED}`</li>"
+    )));
+    assert!(html.contains("second: usage not recorded"));
 }
 
 /// 1,000 runs (500 pairs) with realistic sizes: 520-character final prompts, four-step

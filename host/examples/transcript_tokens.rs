@@ -1,0 +1,111 @@
+//! Counts what the chat steps of an experiment's transcripts sent and received, for
+//! scripts/compare-estimate.sh: an endpoint's own `usage` is counted its own way (fakellm counts
+//! characters / 4), so the answers are counted again here with the offline backend's tokenizer
+//! (`cost::tokens`, the configured model's vocabulary), the ruler `--estimate` measures with.
+//! Prompts are not counted: a transcript records a step's last message whole but its earlier
+//! messages only as a character count (`input_chars` covers them all), so inputs are compared in
+//! characters.
+//!
+//! Usage: cargo run -p image-project --example transcript_tokens -- MODEL LOGS_DIR
+//! Prints one JSON object: `chat_steps`, `output_tokens` (the answers, counted here),
+//! `input_chars`, `response_chars`, and `recorded_input_tokens`/`recorded_output_tokens` (the
+//! steps' own `usage`, as the backend that answered recorded it; `steps_without_usage` counts the
+//! steps that recorded none and are not in those two).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use image_project::cost::tokens::count_chat;
+use serde_json::Value;
+
+#[derive(Default)]
+struct Totals {
+    chat_steps: u64,
+    output_tokens: u64,
+    input_chars: u64,
+    response_chars: u64,
+    recorded_input_tokens: u64,
+    recorded_output_tokens: u64,
+    steps_without_usage: u64,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [model, dir] = args.as_slice() else {
+        eprintln!("usage: transcript_tokens MODEL LOGS_DIR");
+        return ExitCode::from(2);
+    };
+    match count(model, Path::new(dir)) {
+        Ok(t) => {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "chat_steps": t.chat_steps,
+                    "output_tokens": t.output_tokens,
+                    "input_chars": t.input_chars,
+                    "response_chars": t.response_chars,
+                    "recorded_input_tokens": t.recorded_input_tokens,
+                    "recorded_output_tokens": t.recorded_output_tokens,
+                    "steps_without_usage": t.steps_without_usage,
+                })
+            );
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("error: transcript_tokens: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn count(model: &str, dir: &Path) -> Result<Totals, String> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot list `{}`: {e}", dir.display()))?;
+    let mut totals = Totals::default();
+    let mut files = 0;
+    for entry in entries {
+        let path = entry
+            .map_err(|e| format!("cannot list `{}`: {e}", dir.display()))?
+            .path();
+        if !path.to_string_lossy().ends_with("_transcript.json") {
+            continue;
+        }
+        files += 1;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        let transcript: Value = serde_json::from_str(&text)
+            .map_err(|e| format!("`{}` is not JSON: {e}", path.display()))?;
+        let steps = transcript["steps"]
+            .as_array()
+            .ok_or_else(|| format!("`{}` has no `steps` list", path.display()))?;
+        for step in steps.iter().filter(|step| step["type"] == "chat") {
+            // A chat step without its answer or sizes would make the totals silently short.
+            let field = |key: &str| {
+                step[key]
+                    .as_u64()
+                    .ok_or_else(|| format!("a chat step of `{}` has no `{key}`", path.display()))
+            };
+            let response = step["response"]
+                .as_str()
+                .ok_or_else(|| format!("a chat step of `{}` has no `response`", path.display()))?;
+            totals.chat_steps += 1;
+            totals.output_tokens += count_chat(model, &[], response).output_tokens;
+            totals.input_chars += field("input_chars")?;
+            totals.response_chars += field("response_chars")?;
+            match (
+                step["usage"]["input_tokens"].as_u64(),
+                step["usage"]["output_tokens"].as_u64(),
+            ) {
+                (Some(input), Some(output)) => {
+                    totals.recorded_input_tokens += input;
+                    totals.recorded_output_tokens += output;
+                }
+                _ => totals.steps_without_usage += 1,
+            }
+        }
+    }
+    if files == 0 {
+        return Err(format!("no `*_transcript.json` in `{}`", dir.display()));
+    }
+    Ok(totals)
+}
