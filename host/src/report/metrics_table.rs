@@ -6,9 +6,12 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::html::{escape, interval, text};
+use crate::runner::metrics::{summary_fields, variant_figures};
 
-/// The metrics per variant and, for a paired plan, the paired differences.
-pub fn render(html: &mut String, metrics: &Value) {
+/// The metrics per variant, the plugin's per-variant figures and scalar summary fields (as the
+/// terminal shows them, read by the same functions) and, for a paired plan, the paired
+/// differences.
+pub fn render(html: &mut String, metrics: &Value, summary: &Value) {
     let empty = serde_json::Map::new();
     let variants = metrics["variants"].as_object().unwrap_or(&empty);
     let names: Vec<&String> = metrics["info"]
@@ -44,7 +47,37 @@ pub fn render(html: &mut String, metrics: &Value) {
         }
         html.push_str("</tr>\n");
     }
+    // Malformed figures were warnings when the experiment ran; the page leaves them out too.
+    let figures = variant_figures(Some(summary), &mut Vec::new());
+    for (_, figure) in &figures.0 {
+        let mut label = escape(&figure.label);
+        if let Some(unit) = &figure.unit {
+            let _ = write!(label, " ({})", escape(unit));
+        }
+        let _ = write!(html, "<tr><td>{label}</td>");
+        for variant in variants.keys() {
+            let value = match figure.values.get(variant) {
+                Some(Some(value)) => format!("{value:.2}"),
+                _ => "-".to_owned(),
+            };
+            let _ = write!(html, "<td class=\"num\">{value}</td>");
+        }
+        html.push_str("</tr>\n");
+    }
     html.push_str("</tbody></table>\n");
+    let fields = summary_fields(Some(summary));
+    if !fields.is_empty() {
+        html.push_str("<table class=\"summary-fields\" id=\"summary-fields\"><tbody>\n");
+        for (key, value) in &fields {
+            let _ = writeln!(
+                html,
+                "<tr><th>{}</th><td>{}</td></tr>",
+                escape(&key.replace('_', " ")),
+                escape(value)
+            );
+        }
+        html.push_str("</tbody></table>\n");
+    }
     let paired = &metrics["paired"];
     let Some(pairs) = paired["metrics"].as_object() else {
         return;

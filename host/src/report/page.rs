@@ -82,7 +82,7 @@ pub fn render(experiment: &Experiment, links: &Links) -> Rendered {
     }
     let metrics = results.metrics();
     if metrics.is_object() {
-        metrics_table::render(&mut body, metrics);
+        metrics_table::render(&mut body, metrics, &results.summary);
     } else {
         body.push_str(
             "<h2>Metrics per variant</h2>\n<p class=\"note\">no run reported metrics</p>\n",

@@ -287,6 +287,37 @@ fn unpaired_plans_get_a_grid_of_variants_by_runs() {
 }
 
 #[test]
+fn a_plugins_per_variant_figures_and_summary_fields_are_rows_as_on_the_terminal() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    plan(dir, "3x3", "prompt_only");
+    let results: Vec<_> = ["A", "B"]
+        .iter()
+        .map(|variant| entry(dir, &format!("{variant}1_x"), variant, 1, "a prompt", false))
+        .collect();
+    let summary = json!({
+        "variant_metrics": {"diversity": {"label": "diversity <of prompts>", "unit": "Jaccard",
+            "values": {"A": 0.756, "B": null}}},
+        "most_diverse_set": "A <script>",
+        "sets": {"A": {"runs": 1}},
+        "metrics": {"info": {}, "variants": {"A": {"runs": 1, "ok": 1, "failed": 0, "metrics": {}},
+            "B": {"runs": 1, "ok": 1, "failed": 0, "metrics": {}}}, "paired": null},
+    });
+    write_json(
+        &dir.join("experiment_results.json"),
+        &json!({"experiment_id": "3x3_demo", "summary": summary, "results": results}),
+    );
+    let html = std::fs::read_to_string(write_report(dir).unwrap()).unwrap();
+    assert!(html.contains(
+        "<tr><td>diversity &lt;of prompts&gt; (Jaccard)</td><td class=\"num\">0.76</td>\
+         <td class=\"num\">-</td></tr>"
+    ));
+    assert!(html.contains("<tr><th>most diverse set</th><td>A &lt;script&gt;</td></tr>"));
+    // Objects stay in experiment_results.json, as on the terminal.
+    assert!(!html.contains("<th>sets</th>"));
+}
+
+#[test]
 fn a_directory_without_results_is_named_in_the_error() {
     let temp = tempfile::tempdir().unwrap();
     let error = write_report(temp.path()).unwrap_err();

@@ -566,7 +566,10 @@ fn declared_info(summary: Option<&Value>, warnings: &mut Vec<String>) -> Ordered
 
 /// `summary.variant_metrics: {name: {label?, unit?, values: {variant: number | null}}}`, each
 /// entry checked; a malformed entry or value is a warning and left out, never guessed.
-fn variant_figures(summary: Option<&Value>, warnings: &mut Vec<String>) -> Ordered<VariantFigure> {
+pub fn variant_figures(
+    summary: Option<&Value>,
+    warnings: &mut Vec<String>,
+) -> Ordered<VariantFigure> {
     let mut figures = Ordered::default();
     let Some(declared) = summary.and_then(|summary| summary.get("variant_metrics")) else {
         return figures;
@@ -624,7 +627,7 @@ fn variant_figures(summary: Option<&Value>, warnings: &mut Vec<String>) -> Order
 
 /// The summary's top-level text, number and bool fields, in its order. Objects, arrays and
 /// nulls are left to `experiment_results.json`: the terminal shows only what fits on a line.
-fn summary_fields(summary: Option<&Value>) -> Vec<(String, String)> {
+pub fn summary_fields(summary: Option<&Value>) -> Vec<(String, String)> {
     let Some(Value::Object(summary)) = summary else {
         return Vec::new();
     };
