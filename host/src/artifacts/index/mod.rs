@@ -34,6 +34,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -1022,19 +1023,20 @@ fn read_generations(
 // ---------------------------------------------------------------------------------------------
 // Experiments and registries
 
-/// One planned run, as the registries need it.
+/// One planned run, as the registries need it. The fields every run of a plan shares are shared
+/// (a plan of 200,000 runs holds them once).
 #[derive(Debug, Clone)]
 struct Planned {
-    experiment_id: String,
-    experiment_dir: String,
-    plan_path: String,
+    experiment_id: Arc<str>,
+    experiment_dir: Arc<str>,
+    plan_path: Arc<str>,
     run_id: Option<String>,
     variant_key: String,
     run: Option<u64>,
     seed: Option<u64>,
     plan: Option<String>,
     variant_name: Option<String>,
-    run_mode: Option<String>,
+    run_mode: Option<Arc<str>>,
 }
 
 /// A plan name or variant name: one when the variant agrees, else all of them (sorted).
@@ -1141,8 +1143,8 @@ impl ExperimentRow {
     fn cells(&self) -> Vec<String> {
         let planned = &self.planned;
         vec![
-            planned.experiment_id.clone(),
-            planned.experiment_dir.clone(),
+            planned.experiment_id.to_string(),
+            planned.experiment_dir.to_string(),
             opt(&planned.run_id),
             self.generation_id.clone(),
             planned.variant_key.clone(),
@@ -1205,7 +1207,7 @@ impl ImageRow {
             row.manifest_path.clone(),
             opt(&self.experiment_id),
             planned
-                .map(|planned| planned.experiment_dir.clone())
+                .map(|planned| planned.experiment_dir.to_string())
                 .unwrap_or_default(),
             planned
                 .map(|planned| opt(&planned.run_id))
@@ -1236,6 +1238,29 @@ impl ImageRow {
     }
 }
 
+/// What the run registry shows of a run's plan: not all of [`Planned`], whose experiment-wide
+/// fields the row has already, since a registry of 200,000 planned runs holds one per row.
+#[derive(Debug, Clone)]
+struct PlannedLabels {
+    run_id: Option<String>,
+    variant_key: String,
+    run: Option<u64>,
+    plan: Option<String>,
+    variant_name: Option<String>,
+}
+
+impl PlannedLabels {
+    fn of(planned: &Planned) -> PlannedLabels {
+        PlannedLabels {
+            run_id: planned.run_id.clone(),
+            variant_key: planned.variant_key.clone(),
+            run: planned.run,
+            plan: planned.plan.clone(),
+            variant_name: planned.variant_name.clone(),
+        }
+    }
+}
+
 /// One row of `run_registry.csv`.
 #[derive(Debug, Clone)]
 struct RunRow {
@@ -1249,7 +1274,7 @@ struct RunRow {
     experiment_variant: Option<String>,
     experiment_notes: Option<String>,
     experiment_tags: Vec<String>,
-    planned: Option<Planned>,
+    planned: Option<PlannedLabels>,
     title_seq: Option<u64>,
     title: Option<String>,
     image_path: Option<String>,
@@ -1380,7 +1405,7 @@ fn index_files(store: &Store, found: &Found) -> StoreIndex {
                     run.generation_id, experiment_rows[first].planned.plan_path
                 );
                 warnings.experiment_plan_errors.push(warning(
-                    run.planned.plan_path.clone(),
+                    run.planned.plan_path.to_string(),
                     None,
                     &message,
                 ));
@@ -1411,14 +1436,14 @@ fn index_files(store: &Store, found: &Found) -> StoreIndex {
                     .or_else(|| planned.as_ref().and_then(|planned| planned.seed)),
                 experiment_id: planned
                     .as_ref()
-                    .map(|planned| planned.experiment_id.clone())
+                    .map(|planned| planned.experiment_id.to_string())
                     .or_else(|| record.and_then(|record| record.experiment_id.clone())),
                 run_mode: record
                     .and_then(|record| record.run_mode.clone())
                     .or_else(|| {
                         planned
                             .as_ref()
-                            .and_then(|planned| planned.run_mode.clone())
+                            .and_then(|planned| planned.run_mode.as_deref().map(str::to_owned))
                     }),
                 status: record.and_then(|record| record.status.clone()),
                 transcript_path: record.and_then(|record| record.transcript.clone()),
@@ -1616,6 +1641,10 @@ fn read_plan(
             &[]
         }
     };
+    let shared_experiment_id: Arc<str> = experiment_id.as_str().into();
+    let shared_experiment_dir: Arc<str> = experiment_dir.as_str().into();
+    let shared_plan_path: Arc<str> = shown.as_str().into();
+    let shared_run_mode: Option<Arc<str>> = run_mode.as_deref().map(Arc::from);
     let mut runs: Vec<PlannedRun> = Vec::new();
     for (index, entry) in entries.iter().enumerate() {
         let Some((entry, generation_id)) = entry
@@ -1633,16 +1662,16 @@ fn read_plan(
             text(entry.variant.as_ref()).unwrap_or_else(|| variant_of_id(&generation_id));
         runs.push(PlannedRun {
             planned: Planned {
-                experiment_id: experiment_id.clone(),
-                experiment_dir: experiment_dir.clone(),
-                plan_path: shown.clone(),
+                experiment_id: Arc::clone(&shared_experiment_id),
+                experiment_dir: Arc::clone(&shared_experiment_dir),
+                plan_path: Arc::clone(&shared_plan_path),
                 run_id: run.map(|run| format!("{variant_key}{run}")),
                 variant_key,
                 run,
                 seed: int(entry.seed.as_ref()),
                 plan: text(entry.plan.as_ref()),
                 variant_name: text(entry.variant_name.as_ref()),
-                run_mode: run_mode.clone(),
+                run_mode: shared_run_mode.clone(),
             },
             generation_id,
         });
@@ -1808,14 +1837,14 @@ fn run_row(generation_id: &str, planned: Option<&Planned>, sources: &Sources) ->
         phase: record.and_then(|record| record.phase.clone()),
         run_mode: record
             .and_then(|record| record.run_mode.clone())
-            .or_else(|| planned.and_then(|planned| planned.run_mode.clone())),
+            .or_else(|| planned.and_then(|planned| planned.run_mode.as_deref().map(str::to_owned))),
         experiment_id: planned
-            .map(|planned| planned.experiment_id.clone())
+            .map(|planned| planned.experiment_id.to_string())
             .or_else(|| record.and_then(|record| record.experiment_id.clone())),
         experiment_variant: record.and_then(|record| record.variant.clone()),
         experiment_notes: record.and_then(|record| record.notes.clone()),
         experiment_tags: record.map(|record| record.tags.clone()).unwrap_or_default(),
-        planned: planned.cloned(),
+        planned: planned.map(PlannedLabels::of),
         title_seq: manifest.and_then(|manifest| manifest.title_seq),
         title: manifest.and_then(|manifest| manifest.title.clone()),
         image_path: manifest

@@ -403,8 +403,18 @@ impl Context<'_> {
         dirs: &[&str],
         units: &BTreeMap<String, Unit>,
     ) -> Result<Part, IndexError> {
+        // Each list of rows is consumed as it is rendered, so a large experiment's rows are
+        // held once, as rows or as rendered text, never both over all three lists.
+        let StoreIndex {
+            experiments,
+            experiment_rows,
+            image_rows,
+            run_rows,
+            counts,
+            warnings,
+        } = index;
         let mut data = GroupData::new(ids);
-        for row in &index.experiment_rows {
+        for row in experiment_rows {
             let (dir, variant, run, id) = row.sort_key();
             let key = RowKey {
                 first: dir.as_bytes(),
@@ -414,7 +424,7 @@ impl Context<'_> {
             };
             data.push(0, key, &self.line(&row.cells())?);
         }
-        for row in &index.image_rows {
+        for row in image_rows {
             let (created_at, manifest, seq, id) = row.sort_key();
             let key = RowKey {
                 first: created_at.as_bytes(),
@@ -424,7 +434,7 @@ impl Context<'_> {
             };
             data.push(1, key, &self.line(&row.cells())?);
         }
-        for row in &index.run_rows {
+        for row in run_rows {
             let (created_at, id) = row.sort_key();
             let key = RowKey {
                 first: created_at.as_bytes(),
@@ -438,13 +448,6 @@ impl Context<'_> {
             .iter()
             .map(|dir| units.get(*dir).and_then(|unit| unit.stamp.clone()))
             .collect();
-        // The rows are rendered now; only the small parts are kept.
-        let StoreIndex {
-            experiments,
-            counts,
-            warnings,
-            ..
-        } = index;
         Ok(Part::Fresh {
             experiments,
             counts,
