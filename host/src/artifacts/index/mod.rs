@@ -1275,6 +1275,13 @@ struct RunRow {
     experiment_notes: Option<String>,
     experiment_tags: Vec<String>,
     planned: Option<PlannedLabels>,
+    /// Boxed, and absent for a run that was only planned: most rows of a large dry run.
+    files: Option<Box<RunFiles>>,
+}
+
+/// What a run left behind: its title, files, generation record, usage and cost.
+#[derive(Debug, Clone, Default)]
+struct RunFiles {
     title_seq: Option<u64>,
     title: Option<String>,
     image_path: Option<String>,
@@ -1292,6 +1299,8 @@ struct RunRow {
 impl RunRow {
     fn cells(&self) -> Vec<String> {
         let planned = self.planned.as_ref();
+        let nothing = RunFiles::default();
+        let files = self.files.as_deref().unwrap_or(&nothing);
         let mut cells = vec![
             self.generation_id.clone(),
             opt(&self.created_at),
@@ -1316,20 +1325,20 @@ impl RunRow {
             planned
                 .map(|planned| opt(&planned.variant_name))
                 .unwrap_or_default(),
-            opt(&self.title_seq),
-            opt(&self.title),
-            image_id(self.title_seq),
-            image_label(self.title_seq, &self.title),
-            opt(&self.image_path),
-            opt(&self.transcript_path),
-            opt(&self.final_prompt_path),
-            opt(&self.oplog_path),
-            opt(&self.titles_manifest_path),
-            opt(&self.generations_source_path),
-            opt(&self.selected_concepts),
-            opt(&self.final_image_prompt),
+            opt(&files.title_seq),
+            opt(&files.title),
+            image_id(files.title_seq),
+            image_label(files.title_seq, &files.title),
+            opt(&files.image_path),
+            opt(&files.transcript_path),
+            opt(&files.final_prompt_path),
+            opt(&files.oplog_path),
+            opt(&files.titles_manifest_path),
+            opt(&files.generations_source_path),
+            opt(&files.selected_concepts),
+            opt(&files.final_image_prompt),
         ];
-        let usage = self.usage.as_ref();
+        let usage = files.usage.as_ref();
         let count = |get: fn(&UsageTotals) -> u64| usage.map(|u| get(u).to_string());
         cells.extend(
             [
@@ -1339,7 +1348,7 @@ impl RunRow {
                 count(|u| u.output_tokens),
                 count(|u| u.reasoning_tokens),
                 count(|u| u.images),
-                self.cost_usd.map(|usd| usd.to_string()),
+                files.cost_usd.map(|usd| usd.to_string()),
             ]
             .map(|cell| cell.unwrap_or_default()),
         );
@@ -1845,6 +1854,18 @@ fn run_row(generation_id: &str, planned: Option<&Planned>, sources: &Sources) ->
         experiment_notes: record.and_then(|record| record.notes.clone()),
         experiment_tags: record.map(|record| record.tags.clone()).unwrap_or_default(),
         planned: planned.map(PlannedLabels::of),
+        files: (record.is_some() || manifest.is_some() || generated.is_some())
+            .then(|| Box::new(run_files(record, manifest, generated))),
+    }
+}
+
+/// The files part of [`run_row`], from the records that mention the run.
+fn run_files(
+    record: Option<&RunRecord>,
+    manifest: Option<&ManifestRow>,
+    generated: Option<&GenerationRow>,
+) -> RunFiles {
+    RunFiles {
         title_seq: manifest.and_then(|manifest| manifest.title_seq),
         title: manifest.and_then(|manifest| manifest.title.clone()),
         image_path: manifest
