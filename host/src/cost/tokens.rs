@@ -26,6 +26,12 @@ fn vocabulary(model: &str) -> (&'static CoreBPE, &'static str) {
     }
 }
 
+/// Loads the vocabulary `model`'s tokens are counted with, once per process (later callers
+/// wait for the load in progress or find it done).
+pub fn load_vocabulary(model: &str) {
+    vocabulary(model);
+}
+
 /// The usage of one chat call answered offline: the request's messages in, the answer out.
 pub fn count_chat(model: &str, messages: &[ChatMessage], answer: &str) -> TokenUsage {
     let (bpe, name) = vocabulary(model);
