@@ -5,15 +5,13 @@
 //! equal to the values computed by hand below. A model without a price gives `cost_usd: null`
 //! and a warning, never 0.
 
-use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use serde_json::{json, Value};
 
-use crate::execute::{planned_ids, read_jsonl, read_request, with_plugins};
+use crate::execute::{answer_with, planned_ids, read_jsonl, with_plugins, Stub};
 use crate::util::{pretty, read_json, run, Run, Sandbox};
 
 /// What the stub reports for every call.
@@ -43,35 +41,8 @@ const USD_PER_CALL: f64 = 0.0021;
 /// `ab_refinement_block` makes three chat calls a run (draft, refine, final prompt).
 const CALLS_PER_RUN: u64 = 3;
 
-/// A loopback server answering every request with one chat completion carrying the usage above.
-struct UsageStub {
-    base_url: String,
-    requests: Arc<AtomicUsize>,
-}
-
-impl UsageStub {
-    fn start() -> UsageStub {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-        let base_url = format!("http://{}/v1", listener.local_addr().expect("an address"));
-        let requests = Arc::new(AtomicUsize::new(0));
-        let seen = Arc::clone(&requests);
-        // Detached: it ends with the test process.
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let seen = Arc::clone(&seen);
-                std::thread::spawn(move || {
-                    if read_request(&stream) {
-                        seen.fetch_add(1, Ordering::SeqCst);
-                        answer(stream);
-                    }
-                });
-            }
-        });
-        UsageStub { base_url, requests }
-    }
-}
-
-fn answer(mut stream: TcpStream) {
+/// One chat completion carrying the usage above.
+fn answer(stream: TcpStream) {
     let body = json!({
         "id": "chatcmpl-e2e-cost",
         "object": "chat.completion",
@@ -87,17 +58,11 @@ fn answer(mut stream: TcpStream) {
         },
     })
     .to_string();
-    let response = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.write_all(response.as_bytes());
-    let _ = stream.flush();
-    let _ = stream.shutdown(std::net::Shutdown::Both);
+    answer_with(stream, "200 OK", &body);
 }
 
 /// `ab_refinement_block --runs 3` against `stub` with `config`, `--json`, into `out`.
-fn run_experiment(sandbox: &Sandbox, plugins: &Path, stub: &UsageStub, config: &str) -> Run {
+fn run_experiment(sandbox: &Sandbox, plugins: &Path, stub: &Stub, config: &str) -> Run {
     run_with(
         sandbox,
         plugins,
@@ -108,13 +73,7 @@ fn run_experiment(sandbox: &Sandbox, plugins: &Path, stub: &UsageStub, config: &
 }
 
 /// `ab_refinement_block` against `stub` with `config`, `--json`, into `out`, and `args`.
-fn run_with(
-    sandbox: &Sandbox,
-    plugins: &Path,
-    stub: &UsageStub,
-    config: &str,
-    args: &[&str],
-) -> Run {
+fn run_with(sandbox: &Sandbox, plugins: &Path, stub: &Stub, config: &str, args: &[&str]) -> Run {
     sandbox.write("cost.toml", config);
     let base_url = format!("backend.text.base_url=\"{}\"", stub.base_url);
     let mut all = vec![
@@ -141,7 +100,7 @@ fn close(got: &Value, expected: f64) -> bool {
 
 #[test]
 fn usage_and_cost_are_recorded_per_step_run_variant_and_experiment() {
-    let stub = UsageStub::start();
+    let stub = Stub::answering(answer);
     let (sandbox, plugins) = with_plugins();
     let output = run_experiment(&sandbox, &plugins, &stub, CONFIG);
     output.assert_code(0);
@@ -239,7 +198,7 @@ fn usage_and_cost_are_recorded_per_step_run_variant_and_experiment() {
 
 #[test]
 fn usage_and_cost_appear_in_the_terminal_table() {
-    let stub = UsageStub::start();
+    let stub = Stub::answering(answer);
     let (sandbox, plugins) = with_plugins();
     sandbox.write("cost.toml", CONFIG);
     let base_url = format!("backend.text.base_url=\"{}\"", stub.base_url);
@@ -311,7 +270,7 @@ fn usage_and_cost_appear_in_the_terminal_table() {
 
 #[test]
 fn a_model_without_a_price_gives_a_null_cost_and_a_warning() {
-    let stub = UsageStub::start();
+    let stub = Stub::answering(answer);
     let (sandbox, plugins) = with_plugins();
     let config = CONFIG.replace("model = \"stub-priced\"", "model = \"stub-unpriced\"");
     let output = run_experiment(&sandbox, &plugins, &stub, &config);
@@ -350,7 +309,7 @@ fn a_model_without_a_price_gives_a_null_cost_and_a_warning() {
 
 #[test]
 fn generate_prints_the_runs_tokens_and_cost() {
-    let stub = UsageStub::start();
+    let stub = Stub::answering(answer);
     let sandbox = Sandbox::new();
     sandbox.write("cost.toml", CONFIG);
     let base_url = format!("backend.text.base_url=\"{}\"", stub.base_url);
@@ -471,7 +430,7 @@ fn estimate_with_dry_run_or_an_output_root_is_a_usage_error() {
 
 #[test]
 fn a_budget_below_the_estimate_exits_2_before_any_call_and_prints_the_estimate() {
-    let stub = UsageStub::start();
+    let stub = Stub::answering(answer);
     let (sandbox, plugins) = with_plugins();
     let output = run_with(
         &sandbox,
@@ -500,7 +459,7 @@ fn a_budget_below_the_estimate_exits_2_before_any_call_and_prints_the_estimate()
 /// estimate is crossed after a few runs.
 #[test]
 fn a_budget_crossed_mid_run_stops_dispatch_and_resume_with_a_higher_budget_completes() {
-    let stub = UsageStub::start();
+    let stub = Stub::answering(answer);
     let (sandbox, plugins) = with_plugins();
     let first = run_with(
         &sandbox,

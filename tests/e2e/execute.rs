@@ -884,11 +884,12 @@ fn without_continue_on_error_a_failed_run_stops_dispatch() {
     );
 }
 
-/// A loopback HTTP server answering every request with one canned error (HTTP 500 with
-/// `Retry-After: 0`, so a retry does not wait, or HTTP 401), counting requests.
-struct Stub {
-    base_url: String,
-    requests: Arc<AtomicUsize>,
+/// A loopback HTTP server answering every request with one canned answer (by default HTTP 500
+/// with `Retry-After: 0`, so a retry does not wait), each connection on a thread of its own,
+/// counting requests.
+pub struct Stub {
+    pub base_url: String,
+    pub requests: Arc<AtomicUsize>,
 }
 
 impl Stub {
@@ -896,7 +897,7 @@ impl Stub {
         Stub::answering(answer_500)
     }
 
-    fn answering(answer: fn(TcpStream)) -> Stub {
+    pub fn answering(answer: fn(TcpStream)) -> Stub {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let base_url = format!("http://{}/v1", listener.local_addr().expect("an address"));
         let requests = Arc::new(AtomicUsize::new(0));
@@ -904,10 +905,13 @@ impl Stub {
         // Detached: it ends with the test process.
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                if read_request(&stream) {
-                    seen.fetch_add(1, Ordering::SeqCst);
-                }
-                answer(stream);
+                let seen = Arc::clone(&seen);
+                std::thread::spawn(move || {
+                    if read_request(&stream) {
+                        seen.fetch_add(1, Ordering::SeqCst);
+                    }
+                    answer(stream);
+                });
             }
         });
         Stub { base_url, requests }
@@ -915,7 +919,7 @@ impl Stub {
 }
 
 /// Reads one request (head and body) so the client sees an answer, not a reset.
-pub fn read_request(stream: &TcpStream) -> bool {
+fn read_request(stream: &TcpStream) -> bool {
     // A bound on a misbehaving client, not a timing assertion.
     if stream
         .set_read_timeout(Some(Duration::from_secs(60)))
@@ -957,7 +961,7 @@ fn answer_401(stream: TcpStream) {
 }
 
 /// Writes `HTTP/1.1 <status and extra header lines>` with a JSON `body`, then closes.
-fn answer_with(mut stream: TcpStream, status: &str, body: &str) {
+pub fn answer_with(mut stream: TcpStream, status: &str, body: &str) {
     let response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
