@@ -8,6 +8,7 @@
 //! [`Notices`] it was built with, and whoever built it decides where the line goes.
 
 mod answer;
+mod cache;
 mod config;
 mod endpoint;
 mod limiter;
@@ -19,6 +20,10 @@ mod roles;
 #[cfg(test)]
 pub(crate) mod stub;
 
+pub use cache::{
+    CacheError, CacheMode, CacheSection, CacheStatus, ResponseCache,
+    DEFAULT_PATH as DEFAULT_CACHE_PATH, KEY_RECIPE as CACHE_KEY_RECIPE,
+};
 pub(crate) use config::text_backend_section;
 pub use config::{ImageBackendConfig, Provider, TextBackendConfig};
 pub use endpoint::DEFAULT_BASE_URL;
@@ -87,6 +92,9 @@ pub struct ChatReply {
     /// The call's tokens: the answer's `usage`, or counted offline; `None` when an HTTP answer
     /// carried no `usage` (some local servers send none).
     pub usage: Option<TokenUsage>,
+    /// What the response cache did; `None` when the call does not go through one (offline,
+    /// or `cache.mode = "off"`).
+    pub cache: Option<CacheStatus>,
 }
 
 /// What an HTTP answer carried beside the text the stage parses.
@@ -185,6 +193,9 @@ pub enum BackendError {
     /// The offline image could not be encoded.
     #[error("could not encode the offline image as PNG")]
     Png(#[source] png::EncodingError),
+    /// The response cache could not be read or written.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
     #[error("{0}")]
     Other(String),
 }
@@ -286,16 +297,18 @@ pub fn text_backend(
     config: &TextBackendConfig,
     env: EnvLookup<'_>,
 ) -> Result<Arc<dyn TextBackend>, BackendError> {
-    text_backend_with_notices(config, env, Notices::none())
+    text_backend_with_notices(config, env, Notices::none(), None)
 }
 
-/// [`text_backend`], reporting rate adjustments to `notices`.
+/// [`text_backend`], reporting rate adjustments to `notices`, and answering from `cache` when
+/// one is given and the provider is `openai`.
 pub fn text_backend_with_notices(
     config: &TextBackendConfig,
     env: EnvLookup<'_>,
     notices: Notices,
+    cache: Option<Arc<ResponseCache>>,
 ) -> Result<Arc<dyn TextBackend>, BackendError> {
-    build_text(config, env, Backoff::DEFAULT, notices)
+    build_cached_text(config, env, Backoff::DEFAULT, notices, cache)
 }
 
 /// Builds the image backend the config names (unset `base_url`, `api_key_env`, `timeout_s`,
@@ -320,12 +333,24 @@ pub fn image_backend_with_notices(
     build_image(config, text, env, Backoff::DEFAULT, notices)
 }
 
-/// [`text_backend_with_notices`] with the retry backoff as a parameter (tests keep it short).
+/// [`build_cached_text`] without a cache.
+#[cfg(test)]
 pub(crate) fn build_text(
     config: &TextBackendConfig,
     env: EnvLookup<'_>,
     backoff: Backoff,
     notices: Notices,
+) -> Result<Arc<dyn TextBackend>, BackendError> {
+    build_cached_text(config, env, backoff, notices, None)
+}
+
+/// [`text_backend_with_notices`] with the retry backoff as a parameter (tests keep it short).
+pub(crate) fn build_cached_text(
+    config: &TextBackendConfig,
+    env: EnvLookup<'_>,
+    backoff: Backoff,
+    notices: Notices,
+    cache: Option<Arc<ResponseCache>>,
 ) -> Result<Arc<dyn TextBackend>, BackendError> {
     let max_concurrency = check_concurrency(config.max_concurrency)?;
     match config.provider {
@@ -359,6 +384,7 @@ pub(crate) fn build_text(
                     max_completion_tokens: config.max_completion_tokens,
                     alternate_roles: config.alternate_roles,
                 },
+                cache,
             )))
         }
     }

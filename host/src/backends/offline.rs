@@ -112,6 +112,7 @@ impl TextBackend for OfflineText {
             model: model.to_string(),
             attempts: 1,
             details: None,
+            cache: None,
         })
     }
 

@@ -25,7 +25,10 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
+use std::sync::Arc;
+
 use super::answer::{read_answer, read_usage, AnswerProblem};
+use super::cache::{chat_key, CacheError, CacheStatus, ResponseCache};
 use super::endpoint::ApiRoot;
 use super::limiter::{Adjustment, Limiter};
 use super::offline_image::is_png;
@@ -674,6 +677,8 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 pub(crate) struct OpenaiText {
     client: Client,
     chat: ChatSettings,
+    /// Answers already paid for; `None` with `cache.mode = "off"`.
+    cache: Option<Arc<ResponseCache>>,
 }
 
 /// The chat-specific settings of [`OpenaiText`].
@@ -697,8 +702,16 @@ impl ChatSettings {
 }
 
 impl OpenaiText {
-    pub(crate) fn new(client: Client, chat: ChatSettings) -> Self {
-        OpenaiText { client, chat }
+    pub(crate) fn new(
+        client: Client,
+        chat: ChatSettings,
+        cache: Option<Arc<ResponseCache>>,
+    ) -> Self {
+        OpenaiText {
+            client,
+            chat,
+            cache,
+        }
     }
 
     /// The request body for `call`, with `messages` as they go out.
@@ -723,6 +736,42 @@ impl OpenaiText {
         body
     }
 
+    /// The reply a cache hit gives: the stored answer read as if it had just arrived, with no
+    /// HTTP attempt.
+    fn stored_reply(
+        &self,
+        cache: &ResponseCache,
+        key: &str,
+        stored: &Value,
+        model: &str,
+        normalised: Option<Vec<ChatMessage>>,
+    ) -> Result<ChatReply, BackendError> {
+        // Only answers that read cleanly are stored, so a failure here means the row was
+        // altered: an error, never a silent call.
+        let read = read_answer(stored).map_err(|problem| CacheError::BadEntry {
+            path: cache.path().to_path_buf(),
+            key: key.to_owned(),
+            detail: match problem {
+                AnswerProblem::Truncated { .. } => "a truncated answer".to_owned(),
+                AnswerProblem::Unusable(detail) => detail,
+            },
+        })?;
+        Ok(ChatReply {
+            text: read.text,
+            provider: PROVIDER,
+            model: model.to_string(),
+            attempts: 0,
+            details: Some(ReplyDetails {
+                finish_reason: read.finish_reason,
+                model: read.model,
+                reasoning: read.reasoning,
+                sent_messages: normalised,
+            }),
+            usage: read_usage(stored),
+            cache: Some(CacheStatus::Hit),
+        })
+    }
+
     /// The step's limit, else the backend's.
     fn completion_limit(&self, call: &ChatCall<'_>) -> Option<u64> {
         call.max_completion_tokens
@@ -739,26 +788,53 @@ impl TextBackend for OpenaiText {
             None
         };
         let messages = normalised.as_deref().unwrap_or(call.messages);
+        let body = self.body(call, model, messages);
+        // The key covers the body exactly as it would be sent, so a change to any parameter
+        // (or to the messages after normalisation) is a different entry.
+        let cached = match &self.cache {
+            Some(cache) => {
+                let key = chat_key(CHAT_PATH, &body, call.seed, call.step_path);
+                match cache.lookup(&key)? {
+                    Ok(stored) => {
+                        return self.stored_reply(cache, &key, &stored, model, normalised);
+                    }
+                    Err(status) => Some((cache, key, status)),
+                }
+            }
+            None => None,
+        };
         let answer = self.client.post_json(
             CHAT_PATH,
-            &self.body(call, model, messages),
+            &body,
             estimate_tokens(call),
             &format!("run `{}` step `{}`", call.generation_id, call.step_path),
         )?;
         match read_answer(&answer.body) {
-            Ok(read) => Ok(ChatReply {
-                text: read.text,
-                provider: PROVIDER,
-                model: model.to_string(),
-                attempts: answer.attempts,
-                details: Some(ReplyDetails {
-                    finish_reason: read.finish_reason,
-                    model: read.model,
-                    reasoning: read.reasoning,
-                    sent_messages: normalised,
-                }),
-                usage: read_usage(&answer.body),
-            }),
+            Ok(read) => {
+                // Only an answer the stage can use is stored: errors and cut answers are
+                // called again next time.
+                let status = match cached {
+                    Some((cache, key, status)) => {
+                        cache.store(&key, CHAT_PATH, model, &answer.body)?;
+                        Some(status)
+                    }
+                    None => None,
+                };
+                Ok(ChatReply {
+                    text: read.text,
+                    provider: PROVIDER,
+                    model: model.to_string(),
+                    attempts: answer.attempts,
+                    details: Some(ReplyDetails {
+                        finish_reason: read.finish_reason,
+                        model: read.model,
+                        reasoning: read.reasoning,
+                        sent_messages: normalised,
+                    }),
+                    usage: read_usage(&answer.body),
+                    cache: status,
+                })
+            }
             Err(AnswerProblem::Truncated { completion_tokens }) => Err(BackendError::Truncated {
                 url: answer.url,
                 tokens: completion_tokens.or(self.completion_limit(call)),
@@ -1024,6 +1100,7 @@ mod tests {
                     sent_messages: None,
                 }),
                 usage: None,
+                cache: None,
             }
         );
         assert_eq!(

@@ -1,0 +1,460 @@
+//! The response cache: successful answers of the OpenAI-compatible text backend, kept in one
+//! SQLite database (`[cache]`, default `_artifacts/cache/responses.sqlite`) so that re-running
+//! an experiment with the same seed and config pays only for the calls that changed.
+//!
+//! It owns the `[cache]` config section, the key recipe ([`chat_key`]), the database file and
+//! its schema. It does not own when a call is made: the openai backend asks [`ResponseCache`]
+//! before it sends and hands it the answer after a success; errors are never stored. The
+//! offline backend is not cached (it is deterministic already).
+//!
+//! Concurrency: one connection per process behind a mutex (a lookup or an insert takes well
+//! under a millisecond, far below an HTTP call, so workers never queue on it for long), in WAL
+//! mode with a busy timeout so two processes can read and write one file at once.
+//!
+//! A file that cannot be opened, is not a database, or was written by a newer key recipe is an
+//! error naming the file and the way out (`--cache off`, or deleting the file), never a silent
+//! miss: a cache that quietly stopped working would bill every call again unnoticed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+/// The version of the key recipe and of the row format; part of every key. Bump it whenever
+/// [`chat_key`] encodes something differently, so old rows can never answer a new request.
+pub const KEY_RECIPE: u32 = 1;
+
+/// Where the cache lives unless `cache.path` says otherwise (relative to the working
+/// directory, like every path in the config).
+pub const DEFAULT_PATH: &str = "_artifacts/cache/responses.sqlite";
+
+/// How long a process waits for another one holding the database's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `cache.mode` (and `--cache`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheMode {
+    /// Answer from the cache when it holds the request; store every new successful answer.
+    #[default]
+    Use,
+    /// Never answer from the cache; call, then overwrite the stored answer.
+    Refresh,
+    /// Neither read nor write the database (the file is not even opened).
+    Off,
+}
+
+impl CacheMode {
+    /// The name used in the config and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheMode::Use => "use",
+            CacheMode::Refresh => "refresh",
+            CacheMode::Off => "off",
+        }
+    }
+}
+
+/// `[cache]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSection {
+    /// `cache.mode`: `use` (the default), `refresh` or `off`.
+    #[serde(default)]
+    pub mode: CacheMode,
+    /// `cache.path`: the database file; its directory also holds nothing else of ours.
+    #[serde(default = "default_path")]
+    pub path: String,
+    /// `cache.max_age_days`: older answers are treated as absent (and overwritten by the next
+    /// call); unset, answers never expire.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "some_age"
+    )]
+    pub max_age_days: Option<u32>,
+}
+
+impl Default for CacheSection {
+    fn default() -> CacheSection {
+        CacheSection {
+            mode: CacheMode::default(),
+            path: default_path(),
+            max_age_days: None,
+        }
+    }
+}
+
+fn default_path() -> String {
+    DEFAULT_PATH.to_owned()
+}
+
+/// At least one day: 0 would make every stored answer stale, which is `mode = "refresh"`.
+fn some_age<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    let days = u32::deserialize(deserializer)?;
+    if days == 0 {
+        return Err(D::Error::custom(
+            "must be at least 1\n\nto ignore stored answers, set `cache.mode = \"refresh\"`",
+        ));
+    }
+    Ok(Some(days))
+}
+
+/// What the cache did for one call, as the transcript records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheStatus {
+    /// Answered from the cache: no HTTP request was made.
+    Hit,
+    /// Not in the cache (or expired): called, and the answer stored.
+    Miss,
+    /// `mode = "refresh"`: called without looking, and the answer stored over any old one.
+    Refresh,
+}
+
+/// Why the cache cannot be used. Each names the file and says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("cannot use the response cache `{}`: {what}\n\n{REMEDY}", path.display())]
+    Database {
+        path: PathBuf,
+        /// What was being done (`open`, `read the entry ...`).
+        what: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot create the directory of the response cache `{}`\n\n{REMEDY}", path.display())]
+    Directory {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the response cache `{}` was written with key recipe {found}, newer than this build's {KEY_RECIPE}\n\n{REMEDY}", path.display())]
+    NewerRecipe { path: PathBuf, found: u32 },
+    #[error("the response cache `{}` holds an unreadable answer under key `{key}`: {detail}\n\n{REMEDY}", path.display())]
+    BadEntry {
+        path: PathBuf,
+        key: String,
+        detail: String,
+    },
+}
+
+/// The way out of every cache error.
+const REMEDY: &str = "run with `--cache off` (or `cache.mode = \"off\"`) to bypass it, or delete the file to start an empty cache";
+
+/// An open cache database (`mode` is `use` or `refresh`).
+#[derive(Debug)]
+pub struct ResponseCache {
+    path: PathBuf,
+    refresh: bool,
+    max_age: Option<Duration>,
+    connection: Mutex<Connection>,
+}
+
+impl ResponseCache {
+    /// Opens (creating when absent) the database `section` names, `path` resolved against
+    /// `cwd`; `None` when the mode is `off`. Fails on a file that is not a usable cache.
+    pub fn open(section: &CacheSection, cwd: &Path) -> Result<Option<ResponseCache>, CacheError> {
+        let refresh = match section.mode {
+            CacheMode::Off => return Ok(None),
+            CacheMode::Use => false,
+            CacheMode::Refresh => true,
+        };
+        let path = cwd.join(&section.path);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| CacheError::Directory {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        let db = |what: &str| {
+            let path = path.clone();
+            let what = what.to_owned();
+            move |source| CacheError::Database { path, what, source }
+        };
+        let connection = Connection::open(&path).map_err(db("open it"))?;
+        connection
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(db("set its busy timeout"))?;
+        // WAL lets readers and one writer of several processes proceed together; the first
+        // statement is also where SQLite notices a file that is not a database.
+        connection
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(db("switch it to WAL mode"))?;
+        connection
+            .execute_batch(
+                "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                 CREATE TABLE IF NOT EXISTS responses (
+                     key TEXT PRIMARY KEY,
+                     recipe INTEGER NOT NULL,
+                     endpoint TEXT NOT NULL,
+                     model TEXT NOT NULL,
+                     body TEXT NOT NULL,
+                     created_unix INTEGER NOT NULL
+                 );",
+            )
+            .map_err(db("create its tables"))?;
+        connection
+            .execute(
+                "INSERT OR IGNORE INTO meta (name, value) VALUES ('key_recipe', ?1)",
+                params![KEY_RECIPE],
+            )
+            .map_err(db("record its key recipe"))?;
+        let found: u32 = connection
+            .query_row(
+                "SELECT MAX(value) FROM meta WHERE name = 'key_recipe'",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(db("read its key recipe"))?;
+        if found > KEY_RECIPE {
+            return Err(CacheError::NewerRecipe { path, found });
+        }
+        Ok(Some(ResponseCache {
+            path,
+            refresh,
+            max_age: section
+                .max_age_days
+                .map(|days| Duration::from_secs(u64::from(days) * 86_400)),
+            connection: Mutex::new(connection),
+        }))
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The stored answer body under `key`, unless the mode is `refresh` or it expired; with the
+    /// status the call gets when this returns `None`.
+    pub(crate) fn lookup(&self, key: &str) -> Result<Result<Value, CacheStatus>, CacheError> {
+        if self.refresh {
+            return Ok(Err(CacheStatus::Refresh));
+        }
+        let row: Option<(String, i64)> = self
+            .lock()
+            .query_row(
+                "SELECT body, created_unix FROM responses WHERE key = ?1",
+                params![key],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(|source| self.error(format!("read the entry `{key}`"), source))?;
+        let Some((body, created)) = row else {
+            return Ok(Err(CacheStatus::Miss));
+        };
+        if let Some(max_age) = self.max_age {
+            let age = unix_now().saturating_sub(created);
+            if u64::try_from(age).unwrap_or(0) > max_age.as_secs() {
+                return Ok(Err(CacheStatus::Miss));
+            }
+        }
+        serde_json::from_str(&body)
+            .map(Ok)
+            .map_err(|e| CacheError::BadEntry {
+                path: self.path.clone(),
+                key: key.to_owned(),
+                detail: e.to_string(),
+            })
+    }
+
+    /// Stores a successful answer `body` under `key`, over any older one.
+    pub(crate) fn store(
+        &self,
+        key: &str,
+        endpoint: &str,
+        model: &str,
+        body: &Value,
+    ) -> Result<(), CacheError> {
+        self.lock()
+            .execute(
+                "INSERT OR REPLACE INTO responses (key, recipe, endpoint, model, body, created_unix)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![key, KEY_RECIPE, endpoint, model, body.to_string(), unix_now()],
+            )
+            .map(drop)
+            .map_err(|source| self.error(format!("store the entry `{key}`"), source))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves the connection itself intact (every statement
+        // is atomic in SQLite), so a poisoned lock is still safe to use.
+        self.connection
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn error(&self, what: String, source: rusqlite::Error) -> CacheError {
+        CacheError::Database {
+            path: self.path.clone(),
+            what,
+            source,
+        }
+    }
+}
+
+/// Seconds since the Unix epoch (0 for a clock before it).
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The key of one chat request: the hex SHA-256 of the canonical JSON (objects' keys sorted,
+/// no whitespace) of `{recipe, backend, endpoint, request, seed, step}`, where `request` is the
+/// body exactly as sent (model, messages, and every sampling and format parameter) and `seed`
+/// and `step` are the replicate identity (the run's seed and the step path). The host and the
+/// key are left out, so a key never holds a secret and a moved server keeps its answers.
+pub(crate) fn chat_key(endpoint: &str, request: &Value, seed: u64, step_path: &str) -> String {
+    let identity = json!({
+        "recipe": KEY_RECIPE,
+        "backend": "openai",
+        "endpoint": endpoint,
+        "request": request,
+        "seed": seed,
+        "step": step_path,
+    });
+    let canonical = canonical(&identity).to_string();
+    Sha256::digest(canonical.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// `value` with every object's keys in sorted order (serde_json keeps insertion order here).
+fn canonical(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let sorted: BTreeMap<&String, Value> =
+                map.iter().map(|(k, v)| (k, canonical(v))).collect();
+            Value::Object(
+                sorted
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), v))
+                    .collect::<Map<_, _>>(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(mode: CacheMode) -> CacheSection {
+        CacheSection {
+            mode,
+            path: "c/responses.sqlite".to_owned(),
+            max_age_days: None,
+        }
+    }
+
+    fn open(dir: &Path, mode: CacheMode) -> ResponseCache {
+        ResponseCache::open(&section(mode), dir)
+            .expect("open")
+            .expect("not off")
+    }
+
+    #[test]
+    fn key_ignores_object_key_order_and_changes_with_every_part() {
+        let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.7});
+        let reordered = json!({"temperature": 0.7, "messages": [{"content": "hi", "role": "user"}], "model": "m"});
+        let key = chat_key("chat/completions", &body, 1, "pipeline/a");
+        assert_eq!(
+            key,
+            chat_key("chat/completions", &reordered, 1, "pipeline/a")
+        );
+        assert_eq!(key.len(), 64);
+        let others = [
+            chat_key("chat/completions", &body, 2, "pipeline/a"),
+            chat_key("chat/completions", &body, 1, "pipeline/b"),
+            chat_key("responses", &body, 1, "pipeline/a"),
+            chat_key(
+                "chat/completions",
+                &json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.8}),
+                1,
+                "pipeline/a",
+            ),
+        ];
+        for other in others {
+            assert_ne!(key, other);
+        }
+    }
+
+    #[test]
+    fn stores_reads_and_refreshes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = open(dir.path(), CacheMode::Use);
+        assert_eq!(cache.lookup("k").expect("lookup"), Err(CacheStatus::Miss));
+        cache
+            .store("k", "chat/completions", "m", &json!({"a": 1}))
+            .expect("store");
+        assert_eq!(cache.lookup("k").expect("lookup"), Ok(json!({"a": 1})));
+        drop(cache);
+        let refresh = open(dir.path(), CacheMode::Refresh);
+        assert_eq!(
+            refresh.lookup("k").expect("lookup"),
+            Err(CacheStatus::Refresh)
+        );
+        refresh
+            .store("k", "chat/completions", "m", &json!({"a": 2}))
+            .expect("overwrite");
+        drop(refresh);
+        let again = open(dir.path(), CacheMode::Use);
+        assert_eq!(again.lookup("k").expect("lookup"), Ok(json!({"a": 2})));
+    }
+
+    #[test]
+    fn off_opens_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(ResponseCache::open(&section(CacheMode::Off), dir.path())
+            .expect("off")
+            .is_none());
+        assert!(!dir.path().join("c").exists());
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("c")).expect("dir");
+        std::fs::write(dir.path().join("c/responses.sqlite"), vec![7u8; 4096]).expect("write");
+        let err = ResponseCache::open(&section(CacheMode::Use), dir.path()).expect_err("corrupt");
+        let message = err.to_string();
+        assert!(message.contains("c/responses.sqlite"), "{message}");
+        assert!(message.contains("--cache off"), "{message}");
+    }
+
+    #[test]
+    fn a_newer_recipe_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = open(dir.path(), CacheMode::Use);
+        cache
+            .lock()
+            .execute("UPDATE meta SET value = 99 WHERE name = 'key_recipe'", [])
+            .expect("bump");
+        drop(cache);
+        let err = ResponseCache::open(&section(CacheMode::Use), dir.path()).expect_err("newer");
+        assert!(
+            matches!(err, CacheError::NewerRecipe { found: 99, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn zero_max_age_is_refused() {
+        let err = toml::from_str::<CacheSection>("max_age_days = 0").expect_err("zero");
+        assert!(err.to_string().contains("at least 1"), "{err}");
+        let ok: CacheSection = toml::from_str("mode = \"refresh\"\nmax_age_days = 3").expect("ok");
+        assert_eq!(ok.mode, CacheMode::Refresh);
+        assert_eq!(ok.path, DEFAULT_PATH);
+    }
+}
