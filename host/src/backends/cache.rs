@@ -15,7 +15,7 @@
 //! error naming the file and the way out (`--cache off`, or deleting the file), never a silent
 //! miss: a cache that quietly stopped working would bill every call again unnoticed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -44,7 +44,9 @@ pub enum CacheMode {
     /// Answer from the cache when it holds the request; store every new successful answer.
     #[default]
     Use,
-    /// Never answer from the cache; call, then overwrite the stored answer.
+    /// Call every request again, as if the cache were empty when the command started, and
+    /// overwrite the stored answers (a request this process already refreshed is answered
+    /// from the cache, as it would be starting empty).
     Refresh,
     /// Neither read nor write the database (the file is not even opened).
     Off,
@@ -114,7 +116,8 @@ pub enum CacheStatus {
     Hit,
     /// Not in the cache (or expired): called, and the answer stored.
     Miss,
-    /// `mode = "refresh"`: called without looking, and the answer stored over any old one.
+    /// `mode = "refresh"`: called without reading what an earlier command stored, and the
+    /// answer stored over it.
     Refresh,
 }
 
@@ -152,7 +155,10 @@ const REMEDY: &str = "run with `--cache off` (or `cache.mode = \"off\"`) to bypa
 #[derive(Debug)]
 pub struct ResponseCache {
     path: PathBuf,
-    refresh: bool,
+    /// `mode = "refresh"`: the keys this process has stored so far, the only ones it reads
+    /// back (so two variants sharing a request share its new answer, as with an empty cache);
+    /// `None` in `use` mode.
+    refreshed: Option<Mutex<HashSet<String>>>,
     max_age: Option<Duration>,
     connection: Mutex<Connection>,
 }
@@ -218,7 +224,7 @@ impl ResponseCache {
         }
         Ok(Some(ResponseCache {
             path,
-            refresh,
+            refreshed: refresh.then(Mutex::default),
             max_age: section
                 .max_age_days
                 .map(|days| Duration::from_secs(u64::from(days) * 86_400)),
@@ -231,14 +237,15 @@ impl ResponseCache {
         &self.path
     }
 
-    /// The stored answer body under `key`, unless the mode is `refresh` or it expired; with the
-    /// status the call gets when this returns `None`.
+    /// The stored answer body under `key`, unless it expired or the mode is `refresh` and this
+    /// process has not stored it yet; else the status of the call to make.
     pub(crate) fn lookup(&self, key: &str) -> Result<Result<Value, CacheStatus>, CacheError> {
-        if self.refresh {
-            return Ok(Err(CacheStatus::Refresh));
+        if let Some(refreshed) = &self.refreshed {
+            if !lock(refreshed).contains(key) {
+                return Ok(Err(CacheStatus::Refresh));
+            }
         }
-        let row: Option<(String, i64)> = self
-            .lock()
+        let row: Option<(String, i64)> = lock(&self.connection)
             .query_row(
                 "SELECT body, created_unix FROM responses WHERE key = ?1",
                 params![key],
@@ -272,22 +279,17 @@ impl ResponseCache {
         model: &str,
         body: &Value,
     ) -> Result<(), CacheError> {
-        self.lock()
+        lock(&self.connection)
             .execute(
                 "INSERT OR REPLACE INTO responses (key, recipe, endpoint, model, body, created_unix)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![key, KEY_RECIPE, endpoint, model, body.to_string(), unix_now()],
             )
-            .map(drop)
-            .map_err(|source| self.error(format!("store the entry `{key}`"), source))
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves the connection itself intact (every statement
-        // is atomic in SQLite), so a poisoned lock is still safe to use.
-        self.connection
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .map_err(|source| self.error(format!("store the entry `{key}`"), source))?;
+        if let Some(refreshed) = &self.refreshed {
+            lock(refreshed).insert(key.to_owned());
+        }
+        Ok(())
     }
 
     fn error(&self, what: String, source: rusqlite::Error) -> CacheError {
@@ -297,6 +299,14 @@ impl ResponseCache {
             source,
         }
     }
+}
+
+/// A panic while holding one of these locks leaves the data intact (every SQLite statement is
+/// atomic; a set insert is one step), so a poisoned lock is still safe to use.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Seconds since the Unix epoch (0 for a clock before it).
@@ -408,6 +418,8 @@ mod tests {
         refresh
             .store("k", "chat/completions", "m", &json!({"a": 2}))
             .expect("overwrite");
+        // Once refreshed by this process, a request is answered with its new answer.
+        assert_eq!(refresh.lookup("k").expect("lookup"), Ok(json!({"a": 2})));
         drop(refresh);
         let again = open(dir.path(), CacheMode::Use);
         assert_eq!(again.lookup("k").expect("lookup"), Ok(json!({"a": 2})));
@@ -437,8 +449,7 @@ mod tests {
     fn a_newer_recipe_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let cache = open(dir.path(), CacheMode::Use);
-        cache
-            .lock()
+        lock(&cache.connection)
             .execute("UPDATE meta SET value = 99 WHERE name = 'key_recipe'", [])
             .expect("bump");
         drop(cache);

@@ -28,6 +28,7 @@ pub(crate) use config::text_backend_section;
 pub use config::{ImageBackendConfig, Provider, TextBackendConfig};
 pub use endpoint::DEFAULT_BASE_URL;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -300,13 +301,15 @@ pub fn text_backend(
     text_backend_with_notices(config, env, Notices::none(), None)
 }
 
-/// [`text_backend`], reporting rate adjustments to `notices`, and answering from `cache` when
-/// one is given and the provider is `openai`.
+/// [`text_backend`], reporting rate adjustments to `notices`; with `cache` (the `[cache]`
+/// section and the directory its path is relative to) an `openai` backend answers from the
+/// response cache. The cache is opened only once every other setting and the key passed, so a
+/// command refused for a missing key writes nothing.
 pub fn text_backend_with_notices(
     config: &TextBackendConfig,
     env: EnvLookup<'_>,
     notices: Notices,
-    cache: Option<Arc<ResponseCache>>,
+    cache: Option<(&CacheSection, &Path)>,
 ) -> Result<Arc<dyn TextBackend>, BackendError> {
     build_cached_text(config, env, Backoff::DEFAULT, notices, cache)
 }
@@ -350,7 +353,7 @@ pub(crate) fn build_cached_text(
     env: EnvLookup<'_>,
     backoff: Backoff,
     notices: Notices,
-    cache: Option<Arc<ResponseCache>>,
+    cache: Option<(&CacheSection, &Path)>,
 ) -> Result<Arc<dyn TextBackend>, BackendError> {
     let max_concurrency = check_concurrency(config.max_concurrency)?;
     match config.provider {
@@ -374,6 +377,11 @@ pub(crate) fn build_cached_text(
                 kind: "text",
                 notices,
             });
+            // Offline answers are deterministic already: only HTTP answers are cached.
+            let cache = match cache {
+                Some((section, cwd)) => ResponseCache::open(section, cwd)?.map(Arc::new),
+                None => None,
+            };
             Ok(Arc::new(OpenaiText::new(
                 client,
                 ChatSettings {

@@ -30,7 +30,7 @@ use crate::artifacts::run_files::{
 };
 use crate::artifacts::{self, ArtifactError, LogFile};
 use crate::backends::{
-    self, BackendError, EnvLookup, ImageBackend, ImageCall, Notices, ResponseCache, TextBackend,
+    self, BackendError, EnvLookup, ImageBackend, ImageCall, Notices, TextBackend,
 };
 use crate::clock::{fresh_seed, Timestamp};
 use crate::config::{parse_run_config, ConfigError, RunConfig};
@@ -72,12 +72,7 @@ impl Backends {
         notices: &Notices,
     ) -> Result<Backends, BackendError> {
         let (text, image) = (&config.backend.text, &config.backend.image);
-        // Only HTTP answers are cached: the offline backend is deterministic already, so an
-        // offline run never creates or opens the database.
-        let cache = match text.provider {
-            backends::Provider::Openai => ResponseCache::open(&config.cache, cwd)?.map(Arc::new),
-            backends::Provider::Offline => None,
-        };
+        let cache = Some((&config.cache, cwd));
         Ok(Backends {
             text: backends::text_backend_with_notices(text, env, notices.clone(), cache)?,
             image: backends::image_backend_with_notices(image, text, env, notices.clone())?,
