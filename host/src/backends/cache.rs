@@ -193,6 +193,12 @@ impl ResponseCache {
         connection
             .pragma_update(None, "journal_mode", "WAL")
             .map_err(db("switch it to WAL mode"))?;
+        // In WAL mode NORMAL never corrupts the file; a power cut may lose the last answers
+        // stored, which a cache can afford (they are called again), and it spares an fsync per
+        // insert.
+        connection
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db("set its sync mode"))?;
         connection
             .execute_batch(
                 "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -467,5 +473,45 @@ mod tests {
         let ok: CacheSection = toml::from_str("mode = \"refresh\"\nmax_age_days = 3").expect("ok");
         assert_eq!(ok.mode, CacheMode::Refresh);
         assert_eq!(ok.path, DEFAULT_PATH);
+    }
+
+    /// The figures of issue 12: lookup and insert latency (median, p99) with 100k rows.
+    /// `cargo test -p image-project --lib cache_latency -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement, not a check: run it by name"]
+    fn cache_latency_with_100k_rows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = open(dir.path(), CacheMode::Use);
+        let body = json!({"choices": [{"message": {"role": "assistant", "content": "x".repeat(600)}}],
+                          "usage": {"prompt_tokens": 1000, "completion_tokens": 150}});
+        let keys: Vec<String> = (0..100_000u64)
+            .map(|i| chat_key("chat/completions", &body, i, "pipeline/s/draft"))
+            .collect();
+        let mut inserts = Vec::with_capacity(keys.len());
+        for key in &keys {
+            let started = std::time::Instant::now();
+            cache
+                .store(key, "chat/completions", "m", &body)
+                .expect("store");
+            inserts.push(started.elapsed());
+        }
+        let mut lookups = Vec::with_capacity(10_000);
+        for key in keys.iter().step_by(10) {
+            let started = std::time::Instant::now();
+            assert!(cache.lookup(key).expect("lookup").is_ok());
+            lookups.push(started.elapsed());
+        }
+        let size = std::fs::metadata(cache.path()).map_or(0, |m| m.len());
+        for (what, mut times) in [("insert", inserts), ("lookup", lookups)] {
+            times.sort();
+            let at = |q: f64| times[((times.len() - 1) as f64 * q) as usize];
+            println!(
+                "{what}: n={} median={:?} p99={:?} (db {} MB)",
+                times.len(),
+                at(0.5),
+                at(0.99),
+                size / 1_000_000
+            );
+        }
     }
 }
