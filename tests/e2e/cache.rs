@@ -239,6 +239,46 @@ fn a_rerun_with_the_same_seed_makes_no_request_and_gives_identical_prompts() {
 }
 
 #[test]
+fn changing_the_last_stage_recalls_only_its_steps() {
+    let stub = FreshStub::start();
+    let (sandbox, plugins) = with_plugins();
+    let first = run_into(&sandbox, &plugins, &stub, "first", "1", &[]);
+    first.assert_code(0);
+    assert_eq!(stub.count(), FIRST_RUN_REQUESTS, "{first}");
+
+    // The final-format stage is the last of both variants: its requests change (temperature),
+    // every step before it is answered from the cache.
+    let changed = run_into(
+        &sandbox,
+        &plugins,
+        &stub,
+        "changed",
+        "1",
+        &[
+            "--set",
+            "prompt.stage_configs.defaults.\"ab.final_prompt_format\".temperature=0.3",
+        ],
+    );
+    changed.assert_code(0);
+    let runs = 4;
+    assert_eq!(stub.count(), FIRST_RUN_REQUESTS + runs, "{changed}");
+    let out = sandbox.path().join("changed");
+    for id in planned_ids(&out, &changed) {
+        let transcript = read_json(&out.join("logs").join(format!("{id}_transcript.json")));
+        for step in transcript["steps"].as_array().expect("steps") {
+            if step["type"] != "chat" {
+                continue;
+            }
+            let last = step["path"]
+                .as_str()
+                .is_some_and(|path| path.contains("ab.final_prompt_format"));
+            let expected = if last { "miss" } else { "hit" };
+            assert_eq!(step["cache"], expected, "{}", pretty(step));
+        }
+    }
+}
+
+#[test]
 fn refresh_calls_again_and_overwrites_and_another_seed_misses() {
     let stub = FreshStub::start();
     let (sandbox, plugins) = with_plugins();
