@@ -1,11 +1,13 @@
-//! The response cache: successful answers of the OpenAI-compatible text backend, kept in one
-//! SQLite database (`[cache]`, default `_artifacts/cache/responses.sqlite`) so that re-running
-//! an experiment with the same seed and config pays only for the calls that changed.
+//! The response cache: successful answers of the OpenAI-compatible text and image backends,
+//! kept in one SQLite database (`[cache]`, default `_artifacts/cache/responses.sqlite`) so that
+//! re-running an experiment with the same seed and config pays only for the calls that changed.
+//! Images are files next to it (`images/<sha256 of the PNG>.png`), content addressed, and the
+//! row names the hash.
 //!
-//! It owns the `[cache]` config section, the key recipe ([`chat_key`]), the database file and
-//! its schema. It does not own when a call is made: the openai backend asks [`ResponseCache`]
-//! before it sends and hands it the answer after a success; errors are never stored. The
-//! offline backend is not cached (it is deterministic already).
+//! It owns the `[cache]` config section, the key recipe ([`request_key`]), the database file,
+//! its schema and the image files. It does not own when a call is made: the openai backends ask
+//! [`ResponseCache`] before they send and hand it the answer after a success; errors are never
+//! stored. The offline backends are not cached (they are deterministic already).
 //!
 //! Concurrency: one connection per process behind a mutex (a lookup or an insert takes well
 //! under a millisecond, far below an HTTP call, so workers never queue on it for long), in WAL
@@ -140,6 +142,12 @@ pub enum CacheError {
     },
     #[error("the response cache `{}` was written with key recipe {found}, newer than this build's {KEY_RECIPE}\n\n{REMEDY}", path.display())]
     NewerRecipe { path: PathBuf, found: u32 },
+    #[error("cannot read or write the cached image `{}`\n\n{REMEDY}", path.display())]
+    ImageFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the response cache `{}` holds an unreadable answer under key `{key}`: {detail}\n\n{REMEDY}", path.display())]
     BadEntry {
         path: PathBuf,
@@ -298,6 +306,85 @@ impl ResponseCache {
         Ok(())
     }
 
+    /// Stores a generated image under `key`: the PNG as `images/<sha256>.png` beside the
+    /// database (written once, atomically; equal images share a file), and a row naming the
+    /// hash with the answer's `usage`.
+    pub(crate) fn store_image(
+        &self,
+        key: &str,
+        endpoint: &str,
+        model: &str,
+        png: &[u8],
+        usage: Option<&Value>,
+    ) -> Result<(), CacheError> {
+        let sha = sha256_hex(png);
+        let file = self.image_file(&sha);
+        if !file.exists() {
+            let write = || -> std::io::Result<()> {
+                let dir = file.parent().unwrap_or(Path::new("."));
+                std::fs::create_dir_all(dir)?;
+                let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+                std::io::Write::write_all(&mut temp, png)?;
+                temp.as_file().sync_all()?;
+                temp.persist(&file).map_err(|e| e.error)?;
+                Ok(())
+            };
+            write().map_err(|source| CacheError::ImageFile {
+                path: file.clone(),
+                source,
+            })?;
+        }
+        self.store(
+            key,
+            endpoint,
+            model,
+            &json!({"png_sha256": sha, "usage": usage}),
+        )
+    }
+
+    /// The PNG and `usage` of an image row `stored` (under `key`), checked against its hash.
+    pub(crate) fn load_image(
+        &self,
+        key: &str,
+        stored: &Value,
+    ) -> Result<(Vec<u8>, Option<Value>), CacheError> {
+        let bad = |detail: String| CacheError::BadEntry {
+            path: self.path.clone(),
+            key: key.to_owned(),
+            detail,
+        };
+        let sha = stored
+            .get("png_sha256")
+            .and_then(Value::as_str)
+            .filter(|sha| sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()))
+            .ok_or_else(|| bad("no `png_sha256` in the image entry".to_owned()))?;
+        let file = self.image_file(sha);
+        let png = std::fs::read(&file).map_err(|source| CacheError::ImageFile {
+            path: file.clone(),
+            source,
+        })?;
+        if sha256_hex(&png) != sha {
+            return Err(bad(format!(
+                "the image file `{}` does not match its hash",
+                file.display()
+            )));
+        }
+        let usage = stored
+            .get("usage")
+            .filter(|usage| usage.is_object())
+            .cloned();
+        Ok((png, usage))
+    }
+
+    /// `images/<sha>.png` beside the database.
+    fn image_file(&self, sha: &str) -> PathBuf {
+        self.path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("images")
+            .join(format!("{sha}.png"))
+    }
+
     fn error(&self, what: String, source: rusqlite::Error) -> CacheError {
         CacheError::Database {
             path: self.path.clone(),
@@ -323,12 +410,13 @@ fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// The key of one chat request: the hex SHA-256 of the canonical JSON (objects' keys sorted,
-/// no whitespace) of `{recipe, backend, endpoint, request, seed, step}`, where `request` is the
-/// body exactly as sent (model, messages, and every sampling and format parameter) and `seed`
-/// and `step` are the replicate identity (the run's seed and the step path). The host and the
-/// key are left out, so a key never holds a secret and a moved server keeps its answers.
-pub(crate) fn chat_key(endpoint: &str, request: &Value, seed: u64, step_path: &str) -> String {
+/// The key of one request: the hex SHA-256 of the canonical JSON (objects' keys sorted, no
+/// whitespace) of `{recipe, backend, endpoint, request, seed, step}`, where `endpoint` is the
+/// path under the API root (`chat/completions`), `request` the body exactly as sent (model,
+/// messages or prompt, and every sampling and format parameter) and `seed` and `step` the
+/// replicate identity (the run's seed and the step path; `image` for a run's image). The host
+/// and the key are left out, so a key never holds a secret and a moved server keeps its answers.
+pub(crate) fn request_key(endpoint: &str, request: &Value, seed: u64, step_path: &str) -> String {
     let identity = json!({
         "recipe": KEY_RECIPE,
         "backend": "openai",
@@ -337,8 +425,11 @@ pub(crate) fn chat_key(endpoint: &str, request: &Value, seed: u64, step_path: &s
         "seed": seed,
         "step": step_path,
     });
-    let canonical = canonical(&identity).to_string();
-    Sha256::digest(canonical.as_bytes())
+    sha256_hex(canonical(&identity).to_string().as_bytes())
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
         .iter()
         .map(|byte| format!("{byte:02x}"))
         .collect()
@@ -384,17 +475,17 @@ mod tests {
     fn key_ignores_object_key_order_and_changes_with_every_part() {
         let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.7});
         let reordered = json!({"temperature": 0.7, "messages": [{"content": "hi", "role": "user"}], "model": "m"});
-        let key = chat_key("chat/completions", &body, 1, "pipeline/a");
+        let key = request_key("chat/completions", &body, 1, "pipeline/a");
         assert_eq!(
             key,
-            chat_key("chat/completions", &reordered, 1, "pipeline/a")
+            request_key("chat/completions", &reordered, 1, "pipeline/a")
         );
         assert_eq!(key.len(), 64);
         let others = [
-            chat_key("chat/completions", &body, 2, "pipeline/a"),
-            chat_key("chat/completions", &body, 1, "pipeline/b"),
-            chat_key("responses", &body, 1, "pipeline/a"),
-            chat_key(
+            request_key("chat/completions", &body, 2, "pipeline/a"),
+            request_key("chat/completions", &body, 1, "pipeline/b"),
+            request_key("responses", &body, 1, "pipeline/a"),
+            request_key(
                 "chat/completions",
                 &json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.8}),
                 1,
@@ -429,6 +520,37 @@ mod tests {
         drop(refresh);
         let again = open(dir.path(), CacheMode::Use);
         assert_eq!(again.lookup("k").expect("lookup"), Ok(json!({"a": 2})));
+    }
+
+    #[test]
+    fn images_are_content_addressed_files_checked_on_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = open(dir.path(), CacheMode::Use);
+        let png = b"\x89PNG fake bytes".to_vec();
+        let usage = json!({"input_tokens": 5});
+        cache
+            .store_image("a", "images/generations", "m", &png, Some(&usage))
+            .expect("store a");
+        cache
+            .store_image("b", "images/generations", "m", &png, None)
+            .expect("store b");
+        let files: Vec<_> = std::fs::read_dir(dir.path().join("c/images"))
+            .expect("images dir")
+            .collect();
+        assert_eq!(files.len(), 1, "equal images share one file");
+        let stored = cache.lookup("a").expect("lookup").expect("hit");
+        assert_eq!(
+            cache.load_image("a", &stored).expect("load"),
+            (png.clone(), Some(usage))
+        );
+        // A file altered behind the cache's back is an error, never a wrong image.
+        let file = dir
+            .path()
+            .join("c/images")
+            .join(format!("{}.png", sha256_hex(&png)));
+        std::fs::write(&file, b"other").expect("alter");
+        let err = cache.load_image("a", &stored).expect_err("altered");
+        assert!(err.to_string().contains("does not match its hash"), "{err}");
     }
 
     #[test]
@@ -485,7 +607,7 @@ mod tests {
         let body = json!({"choices": [{"message": {"role": "assistant", "content": "x".repeat(600)}}],
                           "usage": {"prompt_tokens": 1000, "completion_tokens": 150}});
         let keys: Vec<String> = (0..100_000u64)
-            .map(|i| chat_key("chat/completions", &body, i, "pipeline/s/draft"))
+            .map(|i| request_key("chat/completions", &body, i, "pipeline/s/draft"))
             .collect();
         let mut inserts = Vec::with_capacity(keys.len());
         for key in &keys {

@@ -138,6 +138,8 @@ pub struct ImageReply {
     /// The images API's `usage` object as it came (GPT Image models send token counts), for the
     /// transcript; `None` offline or when absent. Images are priced per image, not by it.
     pub usage: Option<serde_json::Value>,
+    /// What the response cache did; `None` when the call does not go through one.
+    pub cache: Option<CacheStatus>,
 }
 
 /// Generates images.
@@ -323,17 +325,19 @@ pub fn image_backend(
     text: &TextBackendConfig,
     env: EnvLookup<'_>,
 ) -> Result<Arc<dyn ImageBackend>, BackendError> {
-    image_backend_with_notices(config, text, env, Notices::none())
+    image_backend_with_notices(config, text, env, Notices::none(), None)
 }
 
-/// [`image_backend`], reporting rate adjustments to `notices`.
+/// [`image_backend`], reporting rate adjustments to `notices`; with `cache` an `openai`
+/// backend answers from the response cache, opened after the key check as for text.
 pub fn image_backend_with_notices(
     config: &ImageBackendConfig,
     text: &TextBackendConfig,
     env: EnvLookup<'_>,
     notices: Notices,
+    cache: Option<(&CacheSection, &Path)>,
 ) -> Result<Arc<dyn ImageBackend>, BackendError> {
-    build_image(config, text, env, Backoff::DEFAULT, notices)
+    build_cached_image(config, text, env, Backoff::DEFAULT, notices, cache)
 }
 
 /// [`build_cached_text`] without a cache.
@@ -398,13 +402,26 @@ pub(crate) fn build_cached_text(
     }
 }
 
-/// [`image_backend_with_notices`] with the retry backoff as a parameter (tests keep it short).
+/// [`build_cached_image`] without a cache.
+#[cfg(test)]
 pub(crate) fn build_image(
     config: &ImageBackendConfig,
     text: &TextBackendConfig,
     env: EnvLookup<'_>,
     backoff: Backoff,
     notices: Notices,
+) -> Result<Arc<dyn ImageBackend>, BackendError> {
+    build_cached_image(config, text, env, backoff, notices, None)
+}
+
+/// [`image_backend_with_notices`] with the retry backoff as a parameter (tests keep it short).
+pub(crate) fn build_cached_image(
+    config: &ImageBackendConfig,
+    text: &TextBackendConfig,
+    env: EnvLookup<'_>,
+    backoff: Backoff,
+    notices: Notices,
+    cache: Option<(&CacheSection, &Path)>,
 ) -> Result<Arc<dyn ImageBackend>, BackendError> {
     match config.provider {
         Provider::Offline => {
@@ -439,6 +456,10 @@ pub(crate) fn build_image(
                 kind: "image",
                 notices,
             });
+            let cache = match cache {
+                Some((section, cwd)) => ResponseCache::open(section, cwd)?.map(Arc::new),
+                None => None,
+            };
             Ok(Arc::new(OpenaiImage::new(
                 client,
                 ImageSettings {
@@ -448,6 +469,7 @@ pub(crate) fn build_image(
                     moderation: config.moderation.clone(),
                     response_format: config.response_format.clone(),
                 },
+                cache,
             )))
         }
     }

@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 use super::answer::{read_answer, read_usage, AnswerProblem};
-use super::cache::{chat_key, CacheError, CacheStatus, ResponseCache};
+use super::cache::{request_key, CacheError, CacheStatus, ResponseCache};
 use super::endpoint::ApiRoot;
 use super::limiter::{Adjustment, Limiter};
 use super::offline_image::is_png;
@@ -56,6 +56,8 @@ pub(crate) const COMPLETION_TOKENS_ESTIMATE: u64 = 1000;
 const CHAT_PATH: &str = "chat/completions";
 /// The images endpoint, under an API root.
 const IMAGES_PATH: &str = "images/generations";
+/// The step path of a run's image in its cache key (an image call has no pipeline step).
+const IMAGE_STEP: &str = "image";
 /// The redaction marker that replaces the key's value.
 pub(crate) const REDACTED: &str = "[redacted]";
 
@@ -793,7 +795,7 @@ impl TextBackend for OpenaiText {
         // (or to the messages after normalisation) is a different entry.
         let cached = match &self.cache {
             Some(cache) => {
-                let key = chat_key(CHAT_PATH, &body, call.seed, call.step_path);
+                let key = request_key(CHAT_PATH, &body, call.seed, call.step_path);
                 match cache.lookup(&key)? {
                     Ok(stored) => {
                         return self.stored_reply(cache, &key, &stored, model, normalised);
@@ -862,6 +864,8 @@ impl TextBackend for OpenaiText {
 pub(crate) struct OpenaiImage {
     client: Client,
     settings: ImageSettings,
+    /// Images already paid for; `None` with `cache.mode = "off"`.
+    cache: Option<Arc<ResponseCache>>,
 }
 
 /// The image-specific settings of [`OpenaiImage`].
@@ -876,8 +880,16 @@ pub(crate) struct ImageSettings {
 }
 
 impl OpenaiImage {
-    pub(crate) fn new(client: Client, settings: ImageSettings) -> Self {
-        OpenaiImage { client, settings }
+    pub(crate) fn new(
+        client: Client,
+        settings: ImageSettings,
+        cache: Option<Arc<ResponseCache>>,
+    ) -> Self {
+        OpenaiImage {
+            client,
+            settings,
+            cache,
+        }
     }
 }
 
@@ -897,6 +909,26 @@ impl ImageBackend for OpenaiImage {
         if let Some(format) = &s.response_format {
             body["response_format"] = json!(format);
         }
+        // The key covers the body as sent; the step of a run's image is `image`.
+        let cached = match &self.cache {
+            Some(cache) => {
+                let key = request_key(IMAGES_PATH, &body, call.seed, IMAGE_STEP);
+                match cache.lookup(&key)? {
+                    Ok(stored) => {
+                        let (png, usage) = cache.load_image(&key, &stored)?;
+                        return Ok(ImageReply {
+                            png,
+                            provider: PROVIDER,
+                            model: s.model.clone(),
+                            usage,
+                            cache: Some(CacheStatus::Hit),
+                        });
+                    }
+                    Err(status) => Some((cache, key, status)),
+                }
+            }
+            None => None,
+        };
         // One image per request; `images_per_minute` paces requests, so the token count is moot.
         let request = format!("run `{}` image", call.generation_id);
         let answer = self.client.post_json(IMAGES_PATH, &body, 0, &request)?;
@@ -929,15 +961,25 @@ impl ImageBackend for OpenaiImage {
                 ))
             }
         };
+        let usage = answer
+            .body
+            .get("usage")
+            .filter(|usage| usage.is_object())
+            .cloned();
+        // Stored only now, once the answer held a PNG.
+        let status = match cached {
+            Some((cache, key, status)) => {
+                cache.store_image(&key, IMAGES_PATH, &s.model, &png, usage.as_ref())?;
+                Some(status)
+            }
+            None => None,
+        };
         Ok(ImageReply {
             png,
             provider: PROVIDER,
             model: s.model.clone(),
-            usage: answer
-                .body
-                .get("usage")
-                .filter(|usage| usage.is_object())
-                .cloned(),
+            usage,
+            cache: status,
         })
     }
 
@@ -1934,6 +1976,68 @@ mod tests {
     }
 
     #[test]
+    fn a_cached_image_is_answered_without_a_request_and_another_seed_is_not() {
+        let png = tiny_png();
+        let stub = Stub::start(vec![image_answer(&png), image_answer(&png)]);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let section = super::super::CacheSection::default();
+        let backend = super::super::build_cached_image(
+            &image_config(),
+            &text_config(&stub.url),
+            &env_with_key,
+            FAST,
+            Notices::none(),
+            Some((&section, dir.path())),
+        )
+        .expect("image backend");
+        let call = |seed| ImageCall {
+            prompt: "a red fox",
+            seed,
+            generation_id: "g1",
+        };
+        let first = backend.generate(&call(3)).expect("first");
+        let again = backend.generate(&call(3)).expect("again");
+        assert_eq!(
+            (first.cache, again.cache),
+            (Some(CacheStatus::Miss), Some(CacheStatus::Hit))
+        );
+        assert_eq!(again.png, png);
+        assert_eq!(stub.requests().len(), 1);
+        let other = backend.generate(&call(4)).expect("other seed");
+        assert_eq!(other.cache, Some(CacheStatus::Miss));
+        assert_eq!(stub.requests().len(), 2);
+        let images = dir.path().join("_artifacts/cache/images");
+        assert_eq!(
+            std::fs::read_dir(&images).expect("images").count(),
+            1,
+            "one file for equal images"
+        );
+    }
+
+    #[test]
+    fn a_cached_chat_answer_is_replayed_without_a_request() {
+        let stub = Stub::start(vec![Canned::chat("a lighthouse")]);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let section = super::super::CacheSection::default();
+        let backend = super::super::build_cached_text(
+            &text_config(&stub.url),
+            &env_with_key,
+            FAST,
+            Notices::none(),
+            Some((&section, dir.path())),
+        )
+        .expect("text backend");
+        let first = chat(backend.as_ref(), ResponseShape::Text, None).expect("first");
+        let again = chat(backend.as_ref(), ResponseShape::Text, None).expect("again");
+        assert_eq!(
+            (first.cache, again.cache, again.attempts),
+            (Some(CacheStatus::Miss), Some(CacheStatus::Hit), 0)
+        );
+        assert_eq!(again.text, first.text);
+        assert_eq!(stub.requests().len(), 1);
+    }
+
+    #[test]
     fn image_request_and_decoded_png() {
         let png = tiny_png();
         let stub = Stub::start(vec![image_answer(&png), image_answer(&png)]);
@@ -1955,6 +2059,7 @@ mod tests {
                 provider: "openai",
                 model: "gpt-image-test".into(),
                 usage: None,
+                cache: None,
             }
         );
         config.moderation = None;

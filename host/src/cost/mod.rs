@@ -58,6 +58,8 @@ pub struct RunUsage {
     /// Text calls answered from the response cache, with the tokens the stored answer took
     /// when it was made: what the cache saved. Never part of the spent totals or cost.
     saved_text: BTreeMap<String, ModelTokens>,
+    /// Images answered from the response cache, as `images`: saved, not spent.
+    saved_images: BTreeMap<(String, String, String), u64>,
     /// Images by model, size and quality.
     images: BTreeMap<(String, String, String), u64>,
     /// Text calls on the longest chain of calls that waited for each other.
@@ -81,8 +83,9 @@ pub struct UsageTotals {
     /// Text calls on the run's longest chain of calls that wait for each other (a parallel
     /// block counts its longest branch); summed over runs, the calls one worker would wait on.
     pub sequential_calls: u64,
-    /// Text calls answered from the response cache: not in `calls` nor in the token counts
-    /// (they spent nothing); what they saved is `saved_cost_usd` beside these totals.
+    /// Model calls (chat completions and images) answered from the response cache: not in
+    /// `calls`, `images` nor the token counts (they spent nothing); what they saved is
+    /// `saved_cost_usd` beside these totals.
     pub cache_hits: u64,
 }
 
@@ -125,6 +128,14 @@ impl RunUsage {
             .add(usage);
     }
 
+    /// One image of `model` at `size`/`quality` answered from the response cache.
+    pub fn add_saved_image(&mut self, model: &str, size: &str, quality: &str) {
+        *self
+            .saved_images
+            .entry((model.to_owned(), size.to_owned(), quality.to_owned()))
+            .or_default() += 1;
+    }
+
     /// One image of `model` at `size`/`quality`.
     pub fn add_image(&mut self, model: &str, size: &str, quality: &str) {
         *self
@@ -150,8 +161,13 @@ impl RunUsage {
                 mine.entry(model.clone()).or_default().merge(tokens);
             }
         }
-        for (key, count) in &other.images {
-            *self.images.entry(key.clone()).or_default() += count;
+        for (mine, theirs) in [
+            (&mut self.images, &other.images),
+            (&mut self.saved_images, &other.saved_images),
+        ] {
+            for (key, count) in theirs {
+                *mine.entry(key.clone()).or_default() += count;
+            }
         }
     }
 
@@ -168,37 +184,25 @@ impl RunUsage {
         }
         totals.images = self.images.values().sum();
         totals.sequential_calls = self.sequential_calls;
-        totals.cache_hits = self.saved_text.values().map(|tokens| tokens.calls).sum();
+        totals.cache_hits = self
+            .saved_text
+            .values()
+            .map(|tokens| tokens.calls)
+            .sum::<u64>()
+            + self.saved_images.values().sum::<u64>();
         totals
     }
 
     /// The cost at `prices`: per text model, uncached input, cached input and output tokens at
     /// their prices per million; per image model and size/quality, images at their price.
     pub fn cost(&self, prices: &Prices) -> Cost {
-        let (mut usd, mut missing) = text_cost(&self.text, prices);
-        for ((model, size, quality), count) in &self.images {
-            match prices.image(model, size, quality) {
-                Some(each) => usd += *count as f64 * each,
-                None => missing.push(format!(
-                    "no price for image model `{model}` at `{}`",
-                    image_key(size, quality)
-                )),
-            }
-        }
-        Cost {
-            usd: missing.is_empty().then(|| round_usd(usd)),
-            missing,
-        }
+        priced(&self.text, &self.images, prices)
     }
 
     /// What the calls answered from the response cache would have cost at `prices`: the
-    /// saved cost, priced as [`RunUsage::cost`] prices text calls.
+    /// saved cost, priced as [`RunUsage::cost`] prices what was spent.
     pub fn saved_cost(&self, prices: &Prices) -> Cost {
-        let (usd, missing) = text_cost(&self.saved_text, prices);
-        Cost {
-            usd: missing.is_empty().then(|| round_usd(usd)),
-            missing,
-        }
+        priced(&self.saved_text, &self.saved_images, prices)
     }
 }
 
@@ -223,6 +227,28 @@ impl ModelTokens {
         self.output += other.output;
         self.reasoning += other.reasoning;
         self.unknown += other.unknown;
+    }
+}
+
+/// The cost of `text` calls and `images` at `prices`.
+fn priced(
+    text: &BTreeMap<String, ModelTokens>,
+    images: &BTreeMap<(String, String, String), u64>,
+    prices: &Prices,
+) -> Cost {
+    let (mut usd, mut missing) = text_cost(text, prices);
+    for ((model, size, quality), count) in images {
+        match prices.image(model, size, quality) {
+            Some(each) => usd += *count as f64 * each,
+            None => missing.push(format!(
+                "no price for image model `{model}` at `{}`",
+                image_key(size, quality)
+            )),
+        }
+    }
+    Cost {
+        usd: missing.is_empty().then(|| round_usd(usd)),
+        missing,
     }
 }
 
@@ -358,6 +384,10 @@ mod tests {
         // (1000 * 2 + 100 * 8) / 1e6 spent; (3000 * 2 + 300 * 8) / 1e6 saved.
         assert_eq!(run.cost(&prices()).usd, Some(0.0028));
         assert_eq!(run.saved_cost(&prices()).usd, Some(0.0084));
+        run.add_saved_image("i", "1024x1024", "low");
+        assert_eq!(run.totals().cache_hits, 3);
+        assert_eq!(run.totals().images, 0);
+        assert_eq!(run.saved_cost(&prices()).usd, Some(0.0184));
         let mut unpriced = RunUsage::default();
         unpriced.add_saved_text("local-model", None);
         assert_eq!(unpriced.saved_cost(&prices()).usd, None);

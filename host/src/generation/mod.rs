@@ -75,7 +75,7 @@ impl Backends {
         let cache = Some((&config.cache, cwd));
         Ok(Backends {
             text: backends::text_backend_with_notices(text, env, notices.clone(), cache)?,
-            image: backends::image_backend_with_notices(image, text, env, notices.clone())?,
+            image: backends::image_backend_with_notices(image, text, env, notices.clone(), cache)?,
         })
     }
 }
@@ -316,6 +316,9 @@ struct ImageCallRecord {
     quality: String,
     /// The images API's `usage` as it came; null when absent (and offline).
     usage: Option<Value>,
+    /// What the response cache did (absent when the call went through none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache: Option<backends::CacheStatus>,
 }
 
 impl RunRecord {
@@ -327,7 +330,11 @@ impl RunRecord {
             usage.merge(&title.usage());
         }
         if let Some(image) = &self.image_call {
-            usage.add_image(&image.model, &image.size, &image.quality);
+            if image.cache == Some(backends::CacheStatus::Hit) {
+                usage.add_saved_image(&image.model, &image.size, &image.quality);
+            } else {
+                usage.add_image(&image.model, &image.size, &image.quality);
+            }
         }
         usage
     }
@@ -622,6 +629,7 @@ fn run_phases(
         size: image_config.size.clone(),
         quality: image_config.quality.clone(),
         usage: image.usage.clone(),
+        cache: image.cache,
     });
     artifacts::write_atomic_deferred(&paths.image, &image.png)
         .map_err(|e| image_error("io", error_chain(&e)))?;
