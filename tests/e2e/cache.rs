@@ -427,3 +427,38 @@ fn a_file_that_is_not_a_cache_stops_the_command_naming_it() {
     // `--cache off` is the way past it.
     run_into(&sandbox, &plugins, &stub, "off", "1", &["--cache", "off"]).assert_code(0);
 }
+
+#[test]
+fn cache_stats_prune_and_clear() {
+    let stub = FreshStub::start();
+    let (sandbox, plugins) = with_plugins();
+    // Nothing there yet: said so, and nothing is created.
+    let none = run(sandbox.cmd().args(["cache", "stats"]));
+    none.assert_code(0);
+    assert!(none.stdout.contains("no response cache"), "{none}");
+    assert!(!sandbox.path().join("_artifacts/cache").exists());
+
+    run_into(&sandbox, &plugins, &stub, "first", "1", &[]).assert_code(0);
+    let stats = run(sandbox.cmd().args(["cache", "stats", "--json"]));
+    stats.assert_code(0);
+    assert_eq!(stats.json()["entries"], FIRST_RUN_REQUESTS, "{stats}");
+
+    // Everything is younger than a day: prune keeps it all.
+    let prune = run(sandbox
+        .cmd()
+        .args(["cache", "prune", "--older-than", "1", "--json"]));
+    prune.assert_code(0);
+    assert_eq!(prune.json()["deleted"]["entries"], 0, "{prune}");
+    let clear = run(sandbox.cmd().args(["cache", "clear"]));
+    clear.assert_code(0);
+    assert!(
+        clear
+            .stdout
+            .contains(&format!("deleted        {FIRST_RUN_REQUESTS} answers")),
+        "{clear}"
+    );
+
+    // After a clear the same run calls again.
+    run_into(&sandbox, &plugins, &stub, "again", "1", &[]).assert_code(0);
+    assert_eq!(stub.count(), 2 * FIRST_RUN_REQUESTS);
+}

@@ -159,6 +159,34 @@ pub enum CacheError {
 /// The way out of every cache error.
 const REMEDY: &str = "run with `--cache off` (or `cache.mode = \"off\"`) to bypass it, or delete the file to start an empty cache";
 
+/// What `cache stats` reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CacheStats {
+    pub path: PathBuf,
+    /// Stored answers (chat and image).
+    pub entries: u64,
+    /// Of which images.
+    pub image_entries: u64,
+    /// When the oldest and newest were stored (Unix seconds); `None` when empty.
+    pub oldest_unix: Option<i64>,
+    pub newest_unix: Option<i64>,
+    /// The database file and its write-ahead log.
+    pub database_bytes: u64,
+    pub image_files: u64,
+    pub image_bytes: u64,
+}
+
+/// What `cache prune` and `cache clear` deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Pruned {
+    pub entries: u64,
+    /// Image files no remaining entry names.
+    pub images: u64,
+}
+
+/// The endpoint image entries are stored under.
+pub(crate) const IMAGES_ENDPOINT: &str = "images/generations";
+
 /// An open cache database (`mode` is `use` or `refresh`).
 #[derive(Debug)]
 pub struct ResponseCache {
@@ -249,6 +277,124 @@ impl ResponseCache {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Counts and sizes, for `image-project cache stats`.
+    pub fn stats(&self) -> Result<CacheStats, CacheError> {
+        let (entries, image_entries, oldest_unix, newest_unix): (i64, i64, _, _) = lock(
+            &self.connection,
+        )
+        .query_row(
+            "SELECT COUNT(*), COALESCE(SUM(endpoint = ?1), 0), MIN(created_unix), MAX(created_unix)
+                 FROM responses",
+            params![IMAGES_ENDPOINT],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+        )
+        .map_err(|source| self.error("count its entries".to_owned(), source))?;
+        let (image_files, image_bytes) = self
+            .image_files()?
+            .iter()
+            .fold((0u64, 0u64), |(count, bytes), (_, size)| {
+                (count + 1, bytes + size)
+            });
+        let file_bytes = |suffix: &str| {
+            let mut name = self.path.clone().into_os_string();
+            name.push(suffix);
+            std::fs::metadata(PathBuf::from(name)).map_or(0, |m| m.len())
+        };
+        // SQLite counts are never negative.
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        Ok(CacheStats {
+            path: self.path.clone(),
+            entries: count(entries),
+            image_entries: count(image_entries),
+            oldest_unix,
+            newest_unix,
+            database_bytes: file_bytes("") + file_bytes("-wal"),
+            image_files,
+            image_bytes,
+        })
+    }
+
+    /// Deletes the entries stored more than `older_than_days` days ago (every entry with
+    /// `None`), then the image files no remaining entry names. For `cache prune` and `cache
+    /// clear`.
+    pub fn prune(&self, older_than_days: Option<u32>) -> Result<Pruned, CacheError> {
+        let cutoff = match older_than_days {
+            Some(days) => unix_now().saturating_sub(i64::from(days) * 86_400),
+            None => i64::MAX,
+        };
+        let connection = lock(&self.connection);
+        let entries = connection
+            .execute(
+                "DELETE FROM responses WHERE created_unix < ?1",
+                params![cutoff],
+            )
+            .map_err(|source| self.error("delete old entries".to_owned(), source))?;
+        let mut kept = HashSet::new();
+        let mut select = connection
+            .prepare("SELECT key, body FROM responses WHERE endpoint = ?1")
+            .map_err(|source| self.error("list its images".to_owned(), source))?;
+        let rows = select
+            .query_map(params![IMAGES_ENDPOINT], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })
+            .map_err(|source| self.error("list its images".to_owned(), source))?;
+        for row in rows {
+            let (key, body) =
+                row.map_err(|source| self.error("list its images".to_owned(), source))?;
+            let sha = serde_json::from_str::<Value>(&body)
+                .ok()
+                .and_then(|body| body.get("png_sha256")?.as_str().map(str::to_owned))
+                .ok_or_else(|| CacheError::BadEntry {
+                    path: self.path.clone(),
+                    key,
+                    detail: "no `png_sha256` in the image entry".to_owned(),
+                })?;
+            kept.insert(format!("{sha}.png"));
+        }
+        let mut images = 0;
+        for (file, _) in self.image_files()? {
+            let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if !kept.contains(name) {
+                std::fs::remove_file(&file)
+                    .map_err(|source| CacheError::ImageFile { path: file, source })?;
+                images += 1;
+            }
+        }
+        Ok(Pruned {
+            entries: entries as u64,
+            images,
+        })
+    }
+
+    /// The files of the images directory with their sizes (none when it does not exist).
+    fn image_files(&self) -> Result<Vec<(PathBuf, u64)>, CacheError> {
+        let dir = self.image_file("x");
+        let dir = dir.parent().unwrap_or(Path::new("."));
+        let listing = match std::fs::read_dir(dir) {
+            Ok(listing) => listing,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(CacheError::ImageFile {
+                    path: dir.to_path_buf(),
+                    source,
+                })
+            }
+        };
+        let mut files = Vec::new();
+        for entry in listing {
+            let entry = entry.map_err(|source| CacheError::ImageFile {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+            let size = entry.metadata().map_or(0, |m| m.len());
+            if entry.path().extension().is_some_and(|ext| ext == "png") {
+                files.push((entry.path(), size));
+            }
+        }
+        files.sort();
+        Ok(files)
     }
 
     /// The stored answer body under `key`, unless it expired or the mode is `refresh` and this
@@ -551,6 +697,48 @@ mod tests {
         std::fs::write(&file, b"other").expect("alter");
         let err = cache.load_image("a", &stored).expect_err("altered");
         assert!(err.to_string().contains("does not match its hash"), "{err}");
+    }
+
+    #[test]
+    fn stats_prune_and_clear() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = open(dir.path(), CacheMode::Use);
+        cache
+            .store("old", "chat/completions", "m", &json!({}))
+            .expect("store");
+        cache
+            .store_image("img", IMAGES_ENDPOINT, "m", b"png-1", None)
+            .expect("image");
+        lock(&cache.connection)
+            .execute(
+                "UPDATE responses SET created_unix = created_unix - 10 * 86400 WHERE key = 'old'",
+                [],
+            )
+            .expect("age");
+        let stats = cache.stats().expect("stats");
+        assert_eq!(
+            (stats.entries, stats.image_entries, stats.image_files),
+            (2, 1, 1)
+        );
+        assert_eq!(
+            cache.prune(Some(5)).expect("prune"),
+            Pruned {
+                entries: 1,
+                images: 0
+            }
+        );
+        assert_eq!(
+            cache.prune(None).expect("clear"),
+            Pruned {
+                entries: 1,
+                images: 1
+            }
+        );
+        let stats = cache.stats().expect("stats");
+        assert_eq!(
+            (stats.entries, stats.image_files, stats.oldest_unix),
+            (0, 0, None)
+        );
     }
 
     #[test]

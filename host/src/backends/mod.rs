@@ -21,8 +21,7 @@ mod roles;
 pub(crate) mod stub;
 
 pub use cache::{
-    CacheError, CacheMode, CacheSection, CacheStatus, ResponseCache,
-    DEFAULT_PATH as DEFAULT_CACHE_PATH, KEY_RECIPE as CACHE_KEY_RECIPE,
+    CacheError, CacheMode, CacheSection, CacheStats, CacheStatus, Pruned, ResponseCache,
 };
 pub(crate) use config::text_backend_section;
 pub use config::{ImageBackendConfig, Provider, TextBackendConfig};

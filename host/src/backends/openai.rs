@@ -55,7 +55,7 @@ pub(crate) const COMPLETION_TOKENS_ESTIMATE: u64 = 1000;
 /// The chat endpoint, under an API root.
 const CHAT_PATH: &str = "chat/completions";
 /// The images endpoint, under an API root.
-const IMAGES_PATH: &str = "images/generations";
+const IMAGES_PATH: &str = super::cache::IMAGES_ENDPOINT;
 /// The step path of a run's image in its cache key (an image call has no pipeline step).
 const IMAGE_STEP: &str = "image";
 /// The redaction marker that replaces the key's value.
