@@ -462,3 +462,36 @@ fn cache_stats_prune_and_clear() {
     run_into(&sandbox, &plugins, &stub, "again", "1", &[]).assert_code(0);
     assert_eq!(stub.count(), 2 * FIRST_RUN_REQUESTS);
 }
+
+#[test]
+fn generate_takes_cache_too() {
+    let stub = FreshStub::start();
+    let sandbox = Sandbox::new();
+    sandbox.write("cache.toml", CONFIG);
+    let base_url = format!("backend.text.base_url=\"{}\"", stub.base_url);
+    let generate = |extra: &[&str]| {
+        let mut cmd = sandbox.cmd();
+        cmd.args(["generate", "--config", "cache.toml", "--set", &base_url])
+            .args(["--seed", "7", "--mode", "prompt_only", "--json"])
+            .args(extra)
+            .env("IMAGE_PROJECT_E2E_CACHE_KEY", "sk-e2e-cache-stub");
+        run(&mut cmd)
+    };
+    let first = generate(&[]);
+    first.assert_code(0);
+    let calls = stub.count();
+    assert!(calls > 0, "{first}");
+    let again = generate(&[]);
+    again.assert_code(0);
+    assert_eq!(stub.count(), calls, "{again}");
+    let report = again.json();
+    assert_eq!(report["final_prompt"], first.json()["final_prompt"]);
+    assert_eq!(report["usage"]["calls"], 0, "{again}");
+    assert_eq!(report["usage"]["cache_hits"], calls, "{again}");
+    assert!(
+        close(&report["saved_cost_usd"], calls as f64 * USD_PER_CALL),
+        "{again}"
+    );
+    generate(&["--cache", "off"]).assert_code(0);
+    assert_eq!(stub.count(), 2 * calls);
+}
