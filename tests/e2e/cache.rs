@@ -1,9 +1,10 @@
 //! The response cache (issue 12): against a loopback stub that answers every chat completion
 //! with a text it never gave before and counts the requests, a re-run of `ab_refinement_block`
-//! with the same seed makes no request and gives byte-identical final prompts; another seed
-//! misses; `--cache refresh` calls again and overwrites; `--cache off` never touches the
-//! database; two processes share one cache; a file that is not a database stops the command
-//! with exit 2 naming it.
+//! with the same seed makes no request and gives byte-identical final prompts; a change to the
+//! last stage re-calls only its steps; another seed misses; `--cache refresh` calls again and
+//! overwrites; `--cache off` never touches the database; two processes share one cache; a file
+//! that is not a database stops the command with exit 2 naming it; `generate` takes `--cache`
+//! too; `cache stats | prune | clear` look after the file.
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};

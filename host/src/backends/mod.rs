@@ -1,6 +1,7 @@
 //! Text and image providers: the only code that talks to a model. `offline` answers
 //! deterministically (from seed, step path and prompt) so every experiment runs with no network;
-//! `openai` speaks the OpenAI-compatible HTTP API.
+//! `openai` speaks the OpenAI-compatible HTTP API; `cache` keeps its successful answers (the
+//! response cache), so a re-run of the same request, seed and step makes no HTTP call.
 //!
 //! Backends know nothing of stages or transcripts: they take one call and return one reply.
 //! Recording the call is the engine's job. Nor do they own a log: when a backend changes how

@@ -20,14 +20,13 @@
 //! engine) adds which step failed.
 
 use std::io::Read;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use std::sync::Arc;
-
-use super::answer::{read_answer, read_usage, AnswerProblem};
+use super::answer::{read_answer, read_usage, AnswerProblem, ReadAnswer};
 use super::cache::{request_key, CacheError, CacheStatus, ResponseCache};
 use super::endpoint::ApiRoot;
 use super::limiter::{Adjustment, Limiter};
@@ -758,20 +757,14 @@ impl OpenaiText {
                 AnswerProblem::Unusable(detail) => detail,
             },
         })?;
-        Ok(ChatReply {
-            text: read.text,
-            provider: PROVIDER,
-            model: model.to_string(),
-            attempts: 0,
-            details: Some(ReplyDetails {
-                finish_reason: read.finish_reason,
-                model: read.model,
-                reasoning: read.reasoning,
-                sent_messages: normalised,
-            }),
-            usage: read_usage(stored),
-            cache: Some(CacheStatus::Hit),
-        })
+        Ok(reply(
+            read,
+            stored,
+            model,
+            0,
+            normalised,
+            Some(CacheStatus::Hit),
+        ))
     }
 
     /// The step's limit, else the backend's.
@@ -822,20 +815,14 @@ impl TextBackend for OpenaiText {
                     }
                     None => None,
                 };
-                Ok(ChatReply {
-                    text: read.text,
-                    provider: PROVIDER,
-                    model: model.to_string(),
-                    attempts: answer.attempts,
-                    details: Some(ReplyDetails {
-                        finish_reason: read.finish_reason,
-                        model: read.model,
-                        reasoning: read.reasoning,
-                        sent_messages: normalised,
-                    }),
-                    usage: read_usage(&answer.body),
-                    cache: status,
-                })
+                Ok(reply(
+                    read,
+                    &answer.body,
+                    model,
+                    answer.attempts,
+                    normalised,
+                    status,
+                ))
             }
             Err(AnswerProblem::Truncated { completion_tokens }) => Err(BackendError::Truncated {
                 url: answer.url,
@@ -856,6 +843,31 @@ impl TextBackend for OpenaiText {
 
     fn model(&self) -> &str {
         &self.chat.model
+    }
+}
+
+/// The reply made of an answer `body` (just received, or stored) and what was `read` from it.
+fn reply(
+    read: ReadAnswer,
+    body: &Value,
+    model: &str,
+    attempts: u32,
+    sent_messages: Option<Vec<ChatMessage>>,
+    cache: Option<CacheStatus>,
+) -> ChatReply {
+    ChatReply {
+        text: read.text,
+        provider: PROVIDER,
+        model: model.to_string(),
+        attempts,
+        details: Some(ReplyDetails {
+            finish_reason: read.finish_reason,
+            model: read.model,
+            reasoning: read.reasoning,
+            sent_messages,
+        }),
+        usage: read_usage(body),
+        cache,
     }
 }
 
