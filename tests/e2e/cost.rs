@@ -33,6 +33,10 @@ max_retries = 0
 input_usd_per_mtok = 2.0
 cached_input_usd_per_mtok = 0.5
 output_usd_per_mtok = 8.0
+
+# Every call is counted here: none is answered from the response cache (`cache.rs` tests that).
+[cache]
+mode = "off"
 "#;
 
 /// One call at those prices: 800 uncached input tokens at 2.0, 200 cached at 0.5 and 50 output
@@ -147,6 +151,7 @@ fn usage_and_cost_are_recorded_per_step_run_variant_and_experiment() {
         "images": 0,
         "calls_without_usage": 0,
         "sequential_calls": CALLS_PER_RUN,
+        "cache_hits": 0,
     });
     let run_cost = CALLS_PER_RUN as f64 * USD_PER_CALL;
     let results = read_jsonl(&out.join("results.jsonl"), &output);

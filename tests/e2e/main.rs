@@ -50,3 +50,6 @@ mod catalogue;
 mod secrets;
 // Usage and cost: per-step usage, run/variant/experiment totals and prices against a usage stub.
 mod cost;
+// The response cache: re-runs without HTTP, seeds apart, refresh, off, two processes, bad files,
+// `generate --cache` and the `cache` command.
+mod cache;

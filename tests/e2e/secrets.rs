@@ -180,7 +180,11 @@ fn no_artifact_ever_holds_a_key() {
         format!("[backend.text]\nprovider = \"openai\"\nbase_url = \"{url}\"\napi_key_env = \"{KEY_VAR}\"\nmax_retries = 0\n")
     };
     let echo_ok = input("ok.toml", &openai(&stub.ok()));
-    let echo_denied = input("denied.toml", &openai(&stub.denied()));
+    // The denied run must reach the server: the ok run's answers are in the response cache.
+    let echo_denied = input(
+        "denied.toml",
+        &format!("{}[cache]\nmode = \"off\"\n", openai(&stub.denied())),
+    );
     let pasted_key = input(
         "pasted.toml",
         &format!("[backend.text]\nprovider = \"openai\"\napi_key_env = \"{KEY}\"\n"),

@@ -1,6 +1,7 @@
 //! Text and image providers: the only code that talks to a model. `offline` answers
 //! deterministically (from seed, step path and prompt) so every experiment runs with no network;
-//! `openai` speaks the OpenAI-compatible HTTP API.
+//! `openai` speaks the OpenAI-compatible HTTP API; `cache` keeps its successful answers (the
+//! response cache), so a re-run of the same request, seed and step makes no HTTP call.
 //!
 //! Backends know nothing of stages or transcripts: they take one call and return one reply.
 //! Recording the call is the engine's job. Nor do they own a log: when a backend changes how
@@ -8,6 +9,7 @@
 //! [`Notices`] it was built with, and whoever built it decides where the line goes.
 
 mod answer;
+mod cache;
 mod config;
 mod endpoint;
 mod limiter;
@@ -19,10 +21,14 @@ mod roles;
 #[cfg(test)]
 pub(crate) mod stub;
 
+pub use cache::{
+    CacheError, CacheMode, CacheSection, CacheStats, CacheStatus, Pruned, ResponseCache,
+};
 pub(crate) use config::text_backend_section;
 pub use config::{ImageBackendConfig, Provider, TextBackendConfig};
 pub use endpoint::DEFAULT_BASE_URL;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,6 +93,9 @@ pub struct ChatReply {
     /// The call's tokens: the answer's `usage`, or counted offline; `None` when an HTTP answer
     /// carried no `usage` (some local servers send none).
     pub usage: Option<TokenUsage>,
+    /// What the response cache did; `None` when the call does not go through one (offline,
+    /// or `cache.mode = "off"`).
+    pub cache: Option<CacheStatus>,
 }
 
 /// What an HTTP answer carried beside the text the stage parses.
@@ -129,6 +138,8 @@ pub struct ImageReply {
     /// The images API's `usage` object as it came (GPT Image models send token counts), for the
     /// transcript; `None` offline or when absent. Images are priced per image, not by it.
     pub usage: Option<serde_json::Value>,
+    /// What the response cache did; `None` when the call does not go through one.
+    pub cache: Option<CacheStatus>,
 }
 
 /// Generates images.
@@ -185,6 +196,9 @@ pub enum BackendError {
     /// The offline image could not be encoded.
     #[error("could not encode the offline image as PNG")]
     Png(#[source] png::EncodingError),
+    /// The response cache could not be read or written.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
     #[error("{0}")]
     Other(String),
 }
@@ -286,16 +300,20 @@ pub fn text_backend(
     config: &TextBackendConfig,
     env: EnvLookup<'_>,
 ) -> Result<Arc<dyn TextBackend>, BackendError> {
-    text_backend_with_notices(config, env, Notices::none())
+    text_backend_with_notices(config, env, Notices::none(), None)
 }
 
-/// [`text_backend`], reporting rate adjustments to `notices`.
+/// [`text_backend`], reporting rate adjustments to `notices`; with `cache` (the `[cache]`
+/// section and the directory its path is relative to) an `openai` backend answers from the
+/// response cache. The cache is opened only once every other setting and the key passed, so a
+/// command refused for a missing key writes nothing.
 pub fn text_backend_with_notices(
     config: &TextBackendConfig,
     env: EnvLookup<'_>,
     notices: Notices,
+    cache: Option<(&CacheSection, &Path)>,
 ) -> Result<Arc<dyn TextBackend>, BackendError> {
-    build_text(config, env, Backoff::DEFAULT, notices)
+    build_cached_text(config, env, Backoff::DEFAULT, notices, cache)
 }
 
 /// Builds the image backend the config names (unset `base_url`, `api_key_env`, `timeout_s`,
@@ -307,25 +325,39 @@ pub fn image_backend(
     text: &TextBackendConfig,
     env: EnvLookup<'_>,
 ) -> Result<Arc<dyn ImageBackend>, BackendError> {
-    image_backend_with_notices(config, text, env, Notices::none())
+    image_backend_with_notices(config, text, env, Notices::none(), None)
 }
 
-/// [`image_backend`], reporting rate adjustments to `notices`.
+/// [`image_backend`], reporting rate adjustments to `notices`; with `cache` an `openai`
+/// backend answers from the response cache, opened after the key check as for text.
 pub fn image_backend_with_notices(
     config: &ImageBackendConfig,
     text: &TextBackendConfig,
     env: EnvLookup<'_>,
     notices: Notices,
+    cache: Option<(&CacheSection, &Path)>,
 ) -> Result<Arc<dyn ImageBackend>, BackendError> {
-    build_image(config, text, env, Backoff::DEFAULT, notices)
+    build_cached_image(config, text, env, Backoff::DEFAULT, notices, cache)
 }
 
-/// [`text_backend_with_notices`] with the retry backoff as a parameter (tests keep it short).
+/// [`build_cached_text`] without a cache.
+#[cfg(test)]
 pub(crate) fn build_text(
     config: &TextBackendConfig,
     env: EnvLookup<'_>,
     backoff: Backoff,
     notices: Notices,
+) -> Result<Arc<dyn TextBackend>, BackendError> {
+    build_cached_text(config, env, backoff, notices, None)
+}
+
+/// [`text_backend_with_notices`] with the retry backoff as a parameter (tests keep it short).
+pub(crate) fn build_cached_text(
+    config: &TextBackendConfig,
+    env: EnvLookup<'_>,
+    backoff: Backoff,
+    notices: Notices,
+    cache: Option<(&CacheSection, &Path)>,
 ) -> Result<Arc<dyn TextBackend>, BackendError> {
     let max_concurrency = check_concurrency(config.max_concurrency)?;
     match config.provider {
@@ -349,6 +381,11 @@ pub(crate) fn build_text(
                 kind: "text",
                 notices,
             });
+            // Offline answers are deterministic already: only HTTP answers are cached.
+            let cache = match cache {
+                Some((section, cwd)) => ResponseCache::open(section, cwd)?.map(Arc::new),
+                None => None,
+            };
             Ok(Arc::new(OpenaiText::new(
                 client,
                 ChatSettings {
@@ -359,18 +396,32 @@ pub(crate) fn build_text(
                     max_completion_tokens: config.max_completion_tokens,
                     alternate_roles: config.alternate_roles,
                 },
+                cache,
             )))
         }
     }
 }
 
-/// [`image_backend_with_notices`] with the retry backoff as a parameter (tests keep it short).
+/// [`build_cached_image`] without a cache.
+#[cfg(test)]
 pub(crate) fn build_image(
     config: &ImageBackendConfig,
     text: &TextBackendConfig,
     env: EnvLookup<'_>,
     backoff: Backoff,
     notices: Notices,
+) -> Result<Arc<dyn ImageBackend>, BackendError> {
+    build_cached_image(config, text, env, backoff, notices, None)
+}
+
+/// [`image_backend_with_notices`] with the retry backoff as a parameter (tests keep it short).
+pub(crate) fn build_cached_image(
+    config: &ImageBackendConfig,
+    text: &TextBackendConfig,
+    env: EnvLookup<'_>,
+    backoff: Backoff,
+    notices: Notices,
+    cache: Option<(&CacheSection, &Path)>,
 ) -> Result<Arc<dyn ImageBackend>, BackendError> {
     match config.provider {
         Provider::Offline => {
@@ -405,6 +456,10 @@ pub(crate) fn build_image(
                 kind: "image",
                 notices,
             });
+            let cache = match cache {
+                Some((section, cwd)) => ResponseCache::open(section, cwd)?.map(Arc::new),
+                None => None,
+            };
             Ok(Arc::new(OpenaiImage::new(
                 client,
                 ImageSettings {
@@ -414,6 +469,7 @@ pub(crate) fn build_image(
                     moderation: config.moderation.clone(),
                     response_format: config.response_format.clone(),
                 },
+                cache,
             )))
         }
     }

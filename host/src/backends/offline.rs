@@ -116,6 +116,7 @@ impl TextBackend for OfflineText {
             model: model.to_string(),
             attempts: 1,
             details: None,
+            cache: None,
         })
     }
 

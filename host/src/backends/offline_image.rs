@@ -84,6 +84,7 @@ impl ImageBackend for OfflineImage {
             provider: super::offline::PROVIDER,
             model: self.model.clone(),
             usage: None,
+            cache: None,
         })
     }
 

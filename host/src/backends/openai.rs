@@ -20,12 +20,14 @@
 //! engine) adds which step failed.
 
 use std::io::Read;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use super::answer::{read_answer, read_usage, AnswerProblem};
+use super::answer::{read_answer, read_usage, AnswerProblem, ReadAnswer};
+use super::cache::{request_key, CacheError, CacheStatus, ResponseCache};
 use super::endpoint::ApiRoot;
 use super::limiter::{Adjustment, Limiter};
 use super::offline_image::is_png;
@@ -52,7 +54,9 @@ pub(crate) const COMPLETION_TOKENS_ESTIMATE: u64 = 1000;
 /// The chat endpoint, under an API root.
 const CHAT_PATH: &str = "chat/completions";
 /// The images endpoint, under an API root.
-const IMAGES_PATH: &str = "images/generations";
+const IMAGES_PATH: &str = super::cache::IMAGES_ENDPOINT;
+/// The step path of a run's image in its cache key (an image call has no pipeline step).
+const IMAGE_STEP: &str = "image";
 /// The redaction marker that replaces the key's value.
 pub(crate) const REDACTED: &str = "[redacted]";
 /// Keys shorter than this are placeholders, not secrets, and are not redacted (see `secret`).
@@ -685,6 +689,8 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 pub(crate) struct OpenaiText {
     client: Client,
     chat: ChatSettings,
+    /// Answers already paid for; `None` with `cache.mode = "off"`.
+    cache: Option<Arc<ResponseCache>>,
 }
 
 /// The chat-specific settings of [`OpenaiText`].
@@ -708,8 +714,16 @@ impl ChatSettings {
 }
 
 impl OpenaiText {
-    pub(crate) fn new(client: Client, chat: ChatSettings) -> Self {
-        OpenaiText { client, chat }
+    pub(crate) fn new(
+        client: Client,
+        chat: ChatSettings,
+        cache: Option<Arc<ResponseCache>>,
+    ) -> Self {
+        OpenaiText {
+            client,
+            chat,
+            cache,
+        }
     }
 
     /// The request body for `call`, with `messages` as they go out.
@@ -734,6 +748,36 @@ impl OpenaiText {
         body
     }
 
+    /// The reply a cache hit gives: the stored answer read as if it had just arrived, with no
+    /// HTTP attempt.
+    fn stored_reply(
+        &self,
+        cache: &ResponseCache,
+        key: &str,
+        stored: &Value,
+        model: &str,
+        normalised: Option<Vec<ChatMessage>>,
+    ) -> Result<ChatReply, BackendError> {
+        // Only answers that read cleanly are stored, so a failure here means the row was
+        // altered: an error, never a silent call.
+        let read = read_answer(stored).map_err(|problem| CacheError::BadEntry {
+            path: cache.path().to_path_buf(),
+            key: key.to_owned(),
+            detail: match problem {
+                AnswerProblem::Truncated { .. } => "a truncated answer".to_owned(),
+                AnswerProblem::Unusable(detail) => detail,
+            },
+        })?;
+        Ok(reply(
+            read,
+            stored,
+            model,
+            0,
+            normalised,
+            Some(CacheStatus::Hit),
+        ))
+    }
+
     /// The step's limit, else the backend's.
     fn completion_limit(&self, call: &ChatCall<'_>) -> Option<u64> {
         call.max_completion_tokens
@@ -750,26 +794,47 @@ impl TextBackend for OpenaiText {
             None
         };
         let messages = normalised.as_deref().unwrap_or(call.messages);
+        let body = self.body(call, model, messages);
+        // The key covers the body exactly as it would be sent, so a change to any parameter
+        // (or to the messages after normalisation) is a different entry.
+        let cached = match &self.cache {
+            Some(cache) => {
+                let key = request_key(CHAT_PATH, &body, call.seed, call.step_path);
+                match cache.lookup(&key)? {
+                    Ok(stored) => {
+                        return self.stored_reply(cache, &key, &stored, model, normalised);
+                    }
+                    Err(status) => Some((cache, key, status)),
+                }
+            }
+            None => None,
+        };
         let answer = self.client.post_json(
             CHAT_PATH,
-            &self.body(call, model, messages),
+            &body,
             estimate_tokens(call),
             &format!("run `{}` step `{}`", call.generation_id, call.step_path),
         )?;
         match read_answer(&answer.body) {
-            Ok(read) => Ok(ChatReply {
-                text: read.text,
-                provider: PROVIDER,
-                model: model.to_string(),
-                attempts: answer.attempts,
-                details: Some(ReplyDetails {
-                    finish_reason: read.finish_reason,
-                    model: read.model,
-                    reasoning: read.reasoning,
-                    sent_messages: normalised,
-                }),
-                usage: read_usage(&answer.body),
-            }),
+            Ok(read) => {
+                // Only an answer the stage can use is stored: errors and cut answers are
+                // called again next time.
+                let status = match cached {
+                    Some((cache, key, status)) => {
+                        cache.store(&key, CHAT_PATH, model, &answer.body)?;
+                        Some(status)
+                    }
+                    None => None,
+                };
+                Ok(reply(
+                    read,
+                    &answer.body,
+                    model,
+                    answer.attempts,
+                    normalised,
+                    status,
+                ))
+            }
             Err(AnswerProblem::Truncated { completion_tokens }) => Err(BackendError::Truncated {
                 url: answer.url,
                 tokens: completion_tokens.or(self.completion_limit(call)),
@@ -792,11 +857,38 @@ impl TextBackend for OpenaiText {
     }
 }
 
+/// The reply made of an answer `body` (just received, or stored) and what was `read` from it.
+fn reply(
+    read: ReadAnswer,
+    body: &Value,
+    model: &str,
+    attempts: u32,
+    sent_messages: Option<Vec<ChatMessage>>,
+    cache: Option<CacheStatus>,
+) -> ChatReply {
+    ChatReply {
+        text: read.text,
+        provider: PROVIDER,
+        model: model.to_string(),
+        attempts,
+        details: Some(ReplyDetails {
+            finish_reason: read.finish_reason,
+            model: read.model,
+            reasoning: read.reasoning,
+            sent_messages,
+        }),
+        usage: read_usage(body),
+        cache,
+    }
+}
+
 /// The openai image backend.
 #[derive(Debug)]
 pub(crate) struct OpenaiImage {
     client: Client,
     settings: ImageSettings,
+    /// Images already paid for; `None` with `cache.mode = "off"`.
+    cache: Option<Arc<ResponseCache>>,
 }
 
 /// The image-specific settings of [`OpenaiImage`].
@@ -811,8 +903,16 @@ pub(crate) struct ImageSettings {
 }
 
 impl OpenaiImage {
-    pub(crate) fn new(client: Client, settings: ImageSettings) -> Self {
-        OpenaiImage { client, settings }
+    pub(crate) fn new(
+        client: Client,
+        settings: ImageSettings,
+        cache: Option<Arc<ResponseCache>>,
+    ) -> Self {
+        OpenaiImage {
+            client,
+            settings,
+            cache,
+        }
     }
 }
 
@@ -832,6 +932,26 @@ impl ImageBackend for OpenaiImage {
         if let Some(format) = &s.response_format {
             body["response_format"] = json!(format);
         }
+        // The key covers the body as sent; the step of a run's image is `image`.
+        let cached = match &self.cache {
+            Some(cache) => {
+                let key = request_key(IMAGES_PATH, &body, call.seed, IMAGE_STEP);
+                match cache.lookup(&key)? {
+                    Ok(stored) => {
+                        let (png, usage) = cache.load_image(&key, &stored)?;
+                        return Ok(ImageReply {
+                            png,
+                            provider: PROVIDER,
+                            model: s.model.clone(),
+                            usage,
+                            cache: Some(CacheStatus::Hit),
+                        });
+                    }
+                    Err(status) => Some((cache, key, status)),
+                }
+            }
+            None => None,
+        };
         // One image per request; `images_per_minute` paces requests, so the token count is moot.
         let request = format!("run `{}` image", call.generation_id);
         let answer = self.client.post_json(IMAGES_PATH, &body, 0, &request)?;
@@ -864,15 +984,25 @@ impl ImageBackend for OpenaiImage {
                 ))
             }
         };
+        let usage = answer
+            .body
+            .get("usage")
+            .filter(|usage| usage.is_object())
+            .cloned();
+        // Stored only now, once the answer held a PNG.
+        let status = match cached {
+            Some((cache, key, status)) => {
+                cache.store_image(&key, IMAGES_PATH, &s.model, &png, usage.as_ref())?;
+                Some(status)
+            }
+            None => None,
+        };
         Ok(ImageReply {
             png,
             provider: PROVIDER,
             model: s.model.clone(),
-            usage: answer
-                .body
-                .get("usage")
-                .filter(|usage| usage.is_object())
-                .cloned(),
+            usage,
+            cache: status,
         })
     }
 
@@ -1035,6 +1165,7 @@ mod tests {
                     sent_messages: None,
                 }),
                 usage: None,
+                cache: None,
             }
         );
         assert_eq!(
@@ -1879,6 +2010,68 @@ mod tests {
     }
 
     #[test]
+    fn a_cached_image_is_answered_without_a_request_and_another_seed_is_not() {
+        let png = tiny_png();
+        let stub = Stub::start(vec![image_answer(&png), image_answer(&png)]);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let section = super::super::CacheSection::default();
+        let backend = super::super::build_cached_image(
+            &image_config(),
+            &text_config(&stub.url),
+            &env_with_key,
+            FAST,
+            Notices::none(),
+            Some((&section, dir.path())),
+        )
+        .expect("image backend");
+        let call = |seed| ImageCall {
+            prompt: "a red fox",
+            seed,
+            generation_id: "g1",
+        };
+        let first = backend.generate(&call(3)).expect("first");
+        let again = backend.generate(&call(3)).expect("again");
+        assert_eq!(
+            (first.cache, again.cache),
+            (Some(CacheStatus::Miss), Some(CacheStatus::Hit))
+        );
+        assert_eq!(again.png, png);
+        assert_eq!(stub.requests().len(), 1);
+        let other = backend.generate(&call(4)).expect("other seed");
+        assert_eq!(other.cache, Some(CacheStatus::Miss));
+        assert_eq!(stub.requests().len(), 2);
+        let images = dir.path().join("_artifacts/cache/images");
+        assert_eq!(
+            std::fs::read_dir(&images).expect("images").count(),
+            1,
+            "one file for equal images"
+        );
+    }
+
+    #[test]
+    fn a_cached_chat_answer_is_replayed_without_a_request() {
+        let stub = Stub::start(vec![Canned::chat("a lighthouse")]);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let section = super::super::CacheSection::default();
+        let backend = super::super::build_cached_text(
+            &text_config(&stub.url),
+            &env_with_key,
+            FAST,
+            Notices::none(),
+            Some((&section, dir.path())),
+        )
+        .expect("text backend");
+        let first = chat(backend.as_ref(), ResponseShape::Text, None).expect("first");
+        let again = chat(backend.as_ref(), ResponseShape::Text, None).expect("again");
+        assert_eq!(
+            (first.cache, again.cache, again.attempts),
+            (Some(CacheStatus::Miss), Some(CacheStatus::Hit), 0)
+        );
+        assert_eq!(again.text, first.text);
+        assert_eq!(stub.requests().len(), 1);
+    }
+
+    #[test]
     fn image_request_and_decoded_png() {
         let png = tiny_png();
         let stub = Stub::start(vec![image_answer(&png), image_answer(&png)]);
@@ -1900,6 +2093,7 @@ mod tests {
                 provider: "openai",
                 model: "gpt-image-test".into(),
                 usage: None,
+                cache: None,
             }
         );
         config.moderation = None;

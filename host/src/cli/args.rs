@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use plugin_api::RunMode;
 
+use crate::backends::CacheMode;
 use crate::config::ConfigRequest;
 use crate::plugins::{Catalog, PluginDirOptions, PLUGIN_PATH_ENV};
 
@@ -23,12 +24,45 @@ pub struct ConfigArgs {
     /// Override one config key with a TOML value (repeatable), e.g. --set 'run.mode="full"'
     #[arg(long = "set", value_name = "KEY=VALUE", help_heading = CONFIG_HEADING)]
     pub sets: Vec<String>,
+
+    /// Response cache of the openai text backend [default: `cache.mode`, else use]
+    #[arg(long = "cache", value_name = "MODE", value_enum, help_heading = CONFIG_HEADING)]
+    pub cache: Option<CacheArg>,
 }
 
 impl ConfigArgs {
-    /// The layers to load, with `IMAGE_PROJECT_CONFIG` read from the environment.
+    /// The layers to load, with `IMAGE_PROJECT_CONFIG` read from the environment. `--cache`
+    /// is the last `--set` (`cache.mode`), so it wins over every file and earlier `--set`.
     pub fn request(&self, cwd: &std::path::Path) -> ConfigRequest {
-        ConfigRequest::from_env(self.files.clone(), self.sets.clone(), cwd.to_owned())
+        let mut sets = self.sets.clone();
+        if let Some(cache) = self.cache {
+            sets.push(format!(
+                "cache.mode=\"{}\"",
+                CacheMode::from(cache).as_str()
+            ));
+        }
+        ConfigRequest::from_env(self.files.clone(), sets, cwd.to_owned())
+    }
+}
+
+/// `--cache`, spelled as `cache.mode`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CacheArg {
+    /// Answer from the cache when it holds the request; store new answers
+    Use,
+    /// Call every request again and overwrite the stored answers
+    Refresh,
+    /// Neither read nor write the cache
+    Off,
+}
+
+impl From<CacheArg> for CacheMode {
+    fn from(mode: CacheArg) -> CacheMode {
+        match mode {
+            CacheArg::Use => CacheMode::Use,
+            CacheArg::Refresh => CacheMode::Refresh,
+            CacheArg::Off => CacheMode::Off,
+        }
     }
 }
 

@@ -15,6 +15,7 @@ use serde_json::{json, Map, Value};
 use super::args::{ConfigArgs, ModeArg, PluginDirArgs};
 use super::progress::Progress;
 use super::{CliError, CliResult, EXIT_OK, EXIT_RUN_FAILED};
+use crate::cost::UsageTotals;
 use crate::plugins::printable::{printable, HELP_CHARS, REASON_CHARS, SUMMARY_CHARS};
 use crate::runner::{
     self, describe_counts, describe_tallies, ExperimentReport, RunEvent, RunOptions,
@@ -579,6 +580,22 @@ fn print_spend(spend: &runner::spend::SpendSummary) {
     rows.push(row("total", &spend.total));
     println!();
     print_table(&rows, "");
+    if spend.total.usage.cache_hits > 0 {
+        println!(
+            "cache: {}",
+            cache_line(&spend.total.usage, spend.total.saved_cost_usd)
+        );
+    }
+}
+
+/// `42 of 50 calls from cache, saved 0.3100 USD` (`saved unknown` without a price or usage).
+pub(super) fn cache_line(usage: &UsageTotals, saved_usd: Option<f64>) -> String {
+    let saved = saved_usd.map_or_else(|| "unknown".to_owned(), |usd| format!("{usd:.4} USD"));
+    format!(
+        "{} of {} calls from cache, saved {saved}",
+        usage.cache_hits,
+        usage.cache_hits + usage.calls
+    )
 }
 
 /// Rows padded into columns (by characters), each line prefixed by `indent`.

@@ -48,6 +48,7 @@ pub fn exec(args: Args) -> CliResult {
             "usage": outcome.usage.totals(),
             "cost_usd": outcome.cost.usd,
             "cost_missing": outcome.cost.missing,
+            "saved_cost_usd": outcome.saved_cost.usd,
         });
         println!(
             "{}",
@@ -74,6 +75,12 @@ pub fn exec(args: Args) -> CliResult {
         match outcome.cost.usd {
             Some(usd) => println!("cost           {usd:.4} USD"),
             None => println!("cost           unknown"),
+        }
+        if usage.cache_hits > 0 {
+            println!(
+                "cache          {}",
+                super::experiments_run::cache_line(&usage, outcome.saved_cost.usd)
+            );
         }
         if let Some(prompt) = &outcome.final_prompt {
             println!("\n{prompt}");

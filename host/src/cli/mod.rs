@@ -3,6 +3,7 @@
 //! nothing below it does.
 
 mod args;
+mod cache;
 mod experiments_describe;
 mod experiments_list;
 mod experiments_report;
@@ -61,6 +62,9 @@ enum Command {
     /// List, describe and run experiment plugins
     #[command(subcommand)]
     Experiments(ExperimentsCommand),
+    /// Inspect or empty the response cache
+    #[command(subcommand)]
+    Cache(cache::Command),
     Generate(generate::Args),
     IndexArtifacts(index_artifacts::Args),
     /// List the plans `prompt.plan` can select
@@ -105,6 +109,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         }
         Command::Experiments(ExperimentsCommand::Run(args)) => experiments_run::exec(args),
         Command::Experiments(ExperimentsCommand::Report(args)) => experiments_report::exec(args),
+        Command::Cache(command) => cache::exec(command),
         Command::Generate(args) => generate::exec(args),
         Command::IndexArtifacts(args) => index_artifacts::exec(args),
         Command::Plans(PlansCommand::List(args)) => plans_list::exec(args),

@@ -21,6 +21,7 @@ pub const SECTIONS: &[&str] = &[
     "data",
     "pricing",
     "budget",
+    "cache",
     "experiment_runners",
 ];
 
@@ -206,7 +207,7 @@ mod tests {
                 ..
             }
         ));
-        assert!(err.to_string().ends_with("\n\nthe sections are `run`, `image`, `prompt`, `context`, `experiment`, `backend`, `data`, `pricing`, `budget`, `experiment_runners`"));
+        assert!(err.to_string().ends_with("\n\nthe sections are `run`, `image`, `prompt`, `context`, `experiment`, `backend`, `data`, `pricing`, `budget`, `cache`, `experiment_runners`"));
     }
 
     #[test]

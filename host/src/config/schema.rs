@@ -28,7 +28,7 @@ use super::error::{ConfigError, Layer};
 use super::key;
 use super::suggest::did_you_mean;
 use super::RUNNERS_KEY;
-use crate::backends::{ImageBackendConfig, TextBackendConfig};
+use crate::backends::{CacheSection, ImageBackendConfig, TextBackendConfig};
 use crate::context::{Hemisphere, InjectionLocation, Injector};
 use crate::cost::PricingSection;
 use crate::pipeline::compiler::{OutputConfig, StageConfigs, StagesConfig};
@@ -61,6 +61,9 @@ pub struct RunConfig {
     /// `[budget]`: what an experiment may spend.
     #[serde(default)]
     pub budget: BudgetSection,
+    /// `[cache]`: the response cache of the openai text backend.
+    #[serde(default)]
+    pub cache: CacheSection,
 }
 
 /// `[budget]`.
@@ -907,7 +910,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "unknown config key `upscale`\n\nthe sections are `run`, `image`, `prompt`, \
-             `context`, `experiment`, `backend`, `data`, `pricing`, `budget`"
+             `context`, `experiment`, `backend`, `data`, `pricing`, `budget`, `cache`"
         );
     }
 

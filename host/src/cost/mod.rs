@@ -49,11 +49,17 @@ struct ModelTokens {
     unknown: u64,
 }
 
-/// What one run used, by model: every text call and every image.
+/// What one run used, by model: every text call and every image; and, apart, the text calls
+/// the response cache answered (saved, not spent).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunUsage {
     /// By the model the call asked for (the one its price is looked up by).
     text: BTreeMap<String, ModelTokens>,
+    /// Text calls answered from the response cache, with the tokens the stored answer took
+    /// when it was made: what the cache saved. Never part of the spent totals or cost.
+    saved_text: BTreeMap<String, ModelTokens>,
+    /// Images answered from the response cache, as `images`: saved, not spent.
+    saved_images: BTreeMap<(String, String, String), u64>,
     /// Images by model, size and quality.
     images: BTreeMap<(String, String, String), u64>,
     /// Text calls on the longest chain of calls that waited for each other.
@@ -77,6 +83,10 @@ pub struct UsageTotals {
     /// Text calls on the run's longest chain of calls that wait for each other (a parallel
     /// block counts its longest branch); summed over runs, the calls one worker would wait on.
     pub sequential_calls: u64,
+    /// Model calls (chat completions and images) answered from the response cache: not in
+    /// `calls`, `images` nor the token counts (they spent nothing); what they saved is
+    /// `saved_cost_usd` beside these totals.
+    pub cache_hits: u64,
 }
 
 impl UsageTotals {
@@ -90,6 +100,7 @@ impl UsageTotals {
         self.images += other.images;
         self.calls_without_usage += other.calls_without_usage;
         self.sequential_calls += other.sequential_calls;
+        self.cache_hits += other.cache_hits;
     }
 }
 
@@ -105,17 +116,24 @@ pub struct Cost {
 impl RunUsage {
     /// One text call to `model`; `usage` is `None` when the answer carried none.
     pub fn add_text(&mut self, model: &str, usage: Option<&TokenUsage>) {
-        let tokens = self.text.entry(model.to_owned()).or_default();
-        tokens.calls += 1;
-        match usage {
-            Some(usage) => {
-                tokens.input += usage.input_tokens;
-                tokens.cached += usage.cached_input_tokens;
-                tokens.output += usage.output_tokens;
-                tokens.reasoning += usage.reasoning_tokens;
-            }
-            None => tokens.unknown += 1,
-        }
+        self.text.entry(model.to_owned()).or_default().add(usage);
+    }
+
+    /// One text call to `model` answered from the response cache; `usage` is what the stored
+    /// answer took when it was made.
+    pub fn add_saved_text(&mut self, model: &str, usage: Option<&TokenUsage>) {
+        self.saved_text
+            .entry(model.to_owned())
+            .or_default()
+            .add(usage);
+    }
+
+    /// One image of `model` at `size`/`quality` answered from the response cache.
+    pub fn add_saved_image(&mut self, model: &str, size: &str, quality: &str) {
+        *self
+            .saved_images
+            .entry((model.to_owned(), size.to_owned(), quality.to_owned()))
+            .or_default() += 1;
     }
 
     /// One image of `model` at `size`/`quality`.
@@ -135,17 +153,21 @@ impl RunUsage {
     /// Adds everything `other` used, as if it ran after what this one counts.
     pub fn merge(&mut self, other: &RunUsage) {
         self.sequential_calls += other.sequential_calls;
-        for (model, tokens) in &other.text {
-            let mine = self.text.entry(model.clone()).or_default();
-            mine.calls += tokens.calls;
-            mine.input += tokens.input;
-            mine.cached += tokens.cached;
-            mine.output += tokens.output;
-            mine.reasoning += tokens.reasoning;
-            mine.unknown += tokens.unknown;
+        for (mine, theirs) in [
+            (&mut self.text, &other.text),
+            (&mut self.saved_text, &other.saved_text),
+        ] {
+            for (model, tokens) in theirs {
+                mine.entry(model.clone()).or_default().merge(tokens);
+            }
         }
-        for (key, count) in &other.images {
-            *self.images.entry(key.clone()).or_default() += count;
+        for (mine, theirs) in [
+            (&mut self.images, &other.images),
+            (&mut self.saved_images, &other.saved_images),
+        ] {
+            for (key, count) in theirs {
+                *mine.entry(key.clone()).or_default() += count;
+            }
         }
     }
 
@@ -162,48 +184,100 @@ impl RunUsage {
         }
         totals.images = self.images.values().sum();
         totals.sequential_calls = self.sequential_calls;
+        totals.cache_hits = self
+            .saved_text
+            .values()
+            .map(|tokens| tokens.calls)
+            .sum::<u64>()
+            + self.saved_images.values().sum::<u64>();
         totals
     }
 
     /// The cost at `prices`: per text model, uncached input, cached input and output tokens at
     /// their prices per million; per image model and size/quality, images at their price.
     pub fn cost(&self, prices: &Prices) -> Cost {
-        let mut usd = 0.0;
-        let mut missing = Vec::new();
-        for (model, tokens) in &self.text {
-            if tokens.unknown > 0 {
-                missing.push(format!(
-                    "{} calls to text model `{model}` answered without `usage`",
-                    tokens.unknown
-                ));
+        priced(&self.text, &self.images, prices)
+    }
+
+    /// What the calls answered from the response cache would have cost at `prices`: the
+    /// saved cost, priced as [`RunUsage::cost`] prices what was spent.
+    pub fn saved_cost(&self, prices: &Prices) -> Cost {
+        priced(&self.saved_text, &self.saved_images, prices)
+    }
+}
+
+impl ModelTokens {
+    fn add(&mut self, usage: Option<&TokenUsage>) {
+        self.calls += 1;
+        match usage {
+            Some(usage) => {
+                self.input += usage.input_tokens;
+                self.cached += usage.cached_input_tokens;
+                self.output += usage.output_tokens;
+                self.reasoning += usage.reasoning_tokens;
             }
-            let Some(price) = prices.text(model) else {
-                missing.push(format!("no price for text model `{model}`"));
-                continue;
-            };
-            let cached_price = price
-                .cached_input_usd_per_mtok
-                .unwrap_or(price.input_usd_per_mtok);
-            let uncached = tokens.input.saturating_sub(tokens.cached);
-            usd += (uncached as f64 * price.input_usd_per_mtok
-                + tokens.cached as f64 * cached_price
-                + tokens.output as f64 * price.output_usd_per_mtok)
-                / 1_000_000.0;
-        }
-        for ((model, size, quality), count) in &self.images {
-            match prices.image(model, size, quality) {
-                Some(each) => usd += *count as f64 * each,
-                None => missing.push(format!(
-                    "no price for image model `{model}` at `{}`",
-                    image_key(size, quality)
-                )),
-            }
-        }
-        Cost {
-            usd: missing.is_empty().then(|| round_usd(usd)),
-            missing,
+            None => self.unknown += 1,
         }
     }
+
+    fn merge(&mut self, other: &ModelTokens) {
+        self.calls += other.calls;
+        self.input += other.input;
+        self.cached += other.cached;
+        self.output += other.output;
+        self.reasoning += other.reasoning;
+        self.unknown += other.unknown;
+    }
+}
+
+/// The cost of `text` calls and `images` at `prices`.
+fn priced(
+    text: &BTreeMap<String, ModelTokens>,
+    images: &BTreeMap<(String, String, String), u64>,
+    prices: &Prices,
+) -> Cost {
+    let (mut usd, mut missing) = text_cost(text, prices);
+    for ((model, size, quality), count) in images {
+        match prices.image(model, size, quality) {
+            Some(each) => usd += *count as f64 * each,
+            None => missing.push(format!(
+                "no price for image model `{model}` at `{}`",
+                image_key(size, quality)
+            )),
+        }
+    }
+    Cost {
+        usd: missing.is_empty().then(|| round_usd(usd)),
+        missing,
+    }
+}
+
+/// The USD of `text` calls at `prices` (uncached input, cached input and output tokens at
+/// their prices per million), and why it is not known.
+fn text_cost(text: &BTreeMap<String, ModelTokens>, prices: &Prices) -> (f64, Vec<String>) {
+    let mut usd = 0.0;
+    let mut missing = Vec::new();
+    for (model, tokens) in text {
+        if tokens.unknown > 0 {
+            missing.push(format!(
+                "{} calls to text model `{model}` answered without `usage`",
+                tokens.unknown
+            ));
+        }
+        let Some(price) = prices.text(model) else {
+            missing.push(format!("no price for text model `{model}`"));
+            continue;
+        };
+        let cached_price = price
+            .cached_input_usd_per_mtok
+            .unwrap_or(price.input_usd_per_mtok);
+        let uncached = tokens.input.saturating_sub(tokens.cached);
+        usd += (uncached as f64 * price.input_usd_per_mtok
+            + tokens.cached as f64 * cached_price
+            + tokens.output as f64 * price.output_usd_per_mtok)
+            / 1_000_000.0;
+    }
+    (usd, missing)
 }
 
 /// A budget in USD: a finite number above 0 (a budget of 0 would refuse every run).
@@ -268,6 +342,7 @@ mod tests {
                 images: 1,
                 calls_without_usage: 0,
                 sequential_calls: 0,
+                cache_hits: 0,
             }
         );
         // (2600 * 2 + 400 * 0.5 + 150 * 8) / 1e6 + 0.01
@@ -293,6 +368,30 @@ mod tests {
             ]
         );
         assert_eq!(run.totals().calls_without_usage, 1);
+    }
+
+    #[test]
+    fn cache_hits_are_saved_not_spent() {
+        let mut run = RunUsage::default();
+        run.add_text("t", Some(&usage(1000, 0, 100, 0)));
+        run.add_saved_text("t", Some(&usage(2000, 0, 200, 0)));
+        let mut other = RunUsage::default();
+        other.add_saved_text("t", Some(&usage(1000, 0, 100, 0)));
+        run.merge(&other);
+        let totals = run.totals();
+        assert_eq!((totals.calls, totals.cache_hits), (1, 2));
+        assert_eq!(totals.input_tokens, 1000);
+        // (1000 * 2 + 100 * 8) / 1e6 spent; (3000 * 2 + 300 * 8) / 1e6 saved.
+        assert_eq!(run.cost(&prices()).usd, Some(0.0028));
+        assert_eq!(run.saved_cost(&prices()).usd, Some(0.0084));
+        run.add_saved_image("i", "1024x1024", "low");
+        assert_eq!(run.totals().cache_hits, 3);
+        assert_eq!(run.totals().images, 0);
+        assert_eq!(run.saved_cost(&prices()).usd, Some(0.0184));
+        let mut unpriced = RunUsage::default();
+        unpriced.add_saved_text("local-model", None);
+        assert_eq!(unpriced.saved_cost(&prices()).usd, None);
+        assert_eq!(unpriced.cost(&prices()).usd, Some(0.0));
     }
 
     #[test]

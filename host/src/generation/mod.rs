@@ -51,10 +51,16 @@ pub struct Backends {
 }
 
 impl Backends {
-    /// Builds both backends; a missing key variable is an error here, before any call. Their
-    /// rate adjustments are not reported ([`Backends::from_config_with_notices`]).
-    pub fn from_config(config: &RunConfig, env: EnvLookup<'_>) -> Result<Backends, BackendError> {
-        Backends::from_config_with_notices(config, env, &Notices::none())
+    /// Builds both backends (opening the response cache `[cache]` names, its path resolved
+    /// against `cwd`); a missing key variable or an unusable cache file is an error here,
+    /// before any call. Their rate adjustments are not reported
+    /// ([`Backends::from_config_with_notices`]).
+    pub fn from_config(
+        config: &RunConfig,
+        env: EnvLookup<'_>,
+        cwd: &Path,
+    ) -> Result<Backends, BackendError> {
+        Backends::from_config_with_notices(config, env, cwd, &Notices::none())
     }
 
     /// [`Backends::from_config`], with both backends reporting each rate adjustment (a 429
@@ -62,12 +68,14 @@ impl Backends {
     pub fn from_config_with_notices(
         config: &RunConfig,
         env: EnvLookup<'_>,
+        cwd: &Path,
         notices: &Notices,
     ) -> Result<Backends, BackendError> {
         let (text, image) = (&config.backend.text, &config.backend.image);
+        let cache = Some((&config.cache, cwd));
         Ok(Backends {
-            text: backends::text_backend_with_notices(text, env, notices.clone())?,
-            image: backends::image_backend_with_notices(image, text, env, notices.clone())?,
+            text: backends::text_backend_with_notices(text, env, notices.clone(), cache)?,
+            image: backends::image_backend_with_notices(image, text, env, notices.clone(), cache)?,
         })
     }
 }
@@ -115,6 +123,8 @@ pub struct GenerationOutcome {
     pub usage: RunUsage,
     /// What they cost at the config's prices (`[pricing]` over the built-in table).
     pub cost: Cost,
+    /// What the calls answered from the response cache would have cost at those prices.
+    pub saved_cost: Cost,
 }
 
 /// A run that could not start (bad config) or could not record itself (exit code 2).
@@ -306,6 +316,9 @@ struct ImageCallRecord {
     quality: String,
     /// The images API's `usage` as it came; null when absent (and offline).
     usage: Option<Value>,
+    /// What the response cache did (absent when the call went through none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache: Option<backends::CacheStatus>,
 }
 
 impl RunRecord {
@@ -317,7 +330,11 @@ impl RunRecord {
             usage.merge(&title.usage());
         }
         if let Some(image) = &self.image_call {
-            usage.add_image(&image.model, &image.size, &image.quality);
+            if image.cache == Some(backends::CacheStatus::Hit) {
+                usage.add_saved_image(&image.model, &image.size, &image.quality);
+            } else {
+                usage.add_image(&image.model, &image.size, &image.quality);
+            }
         }
         usage
     }
@@ -347,7 +364,7 @@ pub fn run_generation(
     let backends = match request.backends {
         Some(shared) => shared,
         None => {
-            built = Backends::from_config(&config, request.env)?;
+            built = Backends::from_config(&config, request.env, request.cwd)?;
             &built
         }
     };
@@ -404,7 +421,9 @@ pub fn run_generation(
     );
     artifacts::write_json_deferred(&paths.transcript, &transcript)?;
     let usage = record.usage();
-    let cost = usage.cost(&Prices::new(&config.pricing));
+    let prices = Prices::new(&config.pricing);
+    let cost = usage.cost(&prices);
+    let saved = usage.saved_cost(&prices);
     let index_line = json!({
         "schema_version": 1,
         "generation_id": generation_id,
@@ -424,6 +443,7 @@ pub fn run_generation(
         "error": error,
         "usage": usage.totals(),
         "cost_usd": cost.usd,
+        "saved_cost_usd": saved.usd,
     });
     append_json_line(&paths.runs_index, &index_line)?;
     log(&format!(
@@ -462,6 +482,7 @@ pub fn run_generation(
         transcript_path: paths.transcript,
         usage,
         cost,
+        saved_cost: saved,
     })
 }
 
@@ -608,6 +629,7 @@ fn run_phases(
         size: image_config.size.clone(),
         quality: image_config.quality.clone(),
         usage: image.usage.clone(),
+        cache: image.cache,
     });
     artifacts::write_atomic_deferred(&paths.image, &image.png)
         .map_err(|e| image_error("io", error_chain(&e)))?;

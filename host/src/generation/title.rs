@@ -5,7 +5,7 @@
 use minijinja::context;
 use serde::Serialize;
 
-use crate::backends::{ChatCall, ChatMessage, ResponseShape, TextBackend};
+use crate::backends::{CacheStatus, ChatCall, ChatMessage, ResponseShape, TextBackend};
 use crate::cost::{RunUsage, TokenUsage};
 
 const ATTEMPTS: usize = 3;
@@ -31,6 +31,9 @@ pub struct TitleAttempt {
     /// The model asked, and the call's tokens (null when the answer carried no `usage`).
     pub model: String,
     pub usage: Option<TokenUsage>,
+    /// What the response cache did for the call (absent when it went through none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheStatus>,
 }
 
 impl TitleOutcome {
@@ -38,7 +41,11 @@ impl TitleOutcome {
     pub fn usage(&self) -> RunUsage {
         let mut usage = RunUsage::default();
         for attempt in &self.attempts {
-            usage.add_text(&attempt.model, attempt.usage.as_ref());
+            if attempt.cache == Some(CacheStatus::Hit) {
+                usage.add_saved_text(&attempt.model, attempt.usage.as_ref());
+            } else {
+                usage.add_text(&attempt.model, attempt.usage.as_ref());
+            }
         }
         // One attempt after the other.
         usage.add_sequential(self.attempts.len() as u64);
@@ -92,6 +99,7 @@ pub fn generate_title(
                     problem: None,
                     model: reply.model,
                     usage: reply.usage,
+                    cache: reply.cache,
                 });
                 return Ok(TitleOutcome {
                     title: make_unique(&title, existing),
@@ -105,6 +113,7 @@ pub fn generate_title(
                 problem: Some(problem),
                 model: reply.model,
                 usage: reply.usage,
+                cache: reply.cache,
             }),
         }
     }

@@ -20,7 +20,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::backends::{BackendError, ChatCall, ChatMessage, ResponseShape, TextBackend};
+use crate::backends::{
+    BackendError, CacheStatus, ChatCall, ChatMessage, ResponseShape, TextBackend,
+};
 use crate::clock::Timestamp;
 use crate::cost::{RunUsage, TokenUsage};
 
@@ -102,8 +104,13 @@ pub enum StepRecord {
         provider: String,
         attempts: u32,
         /// The call's tokens (`counted_by` says whether the endpoint sent them or the offline
-        /// backend counted them); null when an HTTP answer carried no `usage`.
+        /// backend counted them); null when an HTTP answer carried no `usage`. On a cache hit
+        /// these are the tokens the stored answer cost when it was first made: saved, not spent.
         usage: Option<TokenUsage>,
+        /// `hit`, `miss` or `refresh` when the call went through the response cache; absent
+        /// when it did not (offline, or `cache.mode = "off"`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cache: Option<CacheStatus>,
         /// `choices[0].finish_reason` (HTTP answers only).
         #[serde(skip_serializing_if = "Option::is_none")]
         finish_reason: Option<String>,
@@ -129,18 +136,24 @@ pub enum StepRecord {
 }
 
 /// What the chat steps of `steps` used, each by the model it asked for (`params.model`, the
-/// model its price is looked up by; the answer's own name for it is `answer_model`).
+/// model its price is looked up by; the answer's own name for it is `answer_model`). Cache
+/// hits are counted as saved, not spent.
 pub fn usage_of(steps: &[StepRecord]) -> RunUsage {
     let mut usage = RunUsage::default();
     for step in steps {
         if let StepRecord::Chat {
             params,
             usage: tokens,
+            cache,
             ..
         } = step
         {
             let model = params.get("model").and_then(Value::as_str).unwrap_or("");
-            usage.add_text(model, tokens.as_ref());
+            if *cache == Some(CacheStatus::Hit) {
+                usage.add_saved_text(model, tokens.as_ref());
+            } else {
+                usage.add_text(model, tokens.as_ref());
+            }
         }
     }
     usage
@@ -445,6 +458,7 @@ impl Engine<'_> {
             provider: reply.provider.to_owned(),
             attempts: reply.attempts,
             usage: reply.usage,
+            cache: reply.cache,
             finish_reason: details.finish_reason,
             answer_model: details.model,
             reasoning: details.reasoning,
@@ -882,6 +896,7 @@ mod tests {
                 attempts: 2,
                 details: None,
                 usage: None,
+                cache: None,
             })
         }
         fn provider(&self) -> &'static str {
@@ -1476,6 +1491,7 @@ mod tests {
                 provider: "offline".into(),
                 attempts: 2,
                 usage: None,
+                cache: None,
                 finish_reason: None,
                 answer_model: None,
                 reasoning: None,

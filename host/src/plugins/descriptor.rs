@@ -9,6 +9,7 @@ use serde_json::Value;
 pub const RUNNER_FLAG_NAMES: &[&str] = &[
     "config",
     "set",
+    "cache",
     "output-root",
     "experiment-id",
     "mode",

@@ -9,7 +9,7 @@ use plugin_api::{ChatRequest, ChatResponse, LogLevel, RunOutcome};
 use serde_json::Value;
 
 use crate::artifacts::LogFile;
-use crate::backends::{ChatCall, ResponseShape};
+use crate::backends::{CacheStatus, ChatCall, ResponseShape};
 use crate::cost::RunUsage;
 use crate::generation::{self, error_chain, Backends, GenerationRequest, TitleSlot};
 
@@ -151,7 +151,11 @@ impl ServiceProvider for HostServices {
             })
             .map_err(|error| error_chain(&error))?;
         self.add_usage(|usage| {
-            usage.add_text(&reply.model, reply.usage.as_ref());
+            if reply.cache == Some(CacheStatus::Hit) {
+                usage.add_saved_text(&reply.model, reply.usage.as_ref());
+            } else {
+                usage.add_text(&reply.model, reply.usage.as_ref());
+            }
             usage.add_sequential(1);
         });
         self.log(

@@ -352,17 +352,21 @@ fn execute_one(
 }
 
 /// The run's `usage` totals and `cost_usd` (with `cost_missing` when the cost is unknown) into
-/// its entry.
+/// its entry, and `saved_cost_usd`: what its cache hits would have cost (null when unknown).
 fn record_spend(entry: &mut Map<String, Value>, usage: &RunUsage, prices: &Result<Prices, String>) {
-    let cost = match prices {
-        Ok(prices) => usage.cost(prices),
-        Err(reason) => Cost {
-            usd: None,
-            missing: vec![reason.clone()],
-        },
+    let (cost, saved) = match prices {
+        Ok(prices) => (usage.cost(prices), usage.saved_cost(prices).usd),
+        Err(reason) => (
+            Cost {
+                usd: None,
+                missing: vec![reason.clone()],
+            },
+            None,
+        ),
     };
     entry.insert("usage".into(), json!(usage.totals()));
     entry.insert("cost_usd".into(), json!(cost.usd));
+    entry.insert("saved_cost_usd".into(), json!(saved));
     if !cost.missing.is_empty() {
         entry.insert("cost_missing".into(), json!(cost.missing));
     }

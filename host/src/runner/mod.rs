@@ -694,7 +694,7 @@ pub fn run_experiment(
             let _ = log.record(LogLevel::Warn, line);
         })
     };
-    let backends = build_backends(&planned.runs, &to_run, &notices)?;
+    let backends = build_backends(&planned.runs, &to_run, &options.cwd, &notices)?;
     let budget = match new_budget {
         Some((max_usd, estimates)) => Some(budget::Budget::new(max_usd, 0.0, estimates)),
         None if options.resume && !options.rehearsal => budget_limit(options, &first_config)
@@ -1075,10 +1075,12 @@ fn update_index(output_root: &Path, log: &LogFile, report: &mut ExperimentReport
 }
 
 /// The backends every run to execute needs, built once per distinct `backend` table so one
-/// concurrency bound covers all workers. A missing key variable fails here, before any call.
+/// concurrency bound covers all workers. A missing key variable or an unusable response cache
+/// fails here, before any call.
 fn build_backends(
     runs: &[PreparedRun],
     to_run: &[usize],
+    cwd: &Path,
     notices: &crate::backends::Notices,
 ) -> Result<Vec<(String, Backends)>, RunnerError> {
     let env = |name: &str| std::env::var(name).ok();
@@ -1095,18 +1097,25 @@ fn build_backends(
         let config = config::parse_run_config(&config)?;
         built.push((
             key,
-            Backends::from_config_with_notices(&config, &env, notices)?,
+            Backends::from_config_with_notices(&config, &env, cwd, notices)?,
         ));
     }
     Ok(built)
 }
 
-/// A run config's `backend` table, as text: runs with equal tables share their backends.
+/// A run config's `backend` and `cache` tables, as text: runs with equal tables share their
+/// backends (the cache is part of the text backend).
 fn backend_key(config: &Value) -> String {
-    config
-        .get("backend")
-        .map(Value::to_string)
-        .unwrap_or_default()
+    ["backend", "cache"]
+        .iter()
+        .map(|section| {
+            config
+                .get(section)
+                .map(Value::to_string)
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// (variant, succeeded, failed) per variant, in plan order, over the stored results.

@@ -22,6 +22,9 @@ pub struct Spend {
     /// Runs whose entry has no cost (`cost_usd: null`, or no `usage` at all: an entry written
     /// before usage was recorded).
     pub runs_without_cost: usize,
+    /// What the runs' cache hits would have cost: the sum of their `saved_cost_usd` (0 for an
+    /// entry without one, written before the cache existed); `None` when a run's is unknown.
+    pub saved_cost_usd: Option<f64>,
 }
 
 /// `summary.usage`.
@@ -44,14 +47,26 @@ struct StoredEntry {
     cost_usd: Option<f64>,
     #[serde(default)]
     cost_missing: Vec<String>,
+    /// Absent (an entry from before the cache): nothing saved; null: unknown.
+    #[serde(default = "nothing_saved")]
+    saved_cost_usd: Option<f64>,
+}
+
+fn nothing_saved() -> Option<f64> {
+    Some(0.0)
 }
 
 /// Why an entry without `usage` has no cost.
 const NOT_RECORDED: &str = "runs recorded before usage was recorded";
 
 impl Spend {
-    fn add(&mut self, usage: Option<&UsageTotals>, cost: Option<f64>) {
+    fn add(&mut self, usage: Option<&UsageTotals>, cost: Option<f64>, saved: Option<f64>) {
         let first = self.runs == 0;
+        self.saved_cost_usd = match (first, self.saved_cost_usd, saved) {
+            (true, _, Some(saved)) => Some(saved),
+            (false, Some(sum), Some(saved)) => Some(round_usd(sum + saved)),
+            _ => None,
+        };
         self.runs += 1;
         if let Some(usage) = usage {
             self.usage.add(usage);
@@ -77,6 +92,7 @@ pub fn digest(entries: &[Raw]) -> SpendSummary {
             usage: None,
             cost_usd: None,
             cost_missing: vec!["a stored result entry does not parse".to_owned()],
+            saved_cost_usd: None,
         });
         let cost = entry.usage.and(entry.cost_usd);
         let mut reasons = entry.cost_missing;
@@ -103,8 +119,11 @@ pub fn digest(entries: &[Raw]) -> SpendSummary {
                 summary.variants.0.len() - 1
             }
         };
-        summary.variants.0[slot].1.add(entry.usage.as_ref(), cost);
-        summary.total.add(entry.usage.as_ref(), cost);
+        let saved = entry.saved_cost_usd;
+        summary.variants.0[slot]
+            .1
+            .add(entry.usage.as_ref(), cost, saved);
+        summary.total.add(entry.usage.as_ref(), cost, saved);
     }
     summary
 }
@@ -112,7 +131,7 @@ pub fn digest(entries: &[Raw]) -> SpendSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn raw(variant: &str, calls: u64, cost: Option<f64>, missing: &[&str]) -> Raw {
         let mut entry = json!({
@@ -164,5 +183,18 @@ mod tests {
             summary.cost_missing,
             ["no price for text model `m`", NOT_RECORDED]
         );
+    }
+
+    #[test]
+    fn saved_cost_sums_hits_and_older_entries_saved_nothing() {
+        let mut with_saving = json!({"variant": "A", "usage": {"calls": 1, "cache_hits": 3},
+                                     "cost_usd": 0.1, "saved_cost_usd": 0.25});
+        let hit = Raw::from_value(&with_saving).expect("raw");
+        let summary = digest(&[raw("A", 1, Some(0.1), &[]), hit]);
+        assert_eq!(summary.total.saved_cost_usd, Some(0.25));
+        assert_eq!(summary.total.usage.cache_hits, 3);
+        with_saving["saved_cost_usd"] = Value::Null;
+        let unknown = digest(&[Raw::from_value(&with_saving).expect("raw")]);
+        assert_eq!(unknown.total.saved_cost_usd, None);
     }
 }
