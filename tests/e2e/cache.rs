@@ -6,15 +6,12 @@
 //! that is not a database stops the command with exit 2 naming it; `generate` takes `--cache`
 //! too; `cache stats | prune | clear` look after the file.
 
-use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use crate::execute::{planned_ids, read_jsonl, read_request, with_plugins};
+use crate::execute::{answer_with, planned_ids, read_jsonl, with_plugins, Stub};
 use crate::util::{pretty, read_json, run, Run, Sandbox};
 
 const CONFIG: &str = r#"
@@ -43,39 +40,8 @@ const OTHER_SEED: &str = "1000";
 /// Where the cache lives by default, under the working directory.
 const DB: &str = "_artifacts/cache/responses.sqlite";
 
-/// A loopback server answering each request with a new text (`answer <n>`), counting them.
-struct FreshStub {
-    base_url: String,
-    requests: Arc<AtomicUsize>,
-}
-
-impl FreshStub {
-    fn start() -> FreshStub {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-        let base_url = format!("http://{}/v1", listener.local_addr().expect("an address"));
-        let requests = Arc::new(AtomicUsize::new(0));
-        let seen = Arc::clone(&requests);
-        // Detached: it ends with the test process.
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let seen = Arc::clone(&seen);
-                std::thread::spawn(move || {
-                    if read_request(&stream) {
-                        let n = seen.fetch_add(1, Ordering::SeqCst);
-                        answer(stream, n);
-                    }
-                });
-            }
-        });
-        FreshStub { base_url, requests }
-    }
-
-    fn count(&self) -> usize {
-        self.requests.load(Ordering::SeqCst)
-    }
-}
-
-fn answer(mut stream: TcpStream, n: usize) {
+/// Each request gets a new text (`answer number <n>`), so a cached answer is told apart.
+fn answer(stream: TcpStream, n: usize) {
     let body = json!({
         "object": "chat.completion",
         "model": "stub-priced",
@@ -84,20 +50,14 @@ fn answer(mut stream: TcpStream, n: usize) {
         "usage": {"prompt_tokens": 1000, "completion_tokens": 50, "total_tokens": 1050},
     })
     .to_string();
-    let response = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.write_all(response.as_bytes());
-    let _ = stream.flush();
-    let _ = stream.shutdown(std::net::Shutdown::Both);
+    answer_with(stream, "200 OK", &body);
 }
 
 /// `ab_refinement_block --runs 2 --seed SEED` into `out`, with `extra` args.
 fn command(
     sandbox: &Sandbox,
     plugins: &Path,
-    stub: &FreshStub,
+    stub: &Stub,
     out: &str,
     seed: &str,
     extra: &[&str],
@@ -129,7 +89,7 @@ fn command(
 fn run_into(
     sandbox: &Sandbox,
     plugins: &Path,
-    stub: &FreshStub,
+    stub: &Stub,
     out: &str,
     seed: &str,
     extra: &[&str],
@@ -170,7 +130,7 @@ fn close(got: &Value, expected: f64) -> bool {
 
 #[test]
 fn a_rerun_with_the_same_seed_makes_no_request_and_gives_identical_prompts() {
-    let stub = FreshStub::start();
+    let stub = Stub::numbering(answer);
     let (sandbox, plugins) = with_plugins();
     let first = run_into(&sandbox, &plugins, &stub, "first", "1", &["--json"]);
     first.assert_code(0);
@@ -241,7 +201,7 @@ fn a_rerun_with_the_same_seed_makes_no_request_and_gives_identical_prompts() {
 
 #[test]
 fn changing_the_last_stage_recalls_only_its_steps() {
-    let stub = FreshStub::start();
+    let stub = Stub::numbering(answer);
     let (sandbox, plugins) = with_plugins();
     let first = run_into(&sandbox, &plugins, &stub, "first", "1", &[]);
     first.assert_code(0);
@@ -281,7 +241,7 @@ fn changing_the_last_stage_recalls_only_its_steps() {
 
 #[test]
 fn refresh_calls_again_and_overwrites_and_another_seed_misses() {
-    let stub = FreshStub::start();
+    let stub = Stub::numbering(answer);
     let (sandbox, plugins) = with_plugins();
     let first = run_into(&sandbox, &plugins, &stub, "first", "1", &[]);
     first.assert_code(0);
@@ -366,7 +326,7 @@ fn answer_numbers(sandbox: &Sandbox) -> Vec<usize> {
 
 #[test]
 fn cache_off_never_touches_the_database() {
-    let stub = FreshStub::start();
+    let stub = Stub::numbering(answer);
     let (sandbox, plugins) = with_plugins();
     for out in ["first", "second"] {
         let output = run_into(&sandbox, &plugins, &stub, out, "1", &["--cache", "off"]);
@@ -383,7 +343,7 @@ fn cache_off_never_touches_the_database() {
 
 #[test]
 fn two_processes_share_one_cache() {
-    let stub = FreshStub::start();
+    let stub = Stub::numbering(answer);
     let (sandbox, plugins) = with_plugins();
     // Both processes start together and write while the other one does.
     let outputs: Vec<Run> = std::thread::scope(|scope| {
@@ -414,7 +374,7 @@ fn two_processes_share_one_cache() {
 
 #[test]
 fn a_file_that_is_not_a_cache_stops_the_command_naming_it() {
-    let stub = FreshStub::start();
+    let stub = Stub::numbering(answer);
     let (sandbox, plugins) = with_plugins();
     sandbox.write(DB, &"not a database ".repeat(300));
     let output = run_into(&sandbox, &plugins, &stub, "out", "1", &[]);
@@ -431,7 +391,7 @@ fn a_file_that_is_not_a_cache_stops_the_command_naming_it() {
 
 #[test]
 fn cache_stats_prune_and_clear() {
-    let stub = FreshStub::start();
+    let stub = Stub::numbering(answer);
     let (sandbox, plugins) = with_plugins();
     // Nothing there yet: said so, and nothing is created.
     let none = run(sandbox.cmd().args(["cache", "stats"]));
@@ -466,7 +426,7 @@ fn cache_stats_prune_and_clear() {
 
 #[test]
 fn generate_takes_cache_too() {
-    let stub = FreshStub::start();
+    let stub = Stub::numbering(answer);
     let sandbox = Sandbox::new();
     sandbox.write("cache.toml", CONFIG);
     let base_url = format!("backend.text.base_url=\"{}\"", stub.base_url);

@@ -898,23 +898,33 @@ impl Stub {
     }
 
     pub fn answering(answer: fn(TcpStream)) -> Stub {
+        Stub::numbering(move |stream, _| answer(stream))
+    }
+
+    /// A stub whose `answer` also gets the request's number (0 for the first).
+    pub fn numbering(answer: impl Fn(TcpStream, usize) + Send + Sync + 'static) -> Stub {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let base_url = format!("http://{}/v1", listener.local_addr().expect("an address"));
         let requests = Arc::new(AtomicUsize::new(0));
         let seen = Arc::clone(&requests);
+        let answer = Arc::new(answer);
         // Detached: it ends with the test process.
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let seen = Arc::clone(&seen);
+                let answer = Arc::clone(&answer);
                 std::thread::spawn(move || {
                     if read_request(&stream) {
-                        seen.fetch_add(1, Ordering::SeqCst);
+                        answer(stream, seen.fetch_add(1, Ordering::SeqCst));
                     }
-                    answer(stream);
                 });
             }
         });
         Stub { base_url, requests }
+    }
+
+    pub fn count(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
     }
 }
 
