@@ -2,19 +2,25 @@
 //! scripts/compare-estimate.sh: an endpoint's own `usage` is counted its own way (fakellm counts
 //! characters / 4), so the answers are counted again here with the offline backend's tokenizer
 //! (`cost::tokens`, the configured model's vocabulary), the ruler `--estimate` measures with.
-//! Prompts are not counted: a transcript records a step's last message whole but its earlier
+//! The transcripts' prompts are not counted: a transcript records a step's last message whole but its earlier
 //! messages only as a character count (`input_chars` covers them all), so inputs are compared in
 //! characters.
 //!
-//! Usage: cargo run -p image-project --example transcript_tokens -- MODEL LOGS_DIR
+//! Given the requests as sent (one JSON body per line, as scripts/third-party-server/
+//! record_requests.py logs them), their messages are counted too, the way the offline backend
+//! counts a request's input (`count_chat`).
+//!
+//! Usage: cargo run -p image-project --example transcript_tokens -- MODEL LOGS_DIR [REQUESTS]
 //! Prints one JSON object: `chat_steps`, `output_tokens` (the answers, counted here),
-//! `input_chars`, `response_chars`, and `recorded_input_tokens`/`recorded_output_tokens` (the
+//! `input_chars`, `response_chars`, `recorded_input_tokens`/`recorded_output_tokens` (the
 //! steps' own `usage`, as the backend that answered recorded it; `steps_without_usage` counts the
-//! steps that recorded none and are not in those two).
+//! steps that recorded none and are not in those two) and, with REQUESTS, `requests` and
+//! `input_tokens` (their messages, counted here).
 
 use std::path::Path;
 use std::process::ExitCode;
 
+use image_project::backends::ChatMessage;
 use image_project::cost::tokens::count_chat;
 use serde_json::Value;
 
@@ -31,15 +37,24 @@ struct Totals {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [model, dir] = args.as_slice() else {
-        eprintln!("usage: transcript_tokens MODEL LOGS_DIR");
-        return ExitCode::from(2);
+    let (model, dir, requests) = match args.as_slice() {
+        [model, dir] => (model, dir, None),
+        [model, dir, requests] => (model, dir, Some(Path::new(requests))),
+        _ => {
+            eprintln!("usage: transcript_tokens MODEL LOGS_DIR [REQUESTS]");
+            return ExitCode::from(2);
+        }
+    };
+    let sent = match requests.map(|path| count_requests(model, path)).transpose() {
+        Ok(sent) => sent,
+        Err(message) => {
+            eprintln!("error: transcript_tokens: {message}");
+            return ExitCode::FAILURE;
+        }
     };
     match count(model, Path::new(dir)) {
         Ok(t) => {
-            println!(
-                "{}",
-                serde_json::json!({
+            let mut totals = serde_json::json!({
                     "chat_steps": t.chat_steps,
                     "output_tokens": t.output_tokens,
                     "input_chars": t.input_chars,
@@ -47,8 +62,12 @@ fn main() -> ExitCode {
                     "recorded_input_tokens": t.recorded_input_tokens,
                     "recorded_output_tokens": t.recorded_output_tokens,
                     "steps_without_usage": t.steps_without_usage,
-                })
-            );
+            });
+            if let Some((requests, input_tokens)) = sent {
+                totals["requests"] = requests.into();
+                totals["input_tokens"] = input_tokens.into();
+            }
+            println!("{totals}");
             ExitCode::SUCCESS
         }
         Err(message) => {
@@ -106,6 +125,28 @@ fn count(model: &str, dir: &Path) -> Result<Totals, String> {
     }
     if files == 0 {
         return Err(format!("no `*_transcript.json` in `{}`", dir.display()));
+    }
+    Ok(totals)
+}
+
+/// The requests logged in `path` and the input tokens of their messages.
+fn count_requests(model: &str, path: &Path) -> Result<(u64, u64), String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let mut totals = (0, 0);
+    for (index, line) in text.lines().enumerate() {
+        let body: Value = serde_json::from_str(line)
+            .map_err(|e| format!("line {} of `{}` is not JSON: {e}", index + 1, path.display()))?;
+        let messages: Vec<ChatMessage> = serde_json::from_value(body["messages"].clone())
+            .map_err(|e| {
+                format!(
+                    "line {} of `{}` has no list of messages: {e}",
+                    index + 1,
+                    path.display()
+                )
+            })?;
+        totals.0 += 1;
+        totals.1 += count_chat(model, &messages, "").input_tokens;
     }
     Ok(totals)
 }
