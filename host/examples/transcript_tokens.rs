@@ -135,10 +135,15 @@ fn count_requests(model: &str, path: &Path) -> Result<(u64, u64), String> {
         .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     let mut totals = (0, 0);
     for (index, line) in text.lines().enumerate() {
-        let body: Value = serde_json::from_str(line)
-            .map_err(|e| format!("line {} of `{}` is not JSON: {e}", index + 1, path.display()))?;
-        let messages: Vec<ChatMessage> = serde_json::from_value(body["messages"].clone())
-            .map_err(|e| {
+        let body: Value = serde_json::from_str(line).map_err(|e| {
+            format!(
+                "line {} of `{}` is not JSON: {e}",
+                index + 1,
+                path.display()
+            )
+        })?;
+        let messages: Vec<ChatMessage> =
+            serde_json::from_value(body["messages"].clone()).map_err(|e| {
                 format!(
                     "line {} of `{}` has no list of messages: {e}",
                     index + 1,
