@@ -32,10 +32,6 @@ pub(crate) struct OfflineText {
 
 impl OfflineText {
     pub(crate) fn new(model: &str, latency: Duration, max_concurrency: usize) -> Self {
-        // Loading a vocabulary takes about 0.1 s; begun now, it overlaps planning and the first
-        // calls instead of delaying the first answer.
-        let vocabulary_of = model.to_string();
-        std::thread::spawn(move || crate::cost::tokens::load_vocabulary(&vocabulary_of));
         OfflineText {
             model: model.to_string(),
             latency,

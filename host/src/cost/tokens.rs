@@ -26,10 +26,17 @@ fn vocabulary(model: &str) -> (&'static CoreBPE, &'static str) {
     }
 }
 
-/// Loads the vocabulary `model`'s tokens are counted with, once per process (later callers
-/// wait for the load in progress or find it done).
-pub fn load_vocabulary(model: &str) {
-    vocabulary(model);
+/// Starts loading, on a thread of its own, the vocabulary the offline text backend of `config`
+/// (a config tree) will count with: the load takes about 0.1 s, and begun as soon as the config
+/// is read it overlaps planning and the first calls instead of delaying the first answer. A
+/// count that comes before the load is done waits for it. Nothing for other providers.
+pub fn start_loading(config: &serde_json::Value) {
+    let text = &config["backend"]["text"];
+    if text["provider"].as_str() != Some("offline") {
+        return;
+    }
+    let model = text["model"].as_str().unwrap_or_default().to_owned();
+    std::thread::spawn(move || vocabulary(&model));
 }
 
 /// The usage of one chat call answered offline: the request's messages in, the answer out.
