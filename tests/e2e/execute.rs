@@ -1139,7 +1139,7 @@ fn every_http_retry_is_a_line_of_the_experiment_log() {
 /// Issue 9: against a server refusing the key, the reason of every failed run is on the console
 /// (progress lines and the text summary's failed runs), in `experiment.log` and in `--json`.
 #[test]
-fn issue_9_http_401_reasons_reach_the_console_the_log_and_json() {
+fn http_401_reasons_reach_the_console_the_log_and_json() {
     let stub = Stub::answering(answer_401);
     let (sandbox, plugins) = with_plugins();
     let var = "IMAGE_PROJECT_E2E_EXECUTE_401_KEY";
