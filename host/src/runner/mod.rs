@@ -624,7 +624,9 @@ pub fn run_experiment(
         log.sync()?;
         // The index of a large plan takes memory of its own; the prepared runs are done with.
         drop(std::mem::take(&mut planned.runs));
-        update_index(&planned.output_root, &log, &mut report);
+        report
+            .warnings
+            .extend(update_index(&planned.output_root, &log));
         return Ok(report);
     }
 
@@ -852,27 +854,35 @@ pub fn run_experiment(
         planned.output_root.join(RESULTS_LOG_FILE),
         planned.output_root.join(RESULTS_FILE),
     ]);
-    // The readable page, from the view just written; a failure is a warning (the records and
-    // the view stand, and `experiments report` writes it again).
-    if report.stopped_by.is_none() {
-        match crate::report::write_report(&planned.output_root) {
-            Ok(path) => report.files.push(path),
-            Err(error) => {
-                let warning = format!(
-                    "`{}` was not written: {}",
-                    crate::report::REPORT_FILE,
-                    crate::generation::error_chain(&error)
-                );
-                let _ = log.record(LogLevel::Warn, &warning);
-                report.warnings.push(warning);
-            }
-        }
-    }
     let _ = log.record(
         LogLevel::Info,
         &format!("finished: {}", describe_tallies(&report.tallies)),
     );
-    update_index(&planned.output_root, &log, &mut report);
+    // 12. The readable page, from the view just written, and the index, side by side: neither
+    // reads what the other writes. A failure of either is a warning (the records and the view
+    // stand; `experiments report` and `index-artifacts` write them again).
+    let write_page = report.stopped_by.is_none();
+    let (page, index_warning) = std::thread::scope(|scope| {
+        let page =
+            write_page.then(|| scope.spawn(|| crate::report::write_report(&planned.output_root)));
+        let index_warning = update_index(&planned.output_root, &log);
+        (page.map(|writer| writer.join()), index_warning)
+    });
+    let page_warning = match page {
+        None => None,
+        Some(Ok(Ok(path))) => {
+            report.files.push(path);
+            None
+        }
+        Some(Ok(Err(error))) => Some(crate::generation::error_chain(&error)),
+        Some(Err(_)) => Some("its writer panicked".to_owned()),
+    };
+    if let Some(reason) = page_warning {
+        let warning = format!("`{}` was not written: {reason}", crate::report::REPORT_FILE);
+        let _ = log.record(LogLevel::Warn, &warning);
+        report.warnings.push(warning);
+    }
+    report.warnings.extend(index_warning);
     if let Err(error) = log.sync() {
         report.warnings.push(crate::generation::error_chain(&error));
     }
@@ -1043,16 +1053,15 @@ pub fn stored_run_configs(
 }
 
 /// Step 12: refreshes the index of the `_artifacts` store holding the experiment, best-effort:
-/// a failure is a warning, never a failed experiment.
-fn update_index(output_root: &Path, log: &LogFile, report: &mut ExperimentReport) {
+/// a failure is a warning (returned, and in `experiment.log`), never a failed experiment.
+fn update_index(output_root: &Path, log: &LogFile) -> Option<String> {
     let Some(store) = crate::artifacts::index::store_of(output_root) else {
         let warning = format!(
             "the artifacts index was not updated: `{}` is not inside an `_artifacts` directory",
             output_root.display()
         );
         let _ = log.record(LogLevel::Warn, &warning);
-        report.warnings.push(warning);
-        return;
+        return Some(warning);
     };
     match crate::artifacts::index::update_store(&store) {
         Ok(index) => {
@@ -1063,6 +1072,7 @@ fn update_index(output_root: &Path, log: &LogFile, report: &mut ExperimentReport
                     serde_json::to_string(&index.counts).unwrap_or_default()
                 ),
             );
+            None
         }
         Err(error) => {
             let warning = format!(
@@ -1070,7 +1080,7 @@ fn update_index(output_root: &Path, log: &LogFile, report: &mut ExperimentReport
                 crate::generation::error_chain(&error)
             );
             let _ = log.record(LogLevel::Warn, &warning);
-            report.warnings.push(warning);
+            Some(warning)
         }
     }
 }
