@@ -8,7 +8,7 @@
 //!
 //! Given the requests as sent (one JSON body per line, as scripts/third-party-server/
 //! record_requests.py logs them), their messages are counted too, the way the offline backend
-//! counts a request's input (`count_chat`).
+//! counts a request's input (`Vocabulary::count_chat`).
 //!
 //! Usage: cargo run -p image-project --example transcript_tokens -- MODEL LOGS_DIR [REQUESTS]
 //! Prints one JSON object: `chat_steps`, `output_tokens` (the answers, counted here),
@@ -21,7 +21,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use image_project::backends::ChatMessage;
-use image_project::cost::tokens::count_chat;
+use image_project::cost::tokens::{vocabulary_for, Vocabulary};
 use serde_json::Value;
 
 #[derive(Default)]
@@ -45,14 +45,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let sent = match requests.map(|path| count_requests(model, path)).transpose() {
+    let vocabulary = vocabulary_for(model);
+    let sent = match requests
+        .map(|path| count_requests(&vocabulary, path))
+        .transpose()
+    {
         Ok(sent) => sent,
         Err(message) => {
             eprintln!("error: transcript_tokens: {message}");
             return ExitCode::FAILURE;
         }
     };
-    match count(model, Path::new(dir)) {
+    match count(&vocabulary, Path::new(dir)) {
         Ok(t) => {
             let mut totals = serde_json::json!({
                     "chat_steps": t.chat_steps,
@@ -77,7 +81,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn count(model: &str, dir: &Path) -> Result<Totals, String> {
+fn count(vocabulary: &Vocabulary, dir: &Path) -> Result<Totals, String> {
     let entries =
         std::fs::read_dir(dir).map_err(|e| format!("cannot list `{}`: {e}", dir.display()))?;
     let mut totals = Totals::default();
@@ -108,7 +112,7 @@ fn count(model: &str, dir: &Path) -> Result<Totals, String> {
                 .as_str()
                 .ok_or_else(|| format!("a chat step of `{}` has no `response`", path.display()))?;
             totals.chat_steps += 1;
-            totals.output_tokens += count_chat(model, &[], response).output_tokens;
+            totals.output_tokens += vocabulary.count_chat(&[], response).output_tokens;
             totals.input_chars += field("input_chars")?;
             totals.response_chars += field("response_chars")?;
             match (
@@ -130,7 +134,7 @@ fn count(model: &str, dir: &Path) -> Result<Totals, String> {
 }
 
 /// The requests logged in `path` and the input tokens of their messages.
-fn count_requests(model: &str, path: &Path) -> Result<(u64, u64), String> {
+fn count_requests(vocabulary: &Vocabulary, path: &Path) -> Result<(u64, u64), String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     let mut totals = (0, 0);
@@ -151,7 +155,7 @@ fn count_requests(model: &str, path: &Path) -> Result<(u64, u64), String> {
                 )
             })?;
         totals.0 += 1;
-        totals.1 += count_chat(model, &messages, "").input_tokens;
+        totals.1 += vocabulary.count_chat(&messages, "").input_tokens;
     }
     Ok(totals)
 }

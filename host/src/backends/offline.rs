@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 
 use super::limiter::Limiter;
 use super::{BackendError, ChatCall, ChatMessage, ChatReply, ResponseShape, TextBackend};
+use crate::cost::tokens::vocabulary_for;
 
 /// The `provider` label of every offline record.
 pub(crate) const PROVIDER: &str = "offline";
@@ -106,7 +107,7 @@ impl TextBackend for OfflineText {
         let model = call.model.unwrap_or(&self.model);
         let text = Self::answer(call);
         Ok(ChatReply {
-            usage: Some(crate::cost::tokens::count_chat(model, call.messages, &text)),
+            usage: Some(vocabulary_for(model).count_chat(call.messages, &text)),
             text,
             provider: PROVIDER,
             model: model.to_string(),

@@ -3,6 +3,8 @@
 //! (`tiktoken-rs`, whose vocabularies are compiled in: no network), so an offline run rehearses
 //! the token counts of a real one.
 
+use std::sync::{Arc, Mutex};
+
 use tiktoken_rs::tokenizer::{get_tokenizer, Tokenizer};
 use tiktoken_rs::CoreBPE;
 
@@ -15,15 +17,51 @@ use super::TokenUsage;
 const TOKENS_PER_MESSAGE: u64 = 3;
 const TOKENS_PER_REPLY: u64 = 3;
 
+/// A loaded BPE vocabulary. About 33 MB: loaded once and kept until [`release_unused`] (the
+/// runner calls it when its backends are done), so the end of a large experiment (its summary
+/// analysis, report and index) runs without it.
+pub struct Vocabulary {
+    bpe: CoreBPE,
+    name: &'static str,
+}
+
+/// The vocabularies loaded so far, by name.
+static LOADED: Mutex<Vec<Arc<Vocabulary>>> = Mutex::new(Vec::new());
+
 /// The vocabulary a model's tokens are counted with: `cl100k_base` for the models that use it
 /// (GPT-4, GPT-3.5), `o200k_base` for every other name, known (GPT-4o, GPT-4.1, GPT-5, o-series)
 /// or not (a local model's name says nothing about its vocabulary; `o200k_base` is the current
-/// OpenAI one). The name is recorded with every count.
-fn vocabulary(model: &str) -> (&'static CoreBPE, &'static str) {
-    match get_tokenizer(model) {
-        Some(Tokenizer::Cl100kBase) => (tiktoken_rs::cl100k_base_singleton(), "cl100k_base"),
-        _ => (tiktoken_rs::o200k_base_singleton(), "o200k_base"),
+/// OpenAI one). The name is recorded with every count. Loaded on first use.
+pub fn vocabulary_for(model: &str) -> Arc<Vocabulary> {
+    let name = match get_tokenizer(model) {
+        Some(Tokenizer::Cl100kBase) => "cl100k_base",
+        _ => "o200k_base",
+    };
+    // Held while loading: a second caller waits for this load instead of starting its own.
+    let mut loaded = LOADED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(vocabulary) = loaded.iter().find(|vocabulary| vocabulary.name == name) {
+        return Arc::clone(vocabulary);
     }
+    let bpe = match name {
+        "cl100k_base" => tiktoken_rs::cl100k_base(),
+        _ => tiktoken_rs::o200k_base(),
+    }
+    // The vocabularies are compiled into the binary: failing to read them is a bug.
+    .expect("a vocabulary compiled into tiktoken-rs loads");
+    let vocabulary = Arc::new(Vocabulary { bpe, name });
+    loaded.push(Arc::clone(&vocabulary));
+    vocabulary
+}
+
+/// Lets go of the loaded vocabularies: one a caller still holds lives on with it, the others are
+/// freed; a later count loads again.
+pub fn release_unused() {
+    LOADED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clear();
 }
 
 /// Starts loading, on a thread of its own, the vocabulary the offline text backend of `config`
@@ -36,24 +74,34 @@ pub fn start_loading(config: &serde_json::Value) {
         return;
     }
     let model = text["model"].as_str().unwrap_or_default().to_owned();
-    std::thread::spawn(move || vocabulary(&model));
+    std::thread::spawn(move || vocabulary_for(&model));
 }
 
-/// The usage of one chat call answered offline: the request's messages in, the answer out.
-pub fn count_chat(model: &str, messages: &[ChatMessage], answer: &str) -> TokenUsage {
-    let (bpe, name) = vocabulary(model);
-    let count = |text: &str| bpe.encode_ordinary(text).len() as u64;
-    let input = messages
-        .iter()
-        .map(|m| TOKENS_PER_MESSAGE + count(&m.role) + count(&m.content))
-        .sum::<u64>()
-        + TOKENS_PER_REPLY;
-    TokenUsage {
-        input_tokens: input,
-        cached_input_tokens: 0,
-        output_tokens: count(answer),
-        reasoning_tokens: 0,
-        counted_by: name,
+impl std::fmt::Debug for Vocabulary {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_tuple("Vocabulary")
+            .field(&self.name)
+            .finish()
+    }
+}
+
+impl Vocabulary {
+    /// The usage of one chat call answered offline: the request's messages in, the answer out.
+    pub fn count_chat(&self, messages: &[ChatMessage], answer: &str) -> TokenUsage {
+        let count = |text: &str| self.bpe.encode_ordinary(text).len() as u64;
+        let input = messages
+            .iter()
+            .map(|m| TOKENS_PER_MESSAGE + count(&m.role) + count(&m.content))
+            .sum::<u64>()
+            + TOKENS_PER_REPLY;
+        TokenUsage {
+            input_tokens: input,
+            cached_input_tokens: 0,
+            output_tokens: count(answer),
+            reasoning_tokens: 0,
+            counted_by: self.name,
+        }
     }
 }
 
@@ -75,6 +123,9 @@ mod tests {
             message("system", "hello world"),
             message("user", "hello world"),
         ];
+        let count_chat = |model: &str, messages: &[ChatMessage], answer: &str| {
+            vocabulary_for(model).count_chat(messages, answer)
+        };
         let usage = count_chat("gpt-5.2", &messages, "hello world");
         assert_eq!(usage.counted_by, "o200k_base");
         assert_eq!(usage.input_tokens, 2 * (3 + 1 + 2) + 3);
@@ -87,8 +138,15 @@ mod tests {
     }
 
     #[test]
+    fn a_vocabulary_is_loaded_once_and_shared() {
+        let first = vocabulary_for("gpt-5.2");
+        let second = vocabulary_for("gpt-5-mini");
+        assert!(Arc::ptr_eq(&first, &second));
+    }
+
+    #[test]
     fn special_token_text_is_counted_as_ordinary_text() {
-        let usage = count_chat("gpt-5.2", &[], "<|endoftext|>");
+        let usage = vocabulary_for("gpt-5.2").count_chat(&[], "<|endoftext|>");
         assert!(usage.output_tokens > 1, "{usage:?}");
     }
 }

@@ -767,6 +767,12 @@ pub fn run_experiment(
             execute::ExecutionReport::default()
         }
     };
+    // The backends are done with: what they hold (an offline vocabulary, connections) goes
+    // before the summary analysis, the report and the index.
+    drop(execution);
+    drop(backends);
+    crate::cost::tokens::release_unused();
+    return_freed_memory();
     if let Some(budget) = &budget {
         let status = budget.status();
         if status.stopped {
@@ -822,6 +828,8 @@ pub fn run_experiment(
         planned.base_seed,
     );
     drop(entries);
+    // The summary's values are gone; the report is written on a thread of its own.
+    return_freed_memory();
     for warning in &digest.warnings {
         let _ = log.record(LogLevel::Warn, &format!("metrics: {warning}"));
         report.warnings.push(format!("metrics: {warning}"));
@@ -1050,6 +1058,19 @@ pub fn stored_run_configs(
                 })
         })
         .collect()
+}
+
+/// Gives memory freed in bulk back to the system. glibc keeps freed chunks in the arena of the
+/// thread that allocated them, where other threads' allocations cannot reuse them: the offline
+/// vocabulary is loaded on a thread of its own, and the report is written on one while the index
+/// is refreshed. `malloc_trim` returns the free pages of every arena, so a large experiment's
+/// peak is that of its largest phase, not the sum of its phases.
+fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory of the allocator; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Step 12: refreshes the index of the `_artifacts` store holding the experiment, best-effort:
