@@ -3,7 +3,8 @@
 # --jobs 8 (20, 200 and 2,000 runs: wall time, runs per second, peak RSS, bytes written in all
 # and per run), then the latency-bound ratios: with 100 ms per model call, max_concurrency 64 and
 # one worker per run, each experiment's wall time over its critical path (3x3: 0.4 s,
-# profile_v5_3x3: 1.9 s, A/B with 8 pairs: 0.3 s), median of 3. A benchmark, not a test: it
+# profile_v5_3x3: 1.9 s, A/B with 8 pairs: 0.3 s), median of 3, in the curve's store and in one of
+# their own (the end of a run refreshes the index of its store). A benchmark, not a test: it
 # prints figures and asserts nothing. Usage: scripts/bench-scale.sh [max_runs_flag]
 # (default 1000, i.e. 2,000 runs at the top of the curve).
 set -euo pipefail
@@ -40,20 +41,30 @@ for runs_flag in $(( top / 100 )) $(( top / 10 )) "$top"; do
 done
 
 echo "latency-bound ratios: 100 ms per model call, max_concurrency 64, one worker per run (median of 3)"
-ratio() { # ratio LABEL BOUND_S JOBS ARGS...
-  local label=$1 bound=$2 jobs=$3; shift 3
+# Each trial has a seed of its own (the same seed twice in one store plans the same generation
+# ids, which the index then has to reconcile), in STORE: the curve's store (holding its 2,000-run
+# experiment) or a store of their own.
+ratio() { # ratio STORE LABEL BOUND_S JOBS ARGS...
+  local store=$1 label=$2 bound=$3 jobs=$4; shift 4
   local walls=()
   for trial in 1 2 3; do
     local start end
     start=$(date +%s%N)
-    "$bin" experiments run "$@" --mode prompt_only --seed 1 --jobs "$jobs" --output-root "_artifacts/experiments/latency-$label-$trial" \
+    "$bin" experiments run "$@" --mode prompt_only --seed "$trial" --jobs "$jobs" --output-root "$store/experiments/latency-$label-$trial" \
       --set backend.text.offline_latency_ms=100 --set backend.text.max_concurrency=64 >/dev/null 2>&1
     end=$(date +%s%N)
     walls+=($(( (end - start) / 1000000 )))
   done
   printf '%s\n' "${walls[@]}" | sort -n | awk -v label="$label" -v bound="$bound" 'NR == 2 {
-    printf "  %-16s wall %.2f s, bound %.1f s, ratio %.2f\n", label, $1 / 1000, bound, $1 / 1000 / bound }'
+    printf "    %-16s wall %.2f s, bound %.1f s, ratio %.2f\n", label, $1 / 1000, bound, $1 / 1000 / bound }'
 }
-ratio 3x3 0.4 9 3x3
-ratio profile_v5_3x3 1.9 9 profile_v5_3x3
-ratio ab_8_pairs 0.3 16 ab_scenespec_json_intermediary --runs 8
+for store in _artifacts latency-store/_artifacts; do
+  if [ "$store" = _artifacts ]; then
+    echo "  in the curve's store (beside its 2,000-run experiment):"
+  else
+    echo "  in a store of their own:"
+  fi
+  ratio "$store" 3x3 0.4 9 3x3
+  ratio "$store" profile_v5_3x3 1.9 9 profile_v5_3x3
+  ratio "$store" ab_8_pairs 0.3 16 ab_scenespec_json_intermediary --runs 8
+done
