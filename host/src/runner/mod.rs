@@ -221,7 +221,9 @@ fn plan_new(experiment: &LoadedExperiment, options: &RunOptions) -> Result<Plann
 
     // 1. Config.
     let loaded = config::load(&options.config)?;
-    crate::cost::tokens::start_loading(&loaded.tree);
+    if !options.dry_run {
+        crate::cost::tokens::start_loading(&loaded.tree);
+    }
     let mut base_config = loaded.tree;
     let mut runners = config::take_experiment_runners(&mut base_config)?;
     let runner_config = match runners.remove(name) {
