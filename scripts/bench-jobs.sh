@@ -19,8 +19,9 @@ cd "$work"
 run() {
   local jobs=$1 start end
   start=$(date +%s%N)
+  # --cache off: the second run would otherwise be answered from the first one's answers.
   BENCH_STUB_KEY=stub "$bin" experiments run ab_scenespec_json_intermediary --runs 8 --seed 1 \
-    --jobs "$jobs" --output-root "out-$jobs" --json \
+    --jobs "$jobs" --output-root "out-$jobs" --json --cache off \
     --set 'backend.text.provider="openai"' --set "backend.text.base_url=\"$url\"" \
     --set 'backend.text.api_key_env="BENCH_STUB_KEY"' --set backend.text.max_concurrency=8 \
     --set backend.text.max_retries=0 > "result-$jobs.json"

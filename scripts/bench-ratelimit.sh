@@ -24,8 +24,10 @@ run() { # run LABEL [EXTRA --set ...]
   local url start end code=0
   url=$(head -n 1 "$work/stub-$label.url")
   start=$(date +%s%N)
+  # --cache off: every call must reach the stub (the second experiment would be answered from
+  # the response cache the first one filled).
   BENCH_STUB_KEY=stub "$bin" experiments run ab_scenespec_json_intermediary --runs 10 --seed 1 --jobs 8 \
-    --output-root "out-$label" --set 'backend.text.provider="openai"' --set "backend.text.base_url=\"$url\"" \
+    --cache off --output-root "out-$label" --set 'backend.text.provider="openai"' --set "backend.text.base_url=\"$url\"" \
     --set 'backend.text.api_key_env="BENCH_STUB_KEY"' --set backend.text.max_concurrency=8 "$@" \
     >/dev/null 2>&1 || code=$?
   end=$(date +%s%N)
