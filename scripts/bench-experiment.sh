@@ -4,6 +4,7 @@
 # --jobs 9 (so the wall time approaches the critical path of one run). A benchmark, not a test.
 # Usage: scripts/bench-experiment.sh EXPERIMENT [runs]      e.g. scripts/bench-experiment.sh 3x3
 set -euo pipefail
+# shellcheck source=scripts/bench-lib.sh
 source "$(dirname "$0")/bench-lib.sh"
 repo=$(cd "$(dirname "$0")/.." && pwd)
 experiment=${1:?usage: bench-experiment.sh EXPERIMENT [runs]}

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the bench-*.sh scripts (sourced, not run): timing and the median.
 
 # time_runs N COMMAND...: runs COMMAND N times (with $RUN set to the 1-based run number) and

@@ -3,6 +3,7 @@
 # the release binary and the release plugins next to it. A benchmark, not a test.
 # Usage: scripts/bench-list.sh [runs]
 set -euo pipefail
+# shellcheck source=scripts/bench-lib.sh
 source "$(dirname "$0")/bench-lib.sh"
 repo=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-10}

@@ -104,6 +104,7 @@ for trial in $(seq "$trials"); do
     passed=$((passed + 1)); echo "trial $trial ($experiment, killed after ${delay_ms} ms, $stage): ok"
   else
     failed=$((failed + 1)); echo "trial $trial ($experiment, killed after ${delay_ms} ms, $stage): FAILED"
+    # shellcheck disable=SC2001 # every line of the list is indented, not one substitution
     echo "$problems" | sed 's/^/    /'; sed 's/^/    stderr: /' "$work/resume.err"
   fi
 done
