@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::html::{escape, interval, text};
-use super::metrics_table::{metric_label, verdict};
+use super::metrics_table::{metric_label, metric_row, verdict};
 use super::source::Experiment;
 use super::usage_table::{cost_cell, cost_missing, count, COUNTS};
 use super::{Links, REPORT_FILE};
@@ -137,20 +137,13 @@ fn render_metrics(html: &mut String, experiments: &[Experiment]) {
         html.push_str("</tr>\n");
     }
     for (name, labelled_by) in metric_names(experiments) {
-        let _ = write!(
+        let label = metric_label(experiments[labelled_by].results.metrics(), &name);
+        metric_row(
             html,
-            "<tr><td>{}</td>",
-            metric_label(experiments[labelled_by].results.metrics(), &name)
+            &label,
+            &name,
+            columns.iter().map(|(_, _, stats)| *stats),
         );
-        for (_, _, stats) in &columns {
-            let metric = &stats["metrics"][name.as_str()];
-            let _ = write!(
-                html,
-                "<td class=\"num\">{}</td>",
-                interval(metric, "mean", false)
-            );
-        }
-        html.push_str("</tr>\n");
     }
     html.push_str("</tbody></table>\n");
 }

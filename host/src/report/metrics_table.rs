@@ -36,16 +36,7 @@ pub fn render(html: &mut String, metrics: &Value, summary: &Value) {
         html.push_str("</tr>\n");
     }
     for name in &names {
-        let _ = write!(html, "<tr><td>{}</td>", metric_label(metrics, name));
-        for stats in variants.values() {
-            let metric = &stats["metrics"][name.as_str()];
-            let _ = write!(
-                html,
-                "<td class=\"num\">{}</td>",
-                interval(metric, "mean", false)
-            );
-        }
-        html.push_str("</tr>\n");
+        metric_row(html, &metric_label(metrics, name), name, variants.values());
     }
     // Malformed figures were warnings when the experiment ran; the page leaves them out too.
     let figures = variant_figures(Some(summary), &mut Vec::new());
@@ -117,6 +108,25 @@ pub fn verdict(metric: &Value) -> String {
 }
 
 /// A metric's label with its unit, escaped.
+/// One row of a metrics table: `label` (already escaped), then the metric `name` of each
+/// variant's stats as `mean [lo, hi]`.
+pub fn metric_row<'a>(
+    html: &mut String,
+    label: &str,
+    name: &str,
+    variants: impl Iterator<Item = &'a Value>,
+) {
+    let _ = write!(html, "<tr><td>{label}</td>");
+    for stats in variants {
+        let _ = write!(
+            html,
+            "<td class=\"num\">{}</td>",
+            interval(&stats["metrics"][name], "mean", false)
+        );
+    }
+    html.push_str("</tr>\n");
+}
+
 pub fn metric_label(metrics: &Value, name: &str) -> String {
     let info = &metrics["info"][name];
     let mut label = info["label"].as_str().unwrap_or(name).to_owned();
