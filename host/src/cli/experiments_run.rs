@@ -374,7 +374,7 @@ fn print_metrics(report: &ExperimentReport) {
     header.extend(variants.iter().map(|variant| (*variant).to_owned()));
     rows.push(header);
     if let Some(metrics) = &report.metrics {
-        type Count = fn(&runner::metrics::VariantMetrics) -> usize;
+        type Count = fn(&crate::metrics::VariantMetrics) -> usize;
         let counts: [(&str, Count); 3] = [
             ("runs", |v| v.runs),
             ("ok", |v| v.ok),

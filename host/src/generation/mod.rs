@@ -36,6 +36,7 @@ use crate::clock::{fresh_seed, Timestamp};
 use crate::config::{parse_run_config, ConfigError, RunConfig};
 use crate::cost::{Cost, Prices, RunUsage};
 use crate::data::profile::{parse_profile, Profile};
+use crate::errors::error_chain;
 use crate::pipeline::{self, CompileError, CompiledPipeline, PipelineInputs, RunState};
 use crate::stages::{Registry, RunData};
 use plugin_api::concepts::CategoriesTable;
@@ -754,18 +755,6 @@ fn transcript(
         document.insert("error".into(), json!(error));
     }
     Value::Object(document)
-}
-
-/// An error and its causes on one line, for records that hold a single message.
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
 
 /// What `image-project generate` asks for.

@@ -9,13 +9,11 @@ mod catalog;
 mod descriptor;
 pub mod printable;
 mod search_path;
-mod services;
 
 pub use catalog::{Catalog, LoadFailure, LoadedExperiment, UnknownExperiment};
 pub use descriptor::{check_descriptor, RUNNER_FLAG_NAMES};
 pub use printable::printable;
 pub use search_path::{search_dirs, PluginDirOptions, SearchDir, SearchDirOrigin, PLUGIN_PATH_ENV};
-pub use services::{HostServices, RunContext};
 
 use std::path::PathBuf;
 

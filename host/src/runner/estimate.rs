@@ -18,7 +18,7 @@ use std::sync::atomic::AtomicBool;
 use plugin_api::RunMode;
 use serde::{Deserialize, Serialize};
 
-use super::metrics::Ordered;
+use crate::metrics::Ordered;
 use super::spend::SpendSummary;
 use super::{run_experiment, RunOptions, RunnerError, RESULTS_FILE};
 use crate::config::{self, ConfigRequest};

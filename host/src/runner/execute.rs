@@ -20,7 +20,8 @@ use crate::artifacts::{ArtifactError, LogFile};
 use crate::clock::Timestamp;
 use crate::cost::{Cost, Prices, RunUsage};
 use crate::generation::{Backends, TitleSlot};
-use crate::plugins::{HostServices, LoadedExperiment, RunContext};
+use super::services::{HostServices, RunContext};
+use crate::plugins::LoadedExperiment;
 
 use super::budget::Budget;
 use super::results::{lock, Checkpointer, ResultsStore};
@@ -110,7 +111,7 @@ pub fn execute(
                     let (entry, status, analysis_failed, duration_s) =
                         execute_one(execution, run, position);
                     let reason = (status == RunStatus::Error).then(|| {
-                        super::metrics::failure_reason(entry.get("error").unwrap_or(&Value::Null))
+                        crate::metrics::failure_reason(entry.get("error").unwrap_or(&Value::Null))
                     });
                     if let Some(budget) = execution.budget {
                         let cost = entry.get("cost_usd").and_then(Value::as_f64);
@@ -169,7 +170,7 @@ pub fn execute(
         .into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     report.interrupted = execution.interrupt.load(Ordering::SeqCst);
-    report.view_error = view_error.map(|error| crate::generation::error_chain(&error));
+    report.view_error = view_error.map(|error| crate::errors::error_chain(&error));
     let dispatched = next.load(Ordering::SeqCst).min(execution.to_run.len());
     report.skipped = execution.to_run[dispatched..]
         .iter()
@@ -339,7 +340,7 @@ fn execute_one(
         format!(
             "finished `{}`: error in {duration_s:.3} s: {}",
             run.generation_id,
-            super::metrics::failure_message(error)
+            crate::metrics::failure_message(error)
         )
     };
     let level = if status == RunStatus::Success {

@@ -30,11 +30,11 @@
 mod budget;
 pub mod estimate;
 mod execute;
-pub mod metrics;
 mod plan;
 mod preflight;
 mod results;
 mod resume;
+mod services;
 pub mod spend;
 
 use std::path::{Path, PathBuf};
@@ -53,7 +53,8 @@ use crate::artifacts::{self, ArtifactError, LogFile, Rows, GENERATED_DIR, LOGS_D
 use crate::clock::Timestamp;
 use crate::config::{self, ConfigError, ConfigRequest};
 use crate::generation::Backends;
-use crate::plugins::{HostServices, LoadedExperiment};
+use crate::metrics;
+use crate::plugins::LoadedExperiment;
 
 pub use execute::{ExecutionReport, RunEvent};
 pub use plan::{
@@ -61,6 +62,7 @@ pub use plan::{
     PreparedRun,
 };
 pub use results::{RESULTS_FILE, RESULTS_LOG_FILE};
+pub use services::{HostServices, RunContext};
 
 /// Everything `experiments run` asks of the runner, already parsed.
 #[derive(Debug, Clone)]
@@ -763,7 +765,7 @@ pub fn run_experiment(
     let executed = match execute::execute(&execution, &store) {
         Ok(executed) => executed,
         Err(error) => {
-            let message = crate::generation::error_chain(&error);
+            let message = crate::errors::error_chain(&error);
             let _ = log.record(LogLevel::Error, &format!("stopped: {message}"));
             report.stopped_by = Some(message);
             execute::ExecutionReport::default()
@@ -825,12 +827,19 @@ pub fn run_experiment(
     };
     // The runner's own reading of the entries: metrics by name and the failed runs.
     let pairing = pairing_of(&planned);
+    let pair_ids: Option<Vec<(&str, &str)>> = pairing.as_ref().map(|(_, _, pairs)| {
+        pairs
+            .iter()
+            .map(|pair| (pair.a_generation_id.as_str(), pair.b_generation_id.as_str()))
+            .collect()
+    });
     let digest = metrics::digest(
-        &entries,
+        entries.iter().map(results::Raw::text),
         summary.as_ref(),
         pairing
             .as_ref()
-            .map(|(a, b, pairs)| (a.as_str(), b.as_str(), pairs.as_slice())),
+            .zip(pair_ids.as_deref())
+            .map(|((a, b, _), ids)| (a.as_str(), b.as_str(), ids)),
         planned.base_seed,
     );
     drop(entries);
@@ -860,7 +869,7 @@ pub fn run_experiment(
     report.summary = summary;
     report.metrics = digest.metrics;
     if let Err(error) = store.write_views() {
-        let message = crate::generation::error_chain(&error);
+        let message = crate::errors::error_chain(&error);
         let _ = log.record(LogLevel::Error, &format!("stopped: {message}"));
         report.stopped_by.get_or_insert(message);
     }
@@ -890,7 +899,7 @@ pub fn run_experiment(
             report.files.push(path);
             None
         }
-        Some(Ok(Err(error))) => Some(crate::generation::error_chain(&error)),
+        Some(Ok(Err(error))) => Some(crate::errors::error_chain(&error)),
         Some(Err(_)) => Some("its writer panicked".to_owned()),
     };
     if let Some(reason) = page_warning {
@@ -900,7 +909,7 @@ pub fn run_experiment(
     }
     report.warnings.extend(index_warning);
     if let Err(error) = log.sync() {
-        report.warnings.push(crate::generation::error_chain(&error));
+        report.warnings.push(crate::errors::error_chain(&error));
     }
     Ok(report)
 }
@@ -1031,7 +1040,7 @@ fn remove_rows_of_runs(
         let Some(path) = path else { continue };
         let removed = remove_rows_of(path, header, &ids).map_err(|error| RunnerError::History {
             path: path.to_owned(),
-            message: crate::generation::error_chain(&error),
+            message: crate::errors::error_chain(&error),
         })?;
         if removed > 0 {
             log.record(
@@ -1110,7 +1119,7 @@ fn update_index(output_root: &Path, log: &LogFile) -> Option<String> {
         Err(error) => {
             let warning = format!(
                 "the artifacts index was not updated: {}",
-                crate::generation::error_chain(&error)
+                crate::errors::error_chain(&error)
             );
             let _ = log.record(LogLevel::Warn, &warning);
             Some(warning)

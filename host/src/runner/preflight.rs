@@ -13,7 +13,8 @@ use crate::backends::{EnvLookup, Provider};
 use crate::config::{parse_run_config, RunConfig};
 use std::sync::Arc;
 
-use crate::generation::{compile_run, error_chain, run_data, DataTables};
+use crate::errors::error_chain;
+use crate::generation::{compile_run, run_data, DataTables};
 
 use super::{PlanBase, PreparedRun};
 

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::metrics::Ordered;
+use crate::metrics::Ordered;
 use super::results::Raw;
 use crate::cost::{round_usd, UsageTotals};
 

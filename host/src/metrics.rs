@@ -21,8 +21,6 @@ use plugin_api::seed::derive_rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::plan::Pair;
-use super::results::Raw;
 use crate::stats;
 
 /// A failed run, as the terminal summary and `--json` show it.
@@ -251,12 +249,13 @@ impl Sample {
 
 /// Reads the stored entries (plan order) and builds the metrics and the failure list.
 ///
-/// `summary` is the plugin's summary analysis (for `metric_info`); `pairing` the plan's
-/// `(a, b, pairs)` when it pairs variants.
-pub fn digest(
-    entries: &[Raw],
+/// `entries` are the stored entries' JSON texts; `summary` is the plugin's summary analysis (for
+/// `metric_info`); `pairing` the plan's `(a, b, pairs)` when it pairs variants, each pair the
+/// generation ids of its A run and its B run.
+pub fn digest<'e>(
+    entries: impl IntoIterator<Item = &'e str>,
     summary: Option<&Value>,
-    pairing: Option<(&str, &str, &[Pair])>,
+    pairing: Option<(&str, &str, &[(&str, &str)])>,
     base_seed: u64,
 ) -> Digest {
     let mut digest = Digest::default();
@@ -271,8 +270,8 @@ pub fn digest(
     let mut by_id: HashMap<String, Vec<(String, Sample)>> = HashMap::new();
     let mut any_metrics = false;
 
-    for raw in entries {
-        let entry: StoredEntry = match serde_json::from_str(raw.text()) {
+    for text in entries {
+        let entry: StoredEntry = match serde_json::from_str(text) {
             Ok(entry) => entry,
             Err(error) => {
                 digest
@@ -451,7 +450,7 @@ fn variant_metric(
 fn paired(
     a: &str,
     b: &str,
-    pairs: &[Pair],
+    pairs: &[(&str, &str)],
     info: &Ordered<MetricInfo>,
     kinds: &HashMap<String, Kind>,
     by_id: &HashMap<String, Vec<(String, Sample)>>,
@@ -468,9 +467,7 @@ fn paired(
     for (name, metric_info) in &info.0 {
         let differences: Vec<f64> = pairs
             .iter()
-            .filter_map(|pair| {
-                Some(value(&pair.b_generation_id, name)? - value(&pair.a_generation_id, name)?)
-            })
+            .filter_map(|&(a_id, b_id)| Some(value(b_id, name)? - value(a_id, name)?))
             .collect();
         if differences.is_empty() {
             continue;
@@ -676,11 +673,16 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn raw(entry: Value) -> Raw {
-        Raw::from_value(&entry).unwrap()
+    fn raw(entry: Value) -> String {
+        entry.to_string()
     }
 
-    fn run(id: &str, variant: &str, metrics: Value) -> Raw {
+    /// The entries' texts, as the runner hands them over.
+    fn texts(entries: &[String]) -> impl Iterator<Item = &str> {
+        entries.iter().map(String::as_str)
+    }
+
+    fn run(id: &str, variant: &str, metrics: Value) -> String {
         raw(
             json!({"generation_id": id, "variant": variant, "status": "success",
             "outputs": {"prompt_pipeline": {"big": [1, 2, 3]}},
@@ -688,18 +690,16 @@ mod tests {
         )
     }
 
-    fn pairs(n: usize) -> Vec<Pair> {
-        (1..=n)
-            .map(|i| Pair {
-                run_index: i as u32,
-                a_generation_id: format!("A{i}"),
-                b_generation_id: format!("B{i}"),
-            })
-            .collect()
+    fn pairs(n: usize) -> Vec<(String, String)> {
+        (1..=n).map(|i| (format!("A{i}"), format!("B{i}"))).collect()
+    }
+
+    fn pair_ids(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
+        pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
     }
 
     /// Ten pairs: `words` is 1 higher in B in 9 of them; `ok` is true in 7 of 10 A runs and all B.
-    fn ten_pairs() -> Vec<Raw> {
+    fn ten_pairs() -> Vec<String> {
         let mut entries = Vec::new();
         for i in 1..=10 {
             entries.push(run(
@@ -749,7 +749,7 @@ mod tests {
                 "bare": {"values": {"A": 1}},
             },
         });
-        let digest = digest(&ten_pairs(), Some(&summary), None, 7);
+        let digest = digest(texts(&ten_pairs()), Some(&summary), None, 7);
         assert!(digest.warnings.is_empty(), "{:?}", digest.warnings);
         let fields: Vec<(&str, &str)> = digest
             .summary_fields
@@ -781,7 +781,7 @@ mod tests {
             "no_values": {"label": "x"},
             "bad": {"label": 3, "values": {"A": "high", "B": 0.25}},
         }});
-        let digest = digest(&ten_pairs(), Some(&summary), None, 7);
+        let digest = digest(texts(&ten_pairs()), Some(&summary), None, 7);
         let warnings = digest.warnings.join("\n");
         assert!(
             warnings.contains("`variant_metrics.no_values` has no `values` object"),
@@ -802,14 +802,14 @@ mod tests {
         );
         assert!(digest.figures.get("no_values").is_none());
         let not_object =
-            super::digest(&ten_pairs(), Some(&json!({"variant_metrics": []})), None, 7);
+            super::digest(texts(&ten_pairs()), Some(&json!({"variant_metrics": []})), None, 7);
         assert!(not_object.warnings[0].contains("`variant_metrics` is not an object"));
     }
 
     #[test]
     fn variants_get_means_rates_and_intervals() {
         let summary = json!({"metric_info": {"ok": {"label": "prompt ok", "direction": "higher"}}});
-        let digest = digest(&ten_pairs(), Some(&summary), None, 7);
+        let digest = digest(texts(&ten_pairs()), Some(&summary), None, 7);
         assert!(digest.warnings.is_empty(), "{:?}", digest.warnings);
         let metrics = digest.metrics.unwrap();
         // Declared first, then in order of appearance.
@@ -834,9 +834,9 @@ mod tests {
             "words": {"label": "words", "direction": "lower", "unit": "words"}}});
         let plan_pairs = pairs(10);
         let digest = digest(
-            &ten_pairs(),
+            texts(&ten_pairs()),
             Some(&summary),
-            Some(("A", "B", &plan_pairs)),
+            Some(("A", "B", &pair_ids(&plan_pairs)[..])),
             7,
         );
         let paired = digest.metrics.unwrap().paired.unwrap();
@@ -861,7 +861,7 @@ mod tests {
     fn same_seed_gives_byte_identical_output() {
         let plan_pairs = pairs(10);
         let text = |seed| {
-            let digest = digest(&ten_pairs(), None, Some(("A", "B", &plan_pairs)), seed);
+            let digest = digest(texts(&ten_pairs()), None, Some(("A", "B", &pair_ids(&plan_pairs)[..])), seed);
             serde_json::to_string(&digest.metrics).unwrap()
         };
         assert_eq!(text(3), text(3));
@@ -878,7 +878,7 @@ mod tests {
             ),
         ];
         let summary = json!({"metric_info": {"words": {"direction": "up"}}});
-        let digest = digest(&entries, Some(&summary), None, 1);
+        let digest = digest(texts(&entries), Some(&summary), None, 1);
         let warnings = digest.warnings.join("\n");
         assert!(
             warnings.contains("metric_info.words.direction"),
@@ -922,7 +922,7 @@ mod tests {
             ),
             raw(json!({"generation_id": "B2", "variant": "B", "status": "success"})),
         ];
-        let digest = digest(&entries, None, None, 1);
+        let digest = digest(texts(&entries), None, None, 1);
         assert!(digest.metrics.is_none());
         let reasons: Vec<(&str, &str)> = digest
             .failures
