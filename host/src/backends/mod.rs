@@ -10,7 +10,6 @@
 
 mod answer;
 mod cache;
-mod config;
 mod endpoint;
 mod limiter;
 mod offline;
@@ -21,12 +20,7 @@ mod roles;
 #[cfg(test)]
 pub(crate) mod stub;
 
-pub use cache::{
-    CacheError, CacheMode, CacheSection, CacheStats, CacheStatus, Pruned, ResponseCache,
-};
-pub(crate) use config::text_backend_section;
-pub use config::{ImageBackendConfig, Provider, TextBackendConfig};
-pub use endpoint::DEFAULT_BASE_URL;
+pub use cache::{CacheError, CacheStats, CacheStatus, Pruned, ResponseCache};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -42,6 +36,7 @@ use rate::RateLimits;
 
 pub use plugin_api::ChatMessage;
 
+use crate::config::{CacheSection, ImageBackendConfig, Provider, TextBackendConfig};
 use crate::cost::TokenUsage;
 
 /// The shape of the answer a chat step asks for. A request, not a gate: stages that parse the

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use plugin_api::RunMode;
 
-use crate::backends::CacheMode;
-use crate::config::ConfigRequest;
+use crate::config::{CacheMode, ConfigRequest};
 use crate::plugins::{Catalog, PluginDirOptions, PLUGIN_PATH_ENV};
 use crate::runner::HostServices;
 

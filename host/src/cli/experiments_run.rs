@@ -475,7 +475,7 @@ fn parse_budget(text: &str) -> Result<f64, String> {
     let usd: f64 = text
         .parse()
         .map_err(|_| format!("`{text}` is not a number of USD"))?;
-    crate::cost::check_budget(usd)
+    crate::config::check_budget(usd)
 }
 
 /// `--estimate`: what the rehearsal counted, and the expected wall time; or `--json`.

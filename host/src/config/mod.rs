@@ -26,6 +26,7 @@ mod error;
 pub mod key;
 mod runners;
 pub mod schema;
+pub mod sections;
 mod set;
 pub mod suggest;
 mod values;
@@ -42,9 +43,14 @@ use schema::LayerTree;
 pub use checks::{is_secret_key, SECRET_KEYS, SECTIONS};
 pub use error::{ConfigError, FileOrigin, Layer};
 pub use runners::{check_runner_keys, take_experiment_runners, RUNNERS_KEY};
-pub use schema::{
-    parse_run_config, BackendSection, ContextSection, ExperimentSection, HolidaySection,
-    ImageSection, PromptSection, RunConfig, RunSection, SeasonSection,
+pub use schema::{parse_run_config, RunConfig};
+pub use sections::{
+    check_budget, check_credentials, BackendSection, BudgetSection, CacheMode, CacheSection,
+    ContextSection, DataSection, ExperimentSection, Hemisphere, HolidaySection,
+    ImageBackendConfig, ImagePrice, ImageSection, InjectionLocation, Injector, OutputConfig,
+    PricingSection, PromptSection, Provider, RunSection, SeasonSection, SequenceItem,
+    StageConfigs, StagesConfig, TextBackendConfig, TextPrice, DEFAULT_BASE_URL,
+    DEFAULT_IMAGE_LATENCY_HINT_MS, DEFAULT_MAX_FILE_BYTES, DEFAULT_TEXT_LATENCY_HINT_MS,
 };
 pub use set::parse_set;
 

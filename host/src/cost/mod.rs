@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use prices::{builtin_written, image_key, ImagePrice, Prices, PricingSection, TextPrice};
+pub use prices::{builtin_written, image_key, Prices};
 
 /// The tokens of one chat call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -278,15 +278,6 @@ fn text_cost(text: &BTreeMap<String, ModelTokens>, prices: &Prices) -> (f64, Vec
             / 1_000_000.0;
     }
     (usd, missing)
-}
-
-/// A budget in USD: a finite number above 0 (a budget of 0 would refuse every run).
-pub fn check_budget(usd: f64) -> Result<f64, String> {
-    if usd.is_finite() && usd > 0.0 {
-        Ok(usd)
-    } else {
-        Err("must be a budget in USD, a number above 0".to_owned())
-    }
 }
 
 /// USD rounded to 1e-10: far below a cent, and it keeps float noise (`0.30000000000000004`) out

@@ -37,8 +37,8 @@ use crate::config::{parse_run_config, ConfigError, RunConfig};
 use crate::cost::{Cost, Prices, RunUsage};
 use crate::data::profile::{parse_profile, Profile};
 use crate::errors::error_chain;
-use crate::pipeline::{self, CompileError, CompiledPipeline, PipelineInputs, RunState};
-use crate::stages::{Registry, RunData};
+use crate::pipeline::{self, RunState};
+use crate::stages::{self, CompileError, CompiledPipeline, PipelineInputs, Registry, RunData};
 use plugin_api::concepts::CategoriesTable;
 
 pub use title::{check_title, generate_title, make_unique, TitleOutcome};
@@ -166,7 +166,7 @@ pub fn compile_run(
         initial_outputs,
         data,
     };
-    pipeline::compile(&inputs, &Registry::builtin())
+    stages::compile(&inputs, &Registry::builtin())
 }
 
 /// The parsed data tables of a run: what `prompt.categories_path` and `prompt.profile_path` hold.

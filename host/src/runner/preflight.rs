@@ -9,7 +9,8 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::backends::{EnvLookup, Provider};
+use crate::backends::EnvLookup;
+use crate::config::Provider;
 use crate::config::{parse_run_config, RunConfig};
 use std::sync::Arc;
 

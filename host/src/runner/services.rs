@@ -51,7 +51,7 @@ impl HostServices {
             cwd,
             log: None,
             run: None,
-            max_file_bytes: crate::data::DEFAULT_MAX_FILE_BYTES,
+            max_file_bytes: crate::config::DEFAULT_MAX_FILE_BYTES,
             usage: Mutex::default(),
         }
     }
@@ -62,7 +62,7 @@ impl HostServices {
             cwd,
             log: Some(log),
             run: None,
-            max_file_bytes: crate::data::DEFAULT_MAX_FILE_BYTES,
+            max_file_bytes: crate::config::DEFAULT_MAX_FILE_BYTES,
             usage: Mutex::default(),
         }
     }
@@ -73,7 +73,7 @@ impl HostServices {
             cwd,
             log: Some(log),
             run: Some(run),
-            max_file_bytes: crate::data::DEFAULT_MAX_FILE_BYTES,
+            max_file_bytes: crate::config::DEFAULT_MAX_FILE_BYTES,
             usage: Mutex::default(),
         }
     }

@@ -5,6 +5,7 @@
 //! Stages are grouped by family below; the order of [`catalogue`] is the order of `stages list`.
 
 mod ab;
+pub mod compiler;
 pub mod blackbox;
 pub mod blackbox_refine;
 mod data;
@@ -18,10 +19,11 @@ mod profile_source;
 mod registry;
 mod standard;
 
+pub use compiler::{compile, CompileError, CompiledPipeline, PipelineInputs, CAPTURE_KEY};
 pub use data::RunData;
 pub use registry::{Registry, ResolveError, ResolveErrorKind};
 
-use crate::pipeline::{Block, PipelineInputs, StageConfig};
+use crate::pipeline::{Block, StageConfig};
 
 /// How a stage is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

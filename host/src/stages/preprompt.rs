@@ -240,11 +240,9 @@ pub fn parse_concept_list(raw: &str, expected: usize) -> Result<Vec<String>, Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::{
-        compiler::{OutputConfig, StageConfigs, StagesConfig},
-        PipelineInputs, StageConfig,
-    };
-    use crate::stages::RunData;
+    use crate::config::{OutputConfig, StageConfigs, StagesConfig};
+    use crate::pipeline::StageConfig;
+    use crate::stages::{PipelineInputs, RunData};
 
     const CATEGORIES: &str = "Subject Matter,Narrative,Mood,Composition,Perspective,Style,Time Period_Context,Color Scheme\n\
         a fox,a chase,calm,centered,aerial,ink,1920s,teal\n\
