@@ -17,10 +17,13 @@ mod offline_image;
 mod openai;
 mod rate;
 mod roles;
+pub mod tokens;
+mod usage;
 #[cfg(test)]
 pub(crate) mod stub;
 
 pub use cache::{CacheError, CacheStats, CacheStatus, Pruned, ResponseCache};
+pub use usage::{TokenUsage, COUNTED_BY_ENDPOINT};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -37,7 +40,6 @@ use rate::RateLimits;
 pub use plugin_api::ChatMessage;
 
 use crate::config::{CacheSection, ImageBackendConfig, Provider, TextBackendConfig};
-use crate::cost::TokenUsage;
 
 /// The shape of the answer a chat step asks for. A request, not a gate: stages that parse the
 /// answer check it themselves. The offline backend answers every shape with a conforming text.

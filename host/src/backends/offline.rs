@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use super::limiter::Limiter;
 use super::{BackendError, ChatCall, ChatMessage, ChatReply, ResponseShape, TextBackend};
-use crate::cost::tokens::vocabulary_for;
+use super::tokens::vocabulary_for;
 
 /// The `provider` label of every offline record.
 pub(crate) const PROVIDER: &str = "offline";

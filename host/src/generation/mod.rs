@@ -768,7 +768,7 @@ pub struct GenerateOptions {
 /// today's UTC date unless the config sets it, and runs once.
 pub fn generate(options: &GenerateOptions) -> Result<GenerationOutcome, GenerationError> {
     let mut tree = crate::config::load(&options.config)?.tree;
-    crate::cost::tokens::start_loading(&tree);
+    crate::backends::tokens::start_loading(&tree);
     crate::config::take_experiment_runners(&mut tree)?;
     let mut overlay = json!({});
     if let Some(seed) = options.seed {

@@ -21,10 +21,10 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::backends::{
-    BackendError, CacheStatus, ChatCall, ChatMessage, ResponseShape, TextBackend,
+    BackendError, CacheStatus, ChatCall, ChatMessage, ResponseShape, TextBackend, TokenUsage,
 };
 use crate::clock::Timestamp;
-use crate::cost::{RunUsage, TokenUsage};
+use crate::cost::RunUsage;
 
 use super::node::{ActionStep, Block, ChatStep, MergeMode, Node};
 

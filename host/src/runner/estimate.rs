@@ -4,7 +4,7 @@
 //! temporary directory that is removed afterwards: no network, nothing left behind, and the
 //! call count is the real offline run's by construction (it is one).
 //!
-//! Tokens are counted as offline runs count them (`crate::cost::tokens`): input tokens are
+//! Tokens are counted as offline runs count them (`crate::backends::tokens`): input tokens are
 //! those of the prompts the real run would send, given offline answers; output tokens are the
 //! offline answers', an estimate of a real model's. Costs use the configured models' prices.
 //!

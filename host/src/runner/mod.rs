@@ -224,7 +224,7 @@ fn plan_new(experiment: &LoadedExperiment, options: &RunOptions) -> Result<Plann
     // 1. Config.
     let loaded = config::load(&options.config)?;
     if !options.dry_run {
-        crate::cost::tokens::start_loading(&loaded.tree);
+        crate::backends::tokens::start_loading(&loaded.tree);
     }
     let mut base_config = loaded.tree;
     let mut runners = config::take_experiment_runners(&mut base_config)?;
@@ -778,7 +778,7 @@ pub fn run_experiment(
     drop(backends);
     let large = planned.runs.len() >= LARGE_EXPERIMENT_RUNS;
     if large {
-        crate::cost::tokens::release_unused();
+        crate::backends::tokens::release_unused();
         return_freed_memory();
     }
     if let Some(budget) = &budget {
