@@ -1,6 +1,9 @@
-//! What the runner reads back from the stored result entries at the end of an experiment
-//! (DESIGN §4 step 11): the metrics the plugin reported per run, aggregated per variant and per
-//! A/B pair into `summary.metrics`, and the failed runs with their reasons.
+//! What is read back from the stored result entries at the end of an experiment (DESIGN §4 step
+//! 11): the metrics the plugin reported per run, aggregated per variant and per A/B pair into
+//! `summary.metrics`, and the failed runs with their reasons; and the readers of a stored summary
+//! that the runner, the report and the CLI share ([`summary_fields`], [`variant_figures`],
+//! [`failure_reason`]). It sits below all three: it takes the entries' JSON texts and the pairs'
+//! generation ids, never the runner's types.
 //!
 //! The convention (no ABI change): a run's analysis may hold `metrics: {name: number | bool}`;
 //! the summary analysis may declare `metric_info: {name: {label, direction, unit?}}` with
@@ -13,7 +16,7 @@
 //! Every generator comes from `plugin_api::seed::derive_rng(base_seed, "metrics.<name>.<variant>")`
 //! (`"metrics.<name>.paired.<a>.<b>"` for a pair), so the same base seed gives byte-identical
 //! output. A malformed value is a warning naming the run and the metric, never dropped silently.
-//! The maths is in `crate::stats`; where the result goes in the document is `runner::mod`'s call.
+//! The maths is in `crate::stats`; where the result goes in the document is the runner's call.
 
 use std::collections::HashMap;
 
@@ -247,15 +250,22 @@ impl Sample {
     }
 }
 
+/// How a plan pairs variants: the two variant names and each pair's generation ids, A run first.
+#[derive(Debug, Clone, Copy)]
+pub struct PairedVariants<'a> {
+    pub a: &'a str,
+    pub b: &'a str,
+    pub pairs: &'a [(&'a str, &'a str)],
+}
+
 /// Reads the stored entries (plan order) and builds the metrics and the failure list.
 ///
 /// `entries` are the stored entries' JSON texts; `summary` is the plugin's summary analysis (for
-/// `metric_info`); `pairing` the plan's `(a, b, pairs)` when it pairs variants, each pair the
-/// generation ids of its A run and its B run.
+/// `metric_info`); `pairing` the plan's pairs when it pairs variants.
 pub fn digest<'e>(
     entries: impl IntoIterator<Item = &'e str>,
     summary: Option<&Value>,
-    pairing: Option<(&str, &str, &[(&str, &str)])>,
+    pairing: Option<PairedVariants<'_>>,
     base_seed: u64,
 ) -> Digest {
     let mut digest = Digest::default();
@@ -356,7 +366,7 @@ pub fn digest<'e>(
             })
             .collect(),
     );
-    let paired = pairing.map(|(a, b, pairs)| paired(a, b, pairs, &info, &kinds, &by_id, base_seed));
+    let paired = pairing.map(|p| paired(p.a, p.b, p.pairs, &info, &kinds, &by_id, base_seed));
     digest.metrics = Some(MetricsSummary {
         method: Method {
             confidence: 0.95,
@@ -691,11 +701,16 @@ mod tests {
     }
 
     fn pairs(n: usize) -> Vec<(String, String)> {
-        (1..=n).map(|i| (format!("A{i}"), format!("B{i}"))).collect()
+        (1..=n)
+            .map(|i| (format!("A{i}"), format!("B{i}")))
+            .collect()
     }
 
     fn pair_ids(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
-        pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect()
     }
 
     /// Ten pairs: `words` is 1 higher in B in 9 of them; `ok` is true in 7 of 10 A runs and all B.
@@ -801,8 +816,12 @@ mod tests {
             ("bad", &vec![("B".to_owned(), Some(0.25))])
         );
         assert!(digest.figures.get("no_values").is_none());
-        let not_object =
-            super::digest(texts(&ten_pairs()), Some(&json!({"variant_metrics": []})), None, 7);
+        let not_object = super::digest(
+            texts(&ten_pairs()),
+            Some(&json!({"variant_metrics": []})),
+            None,
+            7,
+        );
         assert!(not_object.warnings[0].contains("`variant_metrics` is not an object"));
     }
 
@@ -836,7 +855,11 @@ mod tests {
         let digest = digest(
             texts(&ten_pairs()),
             Some(&summary),
-            Some(("A", "B", &pair_ids(&plan_pairs)[..])),
+            Some(PairedVariants {
+                a: "A",
+                b: "B",
+                pairs: &pair_ids(&plan_pairs),
+            }),
             7,
         );
         let paired = digest.metrics.unwrap().paired.unwrap();
@@ -861,7 +884,16 @@ mod tests {
     fn same_seed_gives_byte_identical_output() {
         let plan_pairs = pairs(10);
         let text = |seed| {
-            let digest = digest(texts(&ten_pairs()), None, Some(("A", "B", &pair_ids(&plan_pairs)[..])), seed);
+            let digest = digest(
+                texts(&ten_pairs()),
+                None,
+                Some(PairedVariants {
+                    a: "A",
+                    b: "B",
+                    pairs: &pair_ids(&plan_pairs),
+                }),
+                seed,
+            );
             serde_json::to_string(&digest.metrics).unwrap()
         };
         assert_eq!(text(3), text(3));

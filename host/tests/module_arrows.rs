@@ -235,7 +235,11 @@ fn without_test_items(code: &str) -> (String, Vec<String>) {
                         test_children.push(words[at + 1].to_string());
                     }
                 }
-                out.extend(chars[i..end].iter().map(|&c| if c == '\n' { '\n' } else { ' ' }));
+                out.extend(
+                    chars[i..end]
+                        .iter()
+                        .map(|&c| if c == '\n' { '\n' } else { ' ' }),
+                );
                 i = end;
                 continue;
             }
@@ -366,7 +370,10 @@ fn crate_paths(code: &str, module: &ModPath) -> Vec<ModPath> {
                     j = k;
                 }
                 i = j;
-                module.len().checked_sub(depth).map(|keep| module[..keep].to_vec())
+                module
+                    .len()
+                    .checked_sub(depth)
+                    .map(|keep| module[..keep].to_vec())
             }
             _ => None,
         };
@@ -407,7 +414,11 @@ fn arrows(files: &BTreeMap<String, String>) -> Vec<Arrow> {
                 .map(|n| path[..n].to_vec())
                 .find(|prefix| modules.contains(prefix))
                 .unwrap_or_default();
-            let shared = module.iter().zip(&target).take_while(|(a, b)| a == b).count();
+            let shared = module
+                .iter()
+                .zip(&target)
+                .take_while(|(a, b)| a == b)
+                .count();
             if shared == module.len() || shared == target.len() {
                 continue; // itself, an ancestor, or a descendant: the module's inside
             }
@@ -423,7 +434,10 @@ fn arrows(files: &BTreeMap<String, String>) -> Vec<Arrow> {
 }
 
 fn display_path(path: &[String]) -> String {
-    std::iter::once("crate").chain(path.iter().map(String::as_str)).collect::<Vec<_>>().join("::")
+    std::iter::once("crate")
+        .chain(path.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join("::")
 }
 
 /// The cycles among `arrows`, scope by scope: each strongly connected component of two or more.
@@ -481,14 +495,20 @@ fn cycles(arrows: &[Arrow]) -> Vec<Cycle> {
 }
 
 fn read_tree(dir: &Path, root: &Path, files: &mut BTreeMap<String, String>) {
-    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()));
+    let entries =
+        std::fs::read_dir(dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()));
     for entry in entries {
-        let path = entry.unwrap_or_else(|e| panic!("listing {}: {e}", dir.display())).path();
+        let path = entry
+            .unwrap_or_else(|e| panic!("listing {}: {e}", dir.display()))
+            .path();
         if path.is_dir() {
             read_tree(&path, root, files);
         } else if path.extension().is_some_and(|ext| ext == "rs") {
             let rel = path.strip_prefix(root).expect("under the root");
-            let rel = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>();
+            let rel = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>();
             let text = std::fs::read_to_string(&path)
                 .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
             files.insert(rel.join("/"), text);
@@ -519,22 +539,34 @@ fn no_module_of_host_src_imports_a_module_that_imports_it_back() {
     read_tree(&root, &root, &mut files);
     let found_arrows = arrows(&files);
     assert!(
-        found_arrows.iter().any(|a| a.scope.is_empty() && a.from == "runner" && a.to == "config"),
+        found_arrows
+            .iter()
+            .any(|a| a.scope.is_empty() && a.from == "runner" && a.to == "config"),
         "the checker found no runner -> config arrow; it is not reading host/src"
     );
     let found = cycles(&found_arrows);
-    assert!(found.is_empty(), "every arrow must point down; found:\n{}", describe(&found));
+    assert!(
+        found.is_empty(),
+        "every arrow must point down; found:\n{}",
+        describe(&found)
+    );
 }
 
 fn tree(files: &[(&str, &str)]) -> BTreeMap<String, String> {
-    files.iter().map(|(path, text)| (path.to_string(), text.to_string())).collect()
+    files
+        .iter()
+        .map(|(path, text)| (path.to_string(), text.to_string()))
+        .collect()
 }
 
 #[test]
 fn the_checker_finds_a_top_level_cycle_through_a_use_group() {
     let files = tree(&[
         ("lib.rs", "pub mod a;\npub mod b;\npub mod c;\n"),
-        ("a/mod.rs", "//! A.\nuse crate::{c::Thing, b::{self, inner::Other}};\n"),
+        (
+            "a/mod.rs",
+            "//! A.\nuse crate::{c::Thing, b::{self, inner::Other}};\n",
+        ),
         ("a/inner.rs", "pub struct Other;"),
         ("b/mod.rs", "pub mod inner;\n"),
         ("b/inner.rs", "pub fn f() { crate::c::g(); }\n"),
@@ -549,15 +581,25 @@ fn the_checker_finds_a_top_level_cycle_through_a_use_group() {
 #[test]
 fn the_checker_finds_a_cycle_between_sibling_files_through_super() {
     let files = tree(&[
-        ("runner/mod.rs", "mod x;\nmod y;\npub use x::X;\nuse crate::runner::y::Y;\n"),
+        (
+            "runner/mod.rs",
+            "mod x;\nmod y;\npub use x::X;\nuse crate::runner::y::Y;\n",
+        ),
         ("runner/x.rs", "use super::y::Y;\npub struct X;\n"),
-        ("runner/y.rs", "use super::super::runner::x::X;\npub struct Y;\n"),
+        (
+            "runner/y.rs",
+            "use super::super::runner::x::X;\npub struct Y;\n",
+        ),
     ]);
     let found = cycles(&arrows(&files));
     assert_eq!(found.len(), 1, "{}", describe(&found));
     assert_eq!(found[0].scope, ["runner"]);
     assert_eq!(found[0].members, ["x", "y"]);
-    assert!(describe(&found).contains("runner/y.rs: crate::runner::x::X"), "{}", describe(&found));
+    assert!(
+        describe(&found).contains("runner/y.rs: crate::runner::x::X"),
+        "{}",
+        describe(&found)
+    );
 }
 
 #[test]
@@ -570,12 +612,21 @@ fn the_checker_skips_comments_strings_test_items_and_a_parent_with_its_children(
              #[cfg(test)]\nmod inline { use crate::b::f; }\n\
              #[cfg(test)]\nuse crate::b::f as _g;\n",
         ),
-        ("a/child.rs", "use super::f;\npub fn g() { crate::a::f(); let s = r#\"crate::b\"#; }\n"),
+        (
+            "a/child.rs",
+            "use super::f;\npub fn g() { crate::a::f(); let s = r#\"crate::b\"#; }\n",
+        ),
         ("a/tests.rs", "use crate::b::f;\n"),
-        ("b.rs", "use crate::a::f;\n/// [`crate::a`] links back, in a comment only.\npub fn f() {}\n"),
+        (
+            "b.rs",
+            "use crate::a::f;\n/// [`crate::a`] links back, in a comment only.\npub fn f() {}\n",
+        ),
     ]);
     let found_arrows = arrows(&files);
     assert_eq!(found_arrows.len(), 1, "{found_arrows:#?}");
-    assert_eq!((found_arrows[0].from.as_str(), found_arrows[0].to.as_str()), ("b", "a"));
+    assert_eq!(
+        (found_arrows[0].from.as_str(), found_arrows[0].to.as_str()),
+        ("b", "a")
+    );
     assert!(cycles(&found_arrows).is_empty());
 }

@@ -17,10 +17,10 @@ mod offline_image;
 mod openai;
 mod rate;
 mod roles;
-pub mod tokens;
-mod usage;
 #[cfg(test)]
 pub(crate) mod stub;
+pub mod tokens;
+mod usage;
 
 pub use cache::{CacheError, CacheStats, CacheStatus, Pruned, ResponseCache};
 pub use usage::{TokenUsage, COUNTED_BY_ENDPOINT};

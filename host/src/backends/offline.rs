@@ -17,8 +17,8 @@ use plugin_api::token::ab_token;
 use serde_json::{json, Value};
 
 use super::limiter::Limiter;
-use super::{BackendError, ChatCall, ChatMessage, ChatReply, ResponseShape, TextBackend};
 use super::tokens::vocabulary_for;
+use super::{BackendError, ChatCall, ChatMessage, ChatReply, ResponseShape, TextBackend};
 
 /// The `provider` label of every offline record.
 pub(crate) const PROVIDER: &str = "offline";

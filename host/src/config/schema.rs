@@ -24,12 +24,12 @@ use serde_json::Value;
 
 use super::error::{ConfigError, Layer};
 use super::key;
-use super::suggest::did_you_mean;
-use super::RUNNERS_KEY;
 use super::sections::{
     BackendSection, BudgetSection, CacheSection, ContextSection, DataSection, ExperimentSection,
     ImageSection, PricingSection, PromptSection, RunSection,
 };
+use super::suggest::did_you_mean;
+use super::RUNNERS_KEY;
 
 /// One run's config: every key a run reads, typed and checked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,10 +2,9 @@
 //! added to the system prompt, to the stage prompts, or both. Deterministic from the run seed and
 //! `context.today`; each injector draws from its own derived generator.
 //!
-//! This module owns computing the guidance and its metadata ([`build_context`]) and the types the
-//! `[context]` config uses ([`InjectionLocation`], [`Injector`], [`Hemisphere`]); the config
-//! schema checks the knobs, and the run decides whether context is enabled and where the text
-//! goes. The wording of every line lives in `host/src/prompts/context/`.
+//! This module owns computing the guidance and its metadata ([`build_context`]). The `[context]`
+//! types (`ContextSection`, `InjectionLocation`, `Injector`, `Hemisphere`) and the checks on the
+//! knobs are `config`'s; the run decides whether context is enabled and where the text goes. The wording of every line lives in `host/src/prompts/context/`.
 //!
 //! Injectors: [`season`] (the season of the date in a hemisphere) and [`holiday`] (the nearest
 //! of five holidays, applied with a probability that rises as it nears). `calendar`, which the

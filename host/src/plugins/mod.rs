@@ -1,9 +1,9 @@
-//! Experiment plugins: where they are looked for, loading them, checking their descriptors, and
-//! the host services they may call.
+//! Experiment plugins: where they are looked for, loading them and checking their descriptors.
 //!
 //! Loading reports, never panics: a file that fails to load becomes a [`LoadFailure`] with a
 //! one-line reason, and every other plugin still loads. What a plugin's hooks *do* with the
-//! runner is the runner's business, not this module's.
+//! runner is the runner's business, not this module's: the host services a plugin calls are the
+//! runner's (`runner::HostServices`), handed to [`Catalog::discover`] for the load-time hooks.
 
 mod catalog;
 mod descriptor;

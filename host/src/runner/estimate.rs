@@ -18,11 +18,11 @@ use std::sync::atomic::AtomicBool;
 use plugin_api::RunMode;
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::Ordered;
 use super::spend::SpendSummary;
 use super::{run_experiment, RunOptions, RunnerError, RESULTS_FILE};
 use crate::config::{self, ConfigRequest};
 use crate::cost::UsageTotals;
+use crate::metrics::Ordered;
 use crate::plugins::LoadedExperiment;
 
 /// The offline backends the rehearsal runs against, with the configured model names kept (they

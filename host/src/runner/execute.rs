@@ -16,11 +16,11 @@ use plugin_api::loader::CallError;
 use plugin_api::{AnalyzeRequest, LogLevel, RunRequest, RunSpec, RunStatus};
 use serde_json::{json, Map, Value};
 
+use super::services::{HostServices, RunContext};
 use crate::artifacts::{ArtifactError, LogFile};
 use crate::clock::Timestamp;
 use crate::cost::{Cost, Prices, RunUsage};
 use crate::generation::{Backends, TitleSlot};
-use super::services::{HostServices, RunContext};
 use crate::plugins::LoadedExperiment;
 
 use super::budget::Budget;

@@ -839,7 +839,7 @@ pub fn run_experiment(
         pairing
             .as_ref()
             .zip(pair_ids.as_deref())
-            .map(|((a, b, _), ids)| (a.as_str(), b.as_str(), ids)),
+            .map(|((a, b, _), pairs)| metrics::PairedVariants { a, b, pairs }),
         planned.base_seed,
     );
     drop(entries);

@@ -335,7 +335,12 @@ pub fn compile(
         crate::pipeline::engine::ROOT_NAME,
         blocks.into_iter().map(Node::Block).collect(),
     );
-    collect_capture_keys(&root, crate::pipeline::engine::ROOT_NAME, &mut BTreeMap::new()).map_err(error)?;
+    collect_capture_keys(
+        &root,
+        crate::pipeline::engine::ROOT_NAME,
+        &mut BTreeMap::new(),
+    )
+    .map_err(error)?;
 
     let resolved_stages: Vec<String> = kept_ids.iter().map(|id| (*id).to_owned()).collect();
     let metadata = json!({

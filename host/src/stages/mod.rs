@@ -5,9 +5,9 @@
 //! Stages are grouped by family below; the order of [`catalogue`] is the order of `stages list`.
 
 mod ab;
-pub mod compiler;
 pub mod blackbox;
 pub mod blackbox_refine;
+pub mod compiler;
 mod data;
 pub mod describe;
 mod direct;

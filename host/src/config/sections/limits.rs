@@ -33,9 +33,7 @@ pub struct BudgetSection {
 
 fn some_budget<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
     let usd = f64::deserialize(deserializer)?;
-    check_budget(usd)
-        .map(Some)
-        .map_err(D::Error::custom)
+    check_budget(usd).map(Some).map_err(D::Error::custom)
 }
 
 /// `[data]`: limits on the data files a run reads (categories, profiles, hints, concept lists,

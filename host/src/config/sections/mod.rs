@@ -18,8 +18,8 @@ use serde::de::{Deserializer, Error as _};
 use serde::Deserialize;
 
 pub use backend::{
-    BackendSection, ImageBackendConfig, Provider, TextBackendConfig,
-    DEFAULT_IMAGE_LATENCY_HINT_MS, DEFAULT_TEXT_LATENCY_HINT_MS,
+    BackendSection, ImageBackendConfig, Provider, TextBackendConfig, DEFAULT_IMAGE_LATENCY_HINT_MS,
+    DEFAULT_TEXT_LATENCY_HINT_MS,
 };
 pub use cache::{CacheMode, CacheSection};
 pub use context::{
