@@ -2,8 +2,9 @@
 //!
 //! The check reads `host/src/**/*.rs` as text (no build of the crate needed): the non-test part of
 //! each file (items under `#[cfg(test)]` and files declared only for tests dropped), comments and
-//! string contents blanked (doc links are not imports). It collects every `crate::` and `super::`
-//! path, `use crate::{a, b::c}` groups included, and resolves each to the module file it names
+//! string contents blanked (doc links are not imports) except a path string in an attribute
+//! (serde's `deserialize_with = "crate::..."`). It collects every `crate::` and `super::` path,
+//! `use crate::{a, b::c}` groups included, and resolves each to the module file it names
 //! (the longest prefix that is a file of `host/src`). An arrow joins two children of the deepest
 //! module both files share: two top-level modules (`runner` -> `report`), or two sibling files of
 //! one module (`runner/execute.rs` -> `runner/results.rs`; a nested file counts as its ancestor
@@ -58,15 +59,50 @@ fn is_ident_char(c: char) -> bool {
 
 /// The source with comments and the contents of string and char literals replaced by spaces
 /// (line breaks kept), so a path inside a doc comment or a message is never read as an import.
+/// A string inside an attribute other than `doc` that is a path
+/// (`#[serde(deserialize_with = "crate::a::f")]`) is kept: it names code as surely as a `use`.
 fn blank_comments_and_strings(src: &str) -> String {
     let chars: Vec<char> = src.chars().collect();
     let mut out = String::with_capacity(src.len());
     let blank = |c: char| if c == '\n' { '\n' } else { ' ' };
+    // The depth of `[` inside an attribute (`#[...]`, `#![...]`), 0 outside one.
+    let mut attribute_depth = 0usize;
+    // `#[doc = "..."]` is a doc comment written as an attribute: its text is not code.
+    let mut attribute_is_doc = false;
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
         let next = chars.get(i + 1).copied();
         let prev_is_ident = i > 0 && is_ident_char(chars[i - 1]);
+        let opens_attribute = c == '[' && i > 0 && (chars[i - 1] == '#' || chars[i - 1] == '!');
+        if c == '[' && (attribute_depth > 0 || opens_attribute) {
+            if attribute_depth == 0 {
+                let name: String = chars[i + 1..]
+                    .iter()
+                    .skip_while(|c| c.is_whitespace())
+                    .take_while(|&&c| is_ident_char(c))
+                    .collect();
+                attribute_is_doc = name == "doc";
+            }
+            attribute_depth += 1;
+        } else if c == ']' && attribute_depth > 0 {
+            attribute_depth -= 1;
+        }
+        if c == '"' && attribute_depth > 0 && !attribute_is_doc {
+            let end = chars[i + 1..]
+                .iter()
+                .position(|&c| c == '"')
+                .map(|at| i + 1 + at);
+            if let Some(end) = end {
+                let text: String = chars[i + 1..end].iter().collect();
+                let is_path = text.chars().all(|c| is_ident_char(c) || c == ':');
+                if is_path && (text.starts_with("crate::") || text.starts_with("super::")) {
+                    out.push_str(&format!("\"{text}\""));
+                    i = end + 1;
+                    continue;
+                }
+            }
+        }
         if c == '/' && next == Some('/') {
             while i < chars.len() && chars[i] != '\n' {
                 out.push(' ');
@@ -629,4 +665,26 @@ fn the_checker_skips_comments_strings_test_items_and_a_parent_with_its_children(
         ("b", "a")
     );
     assert!(cycles(&found_arrows).is_empty());
+}
+
+#[test]
+fn the_checker_reads_a_path_in_an_attribute_string_and_only_there() {
+    let files = tree(&[
+        (
+            "a.rs",
+            "#[derive(serde::Deserialize)]\npub struct S {\n    \
+             #[serde(deserialize_with = \"crate::b::check\")]\n    pub x: u32,\n}\n",
+        ),
+        (
+            "b.rs",
+            "pub fn check() { let _ = \"crate::a::S\"; }\n#[doc = \"crate::a\"]\npub fn g() {}\n",
+        ),
+        ("c.rs", "pub fn h() { let _ = crate::b::g; }\n"),
+    ]);
+    let found_arrows = arrows(&files);
+    let pairs: Vec<(&str, &str)> = found_arrows
+        .iter()
+        .map(|a| (a.from.as_str(), a.to.as_str()))
+        .collect();
+    assert_eq!(pairs, [("a", "b"), ("c", "b")], "{found_arrows:#?}");
 }
