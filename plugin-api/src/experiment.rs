@@ -122,6 +122,12 @@ impl From<HostError> for ExperimentError {
     }
 }
 
+impl From<crate::merge::MergeError> for ExperimentError {
+    fn from(error: crate::merge::MergeError) -> Self {
+        ExperimentError::new(error.to_string())
+    }
+}
+
 /// A host service refused or failed a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("host service `{service}` failed: {message}")]

@@ -30,8 +30,9 @@
 //! The shared helpers ([`merge`], [`seed`], [`token`], [`concepts`], [`hash`]) live here because
 //! plugins and the host's pipeline stages must agree on them bit for bit.
 //!
-//! `abi_stable` stays inside this crate: plugin authors never write its types, and the host loads
-//! plugins through [`loader`].
+//! `abi_stable` stays inside this crate: plugin authors never write its types. The host's side
+//! (the `loader` module and the wire types `HookFailure`, `PlanSeed`) is public because the host
+//! is another crate, but it is host-only and hidden from these docs.
 
 // `#[sabi_trait]` and the prefix-type derive trip these lints on current rustc; they can only be
 // silenced at the crate level.
@@ -42,6 +43,7 @@ mod experiment;
 #[doc(hidden)]
 pub mod ffi;
 pub mod hash;
+#[doc(hidden)]
 pub mod loader;
 pub mod merge;
 pub mod model;

@@ -237,6 +237,18 @@ impl PluginLibrary {
         )
     }
 
+    /// Calls the `descriptor` hook and returns its JSON unparsed, so the host can read what it
+    /// needs before the typed parse (`requires_interface`: a plugin built for a newer minor may
+    /// use fields this host's [`Descriptor`] cannot parse).
+    pub fn descriptor_json(&self, services: &dyn ServiceProvider) -> Result<Value, CallError> {
+        self.invoke(
+            "descriptor",
+            &Value::Null,
+            services,
+            self.module.descriptor(),
+        )
+    }
+
     /// Calls the `plan` hook.
     pub fn plan(
         &self,
