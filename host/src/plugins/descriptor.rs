@@ -282,10 +282,102 @@ mod tests {
             let error = check_descriptor(&descriptor(args)).unwrap_err();
             assert!(error.contains(expected), "{error}");
         }
+        let cases = [
+            (
+                vec![ArgSpec::int("runs", "x").min(1).default_value(0)],
+                "experiment `demo`, flag `--runs`: its default 0 does not fit (expected an integer >= 1)",
+            ),
+            (
+                vec![ArgSpec::float("rate", "x").max(1.0).default_value(2.5)],
+                "experiment `demo`, flag `--rate`: its default 2.5 does not fit (expected a number <= 1.0)",
+            ),
+            (
+                vec![ArgSpec::int("size", "x").repeatable().min(2).default_value(vec![3, 1])],
+                "experiment `demo`, flag `--size`: its default [3,1] does not fit (expected an integer >= 2)",
+            ),
+            (
+                vec![ArgSpec::int("runs", "x").min(0.5)],
+                "experiment `demo`, flag `--runs`: `min` 0.5 of an `int` flag is not an integer",
+            ),
+            (
+                vec![ArgSpec::int("runs", "x").min(5).max(1)],
+                "experiment `demo`, flag `--runs`: `min` 5 is above `max` 1",
+            ),
+            (
+                vec![ArgSpec::string("name", "x").max(3)],
+                "experiment `demo`, flag `--name`: `max` applies to `int` and `float` flags, not to a `string` flag",
+            ),
+            (
+                vec![ArgSpec::int("runs", "x").required().default_value(3)],
+                "experiment `demo`, flag `--runs`: a required flag has no default, but this one has 3",
+            ),
+            (
+                vec![ArgSpec::bool("fast", "x").required()],
+                "experiment `demo`, flag `--fast`: a `bool` flag cannot be required",
+            ),
+        ];
+        for (args, expected) in cases {
+            assert_eq!(check_descriptor(&descriptor(args)).unwrap_err(), expected);
+        }
+        let mut unknown_choice = ArgSpec::choice("data", &["a"], "x");
+        unknown_choice.choice_help.insert("b".into(), "help".into());
+        let error = check_descriptor(&descriptor(vec![unknown_choice])).unwrap_err();
+        assert!(
+            error.contains("describes `b`, which is not one of its choices"),
+            "{error}"
+        );
         let mut bad_name = descriptor(Vec::new());
         bad_name.name = "a/b".into();
         assert!(check_descriptor(&bad_name)
             .unwrap_err()
             .contains("invalid experiment name"));
+    }
+
+    #[test]
+    fn accepts_the_1_1_fields_when_consistent() {
+        let args = vec![
+            ArgSpec::float("rate", "share").min(0.0).max(1.0).required(),
+            ArgSpec::int("runs", "runs").min(1).max(8).default_value(8),
+            ArgSpec::float("scale", "scale").min(-1).default_value(0.5),
+            ArgSpec::choice_with_help("speed", &[("fast", "rough"), ("slow", "careful")], "x")
+                .default_value("slow"),
+        ];
+        check_descriptor(&descriptor(args)).unwrap();
+    }
+
+    #[test]
+    fn requires_interface_is_compared_with_the_host_major_and_minor() {
+        assert_eq!(check_interface("1.1", "1.1.0"), Ok(()));
+        assert_eq!(check_interface("1.0", "1.1.3"), Ok(()));
+        assert_eq!(
+            check_interface("1.99", "1.1.0").unwrap_err(),
+            "needs plugin-api 1.99 (its `requires_interface`), but this host speaks plugin-api \
+             1.1.0; use an image-project built with plugin-api 1.99 or later"
+        );
+        assert!(check_interface("2.0", "1.1.0")
+            .unwrap_err()
+            .starts_with("needs plugin-api 2.0"));
+        for malformed in ["1", "1.1.0", "one.two", ""] {
+            let error = check_interface(malformed, "1.1.0").unwrap_err();
+            assert!(
+                error.contains("must be `MAJOR.MINOR`"),
+                "{malformed}: {error}"
+            );
+        }
+        let descriptor = serde_json::json!({"name": "x", "requires_interface": 1.1});
+        assert!(check_required_interface(&descriptor)
+            .unwrap_err()
+            .contains("must be a string"));
+        // This host's own `MAJOR.MINOR`.
+        let host_minor: Vec<&str> = plugin_api::INTERFACE_VERSION.split('.').take(2).collect();
+        let host_minor = host_minor.join(".");
+        assert_eq!(
+            check_required_interface(&serde_json::json!({"requires_interface": host_minor})),
+            Ok(())
+        );
+        assert_eq!(
+            check_required_interface(&serde_json::json!({"name": "x"})),
+            Ok(())
+        );
     }
 }
