@@ -87,20 +87,6 @@ pub fn unknown_name_note(name: &str, other_side: &str, table: &[(&str, &'static 
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn an_unknown_name_is_noted_with_the_version_that_added_it() {
-        let table = [("write_artifact", "1.2")];
-        assert_eq!(
-            super::unknown_name_note("write_artifact", "this host speaks 1.1.0", &table),
-            " (`write_artifact` was added in plugin-api 1.2; this host speaks 1.1.0)"
-        );
-        assert_eq!(super::unknown_name_note("other", "x", &table), "");
-        assert_eq!(super::added_in("read_data"), None);
-    }
-}
-
 /// Exports an [`Experiment`] from a plugin crate (once per crate, at its root).
 ///
 /// The argument is an expression building the experiment; it is evaluated once, on the first hook
@@ -140,4 +126,18 @@ macro_rules! export_experiment {
         pub static __IMAGE_PROJECT_PANIC_STRATEGY: u32 =
             $crate::ffi::panic_strategy_code(cfg!(panic = "unwind"));
     };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_unknown_name_is_noted_with_the_version_that_added_it() {
+        let table = [("write_artifact", "1.2")];
+        assert_eq!(
+            super::unknown_name_note("write_artifact", "this host speaks 1.1.0", &table),
+            " (`write_artifact` was added in plugin-api 1.2; this host speaks 1.1.0)"
+        );
+        assert_eq!(super::unknown_name_note("other", "x", &table), "");
+        assert_eq!(super::added_in("read_data"), None);
+    }
 }
