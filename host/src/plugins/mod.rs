@@ -11,7 +11,7 @@ pub mod printable;
 mod search_path;
 
 pub use catalog::{Catalog, LoadFailure, LoadedExperiment, UnknownExperiment};
-pub use descriptor::{check_descriptor, RUNNER_FLAG_NAMES};
+pub use descriptor::{check_descriptor, check_value, expected_value, RUNNER_FLAG_NAMES};
 pub use printable::printable;
 pub use search_path::{search_dirs, PluginDirOptions, SearchDir, SearchDirOrigin, PLUGIN_PATH_ENV};
 
