@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use super::metrics::Ordered;
 use super::spend::SpendSummary;
-use super::{run_experiment, RunOptions, RunnerError, RESULTS_FILE};
+use super::{run_experiment, RunOptions, RunnerError};
+use crate::artifacts::layout::ExperimentLayout;
 use crate::config::{self, ConfigRequest};
 use crate::cost::UsageTotals;
 use crate::plugins::LoadedExperiment;
@@ -118,7 +119,7 @@ pub fn estimate(
     };
     let never = AtomicBool::new(false);
     let report = run_experiment(experiment, &rehearsal, &never, &|_| {})?;
-    let view_path = report.output_root.join(RESULTS_FILE);
+    let view_path = ExperimentLayout::new(&report.output_root).results();
     let view: RehearsedView = std::fs::read_to_string(&view_path)
         .map_err(|error| error.to_string())
         .and_then(|text| serde_json::from_str(&text).map_err(|error| error.to_string()))
