@@ -421,6 +421,7 @@ pub fn planned_run_entry(run: &PreparedRun) -> PlannedRunEntry<'_> {
 mod tests {
     use super::*;
     use plugin_api::Plan;
+    use serde_json::Map;
 
     /// Validates the plan and prepares each run, in plan order. Takes the plan's runs.
     fn prepare_runs(
