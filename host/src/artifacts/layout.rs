@@ -218,13 +218,25 @@ mod tests {
     fn a_runs_files_are_named_after_its_id_in_the_experiments_directories() {
         let layout = ExperimentLayout::new("/x/exp");
         let run = layout.run("A1_ab");
-        assert_eq!(run.transcript, Path::new("/x/exp/logs/A1_ab_transcript.json"));
+        assert_eq!(
+            run.transcript,
+            Path::new("/x/exp/logs/A1_ab_transcript.json")
+        );
         assert_eq!(run.oplog, Path::new("/x/exp/logs/A1_ab_oplog.log"));
-        assert_eq!(run.final_prompt, Path::new("/x/exp/logs/A1_ab_final_prompt.txt"));
+        assert_eq!(
+            run.final_prompt,
+            Path::new("/x/exp/logs/A1_ab_final_prompt.txt")
+        );
         assert_eq!(run.image, Path::new("/x/exp/generated/A1_ab_image.png"));
         assert_eq!(run.runs_index, layout.runs_index());
-        assert_eq!(layout.runs_index(), Path::new("/x/exp/logs/runs_index.jsonl"));
-        assert_eq!(layout.generations_csv(), Path::new("/x/exp/logs/generations.csv"));
+        assert_eq!(
+            layout.runs_index(),
+            Path::new("/x/exp/logs/runs_index.jsonl")
+        );
+        assert_eq!(
+            layout.generations_csv(),
+            Path::new("/x/exp/logs/generations.csv")
+        );
         assert_eq!(
             layout.titles_manifest(),
             Path::new("/x/exp/generated/titles_manifest.csv")

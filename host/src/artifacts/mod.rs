@@ -2,7 +2,9 @@
 //! rename) for documents, synced per record for the append-only records, flushed per line and
 //! synced on demand for logs. Files are created with the process umask, like any other tool's.
 //!
-//! This module owns the *writing*; what goes into the plan documents is built by the runner.
+//! This module owns the *writing*; where each file is (`layout`) and the records' formats
+//! (`formats`, `plan_files`) are its submodules; what goes into the plan documents is built by
+//! the runner.
 
 pub mod formats;
 pub mod index;

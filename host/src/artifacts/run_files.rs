@@ -1,6 +1,7 @@
-//! The files one pipeline run writes besides its transcript: the append-only runs index
-//! (`runs_index.jsonl`), the titles manifest and the generations CSV. Appends are flushed and
-//! synced per record; the CSVs are checked against their header before anything is appended.
+//! Appending the records one pipeline run writes besides its transcript: a JSON line (the runs
+//! index) and CSV rows (the titles manifest, the generations CSV), each a serde struct of
+//! `formats`; reading CSV rows back by column name. Appends are flushed and synced per record;
+//! the CSVs are checked against their header before anything is appended.
 //! Writers of one CSV take its OS lock ([`FileLock`]); rows of runs about to be executed again
 //! are removed first ([`remove_rows_of`]), so a resumed run never leaves its row twice.
 
@@ -57,7 +58,10 @@ pub enum CsvFileError {
 
 /// The rows of a CSV with the given header, each read as a `T` by column name (empty when the
 /// file does not exist or is empty). `T` may name only the columns it needs.
-pub fn read_rows<T: DeserializeOwned>(path: &Path, header: &[&str]) -> Result<Vec<T>, CsvFileError> {
+pub fn read_rows<T: DeserializeOwned>(
+    path: &Path,
+    header: &[&str],
+) -> Result<Vec<T>, CsvFileError> {
     let Some(reader) = checked_reader(path, header)? else {
         return Ok(Vec::new());
     };
@@ -253,7 +257,10 @@ mod tests {
         let path = dir.path().join("generations.csv");
         fs::write(
             &path,
-            format!("\u{feff}{}\nA1_x,[],hello,,t,3\n", GENERATIONS_HEADER.join(",")),
+            format!(
+                "\u{feff}{}\nA1_x,[],hello,,t,3\n",
+                GENERATIONS_HEADER.join(",")
+            ),
         )
         .unwrap();
         let rows: Vec<PromptSeen> = read_rows(&path, &GENERATIONS_HEADER).unwrap();

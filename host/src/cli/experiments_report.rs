@@ -8,7 +8,6 @@ use super::{CliError, CliResult, EXIT_OK};
 use crate::artifacts::layout::{default_experiments_root, ExperimentLayout, COMPARISON_FILE};
 use crate::report;
 
-
 /// Write an experiment's report.html again, or compare several experiments
 #[derive(clap::Args)]
 #[command(
@@ -50,7 +49,7 @@ pub fn exec(args: Args) -> CliResult {
         [dir] => {
             let out = args
                 .out
-                .map_or_else(|| ExperimentLayout::new(&dir).report(), |out| cwd.join(out));
+                .map_or_else(|| ExperimentLayout::new(dir).report(), |out| cwd.join(out));
             report::write_report_to(dir, &out).map_err(CliError::usage)?;
             out
         }

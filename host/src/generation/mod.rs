@@ -439,9 +439,7 @@ pub fn run_generation(
                 .final_prompt
                 .as_ref()
                 .map(|_| paths.files.final_prompt.as_path()),
-            image: record
-                .image_written
-                .then_some(paths.files.image.as_path()),
+            image: record.image_written.then_some(paths.files.image.as_path()),
         },
         error: error.as_ref(),
         usage: usage.totals(),
@@ -565,8 +563,11 @@ fn run_phases(
             ))
         }
     };
-    artifacts::write_atomic_deferred(&paths.files.final_prompt, format!("{final_prompt}\n").as_bytes())
-        .map_err(|e| PhaseError::new("capture", "io", error_chain(&e)))?;
+    artifacts::write_atomic_deferred(
+        &paths.files.final_prompt,
+        format!("{final_prompt}\n").as_bytes(),
+    )
+    .map_err(|e| PhaseError::new("capture", "io", error_chain(&e)))?;
     record.final_prompt = Some(final_prompt.clone());
     if config.run.mode == RunMode::PromptOnly {
         return Ok(());

@@ -206,7 +206,8 @@ pub fn newest_experiment(root: &Path) -> Result<PathBuf, ReportError> {
     let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
     for entry in std::fs::read_dir(root).map_err(read_error)? {
         let dir = entry.map_err(read_error)?.path();
-        let Ok(modified) = std::fs::metadata(ExperimentLayout::new(&dir).results()).and_then(|m| m.modified())
+        let Ok(modified) =
+            std::fs::metadata(ExperimentLayout::new(&dir).results()).and_then(|m| m.modified())
         else {
             // Not an experiment with results (an index, a dry run): not a candidate.
             continue;

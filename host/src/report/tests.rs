@@ -347,8 +347,7 @@ fn a_page_elsewhere_links_files_relative_to_itself() {
     let html = std::fs::read_to_string(&out).unwrap();
     let dir = temp.path().canonicalize().unwrap();
     let page_dir = elsewhere.path().canonicalize().unwrap();
-    let expected =
-        Links::new(&page_dir, "page.html").href(&layout(&dir).image("A1_x"));
+    let expected = Links::new(&page_dir, "page.html").href(&layout(&dir).image("A1_x"));
     assert!(expected.starts_with("../"), "{expected}");
     assert!(html.contains(&format!("src=\"{expected}\"")), "{html}");
 }

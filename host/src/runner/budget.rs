@@ -147,7 +147,8 @@ struct Stored {
 /// The budget of a resumed experiment: what every stored attempt cost, and each planned run's
 /// estimate from the stored costs of its variant. Lines without a cost are logged.
 pub fn from_store(max_usd: f64, out: &Path, runs: &[PreparedRun], log: &LogFile) -> Budget {
-    let text = std::fs::read_to_string(ExperimentLayout::new(out).results_log()).unwrap_or_default();
+    let text =
+        std::fs::read_to_string(ExperimentLayout::new(out).results_log()).unwrap_or_default();
     let mut spent = 0.0;
     let mut unknown = 0;
     let mut known: Vec<(String, f64)> = Vec::new();

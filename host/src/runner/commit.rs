@@ -31,7 +31,10 @@ use super::{
 };
 
 /// Plans a new experiment and commits its plan files (steps 1–7).
-pub(super) fn plan_new(experiment: &LoadedExperiment, options: &RunOptions) -> Result<Planned, RunnerError> {
+pub(super) fn plan_new(
+    experiment: &LoadedExperiment,
+    options: &RunOptions,
+) -> Result<Planned, RunnerError> {
     let started = Timestamp::now();
     let name = experiment.name();
 
@@ -320,4 +323,3 @@ fn generation_defaults(config: &Value) -> Value {
         "image_moderation": get("/backend/image/moderation"),
     })
 }
-

@@ -33,8 +33,8 @@ pub(super) fn finish(
 ) {
     let log = &planned.log;
     // 11. The experiment's summary analysis, over every stored result (without `outputs`).
-    let services = HostServices::with_log(options.cwd.clone(), Arc::clone(log))
-        .with_file_limit(file_limit);
+    let services =
+        HostServices::with_log(options.cwd.clone(), Arc::clone(log)).with_file_limit(file_limit);
     let entries = store.raw_entries();
     let summary_entries: Vec<_> = entries.iter().map(SummaryEntry).collect();
     let summary = match experiment
@@ -98,7 +98,9 @@ pub(super) fn finish(
     report.tallies = tallies(&planned.runs, &store);
     report.execution = Some(executed);
     let layout = ExperimentLayout::new(&planned.output_root);
-    report.files.extend([layout.results_log(), layout.results()]);
+    report
+        .files
+        .extend([layout.results_log(), layout.results()]);
     let _ = log.record(
         LogLevel::Info,
         &format!("finished: {}", describe_tallies(&report.tallies)),
@@ -204,7 +206,6 @@ pub(super) fn place_usage(
     }
 }
 
-
 /// From this many planned runs an experiment frees what its backends held and returns freed
 /// memory to the system between its end phases (see `return_freed_memory`).
 pub(super) const LARGE_EXPERIMENT_RUNS: usize = 500;
@@ -255,7 +256,6 @@ pub(super) fn update_index(output_root: &Path, log: &LogFile) -> Option<String> 
     }
 }
 
-
 /// (variant, succeeded, failed) per variant, in plan order, over the stored results.
 pub(super) fn tallies(runs: &[PreparedRun], store: &ResultsStore) -> Vec<(String, usize, usize)> {
     let mut tallies: Vec<(String, usize, usize)> = Vec::new();
@@ -293,4 +293,3 @@ pub fn describe_tallies(tallies: &[(String, usize, usize)]) -> String {
         .collect::<Vec<_>>()
         .join("; ")
 }
-

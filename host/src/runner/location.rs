@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::artifacts;
 use crate::artifacts::layout::{default_experiments_root, is_safe_id, ExperimentLayout};
 use crate::artifacts::plan_files::{plan_committed, remove_uncommitted_plan};
-use crate::artifacts;
 use crate::clock::Timestamp;
 
 use super::{resume, RunOptions, RunnerError};
@@ -124,4 +124,3 @@ pub(super) fn absolute(path: &Path) -> PathBuf {
     }
     absolute
 }
-

@@ -54,7 +54,7 @@ use crate::config::{self, ConfigError, ConfigRequest};
 use crate::generation::Backends;
 use crate::plugins::LoadedExperiment;
 
-use commit::{check_preflight, plan_new};
+use commit::plan_new;
 use end::{return_freed_memory, update_index, LARGE_EXPERIMENT_RUNS};
 use overrides::file_limit;
 use resume::resume_planned;

@@ -32,7 +32,9 @@ impl Preflight {
     /// This result as the run's entry in the full plan records it.
     pub fn record(&self) -> PreflightRecord {
         match self {
-            Preflight::Passed { prompt_pipeline } => PreflightRecord::PromptPipeline(*prompt_pipeline),
+            Preflight::Passed { prompt_pipeline } => {
+                PreflightRecord::PromptPipeline(*prompt_pipeline)
+            }
             Preflight::Failed { kind, message } => PreflightRecord::ConfigError(ErrorRecord {
                 kind: (*kind).to_owned(),
                 message: message.clone(),

@@ -125,7 +125,12 @@ impl ResultsStore {
         let stored = StoredResult::read(path, number, &entry)?;
         let text = serde_json::value::to_raw_value(&entry)
             .map_err(|error| format!("`{}` line {number}: {error}", path.display()))?;
-        self.record(stored.generation_id, Arc::from(text), stored.status, stored.error);
+        self.record(
+            stored.generation_id,
+            Arc::from(text),
+            stored.status,
+            stored.error,
+        );
         Ok(())
     }
 
@@ -148,10 +153,11 @@ impl ResultsStore {
 
     /// Takes an entry already appended by an [`Appender`] into the state the views show.
     pub fn remember(&mut self, entry: &ResultEntry) -> Result<(), ArtifactError> {
-        let text = serde_json::value::to_raw_value(entry).map_err(|source| ArtifactError::Encode {
-            path: self.layout.results_log(),
-            source,
-        })?;
+        let text =
+            serde_json::value::to_raw_value(entry).map_err(|source| ArtifactError::Encode {
+                path: self.layout.results_log(),
+                source,
+            })?;
         self.record(
             entry.generation_id.clone(),
             Arc::from(text),
@@ -589,8 +595,7 @@ mod tests {
         record(&mut store, entry("B1_x", "success"));
         record(&mut store, entry("A1_x", "error"));
         let pairs: Value =
-            serde_json::from_str(&fs::read_to_string(layout(dir.path()).pairs()).unwrap())
-                .unwrap();
+            serde_json::from_str(&fs::read_to_string(layout(dir.path()).pairs()).unwrap()).unwrap();
         assert_eq!(pairs["pairs"][0]["a_error"]["type"], "x");
         assert!(pairs["pairs"][0].get("b_error").is_none());
         record(&mut store, entry("A1_x", "success"));
@@ -656,9 +661,17 @@ mod tests {
         fs::write(&path, format!("{stored}\n{{\"generation_id\":\"B1_x\"}}\n")).unwrap();
         let store = open(dir.path());
         assert_eq!(store.done().into_iter().collect::<Vec<_>>(), ["A1_x"]);
-        assert_eq!(store.unreadable_lines.len(), 1, "{:?}", store.unreadable_lines);
+        assert_eq!(
+            store.unreadable_lines.len(),
+            1,
+            "{:?}",
+            store.unreadable_lines
+        );
         let reason = &store.unreadable_lines[0];
-        assert!(reason.contains(&format!("`{}` line 2", path.display())), "{reason}");
+        assert!(
+            reason.contains(&format!("`{}` line 2", path.display())),
+            "{reason}"
+        );
         assert!(reason.contains("status"), "{reason}");
     }
 }

@@ -1,7 +1,9 @@
-//! `--resume` (DESIGN §4 step 10): the stored full plan is the source of truth. This module reads
-//! it back into runs (schema 2, runs by reference, and schema 1, a merged config per run),
-//! applies `--config`/`--set` given with `--resume`, and owns the experiment directory's
-//! exclusive lock (taken by every runner before it writes in the directory, and held to the end).
+//! `--resume` (DESIGN §4 step 10): the stored full plan is the source of truth. This module takes
+//! the directory's lock, reads the plan back into runs through the plan-entry types of
+//! `artifacts::formats` (schema 2, runs by reference, and schema 1, a merged config per run;
+//! errors name the file and the field), applies `--config`/`--set` given with `--resume`, runs
+//! preflight again, and owns the experiment directory's exclusive lock (taken by every runner
+//! before it writes in the directory, and held to the end).
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -18,10 +20,11 @@ use crate::artifacts::{self, LogFile};
 use crate::config;
 use crate::plugins::LoadedExperiment;
 
+use super::commit::check_preflight;
 use super::location::{absolute, check_no_symlinks};
 use super::overrides::owned_overrides;
 use super::plan::{owned_keys_set, PlanBase, RESERVED_RUN_FIELDS};
-use super::{check_preflight, pairs, preflight, PreparedRun, Planned, RunOptions, RunnerError};
+use super::{pairs, preflight, Planned, PreparedRun, RunOptions, RunnerError};
 
 /// What a resumed experiment continues from.
 pub struct StoredExperiment {
@@ -207,7 +210,6 @@ pub(super) fn resume_planned(
         _lock: lock,
     })
 }
-
 
 /// Parses a stored JSON document; errors name the file and the path inside it.
 fn read_document<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, RunnerError> {

@@ -76,14 +76,24 @@ fn a_run_that_never_started_has_no_outcome_and_no_timing() {
 #[test]
 fn a_stored_result_names_the_file_line_and_field_it_cannot_read() {
     let path = PathBuf::from("/x/results.log");
-    let stored = StoredResult::read(&path, 3, &json!({"generation_id": "A1_x", "status": "success"}))
-        .unwrap();
+    let stored = StoredResult::read(
+        &path,
+        3,
+        &json!({"generation_id": "A1_x", "status": "success"}),
+    )
+    .unwrap();
     assert_eq!(stored.generation_id, "A1_x");
     assert_eq!(stored.status, RunStatus::Success);
-    let error =
-        StoredResult::read(&path, 4, &json!({"generation_id": "A1_x", "status": "done"}))
-            .unwrap_err();
-    assert!(error.starts_with("`/x/results.log` line 4: `status`: "), "{error}");
+    let error = StoredResult::read(
+        &path,
+        4,
+        &json!({"generation_id": "A1_x", "status": "done"}),
+    )
+    .unwrap_err();
+    assert!(
+        error.starts_with("`/x/results.log` line 4: `status`: "),
+        "{error}"
+    );
 }
 
 #[test]
@@ -122,7 +132,10 @@ fn a_planned_run_entry_has_its_labels_then_the_plugin_s_meta() {
 #[test]
 fn a_full_plan_entry_holds_one_preflight_field_and_reads_back() {
     for (preflight, field) in [
-        (PreflightRecord::PromptPipeline(3), json!({"prompt_pipeline": 3})),
+        (
+            PreflightRecord::PromptPipeline(3),
+            json!({"prompt_pipeline": 3}),
+        ),
         (
             PreflightRecord::ConfigError(ErrorRecord {
                 kind: "compile".into(),
