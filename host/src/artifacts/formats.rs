@@ -149,6 +149,18 @@ impl StoredResult {
     }
 }
 
+/// What the budget of a resumed experiment and `--estimate` read of a stored result entry: its
+/// spend, leniently (a missing field is its default; such entries are reported where they are
+/// read strictly).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct StoredSpend {
+    pub generation_id: String,
+    pub status: String,
+    pub usage: UsageTotals,
+    pub cost_usd: Option<f64>,
+}
+
 /// One line of `runs_index.jsonl`, written by every run, whatever its outcome.
 #[derive(Debug, Serialize)]
 pub struct RunsIndexLine<'a> {

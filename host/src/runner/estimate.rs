@@ -21,9 +21,9 @@ use serde::{Deserialize, Serialize};
 use super::metrics::Ordered;
 use super::spend::SpendSummary;
 use super::{run_experiment, RunOptions, RunnerError};
+use crate::artifacts::formats::StoredSpend;
 use crate::artifacts::layout::ExperimentLayout;
 use crate::config::{self, ConfigRequest};
-use crate::cost::UsageTotals;
 use crate::plugins::LoadedExperiment;
 
 /// The offline backends the rehearsal runs against, with the configured model names kept (they
@@ -69,21 +69,10 @@ pub struct WallTime {
     pub bound_by: &'static str,
 }
 
-/// The fields of a rehearsed result entry read here.
-#[derive(Deserialize)]
-struct Rehearsed {
-    #[serde(default)]
-    status: String,
-    #[serde(default)]
-    usage: UsageTotals,
-    #[serde(default)]
-    cost_usd: Option<f64>,
-}
-
 /// The results view of the rehearsal: its `results`, in plan order.
 #[derive(Deserialize)]
 struct RehearsedView {
-    results: Vec<Rehearsed>,
+    results: Vec<StoredSpend>,
 }
 
 /// Rehearses the experiment `options` describe and reports what it would use, cost and take.
