@@ -136,7 +136,7 @@ pub(super) fn finish(
 }
 
 /// The plan's pairing as `(a, b, pairs)`, the variant names read from the first pair's runs.
-pub(super) fn pairing_of(planned: &Planned) -> Option<(String, String, Vec<Pair>)> {
+fn pairing_of(planned: &Planned) -> Option<(String, String, Vec<Pair>)> {
     let pairs = planned.pairs.as_ref()?;
     let first = pairs.first()?;
     let variant_of = |id: &str| {
@@ -157,7 +157,7 @@ pub(super) fn pairing_of(planned: &Planned) -> Option<(String, String, Vec<Pair>
 /// `metrics` is replaced, with a warning), as `{"metrics": ...}` when there is no summary, and
 /// beside a summary that is not an object (`summary_metrics` in `experiment_results.json`).
 /// Returns the summary and the `summary_metrics` value.
-pub(super) fn place_metrics(
+fn place_metrics(
     summary: Option<Value>,
     metrics: Option<&metrics::MetricsSummary>,
     report: &mut ExperimentReport,
@@ -185,7 +185,7 @@ pub(super) fn place_metrics(
 /// with a warning, as for `metrics`), as `{"usage": ...}` when there is none. A summary that is
 /// not an object is left as the plugin wrote it: the usage is then in `--json` and the terminal
 /// table only.
-pub(super) fn place_usage(
+fn place_usage(
     summary: Option<Value>,
     spend: &spend::SpendSummary,
     report: &mut ExperimentReport,
@@ -257,7 +257,7 @@ pub(super) fn update_index(output_root: &Path, log: &LogFile) -> Option<String> 
 }
 
 /// (variant, succeeded, failed) per variant, in plan order, over the stored results.
-pub(super) fn tallies(runs: &[PreparedRun], store: &ResultsStore) -> Vec<(String, usize, usize)> {
+fn tallies(runs: &[PreparedRun], store: &ResultsStore) -> Vec<(String, usize, usize)> {
     let mut tallies: Vec<(String, usize, usize)> = Vec::new();
     for run in runs {
         let position = match tallies
