@@ -7,8 +7,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use crate::artifacts::formats::{ErrorRecord, PreflightRecord};
 use crate::backends::EnvLookup;
 use crate::config::Provider;
 use crate::config::{parse_run_config, RunConfig};
@@ -17,7 +18,10 @@ use std::sync::Arc;
 use crate::errors::error_chain;
 use crate::generation::{compile_run, run_data, DataTables};
 
-use super::{PlanBase, PreparedRun};
+use super::{PlanBase, PreparedRun, RunnerError};
+use crate::artifacts::layout::ExperimentLayout;
+use crate::artifacts::LogFile;
+use plugin_api::LogLevel;
 
 /// One run's preflight result.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,13 +34,16 @@ pub enum Preflight {
 }
 
 impl Preflight {
-    /// The field this result adds to the run's entry in the full plan.
-    pub fn plan_fields(&self) -> (&'static str, Value) {
+    /// This result as the run's entry in the full plan records it.
+    pub fn record(&self) -> PreflightRecord {
         match self {
-            Preflight::Passed { prompt_pipeline } => ("prompt_pipeline", json!(prompt_pipeline)),
-            Preflight::Failed { kind, message } => {
-                ("config_error", json!({"type": kind, "message": message}))
+            Preflight::Passed { prompt_pipeline } => {
+                PreflightRecord::PromptPipeline(*prompt_pipeline)
             }
+            Preflight::Failed { kind, message } => PreflightRecord::ConfigError(ErrorRecord {
+                kind: (*kind).to_owned(),
+                message: message.clone(),
+            }),
         }
     }
 }
@@ -143,4 +150,58 @@ fn check_keys(config: &RunConfig, env: EnvLookup<'_>) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Fails with every run's preflight error, if any run failed preflight: one line per distinct
+/// error, with how many runs it hit and the first of them.
+pub(super) fn check_preflight(
+    runs: &[PreparedRun],
+    verdicts: &[Preflight],
+    log: &LogFile,
+    output_root: &Path,
+) -> Result<(), RunnerError> {
+    const SHOWN_IDS: usize = 3;
+    let mut groups: Vec<((&str, &str), Vec<&str>)> = Vec::new();
+    let mut failed = 0;
+    for (run, verdict) in runs.iter().zip(verdicts) {
+        let Preflight::Failed { kind, message } = verdict else {
+            continue;
+        };
+        failed += 1;
+        let key = (*kind, message.as_str());
+        match groups.iter_mut().find(|(known, _)| *known == key) {
+            Some((_, ids)) => ids.push(&run.generation_id),
+            None => groups.push((key, vec![&run.generation_id])),
+        }
+    }
+    if groups.is_empty() {
+        log.record(LogLevel::Info, "preflight passed for every planned run")?;
+        return Ok(());
+    }
+    let details = groups
+        .iter()
+        .map(|((kind, message), ids)| {
+            let mut shown = ids[..ids.len().min(SHOWN_IDS)].join(", ");
+            if ids.len() > SHOWN_IDS {
+                shown.push_str(", ...");
+            }
+            let runs = if ids.len() == 1 { "run" } else { "runs" };
+            format!(
+                "  {} {runs} ({shown}), {kind}: {}",
+                ids.len(),
+                message.replace('\n', "\n    ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    log.record(
+        LogLevel::Error,
+        &format!("preflight failed for {failed} planned runs:\n{details}"),
+    )?;
+    Err(RunnerError::Preflight {
+        failed,
+        total: runs.len(),
+        details,
+        plan_full: ExperimentLayout::new(output_root).plan_full(),
+    })
 }
