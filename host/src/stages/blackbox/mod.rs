@@ -269,9 +269,7 @@ fn build_idea_cards(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
             .iter()
             .map(|id| parse_idea_card(state.output_text(&card_key(id))?, id))
             .collect::<Result<Vec<IdeaCard>, String>>()?;
-        let text =
-            serde_json::to_string_pretty(&json!({ "ideas": cards })).map_err(|e| e.to_string())?;
-        Ok(json!(text))
+        Ok(json!(scoring::idea_cards_json(&cards)))
     });
     let assemble = ActionStep {
         name: Some("assemble".to_owned()),
@@ -345,14 +343,7 @@ fn build_select(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
             .get(NOVELTY_SUMMARY)
             .cloned()
             .unwrap_or(Value::Null);
-        let penalties: Vec<(String, i64, Value)> = cards
-            .iter()
-            .map(|card| {
-                let detail = scoring::novelty_penalty(card, &summary, &novelty);
-                let penalty = detail.get("penalty").and_then(Value::as_i64).unwrap_or(0);
-                (card.id.clone(), penalty, detail)
-            })
-            .collect();
+        let penalties = scoring::novelty_penalties(&cards, &summary, &novelty);
         let selection =
             scoring::select_candidate(&scores, &penalties, exploration_rate, state.seed);
         let card = cards

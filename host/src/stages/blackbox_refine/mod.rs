@@ -12,13 +12,12 @@ use minijinja::context;
 use serde_json::{json, Map, Value};
 
 use self::algorithms::{
-    aggregate, best_worst, mutation_directive, render_feedback, render_profile, select_beams,
-    shuffled_for_judge, sort_rows, Aggregation, CandidateRow, LoopProfileSource, MutationMode,
-    TieBreaker,
+    aggregate, beams_for_iteration, best_worst, candidate_novelty, candidate_specs,
+    effective_score, feedback_by_beam, mutation_directive, render_feedback, render_profile,
+    select_beams, shuffled_for_judge, sort_rows, Aggregation, CandidateRow, CandidateSpec,
+    LoopProfileSource, MutationMode, TieBreaker, KIND_PARENT,
 };
-use super::blackbox::scoring::{
-    idea_ids, novelty_penalty_for_text, parse_judge_scores, NoveltyConfig,
-};
+use super::blackbox::scoring::{parse_judge_scores, NoveltyConfig};
 use super::profile_source::{selected_concepts, ProfileSource};
 use super::{StageBuild, StageDef, StageIo, StageKind};
 use crate::backends::ResponseShape;
@@ -308,40 +307,20 @@ fn read_judges(
     Ok(judges)
 }
 
-/// One candidate of a round.
-#[derive(Debug, Clone)]
-struct Candidate {
-    id: String,
-    beam: usize,
-    parent: bool,
-    ordinal: usize,
-}
-
 fn beams_in(config: &LoopConfig, iteration: usize) -> usize {
-    if config.beam && iteration > 1 {
-        config.beam_width
-    } else {
-        1
-    }
+    beams_for_iteration(config.beam, config.beam_width, iteration)
 }
 
-fn candidates(config: &LoopConfig, iteration: usize) -> Vec<Candidate> {
-    let per_beam = config.branching + usize::from(config.include_parents);
-    let beams = beams_in(config, iteration);
-    let ids = idea_ids(beams * per_beam);
-    let mut list = Vec::new();
-    for beam in 1..=beams {
-        for slot in 0..per_beam {
-            let ordinal = list.len();
-            list.push(Candidate {
-                id: ids[ordinal].clone(),
-                beam,
-                parent: config.include_parents && slot == 0,
-                ordinal,
-            });
-        }
-    }
-    list
+fn candidates(config: &LoopConfig, iteration: usize) -> Vec<CandidateSpec> {
+    candidate_specs(
+        beams_in(config, iteration),
+        config.branching,
+        config.include_parents,
+    )
+}
+
+fn is_parent(candidate: &CandidateSpec) -> bool {
+    candidate.kind == KIND_PARENT
 }
 
 fn candidate_key(iteration: usize, beam: usize, id: &str) -> String {
@@ -386,13 +365,13 @@ fn truncate(text: &str, max: Option<usize>) -> String {
 fn candidate_text(
     state: &RunState,
     iteration: usize,
-    candidate: &Candidate,
+    candidate: &CandidateSpec,
 ) -> Result<String, String> {
-    if candidate.parent {
-        beam_prompt(state, candidate.beam)
+    if is_parent(candidate) {
+        beam_prompt(state, candidate.parent_beam)
     } else {
         Ok(state
-            .output_text(&candidate_key(iteration, candidate.beam, &candidate.id))?
+            .output_text(&candidate_key(iteration, candidate.parent_beam, &candidate.id))?
             .trim()
             .to_owned())
     }
@@ -487,7 +466,7 @@ fn iteration_block(config: &Arc<LoopConfig>, iteration: usize) -> Block {
     for beam in 1..=beams_in(config, iteration) {
         let steps: Vec<Node> = list
             .iter()
-            .filter(|candidate| candidate.beam == beam && !candidate.parent)
+            .filter(|candidate| candidate.parent_beam == beam && !is_parent(candidate))
             .map(|candidate| Node::Chat(generator_step(config, iteration, candidate)))
             .collect();
         let mut block = Block::new(&format!("beam_{beam:02}"), steps);
@@ -526,7 +505,7 @@ fn iteration_block(config: &Arc<LoopConfig>, iteration: usize) -> Block {
     block
 }
 
-fn generator_step(config: &Arc<LoopConfig>, iteration: usize, candidate: &Candidate) -> ChatStep {
+fn generator_step(config: &Arc<LoopConfig>, iteration: usize, candidate: &CandidateSpec) -> ChatStep {
     let (config_for_prompt, candidate_for_prompt) = (Arc::clone(config), candidate.clone());
     let prompt: PromptFn = Arc::new(move |state: &RunState| {
         let config = &config_for_prompt;
@@ -580,7 +559,7 @@ fn generator_step(config: &Arc<LoopConfig>, iteration: usize, candidate: &Candid
         let feedback = if config.best_worst_feedback && iteration > 1 {
             state
                 .outputs
-                .get(&feedback_key(iteration - 1, Some(candidate.beam)))
+                .get(&feedback_key(iteration - 1, Some(candidate.parent_beam)))
                 .or_else(|| state.outputs.get(&feedback_key(iteration - 1, None)))
                 .and_then(Value::as_str)
                 .unwrap_or_default()
@@ -591,7 +570,7 @@ fn generator_step(config: &Arc<LoopConfig>, iteration: usize, candidate: &Candid
         crate::prompts::render(
             &format!("blackbox_refine/variation_{}", config.template),
             context! {
-                base => beam_prompt(state, candidate.beam)?.trim(),
+                base => beam_prompt(state, candidate.parent_beam)?.trim(),
                 concepts => concepts,
                 context => if config.include_context { config.context.clone() } else { String::new() },
                 profile => profile,
@@ -610,7 +589,7 @@ fn generator_step(config: &Arc<LoopConfig>, iteration: usize, candidate: &Candid
         prompt,
     );
     step.merge = MergeMode::None;
-    step.capture_key = Some(candidate_key(iteration, candidate.beam, &candidate.id));
+    step.capture_key = Some(candidate_key(iteration, candidate.parent_beam, &candidate.id));
     step.meta.insert("iteration".into(), json!(iteration));
     step.meta.insert("candidate_id".into(), json!(candidate.id));
     if let Some(model) = &config.generator_model {
@@ -622,7 +601,7 @@ fn generator_step(config: &Arc<LoopConfig>, iteration: usize, candidate: &Candid
 fn judge_step(
     config: &Arc<LoopConfig>,
     iteration: usize,
-    list: &[Candidate],
+    list: &[CandidateSpec],
     judge: &Judge,
 ) -> ChatStep {
     let (config_for_prompt, list, judge_for_prompt) =
@@ -676,7 +655,7 @@ fn judge_step(
 fn select_round(
     config: &LoopConfig,
     iteration: usize,
-    list: &[Candidate],
+    list: &[CandidateSpec],
     state: &mut RunState,
 ) -> Result<Value, String> {
     let ids: Vec<String> = list.iter().map(|candidate| candidate.id.clone()).collect();
@@ -695,11 +674,7 @@ fn select_round(
         }
         judge_outputs.push(json!({"judge_id": judge.id, "rubric": judge.rubric_name, "weight": judge.weight, "parsed_scores": scores.iter().map(|(id, s)| json!({"id": id, "score": s})).collect::<Vec<_>>()}));
     }
-    let summary = state
-        .outputs
-        .get(NOVELTY_SUMMARY)
-        .cloned()
-        .unwrap_or(Value::Null);
+    let summary = state.outputs.get(NOVELTY_SUMMARY);
     let mut rows = Vec::with_capacity(list.len());
     for (candidate, scores) in list.iter().zip(&per_candidate) {
         let text = truncate(
@@ -710,34 +685,23 @@ fn select_round(
             return Err(format!("candidate `{}` is empty", candidate.id));
         }
         let score = aggregate(scores, &config.aggregation);
-        let detail = novelty_penalty_for_text(&text, &summary, &config.novelty);
-        let penalty = detail.get("penalty").and_then(Value::as_i64).unwrap_or(0);
+        let (penalty, detail) = candidate_novelty(&text, summary, &config.novelty);
         rows.push(CandidateRow {
             id: candidate.id.clone(),
             score,
             novelty_penalty: penalty,
             novelty_detail: detail,
-            effective_score: (score - penalty as f64).max(0.0),
+            effective_score: effective_score(score, penalty),
             prompt_chars: text.chars().count(),
-            parent_beam: candidate.beam,
-            kind: if candidate.parent {
-                "parent"
-            } else {
-                "generated"
-            }
-            .to_owned(),
+            parent_beam: candidate.parent_beam,
+            kind: candidate.kind.to_owned(),
             prompt: text,
         });
     }
     sort_rows(&mut rows, config.tie_breaker);
     // Best/worst feedback for the next round, per origin beam and overall.
-    for beam in 1..=beams_in(config, iteration) {
-        let beam_rows: Vec<CandidateRow> = rows
-            .iter()
-            .filter(|row| row.parent_beam == beam)
-            .cloned()
-            .collect();
-        if let Some((best, worst)) = best_worst(&beam_rows) {
+    for (beam, pair) in feedback_by_beam(&rows, beams_in(config, iteration)) {
+        if let Some((best, worst)) = pair {
             state.outputs.insert(
                 feedback_key(iteration, Some(beam)),
                 json!(render_feedback(&best, &worst, config.feedback_max_chars)),
