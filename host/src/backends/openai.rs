@@ -1118,6 +1118,7 @@ mod tests {
             temperature: 0.7,
             model,
             shape,
+            expect: &crate::backends::Expect::default(),
             seed: 1,
             max_completion_tokens: None,
         })

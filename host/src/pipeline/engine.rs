@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::backends::{
-    BackendError, CacheStatus, ChatCall, ChatMessage, ResponseShape, TextBackend,
+    BackendError, CacheStatus, ChatCall, ChatMessage, Expect, ResponseShape, TextBackend,
 };
 use crate::clock::Timestamp;
 use crate::cost::{RunUsage, TokenUsage};
@@ -406,6 +406,10 @@ impl Engine<'_> {
             start_tokens(&meta)
         ));
 
+        let expect = match &step.expect {
+            Some(expect) => expect(state).map_err(|m| self.fail(path, m))?,
+            None => Expect::default(),
+        };
         let mut messages = parent.to_vec();
         messages.push(message(USER, &prompt));
         let call = ChatCall {
@@ -415,6 +419,7 @@ impl Engine<'_> {
             temperature: step.temperature,
             model: step.params.get("model").and_then(Value::as_str),
             shape: step.shape,
+            expect: &expect,
             seed: state.seed,
             max_completion_tokens: step_completion_limit(step).map_err(|m| self.fail(path, m))?,
         };

@@ -13,7 +13,7 @@ pub mod stage_config;
 
 pub use compiler::{compile, CompileError, CompiledPipeline, PipelineInputs, CAPTURE_KEY};
 pub use engine::{execute, usage_of, validate, EngineError, RunState, StepRecord};
-pub use node::{ActionFn, ActionStep, Block, ChatStep, MergeMode, Node, PromptFn};
+pub use node::{ActionFn, ActionStep, Block, ChatStep, ExpectFn, MergeMode, Node, PromptFn};
 pub use stage_blocks::{action_stage_block, chat_stage_block};
 pub use stage_config::{StageConfig, StageConfigError};
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::{StageBuild, StageDef, StageIo, StageKind};
-use crate::backends::ResponseShape;
+use crate::backends::{Expect, ResponseShape};
 use crate::pipeline::{action_stage_block, chat_stage_block, Block, ChatStep, PromptFn, RunState};
 
 /// Output keys the A/B stages read and write.
@@ -150,6 +150,13 @@ fn build_chat_stage(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
         Arc::new(move |state: &RunState| crate::prompts::render(template, values(state)?));
     let mut step = ChatStep::new("draft", temperature, stage.shape, prompt);
     step.capture_key = stage.capture.map(str::to_owned);
+    // Every A/B template shows the token and asks for it in the answer.
+    step.expect = Some(Arc::new(|state: &RunState| {
+        Ok(Expect {
+            ab_token: Some(state.output_text(TOKEN)?.to_owned()),
+            ..Expect::default()
+        })
+    }));
     Ok(chat_stage_block(build.instance_id, step))
 }
 

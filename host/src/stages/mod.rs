@@ -13,7 +13,7 @@ mod direct;
 pub mod json_answer;
 pub mod plans;
 mod postprompt;
-mod preprompt;
+pub(crate) mod preprompt;
 mod profile_source;
 mod registry;
 mod standard;

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::json_answer::extract_json;
 use super::profile_source::selected_concepts;
 use super::{StageBuild, StageDef, StageIo, StageKind};
-use crate::backends::ResponseShape;
+use crate::backends::{Expect, ResponseShape};
 use crate::pipeline::{
     action_stage_block, ActionStep, Block, ChatStep, MergeMode, Node, PromptFn, RunState,
 };
@@ -165,6 +165,12 @@ fn build_filter(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
         );
         step.merge = MergeMode::None;
         step.capture_key = Some(REWRITE_RAW.to_owned());
+        step.expect = Some(Arc::new(|state: &RunState| {
+            Ok(Expect {
+                concepts: selected_concepts(state)?,
+                ..Expect::default()
+            })
+        }));
         nodes.push(Node::Chat(step));
     }
     let apply = Arc::new(move |state: &mut RunState| {
@@ -202,6 +208,12 @@ fn build_filter(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
     let mut block = Block::new(build.instance_id, nodes);
     block.merge = MergeMode::None;
     Ok(block)
+}
+
+/// An answer [`parse_concept_list`] accepts: `{"concepts": [...]}` on one line (the offline
+/// backend answers with it).
+pub fn concept_list_sample(concepts: &[String]) -> String {
+    json!({ "concepts": concepts }).to_string()
 }
 
 /// The rewritten list: `{"concepts": [...]}` (what the prompt asks for, an object so that JSON
@@ -378,5 +390,14 @@ mod tests {
         ] {
             assert!(parse_concept_list(raw, expected).is_err(), "{raw}");
         }
+    }
+
+    #[test]
+    fn concept_list_sample_round_trips() {
+        let concepts = vec!["a fox".to_owned(), "dusk \"blue\"".to_owned()];
+        assert_eq!(
+            parse_concept_list(&concept_list_sample(&concepts), 2),
+            Ok(concepts)
+        );
     }
 }

@@ -14,7 +14,7 @@ use self::scoring::{
 };
 use super::profile_source::{selected_concepts, ProfileSource};
 use super::{StageBuild, StageDef, StageIo, StageKind};
-use crate::backends::ResponseShape;
+use crate::backends::{Expect, ResponseShape};
 use crate::pipeline::{
     action_stage_block, chat_stage_block, ActionStep, Block, ChatStep, MergeMode, Node, PromptFn,
     RunState, StageConfig,
@@ -255,6 +255,11 @@ fn build_idea_cards(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
         );
         step.merge = MergeMode::None;
         step.capture_key = Some(card_key(id));
+        let expected = Expect {
+            ids: vec![id.clone()],
+            ..Expect::default()
+        };
+        step.expect = Some(Arc::new(move |_: &RunState| Ok(expected.clone())));
         step.meta.insert("idea_id".into(), json!(id));
         if let Some(model) = &model {
             step.params.insert("model".into(), json!(model));
@@ -319,6 +324,12 @@ fn build_judge(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
         prompt,
     );
     step.capture_key = Some(SCORES.to_owned());
+    step.expect = Some(Arc::new(|state: &RunState| {
+        Ok(Expect {
+            ids: scoring::idea_cards_ids(state.output_text(CARDS)?),
+            ..Expect::default()
+        })
+    }));
     if let Some(model) = model {
         step.params.insert("model".into(), json!(model));
     }

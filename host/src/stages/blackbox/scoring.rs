@@ -97,6 +97,30 @@ pub fn idea_cards_json(cards: &[IdeaCard]) -> String {
     serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string())
 }
 
+/// The ids of an [`idea_cards_json`] document, in order; empty when it is not one (the judge
+/// then has nothing to score, and its parser says so).
+pub fn idea_cards_ids(cards_json: &str) -> Vec<String> {
+    let value: Value = serde_json::from_str(cards_json).unwrap_or(Value::Null);
+    value
+        .get("ideas")
+        .and_then(Value::as_array)
+        .map(|cards| {
+            cards
+                .iter()
+                .filter_map(|card| card.get("id").and_then(Value::as_str))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// An answer the idea-card parser accepts: `card` pretty-printed with two-space indentation,
+/// no fence (the offline backend answers with it).
+pub fn idea_card_sample(card: &IdeaCard) -> String {
+    let value = card.to_value();
+    serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string())
+}
+
 /// Parses one model answer as the idea card `expected_id`.
 ///
 /// Accepts the card object, `{"idea": {...}}` or `{"ideas": [one card]}`. The id must equal
@@ -335,6 +359,16 @@ pub fn parse_judge_scores(
         )));
     }
     Ok(scores)
+}
+
+/// An answer the judge-score parser accepts: `{"scores":[{"id","score"}...]}` on one line, in
+/// the order given (the offline backend answers with it).
+pub fn judge_scores_sample(scores: &[(String, i64)]) -> String {
+    let scores: Vec<Value> = scores
+        .iter()
+        .map(|(id, score)| json!({ "id": id, "score": score }))
+        .collect();
+    json!({ "scores": scores }).to_string()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1848,6 +1882,34 @@ mod tests {
         assert_eq!(
             select_candidate(&s, &[], 0.5, seed).mode,
             SelectionMode::Exploit
+        );
+    }
+
+    #[test]
+    fn samples_round_trip_through_their_parsers() {
+        let card = IdeaCard {
+            id: "AB".into(),
+            hook: "A kite over salt flats.".into(),
+            narrative: "The kite climbs. The flats shine.".into(),
+            options: IdeaOptions {
+                composition: vec!["low horizon".into(), "centered".into()],
+                palette: vec!["teal".into(), "rust".into()],
+                medium: vec!["gouache".into()],
+                mood: vec!["calm".into()],
+            },
+            avoid: vec!["text".into()],
+        };
+        let sample = idea_card_sample(&card);
+        assert_eq!(parse_idea_card(&sample, "AB"), Ok(card.clone()));
+        let document = idea_cards_json(std::slice::from_ref(&card));
+        assert_eq!(idea_cards_ids(&document), ["AB"]);
+        assert_eq!(idea_cards_ids("not json"), Vec::<String>::new());
+
+        let scores: Vec<(String, i64)> = vec![("B".into(), 40), ("A".into(), 95)];
+        let ids: Vec<String> = vec!["A".into(), "B".into()];
+        assert_eq!(
+            parse_judge_scores(&judge_scores_sample(&scores), &ids),
+            Ok(scores)
         );
     }
 }

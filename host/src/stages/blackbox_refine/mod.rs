@@ -20,7 +20,7 @@ use self::algorithms::{
 use super::blackbox::scoring::{parse_judge_scores, NoveltyConfig};
 use super::profile_source::{selected_concepts, ProfileSource};
 use super::{StageBuild, StageDef, StageIo, StageKind};
-use crate::backends::ResponseShape;
+use crate::backends::{Expect, ResponseShape};
 use crate::pipeline::{
     ActionStep, Block, ChatStep, MergeMode, Node, PromptFn, RunState, StageConfig,
 };
@@ -604,6 +604,7 @@ fn judge_step(
     list: &[CandidateSpec],
     judge: &Judge,
 ) -> ChatStep {
+    let ids: Vec<String> = list.iter().map(|candidate| candidate.id.clone()).collect();
     let (config_for_prompt, list, judge_for_prompt) =
         (Arc::clone(config), list.to_vec(), judge.clone());
     let prompt: PromptFn = Arc::new(move |state: &RunState| {
@@ -643,6 +644,14 @@ fn judge_step(
     );
     step.merge = MergeMode::None;
     step.capture_key = Some(judge_key(iteration, &judge.id));
+    // The ids in the order this judge sees the candidates.
+    let judge_id = judge.id.clone();
+    step.expect = Some(Arc::new(move |state: &RunState| {
+        Ok(Expect {
+            ids: shuffled_for_judge(&ids, state.seed, iteration, &judge_id),
+            ..Expect::default()
+        })
+    }));
     step.meta.insert("judge_id".into(), json!(judge.id));
     step.meta.insert("rubric".into(), json!(judge.rubric_name));
     step.meta.insert("weight".into(), json!(judge.weight));
