@@ -791,7 +791,13 @@ mod tests {
     #[test]
     fn text_is_four_to_six_plain_sentences_showing_the_token() {
         for seed in 0..30 {
-            let text = ask_expecting("p/text", seed, PROMPT, ResponseShape::Text, &token_expected());
+            let text = ask_expecting(
+                "p/text",
+                seed,
+                PROMPT,
+                ResponseShape::Text,
+                &token_expected(),
+            );
             let sentences = text.matches('.').count();
             assert!(
                 (4..=6).contains(&sentences),

@@ -2,6 +2,7 @@
 //! judged, selected (with a novelty penalty and exploration), and turned into the final prompt.
 //! The pure parts (parsing, novelty, selection) are in `scoring`.
 
+pub mod novelty;
 pub mod scoring;
 
 use std::sync::Arc;
@@ -9,9 +10,8 @@ use std::sync::Arc;
 use minijinja::context;
 use serde_json::{json, Map, Value};
 
-use self::scoring::{
-    idea_ids, parse_idea_card, parse_idea_cards, parse_judge_scores, IdeaCard, NoveltyConfig,
-};
+use self::novelty::NoveltyConfig;
+use self::scoring::{idea_ids, parse_idea_card, parse_idea_cards, parse_judge_scores, IdeaCard};
 use super::profile_source::{selected_concepts, ProfileSource};
 use super::{StageBuild, StageDef, StageIo, StageKind};
 use crate::backends::{Expect, ResponseShape};
@@ -129,9 +129,9 @@ fn build_prepare(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
         };
         // No history means no summary: select then warns that novelty could not be applied.
         let summary = if window.is_empty() {
-            scoring::novelty_summary_disabled(novelty.window)
+            novelty::novelty_summary_disabled(novelty.window)
         } else {
-            scoring::novelty_summary(&window, &novelty)
+            novelty::novelty_summary(&window, &novelty)
         };
         let hints = state.output_text("preferences_guidance")?.to_owned();
         state.outputs.insert(HINTS.into(), json!(hints));
@@ -354,7 +354,7 @@ fn build_select(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
             .get(NOVELTY_SUMMARY)
             .cloned()
             .unwrap_or(Value::Null);
-        let penalties = scoring::novelty_penalties(&cards, &summary, &novelty);
+        let penalties = novelty::novelty_penalties(&cards, &summary, &novelty);
         let selection =
             scoring::select_candidate(&scores, &penalties, exploration_rate, state.seed);
         let card = cards
