@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::backends::{Expect, ResponseShape};
 
-use super::engine::RunState;
+use super::state::RunState;
 
 /// What a finished node adds to its parent's conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
