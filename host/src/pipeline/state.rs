@@ -152,3 +152,38 @@ pub fn usage_of(steps: &[StepRecord]) -> RunUsage {
     }
     usage
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Card {
+        id: String,
+        score: i64,
+    }
+
+    #[test]
+    fn typed_outputs_round_trip_and_explain_what_is_wrong() {
+        let mut state = RunState::default();
+        let card = Card {
+            id: "A".into(),
+            score: 80,
+        };
+        state.put("card", &card).expect("put");
+        assert_eq!(
+            state.outputs["card"],
+            serde_json::json!({"id": "A", "score": 80})
+        );
+        assert_eq!(state.get::<Card>("card"), Ok(card));
+        assert_eq!(state.get_optional::<Card>("absent"), Ok(None));
+        assert_eq!(
+            state.get::<Card>("absent"),
+            Err("missing required output `absent`".to_owned())
+        );
+        state.put("text", "plain").expect("put");
+        let error = state.get::<Card>("text").expect_err("text is not a card");
+        assert!(error.starts_with("output `text` is malformed:"), "{error}");
+        assert!(state.get_optional::<Card>("text").is_err());
+    }
+}

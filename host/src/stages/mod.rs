@@ -11,6 +11,7 @@ mod data;
 pub mod describe;
 mod direct;
 pub mod json_answer;
+pub mod keys;
 pub mod plans;
 mod postprompt;
 pub(crate) mod preprompt;

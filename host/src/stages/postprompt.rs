@@ -9,13 +9,13 @@ use std::sync::Arc;
 use minijinja::context;
 use serde_json::Value;
 
+use super::blackbox_refine::Beam;
+use super::keys::{IMAGE_PROMPT, NUDGED_PROMPT, PREFERENCES_GUIDANCE, REFINE_BEAMS};
 use super::{StageBuild, StageDef, StageIo, StageKind};
 use crate::backends::ResponseShape;
 use crate::pipeline::{
     chat_stage_block, Block, ChatStep, MergeMode, PromptFn, RunState, StepRecord,
 };
-
-const NUDGED: &str = "postprompt.nudged_prompt";
 
 /// The post-prompt stages.
 pub fn stages() -> Vec<StageDef> {
@@ -24,7 +24,7 @@ pub fn stages() -> Vec<StageDef> {
             id: "postprompt.profile_nudge",
             kind: StageKind::Chat,
             doc: "Nudge the latest prompt subtly toward the viewer's tastes (keeps intent and constraints)",
-            io: StageIo { requires: &[], provides: &[], captures: &[NUDGED] },
+            io: StageIo { requires: &[], provides: &[], captures: &[NUDGED_PROMPT] },
             build: build_nudge,
         },
         StageDef {
@@ -40,18 +40,19 @@ pub fn stages() -> Vec<StageDef> {
 /// The latest prompt of the run: `image_prompt`, else the refine loop's best beam, else the last
 /// chat answer before the nudge.
 pub fn latest_prompt(state: &RunState) -> Result<String, String> {
-    if let Some(Value::String(prompt)) = state.outputs.get("image_prompt") {
+    if let Some(Value::String(prompt)) = state.outputs.get(IMAGE_PROMPT) {
         if !prompt.trim().is_empty() {
             return Ok(prompt.clone());
         }
     }
-    if let Some(prompt) = state
-        .outputs
-        .get("bbref.beams")
-        .and_then(|beams| beams.pointer("/0/prompt"))
-        .and_then(Value::as_str)
+    // Malformed beams are passed over like missing ones: the loop checks its own output.
+    if let Some(best) = state
+        .get_optional::<Vec<Beam>>(REFINE_BEAMS)
+        .ok()
+        .flatten()
+        .and_then(|beams| beams.into_iter().next())
     {
-        return Ok(prompt.to_owned());
+        return Ok(best.prompt);
     }
     // The nudge's own answer is not a draft: `openai_format` weighs it against the draft.
     state
@@ -75,7 +76,7 @@ fn build_nudge(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
         .get_optional_int("max_prompt_chars", None, Some(1), None)?;
     let context_text = build.inputs.data.prompt_context.clone();
     let prompt: PromptFn = Arc::new(move |state: &RunState| {
-        let profile = state.output_text("preferences_guidance")?;
+        let profile = state.output_text(PREFERENCES_GUIDANCE)?;
         if profile.trim().is_empty() {
             return Err("the profile is empty, so there is nothing to nudge toward".to_owned());
         }
@@ -85,7 +86,7 @@ fn build_nudge(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
         )
     });
     let mut step = ChatStep::new("draft", 0.0, ResponseShape::Text, prompt);
-    step.capture_key = Some(NUDGED.to_owned());
+    step.capture_key = Some(NUDGED_PROMPT.to_owned());
     let mut block = chat_stage_block(build.instance_id, step);
     block.merge = MergeMode::None;
     Ok(block)
@@ -99,7 +100,7 @@ fn build_format(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
         let draft = latest_prompt(state)?;
         let nudged = state
             .outputs
-            .get(NUDGED)
+            .get(NUDGED_PROMPT)
             .and_then(Value::as_str)
             .filter(|text| !text.trim().is_empty());
         let chosen = choose_openai_format_draft(&draft, nudged);

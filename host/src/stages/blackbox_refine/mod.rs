@@ -10,6 +10,7 @@ mod config;
 use std::sync::Arc;
 
 use minijinja::context;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use self::algorithms::{
@@ -19,15 +20,14 @@ use self::algorithms::{
 };
 use self::config::{read_loop_config, Judge, LoopConfig};
 use super::blackbox::scoring::parse_judge_scores;
+use super::keys::{
+    self, BLACKBOX_SCORING, DISLIKES, GENERATOR_PROFILE_HINTS, NOVELTY_SUMMARY,
+    PREFERENCES_GUIDANCE, REFINE_BEAMS, REFINE_SEED_PROMPT, SELECTED_IDEA_CARD,
+};
 use super::profile_source::selected_concepts;
 use super::{StageBuild, StageDef, StageIo, StageKind};
 use crate::backends::{Expect, ResponseShape};
 use crate::pipeline::{ActionStep, Block, ChatStep, MergeMode, Node, PromptFn, RunState};
-
-const SEED_PROMPT: &str = "bbref.seed_prompt";
-const BEAMS: &str = "bbref.beams";
-const SCORING: &str = "blackbox_scoring";
-const NOVELTY_SUMMARY: &str = "blackbox.novelty_summary";
 
 /// The refine stages.
 pub fn stages() -> Vec<StageDef> {
@@ -36,14 +36,14 @@ pub fn stages() -> Vec<StageDef> {
             id: "blackbox_refine.seed_prompt",
             kind: StageKind::Chat,
             doc: "The loop's seed: a first prompt from the selected idea card",
-            io: StageIo { requires: &["selected_idea_card"], provides: &[], captures: &[SEED_PROMPT] },
+            io: StageIo { requires: &[SELECTED_IDEA_CARD], provides: &[], captures: &[REFINE_SEED_PROMPT] },
             build: build_seed,
         },
         StageDef {
             id: "blackbox_refine.loop",
             kind: StageKind::Composite,
             doc: "Rounds of parallel variants judged by several rubrics; keep the best (hill-climb or beam)",
-            io: StageIo { requires: &[SEED_PROMPT], provides: &[BEAMS], captures: &[] },
+            io: StageIo { requires: &[REFINE_SEED_PROMPT], provides: &[REFINE_BEAMS], captures: &[] },
             build: build_loop,
         },
     ]
@@ -51,7 +51,7 @@ pub fn stages() -> Vec<StageDef> {
 
 fn build_seed(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
     let mut step = super::blackbox::image_prompt_step(build)?;
-    step.capture_key = Some(SEED_PROMPT.to_owned());
+    step.capture_key = Some(REFINE_SEED_PROMPT.to_owned());
     let mut block = crate::pipeline::chat_stage_block(build.instance_id, step);
     block.merge = MergeMode::None;
     Ok(block)
@@ -73,35 +73,43 @@ fn is_parent(candidate: &CandidateSpec) -> bool {
     candidate.kind == KIND_PARENT
 }
 
-fn candidate_key(iteration: usize, beam: usize, id: &str) -> String {
-    format!("bbref.iter_{iteration:02}.beam_{beam:02}.cand_{id}.prompt")
+/// One beam of the loop ([`REFINE_BEAMS`] holds them, best first): its prompt and where it came
+/// from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Beam {
+    /// 1-based.
+    pub beam_index: usize,
+    pub prompt: String,
+    #[serde(flatten)]
+    pub origin: BeamOrigin,
 }
 
-fn judge_key(iteration: usize, judge: &str) -> String {
-    format!("bbref.iter_{iteration:02}.judge.{judge}.scores_json")
-}
-
-fn feedback_key(iteration: usize, beam: Option<usize>) -> String {
-    match beam {
-        Some(beam) => format!("bbref.iter_{iteration:02}.score_feedback_best_worst.beam_{beam:02}"),
-        None => format!("bbref.iter_{iteration:02}.score_feedback_best_worst_overall"),
-    }
+/// Where a beam came from: the loop's seed, or a candidate a round selected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BeamOrigin {
+    Selected {
+        candidate_id: String,
+        score: f64,
+        novelty_penalty: i64,
+        effective_score: f64,
+        parent_beam: usize,
+        kind: String,
+    },
+    Seed {
+        /// The stage the seed came from (`blackbox`).
+        source: String,
+    },
 }
 
 /// The prompt of beam `beam` (1-based), falling back to the best beam.
 fn beam_prompt(state: &RunState, beam: usize) -> Result<String, String> {
-    let beams = state
-        .outputs
-        .get(BEAMS)
-        .and_then(Value::as_array)
-        .ok_or("missing required output `bbref.beams`")?;
+    let beams: Vec<Beam> = state.get(REFINE_BEAMS)?;
     beams
         .get(beam - 1)
         .or_else(|| beams.first())
-        .and_then(|b| b.get("prompt"))
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| "`bbref.beams` holds no prompt".to_owned())
+        .map(|b| b.prompt.clone())
+        .ok_or_else(|| format!("`{REFINE_BEAMS}` holds no prompt"))
 }
 
 fn truncate(text: &str, max: Option<usize>) -> String {
@@ -121,7 +129,7 @@ fn candidate_text(
         beam_prompt(state, candidate.parent_beam)
     } else {
         Ok(state
-            .output_text(&candidate_key(
+            .output_text(&keys::refine_candidate(
                 iteration,
                 candidate.parent_beam,
                 &candidate.id,
@@ -147,14 +155,18 @@ fn build_loop(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
     let mut nodes = vec![Node::Action(action("init_state", {
         let config = Arc::clone(&config);
         move |state: &mut RunState| {
-            let seed = state.output_text(SEED_PROMPT)?.trim().to_owned();
+            let seed = state.output_text(REFINE_SEED_PROMPT)?.trim().to_owned();
             if seed.is_empty() {
                 return Err("the seed prompt is empty".to_owned());
             }
-            state.outputs.insert(
-                BEAMS.into(),
-                json!([{"beam_index": 1, "prompt": seed, "source": "blackbox"}]),
-            );
+            let first = Beam {
+                beam_index: 1,
+                prompt: seed.clone(),
+                origin: BeamOrigin::Seed {
+                    source: "blackbox".to_owned(),
+                },
+            };
+            state.put(REFINE_BEAMS, &[first])?;
             record_refine(state, |refine| {
                 refine.insert("seed_prompt".into(), json!(seed));
                 refine.insert("seed_source".into(), json!("blackbox"));
@@ -203,7 +215,7 @@ fn action(
 fn record_refine(state: &mut RunState, edit: impl FnOnce(&mut Map<String, Value>)) {
     let scoring = state
         .outputs
-        .entry(SCORING.to_owned())
+        .entry(BLACKBOX_SCORING.to_owned())
         .or_insert_with(|| json!({}));
     if let Value::Object(scoring) = scoring {
         let refine = scoring.entry("prompt_refine").or_insert_with(|| json!({}));
@@ -276,7 +288,7 @@ fn generator_step(
         let profile = if config.include_profile {
             let dislikes: Vec<String> = state
                 .outputs
-                .get("dislikes")
+                .get(DISLIKES)
                 .and_then(Value::as_array)
                 .map(|items| {
                     items
@@ -288,12 +300,12 @@ fn generator_step(
                 .unwrap_or_default();
             let hints = state
                 .outputs
-                .get("generator_profile_hints")
+                .get(GENERATOR_PROFILE_HINTS)
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             render_profile(
                 config.profile_source,
-                state.output_text("preferences_guidance")?,
+                state.output_text(PREFERENCES_GUIDANCE)?,
                 hints,
                 &dislikes,
             )
@@ -317,8 +329,15 @@ fn generator_step(
         let feedback = if config.best_worst_feedback && iteration > 1 {
             state
                 .outputs
-                .get(&feedback_key(iteration - 1, Some(candidate.parent_beam)))
-                .or_else(|| state.outputs.get(&feedback_key(iteration - 1, None)))
+                .get(&keys::refine_feedback(
+                    iteration - 1,
+                    Some(candidate.parent_beam),
+                ))
+                .or_else(|| {
+                    state
+                        .outputs
+                        .get(&keys::refine_feedback(iteration - 1, None))
+                })
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned()
@@ -347,7 +366,7 @@ fn generator_step(
         prompt,
     );
     step.merge = MergeMode::None;
-    step.capture_key = Some(candidate_key(
+    step.capture_key = Some(keys::refine_candidate(
         iteration,
         candidate.parent_beam,
         &candidate.id,
@@ -405,7 +424,7 @@ fn judge_step(
         prompt,
     );
     step.merge = MergeMode::None;
-    step.capture_key = Some(judge_key(iteration, &judge.id));
+    step.capture_key = Some(keys::refine_judge_scores(iteration, &judge.id));
     // The ids in the order this judge sees the candidates.
     let judge_id = judge.id.clone();
     step.expect = Some(Arc::new(move |state: &RunState| {
@@ -434,7 +453,7 @@ fn select_round(
     let mut judge_outputs = Vec::new();
     for judge in &config.judges {
         let raw = state
-            .output_text(&judge_key(iteration, &judge.id))?
+            .output_text(&keys::refine_judge_scores(iteration, &judge.id))?
             .to_owned();
         let scores = parse_judge_scores(&raw, &ids)
             .map_err(|error| format!("judge `{}`: {error}", judge.id))?;
@@ -474,14 +493,14 @@ fn select_round(
     for (beam, pair) in feedback_by_beam(&rows, beams_in(config, iteration)) {
         if let Some((best, worst)) = pair {
             state.outputs.insert(
-                feedback_key(iteration, Some(beam)),
+                keys::refine_feedback(iteration, Some(beam)),
                 json!(render_feedback(&best, &worst, config.feedback_max_chars)),
             );
         }
     }
     if let Some((best, worst)) = best_worst(&rows) {
         state.outputs.insert(
-            feedback_key(iteration, None),
+            keys::refine_feedback(iteration, None),
             json!(render_feedback(&best, &worst, config.feedback_max_chars)),
         );
     }
@@ -495,27 +514,27 @@ fn select_round(
         iteration,
         config.tie_breaker,
     );
-    let beams: Vec<Value> = selection
+    let beams: Vec<Beam> = selection
         .selected
         .iter()
         .enumerate()
-        .map(|(index, row)| {
-            json!({
-                "beam_index": index + 1,
-                "prompt": row.prompt,
-                "candidate_id": row.id,
-                "score": row.score,
-                "novelty_penalty": row.novelty_penalty,
-                "effective_score": row.effective_score,
-                "parent_beam": row.parent_beam,
-                "kind": row.kind,
-            })
+        .map(|(index, row)| Beam {
+            beam_index: index + 1,
+            prompt: row.prompt.clone(),
+            origin: BeamOrigin::Selected {
+                candidate_id: row.id.clone(),
+                score: row.score,
+                novelty_penalty: row.novelty_penalty,
+                effective_score: row.effective_score,
+                parent_beam: row.parent_beam,
+                kind: row.kind.clone(),
+            },
         })
         .collect();
     if beams.is_empty() {
         return Err("no candidate was selected".to_owned());
     }
-    state.outputs.insert(BEAMS.into(), json!(beams));
+    state.put(REFINE_BEAMS, &beams)?;
     let record = json!({
         "iteration": iteration,
         "candidate_count": list.len(),
