@@ -1106,7 +1106,7 @@ mod tests {
                     seed,
                     &idea_prompt(id),
                     IDEA_CARD,
-                    &ids_expected(&[id.clone()]),
+                    &ids_expected(std::slice::from_ref(id)),
                 );
                 parse_idea_card(&text, id).expect("offline idea card")
             })
