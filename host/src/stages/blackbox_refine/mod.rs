@@ -558,3 +558,46 @@ fn select_round(
         json!({"selected_ids": selection.selected.iter().map(|row| row.id.clone()).collect::<Vec<_>>(), "selection_mode": selection.mode}),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beams_keep_the_recorded_layout_and_read_back_as_they_were() {
+        let seed = Beam {
+            beam_index: 1,
+            prompt: "a kite".into(),
+            origin: BeamOrigin::Seed {
+                source: "blackbox".into(),
+            },
+        };
+        let selected = Beam {
+            beam_index: 2,
+            prompt: "a red kite".into(),
+            origin: BeamOrigin::Selected {
+                candidate_id: "C".into(),
+                score: 85.0,
+                novelty_penalty: 3,
+                effective_score: 82.0,
+                parent_beam: 1,
+                kind: "generated".into(),
+            },
+        };
+        let mut state = RunState::default();
+        state
+            .put(REFINE_BEAMS, &[seed.clone(), selected.clone()])
+            .expect("put");
+        assert_eq!(
+            state.outputs[REFINE_BEAMS].to_string(),
+            r#"[{"beam_index":1,"prompt":"a kite","source":"blackbox"},{"beam_index":2,"prompt":"a red kite","candidate_id":"C","score":85.0,"novelty_penalty":3,"effective_score":82.0,"parent_beam":1,"kind":"generated"}]"#
+        );
+        assert_eq!(
+            state.get::<Vec<Beam>>(REFINE_BEAMS),
+            Ok(vec![seed, selected])
+        );
+        assert_eq!(beam_prompt(&state, 2).as_deref(), Ok("a red kite"));
+        // A beam past the last falls back to the best.
+        assert_eq!(beam_prompt(&state, 5).as_deref(), Ok("a kite"));
+    }
+}
