@@ -4,8 +4,11 @@
 //! the stable hash of the step path and every message (role and content), so the same call gives
 //! the same answer on every machine, and changing the seed, the step or the prompt changes it.
 //! Answers are built from the word banks in `offline_words.txt` and a few words of the prompt,
-//! and conform to the shape the step declares (see [`OfflineText::answer`]). This module owns
-//! the answers and the simulated latency; it does not check them, record them or know stages.
+//! and conform to the shape the step declares (see [`OfflineText::answer`]); what an answer must
+//! carry (ids, the A/B token, concepts) is what the step declares in the call's `Expect`, never
+//! read out of the prompt, and structured answers are the samples the stages' parsers accept.
+//! This module owns the word draws and the simulated latency; it does not check answers or
+//! record them.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;

@@ -1,6 +1,8 @@
 //! The black-box stages (reference §2.2): idea cards generated in parallel from the concepts,
 //! judged, selected (with a novelty penalty and exploration), and turned into the final prompt.
-//! The pure parts (parsing, novelty, selection) are in `scoring`.
+//! The pure rules are in `scoring` (parsing, selection) and `novelty` (the motif summary and
+//! penalty); this module builds the steps, declares what each answer must carry and records
+//! `blackbox_scoring`.
 
 pub mod novelty;
 pub mod scoring;

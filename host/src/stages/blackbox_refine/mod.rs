@@ -1,8 +1,9 @@
 //! The refine loop (reference §2.4): a seed prompt from the selected idea card, then rounds in
 //! which candidates are generated from the current beams, judged by several rubrics, aggregated,
 //! penalised for stale motifs and selected (hill-climb or beam). Each round's candidates run in
-//! parallel, and so do its judges, so a run's critical path is two model calls per round. The
-//! pure parts are in `algorithms`.
+//! parallel, and so do its judges, so a run's critical path is two model calls per round. This
+//! module owns the steps, the typed beams and the records; the knobs are read in `config`, the
+//! pure rules (which the steps call, with no copies here) are in `algorithms`.
 
 pub mod algorithms;
 mod config;
