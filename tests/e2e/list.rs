@@ -229,7 +229,7 @@ fn list_reports_each_bad_file_once_and_still_lists_the_good_plugins() {
 
     let v2 = reason(error_for(errors, &library_file_name(FAULT_V2), &output));
     assert!(
-        v2.contains("2.0.0") && v2.contains("1.0.0"),
+        v2.contains("2.0.0") && v2.contains(INTERFACE_VERSION),
         "fault_v2 reason names both versions{output}"
     );
     assert!(!v2.contains('\n'), "fault_v2 reason is one line{output}");

@@ -32,7 +32,7 @@ pub const EXPERIMENTS: [(&str, &str); 4] = [
 ];
 
 /// The interface version every fresh plugin was built against.
-pub const INTERFACE_VERSION: &str = "1.0.0";
+pub const INTERFACE_VERSION: &str = "1.1.0";
 
 /// The fault fixtures under `tests/fixtures/` (crate names; each is also its experiment name).
 pub const FAULT_PANIC: &str = "fault_panic";
@@ -41,6 +41,10 @@ pub const FAULT_V2: &str = "fault_v2";
 pub const NOT_A_PLUGIN: &str = "not_a_plugin";
 /// Built with `panic = "abort"`, by [`fixture`] itself (it is no dev-dependency).
 pub const FAULT_ABORT: &str = "fault_abort";
+/// A real experiment built against plugin-api 1.0.0 (the `plugin-api-1.0.0` fixture package).
+pub const LEGACY_V1_0: &str = "legacy_v1_0";
+/// An experiment using what 1.1 added to descriptors; `API_V1_1_REQUIRES` sets the minor it asks for.
+pub const API_V1_1: &str = "api_v1_1";
 
 /// The freshly built binary.
 const BINARY: &str = env!("CARGO_BIN_EXE_image-project");
@@ -52,6 +56,7 @@ const SCRUBBED_ENV: &[&str] = &[
     "FAULT_PANIC_HOOK",
     "FAULT_MALFORMED_NAME",
     "FAULT_MALFORMED_SUMMARY",
+    "API_V1_1_REQUIRES",
 ];
 
 /// `lib<name>.so` (or the platform's spelling).
