@@ -5,7 +5,7 @@
 use minijinja::context;
 use serde::Serialize;
 
-use crate::backends::{CacheStatus, ChatCall, ChatMessage, ResponseShape, TextBackend};
+use crate::backends::{CacheStatus, ChatCall, ChatMessage, Expect, ResponseShape, TextBackend};
 use crate::cost::{RunUsage, TokenUsage};
 
 const ATTEMPTS: usize = 3;
@@ -88,6 +88,7 @@ pub fn generate_title(
                 shape: ResponseShape::Line {
                     format: Some("title"),
                 },
+                expect: &Expect::default(),
                 seed,
                 max_completion_tokens: None,
             })
