@@ -1,6 +1,6 @@
-//! Listing one artifacts store: which files the index reads (picked by name anywhere under the
-//! store) in the order a depth-first walk with entries sorted by name meets them, and the walk's
-//! errors. Symbolic links are not followed.
+//! Listing one artifacts store: which files the index reads ([`Found`], picked by name anywhere
+//! under the store) in the order a depth-first walk with entries sorted by name meets them, and
+//! the walk's errors. Symbolic links are not followed.
 //!
 //! A refresh may pass the listings it kept last time ([`Listing`], keyed by the directory's path
 //! below the store). A directory whose stamp did not change is not read again: creating,
