@@ -1,6 +1,7 @@
 //! The index cache, `<index dir>/.cache/`: what a refresh keeps so that the next one re-reads only
-//! what changed. It owns the cache's files and formats, the stamps that say whether a file or
-//! directory changed, and when a stamp can be trusted; [`super::refresh`] decides what to reuse.
+//! what changed. It owns the cache's manifest, the stamps that say whether a file or directory
+//! changed, and when a stamp can be trusted; [`super::refresh`] decides what to reuse, and a
+//! group's data file is [`super::group_file`]'s.
 //!
 //! - `index-cache.json` ([`CacheManifest`]): the format version, a hash of the index code that
 //!   wrote it, the store it describes, the kept directory listings of the walk, and one
