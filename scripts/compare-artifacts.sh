@@ -6,7 +6,8 @@
 #       experiment ids, into OUT/_artifacts (cache off, --jobs 1).
 #   scripts/compare-artifacts.sh diff OUT_A OUT_B
 #       compares two recorded trees after masking what differs between any two runs of one build
-#       (wall-clock times, durations, the tree's own path, the plugin library's path and the
+#       (wall-clock times, durations and the report's seconds column, the tree's own path, the
+#       plugin library's path, the index's path-keyed memo in index/.cache and the
 #       plugin files' modification times); prints every differing file and exits 1 if any.
 #
 # Run `record` twice with the same build first: `diff` of those two must be empty (it is the check
@@ -38,14 +39,24 @@ mask() {
     -e 's#[0-9]{8}_[0-9]{6}#<STAMP>#g' \
     -e 's#"([a-z_]*(duration|elapsed|_ms|_secs|_seconds|mtime|modified)[a-z_]*)": ?[0-9.e+-]+#"\1": <N>#g' \
     -e 's#\b[0-9]+(\.[0-9]+)? ?(ms|s)\b#<DUR>#g' \
+    -e 's#(<td>[a-z_]+</td><td class="num">)[0-9.]+(</td>)#\1<SECONDS>\2#g' \
     "$file"
+}
+
+# The index's registries are ordered by creation time, which the mask hides: compare their rows
+# as a sorted set.
+masked() {
+  case "$2" in
+    ./_artifacts/index/*.csv|./_artifacts/index/*.jsonl) mask "$1" "$1/$2" | sort ;;
+    *) mask "$1" "$1/$2" ;;
+  esac
 }
 
 diff_trees() {
   local a b status=0
   a=$(realpath "$1"); b=$(realpath "$2")
   local files
-  files=$( (cd "$a" && find . -type f; cd "$b" && find . -type f) | grep -v -e '/\.lock$' -e '/cache/' | sort -u)
+  files=$( (cd "$a" && find . -type f; cd "$b" && find . -type f) | grep -v -e '/\.lock$' -e '/cache/' -e '/index/\.cache/' | sort -u)
   local compared=0
   while IFS= read -r file; do
     if [[ ! -f "$a/$file" || ! -f "$b/$file" ]]; then
@@ -56,9 +67,9 @@ diff_trees() {
     case "$file" in
       *.png|*.jpg|*.sqlite*) echo "differs (binary): $file"; status=1; continue ;;
     esac
-    if ! diff -q <(mask "$a" "$a/$file") <(mask "$b" "$b/$file") >/dev/null; then
+    if ! diff -q <(masked "$a" "$file") <(masked "$b" "$file") >/dev/null; then
       echo "differs: $file"
-      diff <(mask "$a" "$a/$file") <(mask "$b" "$b/$file") | head -6 | sed 's/^/    /'
+      diff <(masked "$a" "$file") <(masked "$b" "$file") | head -6 | sed 's/^/    /'
       status=1
     fi
   done <<<"$files"
