@@ -1,3 +1,8 @@
+//! Tests of the index end to end over synthesized stores: one store (counts, warnings, the
+//! registries byte for byte where it matters, their headers as written since they were
+//! introduced), bad plans, a combined index, missing roots; and the small helpers. The store
+//! builders here are shared with `refresh/tests.rs`.
+
 use std::collections::BTreeMap;
 use std::fs;
 

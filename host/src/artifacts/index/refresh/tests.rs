@@ -1,3 +1,7 @@
+//! Tests of the refresh: what it reuses and reads again as a store changes, and that it writes
+//! exactly what a rebuild and one pass over the whole store write; a damaged cache is a warning;
+//! unchanged directories are not listed again.
+
 use std::fs;
 
 use serde_json::json;
