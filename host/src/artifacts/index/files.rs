@@ -28,6 +28,10 @@ pub(super) const GENERATIONS_FILES: [&str; 2] = ["generations.csv", "generations
 const RESULTS_FILE: &str = "experiment_results.json";
 const RESULTS_LINES_FILE: &str = "results.jsonl";
 
+/// The directories of an experiment (or of the store's top) that a run writes its records into;
+/// their files belong to the unit of the directory above them (see `refresh`).
+pub(super) const RUN_SUBDIRS: [&str; 2] = ["logs", "generated"];
+
 /// Files next to a plan that its summary points to when they exist, in the summary's order
 /// (`plan_full_path`, `results_path`, `results_jsonl_path`, `pairs_path`, `runs_index_path`,
 /// `titles_manifest_path`).

@@ -30,7 +30,7 @@ use super::cache::{self, CacheError, CacheManifest, GroupEntry, Loaded, Trust, U
 use super::columns::{self, csv_line, Cell, Column};
 use super::document::{registry_paths, write_document};
 use super::experiment_registry::EXPERIMENT_COLUMNS;
-use super::files::CACHE_DIR;
+use super::files::{CACHE_DIR, RUN_SUBDIRS};
 use super::group_file::{self, CachedSection, GroupData, MergeError, RowKey, Section};
 use super::image_registry::IMAGE_COLUMNS;
 use super::report::{warning, IndexCounts, IndexReport, IndexWarning, IndexWarnings};
@@ -40,9 +40,6 @@ use super::summary::{side_files, ExperimentSummary};
 use super::walk::{self, Found, Walked};
 use super::IndexError;
 use crate::artifacts::write_atomic_with;
-
-/// Directory names whose files belong to the unit of their parent directory.
-const UNIT_SUBDIRS: [&str; 2] = ["logs", "generated"];
 
 /// Whether a refresh may reuse the cache. Either way it writes a fresh one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -543,7 +540,7 @@ impl Context<'_> {
 fn unit_of(key: &str, path: &Path) -> String {
     let mut parts: Vec<&str> = key.split('/').collect();
     parts.pop();
-    if parts.last().is_some_and(|last| UNIT_SUBDIRS.contains(last)) {
+    if parts.last().is_some_and(|last| RUN_SUBDIRS.contains(last)) {
         parts.pop();
     }
     if key.is_empty() {
