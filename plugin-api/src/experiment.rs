@@ -122,6 +122,12 @@ impl From<HostError> for ExperimentError {
     }
 }
 
+impl From<crate::merge::MergeError> for ExperimentError {
+    fn from(error: crate::merge::MergeError) -> Self {
+        ExperimentError::new(error.to_string())
+    }
+}
+
 /// A host service refused or failed a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("host service `{service}` failed: {message}")]
@@ -202,15 +208,28 @@ impl<'a> Host<'a> {
             .log(RStr::from_str(level.as_str()), RStr::from_str(message));
     }
 
-    /// A service added after 1.0, by name. An unknown name is an error.
+    /// A service added after 1.0, by name. An unknown name is an error; when this plugin-api
+    /// knows which version added the name ([`crate::NAMED_ADDITIONS`]), the error says so (the
+    /// host is older than that).
     pub fn call_service(&self, name: &str, payload: &Value) -> Result<Value, HostError> {
         let answer = self
             .services
             .call_service(RStr::from_str(name), RStr::from_str(&payload.to_string()));
-        let text = into_result(name, answer)?;
+        let text = into_result(name, answer).map_err(|mut error| {
+            if error.message.starts_with(UNKNOWN_SERVICE) {
+                let note =
+                    crate::unknown_name_note(name, "this host is older", crate::NAMED_ADDITIONS);
+                error.message.push_str(&note);
+            }
+            error
+        })?;
         parse_answer(name, &text)
     }
 }
+
+/// How a host's answer to an unknown service name starts (see
+/// [`crate::loader::ServiceProvider::call_service`]).
+pub(crate) const UNKNOWN_SERVICE: &str = "unknown host service";
 
 fn into_result(
     service: &str,

@@ -30,8 +30,9 @@
 //! The shared helpers ([`merge`], [`seed`], [`token`], [`concepts`], [`hash`]) live here because
 //! plugins and the host's pipeline stages must agree on them bit for bit.
 //!
-//! `abi_stable` stays inside this crate: plugin authors never write its types, and the host loads
-//! plugins through [`loader`].
+//! `abi_stable` stays inside this crate: plugin authors never write its types. The host's side
+//! (the `loader` module and the wire types `HookFailure`, `PlanSeed`) is public because the host
+//! is another crate, but it is host-only and hidden from these docs.
 
 // `#[sabi_trait]` and the prefix-type derive trip these lints on current rustc; they can only be
 // silenced at the crate level.
@@ -42,6 +43,7 @@ mod experiment;
 #[doc(hidden)]
 pub mod ffi;
 pub mod hash;
+#[doc(hidden)]
 pub mod loader;
 pub mod merge;
 pub mod model;
@@ -55,6 +57,35 @@ pub use serde_json;
 
 /// The interface version: the `plugin-api` package version a plugin was built against.
 pub const INTERFACE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Hooks (through [`Experiment::call`]) and host services (through [`Host::call_service`]) added
+/// by name after 1.0, each with the interface version that added it, so an error about a name
+/// the other side does not answer can say which version it needs. 1.1 added optional fields
+/// only, so the list is still empty; each later name is added here with its version.
+pub const NAMED_ADDITIONS: &[(&str, &str)] = &[];
+
+/// The interface version that added the hook or host service `name`, when it is a later
+/// addition this build knows ([`NAMED_ADDITIONS`]).
+pub fn added_in(name: &str) -> Option<&'static str> {
+    added_in_table(name, NAMED_ADDITIONS)
+}
+
+fn added_in_table(name: &str, table: &[(&str, &'static str)]) -> Option<&'static str> {
+    table
+        .iter()
+        .find(|(known, _)| *known == name)
+        .map(|(_, version)| *version)
+}
+
+/// ` (`name` was added in plugin-api X; <other side>)` for a name the other side did not
+/// answer, or nothing when the version that added it is unknown here.
+#[doc(hidden)]
+pub fn unknown_name_note(name: &str, other_side: &str, table: &[(&str, &'static str)]) -> String {
+    match added_in_table(name, table) {
+        Some(version) => format!(" (`{name}` was added in plugin-api {version}; {other_side})"),
+        None => String::new(),
+    }
+}
 
 /// Exports an [`Experiment`] from a plugin crate (once per crate, at its root).
 ///
@@ -95,4 +126,18 @@ macro_rules! export_experiment {
         pub static __IMAGE_PROJECT_PANIC_STRATEGY: u32 =
             $crate::ffi::panic_strategy_code(cfg!(panic = "unwind"));
     };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_unknown_name_is_noted_with_the_version_that_added_it() {
+        let table = [("write_artifact", "1.2")];
+        assert_eq!(
+            super::unknown_name_note("write_artifact", "this host speaks 1.1.0", &table),
+            " (`write_artifact` was added in plugin-api 1.2; this host speaks 1.1.0)"
+        );
+        assert_eq!(super::unknown_name_note("other", "x", &table), "");
+        assert_eq!(super::added_in("read_data"), None);
+    }
 }

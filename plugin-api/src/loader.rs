@@ -46,11 +46,17 @@ pub trait ServiceProvider: Send + Sync {
     fn chat(&self, request: ChatRequest) -> Result<ChatResponse, String>;
     /// A log line from the plugin.
     fn log(&self, level: LogLevel, message: &str);
-    /// A service added after 1.0; unknown names must answer an error.
+    /// A service added after 1.0; unknown names must answer [`unknown_service`]`(name)`, which
+    /// the plugin side recognises.
     fn call_service(&self, name: &str, payload: Value) -> Result<Value, String> {
         let _ = payload;
-        Err(format!("unknown host service `{name}`"))
+        Err(unknown_service(name))
     }
+}
+
+/// The answer to a host service name the host does not know.
+pub fn unknown_service(name: &str) -> String {
+    format!("{} `{name}`", crate::experiment::UNKNOWN_SERVICE)
 }
 
 /// Why a file could not be loaded as a plugin.
@@ -72,8 +78,9 @@ pub enum CallError {
     Panicked { hook: String, message: String },
     #[error("hook `{hook}` could not parse its input: {message}")]
     BadInput { hook: String, message: String },
-    #[error("the plugin does not answer the hook `{hook}`")]
-    UnknownHook { hook: String },
+    /// `note` says which interface version added the hook, when known (else empty).
+    #[error("the plugin does not answer the hook `{hook}`{note}")]
+    UnknownHook { hook: String, note: String },
     #[error("hook `{hook}` returned malformed output: {message}")]
     MalformedOutput { hook: String, message: String },
 }
@@ -237,6 +244,18 @@ impl PluginLibrary {
         )
     }
 
+    /// Calls the `descriptor` hook and returns its JSON unparsed, so the host can read what it
+    /// needs before the typed parse (`requires_interface`: a plugin built for a newer minor may
+    /// use fields this host's [`Descriptor`] cannot parse).
+    pub fn descriptor_json(&self, services: &dyn ServiceProvider) -> Result<Value, CallError> {
+        self.invoke(
+            "descriptor",
+            &Value::Null,
+            services,
+            self.module.descriptor(),
+        )
+    }
+
     /// Calls the `plan` hook.
     pub fn plan(
         &self,
@@ -317,7 +336,14 @@ impl PluginLibrary {
         let adapter = Adapter { provider: services };
         let host = HostServices_TO::from_ptr(RRef::new(&adapter), TD_Opaque);
         let answer = (self.module.call())(RStr::from_str(hook), RStr::from_str(&input), host);
-        decode_answer(hook, answer)
+        decode_answer(hook, answer).map_err(|error| match error {
+            CallError::UnknownHook { hook, .. } => {
+                let built = format!("the plugin was built against {}", self.interface_version);
+                let note = crate::unknown_name_note(&hook, &built, crate::NAMED_ADDITIONS);
+                CallError::UnknownHook { hook, note }
+            }
+            other => other,
+        })
     }
 
     fn invoke<I: Serialize, O: DeserializeOwned>(
@@ -384,7 +410,10 @@ fn decode_answer_with<O>(
                 HookFailureKind::Failed => CallError::Failed { hook, message },
                 HookFailureKind::Panicked => CallError::Panicked { hook, message },
                 HookFailureKind::BadInput => CallError::BadInput { hook, message },
-                HookFailureKind::UnknownHook => CallError::UnknownHook { hook },
+                HookFailureKind::UnknownHook => CallError::UnknownHook {
+                    hook,
+                    note: String::new(),
+                },
             })
         }
     }

@@ -3,8 +3,10 @@
 //! These types are the schema of the boundary. They evolve by adding optional fields with serde
 //! defaults, so a plugin built against an older 1.x `plugin-api` still reads and writes them.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{Map, Number, Value};
 
 /// How far a run goes: a final prompt only, or a prompt plus an image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -57,6 +59,12 @@ pub struct Descriptor {
     /// Names of optional hooks this plugin answers through `call`.
     #[serde(default)]
     pub optional_hooks: Vec<String>,
+    /// The oldest host interface this plugin works with, as `MAJOR.MINOR` (`"1.1"`); `None`
+    /// means any 1.x host. A host whose interface minor is lower refuses the plugin at load time
+    /// naming both versions. Added in 1.1: a 1.0 host ignores it, so declare it whenever the
+    /// plugin uses anything added after 1.0 (a `float` flag, `required`, `min`/`max`, ...).
+    #[serde(default)]
+    pub requires_interface: Option<String>,
 }
 
 impl Descriptor {
@@ -69,7 +77,15 @@ impl Descriptor {
             args: Vec::new(),
             runner_keys: Vec::new(),
             optional_hooks: Vec::new(),
+            requires_interface: None,
         }
+    }
+
+    /// Declares the oldest host interface the plugin works with (`"1.1"`); see
+    /// [`Descriptor::requires_interface`](struct.Descriptor.html#structfield.requires_interface).
+    pub fn requires_interface(mut self, major_minor: &str) -> Descriptor {
+        self.requires_interface = Some(major_minor.to_owned());
+        self
     }
 
     /// Adds a flag.
@@ -93,6 +109,8 @@ pub enum ArgKind {
     String,
     Bool,
     Choice,
+    /// A finite decimal number (added in 1.1).
+    Float,
 }
 
 impl ArgKind {
@@ -103,6 +121,7 @@ impl ArgKind {
             ArgKind::String => "string",
             ArgKind::Bool => "bool",
             ArgKind::Choice => "choice",
+            ArgKind::Float => "float",
         }
     }
 }
@@ -119,12 +138,55 @@ pub struct ArgSpec {
     /// Allowed values of a `choice` flag.
     #[serde(default)]
     pub choices: Vec<String>,
-    /// The flag may be given several times; the plan receives an array.
+    /// The flag may be given several times; the plan receives an array. Its default is an
+    /// array too (or `null`), used only when the flag is absent: given values replace it.
     #[serde(default)]
     pub repeatable: bool,
     /// One line of help.
     #[serde(default)]
     pub help: String,
+    /// The flag must be given; it has no default (added in 1.1).
+    #[serde(default)]
+    pub required: bool,
+    /// The smallest value an `int` or `float` flag accepts, inclusive (added in 1.1).
+    #[serde(default)]
+    pub min: Option<Number>,
+    /// The largest value an `int` or `float` flag accepts, inclusive (added in 1.1).
+    #[serde(default)]
+    pub max: Option<Number>,
+    /// One line of help per value of a `choice` flag, keyed by the value (added in 1.1).
+    #[serde(default)]
+    pub choice_help: BTreeMap<String, String>,
+}
+
+/// A bound of [`ArgSpec::min`]/[`ArgSpec::max`]: an integer, or a finite `f64` for a `float`
+/// flag.
+pub trait ArgBound {
+    /// The bound as a JSON number.
+    ///
+    /// # Panics
+    ///
+    /// For a NaN or infinite `f64` (a mistake in the descriptor: the panic is reported at load
+    /// time as an error naming the plugin).
+    fn into_number(self) -> Number;
+}
+
+macro_rules! integer_bounds {
+    ($($int:ty),*) => {$(
+        impl ArgBound for $int {
+            fn into_number(self) -> Number {
+                Number::from(self)
+            }
+        }
+    )*};
+}
+integer_bounds!(i32, i64, u32, u64, usize);
+
+impl ArgBound for f64 {
+    fn into_number(self) -> Number {
+        Number::from_f64(self)
+            .unwrap_or_else(|| panic!("a flag bound must be a finite number, not {self}"))
+    }
 }
 
 impl ArgSpec {
@@ -136,12 +198,21 @@ impl ArgSpec {
             choices: Vec::new(),
             repeatable: false,
             help: help.to_owned(),
+            required: false,
+            min: None,
+            max: None,
+            choice_help: BTreeMap::new(),
         }
     }
 
     /// An integer flag.
     pub fn int(name: &str, help: &str) -> ArgSpec {
         ArgSpec::new(name, ArgKind::Int, help)
+    }
+
+    /// A decimal flag (finite numbers only; added in 1.1).
+    pub fn float(name: &str, help: &str) -> ArgSpec {
+        ArgSpec::new(name, ArgKind::Float, help)
     }
 
     /// A string flag.
@@ -159,6 +230,36 @@ impl ArgSpec {
         let mut arg = ArgSpec::new(name, ArgKind::Choice, help);
         arg.choices = choices.iter().map(|c| (*c).to_owned()).collect();
         arg
+    }
+
+    /// A `choice` flag with one line of help per value (added in 1.1).
+    pub fn choice_with_help(name: &str, choices: &[(&str, &str)], help: &str) -> ArgSpec {
+        let values: Vec<&str> = choices.iter().map(|(value, _)| *value).collect();
+        let mut arg = ArgSpec::choice(name, &values, help);
+        arg.choice_help = choices
+            .iter()
+            .map(|(value, help)| ((*value).to_owned(), (*help).to_owned()))
+            .collect();
+        arg
+    }
+
+    /// Makes the flag required: the host refuses a run without it before `plan` is called.
+    pub fn required(mut self) -> ArgSpec {
+        self.required = true;
+        self
+    }
+
+    /// The smallest accepted value of an `int` or `float` flag, inclusive; the host refuses a
+    /// smaller one before `plan` is called.
+    pub fn min(mut self, value: impl ArgBound) -> ArgSpec {
+        self.min = Some(value.into_number());
+        self
+    }
+
+    /// The largest accepted value of an `int` or `float` flag, inclusive.
+    pub fn max(mut self, value: impl ArgBound) -> ArgSpec {
+        self.max = Some(value.into_number());
+        self
     }
 
     /// Sets the default value.
@@ -200,6 +301,11 @@ impl PlanRequest {
     /// An integer flag (`None` when absent or null).
     pub fn arg_int(&self, key: &str) -> Option<i64> {
         self.args.get(key).and_then(Value::as_i64)
+    }
+
+    /// A float flag (`None` when absent or null; an integer reads as a float).
+    pub fn arg_float(&self, key: &str) -> Option<f64> {
+        self.args.get(key).and_then(Value::as_f64)
     }
 
     /// A string flag (`None` when absent or null).
@@ -411,6 +517,55 @@ pub struct RunOutcome {
     pub error: Option<RunError>,
 }
 
+impl Default for RunOutcome {
+    /// A successful outcome with nothing in it yet; fill it with the builders or struct update
+    /// syntax (`RunOutcome { final_prompt: Some(text), ..RunOutcome::default() }`).
+    fn default() -> RunOutcome {
+        RunOutcome {
+            status: RunStatus::Success,
+            final_prompt: None,
+            outputs: Map::new(),
+            image_path: None,
+            error: None,
+        }
+    }
+}
+
+impl RunOutcome {
+    /// A successful run that produced `final_prompt`.
+    pub fn success(final_prompt: impl Into<String>) -> RunOutcome {
+        RunOutcome {
+            final_prompt: Some(final_prompt.into()),
+            ..RunOutcome::default()
+        }
+    }
+
+    /// A failed run: `kind` is a short error type (`ValidationError`), `message` what went wrong.
+    pub fn failure(kind: impl Into<String>, message: impl Into<String>) -> RunOutcome {
+        RunOutcome {
+            status: RunStatus::Error,
+            error: Some(RunError {
+                kind: kind.into(),
+                message: message.into(),
+                phase: None,
+                step: None,
+            }),
+            ..RunOutcome::default()
+        }
+    }
+
+    /// Adds a captured output under `key`.
+    pub fn with_output(mut self, key: impl Into<String>, value: impl Into<Value>) -> RunOutcome {
+        self.outputs.insert(key.into(), value.into());
+        self
+    }
+
+    /// Whether the run succeeded.
+    pub fn is_success(&self) -> bool {
+        self.status == RunStatus::Success
+    }
+}
+
 /// Why a run failed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunError {
@@ -479,14 +634,34 @@ impl TryFrom<AnalyzeRequestWire> for AnalyzeRequest {
 }
 
 /// One message of a chat request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub role: String,
     pub content: String,
 }
 
+impl ChatMessage {
+    /// A message of `role` (`system`, `user`, `assistant`).
+    pub fn new(role: impl Into<String>, content: impl Into<String>) -> ChatMessage {
+        ChatMessage {
+            role: role.into(),
+            content: content.into(),
+        }
+    }
+}
+
 /// Input of the `chat` host service: one recorded model call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// ```
+/// # use plugin_api::ChatRequest;
+/// # let config = plugin_api::serde_json::json!({});
+/// let request = ChatRequest::new("judge", config)
+///     .system("You judge prompts.")
+///     .user("Rate this prompt from 0 to 10.")
+///     .temperature(0.0);
+/// assert_eq!(request.messages.len(), 2);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChatRequest {
     /// The step name recorded in the transcript.
     pub name: String,
@@ -498,20 +673,56 @@ pub struct ChatRequest {
     pub config: Value,
 }
 
+impl ChatRequest {
+    /// A request recorded as step `name`, for the run whose config is `config` (the run spec's
+    /// `config`: it selects the backend and the transcript).
+    pub fn new(name: impl Into<String>, config: Value) -> ChatRequest {
+        ChatRequest {
+            name: name.into(),
+            config,
+            ..ChatRequest::default()
+        }
+    }
+
+    /// Appends a message of `role`.
+    pub fn message(mut self, role: impl Into<String>, content: impl Into<String>) -> ChatRequest {
+        self.messages.push(ChatMessage::new(role, content));
+        self
+    }
+
+    /// Appends a `system` message.
+    pub fn system(self, content: impl Into<String>) -> ChatRequest {
+        self.message("system", content)
+    }
+
+    /// Appends a `user` message.
+    pub fn user(self, content: impl Into<String>) -> ChatRequest {
+        self.message("user", content)
+    }
+
+    /// Sets the sampling temperature (the backend's default when unset).
+    pub fn temperature(mut self, temperature: f64) -> ChatRequest {
+        self.temperature = Some(temperature);
+        self
+    }
+}
+
 /// Output of the `chat` host service.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatResponse {
     pub text: String,
 }
 
-/// The error a hook returns across the boundary, as JSON.
+/// The error a hook returns across the boundary, as JSON (host-only wire type).
+#[doc(hidden)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HookFailure {
     pub kind: HookFailureKind,
     pub message: String,
 }
 
-/// How a hook call failed.
+/// How a hook call failed (host-only wire type).
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HookFailureKind {

@@ -29,6 +29,10 @@ mod run_config;
 // Plugins that misbehave while planning: panics, malformed output, invalid plans.
 mod faults;
 
+// plugin-api compatibility: a 1.0.0-built plugin under this host; the flags and the declared
+// interface minor that 1.1 added, checked by the host.
+mod compat;
+
 // `generate`: one offline run, its files, determinism, config errors, a failed model call.
 mod generate;
 

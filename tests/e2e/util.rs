@@ -2,13 +2,14 @@
 //! binary running in it, plugin directories holding fresh plugins or fault fixtures, and helpers
 //! that print a command's full output when an assertion fails.
 //!
-//! Where the libraries come from (DESIGN §2): cargo builds the four experiment crates for these
-//! tests because they are dev-dependencies of the host package, and leaves the fresh
-//! `lib<crate>.so` in `target/<profile>/deps/`, the directory of this test binary (the copy next to
-//! the `image-project` binary can be stale). The fault fixtures are a separate cargo workspace
-//! under `tests/fixtures/`, built once per test process into `target/fixtures/` so they never land
-//! next to the binary, where every `experiments list` would find them. `fault_abort` is built on its
-//! own with the fixture workspace's `abort` profile (`panic = "abort"`), into `target/fixtures/abort/`.
+//! Where the libraries come from (DESIGN §2): cargo builds the four experiment crates and the fault
+//! fixtures under `tests/fixtures/` for these tests because they are dev-dependencies of the host
+//! package, and leaves the fresh `lib<crate>.so` in `target/<profile>/deps/`, the directory of this
+//! test binary (the copy next to the `image-project` binary can be stale). The fixtures are not
+//! workspace members, so cargo never copies them next to the binary, where every
+//! `experiments list` would find them; and they reuse the workspace's compiled dependencies.
+//! `fault_abort` is the exception: it needs `panic = "abort"`, so it is a dependency-free crate
+//! with a manifest of its own, built once per test process into `target/fixtures/`.
 
 use std::env::consts::{DLL_EXTENSION, DLL_PREFIX};
 use std::fmt;
@@ -31,15 +32,19 @@ pub const EXPERIMENTS: [(&str, &str); 4] = [
 ];
 
 /// The interface version every fresh plugin was built against.
-pub const INTERFACE_VERSION: &str = "1.0.0";
+pub const INTERFACE_VERSION: &str = "1.1.0";
 
 /// The fault fixtures under `tests/fixtures/` (crate names; each is also its experiment name).
 pub const FAULT_PANIC: &str = "fault_panic";
 pub const FAULT_MALFORMED: &str = "fault_malformed";
 pub const FAULT_V2: &str = "fault_v2";
 pub const NOT_A_PLUGIN: &str = "not_a_plugin";
-/// Built with `panic = "abort"` (the `abort` profile of the fixture workspace).
+/// Built with `panic = "abort"`, by [`fixture`] itself (it is no dev-dependency).
 pub const FAULT_ABORT: &str = "fault_abort";
+/// A real experiment built against plugin-api 1.0.0 (the `plugin-api-1.0.0` fixture package).
+pub const LEGACY_V1_0: &str = "legacy_v1_0";
+/// An experiment using what 1.1 added to descriptors; `API_V1_1_REQUIRES` sets the minor it asks for.
+pub const API_V1_1: &str = "api_v1_1";
 
 /// The freshly built binary.
 const BINARY: &str = env!("CARGO_BIN_EXE_image-project");
@@ -49,9 +54,9 @@ const SCRUBBED_ENV: &[&str] = &[
     "IMAGE_PROJECT_PLUGIN_PATH",
     "IMAGE_PROJECT_CONFIG",
     "FAULT_PANIC_HOOK",
-    "FAULT_ABORT_PANIC",
     "FAULT_MALFORMED_NAME",
     "FAULT_MALFORMED_SUMMARY",
+    "API_V1_1_REQUIRES",
 ];
 
 /// `lib<name>.so` (or the platform's spelling).
@@ -86,63 +91,69 @@ pub fn fresh_plugin(crate_name: &str) -> PathBuf {
     path
 }
 
-/// Builds the fault-fixture workspace once per test process and returns its output directory.
-pub fn fixtures_dir() -> &'static Path {
+/// The built library of one fault fixture.
+pub fn fixture(crate_name: &str) -> PathBuf {
+    let path = if crate_name == FAULT_ABORT {
+        abort_fixture_dir().join(library_file_name(crate_name))
+    } else {
+        deps_dir().join(library_file_name(crate_name))
+    };
+    assert!(
+        path.is_file(),
+        "fixture `{}` was not built: every fixture but `{FAULT_ABORT}` must be a dev-dependency \
+         of the host package",
+        path.display()
+    );
+    path
+}
+
+/// Builds `fault_abort` once per test process and returns its output directory.
+fn abort_fixture_dir() -> &'static Path {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    unwrap_build(BUILT.get_or_init(|| build_fixtures(&[], "debug")))
-}
-
-/// Builds `fault_abort` with the fixture workspace's `abort` profile, once per test process, and
-/// returns its output directory (cargo cannot set `panic` per package, so it has a build of its own).
-fn abort_fixtures_dir() -> &'static Path {
-    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let args = ["--profile", "abort", "--package", FAULT_ABORT];
-    unwrap_build(BUILT.get_or_init(|| build_fixtures(&args, "abort")))
-}
-
-/// `cargo build <args>` of the fixture workspace into `target/fixtures/`; returns the directory
-/// of the profile `profile_dir`.
-fn build_fixtures(args: &[&str], profile_dir: &str) -> Result<PathBuf, String> {
-    let repo = repo_root();
-    let target_dir = repo.join("target").join("fixtures");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = std::process::Command::new(&cargo)
-        .arg("build")
-        .arg("--manifest-path")
-        .arg(repo.join("tests").join("fixtures").join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .args(args)
-        .output()
-        .map_err(|error| format!("could not start `{}`: {error}", cargo.to_string_lossy()))?;
-    if !output.status.success() {
-        return Err(format!(
-            "building the fault fixtures ({args:?}) failed ({})\n--- stdout\n{}\n--- stderr\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    Ok(target_dir.join(profile_dir))
-}
-
-fn unwrap_build(built: &Result<PathBuf, String>) -> &Path {
-    match built {
+    match BUILT.get_or_init(build_abort_fixture) {
         Ok(dir) => dir,
         Err(message) => panic!("{message}"),
     }
 }
 
-/// The built library of one fault fixture.
-pub fn fixture(crate_name: &str) -> PathBuf {
-    let dir = if crate_name == FAULT_ABORT {
-        abort_fixtures_dir()
-    } else {
-        fixtures_dir()
-    };
-    let path = dir.join(library_file_name(crate_name));
-    assert!(path.is_file(), "fixture `{}` was not built", path.display());
-    path
+/// `cargo build` of `tests/fixtures/fault_abort` (its own workspace, whose dev profile sets
+/// `panic = "abort"`) into `<target>/fixtures/`, away from `<target>/<profile>/`, the binary's
+/// directory; returns `<target>/fixtures/debug/`.
+fn build_abort_fixture() -> Result<PathBuf, String> {
+    let target_dir = target_dir().join("fixtures");
+    let manifest = repo_root()
+        .join("tests")
+        .join("fixtures")
+        .join(FAULT_ABORT)
+        .join("Cargo.toml");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = std::process::Command::new(&cargo)
+        .arg("build")
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .output()
+        .map_err(|error| format!("could not start `{}`: {error}", cargo.to_string_lossy()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "building the fault fixture `{}` failed ({})\n--- stdout\n{}\n--- stderr\n{}",
+            manifest.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(target_dir.join("debug"))
+}
+
+/// cargo's target directory: `<target>/<profile>/deps/` holds this test binary.
+fn target_dir() -> PathBuf {
+    let deps = deps_dir();
+    deps.parent()
+        .and_then(Path::parent)
+        .unwrap_or_else(|| panic!("`{}` is not <target>/<profile>/deps", deps.display()))
+        .to_owned()
 }
 
 /// One test's private working directory, removed when the test ends.

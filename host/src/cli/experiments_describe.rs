@@ -1,4 +1,5 @@
-//! `experiments describe <NAME>`: what an experiment is and every flag it takes.
+//! `experiments describe <NAME>`: what an experiment is and every flag it takes (kind, required,
+//! bounds, default, choices with their help, repeatable), and the interface it requires.
 
 use serde_json::json;
 
@@ -38,6 +39,7 @@ pub fn exec(args: Args) -> CliResult {
             "args": descriptor.args,
             "runner_keys": descriptor.runner_keys,
             "optional_hooks": descriptor.optional_hooks,
+            "requires_interface": descriptor.requires_interface,
         });
         println!(
             "{}",
@@ -58,6 +60,12 @@ pub fn exec(args: Args) -> CliResult {
         "interface version: {}",
         experiment.library.interface_version()
     );
+    if let Some(wanted) = &descriptor.requires_interface {
+        println!(
+            "requires:          plugin-api {}",
+            printable(wanted, NAME_CHARS)
+        );
+    }
     for warning in experiment.warnings() {
         println!("warning:           {warning}");
     }
@@ -68,6 +76,15 @@ pub fn exec(args: Args) -> CliResult {
         println!("flags:");
         for arg in &descriptor.args {
             let mut facts = vec![arg.kind.as_str().to_owned()];
+            if arg.required {
+                facts.push("required".to_owned());
+            }
+            if let Some(min) = &arg.min {
+                facts.push(format!("min {min}"));
+            }
+            if let Some(max) = &arg.max {
+                facts.push(format!("max {max}"));
+            }
             if !arg.default.is_null() {
                 facts.push(format!("default {}", arg.default));
             }
@@ -81,6 +98,15 @@ pub fn exec(args: Args) -> CliResult {
             println!("  --{} ({})", arg.name, facts.join(", "));
             if !arg.help.is_empty() {
                 println!("      {}", printable(&arg.help, HELP_CHARS));
+            }
+            for choice in &arg.choices {
+                if let Some(help) = arg.choice_help.get(choice) {
+                    println!(
+                        "        {}: {}",
+                        printable(choice, NAME_CHARS),
+                        printable(help, HELP_CHARS)
+                    );
+                }
             }
         }
     }

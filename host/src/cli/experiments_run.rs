@@ -8,15 +8,16 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Arg, ArgAction, ArgMatches, Args as _, Command, FromArgMatches as _};
-use plugin_api::{ArgKind, Descriptor, RunMode};
+use clap::{ArgAction, Args as _, Command, FromArgMatches as _};
+use plugin_api::{Descriptor, RunMode};
 use serde_json::{json, Map, Value};
 
 use super::args::{ConfigArgs, ModeArg, PluginDirArgs};
+use super::plugin_flags::{add_plugin_args, check_plugin_values, given_plugin_flag, plugin_values};
 use super::progress::Progress;
 use super::{CliError, CliResult, EXIT_OK, EXIT_RUN_FAILED};
 use crate::cost::UsageTotals;
-use crate::plugins::printable::{printable, HELP_CHARS, REASON_CHARS, SUMMARY_CHARS};
+use crate::plugins::printable::{printable, REASON_CHARS, SUMMARY_CHARS};
 use crate::runner::{
     self, describe_counts, describe_tallies, ExperimentReport, RunEvent, RunOptions,
 };
@@ -25,7 +26,6 @@ const RUNNER_HEADING: &str = "Runner options";
 
 /// Runner flags (clap ids) that would change a stored plan, refused with `--resume`.
 const RESUME_REFUSED_FLAGS: &[&str] = &["experiment_id", "mode", "seed", "dry_run", "estimate"];
-const EXPERIMENT_HEADING: &str = "Experiment options";
 
 /// Plan and run an experiment; `run <NAME> --help` lists its flags
 #[derive(clap::Args)]
@@ -134,7 +134,10 @@ pub fn exec(args: Args) -> CliResult {
                 "`--{flag}` cannot be combined with `--resume`: a resumed experiment keeps its stored plan\n\nwith `--resume`, only `--output-root`, `--jobs`, `--continue-on-error`, `--json`, `--config`/`--set` (keys the runner does not own) and the plugin-dir flags apply"
             )));
         }
-    } else if runner_args.mode.is_none() {
+    } else {
+        check_plugin_values(&experiment.descriptor, &plugin_args).map_err(CliError::usage)?;
+    }
+    if !runner_args.resume && runner_args.mode.is_none() {
         eprintln!(
             "note: --mode not given; using the experiment's default `{}`",
             experiment.descriptor.default_run_mode
@@ -623,18 +626,6 @@ fn print_table(rows: &[Vec<String>], indent: &str) {
     }
 }
 
-/// The first plugin flag given on the command line, if any.
-fn given_plugin_flag(descriptor: &Descriptor, matches: &ArgMatches) -> Option<String> {
-    descriptor
-        .args
-        .iter()
-        .find(|spec| {
-            matches.value_source(&plugin_arg_id(spec))
-                == Some(clap::parser::ValueSource::CommandLine)
-        })
-        .map(|spec| spec.name.clone())
-}
-
 /// `run` without a name: show the runner's help, or say the name is missing.
 fn parse_without_experiment(raw: &[OsString]) -> CliResult {
     let command = base_command()
@@ -661,88 +652,12 @@ fn base_command() -> Command {
 
 /// The full parser for one experiment: runner flags, plugin-dir flags, and the plugin's flags.
 fn run_command(descriptor: &Descriptor) -> Command {
-    let mut command = base_command()
+    let command = base_command()
         .name(format!("image-project experiments run {}", descriptor.name))
         .bin_name(format!("image-project experiments run {}", descriptor.name))
         // The plugin's own text, escaped and cut like everywhere it is shown.
         .about(printable(&descriptor.summary, SUMMARY_CHARS).into_owned());
-    for spec in &descriptor.args {
-        let mut help = printable(&spec.help, HELP_CHARS).into_owned();
-        if !spec.default.is_null() {
-            help.push_str(&format!(" [default: {}]", display_default(&spec.default)));
-        }
-        let mut arg = Arg::new(plugin_arg_id(spec))
-            .long(spec.name.clone())
-            .help(help)
-            .help_heading(EXPERIMENT_HEADING);
-        arg = match spec.kind {
-            ArgKind::Bool => arg.action(ArgAction::SetTrue),
-            ArgKind::Int => arg.value_name("N").value_parser(clap::value_parser!(i64)),
-            ArgKind::String => arg.value_name("TEXT"),
-            ArgKind::Choice => {
-                arg.value_name("CHOICE")
-                    .value_parser(clap::builder::PossibleValuesParser::new(
-                        spec.choices.clone(),
-                    ))
-            }
-        };
-        if spec.repeatable && spec.kind != ArgKind::Bool {
-            arg = arg.action(ArgAction::Append);
-        }
-        command = command.arg(arg);
-    }
-    command
-}
-
-fn display_default(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// The clap id of a plugin flag: namespaced, so it never collides with a runner flag's id
-/// (`--sets` of an experiment against the runner's `--set`, say).
-fn plugin_arg_id(spec: &plugin_api::ArgSpec) -> String {
-    format!("experiment:{}", spec.key())
-}
-
-/// The plugin's flag values keyed by snake_case name; absent flags carry their default.
-fn plugin_values(descriptor: &Descriptor, matches: &ArgMatches) -> Map<String, Value> {
-    let mut values = Map::new();
-    for spec in &descriptor.args {
-        let id = plugin_arg_id(spec);
-        let given = matches.value_source(&id) == Some(clap::parser::ValueSource::CommandLine);
-        let value = if !given {
-            spec.default.clone()
-        } else {
-            match spec.kind {
-                ArgKind::Bool => json!(matches.get_flag(&id)),
-                ArgKind::Int => {
-                    let mut ints = matches.get_many::<i64>(&id).into_iter().flatten().copied();
-                    if spec.repeatable {
-                        json!(ints.collect::<Vec<_>>())
-                    } else {
-                        json!(ints.next())
-                    }
-                }
-                ArgKind::String | ArgKind::Choice => {
-                    let mut texts = matches
-                        .get_many::<String>(&id)
-                        .into_iter()
-                        .flatten()
-                        .cloned();
-                    if spec.repeatable {
-                        json!(texts.collect::<Vec<_>>())
-                    } else {
-                        json!(texts.next())
-                    }
-                }
-            }
-        };
-        values.insert(spec.key(), value);
-    }
-    values
+    add_plugin_args(command, descriptor)
 }
 
 /// The plugin-dir flags, read before the plugin (and so the full parser) is known. The full

@@ -12,6 +12,7 @@ mod generate;
 mod index_artifacts;
 mod interrupt;
 mod plans_list;
+mod plugin_flags;
 mod progress;
 mod stages_list;
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use plugin_api::loader::{self, PanicStrategy, PluginLibrary};
 use plugin_api::Descriptor;
 
-use super::descriptor::check_descriptor;
+use super::descriptor::{check_descriptor, check_required_interface};
 use super::printable::{printable, NAME_CHARS, REASON_CHARS};
 use super::search_path::{library_files, search_dirs, Candidate, PluginDirOptions};
 use super::services::HostServices;
@@ -248,8 +248,20 @@ fn load_one(path: &Path, services: &HostServices) -> Result<LoadedExperiment, Lo
     let library = loader::load(path)
         .map_err(|error| LoadFailure::new(path, &error.reason, Some(error.detail), None))?;
     let descriptor = library
-        .descriptor(services)
+        .descriptor_json(services)
         .map_err(|error| LoadFailure::new(path, &error.to_string(), None, None))?;
+    // The name, when there is one, so `run <name>` can point at the refusal.
+    let name = descriptor
+        .get("name")
+        .and_then(|name| name.as_str())
+        .map(str::to_owned);
+    let name = name.as_deref();
+    check_required_interface(&descriptor)
+        .map_err(|reason| LoadFailure::new(path, &reason, None, name))?;
+    let descriptor: Descriptor = serde_json::from_value(descriptor).map_err(|error| {
+        let reason = format!("hook `descriptor` returned malformed output: {error}");
+        LoadFailure::new(path, &reason, None, name)
+    })?;
     check_descriptor(&descriptor)
         .map_err(|reason| LoadFailure::new(path, &reason, None, Some(&descriptor.name)))?;
     Ok(LoadedExperiment {

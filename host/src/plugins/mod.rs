@@ -12,7 +12,7 @@ mod search_path;
 mod services;
 
 pub use catalog::{Catalog, LoadFailure, LoadedExperiment, UnknownExperiment};
-pub use descriptor::{check_descriptor, RUNNER_FLAG_NAMES};
+pub use descriptor::{check_descriptor, check_value, expected_value, RUNNER_FLAG_NAMES};
 pub use printable::printable;
 pub use search_path::{search_dirs, PluginDirOptions, SearchDir, SearchDirOrigin, PLUGIN_PATH_ENV};
 pub use services::{HostServices, RunContext};
