@@ -2,9 +2,13 @@
 //! rename) for documents, synced per record for the append-only records, flushed per line and
 //! synced on demand for logs. Files are created with the process umask, like any other tool's.
 //!
-//! This module owns the *writing*; what goes into the plan documents is built by the runner.
+//! This module owns the *writing*; where each file is (`layout`) and the records' formats
+//! (`formats`, `plan_files`) are its submodules; what goes into the plan documents is built by
+//! the runner.
 
+pub mod formats;
 pub mod index;
+pub mod layout;
 mod log_file;
 pub mod plan_files;
 pub mod run_files;
@@ -47,11 +51,6 @@ pub fn create_dir_all(dir: &Path) -> Result<(), ArtifactError> {
         source,
     })
 }
-
-/// The directories of an experiment (and of `generate`'s default paths): per-run logs and
-/// records, and images with their titles manifest.
-pub const LOGS_DIR: &str = "logs";
-pub const GENERATED_DIR: &str = "generated";
 
 /// Opens `path` for appending, creating it. A symbolic link is refused (`O_NOFOLLOW`): an
 /// append never writes through a link planted inside an output directory.
@@ -277,9 +276,9 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), ArtifactEr
 /// greppable, and never held in memory whole.
 pub struct Rows<'a, T, F>(pub &'a [T], pub F);
 
-impl<T, F, E> Serialize for Rows<'_, T, F>
+impl<'a, T, F, E> Serialize for Rows<'a, T, F>
 where
-    F: Fn(&T) -> E,
+    F: Fn(&'a T) -> E,
     E: Serialize,
 {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -18,13 +18,11 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::formats::PlannedRunEntry;
 use super::{commit_atomic, one_line_each, stage_json, ArtifactError};
 
-/// File names inside an experiment directory.
-pub const PLAN_FILE: &str = "experiment_plan.json";
-pub const PLAN_FULL_FILE: &str = "experiment_plan_full.json";
-pub const PAIRS_FILE: &str = "pairs.json";
-pub const LOG_FILE: &str = "experiment.log";
+/// The plan files' names (declared in `layout`; the index reads them from here).
+pub use super::layout::{LOG_FILE, PAIRS_FILE, PLAN_FILE, PLAN_FULL_FILE};
 
 /// The schema of the full plan this program writes.
 pub const PLAN_FULL_SCHEMA: u32 = 2;
@@ -115,7 +113,7 @@ pub struct StoredPlan {
     /// Schema 2: the distinct overlays.
     #[serde(default)]
     pub overlays: Vec<Value>,
-    /// Schema 1: [`StoredRun`]s with their `config`; schema 2: [`StoredRunRef`]s.
+    /// Schema 1: [`PlannedRunEntry`]s with their `config`; schema 2: [`FullPlanRunEntry`](super::formats::FullPlanRunEntry)s.
     pub planned_runs_full: Vec<Box<serde_json::value::RawValue>>,
 }
 
@@ -132,37 +130,7 @@ pub struct StoredRunner {
 /// `experiment_plan.json` as read back for `--resume`: the runs' labels and seeds.
 #[derive(Debug, Deserialize)]
 pub struct StoredSummary {
-    pub planned_runs: Vec<StoredRun>,
-}
-
-/// A planned-run entry: of `experiment_plan.json`, or of a schema-1 full plan (with `config`).
-#[derive(Debug, Deserialize)]
-pub struct StoredRun {
-    pub variant: String,
-    #[serde(default)]
-    pub variant_name: Option<String>,
-    pub run: u32,
-    pub generation_id: String,
-    #[serde(default)]
-    pub seed: Option<u64>,
-    #[serde(default)]
-    pub tags: Vec<String>,
-    #[serde(default)]
-    pub notes: Option<String>,
-    /// Schema 1 full plans: the merged config.
-    #[serde(default)]
-    pub config: Option<Value>,
-    /// The plugin's `meta`, flattened, with any preflight fields.
-    #[serde(flatten)]
-    pub rest: Map<String, Value>,
-}
-
-/// A schema-2 entry of `planned_runs_full`.
-#[derive(Debug, Deserialize)]
-pub struct StoredRunRef {
-    pub generation_id: String,
-    /// Index into [`StoredPlan::overlays`].
-    pub overlay: usize,
+    pub planned_runs: Vec<PlannedRunEntry<'static>>,
 }
 
 /// `pairs.json`.

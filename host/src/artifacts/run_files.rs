@@ -1,6 +1,7 @@
-//! The files one pipeline run writes besides its transcript: the append-only runs index
-//! (`runs_index.jsonl`), the titles manifest and the generations CSV. Appends are flushed and
-//! synced per record; the CSVs are checked against their header before anything is appended.
+//! Appending the records one pipeline run writes besides its transcript: a JSON line (the runs
+//! index) and CSV rows (the titles manifest, the generations CSV), each a serde struct of
+//! `formats`; reading CSV rows back by column name. Appends are flushed and synced per record;
+//! the CSVs are checked against their header before anything is appended.
 //! Writers of one CSV take its OS lock ([`FileLock`]); rows of runs about to be executed again
 //! are removed first ([`remove_rows_of`]), so a resumed run never leaves its row twice.
 
@@ -8,6 +9,7 @@ use std::collections::HashSet;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{create_dir_all, ArtifactError};
@@ -26,31 +28,8 @@ fn append(path: &Path, bytes: &[u8]) -> Result<(), ArtifactError> {
     super::append_synced(&super::open_append(path)?, path, bytes)
 }
 
-/// The columns of the titles manifest.
-pub const TITLES_HEADER: [&str; 12] = [
-    "seq",
-    "title",
-    "generation_id",
-    "image_prompt",
-    "image_path",
-    "created_at",
-    "model",
-    "size",
-    "quality",
-    "seed",
-    "title_source",
-    "title_raw",
-];
-
-/// The columns of the generations CSV.
-pub const GENERATIONS_HEADER: [&str; 6] = [
-    "generation_id",
-    "selected_concepts",
-    "final_image_prompt",
-    "image_path",
-    "created_at",
-    "seed",
-];
+/// The CSVs' columns are declared with their row types.
+pub use super::formats::{GENERATIONS_HEADER, TITLES_HEADER};
 
 /// A CSV file this module appends to is not what it expects.
 #[derive(Debug, thiserror::Error)]
@@ -77,8 +56,26 @@ pub enum CsvFileError {
     Artifact(#[from] ArtifactError),
 }
 
-/// The rows of a CSV with the given header (empty when the file does not exist or is empty).
-pub fn read_rows(path: &Path, header: &[&str]) -> Result<Vec<csv::StringRecord>, CsvFileError> {
+/// The rows of a CSV with the given header, each read as a `T` by column name (empty when the
+/// file does not exist or is empty). `T` may name only the columns it needs.
+pub fn read_rows<T: DeserializeOwned>(
+    path: &Path,
+    header: &[&str],
+) -> Result<Vec<T>, CsvFileError> {
+    let Some(reader) = checked_reader(path, header)? else {
+        return Ok(Vec::new());
+    };
+    reader
+        .into_deserialize()
+        .collect::<Result<_, _>>()
+        .map_err(|source| CsvFileError::Csv {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// The rows of a CSV with the given header, as they are (to rewrite them unchanged).
+fn read_records(path: &Path, header: &[&str]) -> Result<Vec<csv::StringRecord>, CsvFileError> {
     let Some(reader) = checked_reader(path, header)? else {
         return Ok(Vec::new());
     };
@@ -121,6 +118,8 @@ fn checked_reader(path: &Path, header: &[&str]) -> Result<Option<csv::Reader<Fil
             found: found_names.join(","),
         });
     }
+    // Rows are read by these names (a byte-order mark is not part of the first one).
+    reader.set_headers(csv::StringRecord::from(header.to_vec()));
     Ok(Some(reader))
 }
 
@@ -134,7 +133,7 @@ pub fn remove_rows_of(
     let Some(column) = header.iter().position(|name| *name == "generation_id") else {
         return Ok(0);
     };
-    let rows = read_rows(path, header)?;
+    let rows = read_records(path, header)?;
     let kept: Vec<&csv::StringRecord> = rows
         .iter()
         .filter(|row| !row.get(column).is_some_and(|id| ids.contains(id)))
@@ -159,8 +158,9 @@ pub fn remove_rows_of(
     Ok(removed)
 }
 
-/// Appends one row, writing the header first when the file is new or empty.
-pub fn append_row(path: &Path, header: &[&str], row: &[String]) -> Result<(), CsvFileError> {
+/// Appends one row (a struct whose fields are the columns of `header`, in order), writing the
+/// header first when the file is new or empty.
+pub fn append_row<T: Serialize>(path: &Path, header: &[&str], row: &T) -> Result<(), CsvFileError> {
     checked_reader(path, header)?;
     let is_new = fs::metadata(path)
         .map(|meta| meta.len() == 0)
@@ -175,7 +175,7 @@ pub fn append_row(path: &Path, header: &[&str], row: &[String]) -> Result<(), Cs
     if is_new {
         writer.write_record(header).map_err(encode)?;
     }
-    writer.write_record(row).map_err(encode)?;
+    writer.serialize(row).map_err(encode)?;
     let bytes = writer
         .into_inner()
         .map_err(|error| encode(error.into_error().into()))?;
@@ -217,23 +217,34 @@ impl FileLock {
 
 #[cfg(test)]
 mod tests {
+    use super::super::formats::{GenerationsRow, PromptSeen};
+    use super::super::layout::{ExperimentLayout, RUNS_INDEX_FILE};
     use super::*;
+
+    fn row(id: &str) -> GenerationsRow {
+        GenerationsRow {
+            generation_id: id.to_owned(),
+            selected_concepts: "[\"a, b\"]".to_owned(),
+            final_image_prompt: format!("prompt of {id}"),
+            image_path: format!("/x/{id}.png"),
+            created_at: "2026-01-01T00:00:00Z".to_owned(),
+            seed: 7,
+        }
+    }
 
     #[test]
     fn appends_rows_under_one_header_and_refuses_another_header() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("g/generations.csv");
-        let row = |id: &str| {
-            GENERATIONS_HEADER
-                .iter()
-                .map(|c| format!("{c}-{id}"))
-                .collect::<Vec<_>>()
-        };
+        let path = dir.path().join("g").join("generations.csv");
         append_row(&path, &GENERATIONS_HEADER, &row("1")).unwrap();
         append_row(&path, &GENERATIONS_HEADER, &row("2")).unwrap();
-        let rows = read_rows(&path, &GENERATIONS_HEADER).unwrap();
-        assert_eq!(rows.len(), 2);
-        assert_eq!(&rows[1][0], "generation_id-2");
+        let rows: Vec<GenerationsRow> = read_rows(&path, &GENERATIONS_HEADER).unwrap();
+        assert_eq!(rows, [row("1"), row("2")]);
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text.lines().next(),
+            Some(GENERATIONS_HEADER.join(",").as_str())
+        );
         let error = append_row(&path, &TITLES_HEADER, &row("3"))
             .unwrap_err()
             .to_string();
@@ -241,9 +252,26 @@ mod tests {
     }
 
     #[test]
+    fn rows_are_read_by_column_name_past_a_byte_order_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("generations.csv");
+        fs::write(
+            &path,
+            format!(
+                "\u{feff}{}\nA1_x,[],hello,,t,3\n",
+                GENERATIONS_HEADER.join(",")
+            ),
+        )
+        .unwrap();
+        let rows: Vec<PromptSeen> = read_rows(&path, &GENERATIONS_HEADER).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].final_image_prompt, "hello");
+    }
+
+    #[test]
     fn json_lines_append() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("runs_index.jsonl");
+        let path = dir.path().join(RUNS_INDEX_FILE);
         append_json_line(&path, &serde_json::json!({"a": 1})).unwrap();
         append_json_line(&path, &serde_json::json!({"b": 2})).unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "{\"a\":1}\n{\"b\":2}\n");
@@ -252,9 +280,10 @@ mod tests {
     #[test]
     fn a_lock_is_exclusive_until_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("titles_manifest.csv");
+        let target = ExperimentLayout::new(dir.path()).titles_manifest();
         let lock = FileLock::acquire(&target).unwrap();
-        let lock_file = dir.path().join("titles_manifest.csv.lock");
+        let mut lock_file = target.into_os_string();
+        lock_file.push(".lock");
         let other = File::options().write(true).open(&lock_file).unwrap();
         assert!(other.try_lock().is_err(), "held while the lock lives");
         drop(lock);
@@ -264,23 +293,14 @@ mod tests {
     #[test]
     fn rows_of_given_runs_are_removed() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("generations.csv");
-        let row = |id: &str| {
-            let mut row = vec![id.to_owned()];
-            row.extend((1..GENERATIONS_HEADER.len()).map(|i| format!("v{i}")));
-            row
-        };
+        let path = ExperimentLayout::new(dir.path()).generations_csv();
         for id in ["A1_x", "B1_x", "A2_x"] {
             append_row(&path, &GENERATIONS_HEADER, &row(id)).unwrap();
         }
         let ids: HashSet<&str> = ["B1_x", "C9_x"].into_iter().collect();
         assert_eq!(remove_rows_of(&path, &GENERATIONS_HEADER, &ids).unwrap(), 1);
-        let left: Vec<String> = read_rows(&path, &GENERATIONS_HEADER)
-            .unwrap()
-            .iter()
-            .map(|row| row[0].to_owned())
-            .collect();
-        assert_eq!(left, ["A1_x", "A2_x"]);
+        let left: Vec<GenerationsRow> = read_rows(&path, &GENERATIONS_HEADER).unwrap();
+        assert_eq!(left, [row("A1_x"), row("A2_x")]);
         assert_eq!(remove_rows_of(&path, &GENERATIONS_HEADER, &ids).unwrap(), 0);
     }
 }

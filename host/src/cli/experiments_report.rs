@@ -5,11 +5,8 @@
 use std::path::PathBuf;
 
 use super::{CliError, CliResult, EXIT_OK};
-use crate::report::{self, REPORT_FILE};
-use crate::runner;
-
-/// The file a comparison is written to when `--out` is not given.
-const COMPARISON_FILE: &str = "experiments_comparison.html";
+use crate::artifacts::layout::{default_experiments_root, ExperimentLayout, COMPARISON_FILE};
+use crate::report;
 
 /// Write an experiment's report.html again, or compare several experiments
 #[derive(clap::Args)]
@@ -36,7 +33,7 @@ pub struct Args {
 pub fn exec(args: Args) -> CliResult {
     let cwd = std::env::current_dir().map_err(CliError::usage)?;
     let dirs: Vec<PathBuf> = if args.dirs.is_empty() {
-        let root = runner::default_root(&cwd);
+        let root = default_experiments_root(&cwd);
         if !root.is_dir() {
             return Err(CliError::usage(format!(
                 "`{}` does not exist\n\nrun an experiment first, or name its directory: \
@@ -52,7 +49,7 @@ pub fn exec(args: Args) -> CliResult {
         [dir] => {
             let out = args
                 .out
-                .map_or_else(|| dir.join(REPORT_FILE), |out| cwd.join(out));
+                .map_or_else(|| ExperimentLayout::new(dir).report(), |out| cwd.join(out));
             report::write_report_to(dir, &out).map_err(CliError::usage)?;
             out
         }

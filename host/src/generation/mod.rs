@@ -25,9 +25,12 @@ use plugin_api::hash::short_hex;
 use plugin_api::{LogLevel, RunError, RunMode, RunStatus};
 use serde_json::{json, Map, Value};
 
-use crate::artifacts::run_files::{
-    append_json_line, append_row, read_rows, FileLock, GENERATIONS_HEADER, TITLES_HEADER,
+use crate::artifacts::formats::{
+    ExperimentLabels, GenerationsRow, PromptSeen, RunArtifacts, RunsIndexLine, TitleSeen,
+    TitlesManifestRow, GENERATIONS_HEADER, TITLES_HEADER,
 };
+use crate::artifacts::layout::{is_safe_id, RunFiles};
+use crate::artifacts::run_files::{append_json_line, append_row, read_rows, FileLock};
 use crate::artifacts::{self, ArtifactError, LogFile};
 use crate::backends::{
     self, BackendError, EnvLookup, ImageBackend, ImageCall, Notices, TextBackend,
@@ -241,11 +244,9 @@ pub fn run_data(
 
 /// The final prompts of the last runs recorded in a generations CSV (empty when there is none).
 pub fn recent_prompts(generations_csv: &Path) -> Result<Vec<String>, String> {
-    let rows = read_rows(generations_csv, &GENERATIONS_HEADER).map_err(|e| error_chain(&e))?;
-    Ok(rows
-        .iter()
-        .filter_map(|row| row.get(2).map(str::to_owned))
-        .collect())
+    let rows: Vec<PromptSeen> =
+        read_rows(generations_csv, &GENERATIONS_HEADER).map_err(|e| error_chain(&e))?;
+    Ok(rows.into_iter().map(|row| row.final_image_prompt).collect())
 }
 
 /// A failure inside a phase.
@@ -267,13 +268,10 @@ impl PhaseError {
     }
 }
 
-/// Where one run's files go.
+/// Where one run's files go: its own files (named by `artifacts::layout`) in the directories its
+/// config names, and the shared CSVs it appends to.
 struct RunPaths {
-    transcript: PathBuf,
-    oplog: PathBuf,
-    final_prompt: PathBuf,
-    runs_index: PathBuf,
-    image: PathBuf,
+    files: RunFiles,
     titles_manifest: PathBuf,
     generations: PathBuf,
 }
@@ -283,11 +281,7 @@ impl RunPaths {
         let log_dir = cwd.join(&config.image.log_path);
         let generation_dir = cwd.join(&config.image.generation_path);
         RunPaths {
-            transcript: log_dir.join(format!("{id}_transcript.json")),
-            oplog: log_dir.join(format!("{id}_oplog.log")),
-            final_prompt: log_dir.join(format!("{id}_final_prompt.txt")),
-            runs_index: log_dir.join("runs_index.jsonl"),
-            image: generation_dir.join(format!("{id}_image.png")),
+            files: RunFiles::new(&log_dir, &generation_dir, id),
             titles_manifest: cwd.join(&config.prompt.titles_manifest_path),
             generations: cwd.join(&config.prompt.generations_path),
         }
@@ -348,7 +342,7 @@ pub fn run_generation(
     let started = Timestamp::now();
     let seed = config.prompt.random_seed.unwrap_or_else(fresh_seed);
     let generation_id = match &request.generation_id {
-        Some(id) if crate::runner::is_safe_id(id) => id.clone(),
+        Some(id) if is_safe_id(id) => id.clone(),
         Some(id) => return Err(GenerationError::InvalidId(id.clone())),
         None => {
             let nonce = fresh_seed().to_string();
@@ -369,7 +363,7 @@ pub fn run_generation(
         }
     };
     let paths = RunPaths::new(&config, request.cwd, &generation_id);
-    let oplog = LogFile::open(&paths.oplog)?;
+    let oplog = LogFile::open(&paths.files.oplog)?;
     let log = |message: &str| {
         // The oplog is informational; failing to append must not fail the run.
         let _ = oplog.record(LogLevel::Info, message);
@@ -419,33 +413,40 @@ pub fn run_generation(
         &paths,
         error.as_ref(),
     );
-    artifacts::write_json_deferred(&paths.transcript, &transcript)?;
+    artifacts::write_json_deferred(&paths.files.transcript, &transcript)?;
     let usage = record.usage();
     let prices = Prices::new(&config.pricing);
     let cost = usage.cost(&prices);
     let saved = usage.saved_cost(&prices);
-    let index_line = json!({
-        "schema_version": 1,
-        "generation_id": generation_id,
-        "created_at": started.iso(),
-        "seed": seed,
-        "status": status,
-        "phase": error.as_ref().and_then(|e| e.phase.clone()).unwrap_or_else(|| "complete".to_owned()),
-        "run_mode": config.run.mode,
-        "experiment": experiment_labels(&config),
-        "prompt_pipeline": record.prompt_pipeline,
-        "artifacts": {
-            "transcript": paths.transcript,
-            "oplog": paths.oplog,
-            "final_prompt": record.final_prompt.as_ref().map(|_| &paths.final_prompt),
-            "image": record.image_written.then_some(&paths.image),
+    let phase = error
+        .as_ref()
+        .and_then(|e| e.phase.as_deref())
+        .unwrap_or("complete");
+    let index_line = RunsIndexLine {
+        schema_version: 1,
+        generation_id: &generation_id,
+        created_at: started.iso(),
+        seed,
+        status,
+        phase,
+        run_mode: config.run.mode,
+        experiment: experiment_labels(&config),
+        prompt_pipeline: &record.prompt_pipeline,
+        artifacts: RunArtifacts {
+            transcript: &paths.files.transcript,
+            oplog: &paths.files.oplog,
+            final_prompt: record
+                .final_prompt
+                .as_ref()
+                .map(|_| paths.files.final_prompt.as_path()),
+            image: record.image_written.then_some(paths.files.image.as_path()),
         },
-        "error": error,
-        "usage": usage.totals(),
-        "cost_usd": cost.usd,
-        "saved_cost_usd": saved.usd,
-    });
-    append_json_line(&paths.runs_index, &index_line)?;
+        error: error.as_ref(),
+        usage: usage.totals(),
+        cost_usd: cost.usd,
+        saved_cost_usd: saved.usd,
+    };
+    append_json_line(&paths.files.runs_index, &index_line)?;
     log(&format!(
         "run {}",
         if error.is_none() {
@@ -457,7 +458,7 @@ pub fn run_generation(
     // Flushed per line while the run went; synced once now that it is over, with the directory
     // entries of the files the run wrote atomically.
     let _ = oplog.sync();
-    for dir in [paths.transcript.parent(), paths.image.parent()]
+    for dir in [paths.files.transcript.parent(), paths.files.image.parent()]
         .into_iter()
         .flatten()
     {
@@ -476,10 +477,10 @@ pub fn run_generation(
         status,
         run_mode: config.run.mode,
         final_prompt: record.final_prompt,
-        image_path: record.image_written.then_some(paths.image),
+        image_path: record.image_written.then_some(paths.files.image),
         outputs,
         error,
-        transcript_path: paths.transcript,
+        transcript_path: paths.files.transcript,
         usage,
         cost,
         saved_cost: saved,
@@ -562,8 +563,11 @@ fn run_phases(
             ))
         }
     };
-    artifacts::write_atomic_deferred(&paths.final_prompt, format!("{final_prompt}\n").as_bytes())
-        .map_err(|e| PhaseError::new("capture", "io", error_chain(&e)))?;
+    artifacts::write_atomic_deferred(
+        &paths.files.final_prompt,
+        format!("{final_prompt}\n").as_bytes(),
+    )
+    .map_err(|e| PhaseError::new("capture", "io", error_chain(&e)))?;
     record.final_prompt = Some(final_prompt.clone());
     if config.run.mode == RunMode::PromptOnly {
         return Ok(());
@@ -582,19 +586,11 @@ fn run_phases(
         Some(slot) => slot.clone(),
         None => {
             lock = Some(manifest_lock()?);
-            let rows = read_rows(&paths.titles_manifest, &TITLES_HEADER)
+            let rows: Vec<TitleSeen> = read_rows(&paths.titles_manifest, &TITLES_HEADER)
                 .map_err(|e| image_error("io", error_chain(&e)))?;
             TitleSlot {
-                seq: rows
-                    .iter()
-                    .filter_map(|row| row.get(0)?.parse::<u64>().ok())
-                    .max()
-                    .unwrap_or(0)
-                    + 1,
-                avoid: rows
-                    .iter()
-                    .filter_map(|row| row.get(1).map(str::to_owned))
-                    .collect(),
+                seq: rows.iter().filter_map(|row| row.seq).max().unwrap_or(0) + 1,
+                avoid: rows.into_iter().map(|row| row.title).collect(),
             }
         }
     };
@@ -631,30 +627,31 @@ fn run_phases(
         usage: image.usage.clone(),
         cache: image.cache,
     });
-    artifacts::write_atomic_deferred(&paths.image, &image.png)
+    artifacts::write_atomic_deferred(&paths.files.image, &image.png)
         .map_err(|e| image_error("io", error_chain(&e)))?;
     record.image_written = true;
     let created_at = Timestamp::now();
     if lock.is_none() {
         lock = Some(manifest_lock()?);
     }
+    let image_path = paths.files.image.display().to_string();
     append_row(
         &paths.titles_manifest,
         &TITLES_HEADER,
-        &[
-            seq.to_string(),
-            title_text,
-            record.state.generation_id.clone(),
-            final_prompt.clone(),
-            paths.image.display().to_string(),
-            created_at.iso().to_owned(),
-            image.model.clone(),
-            image_config.size.clone(),
-            image_config.quality.clone(),
-            record.state.seed.to_string(),
-            title_source.to_owned(),
+        &TitlesManifestRow {
+            seq,
+            title: title_text,
+            generation_id: record.state.generation_id.clone(),
+            image_prompt: final_prompt.clone(),
+            image_path: image_path.clone(),
+            created_at: created_at.iso().to_owned(),
+            model: image.model.clone(),
+            size: image_config.size.clone(),
+            quality: image_config.quality.clone(),
+            seed: record.state.seed,
+            title_source: title_source.to_owned(),
             title_raw,
-        ],
+        },
     )
     .map_err(|e| image_error("io", error_chain(&e)))?;
 
@@ -668,14 +665,14 @@ fn run_phases(
     append_row(
         &paths.generations,
         &GENERATIONS_HEADER,
-        &[
-            record.state.generation_id.clone(),
-            concepts.to_string(),
-            final_prompt,
-            paths.image.display().to_string(),
-            created_at.iso().to_owned(),
-            record.state.seed.to_string(),
-        ],
+        &GenerationsRow {
+            generation_id: record.state.generation_id.clone(),
+            selected_concepts: concepts.to_string(),
+            final_image_prompt: final_prompt,
+            image_path,
+            created_at: created_at.iso().to_owned(),
+            seed: record.state.seed,
+        },
     )
     .map_err(|e| PhaseError::new("records", "io", error_chain(&e)))?;
     // Both rows went in under the manifest lock.
@@ -693,17 +690,22 @@ fn prompt_inputs(config: &RunConfig) -> Value {
     })
 }
 
-/// `experiment {id, variant, notes, tags}`, or null when none is set.
-fn experiment_labels(config: &RunConfig) -> Value {
+/// `experiment {id, variant, notes, tags}`, or `None` (null) when none is set.
+fn experiment_labels(config: &RunConfig) -> Option<ExperimentLabels<'_>> {
     let labels = &config.experiment;
     if labels.id.is_none()
         && labels.variant.is_none()
         && labels.notes.is_none()
         && labels.tags.is_empty()
     {
-        return Value::Null;
+        return None;
     }
-    json!({"id": labels.id, "variant": labels.variant, "notes": labels.notes, "tags": labels.tags})
+    Some(ExperimentLabels {
+        id: labels.id.as_deref(),
+        variant: labels.variant.as_deref(),
+        notes: labels.notes.as_deref(),
+        tags: &labels.tags,
+    })
 }
 
 fn transcript(
@@ -730,14 +732,13 @@ fn transcript(
     document.insert("steps".into(), json!(record.state.steps));
     document.insert(
         "image_path".into(),
-        json!(record.image_written.then_some(&paths.image)),
+        json!(record.image_written.then_some(&paths.files.image)),
     );
     document.insert("created_at".into(), json!(started.iso()));
     document.insert("run_mode".into(), json!(config.run.mode));
     document.insert("prompt_inputs".into(), prompt_inputs(config));
-    let labels = experiment_labels(config);
-    if !labels.is_null() {
-        document.insert("experiment".into(), labels);
+    if let Some(labels) = experiment_labels(config) {
+        document.insert("experiment".into(), json!(labels));
     }
     document.insert("final_image_prompt".into(), json!(record.final_prompt));
     if let Some(title) = &record.title {

@@ -12,7 +12,8 @@ use super::html::{escape, interval, text};
 use super::metrics_table::{metric_label, metric_row, verdict};
 use super::source::Experiment;
 use super::usage_table::{cost_cell, cost_missing, count, COUNTS};
-use super::{Links, REPORT_FILE};
+use super::Links;
+use crate::artifacts::layout::ExperimentLayout;
 
 /// The whole page.
 pub fn render(experiments: &[Experiment], links: &Links) -> String {
@@ -36,7 +37,7 @@ fn render_heads(html: &mut String, experiments: &[Experiment], links: &Links) {
     html.push_str("<table class=\"experiments\" id=\"experiments\"><thead><tr><th></th>");
     for experiment in experiments {
         let id = escape(&text(&experiment.results.experiment_id));
-        let report = experiment.dir.join(REPORT_FILE);
+        let report = ExperimentLayout::new(&experiment.dir).report();
         let _ = if report.is_file() {
             write!(
                 html,

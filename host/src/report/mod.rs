@@ -23,15 +23,12 @@ mod usage_table;
 
 use std::path::{Component, Path, PathBuf};
 
+use crate::artifacts::layout::{ExperimentLayout, RESULTS_FILE};
 use crate::artifacts::{self, ArtifactError};
-use crate::runner::RESULTS_FILE;
 
 pub use drill_down::STEP_TEXT_LIMIT;
 pub use html::escape;
 pub use page::{GRID_PROMPT_LIMIT, RUNS_PER_PAGE};
-
-/// The report's file name in the experiment directory.
-pub const REPORT_FILE: &str = "report.html";
 
 /// Why a report could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -147,7 +144,7 @@ fn relative_path(from: &Path, target: &Path) -> PathBuf {
 
 /// Writes `<dir>/report.html` from the directory's files, atomically; returns its path.
 pub fn write_report(dir: &Path) -> Result<PathBuf, ReportError> {
-    let path = dir.join(REPORT_FILE);
+    let path = ExperimentLayout::new(dir).report();
     write_report_to(dir, &path)?;
     Ok(path)
 }
@@ -209,7 +206,8 @@ pub fn newest_experiment(root: &Path) -> Result<PathBuf, ReportError> {
     let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
     for entry in std::fs::read_dir(root).map_err(read_error)? {
         let dir = entry.map_err(read_error)?.path();
-        let Ok(modified) = std::fs::metadata(dir.join(RESULTS_FILE)).and_then(|m| m.modified())
+        let Ok(modified) =
+            std::fs::metadata(ExperimentLayout::new(&dir).results()).and_then(|m| m.modified())
         else {
             // Not an experiment with results (an index, a dry run): not a candidate.
             continue;

@@ -10,9 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::artifacts::plan_files::{LOG_FILE, PAIRS_FILE, PLAN_FILE, PLAN_FULL_FILE};
-use crate::artifacts::{GENERATED_DIR, LOGS_DIR};
-use crate::runner::RESULTS_FILE;
+use crate::artifacts::layout::ExperimentLayout;
 
 use super::ReportError;
 
@@ -145,7 +143,7 @@ pub struct Experiment {
 impl Experiment {
     /// Reads an experiment directory; `experiment_results.json` must be there.
     pub fn load(dir: &Path) -> Result<Experiment, ReportError> {
-        let results_path = dir.join(RESULTS_FILE);
+        let results_path = ExperimentLayout::new(dir).results();
         if !results_path.is_file() {
             return Err(ReportError::NotAnExperiment {
                 path: dir.to_owned(),
@@ -156,16 +154,17 @@ impl Experiment {
             path: dir.to_owned(),
             source,
         })?;
-        let results: Results = read_json(&results_path)?;
-        let plan = read_optional::<PlanHead>(&dir.join(PLAN_FILE))?;
+        let layout = ExperimentLayout::new(dir);
+        let results: Results = read_json(&layout.results())?;
+        let plan = read_optional::<PlanHead>(&layout.plan())?;
         let overrides = plan
             .as_ref()
             .map_or(&Value::Null, |plan| &plan.runner["standard_overrides"]);
-        let config_digest = read_optional::<PlanFullHead>(&dir.join(PLAN_FULL_FILE))?
+        let config_digest = read_optional::<PlanFullHead>(&layout.plan_full())?
             .filter(|full| !full.base_config.is_null())
             .map(|full| config_digest(full.base_config, overrides));
-        let pairs = read_optional::<PairsFile>(&dir.join(PAIRS_FILE))?.map(|file| file.pairs);
-        let log_path = dir.join(LOG_FILE);
+        let pairs = read_optional::<PairsFile>(&layout.pairs())?.map(|file| file.pairs);
+        let log_path = layout.log();
         let resumed = match std::fs::read_to_string(&log_path) {
             // The runner logs this line each time `--resume` takes over the directory.
             Ok(log) => Some(log.contains("| resuming experiment `")),
@@ -189,9 +188,7 @@ impl Experiment {
 
     /// The run's transcript file (the runner points `image.log_path` at `<dir>/logs`).
     pub fn transcript_path(&self, generation_id: &str) -> PathBuf {
-        self.dir
-            .join(LOGS_DIR)
-            .join(format!("{generation_id}_transcript.json"))
+        ExperimentLayout::new(&self.dir).transcript(generation_id)
     }
 
     /// The run's image inside the directory (`generated/<file name of image_path>`), when the
@@ -199,7 +196,7 @@ impl Experiment {
     /// directory moves, so the file name is what identifies it.
     pub fn image_file(&self, entry: &Entry) -> Option<PathBuf> {
         let name = Path::new(entry.image_path.as_deref()?).file_name()?;
-        let path = self.dir.join(GENERATED_DIR).join(name);
+        let path = ExperimentLayout::new(&self.dir).generated_dir().join(name);
         path.is_file().then_some(path)
     }
 }

@@ -7,6 +7,11 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use super::*;
+use crate::artifacts::layout::ExperimentLayout;
+
+fn layout(dir: &Path) -> ExperimentLayout {
+    ExperimentLayout::new(dir)
+}
 
 const HOSTILE: &str = "<script>alert('x')</script> & \"more\"";
 const HOSTILE_ESCAPED: &str =
@@ -21,9 +26,10 @@ fn entry(dir: &Path, id: &str, variant: &str, run: u32, prompt: &str, image: boo
     let image_path = image.then(|| {
         // Recorded absolute, under a directory that no longer exists: the report finds the image
         // by file name in `generated/`.
-        let name = format!("{id}_image.png");
-        std::fs::create_dir_all(dir.join("generated")).unwrap();
-        std::fs::write(dir.join("generated").join(&name), b"\x89PNG").unwrap();
+        let image = layout(dir).image(id);
+        std::fs::create_dir_all(image.parent().unwrap()).unwrap();
+        std::fs::write(&image, b"\x89PNG").unwrap();
+        let name = image.file_name().unwrap().to_string_lossy();
         format!("/moved/away/generated/{name}")
     });
     json!({"generation_id": id, "variant": variant, "variant_name": format!("{variant}_name"),
@@ -51,7 +57,7 @@ fn usage_summary() -> Value {
 
 fn transcript(dir: &Path, id: &str, answer: &str) {
     write_json(
-        &dir.join("logs").join(format!("{id}_transcript.json")),
+        &layout(dir).transcript(id),
         &json!({"generation_id": id, "steps": [
             {"type": "action", "name": "action", "path": "pipeline/ab.random_token/action",
              "created_at": "2026-12-02T10:00:01Z", "result": "RV-1-123456"},
@@ -65,18 +71,18 @@ fn transcript(dir: &Path, id: &str, answer: &str) {
 
 fn plan(dir: &Path, name: &str, mode: &str) {
     write_json(
-        &dir.join("experiment_plan.json"),
+        &layout(dir).plan(),
         &json!({"generated_at": "2026-12-02T10:00:00Z", "base_seed": 7,
             "experiment_name": name, "run_mode": mode, "config_meta": {"mode": "default"},
             "plugin": {"name": name, "library": "/lib/libexp.so", "interface_version": "1.0.0"},
             "planned_runs": []}),
     );
     write_json(
-        &dir.join("experiment_plan_full.json"),
+        &layout(dir).plan_full(),
         &json!({"base_config": {"run": {"mode": mode}}, "planned_runs_full": [{"big": 1}]}),
     );
     std::fs::write(
-        dir.join("experiment.log"),
+        layout(dir).log(),
         "2026-12-02T10:00:00Z | INFO | experiment `x` id `x`\n",
     )
     .unwrap();
@@ -107,7 +113,7 @@ fn ab_dir() -> tempfile::TempDir {
     failed["error"] = json!({"type": "BackendError", "phase": "pipeline",
         "message": "the backend answered <401>\nbody: denied"});
     write_json(
-        &dir.join("experiment_results.json"),
+        &layout(dir).results(),
         &json!({"experiment_id": "ab<1>", "updated_at": "2026-12-02T10:00:09Z",
             "summary": {"metrics": metrics(), "usage": usage_summary()},
             "results": [
@@ -117,7 +123,7 @@ fn ab_dir() -> tempfile::TempDir {
                 entry(dir, "B2_x", "B", 2, "a heron", true)]}),
     );
     write_json(
-        &dir.join("pairs.json"),
+        &layout(dir).pairs(),
         &json!({"pairs": [
             {"run_index": 1, "a_generation_id": "A1_x", "b_generation_id": "B1_x"},
             {"run_index": 2, "a_generation_id": "A2_x", "b_generation_id": "B2_x"}]}),
@@ -136,7 +142,7 @@ fn count(html: &str, needle: &str) -> usize {
 fn ab_page_shows_header_metrics_pairs_failures_and_drill_downs() {
     let temp = ab_dir();
     let path = write_report(temp.path()).unwrap();
-    assert_eq!(path, temp.path().join(REPORT_FILE));
+    assert_eq!(path, layout(temp.path()).report());
     let html = std::fs::read_to_string(&path).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>"));
     // Header.
@@ -236,7 +242,7 @@ fn results_without_usage_say_so() {
     old.as_object_mut().unwrap().remove("usage");
     old.as_object_mut().unwrap().remove("cost_usd");
     write_json(
-        &temp.path().join("experiment_results.json"),
+        &layout(temp.path()).results(),
         &json!({"experiment_id": "old", "results": [old]}),
     );
     let html = std::fs::read_to_string(write_report(temp.path()).unwrap()).unwrap();
@@ -267,7 +273,7 @@ fn unpaired_plans_get_a_grid_of_variants_by_runs() {
     // A run that succeeded but whose analysis failed is listed with the failures.
     results[1]["analysis_error"] = json!({"type": "PluginError", "message": "analyze <panicked>"});
     write_json(
-        &dir.join("experiment_results.json"),
+        &layout(dir).results(),
         &json!({"experiment_id": "3x3_demo", "results": results}),
     );
     let html = std::fs::read_to_string(write_report(dir).unwrap()).unwrap();
@@ -304,7 +310,7 @@ fn a_plugins_per_variant_figures_and_summary_fields_are_rows_as_on_the_terminal(
             "B": {"runs": 1, "ok": 1, "failed": 0, "metrics": {}}}, "paired": null},
     });
     write_json(
-        &dir.join("experiment_results.json"),
+        &layout(dir).results(),
         &json!({"experiment_id": "3x3_demo", "summary": summary, "results": results}),
     );
     let html = std::fs::read_to_string(write_report(dir).unwrap()).unwrap();
@@ -325,7 +331,7 @@ fn a_directory_without_results_is_named_in_the_error() {
     assert!(error
         .to_string()
         .contains(&temp.path().display().to_string()));
-    std::fs::write(temp.path().join("experiment_results.json"), "{").unwrap();
+    std::fs::write(layout(temp.path()).results(), "{").unwrap();
     assert!(matches!(
         write_report(temp.path()),
         Err(ReportError::Parse { .. })
@@ -341,8 +347,7 @@ fn a_page_elsewhere_links_files_relative_to_itself() {
     let html = std::fs::read_to_string(&out).unwrap();
     let dir = temp.path().canonicalize().unwrap();
     let page_dir = elsewhere.path().canonicalize().unwrap();
-    let expected =
-        Links::new(&page_dir, "page.html").href(&dir.join("generated").join("A1_x_image.png"));
+    let expected = Links::new(&page_dir, "page.html").href(&layout(&dir).image("A1_x"));
     assert!(expected.starts_with("../"), "{expected}");
     assert!(html.contains(&format!("src=\"{expected}\"")), "{html}");
 }
@@ -389,7 +394,7 @@ fn newest_experiment_is_the_one_whose_results_were_written_last() {
         if name == "dry_run" {
             continue;
         }
-        let file = std::fs::File::create(dir.join(RESULTS_FILE)).unwrap();
+        let file = std::fs::File::create(layout(&dir).results()).unwrap();
         let when = std::time::SystemTime::now() - std::time::Duration::from_secs(age_s);
         file.set_modified(when).unwrap();
     }
@@ -407,7 +412,7 @@ fn comparison_lines_up_metrics_by_name_across_experiments() {
     let mut other = metrics();
     other["variants"]["A"]["metrics"]["ok"]["mean"] = json!(0.25);
     write_json(
-        &second.path().join("experiment_results.json"),
+        &layout(second.path()).results(),
         &json!({"experiment_id": "second", "summary": {"metrics": other}, "results": []}),
     );
     let out_dir = tempfile::tempdir().unwrap();
@@ -468,7 +473,7 @@ fn a_report_of_1000_runs_is_paginated_and_stays_small() {
                 false,
             ));
             write_json(
-                &dir.join("logs").join(format!("{id}_transcript.json")),
+                &layout(dir).transcript(&id),
                 &json!({"steps": (0..4).map(|step| json!({"type": "chat",
                     "path": format!("pipeline/stage_{step}/draft"),
                     "prompt": "p".repeat(1900), "response": "r ".repeat(250),
@@ -480,10 +485,10 @@ fn a_report_of_1000_runs_is_paginated_and_stays_small() {
             "b_generation_id": format!("B{i}_x")}));
     }
     write_json(
-        &dir.join("experiment_results.json"),
+        &layout(dir).results(),
         &json!({"experiment_id": "big", "summary": {"metrics": metrics()}, "results": results}),
     );
-    write_json(&dir.join("pairs.json"), &json!({"pairs": pairs}));
+    write_json(&layout(dir).pairs(), &json!({"pairs": pairs}));
     // A page left by an earlier, longer report goes.
     std::fs::write(dir.join("report_transcripts_11.html"), "stale").unwrap();
     let html = std::fs::read_to_string(write_report(dir).unwrap()).unwrap();

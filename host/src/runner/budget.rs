@@ -19,10 +19,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use plugin_api::LogLevel;
-use serde::Deserialize;
 
 use super::estimate::Estimate;
-use super::{PreparedRun, RESULTS_LOG_FILE};
+use super::PreparedRun;
+use crate::artifacts::formats::StoredSpend;
+use crate::artifacts::layout::ExperimentLayout;
 use crate::artifacts::LogFile;
 use crate::cost::round_usd;
 
@@ -134,25 +135,17 @@ pub fn check_estimate(estimate: &Estimate, max_usd: f64) -> Result<Vec<f64>, Str
         .collect())
 }
 
-/// A stored result line, as far as the budget reads it.
-#[derive(Deserialize)]
-struct Stored {
-    #[serde(default)]
-    generation_id: String,
-    #[serde(default)]
-    cost_usd: Option<f64>,
-}
-
 /// The budget of a resumed experiment: what every stored attempt cost, and each planned run's
 /// estimate from the stored costs of its variant. Lines without a cost are logged.
 pub fn from_store(max_usd: f64, out: &Path, runs: &[PreparedRun], log: &LogFile) -> Budget {
-    let text = std::fs::read_to_string(out.join(RESULTS_LOG_FILE)).unwrap_or_default();
+    let text =
+        std::fs::read_to_string(ExperimentLayout::new(out).results_log()).unwrap_or_default();
     let mut spent = 0.0;
     let mut unknown = 0;
     let mut known: Vec<(String, f64)> = Vec::new();
     for line in text.lines().filter(|line| !line.trim().is_empty()) {
         // Lines that do not parse were reported when the store opened.
-        let Ok(stored) = serde_json::from_str::<Stored>(line) else {
+        let Ok(stored) = serde_json::from_str::<StoredSpend>(line) else {
             continue;
         };
         match stored.cost_usd {

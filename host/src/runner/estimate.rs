@@ -20,9 +20,10 @@ use serde::{Deserialize, Serialize};
 
 use super::metrics::Ordered;
 use super::spend::SpendSummary;
-use super::{run_experiment, RunOptions, RunnerError, RESULTS_FILE};
+use super::{run_experiment, RunOptions, RunnerError};
+use crate::artifacts::formats::StoredSpend;
+use crate::artifacts::layout::ExperimentLayout;
 use crate::config::{self, ConfigRequest};
-use crate::cost::UsageTotals;
 use crate::plugins::LoadedExperiment;
 
 /// The offline backends the rehearsal runs against, with the configured model names kept (they
@@ -68,21 +69,10 @@ pub struct WallTime {
     pub bound_by: &'static str,
 }
 
-/// The fields of a rehearsed result entry read here.
-#[derive(Deserialize)]
-struct Rehearsed {
-    #[serde(default)]
-    status: String,
-    #[serde(default)]
-    usage: UsageTotals,
-    #[serde(default)]
-    cost_usd: Option<f64>,
-}
-
 /// The results view of the rehearsal: its `results`, in plan order.
 #[derive(Deserialize)]
 struct RehearsedView {
-    results: Vec<Rehearsed>,
+    results: Vec<StoredSpend>,
 }
 
 /// Rehearses the experiment `options` describe and reports what it would use, cost and take.
@@ -118,7 +108,7 @@ pub fn estimate(
     };
     let never = AtomicBool::new(false);
     let report = run_experiment(experiment, &rehearsal, &never, &|_| {})?;
-    let view_path = report.output_root.join(RESULTS_FILE);
+    let view_path = ExperimentLayout::new(&report.output_root).results();
     let view: RehearsedView = std::fs::read_to_string(&view_path)
         .map_err(|error| error.to_string())
         .and_then(|text| serde_json::from_str(&text).map_err(|error| error.to_string()))

@@ -14,11 +14,12 @@ use std::time::Instant;
 
 use plugin_api::loader::CallError;
 use plugin_api::{AnalyzeRequest, LogLevel, RunRequest, RunSpec, RunStatus};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
+use crate::artifacts::formats::{EntryOutputs, OutcomeFields, ResultEntry, Timing};
 use crate::artifacts::{ArtifactError, LogFile};
 use crate::clock::Timestamp;
-use crate::cost::{Cost, Prices, RunUsage};
+use crate::cost::{Cost, Prices, RunUsage, UsageTotals};
 use crate::generation::{Backends, TitleSlot};
 use crate::plugins::{HostServices, LoadedExperiment, RunContext};
 
@@ -110,11 +111,10 @@ pub fn execute(
                     let (entry, status, analysis_failed, duration_s) =
                         execute_one(execution, run, position);
                     let reason = (status == RunStatus::Error).then(|| {
-                        super::metrics::failure_reason(entry.get("error").unwrap_or(&Value::Null))
+                        super::metrics::failure_reason(entry.error.as_ref().unwrap_or(&Value::Null))
                     });
                     if let Some(budget) = execution.budget {
-                        let cost = entry.get("cost_usd").and_then(Value::as_f64);
-                        if let Some(warning) = budget.finished(position, cost) {
+                        if let Some(warning) = budget.finished(position, entry.cost_usd) {
                             let _ = execution.log.record(
                                 LogLevel::Warn,
                                 &format!("budget: `{}`: {warning}", run.generation_id),
@@ -221,7 +221,7 @@ fn execute_one(
     execution: &Execution<'_>,
     run: &PreparedRun,
     position: usize,
-) -> (Value, RunStatus, bool, f64) {
+) -> (ResultEntry, RunStatus, bool, f64) {
     let log = &execution.log;
     let _ = log.record(
         LogLevel::Info,
@@ -235,24 +235,33 @@ fn execute_one(
     );
     let started_at = Timestamp::now();
     let clock = Instant::now();
-    let mut entry = Map::new();
-    entry.insert("variant".into(), json!(run.planned.variant));
-    entry.insert("variant_name".into(), json!(run.planned.variant_name));
-    entry.insert("run".into(), json!(run.planned.run));
-    entry.insert("generation_id".into(), json!(run.generation_id));
-    entry.insert("seed".into(), json!(run.planned.seed));
+    let mut entry = ResultEntry {
+        variant: run.planned.variant.clone(),
+        variant_name: run.planned.variant_name.clone(),
+        run: run.planned.run,
+        generation_id: run.generation_id.clone(),
+        seed: run.planned.seed,
+        status: RunStatus::Error,
+        outcome: None,
+        error: None,
+        analysis: None,
+        analysis_error: None,
+        usage: UsageTotals::default(),
+        cost_usd: None,
+        saved_cost_usd: None,
+        cost_missing: Vec::new(),
+        timing: None,
+    };
     let config = match run.config() {
         Ok(config) => config,
         // Checked when the run was planned (or resumed); kept as a failed run, never a panic.
         Err(clash) => {
-            entry.insert("status".into(), json!(RunStatus::Error));
-            entry.insert(
-                "error".into(),
+            entry.error = Some(
                 json!({"type": "ConfigError", "message": format!("the run's config does not merge: {clash}")}),
             );
             // No call was made: nothing used, nothing spent.
             record_spend(&mut entry, &RunUsage::default(), &Ok(Prices::default()));
-            return (Value::Object(entry), RunStatus::Error, false, 0.0);
+            return (entry, RunStatus::Error, false, 0.0);
         }
     };
     // The run's config passed preflight (or resume), so this is its own `[pricing]`; should it
@@ -282,52 +291,51 @@ fn execute_one(
     let library = &execution.experiment.library;
 
     let mut analysis_failed = false;
-    let status = match library.run(&RunRequest { spec: spec.clone() }, &services) {
+    match library.run(&RunRequest { spec: spec.clone() }, &services) {
         Ok(outcome) => {
-            entry.insert("status".into(), json!(outcome.status));
-            entry.insert("image_path".into(), json!(outcome.image_path));
-            entry.insert("final_prompt".into(), json!(outcome.final_prompt));
-            let prompt_pipeline = outcome
-                .outputs
-                .get("prompt_pipeline")
-                .cloned()
-                .unwrap_or(Value::Null);
-            entry.insert(
-                "outputs".into(),
-                json!({ "prompt_pipeline": prompt_pipeline }),
-            );
-            entry.insert("error".into(), json!(outcome.error));
-            let status = outcome.status;
-            if status == RunStatus::Success {
+            entry.status = outcome.status;
+            entry.outcome = Some(OutcomeFields {
+                image_path: outcome.image_path.clone(),
+                final_prompt: outcome.final_prompt.clone(),
+                outputs: EntryOutputs {
+                    prompt_pipeline: outcome
+                        .outputs
+                        .get("prompt_pipeline")
+                        .cloned()
+                        .unwrap_or(Value::Null),
+                },
+            });
+            entry.error = outcome
+                .error
+                .as_ref()
+                .map(|error| serde_json::to_value(error).unwrap_or(Value::Null));
+            if outcome.status == RunStatus::Success {
                 match library.analyze(&AnalyzeRequest::Run { spec, outcome }, &services) {
-                    Ok(Some(analysis)) => {
-                        entry.insert("analysis".into(), analysis);
-                    }
-                    Ok(None) => {}
+                    Ok(analysis) => entry.analysis = analysis,
                     Err(error) => {
                         analysis_failed = true;
                         let _ = log.record(
                             LogLevel::Error,
                             &format!("{}: analysis failed: {error}", run.generation_id),
                         );
-                        entry.insert("analysis_error".into(), hook_error(&error));
+                        entry.analysis_error = Some(hook_error(&error));
                     }
                 }
             }
-            status
         }
         Err(error) => {
             // The reason goes to the log with the run's `finished` line below.
-            entry.insert("status".into(), json!(RunStatus::Error));
-            entry.insert("error".into(), hook_error(&error));
-            RunStatus::Error
+            entry.error = Some(hook_error(&error));
         }
     };
+    let status = entry.status;
     record_spend(&mut entry, &services.usage(), &prices);
     let duration_s = (clock.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
-    entry.insert("started_at".into(), json!(started_at.iso()));
-    entry.insert("finished_at".into(), json!(Timestamp::now().iso()));
-    entry.insert("duration_s".into(), json!(duration_s));
+    entry.timing = Some(Timing {
+        started_at: started_at.iso().to_owned(),
+        finished_at: Timestamp::now().iso().to_owned(),
+        duration_s,
+    });
     let line = if status == RunStatus::Success {
         format!(
             "finished `{}`: success in {duration_s:.3} s",
@@ -335,7 +343,7 @@ fn execute_one(
         )
     } else {
         // The whole reason, every line of it: the terminal and `--json` show its first line.
-        let error = entry.get("error").unwrap_or(&Value::Null);
+        let error = entry.error.as_ref().unwrap_or(&Value::Null);
         format!(
             "finished `{}`: error in {duration_s:.3} s: {}",
             run.generation_id,
@@ -348,12 +356,12 @@ fn execute_one(
         LogLevel::Error
     };
     let _ = log.record(level, &line);
-    (Value::Object(entry), status, analysis_failed, duration_s)
+    (entry, status, analysis_failed, duration_s)
 }
 
 /// The run's `usage` totals and `cost_usd` (with `cost_missing` when the cost is unknown) into
 /// its entry, and `saved_cost_usd`: what its cache hits would have cost (null when unknown).
-fn record_spend(entry: &mut Map<String, Value>, usage: &RunUsage, prices: &Result<Prices, String>) {
+fn record_spend(entry: &mut ResultEntry, usage: &RunUsage, prices: &Result<Prices, String>) {
     let (cost, saved) = match prices {
         Ok(prices) => (usage.cost(prices), usage.saved_cost(prices).usd),
         Err(reason) => (
@@ -364,12 +372,10 @@ fn record_spend(entry: &mut Map<String, Value>, usage: &RunUsage, prices: &Resul
             None,
         ),
     };
-    entry.insert("usage".into(), json!(usage.totals()));
-    entry.insert("cost_usd".into(), json!(cost.usd));
-    entry.insert("saved_cost_usd".into(), json!(saved));
-    if !cost.missing.is_empty() {
-        entry.insert("cost_missing".into(), json!(cost.missing));
-    }
+    entry.usage = usage.totals();
+    entry.cost_usd = cost.usd;
+    entry.saved_cost_usd = saved;
+    entry.cost_missing = cost.missing;
 }
 
 /// `{type, message}` for a failed hook call.

@@ -10,13 +10,16 @@
 //! no overlay can move a run's files or relabel it. An overlay that sets an owned key to another
 //! value is a plan error, not silently overridden.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use plugin_api::hash::short_hex;
 use plugin_api::merge::{deep_merge, MergeError};
 use plugin_api::{Pairing, PlannedRun};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
+
+use crate::artifacts::formats::PlannedRunEntry;
 
 /// A plan the plugin returned that the runner cannot execute.
 #[derive(Debug, thiserror::Error)]
@@ -399,27 +402,26 @@ pub fn pairs(
 }
 
 /// The planned-run entry of the plan files: the run's fields, then its flattened `meta`.
-pub fn planned_run_entry(run: &PreparedRun) -> Map<String, Value> {
+pub fn planned_run_entry(run: &PreparedRun) -> PlannedRunEntry<'_> {
     let planned = &run.planned;
-    let mut entry = Map::new();
-    entry.insert("variant".into(), json!(planned.variant));
-    entry.insert("variant_name".into(), json!(planned.variant_name));
-    entry.insert("plan".into(), json!(run.plan_name()));
-    entry.insert("run".into(), json!(planned.run));
-    entry.insert("generation_id".into(), json!(run.generation_id));
-    entry.insert("seed".into(), json!(planned.seed));
-    entry.insert("tags".into(), json!(planned.tags));
-    entry.insert("notes".into(), json!(planned.notes));
-    for (key, value) in &planned.meta {
-        entry.insert(key.clone(), value.clone());
+    PlannedRunEntry {
+        variant: Cow::Borrowed(&planned.variant),
+        variant_name: planned.variant_name.as_deref().map(Cow::Borrowed),
+        plan: run.plan_name().map(Cow::Borrowed),
+        run: planned.run,
+        generation_id: Cow::Borrowed(&run.generation_id),
+        seed: planned.seed,
+        tags: Cow::Borrowed(&planned.tags),
+        notes: planned.notes.as_deref().map(Cow::Borrowed),
+        meta: Cow::Borrowed(&planned.meta),
     }
-    entry
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use plugin_api::Plan;
+    use serde_json::Map;
 
     /// Validates the plan and prepares each run, in plan order. Takes the plan's runs.
     fn prepare_runs(

@@ -7,8 +7,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use crate::artifacts::formats::{ErrorRecord, PreflightRecord};
 use crate::backends::{EnvLookup, Provider};
 use crate::config::{parse_run_config, RunConfig};
 use std::sync::Arc;
@@ -28,13 +29,16 @@ pub enum Preflight {
 }
 
 impl Preflight {
-    /// The field this result adds to the run's entry in the full plan.
-    pub fn plan_fields(&self) -> (&'static str, Value) {
+    /// This result as the run's entry in the full plan records it.
+    pub fn record(&self) -> PreflightRecord {
         match self {
-            Preflight::Passed { prompt_pipeline } => ("prompt_pipeline", json!(prompt_pipeline)),
-            Preflight::Failed { kind, message } => {
-                ("config_error", json!({"type": kind, "message": message}))
+            Preflight::Passed { prompt_pipeline } => {
+                PreflightRecord::PromptPipeline(*prompt_pipeline)
             }
+            Preflight::Failed { kind, message } => PreflightRecord::ConfigError(ErrorRecord {
+                kind: (*kind).to_owned(),
+                message: message.clone(),
+            }),
         }
     }
 }

@@ -21,14 +21,15 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
+use plugin_api::RunStatus;
+
+use crate::artifacts::formats::{ResultEntry, StoredResult};
+use crate::artifacts::layout::ExperimentLayout;
 use crate::artifacts::plan_files::{write_pairs, PairEntry, PairsDocument};
 use crate::artifacts::{self, ArtifactError, LogFile, Rows};
 use crate::clock::Timestamp;
 
 use super::plan::Pair;
-
-pub const RESULTS_LOG_FILE: &str = "results.jsonl";
-pub const RESULTS_FILE: &str = "experiment_results.json";
 
 /// The shortest time between two rewrites of the views while runs execute.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(2);
@@ -44,7 +45,7 @@ struct Recorded {
 
 /// Results of this and earlier sessions of one experiment.
 pub struct ResultsStore {
-    dir: PathBuf,
+    layout: ExperimentLayout,
     experiment_id: String,
     run_mode: String,
     /// Generation ids in plan order.
@@ -60,8 +61,9 @@ pub struct ResultsStore {
     dirty: bool,
     /// `results.jsonl`, open for appending.
     file: Arc<File>,
-    /// Lines of `results.jsonl` that did not parse (kept in the file, reported once).
-    pub unreadable_lines: Vec<usize>,
+    /// Why lines of `results.jsonl` did not parse, each naming its line and field (the lines
+    /// stay in the file; they are reported once).
+    pub unreadable_lines: Vec<String>,
 }
 
 impl ResultsStore {
@@ -74,7 +76,8 @@ impl ResultsStore {
         plan_order: Vec<String>,
         pairs: Option<Vec<Pair>>,
     ) -> Result<ResultsStore, ArtifactError> {
-        let path = dir.join(RESULTS_LOG_FILE);
+        let layout = ExperimentLayout::new(dir);
+        let path = layout.results_log();
         let write_error = |source| ArtifactError::Write {
             path: path.clone(),
             source,
@@ -90,7 +93,7 @@ impl ResultsStore {
         }
         let file = artifacts::open_append(&path)?;
         let mut store = ResultsStore {
-            dir: dir.to_owned(),
+            layout,
             experiment_id: experiment_id.to_owned(),
             run_mode: run_mode.to_owned(),
             plan_order,
@@ -108,14 +111,27 @@ impl ResultsStore {
             .lines()
             .enumerate()
         {
-            let parsed = serde_json::from_str::<Value>(line)
-                .ok()
-                .and_then(|entry| store.remember(&entry).ok());
-            if parsed.is_none() {
-                store.unreadable_lines.push(number + 1);
+            if let Err(reason) = store.remember_line(&path, number + 1, line) {
+                store.unreadable_lines.push(reason);
             }
         }
         Ok(store)
+    }
+
+    /// Takes one stored line of `results.jsonl` (line `number` of `path`) into the state.
+    fn remember_line(&mut self, path: &Path, number: usize, line: &str) -> Result<(), String> {
+        let entry: Value = serde_json::from_str(line)
+            .map_err(|error| format!("`{}` line {number}: {error}", path.display()))?;
+        let stored = StoredResult::read(path, number, &entry)?;
+        let text = serde_json::value::to_raw_value(&entry)
+            .map_err(|error| format!("`{}` line {number}: {error}", path.display()))?;
+        self.record(
+            stored.generation_id,
+            Arc::from(text),
+            stored.status,
+            stored.error,
+        );
+        Ok(())
     }
 
     /// Generation ids whose latest entry has status `success`.
@@ -130,23 +146,31 @@ impl ResultsStore {
     /// A handle that appends entries to `results.jsonl` without holding the store.
     pub fn appender(&self) -> Appender {
         Appender {
-            path: self.dir.join(RESULTS_LOG_FILE),
+            path: self.layout.results_log(),
             file: Arc::clone(&self.file),
         }
     }
 
     /// Takes an entry already appended by an [`Appender`] into the state the views show.
-    pub fn remember(&mut self, entry: &Value) -> Result<(), ArtifactError> {
-        let id = entry
-            .get("generation_id")
-            .and_then(Value::as_str)
-            .ok_or_else(|| self.encode_error(serde::ser::Error::custom("no `generation_id`")))?
-            .to_owned();
-        let text: Arc<RawValue> = Arc::from(
-            serde_json::value::to_raw_value(entry).map_err(|source| self.encode_error(source))?,
+    pub fn remember(&mut self, entry: &ResultEntry) -> Result<(), ArtifactError> {
+        let text =
+            serde_json::value::to_raw_value(entry).map_err(|source| ArtifactError::Encode {
+                path: self.layout.results_log(),
+                source,
+            })?;
+        self.record(
+            entry.generation_id.clone(),
+            Arc::from(text),
+            entry.status,
+            entry.error.clone(),
         );
-        let success = entry.get("status").and_then(Value::as_str) == Some("success");
-        let error = (!success).then(|| entry.get("error").cloned().unwrap_or(Value::Null));
+        Ok(())
+    }
+
+    /// Run `id`'s latest entry, as JSON text, with its status and error.
+    fn record(&mut self, id: String, text: Arc<RawValue>, status: RunStatus, error: Option<Value>) {
+        let success = status == RunStatus::Success;
+        let error = (!success).then(|| error.unwrap_or(Value::Null));
         self.skipped.remove(&id);
         self.latest.insert(
             id,
@@ -157,7 +181,6 @@ impl ResultsStore {
             },
         );
         self.dirty = true;
-        Ok(())
     }
 
     /// Marks runs that were never attempted because dispatch stopped.
@@ -205,7 +228,7 @@ impl ResultsStore {
         }
         self.dirty = false;
         Some(Snapshot {
-            dir: self.dir.clone(),
+            layout: self.layout.clone(),
             experiment_id: self.experiment_id.clone(),
             results: self
                 .plan_order
@@ -243,13 +266,6 @@ impl ResultsStore {
         };
         pairs_document(&self.experiment_id, &self.run_mode, pairs, side_error)
     }
-
-    fn encode_error(&self, source: serde_json::Error) -> ArtifactError {
-        ArtifactError::Encode {
-            path: self.dir.join(RESULTS_LOG_FILE),
-            source,
-        }
-    }
 }
 
 /// Appends result entries to `results.jsonl`: one write per line, cut back off if it fails
@@ -260,7 +276,7 @@ pub struct Appender {
 }
 
 impl Appender {
-    pub fn append(&self, entry: &Value) -> Result<(), ArtifactError> {
+    pub fn append(&self, entry: &ResultEntry) -> Result<(), ArtifactError> {
         let mut line = serde_json::to_vec(entry).map_err(|source| ArtifactError::Encode {
             path: self.path.clone(),
             source,
@@ -272,7 +288,7 @@ impl Appender {
 
 /// The views' content at one moment.
 struct Snapshot {
-    dir: PathBuf,
+    layout: ExperimentLayout,
     experiment_id: String,
     results: Vec<Arc<RawValue>>,
     summary: Option<Value>,
@@ -389,11 +405,11 @@ impl Snapshot {
             summary_metrics: &self.summary_metrics,
         };
         // Both files are in one directory: its entries are synced once, after both renames.
-        artifacts::write_json_deferred(&self.dir.join(RESULTS_FILE), &document)?;
+        artifacts::write_json_deferred(&self.layout.results(), &document)?;
         if let Some(pairs) = &self.pairs {
-            write_pairs(&self.dir, pairs)?;
+            write_pairs(self.layout.root(), pairs)?;
         } else {
-            artifacts::sync_dir(&self.dir);
+            artifacts::sync_dir(self.layout.root());
         }
         Ok(())
     }
@@ -496,10 +512,35 @@ fn truncate(path: &Path, length: u64) -> Result<(), ArtifactError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::artifacts::plan_files::PAIRS_FILE;
+    use crate::cost::UsageTotals;
 
-    fn entry(id: &str, status: &str) -> Value {
-        json!({"generation_id": id, "status": status, "error": if status == "error" { json!({"type": "x", "message": "m"}) } else { Value::Null }})
+    fn entry(id: &str, status: &str) -> ResultEntry {
+        let failed = status == "error";
+        ResultEntry {
+            variant: id[..1].to_owned(),
+            variant_name: None,
+            run: 1,
+            generation_id: id.to_owned(),
+            seed: Some(1),
+            status: if failed {
+                RunStatus::Error
+            } else {
+                RunStatus::Success
+            },
+            outcome: None,
+            error: failed.then(|| json!({"type": "x", "message": "m"})),
+            analysis: None,
+            analysis_error: None,
+            usage: UsageTotals::default(),
+            cost_usd: None,
+            saved_cost_usd: None,
+            cost_missing: Vec::new(),
+            timing: None,
+        }
+    }
+
+    fn layout(dir: &Path) -> ExperimentLayout {
+        ExperimentLayout::new(dir)
     }
 
     #[test]
@@ -541,7 +582,7 @@ mod tests {
         .unwrap()
     }
 
-    fn record(store: &mut ResultsStore, entry: Value) {
+    fn record(store: &mut ResultsStore, entry: ResultEntry) {
         store.appender().append(&entry).unwrap();
         store.remember(&entry).unwrap();
         store.write_views().unwrap();
@@ -554,13 +595,12 @@ mod tests {
         record(&mut store, entry("B1_x", "success"));
         record(&mut store, entry("A1_x", "error"));
         let pairs: Value =
-            serde_json::from_str(&fs::read_to_string(dir.path().join(PAIRS_FILE)).unwrap())
-                .unwrap();
+            serde_json::from_str(&fs::read_to_string(layout(dir.path()).pairs()).unwrap()).unwrap();
         assert_eq!(pairs["pairs"][0]["a_error"]["type"], "x");
         assert!(pairs["pairs"][0].get("b_error").is_none());
         record(&mut store, entry("A1_x", "success"));
         let results: Value =
-            serde_json::from_str(&fs::read_to_string(dir.path().join(RESULTS_FILE)).unwrap())
+            serde_json::from_str(&fs::read_to_string(layout(dir.path()).results()).unwrap())
                 .unwrap();
         let ids: Vec<&str> = results["results"]
             .as_array()
@@ -576,12 +616,9 @@ mod tests {
     #[test]
     fn a_torn_last_line_is_cut_off_on_open() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(RESULTS_LOG_FILE);
-        fs::write(
-            &path,
-            format!("{}\n{{\"generation_id\": \"B1", entry("A1_x", "success")),
-        )
-        .unwrap();
+        let path = layout(dir.path()).results_log();
+        let stored = serde_json::to_string(&entry("A1_x", "success")).unwrap();
+        fs::write(&path, format!("{stored}\n{{\"generation_id\": \"B1")).unwrap();
         let mut store = open(dir.path());
         assert_eq!(store.done().into_iter().collect::<Vec<_>>(), ["A1_x"]);
         record(&mut store, entry("B1_x", "success"));
@@ -606,7 +643,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = open(dir.path());
         store.write_views().unwrap();
-        let path = dir.path().join(RESULTS_FILE);
+        let path = layout(dir.path()).results();
         fs::remove_file(&path).unwrap();
         store.write_views().unwrap();
         assert!(!path.exists(), "nothing changed, nothing written");
@@ -614,5 +651,27 @@ mod tests {
         store.write_views().unwrap();
         let results: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(results["summary"]["n"], 1);
+    }
+
+    #[test]
+    fn a_stored_line_without_a_status_is_reported_by_line_and_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = layout(dir.path()).results_log();
+        let stored = serde_json::to_string(&entry("A1_x", "success")).unwrap();
+        fs::write(&path, format!("{stored}\n{{\"generation_id\":\"B1_x\"}}\n")).unwrap();
+        let store = open(dir.path());
+        assert_eq!(store.done().into_iter().collect::<Vec<_>>(), ["A1_x"]);
+        assert_eq!(
+            store.unreadable_lines.len(),
+            1,
+            "{:?}",
+            store.unreadable_lines
+        );
+        let reason = &store.unreadable_lines[0];
+        assert!(
+            reason.contains(&format!("`{}` line 2", path.display())),
+            "{reason}"
+        );
+        assert!(reason.contains("status"), "{reason}");
     }
 }

@@ -1,24 +1,30 @@
-//! `--resume` (DESIGN §4 step 10): the stored full plan is the source of truth. This module reads
-//! it back into runs (schema 2, runs by reference, and schema 1, a merged config per run),
-//! applies `--config`/`--set` given with `--resume`, and owns the experiment directory's
-//! exclusive lock (taken by every runner before it writes in the directory, and held to the end).
+//! `--resume` (DESIGN §4 step 10): the stored full plan is the source of truth. This module takes
+//! the directory's lock, reads the plan back into runs through the plan-entry types of
+//! `artifacts::formats` (schema 2, runs by reference, and schema 1, a merged config per run;
+//! errors name the file and the field), applies `--config`/`--set` given with `--resume`, runs
+//! preflight again, and owns the experiment directory's exclusive lock (taken by every runner
+//! before it writes in the directory, and held to the end).
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use plugin_api::{Pairing, PlannedRun, RunMode};
+use plugin_api::{LogLevel, Pairing, PlannedRun, RunMode};
 use serde_json::{Map, Value};
 
-use crate::artifacts::plan_files::{
-    StoredPlan, StoredRun, StoredRunRef, StoredSummary, PLAN_FILE, PLAN_FULL_FILE,
-};
+use crate::artifacts::formats::{FullPlanRunEntry, PlannedRunEntry};
+use crate::artifacts::layout::{ExperimentLayout, PLAN_FILE};
+use crate::artifacts::plan_files::{StoredPlan, StoredSummary};
+use crate::artifacts::{self, LogFile};
+use crate::config;
+use crate::plugins::LoadedExperiment;
 
+use super::commit::check_preflight;
+use super::location::{absolute, check_no_symlinks};
+use super::overrides::owned_overrides;
 use super::plan::{owned_keys_set, PlanBase, RESERVED_RUN_FIELDS};
-use super::{owned_overrides, pairs, PreparedRun, RunnerError};
-
-/// The lock file of an experiment directory. Only its OS lock matters: the file itself may stay.
-pub const LOCK_FILE: &str = ".lock";
+use super::{pairs, preflight, Planned, PreparedRun, RunOptions, RunnerError};
 
 /// What a resumed experiment continues from.
 pub struct StoredExperiment {
@@ -32,12 +38,13 @@ pub struct StoredExperiment {
 /// Reads the stored plan of experiment `name` in `out`: `experiment_plan_full.json` and, for a
 /// full plan of schema 2, the labels in `experiment_plan.json`.
 pub fn load(out: &Path, name: &str) -> Result<StoredExperiment, RunnerError> {
-    let path = out.join(PLAN_FULL_FILE);
+    let layout = ExperimentLayout::new(out);
+    let path = layout.plan_full();
     let error = |message: String| RunnerError::Resume {
         path: path.clone(),
         message,
     };
-    if !out.join(PLAN_FILE).exists() {
+    if !layout.plan().exists() {
         let message = if path.exists() {
             format!("its plan was never committed (`{PLAN_FILE}` is missing: the runner stopped while writing it)\n\nstart the experiment afresh with the same `--output-root`")
         } else {
@@ -67,8 +74,7 @@ pub fn load(out: &Path, name: &str) -> Result<StoredExperiment, RunnerError> {
             owned,
             resume_overlay: Value::Object(Map::new()),
         });
-        let summary_path = out.join(PLAN_FILE);
-        let summary: StoredSummary = read_document(&summary_path)?;
+        let summary: StoredSummary = read_document(&layout.plan())?;
         if summary.planned_runs.len() != plan.planned_runs_full.len() {
             return Err(error(format!(
                 "it plans {} runs, but `{PLAN_FILE}` {}",
@@ -84,7 +90,7 @@ pub fn load(out: &Path, name: &str) -> Result<StoredExperiment, RunnerError> {
             .enumerate()
             .map(|(index, (labels, entry))| {
                 let at = |message: String| error(format!("planned_runs_full[{index}]: {message}"));
-                let reference: StoredRunRef =
+                let reference: FullPlanRunEntry =
                     serde_json::from_str(entry.get()).map_err(|e| at(e.to_string()))?;
                 if reference.generation_id != labels.generation_id {
                     return Err(at(format!(
@@ -113,11 +119,12 @@ pub fn load(out: &Path, name: &str) -> Result<StoredExperiment, RunnerError> {
             .enumerate()
             .map(|(index, entry)| {
                 let at = |message: String| error(format!("planned_runs_full[{index}]: {message}"));
-                let mut labels: StoredRun =
+                let mut labels: PlannedRunEntry =
                     serde_json::from_str(entry.get()).map_err(|e| at(e.to_string()))?;
                 let config = labels
-                    .config
-                    .take()
+                    .meta
+                    .to_mut()
+                    .remove("config")
                     .filter(Value::is_object)
                     .ok_or_else(|| at("`config` is missing or not a table".to_owned()))?;
                 Ok(prepared(labels, Arc::new(config), &base))
@@ -130,6 +137,77 @@ pub fn load(out: &Path, name: &str) -> Result<StoredExperiment, RunnerError> {
         run_mode,
         runs,
         pairing: plan.pairing,
+    })
+}
+
+/// Takes the lock of a stored experiment, reads it back (step 10) and re-runs preflight on it.
+pub(super) fn resume_planned(
+    experiment: &LoadedExperiment,
+    options: &RunOptions,
+) -> Result<Planned, RunnerError> {
+    let name = experiment.name();
+    let output_root = match &options.output_root {
+        Some(root) => absolute(&options.cwd.join(root)),
+        None => {
+            return Err(RunnerError::Resume {
+                path: options.cwd.clone(),
+                message: "`--resume` needs `--output-root` pointing at the experiment directory"
+                    .to_owned(),
+            })
+        }
+    };
+    if !output_root.is_dir() {
+        return Err(RunnerError::Resume {
+            path: output_root,
+            message: "it is not a directory".to_owned(),
+        });
+    }
+    let lock = lock_dir(&output_root)?;
+    check_no_symlinks(&output_root)?;
+    let mut stored = load(&output_root, name)?;
+    let layout = ExperimentLayout::new(&output_root);
+    let log = Arc::new(LogFile::open(&layout.log())?);
+    log.record(
+        LogLevel::Info,
+        &format!("resuming experiment `{name}` id `{}`", stored.experiment_id),
+    )?;
+    let mut removed = 0;
+    for dir in layout.written_dirs() {
+        removed += artifacts::remove_stale_temp_files(&dir)?;
+    }
+    if removed > 0 {
+        log.record(
+            LogLevel::Info,
+            &format!("removed {removed} temp files left by an interrupted write"),
+        )?;
+    }
+    let mut changes = Vec::new();
+    if !options.config.files.is_empty() || !options.config.sets.is_empty() {
+        let overlay = config::load_overlay(&options.config)?;
+        changes = apply_overlay(&mut stored, overlay)?;
+        log.record(
+            LogLevel::Info,
+            &format!(
+                "`--config`/`--set` merged onto every stored run config:\n{}",
+                changes.join("\n")
+            ),
+        )?;
+    }
+    let env = |name: &str| std::env::var(name).ok();
+    let preflight = preflight::check(&stored.runs, &options.cwd, &env);
+    check_preflight(&stored.runs, &preflight.verdicts, &log, &output_root)?;
+    let pairs = stored_pairs(name, &stored)?;
+    Ok(Planned {
+        experiment_id: stored.experiment_id,
+        output_root,
+        base_seed: stored.base_seed,
+        run_mode: stored.run_mode,
+        runs: stored.runs,
+        pairs,
+        log,
+        files: Vec::new(),
+        config_changes: changes,
+        _lock: lock,
     })
 }
 
@@ -146,24 +224,26 @@ fn read_document<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Runne
         .map_err(|e| error(format!("`{}`: {}", e.path(), e.inner())))
 }
 
-fn prepared(labels: StoredRun, overlay: Arc<Value>, base: &Arc<PlanBase>) -> PreparedRun {
+fn prepared(labels: PlannedRunEntry, overlay: Arc<Value>, base: &Arc<PlanBase>) -> PreparedRun {
+    // Preflight fields of a schema-1 entry are among the flattened fields: they are not `meta`.
     let meta: Map<String, Value> = labels
-        .rest
+        .meta
+        .into_owned()
         .into_iter()
         .filter(|(key, _)| !RESERVED_RUN_FIELDS.contains(&key.as_str()))
         .collect();
     PreparedRun {
         planned: PlannedRun {
-            variant: labels.variant,
-            variant_name: labels.variant_name,
+            variant: labels.variant.into_owned(),
+            variant_name: labels.variant_name.map(Cow::into_owned),
             run: labels.run,
             seed: labels.seed,
             overlay: Value::Null,
-            tags: labels.tags,
-            notes: labels.notes,
+            tags: labels.tags.into_owned(),
+            notes: labels.notes.map(Cow::into_owned),
             meta,
         },
-        generation_id: labels.generation_id,
+        generation_id: labels.generation_id.into_owned(),
         overlay,
         base: Arc::clone(base),
     }
@@ -238,7 +318,7 @@ pub struct DirLock {
 
 /// Takes the exclusive lock of an experiment directory, or says who holds it.
 pub fn lock_dir(out: &Path) -> Result<DirLock, RunnerError> {
-    let path: PathBuf = out.join(LOCK_FILE);
+    let path: PathBuf = ExperimentLayout::new(out).lock();
     let file = File::options()
         .create(true)
         .truncate(false)
