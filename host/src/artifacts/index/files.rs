@@ -1,15 +1,18 @@
-//! Every file and directory name the index uses, in one place: the store's name, where the index
-//! goes, the four files it writes, the files it reads, the files next to a plan that a summary
-//! points to, and the files of its cache. The names the runner also writes (`runs_index.jsonl`,
-//! the plan files, ...) are the runner's: they are spelled here only until one layout module
-//! owns them all, and nothing else in the index spells a file name.
+//! Every file and directory name the index uses, in one place: the names the runner writes come
+//! from [`crate::artifacts::layout`] (re-exported here under the names the index uses), and the
+//! index's own are spelled here: where the index goes, the four files it writes, the legacy
+//! generations CSV it also reads, and the files of its cache. Nothing else in the index spells a
+//! file name.
 //!
 //! Not here: the formats of those files (their readers and writers are the other modules).
 
-pub(super) use crate::artifacts::plan_files::{PAIRS_FILE, PLAN_FILE, PLAN_FULL_FILE};
-
 /// The name of an artifacts store directory.
-pub const STORE_DIR_NAME: &str = "_artifacts";
+pub use crate::artifacts::layout::STORE_DIR as STORE_DIR_NAME;
+pub(super) use crate::artifacts::layout::{
+    GENERATED_DIR, GENERATIONS_FILE, LOGS_DIR, PAIRS_FILE, PLAN_FILE, PLAN_FULL_FILE, RESULTS_FILE,
+    RESULTS_LOG_FILE, RUNS_INDEX_FILE, TITLES_MANIFEST_FILE,
+};
+
 /// The index of one store goes to `<store>/index`.
 pub const INDEX_DIR: &str = "index";
 /// A combined index goes by default to `_artifacts/index_combined`.
@@ -21,27 +24,23 @@ pub const EXPERIMENT_REGISTRY_FILE: &str = "experiment_registry.csv";
 pub const IMAGE_REGISTRY_FILE: &str = "image_registry.csv";
 pub const RUN_REGISTRY_FILE: &str = "run_registry.csv";
 
-/// The files the index reads (besides [`PLAN_FILE`]).
-pub(super) const RUNS_INDEX_FILE: &str = "runs_index.jsonl";
-pub(super) const TITLES_MANIFEST_FILE: &str = "titles_manifest.csv";
-pub(super) const GENERATIONS_FILES: [&str; 2] = ["generations.csv", "generations_v2.csv"];
-const RESULTS_FILE: &str = "experiment_results.json";
-const RESULTS_LINES_FILE: &str = "results.jsonl";
+/// The generations CSVs the index reads: the runner's, and the older name with the same header.
+pub(super) const GENERATIONS_FILES: [&str; 2] = [GENERATIONS_FILE, "generations_v2.csv"];
 
 /// The directories of an experiment (or of the store's top) that a run writes its records into;
 /// their files belong to the unit of the directory above them (see `refresh`).
-pub(super) const RUN_SUBDIRS: [&str; 2] = ["logs", "generated"];
+pub(super) const RUN_SUBDIRS: [&str; 2] = [LOGS_DIR, GENERATED_DIR];
 
-/// Files next to a plan that its summary points to when they exist, in the summary's order
-/// (`plan_full_path`, `results_path`, `results_jsonl_path`, `pairs_path`, `runs_index_path`,
-/// `titles_manifest_path`).
-pub(super) const SIDE_FILES: [&str; 6] = [
-    PLAN_FULL_FILE,
-    RESULTS_FILE,
-    RESULTS_LINES_FILE,
-    PAIRS_FILE,
-    "logs/runs_index.jsonl",
-    "generated/titles_manifest.csv",
+/// Files next to a plan that its summary points to when they exist (as path components below
+/// the plan's directory), in the summary's order (`plan_full_path`, `results_path`,
+/// `results_jsonl_path`, `pairs_path`, `runs_index_path`, `titles_manifest_path`).
+pub(super) const SIDE_FILES: [&[&str]; 6] = [
+    &[PLAN_FULL_FILE],
+    &[RESULTS_FILE],
+    &[RESULTS_LOG_FILE],
+    &[PAIRS_FILE],
+    &[LOGS_DIR, RUNS_INDEX_FILE],
+    &[GENERATED_DIR, TITLES_MANIFEST_FILE],
 ];
 
 /// The cache directory inside the index output directory, and its files.

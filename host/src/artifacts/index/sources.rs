@@ -18,7 +18,7 @@ use serde_json::Value;
 use super::report::{warning, IndexWarning, IndexWarnings};
 use super::store::Store;
 use super::walk::Found;
-use crate::artifacts::run_files::GENERATIONS_HEADER;
+use crate::artifacts::formats::GENERATIONS_HEADER;
 use crate::cost::UsageTotals;
 
 /// What the runs indexes, manifests and generations CSVs of one store say, by generation id.

@@ -7,7 +7,7 @@
 //! ([`super::document`]).
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -128,8 +128,7 @@ impl ExperimentSummary {
             .collect();
 
         let present = side_files(dir);
-        let existing =
-            |which: usize| present[which].then(|| store.show(&dir.join(SIDE_FILES[which])));
+        let existing = |which: usize| present[which].then(|| store.show(&side_file(dir, which)));
         let ids: BTreeSet<&str> = runs.iter().map(|run| run.generation_id.as_str()).collect();
         ExperimentSummary {
             store: None,
@@ -182,5 +181,12 @@ impl ExperimentSummary {
 
 /// Which of [`SIDE_FILES`] exist next to a plan in `dir` (the cache compares them too).
 pub(super) fn side_files(dir: &Path) -> [bool; 6] {
-    SIDE_FILES.map(|relative| dir.join(relative).is_file())
+    std::array::from_fn(|which| side_file(dir, which).is_file())
+}
+
+/// The path of [`SIDE_FILES`]`[which]` next to a plan in `dir`.
+fn side_file(dir: &Path, which: usize) -> PathBuf {
+    SIDE_FILES[which]
+        .iter()
+        .fold(dir.to_path_buf(), |path, part| path.join(part))
 }

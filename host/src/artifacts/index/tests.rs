@@ -14,7 +14,7 @@ use super::run_registry::collapse;
 use super::sources::{int, normalize_header};
 use super::store::normalize;
 use super::*;
-use crate::artifacts::run_files::GENERATIONS_HEADER;
+use crate::artifacts::formats::GENERATIONS_HEADER;
 
 /// Writes `text` at `root/relative`, creating directories.
 pub(super) fn put(root: &Path, relative: &str, text: &str) -> PathBuf {
