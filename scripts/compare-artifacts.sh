@@ -3,7 +3,7 @@
 #
 #   scripts/compare-artifacts.sh record BIN PLUGIN_DIR OUT
 #       runs all four experiments offline, in prompt_only and in full mode, with fixed seeds and
-#       experiment ids, into OUT/_artifacts (cache off, --jobs 1).
+#       experiment ids, into OUT/_artifacts (cache off, --jobs 1); their progress goes to OUT.stderr.log.
 #   scripts/compare-artifacts.sh diff OUT_A OUT_B
 #       compares two recorded trees after masking what differs between any two runs of one build
 #       (wall-clock times, durations and the report's seconds column, the tree's own path, the
@@ -17,14 +17,15 @@ set -euo pipefail
 record() {
   local bin plugins out
   bin=$(realpath "$1"); plugins=$(realpath "$2"); out=$3
-  rm -rf "$out"; mkdir -p "$out"; out=$(realpath "$out")
+  rm -rf "$out" "$out.stderr.log"; mkdir -p "$out"; out=$(realpath "$out")
   cd "$out"
   local common=(--plugin-dir "$plugins" --no-default-plugin-dirs --cache off --jobs 1)
+  # shellcheck disable=SC2129 # one redirect per command keeps each line whole when read alone
   for mode in prompt_only full; do
-    "$bin" experiments run 3x3 --seed 3 --experiment-id "3x3_$mode" --mode "$mode" "${common[@]}" >/dev/null
-    "$bin" experiments run profile_v5_3x3 --seed 5 --runs-per-set 1 --experiment-id "v5_$mode" --mode "$mode" "${common[@]}" >/dev/null
-    "$bin" experiments run ab_refinement_block --seed 7 --runs 3 --experiment-id "ab_refine_$mode" --mode "$mode" "${common[@]}" >/dev/null
-    "$bin" experiments run ab_scenespec_json_intermediary --seed 9 --runs 3 --experiment-id "ab_scene_$mode" --mode "$mode" "${common[@]}" >/dev/null
+    "$bin" experiments run 3x3 --seed 3 --experiment-id "3x3_$mode" --mode "$mode" "${common[@]}" >/dev/null 2>>"$out.stderr.log"
+    "$bin" experiments run profile_v5_3x3 --seed 5 --runs-per-set 1 --experiment-id "v5_$mode" --mode "$mode" "${common[@]}" >/dev/null 2>>"$out.stderr.log"
+    "$bin" experiments run ab_refinement_block --seed 7 --runs 3 --experiment-id "ab_refine_$mode" --mode "$mode" "${common[@]}" >/dev/null 2>>"$out.stderr.log"
+    "$bin" experiments run ab_scenespec_json_intermediary --seed 9 --runs 3 --experiment-id "ab_scene_$mode" --mode "$mode" "${common[@]}" >/dev/null 2>>"$out.stderr.log"
   done
   echo "recorded $(find "$out" -type f | wc -l) files in $out"
 }

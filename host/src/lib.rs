@@ -14,6 +14,7 @@
 //! - [`backends`]: the text and image providers (offline and OpenAI-compatible), token usage.
 //! - [`artifacts`]: every file format the runner writes, and atomic writing.
 //! - [`report`]: `report.html` of an experiment and the comparison page of several.
+//! - [`answers`]: the JSON answers stages ask for: each shape's parser and a sample it accepts.
 //! - [`stats`]: means, bootstrap and Wilson intervals, exact binomial tests for `summary.metrics`.
 //! - [`cost`]: what a run used by model, prices, and what it cost.
 //! - [`metrics`]: `summary.metrics` and the failed runs, read from the stored result entries.
@@ -23,6 +24,7 @@
 //!
 //! Every arrow points down: no module imports one that imports it back (`tests/module_arrows.rs`).
 
+pub mod answers;
 pub mod artifacts;
 pub mod backends;
 pub mod cli;

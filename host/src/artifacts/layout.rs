@@ -4,8 +4,8 @@
 //! Ids become path components, so the rule for a safe id ([`is_safe_id`]) lives here too.
 //!
 //! It does not own what goes into the files (`artifacts::formats`, `artifacts::plan_files`) nor
-//! how they are written (`artifacts`). The artifacts index (`artifacts::index`) still declares
-//! the names it reads itself.
+//! how they are written (`artifacts`). The artifacts index reads these names through
+//! `artifacts::index::files`, which adds only the index's own outputs.
 
 use std::path::{Path, PathBuf};
 

@@ -56,6 +56,20 @@ pub enum ResponseShape {
     Json { schema: &'static str },
 }
 
+/// What a step's answer must carry, declared by the stage that builds the step (the values its
+/// prompt shows the model). A real model reads them from the prompt; the offline backend answers
+/// from them, so its answers do not depend on how a template words the prompt.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expect {
+    /// The A/B token the answer must show (`ab.*` steps).
+    pub ab_token: Option<String>,
+    /// The ids the answer must use, in the order the prompt shows them: one for an idea card,
+    /// every judged id for judge scores.
+    pub ids: Vec<String>,
+    /// The concept list a rewrite step asks about.
+    pub concepts: Vec<String>,
+}
+
 /// One chat call.
 #[derive(Debug, Clone)]
 pub struct ChatCall<'a> {
@@ -68,6 +82,8 @@ pub struct ChatCall<'a> {
     /// A model other than the backend's default, when the step sets one.
     pub model: Option<&'a str>,
     pub shape: ResponseShape,
+    /// What the answer must carry (see [`Expect`]); never sent.
+    pub expect: &'a Expect,
     /// The run seed.
     pub seed: u64,
     /// The step's own completion-token limit (its `max_completion_tokens` param), over the

@@ -4,8 +4,11 @@
 //! the stable hash of the step path and every message (role and content), so the same call gives
 //! the same answer on every machine, and changing the seed, the step or the prompt changes it.
 //! Answers are built from the word banks in `offline_words.txt` and a few words of the prompt,
-//! and conform to the shape the step declares (see [`OfflineText::answer`]). This module owns
-//! the answers and the simulated latency; it does not check them, record them or know stages.
+//! and conform to the shape the step declares (see [`OfflineText::answer`]); what an answer must
+//! carry (ids, the A/B token, concepts) is what the step declares in the call's `Expect`, never
+//! read out of the prompt, and structured answers are the samples the stages' parsers accept.
+//! This module owns the word draws and the simulated latency; it does not check answers or
+//! record them.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -14,11 +17,14 @@ use std::time::Duration;
 use plugin_api::hash::stable_hash_parts;
 use plugin_api::seed::{derive_rng, range_inclusive, shuffle, Rng};
 use plugin_api::token::ab_token;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::limiter::Limiter;
 use super::tokens::vocabulary_for;
 use super::{BackendError, ChatCall, ChatMessage, ChatReply, ResponseShape, TextBackend};
+use crate::answers::{
+    concept_list_sample, idea_card_sample, judge_scores_sample, IdeaCard, IdeaOptions,
+};
 
 /// The `provider` label of every offline record.
 pub(crate) const PROVIDER: &str = "offline";
@@ -52,12 +58,15 @@ impl OfflineText {
     /// - `Line` with no or another format: one plain line.
     /// - `Line { format: Some("blackbox.hints") }`: 4 to 6 `- ` bullet lines of taste hints.
     /// - `Json { schema: "ab.scene_spec" }`: the scene spec object.
-    /// - `Json { schema: "blackbox.idea_card" }`: one idea card whose id is the first
-    ///   `"id":"<LETTERS>"` of the prompt (else `A`), built from the prompt's concept words.
+    /// - `Json { schema: "blackbox.idea_card" }`: one idea card with the step's expected id
+    ///   (else `A`), built from the prompt's concept words.
     /// - `Json { schema: "blackbox.judge_scores" }`: `{"scores":[{"id","score"}...]}` with a
-    ///   score in 40..=95 for each id of the idea cards the prompt embeds.
-    /// - `Json { schema: "preprompt.concept_list" }`: the concept array the prompt asks about.
+    ///   score in 40..=95 for each expected id.
+    /// - `Json { schema: "preprompt.concept_list" }`: the expected concepts, unchanged.
     /// - `Json` of any other schema: `{"answer": "<one line>"}`.
+    ///
+    /// What an answer must carry (ids, token, concepts) comes from the call's [`Expect`](super::Expect), never
+    /// from the prompt text; the structured answers are the parsers' own samples.
     pub(crate) fn answer(call: &ChatCall<'_>) -> String {
         let words = words();
         let mut rng = derive_rng(call.seed, &purpose(call));
@@ -83,14 +92,15 @@ impl OfflineText {
             } => {
                 let mut scene = scene;
                 scene.keywords = concept_keywords(&mut rng, words, call.messages);
-                scene.idea_card(&mut rng, words, &idea_card_id(call.messages))
+                let id = call.expect.ids.first().map_or("A", String::as_str);
+                scene.idea_card(&mut rng, words, id)
             }
             ResponseShape::Json {
                 schema: "blackbox.judge_scores",
-            } => judge_scores(&mut rng, call.messages),
+            } => judge_scores(&mut rng, &call.expect.ids),
             ResponseShape::Json {
                 schema: "preprompt.concept_list",
-            } => concept_list(call.messages),
+            } => concept_list_sample(&call.expect.concepts),
             ResponseShape::Json { .. } => {
                 json!({ "answer": scene.line(&mut rng, words) }).to_string()
             }
@@ -137,40 +147,11 @@ fn purpose(call: &ChatCall<'_>) -> String {
     format!("backends.offline.text/{:016x}", stable_hash_parts(&parts))
 }
 
-/// The first A/B token (`RV-<digits>-<6 digits>`, as the regex `RV-\d+-\d{6}` finds it) in
-/// `text`.
-pub(crate) fn find_ab_token(text: &str) -> Option<&str> {
-    let bytes = text.as_bytes();
-    let mut from = 0;
-    while let Some(offset) = text.get(from..).and_then(|rest| rest.find("RV-")) {
-        let start = from + offset;
-        let seed_start = start + 3;
-        let seed_end = seed_start + count_digits(&bytes[seed_start..]);
-        if seed_end > seed_start && bytes.get(seed_end) == Some(&b'-') {
-            let roll_start = seed_end + 1;
-            if count_digits(&bytes[roll_start..]) >= 6 {
-                return text.get(start..roll_start + 6);
-            }
-        }
-        from = start + 1;
-    }
-    None
-}
-
-fn count_digits(bytes: &[u8]) -> usize {
-    bytes.iter().take_while(|b| b.is_ascii_digit()).count()
-}
-
-/// The token to show and whether the prompt had it: the one in the prompt (most recent message
-/// first), else the run's own (`plugin_api::token::ab_token`).
+/// The token to show and whether the step expects it: the declared one, else the run's own
+/// (`plugin_api::token::ab_token`).
 fn token_for(call: &ChatCall<'_>) -> (String, bool) {
-    match call
-        .messages
-        .iter()
-        .rev()
-        .find_map(|m| find_ab_token(&m.content))
-    {
-        Some(token) => (token.to_string(), true),
+    match &call.expect.ab_token {
+        Some(token) => (token.clone(), true),
         None => (ab_token(call.seed), false),
     }
 }
@@ -426,19 +407,19 @@ impl Scene {
             .map(|s| format!("{s}."))
             .collect::<Vec<_>>()
             .join(" ");
-        let card = json!({
-            "id": id,
-            "hook": hook,
-            "narrative": narrative,
-            "options": {
-                "composition": draw_distinct(rng, words.bank("composition"), 3),
-                "palette": draw_distinct(rng, words.bank("color"), 3),
-                "medium": draw_distinct(rng, words.bank("style"), 2),
-                "mood": draw_distinct(rng, words.bank("mood"), 2),
+        let card = IdeaCard {
+            id: id.to_string(),
+            hook,
+            narrative,
+            options: IdeaOptions {
+                composition: draw_distinct(rng, words.bank("composition"), 3),
+                palette: draw_distinct(rng, words.bank("color"), 3),
+                medium: draw_distinct(rng, words.bank("style"), 2),
+                mood: draw_distinct(rng, words.bank("mood"), 2),
             },
-            "avoid": draw_distinct(rng, words.bank("avoid"), 2),
-        });
-        serde_json::to_string_pretty(&card).unwrap_or_else(|_| card.to_string())
+            avoid: draw_distinct(rng, words.bank("avoid"), 2),
+        };
+        idea_card_sample(&card)
     }
 }
 
@@ -453,85 +434,13 @@ fn draw_distinct(rng: &mut Rng, bank: &[&str], count: usize) -> Vec<String> {
         .collect()
 }
 
-/// Every `"id" : "<A-Z letters>"` in `text` (whitespace allowed around the colon, as the regex
-/// `"id"\s*:\s*"([A-Z]+)"` finds them): the id and the text after its closing quote.
-fn id_matches(text: &str) -> Vec<(&str, &str)> {
-    let mut found = Vec::new();
-    let mut from = 0;
-    while let Some(offset) = text.get(from..).and_then(|rest| rest.find("\"id\"")) {
-        let after_key = from + offset + 4;
-        from = after_key;
-        let Some(rest) = text[after_key..].trim_start().strip_prefix(':') else {
-            continue;
-        };
-        let Some(rest) = rest.trim_start().strip_prefix('"') else {
-            continue;
-        };
-        let len = rest.bytes().take_while(u8::is_ascii_uppercase).count();
-        if len > 0 && rest[len..].starts_with('"') {
-            found.push((&rest[..len], &rest[len + 1..]));
-        }
-    }
-    found
-}
-
-/// The id an idea-card prompt asks for: the first `"id":"<ID>"` of the prompt, else `A`.
-fn idea_card_id(messages: &[ChatMessage]) -> String {
-    last_user(messages)
-        .and_then(|text| id_matches(text).first().map(|(id, _)| (*id).to_string()))
-        .unwrap_or_else(|| "A".to_string())
-}
-
-/// The ids of the idea cards a judge prompt embeds, de-duplicated in order.
-///
-/// First the `ids` of the first `{"ideas": [...]}` object that parses where it starts; failing
-/// that, every `"id": "<ID>"` of the prompt except those followed by `"score"` (the answer
-/// example).
-fn judged_ids(text: &str) -> Vec<String> {
-    let embedded: Option<Vec<String>> = text.match_indices("\"ideas\"").find_map(|(at, _)| {
-        let open = text[..at].rfind('{')?;
-        let value = serde_json::Deserializer::from_str(&text[open..])
-            .into_iter::<Value>()
-            .next()?
-            .ok()?;
-        let ids: Vec<String> = value
-            .get("ideas")?
-            .as_array()?
-            .iter()
-            .filter_map(|card| card.get("id").and_then(Value::as_str))
-            .map(str::to_string)
-            .collect();
-        (!ids.is_empty()).then_some(ids)
-    });
-    let found = embedded.unwrap_or_else(|| {
-        id_matches(text)
-            .into_iter()
-            .filter(|(_, after)| {
-                !after
-                    .trim_start()
-                    .strip_prefix(',')
-                    .is_some_and(|rest| rest.trim_start().starts_with("\"score\""))
-            })
-            .map(|(id, _)| id.to_string())
-            .collect()
-    });
-    let mut ids: Vec<String> = Vec::new();
-    for id in found {
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-    }
-    ids
-}
-
-/// The `blackbox.judge_scores` object: a score in 40..=95 for every judged id.
-fn judge_scores(rng: &mut Rng, messages: &[ChatMessage]) -> String {
-    let ids = last_user(messages).map(judged_ids).unwrap_or_default();
-    let scores: Vec<Value> = ids
+/// The `blackbox.judge_scores` object: a score in 40..=95 for every expected id.
+fn judge_scores(rng: &mut Rng, ids: &[String]) -> String {
+    let scores: Vec<(String, i64)> = ids
         .iter()
-        .map(|id| json!({ "id": id, "score": range_inclusive(rng, 40, 95) }))
+        .map(|id| (id.clone(), range_inclusive(rng, 40, 95) as i64))
         .collect();
-    json!({ "scores": scores }).to_string()
+    judge_scores_sample(&scores)
 }
 
 /// 4 to 6 `- ` bullet lines of generator-safe taste hints (`Line { format: "blackbox.hints" }`).
@@ -542,24 +451,6 @@ fn hints(rng: &mut Rng, words: &Words) -> String {
         .map(|hint| format!("- {hint}"))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// The concept list a rewrite was asked about, unchanged, as `{"concepts": [...]}` (the object
-/// the prompt asks for): the first line of the last user message that parses as a JSON array of
-/// strings (an empty list when there is none).
-fn concept_list(messages: &[ChatMessage]) -> String {
-    let last = messages
-        .iter()
-        .rev()
-        .find(|m| m.role == "user")
-        .map_or("", |m| m.content.as_str());
-    last.lines()
-        .filter_map(|line| serde_json::from_str::<Vec<String>>(line.trim()).ok())
-        .next()
-        .map_or_else(
-            || json!({ "concepts": [] }).to_string(),
-            |list| json!({ "concepts": list }).to_string(),
-        )
 }
 
 /// Two or three distinct Title Case words.
@@ -664,6 +555,7 @@ fn words() -> &'static Words {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backends::Expect;
     use serde_json::Value;
 
     const TOKEN: &str = "RV-42-123456";
@@ -682,7 +574,33 @@ mod tests {
         ]
     }
 
+    /// The answer to `user` when the step expects nothing in particular.
     fn ask(step_path: &str, seed: u64, user: &str, shape: ResponseShape) -> String {
+        ask_expecting(step_path, seed, user, shape, &Expect::default())
+    }
+
+    /// What an `ab.*` step declares: the run's token.
+    fn token_expected() -> Expect {
+        Expect {
+            ab_token: Some(TOKEN.to_owned()),
+            ..Expect::default()
+        }
+    }
+
+    fn ids_expected(ids: &[String]) -> Expect {
+        Expect {
+            ids: ids.to_vec(),
+            ..Expect::default()
+        }
+    }
+
+    fn ask_expecting(
+        step_path: &str,
+        seed: u64,
+        user: &str,
+        shape: ResponseShape,
+        expect: &Expect,
+    ) -> String {
         let messages = messages(user);
         let call = ChatCall {
             generation_id: "g1",
@@ -691,6 +609,7 @@ mod tests {
             temperature: 0.7,
             model: None,
             shape,
+            expect,
             seed,
             max_completion_tokens: None,
         };
@@ -777,19 +696,6 @@ mod tests {
     }
 
     #[test]
-    fn finds_ab_tokens() {
-        assert_eq!(
-            find_ab_token("a sign reading RV-7-336222 here"),
-            Some("RV-7-336222")
-        );
-        assert_eq!(find_ab_token("RV-1000-9183281"), Some("RV-1000-918328"));
-        assert_eq!(find_ab_token("RV--123456 RV-1-12345 RV-x-123456"), None);
-        assert_eq!(find_ab_token("RV-RV-3-654321"), Some("RV-3-654321"));
-        assert_eq!(find_ab_token("ünïcode RV-12-345678"), Some("RV-12-345678"));
-        assert_eq!(find_ab_token(""), None);
-    }
-
-    #[test]
     fn same_call_same_answer() {
         for shape in [
             ResponseShape::Text,
@@ -867,6 +773,7 @@ mod tests {
             temperature: 0.0,
             model: None,
             shape: ResponseShape::Text,
+            expect: &crate::backends::Expect::default(),
             seed: 0,
             max_completion_tokens: None,
         };
@@ -886,7 +793,13 @@ mod tests {
     #[test]
     fn text_is_four_to_six_plain_sentences_showing_the_token() {
         for seed in 0..30 {
-            let text = ask("p/text", seed, PROMPT, ResponseShape::Text);
+            let text = ask_expecting(
+                "p/text",
+                seed,
+                PROMPT,
+                ResponseShape::Text,
+                &token_expected(),
+            );
             let sentences = text.matches('.').count();
             assert!(
                 (4..=6).contains(&sentences),
@@ -901,7 +814,8 @@ mod tests {
             );
             cliche_free(&text);
         }
-        let plain = ask("p/text", 3, "Describe a quiet harbour", ResponseShape::Text);
+        // A token in a prompt that does not ask for it is not shown.
+        let plain = ask("p/text", 3, PROMPT, ResponseShape::Text);
         assert!(!plain.contains("RV-"), "a token appeared unasked: {plain}");
         assert!((4..=6).contains(&plain.matches('.').count()), "{plain}");
     }
@@ -924,14 +838,20 @@ mod tests {
     #[test]
     fn concept_list_echoes_the_concepts_asked_about() {
         let prompt = "Concepts (JSON array):\n[\"a fox\", \"dusk\"]\n\nThe viewer dislikes (JSON array):\n[\"horror\"]";
-        let answer = ask(
+        let concepts = vec!["a fox".to_owned(), "dusk".to_owned()];
+        let answer = ask_expecting(
             "pipeline/preprompt.filter_concepts/dislike_rewrite",
             1,
             prompt,
             ResponseShape::Json {
                 schema: "preprompt.concept_list",
             },
+            &Expect {
+                concepts: concepts.clone(),
+                ..Expect::default()
+            },
         );
+        assert_eq!(crate::answers::parse_concept_list(&answer, 2), Ok(concepts));
         assert_eq!(answer, "{\"concepts\":[\"a fox\",\"dusk\"]}");
     }
 
@@ -951,13 +871,14 @@ mod tests {
             "Write the final prompt. Avoid cinematic, epic, stunning, masterpiece. Token: {TOKEN}"
         );
         for seed in 0..30 {
-            let line = ask(
+            let line = ask_expecting(
                 "p/final",
                 seed,
                 &prompt,
                 ResponseShape::Line {
                     format: Some("ab.final_prompt"),
                 },
+                &token_expected(),
             );
             assert!(!line.contains('\n'), "{line}");
             cliche_free(&line);
@@ -1012,13 +933,14 @@ mod tests {
             "text_in_scene",
         ];
         for seed in 0..30 {
-            let text = ask(
+            let text = ask_expecting(
                 "p/spec",
                 seed,
                 PROMPT,
                 ResponseShape::Json {
                     schema: "ab.scene_spec",
                 },
+                &token_expected(),
             );
             assert!(
                 text.trim_start().starts_with('{') && !text.contains("```"),
@@ -1115,6 +1037,7 @@ mod tests {
                         temperature: 0.0,
                         model: None,
                         shape: ResponseShape::Text,
+                        expect: &crate::backends::Expect::default(),
                         seed: 0,
                         max_completion_tokens: None,
                     };
@@ -1177,14 +1100,20 @@ mod tests {
         let cards: Vec<IdeaCard> = ids
             .iter()
             .map(|id| {
-                let text = ask(&format!("p/idea_{id}"), seed, &idea_prompt(id), IDEA_CARD);
+                let text = ask_expecting(
+                    &format!("p/idea_{id}"),
+                    seed,
+                    &idea_prompt(id),
+                    IDEA_CARD,
+                    &ids_expected(std::slice::from_ref(id)),
+                );
                 parse_idea_card(&text, id).expect("offline idea card")
             })
             .collect();
         idea_cards_json(&cards)
     }
 
-    use crate::stages::blackbox::scoring::{
+    use crate::answers::{
         idea_cards_json, idea_ids, parse_idea_card, parse_judge_scores, IdeaCard,
     };
 
@@ -1193,7 +1122,13 @@ mod tests {
         let mut echoed = 0;
         for seed in 0..30 {
             for id in ["A", "C", "AB"] {
-                let text = ask("p/idea", seed, &idea_prompt(id), IDEA_CARD);
+                let text = ask_expecting(
+                    "p/idea",
+                    seed,
+                    &idea_prompt(id),
+                    IDEA_CARD,
+                    &ids_expected(&[id.to_owned()]),
+                );
                 assert!(
                     text.trim_start().starts_with('{') && !text.contains("```"),
                     "{text}"
@@ -1273,59 +1208,37 @@ mod tests {
     }
 
     #[test]
-    fn judge_scores_cover_the_embedded_cards() {
+    fn judge_scores_cover_the_expected_ids_in_order() {
         for (n, seed) in [(1, 0), (6, 1), (6, 2), (28, 3)] {
             let ids = idea_ids(n);
             let prompt = judge_prompt(&offline_cards(&ids, seed));
-            let text = ask("p/judge", seed, &prompt, JUDGE);
+            let text = ask_expecting("p/judge", seed, &prompt, JUDGE, &ids_expected(&ids));
             let scores = parse_judge_scores(&text, &ids).unwrap_or_else(|e| panic!("{e}"));
             let got: Vec<&str> = scores.iter().map(|(id, _)| id.as_str()).collect();
             assert_eq!(got, ids.iter().map(String::as_str).collect::<Vec<_>>());
             assert!(scores.iter().all(|(_, s)| (40..=95).contains(s)), "{text}");
-            assert!(
-                text.starts_with("{\"scores\":[{\"id\":\"A\",\"score\":"),
-                "{text}"
-            );
         }
+        // The declared order is the answer's order (a refine judge sees shuffled candidates).
+        let shuffled: Vec<String> = ["C", "A", "B"].map(str::to_owned).to_vec();
+        let text = ask_expecting("p/judge", 1, "Score these", JUDGE, &ids_expected(&shuffled));
+        let scores = parse_judge_scores(&text, &shuffled).unwrap_or_else(|e| panic!("{e}"));
+        let got: Vec<&str> = scores.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(got, ["C", "A", "B"]);
         // Scores vary between seeds.
         let ids = idea_ids(6);
         let prompt = judge_prompt(&offline_cards(&ids, 0));
         let answers: std::collections::BTreeSet<String> = (0..10)
-            .map(|seed| ask("p/judge", seed, &prompt, JUDGE))
+            .map(|seed| ask_expecting("p/judge", seed, &prompt, JUDGE, &ids_expected(&ids)))
             .collect();
         assert!(answers.len() > 5, "{answers:?}");
     }
 
     #[test]
-    fn judge_scores_fall_back_to_the_ids_in_the_prompt() {
-        // A bare list of cards (no `ideas` key): every id but the answer example's.
-        let cards = r#"[{"id": "B", "hook": "x"}, {"id" : "C"}, {"id": "B"}]"#;
+    fn judge_scores_ignore_ids_the_step_did_not_declare() {
+        // Ids in the prompt text are not read: nothing declared, nothing scored.
+        let cards = r#"{"ideas": [{"id": "B", "hook": "x"}, {"id": "C"}]}"#;
         let text = ask("p/judge", 1, &judge_prompt(cards), JUDGE);
-        let ids = vec!["B".to_string(), "C".to_string()];
-        assert_eq!(
-            parse_judge_scores(&text, &ids).map(|s| s.len()),
-            Ok(2),
-            "{text}"
-        );
-        // Nothing to judge: an empty list.
-        let text = ask("p/judge", 1, "Score these: none", JUDGE);
         assert_eq!(text, r#"{"scores":[]}"#);
-    }
-
-    #[test]
-    fn finds_ids_like_the_regex() {
-        let found: Vec<&str> =
-            id_matches(r#"{"id":"A"} "id" :  "AB", "id":"a" "id": "A1" "id":"" id:"Q" "id":"Z""#)
-                .into_iter()
-                .map(|(id, _)| id)
-                .collect();
-        assert_eq!(found, ["A", "AB", "Z"]);
-        assert_eq!(
-            judged_ids(r#"{"scores":[{"id":"A","score":0}]}"#),
-            Vec::<String>::new()
-        );
-        let embedded = "cards: {\n  \"ideas\": [\n    {\"id\": \"B\"},\n    {\"id\": \"A\"}\n  ]\n} then {\"id\":\"Q\"}";
-        assert_eq!(judged_ids(embedded), ["B", "A"]);
     }
 
     #[test]

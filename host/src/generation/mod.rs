@@ -41,7 +41,9 @@ use crate::cost::{Cost, Prices, RunUsage};
 use crate::data::profile::{parse_profile, Profile};
 use crate::errors::error_chain;
 use crate::pipeline::{self, RunState};
-use crate::stages::{self, CompileError, CompiledPipeline, PipelineInputs, Registry, RunData};
+use crate::stages::{
+    self, keys, CompileError, CompiledPipeline, PipelineInputs, Registry, RunData,
+};
 use plugin_api::concepts::CategoriesTable;
 
 pub use title::{check_title, generate_title, make_unique, TitleOutcome};
@@ -153,12 +155,12 @@ pub fn compile_run(
     data: Arc<RunData>,
 ) -> Result<CompiledPipeline, CompileError> {
     let mut initial_outputs = vec![
-        "prompt_inputs".to_owned(),
-        "preferences_guidance".to_owned(),
-        "dislikes".to_owned(),
+        keys::PROMPT_INPUTS.to_owned(),
+        keys::PREFERENCES_GUIDANCE.to_owned(),
+        keys::DISLIKES.to_owned(),
     ];
     if !data.prompt_context.is_empty() {
-        initial_outputs.push("context_guidance".to_owned());
+        initial_outputs.push(keys::CONTEXT_GUIDANCE.to_owned());
     }
     let inputs = PipelineInputs {
         plan: &config.prompt.plan,
@@ -385,7 +387,7 @@ pub fn run_generation(
     record
         .state
         .outputs
-        .insert("prompt_inputs".into(), prompt_inputs(&config));
+        .insert(keys::PROMPT_INPUTS.into(), prompt_inputs(&config));
     let result = run_phases(&config, request, backends, &paths, &mut record, &log);
     let error = result.err().map(|failure| {
         log(&format!(
@@ -507,14 +509,14 @@ fn run_phases(
         .map_err(|message| PhaseError::new("context_injection", "context", message))?;
     let outputs = &mut record.state.outputs;
     outputs.insert(
-        "preferences_guidance".into(),
+        keys::PREFERENCES_GUIDANCE.into(),
         json!(data.preferences_guidance),
     );
-    outputs.insert("dislikes".into(), json!(data.dislikes));
+    outputs.insert(keys::DISLIKES.into(), json!(data.dislikes));
     let mut system_prompt = pipeline::SYSTEM_PROMPT.trim_end().to_owned();
     if let Some(context) = &context {
         if !context.guidance.is_empty() {
-            outputs.insert("context_guidance".into(), json!(context.guidance));
+            outputs.insert(keys::CONTEXT_GUIDANCE.into(), json!(context.guidance));
             if crate::context::location_includes_system(config.context.injection_location) {
                 system_prompt.push_str("\n\n");
                 system_prompt.push_str(&context.guidance);
@@ -554,7 +556,7 @@ fn run_phases(
     })?;
 
     // 3. Capture.
-    let final_prompt = match record.state.outputs.get("image_prompt") {
+    let final_prompt = match record.state.outputs.get(keys::IMAGE_PROMPT) {
         Some(Value::String(text)) if !text.trim().is_empty() => text.trim_end().to_owned(),
         _ => {
             return Err(PhaseError::new(
@@ -660,7 +662,7 @@ fn run_phases(
     let concepts = record
         .state
         .outputs
-        .get("selected_concepts")
+        .get(keys::SELECTED_CONCEPTS)
         .cloned()
         .unwrap_or_else(|| json!([]));
     append_row(
@@ -726,7 +728,7 @@ fn transcript(
         record
             .state
             .outputs
-            .get("selected_concepts")
+            .get(keys::SELECTED_CONCEPTS)
             .cloned()
             .unwrap_or_else(|| json!([])),
     );

@@ -5,7 +5,9 @@
 use minijinja::context;
 use serde::Serialize;
 
-use crate::backends::{CacheStatus, ChatCall, ChatMessage, ResponseShape, TextBackend, TokenUsage};
+use crate::backends::{
+    CacheStatus, ChatCall, ChatMessage, Expect, ResponseShape, TextBackend, TokenUsage,
+};
 use crate::cost::RunUsage;
 
 const ATTEMPTS: usize = 3;
@@ -88,6 +90,7 @@ pub fn generate_title(
                 shape: ResponseShape::Line {
                     format: Some("title"),
                 },
+                expect: &Expect::default(),
                 seed,
                 max_completion_tokens: None,
             })

@@ -11,11 +11,13 @@ pub mod engine;
 pub mod node;
 pub mod stage_blocks;
 pub mod stage_config;
+pub mod state;
 
-pub use engine::{execute, usage_of, validate, EngineError, RunState, StepRecord};
-pub use node::{ActionFn, ActionStep, Block, ChatStep, MergeMode, Node, PromptFn};
+pub use engine::{execute, validate, EngineError};
+pub use node::{ActionFn, ActionStep, Block, ChatStep, ExpectFn, MergeMode, Node, PromptFn};
 pub use stage_blocks::{action_stage_block, chat_stage_block};
 pub use stage_config::{StageConfig, StageConfigError};
+pub use state::{usage_of, RunState, StepRecord};
 
 /// The persona every conversation starts with (the system message).
 pub const SYSTEM_PROMPT: &str = include_str!("../prompts/system.txt");

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::backends::ResponseShape;
+use crate::backends::{Expect, ResponseShape};
 
-use super::engine::RunState;
+use super::state::RunState;
 
 /// What a finished node adds to its parent's conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -24,6 +24,9 @@ pub enum MergeMode {
 /// Renders a chat step's prompt from the run's state (earlier outputs), at run time.
 pub type PromptFn = Arc<dyn Fn(&RunState) -> Result<String, String> + Send + Sync>;
 
+/// What a chat step's answer must carry, from the same run state its prompt is built from.
+pub type ExpectFn = Arc<dyn Fn(&RunState) -> Result<Expect, String> + Send + Sync>;
+
 /// An action's code; its return value is recorded and, with a capture key, stored in the outputs.
 pub type ActionFn = Arc<dyn Fn(&mut RunState) -> Result<Value, String> + Send + Sync>;
 
@@ -39,6 +42,9 @@ pub struct ChatStep {
     pub params: Map<String, Value>,
     pub meta: Map<String, Value>,
     pub shape: ResponseShape,
+    /// What the answer must carry (the ids, token or concepts the prompt shows); `None` when
+    /// the prompt asks for nothing specific.
+    pub expect: Option<ExpectFn>,
     pub allow_empty_prompt: bool,
     pub allow_empty_response: bool,
 }
@@ -55,6 +61,7 @@ impl ChatStep {
             params: Map::new(),
             meta: Map::new(),
             shape,
+            expect: None,
             allow_empty_prompt: false,
             allow_empty_response: false,
         }

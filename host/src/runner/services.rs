@@ -13,7 +13,7 @@ use plugin_api::{ChatRequest, ChatResponse, LogLevel, RunOutcome};
 use serde_json::Value;
 
 use crate::artifacts::LogFile;
-use crate::backends::{CacheStatus, ChatCall, ResponseShape};
+use crate::backends::{CacheStatus, ChatCall, Expect, ResponseShape};
 use crate::cost::RunUsage;
 use crate::errors::error_chain;
 use crate::generation::{self, Backends, GenerationRequest, TitleSlot};
@@ -151,6 +151,7 @@ impl ServiceProvider for HostServices {
                 temperature: request.temperature.unwrap_or(0.7),
                 model: None,
                 shape: ResponseShape::Text,
+                expect: &Expect::default(),
                 seed: run.seed,
                 max_completion_tokens: None,
             })

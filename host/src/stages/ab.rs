@@ -8,15 +8,10 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::keys::{AB_SCENE_DRAFT, AB_SCENE_REFINED, AB_SCENE_SPEC, AB_TOKEN};
 use super::{StageBuild, StageDef, StageIo, StageKind};
-use crate::backends::ResponseShape;
+use crate::backends::{Expect, ResponseShape};
 use crate::pipeline::{action_stage_block, chat_stage_block, Block, ChatStep, PromptFn, RunState};
-
-/// Output keys the A/B stages read and write.
-pub const TOKEN: &str = "ab_random_token";
-pub const DRAFT: &str = "ab_scene_draft";
-pub const REFINED: &str = "ab_scene_refined";
-pub const SCENE_SPEC: &str = "ab_scene_spec_json";
 
 /// One A/B chat stage, as data.
 struct ChatStage {
@@ -38,8 +33,8 @@ const CHAT_STAGES: &[ChatStage] = &[
         doc: "Draft a 4-6 sentence scene that shows the A/B token as visible text",
         template: "ab/scene_draft",
         temperature: 0.85,
-        io: StageIo { requires: &[TOKEN], provides: &[], captures: &[DRAFT] },
-        capture: Some(DRAFT),
+        io: StageIo { requires: &[AB_TOKEN], provides: &[], captures: &[AB_SCENE_DRAFT] },
+        capture: Some(AB_SCENE_DRAFT),
         shape: ResponseShape::Text,
         values: token_only,
     },
@@ -48,8 +43,8 @@ const CHAT_STAGES: &[ChatStage] = &[
         doc: "Refine the draft with a minimal instruction",
         template: "ab/scene_refine_no_block",
         temperature: 0.75,
-        io: StageIo { requires: &[TOKEN, DRAFT], provides: &[], captures: &[REFINED] },
-        capture: Some(REFINED),
+        io: StageIo { requires: &[AB_TOKEN, AB_SCENE_DRAFT], provides: &[], captures: &[AB_SCENE_REFINED] },
+        capture: Some(AB_SCENE_REFINED),
         shape: ResponseShape::Text,
         values: token_only,
     },
@@ -58,8 +53,8 @@ const CHAT_STAGES: &[ChatStage] = &[
         doc: "Refine the draft through the refinement-block checklist",
         template: "ab/scene_refine_with_block",
         temperature: 0.75,
-        io: StageIo { requires: &[TOKEN, DRAFT], provides: &[], captures: &[REFINED] },
-        capture: Some(REFINED),
+        io: StageIo { requires: &[AB_TOKEN, AB_SCENE_DRAFT], provides: &[], captures: &[AB_SCENE_REFINED] },
+        capture: Some(AB_SCENE_REFINED),
         shape: ResponseShape::Text,
         values: token_only,
     },
@@ -68,8 +63,8 @@ const CHAT_STAGES: &[ChatStage] = &[
         doc: "Turn the draft into a SceneSpec JSON object (raw text passed on; the analysis judges it)",
         template: "ab/scene_spec_json",
         temperature: 0.55,
-        io: StageIo { requires: &[TOKEN, DRAFT], provides: &[], captures: &[SCENE_SPEC] },
-        capture: Some(SCENE_SPEC),
+        io: StageIo { requires: &[AB_TOKEN, AB_SCENE_DRAFT], provides: &[], captures: &[AB_SCENE_SPEC] },
+        capture: Some(AB_SCENE_SPEC),
         shape: ResponseShape::Json { schema: "ab.scene_spec" },
         values: token_only,
     },
@@ -78,13 +73,13 @@ const CHAT_STAGES: &[ChatStage] = &[
         doc: "Condense the refined scene into the strict one-line prompt",
         template: "ab/final_prompt_format",
         temperature: 0.6,
-        io: StageIo { requires: &[TOKEN, REFINED], provides: &[], captures: &[] },
+        io: StageIo { requires: &[AB_TOKEN, AB_SCENE_REFINED], provides: &[], captures: &[] },
         capture: None,
         shape: ResponseShape::Line { format: Some("ab.final_prompt") },
         values: |state| {
             Ok(serde_json::json!({
-                "token": state.output_text(TOKEN)?,
-                "scene": state.output_text(REFINED)?,
+                "token": state.output_text(AB_TOKEN)?,
+                "scene": state.output_text(AB_SCENE_REFINED)?,
             }))
         },
     },
@@ -93,20 +88,20 @@ const CHAT_STAGES: &[ChatStage] = &[
         doc: "Condense the SceneSpec into the strict one-line prompt",
         template: "ab/final_prompt_format_from_scenespec",
         temperature: 0.55,
-        io: StageIo { requires: &[TOKEN, SCENE_SPEC], provides: &[], captures: &[] },
+        io: StageIo { requires: &[AB_TOKEN, AB_SCENE_SPEC], provides: &[], captures: &[] },
         capture: None,
         shape: ResponseShape::Line { format: Some("ab.final_prompt") },
         values: |state| {
             Ok(serde_json::json!({
-                "token": state.output_text(TOKEN)?,
-                "scene_spec": state.output_text(SCENE_SPEC)?,
+                "token": state.output_text(AB_TOKEN)?,
+                "scene_spec": state.output_text(AB_SCENE_SPEC)?,
             }))
         },
     },
 ];
 
 fn token_only(state: &RunState) -> Result<Value, String> {
-    Ok(serde_json::json!({ "token": state.output_text(TOKEN)? }))
+    Ok(serde_json::json!({ "token": state.output_text(AB_TOKEN)? }))
 }
 
 /// Every A/B stage.
@@ -115,7 +110,7 @@ pub fn stages() -> Vec<StageDef> {
         id: "ab.random_token",
         kind: StageKind::Action,
         doc: "Compute the run's token `RV-<seed>-<6 digits>` (the plan's token, by the shared helper)",
-        io: StageIo { requires: &[], provides: &[], captures: &[TOKEN] },
+        io: StageIo { requires: &[], provides: &[], captures: &[AB_TOKEN] },
         build: build_random_token,
     }];
     stages.extend(CHAT_STAGES.iter().map(|stage| StageDef {
@@ -131,7 +126,11 @@ pub fn stages() -> Vec<StageDef> {
 fn build_random_token(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
     let action =
         Arc::new(|state: &mut RunState| Ok(Value::String(plugin_api::token::ab_token(state.seed))));
-    Ok(action_stage_block(build.instance_id, action, Some(TOKEN)))
+    Ok(action_stage_block(
+        build.instance_id,
+        action,
+        Some(AB_TOKEN),
+    ))
 }
 
 fn build_chat_stage(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
@@ -150,6 +149,13 @@ fn build_chat_stage(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
         Arc::new(move |state: &RunState| crate::prompts::render(template, values(state)?));
     let mut step = ChatStep::new("draft", temperature, stage.shape, prompt);
     step.capture_key = stage.capture.map(str::to_owned);
+    // Every A/B template shows the token and asks for it in the answer.
+    step.expect = Some(Arc::new(|state: &RunState| {
+        Ok(Expect {
+            ab_token: Some(state.output_text(AB_TOKEN)?.to_owned()),
+            ..Expect::default()
+        })
+    }));
     Ok(chat_stage_block(build.instance_id, step))
 }
 
@@ -160,7 +166,7 @@ mod tests {
     #[test]
     fn every_chat_stage_template_renders_from_its_inputs() {
         let mut state = RunState::default();
-        for key in [TOKEN, DRAFT, REFINED, SCENE_SPEC] {
+        for key in [AB_TOKEN, AB_SCENE_DRAFT, AB_SCENE_REFINED, AB_SCENE_SPEC] {
             state
                 .outputs
                 .insert(key.into(), Value::String(format!("<{key}>")));

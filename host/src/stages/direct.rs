@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use minijinja::context;
 
+use super::keys::{PREFERENCES_GUIDANCE, SELECTED_CONCEPTS};
 use super::profile_source::selected_concepts;
 use super::{StageBuild, StageDef, StageIo, StageKind};
 use crate::backends::ResponseShape;
@@ -17,7 +18,7 @@ pub fn stages() -> Vec<StageDef> {
         kind: StageKind::Chat,
         doc: "One final prompt straight from the concepts and the raw profile",
         io: StageIo {
-            requires: &["selected_concepts"],
+            requires: &[SELECTED_CONCEPTS],
             provides: &[],
             captures: &[],
         },
@@ -32,7 +33,7 @@ fn build(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
     let prompt: PromptFn = Arc::new(|state: &RunState| {
         crate::prompts::render(
             "direct/image_prompt_creation",
-            context! { concepts => selected_concepts(state)?, profile => state.output_text("preferences_guidance")? },
+            context! { concepts => selected_concepts(state)?, profile => state.output_text(PREFERENCES_GUIDANCE)? },
         )
     });
     Ok(chat_stage_block(

@@ -5,20 +5,16 @@
 use std::sync::Arc;
 
 use minijinja::context;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::json_answer::extract_json;
+use super::keys::{CONCEPT_FILTER_LOG, DISLIKE_REWRITE_RAW, SELECTED_CONCEPTS};
 use super::profile_source::selected_concepts;
 use super::{StageBuild, StageDef, StageIo, StageKind};
-use crate::backends::ResponseShape;
+use crate::answers::parse_concept_list;
+use crate::backends::{Expect, ResponseShape};
 use crate::pipeline::{
     action_stage_block, ActionStep, Block, ChatStep, MergeMode, Node, PromptFn, RunState,
 };
-
-const SELECTED: &str = "selected_concepts";
-const FILTER_LOG: &str = "concept_filter_log";
-/// Where the dislike rewrite's raw answer is captured for the `apply` action.
-const REWRITE_RAW: &str = "preprompt.filter_concepts.dislike_rewrite";
 
 /// The concept stages.
 pub fn stages() -> Vec<StageDef> {
@@ -30,7 +26,7 @@ pub fn stages() -> Vec<StageDef> {
                 "Choose the run's concepts: random (one per category group), fixed, or from a file",
             io: StageIo {
                 requires: &[],
-                provides: &[SELECTED],
+                provides: &[SELECTED_CONCEPTS],
                 captures: &[],
             },
             build: build_select,
@@ -41,8 +37,8 @@ pub fn stages() -> Vec<StageDef> {
             doc:
                 "Rewrite concepts that clash with the profile's dislikes (filter `dislike_rewrite`)",
             io: StageIo {
-                requires: &[SELECTED],
-                provides: &[SELECTED, FILTER_LOG],
+                requires: &[SELECTED_CONCEPTS],
+                provides: &[SELECTED_CONCEPTS, CONCEPT_FILTER_LOG],
                 captures: &[],
             },
             build: build_filter,
@@ -109,7 +105,9 @@ fn build_select(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
         if chosen.is_empty() {
             return Err("no concepts were selected".to_owned());
         }
-        state.outputs.insert(SELECTED.into(), json!(chosen));
+        state
+            .outputs
+            .insert(SELECTED_CONCEPTS.into(), json!(chosen));
         Ok(json!({"strategy": strategy, "file_path": file_path, "selected_concepts": chosen}))
     });
     Ok(action_stage_block(build.instance_id, action, None))
@@ -164,7 +162,13 @@ fn build_filter(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
             prompt,
         );
         step.merge = MergeMode::None;
-        step.capture_key = Some(REWRITE_RAW.to_owned());
+        step.capture_key = Some(DISLIKE_REWRITE_RAW.to_owned());
+        step.expect = Some(Arc::new(|state: &RunState| {
+            Ok(Expect {
+                concepts: selected_concepts(state)?,
+                ..Expect::default()
+            })
+        }));
         nodes.push(Node::Chat(step));
     }
     let apply = Arc::new(move |state: &mut RunState| {
@@ -174,7 +178,7 @@ fn build_filter(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
         let mut output = input.clone();
         match (run_rewrite, skip_reason) {
             (true, _) => {
-                let raw = state.output_text(REWRITE_RAW)?.to_owned();
+                let raw = state.output_text(DISLIKE_REWRITE_RAW)?.to_owned();
                 // An unusable rewrite fails the step: going on with the unfiltered concepts
                 // would hide that the filter never ran.
                 output = parse_concept_list(&raw, input.len())
@@ -188,8 +192,10 @@ fn build_filter(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
             }
         }
         log["output"] = json!(output);
-        state.outputs.insert(SELECTED.into(), json!(output));
-        state.outputs.insert(FILTER_LOG.into(), log.clone());
+        state
+            .outputs
+            .insert(SELECTED_CONCEPTS.into(), json!(output));
+        state.outputs.insert(CONCEPT_FILTER_LOG.into(), log.clone());
         Ok(log)
     });
     nodes.push(Node::Action(ActionStep {
@@ -204,45 +210,14 @@ fn build_filter(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
     Ok(block)
 }
 
-/// The rewritten list: `{"concepts": [...]}` (what the prompt asks for, an object so that JSON
-/// mode can ask for it) or a bare array, of `expected` non-empty strings, found inside a code
-/// fence when there is one ([`extract_json`]).
-pub fn parse_concept_list(raw: &str, expected: usize) -> Result<Vec<String>, String> {
-    const SHAPE: &str = "not `{\"concepts\": [...]}` nor a JSON array";
-    let value: Value = serde_json::from_str(extract_json(raw).trim())
-        .map_err(|e| format!("the rewrite is {SHAPE}: {e}"))?;
-    let items = match &value {
-        Value::Array(items) => items,
-        Value::Object(map) => match map.get("concepts") {
-            Some(Value::Array(items)) => items,
-            _ => return Err(format!("the rewrite is {SHAPE}: no `concepts` list")),
-        },
-        _ => return Err(format!("the rewrite is {SHAPE}")),
-    };
-    let concepts: Vec<String> = items
-        .iter()
-        .map(|item| {
-            item.as_str()
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-        })
-        .collect::<Option<_>>()
-        .ok_or("the rewrite holds something other than non-empty strings")?;
-    if concepts.len() != expected {
-        return Err(format!(
-            "the rewrite has {} concepts, expected {expected}",
-            concepts.len()
-        ));
-    }
-    Ok(concepts)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::answers::*;
     use crate::config::{OutputConfig, StageConfigs, StagesConfig};
     use crate::pipeline::StageConfig;
     use crate::stages::{PipelineInputs, RunData};
+    use serde_json::Value;
 
     const CATEGORIES: &str = "Subject Matter,Narrative,Mood,Composition,Perspective,Style,Time Period_Context,Color Scheme\n\
         a fox,a chase,calm,centered,aerial,ink,1920s,teal\n\
@@ -376,5 +351,14 @@ mod tests {
         ] {
             assert!(parse_concept_list(raw, expected).is_err(), "{raw}");
         }
+    }
+
+    #[test]
+    fn concept_list_sample_round_trips() {
+        let concepts = vec!["a fox".to_owned(), "dusk \"blue\"".to_owned()];
+        assert_eq!(
+            parse_concept_list(&concept_list_sample(&concepts), 2),
+            Ok(concepts)
+        );
     }
 }

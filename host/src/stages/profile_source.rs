@@ -5,6 +5,7 @@
 use minijinja::context;
 use serde_json::Value;
 
+use super::keys::{DISLIKES, GENERATOR_PROFILE_HINTS, PREFERENCES_GUIDANCE, SELECTED_CONCEPTS};
 use crate::pipeline::{RunState, StageConfig};
 
 /// A profile source knob's value.
@@ -49,10 +50,10 @@ impl ProfileSource {
     pub fn text(self, state: &RunState) -> Result<String, String> {
         match self {
             ProfileSource::None => Ok(String::new()),
-            ProfileSource::Raw => Ok(state.output_text("preferences_guidance")?.to_owned()),
+            ProfileSource::Raw => Ok(state.output_text(PREFERENCES_GUIDANCE)?.to_owned()),
             ProfileSource::GeneratorHints => hints(state),
             ProfileSource::GeneratorHintsPlusDislikes => {
-                let dislikes: Vec<&str> = match state.outputs.get("dislikes") {
+                let dislikes: Vec<&str> = match state.outputs.get(DISLIKES) {
                     Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
                     _ => Vec::new(),
                 };
@@ -66,7 +67,7 @@ impl ProfileSource {
 }
 
 fn hints(state: &RunState) -> Result<String, String> {
-    let text = state.output_text("generator_profile_hints")?.trim();
+    let text = state.output_text(GENERATOR_PROFILE_HINTS)?.trim();
     if text.is_empty() {
         return Err("`generator_profile_hints` is empty".to_owned());
     }
@@ -75,7 +76,7 @@ fn hints(state: &RunState) -> Result<String, String> {
 
 /// The selected concepts in the run's outputs.
 pub fn selected_concepts(state: &RunState) -> Result<Vec<String>, String> {
-    match state.outputs.get("selected_concepts") {
+    match state.outputs.get(SELECTED_CONCEPTS) {
         Some(Value::Array(items)) => Ok(items
             .iter()
             .filter_map(Value::as_str)

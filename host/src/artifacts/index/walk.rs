@@ -1,6 +1,6 @@
-//! Listing one artifacts store: which files the index reads (picked by name anywhere under the
-//! store) in the order a depth-first walk with entries sorted by name meets them, and the walk's
-//! errors. Symbolic links are not followed.
+//! Listing one artifacts store: which files the index reads ([`Found`], picked by name anywhere
+//! under the store) in the order a depth-first walk with entries sorted by name meets them, and
+//! the walk's errors. Symbolic links are not followed.
 //!
 //! A refresh may pass the listings it kept last time ([`Listing`], keyed by the directory's path
 //! below the store). A directory whose stamp did not change is not read again: creating,
@@ -15,15 +15,63 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::cache::{Stamp, Trust};
-use super::{
-    warning, Found, IndexWarning, Store, GENERATIONS_FILES, RUNS_INDEX_FILE, TITLES_MANIFEST_FILE,
-};
-use crate::artifacts::plan_files::PLAN_FILE;
+use super::files::{GENERATIONS_FILES, PLAN_FILE, RUNS_INDEX_FILE, TITLES_MANIFEST_FILE};
+use super::report::{warning, IndexWarning};
+use super::stamp::{Stamp, Trust};
+use super::store::Store;
+
+/// The files of interest in one store (or part of it), in walk order.
+#[derive(Debug, Default)]
+pub(super) struct Found {
+    pub plans: Vec<PathBuf>,
+    pub runs_indexes: Vec<PathBuf>,
+    pub manifests: Vec<PathBuf>,
+    pub generations: Vec<PathBuf>,
+}
+
+impl Found {
+    /// Plans, runs indexes, manifests, generations CSVs.
+    pub(super) fn lists(&self) -> [&Vec<PathBuf>; 4] {
+        [
+            &self.plans,
+            &self.runs_indexes,
+            &self.manifests,
+            &self.generations,
+        ]
+    }
+
+    pub(super) fn lists_mut(&mut self) -> [&mut Vec<PathBuf>; 4] {
+        [
+            &mut self.plans,
+            &mut self.runs_indexes,
+            &mut self.manifests,
+            &mut self.generations,
+        ]
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.plans.len() + self.runs_indexes.len() + self.manifests.len() + self.generations.len()
+    }
+
+    /// Appends `other`'s files; [`Found::sort`] then restores walk order.
+    pub(super) fn extend(&mut self, other: &Found) {
+        self.plans.extend_from_slice(&other.plans);
+        self.runs_indexes.extend_from_slice(&other.runs_indexes);
+        self.manifests.extend_from_slice(&other.manifests);
+        self.generations.extend_from_slice(&other.generations);
+    }
+
+    /// Walk order: a sorted depth-first walk meets paths in the order of their components.
+    pub(super) fn sort(&mut self) {
+        for list in self.lists_mut() {
+            list.sort();
+        }
+    }
+}
 
 /// What a kept directory entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,7 +1,10 @@
 //! The black-box stages (reference §2.2): idea cards generated in parallel from the concepts,
 //! judged, selected (with a novelty penalty and exploration), and turned into the final prompt.
-//! The pure parts (parsing, novelty, selection) are in `scoring`.
+//! The pure rules are in `scoring` (parsing, selection) and `novelty` (the motif summary and
+//! penalty); this module builds the steps, declares what each answer must carry and records
+//! `blackbox_scoring`.
 
+pub mod novelty;
 pub mod scoring;
 
 use std::sync::Arc;
@@ -9,24 +12,19 @@ use std::sync::Arc;
 use minijinja::context;
 use serde_json::{json, Map, Value};
 
-use self::scoring::{
-    idea_ids, parse_idea_card, parse_idea_cards, parse_judge_scores, IdeaCard, NoveltyConfig,
+use self::novelty::NoveltyConfig;
+use super::keys::{
+    self, BLACKBOX_SCORING, GENERATOR_PROFILE_HINTS, IDEA_CARDS, IDEA_SCORES, NOVELTY_SUMMARY,
+    PREFERENCES_GUIDANCE, SELECTED_CONCEPTS, SELECTED_IDEA_CARD,
 };
 use super::profile_source::{selected_concepts, ProfileSource};
 use super::{StageBuild, StageDef, StageIo, StageKind};
-use crate::backends::ResponseShape;
+use crate::answers::{idea_ids, parse_idea_card, parse_idea_cards, parse_judge_scores, IdeaCard};
+use crate::backends::{Expect, ResponseShape};
 use crate::pipeline::{
     action_stage_block, chat_stage_block, ActionStep, Block, ChatStep, MergeMode, Node, PromptFn,
     RunState, StageConfig,
 };
-
-const HINTS: &str = "generator_profile_hints";
-const CARDS: &str = "idea_cards_json";
-const SCORES: &str = "idea_scores_json";
-const SELECTED_CARD: &str = "selected_idea_card";
-/// Scoring facts gathered along the stages, for the transcript.
-const SCORING: &str = "blackbox_scoring";
-const NOVELTY_SUMMARY: &str = "blackbox.novelty_summary";
 
 /// The black-box stages, in plan order.
 pub fn stages() -> Vec<StageDef> {
@@ -35,42 +33,42 @@ pub fn stages() -> Vec<StageDef> {
             id: "blackbox.prepare",
             kind: StageKind::Action,
             doc: "Summarise recent prompts' motifs for the novelty penalty; default hints = the raw profile",
-            io: StageIo { requires: &[], provides: &[HINTS], captures: &[] },
+            io: StageIo { requires: &[], provides: &[GENERATOR_PROFILE_HINTS], captures: &[] },
             build: build_prepare,
         },
         StageDef {
             id: "blackbox.generator_profile_hints",
             kind: StageKind::Composite,
             doc: "Generator-safe profile hints: the raw profile, a hints file, or a model's abstraction",
-            io: StageIo { requires: &[], provides: &[], captures: &[HINTS] },
+            io: StageIo { requires: &[], provides: &[], captures: &[GENERATOR_PROFILE_HINTS] },
             build: build_hints,
         },
         StageDef {
             id: "blackbox.generate_idea_cards",
             kind: StageKind::Composite,
             doc: "Generate `num_ideas` idea cards in parallel (isolated calls), then assemble them",
-            io: StageIo { requires: &["selected_concepts"], provides: &[], captures: &[CARDS] },
+            io: StageIo { requires: &[SELECTED_CONCEPTS], provides: &[], captures: &[IDEA_CARDS] },
             build: build_idea_cards,
         },
         StageDef {
             id: "blackbox.idea_cards_judge_score",
             kind: StageKind::Chat,
             doc: "A strict judge scores every idea card 0-100",
-            io: StageIo { requires: &[CARDS], provides: &[], captures: &[SCORES] },
+            io: StageIo { requires: &[IDEA_CARDS], provides: &[], captures: &[IDEA_SCORES] },
             build: build_judge,
         },
         StageDef {
             id: "blackbox.select_idea_card",
             kind: StageKind::Action,
             doc: "Pick a card: novelty-penalised scores, exploit the best or explore the top quarter",
-            io: StageIo { requires: &[CARDS, SCORES], provides: &[SELECTED_CARD], captures: &[] },
+            io: StageIo { requires: &[IDEA_CARDS, IDEA_SCORES], provides: &[SELECTED_IDEA_CARD], captures: &[] },
             build: build_select,
         },
         StageDef {
             id: "blackbox.image_prompt_creation",
             kind: StageKind::Chat,
             doc: "Write the final image prompt from the selected idea card",
-            io: StageIo { requires: &[SELECTED_CARD], provides: &[], captures: &[] },
+            io: StageIo { requires: &[SELECTED_IDEA_CARD], provides: &[], captures: &[] },
             build: build_image_prompt,
         },
     ]
@@ -109,7 +107,7 @@ pub(crate) fn novelty_config(config: &mut StageConfig) -> Result<NoveltyConfig, 
 fn record_scoring(state: &mut RunState, facts: Value) {
     let scoring = state
         .outputs
-        .entry(SCORING.to_owned())
+        .entry(BLACKBOX_SCORING.to_owned())
         .or_insert_with(|| json!({}));
     if let (Value::Object(scoring), Value::Object(facts)) = (scoring, facts) {
         scoring.extend(facts);
@@ -129,12 +127,14 @@ fn build_prepare(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
         };
         // No history means no summary: select then warns that novelty could not be applied.
         let summary = if window.is_empty() {
-            scoring::novelty_summary_disabled(novelty.window)
+            novelty::novelty_summary_disabled(novelty.window)
         } else {
-            scoring::novelty_summary(&window, &novelty)
+            novelty::novelty_summary(&window, &novelty)
         };
-        let hints = state.output_text("preferences_guidance")?.to_owned();
-        state.outputs.insert(HINTS.into(), json!(hints));
+        let hints = state.output_text(PREFERENCES_GUIDANCE)?.to_owned();
+        state
+            .outputs
+            .insert(GENERATOR_PROFILE_HINTS.into(), json!(hints));
         state
             .outputs
             .insert(NOVELTY_SUMMARY.into(), summary.clone());
@@ -160,13 +160,17 @@ fn build_hints(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
     match mode.as_str() {
         "raw" => {
             let action = Arc::new(|state: &mut RunState| {
-                let text = state.output_text("preferences_guidance")?.trim().to_owned();
+                let text = state.output_text(PREFERENCES_GUIDANCE)?.trim().to_owned();
                 if text.is_empty() {
                     return Err("the profile is empty, so there are no hints to pass on".to_owned());
                 }
                 Ok(json!(text))
             });
-            Ok(action_stage_block(id, action, Some(HINTS)))
+            Ok(action_stage_block(
+                id,
+                action,
+                Some(GENERATOR_PROFILE_HINTS),
+            ))
         }
         "file" => {
             let Some(path) = hints_path else {
@@ -181,11 +185,15 @@ fn build_hints(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
             let hints = crate::data::profile::parse_generator_hints(&path, &text)
                 .map_err(|e| format!("`{path}`: {e}"))?;
             let action = Arc::new(move |_: &mut RunState| Ok(json!(hints)));
-            Ok(action_stage_block(id, action, Some(HINTS)))
+            Ok(action_stage_block(
+                id,
+                action,
+                Some(GENERATOR_PROFILE_HINTS),
+            ))
         }
         _ => {
             let prompt: PromptFn = Arc::new(|state: &RunState| {
-                let profile = state.output_text("preferences_guidance")?;
+                let profile = state.output_text(PREFERENCES_GUIDANCE)?;
                 if profile.trim().is_empty() {
                     return Err("the profile is empty, so there is nothing to abstract".to_owned());
                 }
@@ -199,7 +207,7 @@ fn build_hints(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
                 },
                 prompt,
             );
-            step.capture_key = Some(HINTS.to_owned());
+            step.capture_key = Some(GENERATOR_PROFILE_HINTS.to_owned());
             if let Some(model) = model {
                 step.params.insert("model".into(), json!(model));
             }
@@ -208,10 +216,6 @@ fn build_hints(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
             Ok(block)
         }
     }
-}
-
-fn card_key(id: &str) -> String {
-    format!("blackbox.idea_card.{id}.json")
 }
 
 fn build_idea_cards(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
@@ -254,7 +258,12 @@ fn build_idea_cards(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
             prompt,
         );
         step.merge = MergeMode::None;
-        step.capture_key = Some(card_key(id));
+        step.capture_key = Some(keys::idea_card(id));
+        let expected = Expect {
+            ids: vec![id.clone()],
+            ..Expect::default()
+        };
+        step.expect = Some(Arc::new(move |_: &RunState| Ok(expected.clone())));
         step.meta.insert("idea_id".into(), json!(id));
         if let Some(model) = &model {
             step.params.insert("model".into(), json!(model));
@@ -267,17 +276,15 @@ fn build_idea_cards(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
     let assemble = Arc::new(move |state: &mut RunState| {
         let cards = ids
             .iter()
-            .map(|id| parse_idea_card(state.output_text(&card_key(id))?, id))
+            .map(|id| parse_idea_card(state.output_text(&keys::idea_card(id))?, id))
             .collect::<Result<Vec<IdeaCard>, String>>()?;
-        let text =
-            serde_json::to_string_pretty(&json!({ "ideas": cards })).map_err(|e| e.to_string())?;
-        Ok(json!(text))
+        Ok(json!(crate::answers::idea_cards_json(&cards)))
     });
     let assemble = ActionStep {
         name: Some("assemble".to_owned()),
         action: assemble,
         merge: MergeMode::None,
-        capture_key: Some(CARDS.to_owned()),
+        capture_key: Some(IDEA_CARDS.to_owned()),
         meta: Map::new(),
     };
     let mut block = Block::new(
@@ -308,7 +315,7 @@ fn build_judge(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
                 context => context_text,
                 profile => source.text(state)?,
                 motifs => motifs,
-                cards => state.output_text(CARDS)?,
+                cards => state.output_text(IDEA_CARDS)?,
             },
         )
     });
@@ -320,7 +327,13 @@ fn build_judge(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
         },
         prompt,
     );
-    step.capture_key = Some(SCORES.to_owned());
+    step.capture_key = Some(IDEA_SCORES.to_owned());
+    step.expect = Some(Arc::new(|state: &RunState| {
+        Ok(Expect {
+            ids: crate::answers::idea_cards_ids(state.output_text(IDEA_CARDS)?),
+            ..Expect::default()
+        })
+    }));
     if let Some(model) = model {
         step.params.insert("model".into(), json!(model));
     }
@@ -335,24 +348,17 @@ fn build_select(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
     let num_ideas = config.get_int("num_ideas", 6, Some(1), None)? as usize;
     let novelty = novelty_config(config)?;
     let action = Arc::new(move |state: &mut RunState| {
-        let cards_value: Value = serde_json::from_str(state.output_text(CARDS)?)
+        let cards_value: Value = serde_json::from_str(state.output_text(IDEA_CARDS)?)
             .map_err(|e| format!("invalid_idea_cards_json: not JSON: {e}"))?;
         let cards = parse_idea_cards(&cards_value, num_ideas)?;
         let ids: Vec<String> = cards.iter().map(|card| card.id.clone()).collect();
-        let scores = parse_judge_scores(state.output_text(SCORES)?, &ids)?;
+        let scores = parse_judge_scores(state.output_text(IDEA_SCORES)?, &ids)?;
         let summary = state
             .outputs
             .get(NOVELTY_SUMMARY)
             .cloned()
             .unwrap_or(Value::Null);
-        let penalties: Vec<(String, i64, Value)> = cards
-            .iter()
-            .map(|card| {
-                let detail = scoring::novelty_penalty(card, &summary, &novelty);
-                let penalty = detail.get("penalty").and_then(Value::as_i64).unwrap_or(0);
-                (card.id.clone(), penalty, detail)
-            })
-            .collect();
+        let penalties = novelty::novelty_penalties(&cards, &summary, &novelty);
         let selection =
             scoring::select_candidate(&scores, &penalties, exploration_rate, state.seed);
         let card = cards
@@ -368,10 +374,7 @@ fn build_select(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
             .table
             .iter()
             .find(|row| row.id == selection.selected_id);
-        state.outputs.insert(
-            SELECTED_CARD.into(),
-            serde_json::to_value(card).map_err(|e| e.to_string())?,
-        );
+        state.put(SELECTED_IDEA_CARD, card)?;
         let mut facts = json!({
             "exploration_rate": exploration_rate,
             "exploration_roll": selection.roll,
@@ -402,17 +405,14 @@ pub(crate) fn image_prompt_step(build: &mut StageBuild<'_, '_>) -> Result<ChatSt
     let temperature = config.get_float("temperature", 0.8, Some(0.0), Some(2.0))?;
     let context_text = build.inputs.data.prompt_context.clone();
     let prompt: PromptFn = Arc::new(move |state: &RunState| {
-        let card = state
-            .outputs
-            .get(SELECTED_CARD)
-            .ok_or("missing required output `selected_idea_card`")?;
+        let card: IdeaCard = state.get(SELECTED_IDEA_CARD)?;
         crate::prompts::render(
             "blackbox/image_prompt",
             context! {
                 concepts => selected_concepts(state)?,
                 context => context_text,
                 profile => source.text(state)?,
-                card => serde_json::to_string_pretty(card).map_err(|e| e.to_string())?,
+                card => serde_json::to_string_pretty(&card).map_err(|e| e.to_string())?,
             },
         )
     });

@@ -2,8 +2,8 @@
 //! layout, the judges' candidate shuffle, aggregating the judges' scores, novelty per candidate,
 //! the sort key and its tie-breakers, choosing the next beams (exploit or explore, optionally
 //! one per parent beam first), best/worst feedback, the mutation directive of a candidate and the
-//! profile representations; plus the no-people guard of `postprompt.openai_format` (§2.2).
-//! The stage owns the config, the run's outputs and the records; this module owns the rules.
+//! profile representations. The stage owns the config, the run's outputs and the records; this
+//! module owns the rules (the no-people guard of `postprompt.openai_format` is `postprompt`'s).
 //!
 //! Every random choice draws from a generator derived from the run seed and a purpose label
 //! (DESIGN §7). Deliberate differences from the Python code:
@@ -14,8 +14,6 @@
 //!   `stable_hash_parts([seed, it, id]) % n` instead of a SHA-256 prefix.
 //! - `likes_dislikes` also shows the profile's `Loves:` section, just before `Likes:` (the Python
 //!   code dropped it; the Rust profile has a Loves column).
-//! - The no-people guard matches whole words (`no` then the noun), where Python matched
-//!   substrings, so "piano body" no longer counts as "no body".
 
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
@@ -25,7 +23,8 @@ use plugin_api::seed::{derive_rng, shuffle, unit_f64};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::stages::blackbox::scoring::{idea_ids, novelty_penalty_for_text, NoveltyConfig};
+use crate::answers::idea_ids;
+use crate::stages::blackbox::novelty::{novelty_penalty_for_text, NoveltyConfig};
 
 /// Shown for an empty profile representation.
 pub const NONE_TEXT: &str = "<none>";
@@ -772,50 +771,6 @@ pub fn render_profile(
             blocks.push(format!("{COMBINED_SECTIONS_HEADING}\n{likes}"));
             blocks.join("\n\n")
         }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// postprompt.openai_format: the no-people guard
-
-/// Phrases that forbid people in an image prompt.
-pub const NO_PEOPLE_PHRASES: [&str; 10] = [
-    "no people",
-    "no person",
-    "no humans",
-    "no human",
-    "no figures",
-    "no figure",
-    "no faces",
-    "no face",
-    "no bodies",
-    "no body",
-];
-
-/// Whether `text` contains one of [`NO_PEOPLE_PHRASES`] as whole words, ignoring case: `no`
-/// then the noun, separated by anything that is not a letter or digit ("No people.",
-/// "no\nfaces", "no-body"), but not inside other words ("piano body", "no bodyguard").
-pub fn forbids_people(text: &str) -> bool {
-    let lower = text.to_lowercase();
-    let words: Vec<&str> = lower
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect();
-    words.windows(2).any(|pair| {
-        NO_PEOPLE_PHRASES
-            .iter()
-            .any(|phrase| phrase.split_once(' ') == Some((pair[0], pair[1])))
-    })
-}
-
-/// The draft `postprompt.openai_format` formats: the nudged prompt (trimmed) when it is
-/// non-empty, unless the draft forbids people ([`forbids_people`]) and the nudged text does not,
-/// in which case the draft is kept.
-pub fn choose_openai_format_draft<'a>(draft: &'a str, nudged: Option<&'a str>) -> &'a str {
-    match nudged.map(str::trim).filter(|text| !text.is_empty()) {
-        // Keep the draft only when it forbids people and the nudged text no longer does.
-        Some(nudged) if !forbids_people(draft) || forbids_people(nudged) => nudged,
-        _ => draft,
     }
 }
 
@@ -1577,58 +1532,5 @@ mod tests {
         );
         assert!(LoopProfileSource::Combined.uses_hints());
         assert!(!LoopProfileSource::DislikesOnly.uses_hints());
-    }
-
-    // -- no-people guard ----------------------------------------------------------------------
-
-    #[test]
-    fn no_people_phrases_match_whole_words_ignoring_case() {
-        for text in [
-            "A quiet street, NO PEOPLE.",
-            "no\n  faces anywhere",
-            "(no-body)",
-            "No figure; no human",
-        ] {
-            assert!(forbids_people(text), "{text}");
-        }
-        for text in [
-            "a piano body of work",
-            "no bodyguard",
-            "people everywhere",
-            "knot person",
-            "no peoples",
-        ] {
-            assert!(!forbids_people(text), "{text}");
-        }
-        assert!(NO_PEOPLE_PHRASES
-            .iter()
-            .all(|phrase| forbids_people(phrase)));
-    }
-
-    #[test]
-    fn the_nudged_prompt_replaces_the_draft_unless_it_drops_no_people() {
-        // No nudged prompt, or an empty one: the draft.
-        assert_eq!(choose_openai_format_draft("draft", None), "draft");
-        assert_eq!(choose_openai_format_draft("draft", Some("  \n")), "draft");
-        // A nudged prompt replaces a draft without the phrase, trimmed.
-        assert_eq!(
-            choose_openai_format_draft("a crowd", Some("  nudged \n")),
-            "nudged"
-        );
-        // The draft forbids people and the nudged text keeps that: the nudged text.
-        assert_eq!(
-            choose_openai_format_draft("a beach, no people", Some("a beach at dawn, No humans")),
-            "a beach at dawn, No humans"
-        );
-        // The draft forbids people and the nudged text dropped it: the draft.
-        assert_eq!(
-            choose_openai_format_draft("a beach, no people", Some("a beach at dawn")),
-            "a beach, no people"
-        );
-        // A substring is not the phrase: "piano body" does not forbid people.
-        assert_eq!(
-            choose_openai_format_draft("a piano body", Some("a grand piano")),
-            "a grand piano"
-        );
     }
 }

@@ -1,35 +1,34 @@
 //! The refine loop (reference §2.4): a seed prompt from the selected idea card, then rounds in
 //! which candidates are generated from the current beams, judged by several rubrics, aggregated,
 //! penalised for stale motifs and selected (hill-climb or beam). Each round's candidates run in
-//! parallel, and so do its judges, so a run's critical path is two model calls per round. The
-//! pure parts are in `algorithms`.
+//! parallel, and so do its judges, so a run's critical path is two model calls per round. This
+//! module owns the steps, the typed beams and the records; the knobs are read in `config`, the
+//! pure rules (which the steps call, with no copies here) are in `algorithms`.
 
 pub mod algorithms;
+mod config;
 
 use std::sync::Arc;
 
 use minijinja::context;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use self::algorithms::{
-    aggregate, best_worst, mutation_directive, render_feedback, render_profile, select_beams,
-    shuffled_for_judge, sort_rows, Aggregation, CandidateRow, LoopProfileSource, MutationMode,
-    TieBreaker,
+    aggregate, beams_for_iteration, best_worst, candidate_novelty, candidate_specs,
+    effective_score, feedback_by_beam, mutation_directive, render_feedback, render_profile,
+    select_beams, shuffled_for_judge, sort_rows, CandidateRow, CandidateSpec, KIND_PARENT,
 };
-use super::blackbox::scoring::{
-    idea_ids, novelty_penalty_for_text, parse_judge_scores, NoveltyConfig,
+use self::config::{read_loop_config, Judge, LoopConfig};
+use super::keys::{
+    self, BLACKBOX_SCORING, DISLIKES, GENERATOR_PROFILE_HINTS, NOVELTY_SUMMARY,
+    PREFERENCES_GUIDANCE, REFINE_BEAMS, REFINE_SEED_PROMPT, SELECTED_IDEA_CARD,
 };
-use super::profile_source::{selected_concepts, ProfileSource};
+use super::profile_source::selected_concepts;
 use super::{StageBuild, StageDef, StageIo, StageKind};
-use crate::backends::ResponseShape;
-use crate::pipeline::{
-    ActionStep, Block, ChatStep, MergeMode, Node, PromptFn, RunState, StageConfig,
-};
-
-const SEED_PROMPT: &str = "bbref.seed_prompt";
-const BEAMS: &str = "bbref.beams";
-const SCORING: &str = "blackbox_scoring";
-const NOVELTY_SUMMARY: &str = "blackbox.novelty_summary";
+use crate::answers::parse_judge_scores;
+use crate::backends::{Expect, ResponseShape};
+use crate::pipeline::{ActionStep, Block, ChatStep, MergeMode, Node, PromptFn, RunState};
 
 /// The refine stages.
 pub fn stages() -> Vec<StageDef> {
@@ -38,14 +37,14 @@ pub fn stages() -> Vec<StageDef> {
             id: "blackbox_refine.seed_prompt",
             kind: StageKind::Chat,
             doc: "The loop's seed: a first prompt from the selected idea card",
-            io: StageIo { requires: &["selected_idea_card"], provides: &[], captures: &[SEED_PROMPT] },
+            io: StageIo { requires: &[SELECTED_IDEA_CARD], provides: &[], captures: &[REFINE_SEED_PROMPT] },
             build: build_seed,
         },
         StageDef {
             id: "blackbox_refine.loop",
             kind: StageKind::Composite,
             doc: "Rounds of parallel variants judged by several rubrics; keep the best (hill-climb or beam)",
-            io: StageIo { requires: &[SEED_PROMPT], provides: &[BEAMS], captures: &[] },
+            io: StageIo { requires: &[REFINE_SEED_PROMPT], provides: &[REFINE_BEAMS], captures: &[] },
             build: build_loop,
         },
     ]
@@ -53,326 +52,65 @@ pub fn stages() -> Vec<StageDef> {
 
 fn build_seed(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
     let mut step = super::blackbox::image_prompt_step(build)?;
-    step.capture_key = Some(SEED_PROMPT.to_owned());
+    step.capture_key = Some(REFINE_SEED_PROMPT.to_owned());
     let mut block = crate::pipeline::chat_stage_block(build.instance_id, step);
     block.merge = MergeMode::None;
     Ok(block)
 }
 
-/// One judge of the loop.
-#[derive(Debug, Clone)]
-struct Judge {
-    id: String,
-    rubric: &'static str,
-    rubric_name: String,
-    weight: f64,
-    model: Option<String>,
-    temperature: f64,
-}
-
-/// Everything the loop's steps need, read once at build time.
-struct LoopConfig {
-    iterations: usize,
-    beam: bool,
-    beam_width: usize,
-    branching: usize,
-    include_parents: bool,
-    generator_model: Option<String>,
-    generator_temperature: f64,
-    max_prompt_chars: Option<usize>,
-    template: String,
-    include_concepts: bool,
-    include_context: bool,
-    include_profile: bool,
-    profile_source: LoopProfileSource,
-    include_novelty: bool,
-    include_directive: bool,
-    include_rubric: bool,
-    best_worst_feedback: bool,
-    feedback_max_chars: usize,
-    mutation_mode: MutationMode,
-    directives: Vec<String>,
-    judges: Vec<Judge>,
-    aggregation: Aggregation,
-    exploration_rate: f64,
-    group_by_beam: bool,
-    tie_breaker: TieBreaker,
-    judge_profile_source: ProfileSource,
-    novelty: NoveltyConfig,
-    context: String,
-}
-
-fn read_loop_config(config: &mut StageConfig, context: String) -> Result<LoopConfig, String> {
-    let seed_source = config.get_optional_str("seed_source")?;
-    if seed_source
-        .as_deref()
-        .is_some_and(|source| source != "blackbox")
-    {
-        return Err(format!(
-            "`{}` must be `blackbox` (the only seed this port has)",
-            config.key_path("seed_source")
-        ));
-    }
-    let iterations = config.get_int("iterations", 3, Some(1), Some(100))? as usize;
-    let algorithm = config.get_str("algorithm", Some("hillclimb"), Some(&["hillclimb", "beam"]))?;
-    let beam_width = config.get_int("beam_width", 3, Some(1), Some(26))? as usize;
-    if algorithm == "beam" && beam_width < 2 {
-        return Err(format!(
-            "`{}` must be >= 2 with `algorithm = \"beam\"`",
-            config.key_path("beam_width")
-        ));
-    }
-    let branching = config.get_int("branching_factor", 6, Some(1), Some(26))? as usize;
-    let include_parents = config.get_bool("include_parents_as_candidates", true)?;
-    if algorithm == "beam" && branching + usize::from(include_parents) < beam_width {
-        return Err(format!(
-            "`{}` must be at least `beam_width` ({beam_width}) counting the parent: the first round needs that many candidates",
-            config.key_path("branching_factor")
-        ));
-    }
-    let generator_model = config.get_optional_str("generator_model")?;
-    let generator_temperature =
-        config.get_float("generator_temperature", 0.9, Some(0.0), Some(2.0))?;
-    let max_prompt_chars = config
-        .get_optional_int("max_prompt_chars", Some(3500), Some(1), None)?
-        .map(|n| n as usize);
-
-    let variation = config.namespace("variation_prompt")?;
-    let template = variation.get_str("template", Some("v1"), Some(&["v1", "v2"]))?;
-    let include_concepts = variation.get_bool("include_concepts", true)?;
-    let include_context = variation.get_bool("include_context_guidance", false)?;
-    let include_profile = variation.get_bool("include_profile", true)?;
-    let profile_source = LoopProfileSource::from_name(&variation.get_str(
-        "profile_source",
-        Some("likes_dislikes"),
-        Some(&LoopProfileSource::NAMES),
-    )?)?;
-    let include_novelty = variation.get_bool("include_novelty_summary", true)?;
-    let include_directive = variation.get_bool("include_mutation_directive", true)?;
-    let include_rubric = variation.get_bool("include_scoring_rubric", true)?;
-    let best_worst_feedback = variation.get_str(
-        "score_feedback",
-        Some("best_worst"),
-        Some(&["none", "best_worst"]),
-    )? == "best_worst";
-    let feedback_max_chars =
-        variation.get_int("score_feedback_max_chars", 900, Some(1), None)? as usize;
-
-    let mutation = config.namespace("mutation_directives")?;
-    let mutation_mode = MutationMode::from_name(&mutation.get_str(
-        "mode",
-        Some("random"),
-        Some(&MutationMode::NAMES),
-    )?)?;
-    let mut directives = mutation.get_list_str("directives", &[], true)?;
-    if directives.is_empty() {
-        directives = crate::prompts::mutation_directives();
-    }
-
-    let judge_temperature = config.get_float("judge_temperature", 0.0, Some(0.0), Some(2.0))?;
-    let judge_model = config.get_optional_str("judge_model")?;
-    let judging = config.namespace("judging")?;
-    let judges = read_judges(judging, judge_temperature, &judge_model)?;
-    let aggregation_name =
-        judging.get_str("aggregation", Some("mean"), Some(&Aggregation::NAMES))?;
-    let drop = judging.get_int("trimmed_mean_drop", 0, Some(0), None)? as usize;
-    let aggregation = Aggregation::from_name(&aggregation_name, drop)?;
-    if matches!(aggregation, Aggregation::TrimmedMean { .. }) {
-        algorithms::validate_trimmed_mean_drop(drop, judges.len())
-            .map_err(|problem| format!("`{}`: {problem}", judging.key_path("trimmed_mean_drop")))?;
-    }
-
-    let selection = config.namespace("selection")?;
-    let rate_override =
-        selection.get_optional_float("exploration_rate_override", None, Some(0.0), Some(1.0))?;
-    let group_by_beam = selection.get_bool("group_by_beam", false)?;
-    let tie_breaker = TieBreaker::from_name(&selection.get_str(
-        "tie_breaker",
-        Some("stable_id"),
-        Some(&TieBreaker::NAMES),
-    )?)?;
-    let judge_profile_source =
-        ProfileSource::from_config(config, "judge_profile_source", "raw", false)?;
-    let exploration_rate = config.get_float("exploration_rate", 0.15, Some(0.0), Some(1.0))?;
-    let novelty = super::blackbox::novelty_config(config)?;
-    Ok(LoopConfig {
-        iterations,
-        beam: algorithm == "beam",
-        beam_width,
-        branching,
-        include_parents,
-        generator_model,
-        generator_temperature,
-        max_prompt_chars,
-        template,
-        include_concepts,
-        include_context,
-        include_profile,
-        profile_source,
-        include_novelty,
-        include_directive,
-        include_rubric,
-        best_worst_feedback,
-        feedback_max_chars,
-        mutation_mode,
-        directives,
-        judges,
-        aggregation,
-        exploration_rate: rate_override.unwrap_or(exploration_rate),
-        group_by_beam,
-        tie_breaker,
-        judge_profile_source,
-        novelty,
-        context,
-    })
-}
-
-fn read_judges(
-    judging: &mut StageConfig,
-    default_temperature: f64,
-    default_model: &Option<String>,
-) -> Result<Vec<Judge>, String> {
-    let path = judging.key_path("judges");
-    let items = match judging.get_raw("judges") {
-        Some(Value::Array(items)) => items,
-        // One judge with the default rubric when none is configured.
-        None | Some(Value::Null) => {
-            let one = vec![json!({"id": "j1", "rubric": "default"})];
-            judging.set_effective("judges", Value::Array(one.clone()));
-            one
-        }
-        Some(_) => {
-            return Err(format!(
-                "`{path}` must be a list of judges like {{ id = \"j1\", rubric = \"default\" }}"
-            ))
-        }
-    };
-    if items.is_empty() {
-        return Err(format!("`{path}` needs at least one judge"));
-    }
-    let mut judges: Vec<Judge> = Vec::new();
-    for (index, item) in items.iter().enumerate() {
-        let at = format!("{path}[{index}]");
-        let table = item
-            .as_object()
-            .ok_or_else(|| format!("`{at}` must be a table"))?;
-        if let Some(unknown) = table
-            .keys()
-            .find(|key| !["id", "rubric", "weight", "model", "temperature"].contains(&key.as_str()))
-        {
-            return Err(format!(
-                "unknown key `{unknown}` in `{at}` (known: id, rubric, weight, model, temperature)"
-            ));
-        }
-        let id = table
-            .get("id")
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|id| !id.is_empty())
-            .ok_or_else(|| format!("`{at}.id` is required"))?;
-        if judges.iter().any(|judge| judge.id == id) {
-            return Err(format!("judge id `{id}` is used twice in `{path}`"));
-        }
-        let rubric_name = table
-            .get("rubric")
-            .map_or(Some("default"), Value::as_str)
-            .ok_or_else(|| format!("`{at}.rubric` must be a string"))?;
-        let rubric = crate::prompts::rubric(rubric_name)
-            .ok_or_else(|| format!("`{at}.rubric` must be one of: default, strict, novelty_heavy (got {rubric_name:?})"))?;
-        let weight = table
-            .get("weight")
-            .map_or(Some(1.0), Value::as_f64)
-            .filter(|w| *w >= 0.0)
-            .ok_or_else(|| format!("`{at}.weight` must be a number >= 0"))?;
-        let model = match table.get("model") {
-            None | Some(Value::Null) => default_model.clone(),
-            Some(Value::String(model)) => Some(model.clone()),
-            Some(_) => return Err(format!("`{at}.model` must be a string")),
-        };
-        let temperature = match table.get("temperature") {
-            None | Some(Value::Null) => default_temperature,
-            Some(value) => value
-                .as_f64()
-                .filter(|t| (0.0..=2.0).contains(t))
-                .ok_or_else(|| format!("`{at}.temperature` must be a number from 0 to 2"))?,
-        };
-        judges.push(Judge {
-            id: id.to_owned(),
-            rubric,
-            rubric_name: rubric_name.to_owned(),
-            weight,
-            model,
-            temperature,
-        });
-    }
-    Ok(judges)
-}
-
-/// One candidate of a round.
-#[derive(Debug, Clone)]
-struct Candidate {
-    id: String,
-    beam: usize,
-    parent: bool,
-    ordinal: usize,
-}
-
 fn beams_in(config: &LoopConfig, iteration: usize) -> usize {
-    if config.beam && iteration > 1 {
-        config.beam_width
-    } else {
-        1
-    }
+    beams_for_iteration(config.beam, config.beam_width, iteration)
 }
 
-fn candidates(config: &LoopConfig, iteration: usize) -> Vec<Candidate> {
-    let per_beam = config.branching + usize::from(config.include_parents);
-    let beams = beams_in(config, iteration);
-    let ids = idea_ids(beams * per_beam);
-    let mut list = Vec::new();
-    for beam in 1..=beams {
-        for slot in 0..per_beam {
-            let ordinal = list.len();
-            list.push(Candidate {
-                id: ids[ordinal].clone(),
-                beam,
-                parent: config.include_parents && slot == 0,
-                ordinal,
-            });
-        }
-    }
-    list
+fn candidates(config: &LoopConfig, iteration: usize) -> Vec<CandidateSpec> {
+    candidate_specs(
+        beams_in(config, iteration),
+        config.branching,
+        config.include_parents,
+    )
 }
 
-fn candidate_key(iteration: usize, beam: usize, id: &str) -> String {
-    format!("bbref.iter_{iteration:02}.beam_{beam:02}.cand_{id}.prompt")
+fn is_parent(candidate: &CandidateSpec) -> bool {
+    candidate.kind == KIND_PARENT
 }
 
-fn judge_key(iteration: usize, judge: &str) -> String {
-    format!("bbref.iter_{iteration:02}.judge.{judge}.scores_json")
+/// One beam of the loop ([`REFINE_BEAMS`] holds them, best first): its prompt and where it came
+/// from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Beam {
+    /// 1-based.
+    pub beam_index: usize,
+    pub prompt: String,
+    #[serde(flatten)]
+    pub origin: BeamOrigin,
 }
 
-fn feedback_key(iteration: usize, beam: Option<usize>) -> String {
-    match beam {
-        Some(beam) => format!("bbref.iter_{iteration:02}.score_feedback_best_worst.beam_{beam:02}"),
-        None => format!("bbref.iter_{iteration:02}.score_feedback_best_worst_overall"),
-    }
+/// Where a beam came from: the loop's seed, or a candidate a round selected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BeamOrigin {
+    Selected {
+        candidate_id: String,
+        score: f64,
+        novelty_penalty: i64,
+        effective_score: f64,
+        parent_beam: usize,
+        kind: String,
+    },
+    Seed {
+        /// The stage the seed came from (`blackbox`).
+        source: String,
+    },
 }
 
 /// The prompt of beam `beam` (1-based), falling back to the best beam.
 fn beam_prompt(state: &RunState, beam: usize) -> Result<String, String> {
-    let beams = state
-        .outputs
-        .get(BEAMS)
-        .and_then(Value::as_array)
-        .ok_or("missing required output `bbref.beams`")?;
+    let beams: Vec<Beam> = state.get(REFINE_BEAMS)?;
     beams
         .get(beam - 1)
         .or_else(|| beams.first())
-        .and_then(|b| b.get("prompt"))
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| "`bbref.beams` holds no prompt".to_owned())
+        .map(|b| b.prompt.clone())
+        .ok_or_else(|| format!("`{REFINE_BEAMS}` holds no prompt"))
 }
 
 fn truncate(text: &str, max: Option<usize>) -> String {
@@ -386,13 +124,17 @@ fn truncate(text: &str, max: Option<usize>) -> String {
 fn candidate_text(
     state: &RunState,
     iteration: usize,
-    candidate: &Candidate,
+    candidate: &CandidateSpec,
 ) -> Result<String, String> {
-    if candidate.parent {
-        beam_prompt(state, candidate.beam)
+    if is_parent(candidate) {
+        beam_prompt(state, candidate.parent_beam)
     } else {
         Ok(state
-            .output_text(&candidate_key(iteration, candidate.beam, &candidate.id))?
+            .output_text(&keys::refine_candidate(
+                iteration,
+                candidate.parent_beam,
+                &candidate.id,
+            ))?
             .trim()
             .to_owned())
     }
@@ -414,14 +156,18 @@ fn build_loop(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
     let mut nodes = vec![Node::Action(action("init_state", {
         let config = Arc::clone(&config);
         move |state: &mut RunState| {
-            let seed = state.output_text(SEED_PROMPT)?.trim().to_owned();
+            let seed = state.output_text(REFINE_SEED_PROMPT)?.trim().to_owned();
             if seed.is_empty() {
                 return Err("the seed prompt is empty".to_owned());
             }
-            state.outputs.insert(
-                BEAMS.into(),
-                json!([{"beam_index": 1, "prompt": seed, "source": "blackbox"}]),
-            );
+            let first = Beam {
+                beam_index: 1,
+                prompt: seed.clone(),
+                origin: BeamOrigin::Seed {
+                    source: "blackbox".to_owned(),
+                },
+            };
+            state.put(REFINE_BEAMS, &[first])?;
             record_refine(state, |refine| {
                 refine.insert("seed_prompt".into(), json!(seed));
                 refine.insert("seed_source".into(), json!("blackbox"));
@@ -470,7 +216,7 @@ fn action(
 fn record_refine(state: &mut RunState, edit: impl FnOnce(&mut Map<String, Value>)) {
     let scoring = state
         .outputs
-        .entry(SCORING.to_owned())
+        .entry(BLACKBOX_SCORING.to_owned())
         .or_insert_with(|| json!({}));
     if let Value::Object(scoring) = scoring {
         let refine = scoring.entry("prompt_refine").or_insert_with(|| json!({}));
@@ -487,7 +233,7 @@ fn iteration_block(config: &Arc<LoopConfig>, iteration: usize) -> Block {
     for beam in 1..=beams_in(config, iteration) {
         let steps: Vec<Node> = list
             .iter()
-            .filter(|candidate| candidate.beam == beam && !candidate.parent)
+            .filter(|candidate| candidate.parent_beam == beam && !is_parent(candidate))
             .map(|candidate| Node::Chat(generator_step(config, iteration, candidate)))
             .collect();
         let mut block = Block::new(&format!("beam_{beam:02}"), steps);
@@ -526,7 +272,11 @@ fn iteration_block(config: &Arc<LoopConfig>, iteration: usize) -> Block {
     block
 }
 
-fn generator_step(config: &Arc<LoopConfig>, iteration: usize, candidate: &Candidate) -> ChatStep {
+fn generator_step(
+    config: &Arc<LoopConfig>,
+    iteration: usize,
+    candidate: &CandidateSpec,
+) -> ChatStep {
     let (config_for_prompt, candidate_for_prompt) = (Arc::clone(config), candidate.clone());
     let prompt: PromptFn = Arc::new(move |state: &RunState| {
         let config = &config_for_prompt;
@@ -539,7 +289,7 @@ fn generator_step(config: &Arc<LoopConfig>, iteration: usize, candidate: &Candid
         let profile = if config.include_profile {
             let dislikes: Vec<String> = state
                 .outputs
-                .get("dislikes")
+                .get(DISLIKES)
                 .and_then(Value::as_array)
                 .map(|items| {
                     items
@@ -551,12 +301,12 @@ fn generator_step(config: &Arc<LoopConfig>, iteration: usize, candidate: &Candid
                 .unwrap_or_default();
             let hints = state
                 .outputs
-                .get("generator_profile_hints")
+                .get(GENERATOR_PROFILE_HINTS)
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             render_profile(
                 config.profile_source,
-                state.output_text("preferences_guidance")?,
+                state.output_text(PREFERENCES_GUIDANCE)?,
                 hints,
                 &dislikes,
             )
@@ -580,8 +330,15 @@ fn generator_step(config: &Arc<LoopConfig>, iteration: usize, candidate: &Candid
         let feedback = if config.best_worst_feedback && iteration > 1 {
             state
                 .outputs
-                .get(&feedback_key(iteration - 1, Some(candidate.beam)))
-                .or_else(|| state.outputs.get(&feedback_key(iteration - 1, None)))
+                .get(&keys::refine_feedback(
+                    iteration - 1,
+                    Some(candidate.parent_beam),
+                ))
+                .or_else(|| {
+                    state
+                        .outputs
+                        .get(&keys::refine_feedback(iteration - 1, None))
+                })
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned()
@@ -591,7 +348,7 @@ fn generator_step(config: &Arc<LoopConfig>, iteration: usize, candidate: &Candid
         crate::prompts::render(
             &format!("blackbox_refine/variation_{}", config.template),
             context! {
-                base => beam_prompt(state, candidate.beam)?.trim(),
+                base => beam_prompt(state, candidate.parent_beam)?.trim(),
                 concepts => concepts,
                 context => if config.include_context { config.context.clone() } else { String::new() },
                 profile => profile,
@@ -610,7 +367,11 @@ fn generator_step(config: &Arc<LoopConfig>, iteration: usize, candidate: &Candid
         prompt,
     );
     step.merge = MergeMode::None;
-    step.capture_key = Some(candidate_key(iteration, candidate.beam, &candidate.id));
+    step.capture_key = Some(keys::refine_candidate(
+        iteration,
+        candidate.parent_beam,
+        &candidate.id,
+    ));
     step.meta.insert("iteration".into(), json!(iteration));
     step.meta.insert("candidate_id".into(), json!(candidate.id));
     if let Some(model) = &config.generator_model {
@@ -622,9 +383,10 @@ fn generator_step(config: &Arc<LoopConfig>, iteration: usize, candidate: &Candid
 fn judge_step(
     config: &Arc<LoopConfig>,
     iteration: usize,
-    list: &[Candidate],
+    list: &[CandidateSpec],
     judge: &Judge,
 ) -> ChatStep {
+    let ids: Vec<String> = list.iter().map(|candidate| candidate.id.clone()).collect();
     let (config_for_prompt, list, judge_for_prompt) =
         (Arc::clone(config), list.to_vec(), judge.clone());
     let prompt: PromptFn = Arc::new(move |state: &RunState| {
@@ -663,7 +425,15 @@ fn judge_step(
         prompt,
     );
     step.merge = MergeMode::None;
-    step.capture_key = Some(judge_key(iteration, &judge.id));
+    step.capture_key = Some(keys::refine_judge_scores(iteration, &judge.id));
+    // The ids in the order this judge sees the candidates.
+    let judge_id = judge.id.clone();
+    step.expect = Some(Arc::new(move |state: &RunState| {
+        Ok(Expect {
+            ids: shuffled_for_judge(&ids, state.seed, iteration, &judge_id),
+            ..Expect::default()
+        })
+    }));
     step.meta.insert("judge_id".into(), json!(judge.id));
     step.meta.insert("rubric".into(), json!(judge.rubric_name));
     step.meta.insert("weight".into(), json!(judge.weight));
@@ -676,7 +446,7 @@ fn judge_step(
 fn select_round(
     config: &LoopConfig,
     iteration: usize,
-    list: &[Candidate],
+    list: &[CandidateSpec],
     state: &mut RunState,
 ) -> Result<Value, String> {
     let ids: Vec<String> = list.iter().map(|candidate| candidate.id.clone()).collect();
@@ -684,7 +454,7 @@ fn select_round(
     let mut judge_outputs = Vec::new();
     for judge in &config.judges {
         let raw = state
-            .output_text(&judge_key(iteration, &judge.id))?
+            .output_text(&keys::refine_judge_scores(iteration, &judge.id))?
             .to_owned();
         let scores = parse_judge_scores(&raw, &ids)
             .map_err(|error| format!("judge `{}`: {error}", judge.id))?;
@@ -695,11 +465,7 @@ fn select_round(
         }
         judge_outputs.push(json!({"judge_id": judge.id, "rubric": judge.rubric_name, "weight": judge.weight, "parsed_scores": scores.iter().map(|(id, s)| json!({"id": id, "score": s})).collect::<Vec<_>>()}));
     }
-    let summary = state
-        .outputs
-        .get(NOVELTY_SUMMARY)
-        .cloned()
-        .unwrap_or(Value::Null);
+    let summary = state.outputs.get(NOVELTY_SUMMARY);
     let mut rows = Vec::with_capacity(list.len());
     for (candidate, scores) in list.iter().zip(&per_candidate) {
         let text = truncate(
@@ -710,43 +476,32 @@ fn select_round(
             return Err(format!("candidate `{}` is empty", candidate.id));
         }
         let score = aggregate(scores, &config.aggregation);
-        let detail = novelty_penalty_for_text(&text, &summary, &config.novelty);
-        let penalty = detail.get("penalty").and_then(Value::as_i64).unwrap_or(0);
+        let (penalty, detail) = candidate_novelty(&text, summary, &config.novelty);
         rows.push(CandidateRow {
             id: candidate.id.clone(),
             score,
             novelty_penalty: penalty,
             novelty_detail: detail,
-            effective_score: (score - penalty as f64).max(0.0),
+            effective_score: effective_score(score, penalty),
             prompt_chars: text.chars().count(),
-            parent_beam: candidate.beam,
-            kind: if candidate.parent {
-                "parent"
-            } else {
-                "generated"
-            }
-            .to_owned(),
+            parent_beam: candidate.parent_beam,
+            kind: candidate.kind.to_owned(),
             prompt: text,
         });
     }
     sort_rows(&mut rows, config.tie_breaker);
     // Best/worst feedback for the next round, per origin beam and overall.
-    for beam in 1..=beams_in(config, iteration) {
-        let beam_rows: Vec<CandidateRow> = rows
-            .iter()
-            .filter(|row| row.parent_beam == beam)
-            .cloned()
-            .collect();
-        if let Some((best, worst)) = best_worst(&beam_rows) {
+    for (beam, pair) in feedback_by_beam(&rows, beams_in(config, iteration)) {
+        if let Some((best, worst)) = pair {
             state.outputs.insert(
-                feedback_key(iteration, Some(beam)),
+                keys::refine_feedback(iteration, Some(beam)),
                 json!(render_feedback(&best, &worst, config.feedback_max_chars)),
             );
         }
     }
     if let Some((best, worst)) = best_worst(&rows) {
         state.outputs.insert(
-            feedback_key(iteration, None),
+            keys::refine_feedback(iteration, None),
             json!(render_feedback(&best, &worst, config.feedback_max_chars)),
         );
     }
@@ -760,27 +515,27 @@ fn select_round(
         iteration,
         config.tie_breaker,
     );
-    let beams: Vec<Value> = selection
+    let beams: Vec<Beam> = selection
         .selected
         .iter()
         .enumerate()
-        .map(|(index, row)| {
-            json!({
-                "beam_index": index + 1,
-                "prompt": row.prompt,
-                "candidate_id": row.id,
-                "score": row.score,
-                "novelty_penalty": row.novelty_penalty,
-                "effective_score": row.effective_score,
-                "parent_beam": row.parent_beam,
-                "kind": row.kind,
-            })
+        .map(|(index, row)| Beam {
+            beam_index: index + 1,
+            prompt: row.prompt.clone(),
+            origin: BeamOrigin::Selected {
+                candidate_id: row.id.clone(),
+                score: row.score,
+                novelty_penalty: row.novelty_penalty,
+                effective_score: row.effective_score,
+                parent_beam: row.parent_beam,
+                kind: row.kind.clone(),
+            },
         })
         .collect();
     if beams.is_empty() {
         return Err("no candidate was selected".to_owned());
     }
-    state.outputs.insert(BEAMS.into(), json!(beams));
+    state.put(REFINE_BEAMS, &beams)?;
     let record = json!({
         "iteration": iteration,
         "candidate_count": list.len(),
@@ -803,4 +558,47 @@ fn select_round(
     Ok(
         json!({"selected_ids": selection.selected.iter().map(|row| row.id.clone()).collect::<Vec<_>>(), "selection_mode": selection.mode}),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beams_keep_the_recorded_layout_and_read_back_as_they_were() {
+        let seed = Beam {
+            beam_index: 1,
+            prompt: "a kite".into(),
+            origin: BeamOrigin::Seed {
+                source: "blackbox".into(),
+            },
+        };
+        let selected = Beam {
+            beam_index: 2,
+            prompt: "a red kite".into(),
+            origin: BeamOrigin::Selected {
+                candidate_id: "C".into(),
+                score: 85.0,
+                novelty_penalty: 3,
+                effective_score: 82.0,
+                parent_beam: 1,
+                kind: "generated".into(),
+            },
+        };
+        let mut state = RunState::default();
+        state
+            .put(REFINE_BEAMS, &[seed.clone(), selected.clone()])
+            .expect("put");
+        assert_eq!(
+            state.outputs[REFINE_BEAMS].to_string(),
+            r#"[{"beam_index":1,"prompt":"a kite","source":"blackbox"},{"beam_index":2,"prompt":"a red kite","candidate_id":"C","score":85.0,"novelty_penalty":3,"effective_score":82.0,"parent_beam":1,"kind":"generated"}]"#
+        );
+        assert_eq!(
+            state.get::<Vec<Beam>>(REFINE_BEAMS),
+            Ok(vec![seed, selected])
+        );
+        assert_eq!(beam_prompt(&state, 2).as_deref(), Ok("a red kite"));
+        // A beam past the last falls back to the best.
+        assert_eq!(beam_prompt(&state, 5).as_deref(), Ok("a kite"));
+    }
 }

@@ -16,26 +16,26 @@
 //!
 //! The key goes into the `Authorization` header and nowhere else: every string of a server's
 //! answer, successful or not, has the key's value redacted before it leaves this module, so no
-//! transcript, error or log can hold it. This module owns the wire format; the caller (the
-//! engine) adds which step failed.
+//! transcript, error or log can hold it. This module owns the wire format (the [`Client`]); the
+//! chat backend is `text`, the image backend `image`; the caller (the engine) adds which step
+//! failed.
+
+mod image;
+mod text;
+
+pub(crate) use image::{ImageSettings, OpenaiImage};
+pub(crate) use text::{ChatSettings, OpenaiText};
 
 use std::io::Read;
-use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::answer::{read_answer, read_usage, AnswerProblem, ReadAnswer};
-use super::cache::{request_key, CacheError, CacheStatus, ResponseCache};
 use super::endpoint::ApiRoot;
 use super::limiter::{Adjustment, Limiter};
 use super::offline_image::is_png;
 use super::rate::{self, Pacer, Pause, RateLimits};
-use super::{
-    roles, BackendError, ChatCall, ChatMessage, ChatReply, ImageBackend, ImageCall, ImageReply,
-    Notices, ReplyDetails, ResponseShape, TextBackend,
-};
+use super::{BackendError, ChatCall, Notices};
 
 /// The `provider` label of every openai record.
 pub(crate) const PROVIDER: &str = "openai";
@@ -684,344 +684,17 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
     ))
 }
 
-/// The openai text backend.
-#[derive(Debug)]
-pub(crate) struct OpenaiText {
-    client: Client,
-    chat: ChatSettings,
-    /// Answers already paid for; `None` with `cache.mode = "off"`.
-    cache: Option<Arc<ResponseCache>>,
-}
-
-/// The chat-specific settings of [`OpenaiText`].
-#[derive(Debug, Clone)]
-pub(crate) struct ChatSettings {
-    pub(crate) model: String,
-    /// `None`: send unless `reasoning_effort` is set.
-    pub(crate) send_temperature: Option<bool>,
-    pub(crate) json_mode: bool,
-    pub(crate) reasoning_effort: Option<String>,
-    pub(crate) max_completion_tokens: Option<u64>,
-    pub(crate) alternate_roles: bool,
-}
-
-impl ChatSettings {
-    /// Whether requests carry a temperature: as set, else not with `reasoning_effort`.
-    fn sends_temperature(&self) -> bool {
-        self.send_temperature
-            .unwrap_or(self.reasoning_effort.is_none())
-    }
-}
-
-impl OpenaiText {
-    pub(crate) fn new(
-        client: Client,
-        chat: ChatSettings,
-        cache: Option<Arc<ResponseCache>>,
-    ) -> Self {
-        OpenaiText {
-            client,
-            chat,
-            cache,
-        }
-    }
-
-    /// The request body for `call`, with `messages` as they go out.
-    fn body(&self, call: &ChatCall<'_>, model: &str, messages: &[ChatMessage]) -> Value {
-        let messages: Vec<Value> = messages
-            .iter()
-            .map(|m| json!({ "role": m.role, "content": m.content }))
-            .collect();
-        let mut body = json!({ "model": model, "messages": messages });
-        if self.chat.sends_temperature() {
-            body["temperature"] = json!(call.temperature);
-        }
-        if self.chat.json_mode && matches!(call.shape, ResponseShape::Json { .. }) {
-            body["response_format"] = json!({ "type": "json_object" });
-        }
-        if let Some(effort) = &self.chat.reasoning_effort {
-            body["reasoning_effort"] = json!(effort);
-        }
-        if let Some(limit) = self.completion_limit(call) {
-            body["max_completion_tokens"] = json!(limit);
-        }
-        body
-    }
-
-    /// The reply a cache hit gives: the stored answer read as if it had just arrived, with no
-    /// HTTP attempt.
-    fn stored_reply(
-        &self,
-        cache: &ResponseCache,
-        key: &str,
-        stored: &Value,
-        model: &str,
-        normalised: Option<Vec<ChatMessage>>,
-    ) -> Result<ChatReply, BackendError> {
-        // Only answers that read cleanly are stored, so a failure here means the row was
-        // altered: an error, never a silent call.
-        let read = read_answer(stored).map_err(|problem| CacheError::BadEntry {
-            path: cache.path().to_path_buf(),
-            key: key.to_owned(),
-            detail: match problem {
-                AnswerProblem::Truncated { .. } => "a truncated answer".to_owned(),
-                AnswerProblem::Unusable(detail) => detail,
-            },
-        })?;
-        Ok(reply(
-            read,
-            stored,
-            model,
-            0,
-            normalised,
-            Some(CacheStatus::Hit),
-        ))
-    }
-
-    /// The step's limit, else the backend's.
-    fn completion_limit(&self, call: &ChatCall<'_>) -> Option<u64> {
-        call.max_completion_tokens
-            .or(self.chat.max_completion_tokens)
-    }
-}
-
-impl TextBackend for OpenaiText {
-    fn chat(&self, call: &ChatCall<'_>) -> Result<ChatReply, BackendError> {
-        let model = call.model.unwrap_or(&self.chat.model);
-        let normalised = if self.chat.alternate_roles {
-            Some(roles::alternate(call.messages)?)
-        } else {
-            None
-        };
-        let messages = normalised.as_deref().unwrap_or(call.messages);
-        let body = self.body(call, model, messages);
-        // The key covers the body exactly as it would be sent, so a change to any parameter
-        // (or to the messages after normalisation) is a different entry.
-        let cached = match &self.cache {
-            Some(cache) => {
-                let key = request_key(CHAT_PATH, &body, call.seed, call.step_path);
-                match cache.lookup(&key)? {
-                    Ok(stored) => {
-                        return self.stored_reply(cache, &key, &stored, model, normalised);
-                    }
-                    Err(status) => Some((cache, key, status)),
-                }
-            }
-            None => None,
-        };
-        let answer = self.client.post_json(
-            CHAT_PATH,
-            &body,
-            estimate_tokens(call),
-            &format!("run `{}` step `{}`", call.generation_id, call.step_path),
-        )?;
-        match read_answer(&answer.body) {
-            Ok(read) => {
-                // Only an answer the stage can use is stored: errors and cut answers are
-                // called again next time.
-                let status = match cached {
-                    Some((cache, key, status)) => {
-                        cache.store(&key, CHAT_PATH, model, &answer.body)?;
-                        Some(status)
-                    }
-                    None => None,
-                };
-                Ok(reply(
-                    read,
-                    &answer.body,
-                    model,
-                    answer.attempts,
-                    normalised,
-                    status,
-                ))
-            }
-            Err(AnswerProblem::Truncated { completion_tokens }) => Err(BackendError::Truncated {
-                url: answer.url,
-                tokens: completion_tokens.or(self.completion_limit(call)),
-                attempts: answer.attempts,
-            }),
-            Err(AnswerProblem::Unusable(detail)) => {
-                Err(self
-                    .client
-                    .malformed(&answer.url, answer.status, answer.attempts, detail))
-            }
-        }
-    }
-
-    fn provider(&self) -> &'static str {
-        PROVIDER
-    }
-
-    fn model(&self) -> &str {
-        &self.chat.model
-    }
-}
-
-/// The reply made of an answer `body` (just received, or stored) and what was `read` from it.
-fn reply(
-    read: ReadAnswer,
-    body: &Value,
-    model: &str,
-    attempts: u32,
-    sent_messages: Option<Vec<ChatMessage>>,
-    cache: Option<CacheStatus>,
-) -> ChatReply {
-    ChatReply {
-        text: read.text,
-        provider: PROVIDER,
-        model: model.to_string(),
-        attempts,
-        details: Some(ReplyDetails {
-            finish_reason: read.finish_reason,
-            model: read.model,
-            reasoning: read.reasoning,
-            sent_messages,
-        }),
-        usage: read_usage(body),
-        cache,
-    }
-}
-
-/// The openai image backend.
-#[derive(Debug)]
-pub(crate) struct OpenaiImage {
-    client: Client,
-    settings: ImageSettings,
-    /// Images already paid for; `None` with `cache.mode = "off"`.
-    cache: Option<Arc<ResponseCache>>,
-}
-
-/// The image-specific settings of [`OpenaiImage`].
-#[derive(Debug, Clone)]
-pub(crate) struct ImageSettings {
-    pub(crate) model: String,
-    pub(crate) size: String,
-    pub(crate) quality: String,
-    pub(crate) moderation: Option<String>,
-    /// Sent when set (`b64_json` or `url`); unset, nothing is sent and `b64_json` is expected.
-    pub(crate) response_format: Option<String>,
-}
-
-impl OpenaiImage {
-    pub(crate) fn new(
-        client: Client,
-        settings: ImageSettings,
-        cache: Option<Arc<ResponseCache>>,
-    ) -> Self {
-        OpenaiImage {
-            client,
-            settings,
-            cache,
-        }
-    }
-}
-
-impl ImageBackend for OpenaiImage {
-    fn generate(&self, call: &ImageCall<'_>) -> Result<ImageReply, BackendError> {
-        let s = &self.settings;
-        let mut body = json!({
-            "model": s.model,
-            "prompt": call.prompt,
-            "size": s.size,
-            "quality": s.quality,
-            "n": 1,
-        });
-        if let Some(moderation) = &s.moderation {
-            body["moderation"] = json!(moderation);
-        }
-        if let Some(format) = &s.response_format {
-            body["response_format"] = json!(format);
-        }
-        // The key covers the body as sent; the step of a run's image is `image`.
-        let cached = match &self.cache {
-            Some(cache) => {
-                let key = request_key(IMAGES_PATH, &body, call.seed, IMAGE_STEP);
-                match cache.lookup(&key)? {
-                    Ok(stored) => {
-                        let (png, usage) = cache.load_image(&key, &stored)?;
-                        return Ok(ImageReply {
-                            png,
-                            provider: PROVIDER,
-                            model: s.model.clone(),
-                            usage,
-                            cache: Some(CacheStatus::Hit),
-                        });
-                    }
-                    Err(status) => Some((cache, key, status)),
-                }
-            }
-            None => None,
-        };
-        // One image per request; `images_per_minute` paces requests, so the token count is moot.
-        let request = format!("run `{}` image", call.generation_id);
-        let answer = self.client.post_json(IMAGES_PATH, &body, 0, &request)?;
-        let malformed = |detail: String| {
-            self.client
-                .malformed(&answer.url, answer.status, answer.attempts, detail)
-        };
-        let png = match (
-            answer
-                .body
-                .pointer("/data/0/b64_json")
-                .and_then(Value::as_str),
-            answer.body.pointer("/data/0/url").and_then(Value::as_str),
-        ) {
-            (Some(b64), _) => {
-                let png = base64::engine::general_purpose::STANDARD
-                    .decode(b64.trim())
-                    .map_err(|e| malformed(format!("`data[0].b64_json` is not base64: {e}")))?;
-                if !is_png(&png) {
-                    return Err(malformed(
-                        "`data[0].b64_json` does not hold a PNG image".to_string(),
-                    ));
-                }
-                png
-            }
-            (None, Some(url)) => self.client.fetch_image(&answer, url)?,
-            (None, None) => {
-                return Err(malformed(
-                    "no `data[0].b64_json` nor `data[0].url` in the answer".to_string(),
-                ))
-            }
-        };
-        let usage = answer
-            .body
-            .get("usage")
-            .filter(|usage| usage.is_object())
-            .cloned();
-        // Stored only now, once the answer held a PNG.
-        let status = match cached {
-            Some((cache, key, status)) => {
-                cache.store_image(&key, IMAGES_PATH, &s.model, &png, usage.as_ref())?;
-                Some(status)
-            }
-            None => None,
-        };
-        Ok(ImageReply {
-            png,
-            provider: PROVIDER,
-            model: s.model.clone(),
-            usage,
-            cache: status,
-        })
-    }
-
-    fn provider(&self) -> &'static str {
-        PROVIDER
-    }
-
-    fn model(&self) -> &str {
-        &self.settings.model
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::stub::{Canned, Stub};
     use super::super::{
-        build_image, build_text, ChatMessage, ImageBackendConfig, Provider, TextBackendConfig,
+        build_image, build_text, CacheStatus, ChatMessage, ChatReply, ImageBackendConfig,
+        ImageCall, ImageReply, Provider, ReplyDetails, ResponseShape, TextBackend,
+        TextBackendConfig,
     };
     use super::*;
+    use base64::Engine as _;
+    use serde_json::json;
     use std::sync::Arc;
 
     const KEY: &str = "sk-test-SECRET-0123456789";
@@ -1118,6 +791,7 @@ mod tests {
             temperature: 0.7,
             model,
             shape,
+            expect: &crate::backends::Expect::default(),
             seed: 1,
             max_completion_tokens: None,
         })

@@ -1,0 +1,96 @@
+//! The run-state output keys: every name a stage or the run writes into `RunState::outputs` and
+//! another reads back, one constant (or key builder) each, so a key is spelled once. What each
+//! value holds is said here; who writes and reads it is in the stages' `StageIo`. The plan
+//! compiler's capture key (`image_prompt`) is [`IMAGE_PROMPT`]'s value.
+
+// ---------------------------------------------------------------------------------------------
+// Written by the run before the pipeline (`generation`)
+
+/// The data and history files the run was given (an object).
+pub const PROMPT_INPUTS: &str = "prompt_inputs";
+/// The profile as the guidance text stages show the model.
+pub const PREFERENCES_GUIDANCE: &str = "preferences_guidance";
+/// The profile's dislikes then hates (a list of strings).
+pub const DISLIKES: &str = "dislikes";
+/// The context injectors' guidance text (only when there is some).
+pub const CONTEXT_GUIDANCE: &str = "context_guidance";
+
+// ---------------------------------------------------------------------------------------------
+// Concepts (`preprompt.*`)
+
+/// The run's concepts (a list of strings), after the filters.
+pub const SELECTED_CONCEPTS: &str = "selected_concepts";
+/// What `preprompt.filter_concepts` did: input, applied and skipped filters, output.
+pub const CONCEPT_FILTER_LOG: &str = "concept_filter_log";
+/// The dislike rewrite's raw answer.
+pub const DISLIKE_REWRITE_RAW: &str = "preprompt.filter_concepts.dislike_rewrite";
+
+// ---------------------------------------------------------------------------------------------
+// The final prompt
+
+/// The run's image prompt: what the plan's capture stage answered (the compiler's capture key).
+pub const IMAGE_PROMPT: &str = "image_prompt";
+/// `postprompt.profile_nudge`'s answer.
+pub const NUDGED_PROMPT: &str = "postprompt.nudged_prompt";
+
+// ---------------------------------------------------------------------------------------------
+// A/B (`ab.*`)
+
+/// The run's token `RV-<seed>-<6 digits>`.
+pub const AB_TOKEN: &str = "ab_random_token";
+/// The scene draft that shows the token.
+pub const AB_SCENE_DRAFT: &str = "ab_scene_draft";
+/// The refined scene.
+pub const AB_SCENE_REFINED: &str = "ab_scene_refined";
+/// The SceneSpec answer, raw text.
+pub const AB_SCENE_SPEC: &str = "ab_scene_spec_json";
+
+// ---------------------------------------------------------------------------------------------
+// Black box (`blackbox.*`)
+
+/// Generator-safe profile hints (text).
+pub const GENERATOR_PROFILE_HINTS: &str = "generator_profile_hints";
+/// The `df_overlap_v1` motif summary of recent prompts (`blackbox::novelty`), or the disabled
+/// summary.
+pub const NOVELTY_SUMMARY: &str = "blackbox.novelty_summary";
+/// The assembled idea cards, `{"ideas": [...]}` pretty-printed (text).
+pub const IDEA_CARDS: &str = "idea_cards_json";
+/// The judge's raw answer (text).
+pub const IDEA_SCORES: &str = "idea_scores_json";
+/// The selected idea card (a `scoring::IdeaCard`).
+pub const SELECTED_IDEA_CARD: &str = "selected_idea_card";
+/// Scoring facts gathered along the stages, for the transcript (an object; the refine loop adds
+/// `prompt_refine`).
+pub const BLACKBOX_SCORING: &str = "blackbox_scoring";
+
+/// The raw answer of idea card `id`.
+pub fn idea_card(id: &str) -> String {
+    format!("blackbox.idea_card.{id}.json")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The refine loop (`blackbox_refine.*`)
+
+/// The loop's seed prompt (text).
+pub const REFINE_SEED_PROMPT: &str = "bbref.seed_prompt";
+/// The loop's current beams, best first (a list of `blackbox_refine::Beam`).
+pub const REFINE_BEAMS: &str = "bbref.beams";
+
+/// The answer of candidate `id` of beam `beam` in round `iteration`.
+pub fn refine_candidate(iteration: usize, beam: usize, id: &str) -> String {
+    format!("bbref.iter_{iteration:02}.beam_{beam:02}.cand_{id}.prompt")
+}
+
+/// The raw answer of judge `judge` in round `iteration`.
+pub fn refine_judge_scores(iteration: usize, judge: &str) -> String {
+    format!("bbref.iter_{iteration:02}.judge.{judge}.scores_json")
+}
+
+/// The best/worst feedback of round `iteration` for the candidates of `beam`, or over all of
+/// them (`None`).
+pub fn refine_feedback(iteration: usize, beam: Option<usize>) -> String {
+    match beam {
+        Some(beam) => format!("bbref.iter_{iteration:02}.score_feedback_best_worst.beam_{beam:02}"),
+        None => format!("bbref.iter_{iteration:02}.score_feedback_best_worst_overall"),
+    }
+}
