@@ -1,7 +1,7 @@
 //! Counts what the chat steps of an experiment's transcripts sent and received, for
 //! scripts/compare-estimate.sh: an endpoint's own `usage` is counted its own way (fakellm counts
 //! characters / 4), so the answers are counted again here with the offline backend's tokenizer
-//! (`cost::tokens`, the configured model's vocabulary), the ruler `--estimate` measures with.
+//! (`backends::tokens`, the configured model's vocabulary), the ruler `--estimate` measures with.
 //! The transcripts' prompts are not counted: a transcript records a step's last message whole but its earlier
 //! messages only as a character count (`input_chars` covers them all), so inputs are compared in
 //! characters.
@@ -20,8 +20,8 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use image_project::backends::tokens::{vocabulary_for, Vocabulary};
 use image_project::backends::ChatMessage;
-use image_project::cost::tokens::{vocabulary_for, Vocabulary};
 use serde_json::Value;
 
 #[derive(Default)]

@@ -4,7 +4,7 @@
 //!
 //! Pure functions of their input and a generator from `plugin_api::seed`, so the same seed gives
 //! bit-identical numbers. What to compute for which metric, and the JSON, live in
-//! `runner::metrics`.
+//! `metrics`.
 
 use plugin_api::seed::{self, Rng};
 

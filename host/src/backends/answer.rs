@@ -18,7 +18,7 @@
 
 use serde_json::Value;
 
-use crate::cost::{TokenUsage, COUNTED_BY_ENDPOINT};
+use super::{TokenUsage, COUNTED_BY_ENDPOINT};
 
 /// The tags of a reasoning block inside content.
 const THINK_OPEN: &str = "<think>";

@@ -10,7 +10,6 @@
 
 mod answer;
 mod cache;
-mod config;
 mod endpoint;
 mod limiter;
 mod offline;
@@ -20,13 +19,11 @@ mod rate;
 mod roles;
 #[cfg(test)]
 pub(crate) mod stub;
+pub mod tokens;
+mod usage;
 
-pub use cache::{
-    CacheError, CacheMode, CacheSection, CacheStats, CacheStatus, Pruned, ResponseCache,
-};
-pub(crate) use config::text_backend_section;
-pub use config::{ImageBackendConfig, Provider, TextBackendConfig};
-pub use endpoint::DEFAULT_BASE_URL;
+pub use cache::{CacheError, CacheStats, CacheStatus, Pruned, ResponseCache};
+pub use usage::{TokenUsage, COUNTED_BY_ENDPOINT};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -42,7 +39,7 @@ use rate::RateLimits;
 
 pub use plugin_api::ChatMessage;
 
-use crate::cost::TokenUsage;
+use crate::config::{CacheSection, ImageBackendConfig, Provider, TextBackendConfig};
 
 /// The shape of the answer a chat step asks for. A request, not a gate: stages that parse the
 /// answer check it themselves. The offline backend answers every shape with a conforming text.

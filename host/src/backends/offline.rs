@@ -20,12 +20,11 @@ use plugin_api::token::ab_token;
 use serde_json::json;
 
 use super::limiter::Limiter;
+use super::tokens::vocabulary_for;
 use super::{BackendError, ChatCall, ChatMessage, ChatReply, ResponseShape, TextBackend};
-use crate::cost::tokens::vocabulary_for;
-use crate::stages::blackbox::scoring::{
-    idea_card_sample, judge_scores_sample, IdeaCard, IdeaOptions,
+use crate::answers::{
+    concept_list_sample, idea_card_sample, judge_scores_sample, IdeaCard, IdeaOptions,
 };
-use crate::stages::preprompt::concept_list_sample;
 
 /// The `provider` label of every offline record.
 pub(crate) const PROVIDER: &str = "offline";
@@ -852,10 +851,7 @@ mod tests {
                 ..Expect::default()
             },
         );
-        assert_eq!(
-            crate::stages::preprompt::parse_concept_list(&answer, 2),
-            Ok(concepts)
-        );
+        assert_eq!(crate::answers::parse_concept_list(&answer, 2), Ok(concepts));
         assert_eq!(answer, "{\"concepts\":[\"a fox\",\"dusk\"]}");
     }
 
@@ -1117,7 +1113,7 @@ mod tests {
         idea_cards_json(&cards)
     }
 
-    use crate::stages::blackbox::scoring::{
+    use crate::answers::{
         idea_cards_json, idea_ids, parse_idea_card, parse_judge_scores, IdeaCard,
     };
 

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use plugin_api::RunMode;
 
-use crate::backends::CacheMode;
-use crate::config::ConfigRequest;
+use crate::config::{CacheMode, ConfigRequest};
 use crate::plugins::{Catalog, PluginDirOptions, PLUGIN_PATH_ENV};
+use crate::runner::HostServices;
 
 use super::CliError;
 
@@ -112,6 +112,7 @@ impl PluginDirArgs {
                 .ok()
                 .and_then(|exe| exe.parent().map(PathBuf::from)),
         };
-        Catalog::discover(&options).map_err(CliError::usage)
+        let services = HostServices::new(options.cwd.clone());
+        Catalog::discover(&options, &services).map_err(CliError::usage)
     }
 }

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use super::{CliError, CliResult, EXIT_OK};
-use crate::backends::{CacheMode, CacheSection, ResponseCache};
+use crate::backends::ResponseCache;
+use crate::config::{CacheMode, CacheSection};
 
 /// Inspect or empty the response cache
 #[derive(clap::Subcommand)]

@@ -377,7 +377,7 @@ fn print_metrics(report: &ExperimentReport) {
     header.extend(variants.iter().map(|variant| (*variant).to_owned()));
     rows.push(header);
     if let Some(metrics) = &report.metrics {
-        type Count = fn(&runner::metrics::VariantMetrics) -> usize;
+        type Count = fn(&crate::metrics::VariantMetrics) -> usize;
         let counts: [(&str, Count); 3] = [
             ("runs", |v| v.runs),
             ("ok", |v| v.ok),
@@ -478,7 +478,7 @@ fn parse_budget(text: &str) -> Result<f64, String> {
     let usd: f64 = text
         .parse()
         .map_err(|_| format!("`{text}` is not a number of USD"))?;
-    crate::cost::check_budget(usd)
+    crate::config::check_budget(usd)
 }
 
 /// `--estimate`: what the rehearsal counted, and the expected wall time; or `--json`.

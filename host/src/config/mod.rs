@@ -15,7 +15,9 @@
 //! error names the key (spelled by [`key`]) and the file or `--set` that set it.
 //!
 //! This module owns reading config files, the rules above and the schema of a run config
-//! ([`RunConfig`], built by [`parse_run_config`], which the runner calls on each run's config).
+//! ([`RunConfig`], built by [`parse_run_config`], which the runner calls on each run's config),
+//! with every section type and its small enums ([`sections`]): the feature modules import their
+//! section from here, and this module imports none of them.
 //! It does not own the knobs inside `prompt.stage_configs` and `prompt.stages.overrides` (the
 //! stages check those when the plan compiles), the meaning of `experiment_runners` entries (each
 //! experiment declares its keys; the runner calls [`check_runner_keys`]), nor reading the process
@@ -26,6 +28,7 @@ mod error;
 pub mod key;
 mod runners;
 pub mod schema;
+pub mod sections;
 mod set;
 pub mod suggest;
 mod values;
@@ -42,9 +45,14 @@ use schema::LayerTree;
 pub use checks::{is_secret_key, SECRET_KEYS, SECTIONS};
 pub use error::{ConfigError, FileOrigin, Layer};
 pub use runners::{check_runner_keys, take_experiment_runners, RUNNERS_KEY};
-pub use schema::{
-    parse_run_config, BackendSection, ContextSection, ExperimentSection, HolidaySection,
-    ImageSection, PromptSection, RunConfig, RunSection, SeasonSection,
+pub use schema::{parse_run_config, RunConfig};
+pub use sections::{
+    check_budget, check_credentials, BackendSection, BudgetSection, CacheMode, CacheSection,
+    ContextSection, DataSection, ExperimentSection, Hemisphere, HolidaySection, ImageBackendConfig,
+    ImagePrice, ImageSection, InjectionLocation, Injector, OutputConfig, PricingSection,
+    PromptSection, Provider, RunSection, SeasonSection, SequenceItem, StageConfigs, StagesConfig,
+    TextBackendConfig, TextPrice, DEFAULT_BASE_URL, DEFAULT_IMAGE_LATENCY_HINT_MS,
+    DEFAULT_MAX_FILE_BYTES, DEFAULT_TEXT_LATENCY_HINT_MS,
 };
 pub use set::parse_set;
 

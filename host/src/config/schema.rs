@@ -19,19 +19,17 @@
 //! that set the offending key; the runner calls [`parse_run_config`] on each run's config, so
 //! plugin overlays pass the same schema.
 
-use plugin_api::RunMode;
-use serde::de::{Deserializer, Error as _};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::error::{ConfigError, Layer};
 use super::key;
+use super::sections::{
+    BackendSection, BudgetSection, CacheSection, ContextSection, DataSection, ExperimentSection,
+    ImageSection, PricingSection, PromptSection, RunSection,
+};
 use super::suggest::did_you_mean;
 use super::RUNNERS_KEY;
-use crate::backends::{CacheSection, ImageBackendConfig, TextBackendConfig};
-use crate::context::{Hemisphere, InjectionLocation, Injector};
-use crate::cost::PricingSection;
-use crate::pipeline::compiler::{OutputConfig, StageConfigs, StagesConfig};
 
 /// One run's config: every key a run reads, typed and checked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,245 +62,6 @@ pub struct RunConfig {
     /// `[cache]`: the response cache of the openai text backend.
     #[serde(default)]
     pub cache: CacheSection,
-}
-
-/// `[budget]`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BudgetSection {
-    /// `budget.max_cost_usd`: an experiment stops dispatching before it would spend more
-    /// (`--max-cost` wins over it); none: no budget.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "some_budget"
-    )]
-    pub max_cost_usd: Option<f64>,
-}
-
-fn some_budget<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
-    let usd = f64::deserialize(deserializer)?;
-    crate::cost::check_budget(usd)
-        .map(Some)
-        .map_err(D::Error::custom)
-}
-
-/// `[data]`: limits on the data files a run reads (categories, profiles, hints, concept lists,
-/// and files plugins read through `read_data`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DataSection {
-    /// `data.max_file_bytes`: a larger file is refused, naming it; default 64 MiB.
-    #[serde(
-        default = "default_max_file_bytes",
-        deserialize_with = "positive_file_size"
-    )]
-    pub max_file_bytes: u64,
-}
-
-/// A file-size cap: at least 1 (0 would refuse every file).
-fn positive_file_size<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-    let bytes = u64::deserialize(deserializer)?;
-    if bytes == 0 {
-        return Err(serde::de::Error::custom(
-            "must be at least 1\n\n0 would refuse every data file",
-        ));
-    }
-    Ok(bytes)
-}
-
-impl Default for DataSection {
-    fn default() -> DataSection {
-        DataSection {
-            max_file_bytes: default_max_file_bytes(),
-        }
-    }
-}
-
-fn default_max_file_bytes() -> u64 {
-    crate::data::DEFAULT_MAX_FILE_BYTES
-}
-
-/// `[run]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RunSection {
-    /// `run.mode`: `full` (prompt and image) or `prompt_only`; default `full`.
-    #[serde(default = "full")]
-    pub mode: RunMode,
-}
-
-impl Default for RunSection {
-    fn default() -> Self {
-        RunSection { mode: full() }
-    }
-}
-
-fn full() -> RunMode {
-    RunMode::Full
-}
-
-/// `[image]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ImageSection {
-    /// `image.log_path`: where run logs go.
-    pub log_path: String,
-    /// `image.generation_path`: where generated images go.
-    pub generation_path: String,
-}
-
-/// `[prompt]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PromptSection {
-    /// `prompt.plan`, lowercased.
-    #[serde(deserialize_with = "plan")]
-    pub plan: String,
-    /// `prompt.random_seed`: the run seed, when pinned.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub random_seed: Option<u64>,
-    /// `prompt.categories_path`: the concept table (a path or `builtin:<name>`).
-    #[serde(deserialize_with = "non_empty")]
-    pub categories_path: String,
-    /// `prompt.profile_path`: the taste profile (a path or `builtin:<name>`).
-    #[serde(deserialize_with = "non_empty")]
-    pub profile_path: String,
-    /// `prompt.generations_path`: the CSV recording every generation.
-    pub generations_path: String,
-    /// `prompt.titles_manifest_path`: the CSV of generated titles.
-    pub titles_manifest_path: String,
-    /// `prompt.stages`.
-    #[serde(default)]
-    pub stages: StagesConfig,
-    /// `prompt.output`.
-    #[serde(default)]
-    pub output: OutputConfig,
-    /// `prompt.stage_configs`; the knobs inside are checked by the stages when the plan compiles.
-    #[serde(default)]
-    pub stage_configs: StageConfigs,
-}
-
-/// `[context]`: the optional date guidance (season, nearby holiday); see [`crate::context`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ContextSection {
-    /// `context.enabled`: whether context injectors add to the prompts; default false.
-    #[serde(default)]
-    pub enabled: bool,
-    /// `context.today`: the date the context is computed for, `YYYY-MM-DD`.
-    #[serde(
-        default,
-        deserialize_with = "date",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub today: Option<String>,
-    /// `context.injection_location`: `system` (default), `prompt` or `both`.
-    #[serde(default)]
-    pub injection_location: InjectionLocation,
-    /// `context.injectors`: the injectors to run, in order; default `["season", "holiday"]`.
-    #[serde(default = "default_injectors", deserialize_with = "injectors")]
-    pub injectors: Vec<Injector>,
-    /// `[context.season]`.
-    #[serde(default)]
-    pub season: SeasonSection,
-    /// `[context.holiday]`.
-    #[serde(default, deserialize_with = "holiday")]
-    pub holiday: HolidaySection,
-}
-
-impl Default for ContextSection {
-    fn default() -> Self {
-        ContextSection {
-            enabled: false,
-            today: None,
-            injection_location: InjectionLocation::default(),
-            injectors: default_injectors(),
-            season: SeasonSection::default(),
-            holiday: HolidaySection::default(),
-        }
-    }
-}
-
-fn default_injectors() -> Vec<Injector> {
-    Injector::ALL.to_vec()
-}
-
-/// `[context.season]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SeasonSection {
-    /// `context.season.hemisphere`: `northern` (default) or `southern`.
-    #[serde(default)]
-    pub hemisphere: Hemisphere,
-}
-
-/// `[context.holiday]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HolidaySection {
-    /// `context.holiday.lookahead_days`: how many days ahead a holiday counts; default 14.
-    #[serde(default = "lookahead_days")]
-    pub lookahead_days: u32,
-    /// `context.holiday.base_probability`: the chance of the theme at the edge of the window,
-    /// from 0 to 1; default 0.15.
-    #[serde(default = "base_probability", deserialize_with = "probability")]
-    pub base_probability: f64,
-    /// `context.holiday.max_probability`: the chance on the day itself, from 0 to 1 and at least
-    /// `base_probability`; default 0.55.
-    #[serde(default = "max_probability", deserialize_with = "probability")]
-    pub max_probability: f64,
-}
-
-impl Default for HolidaySection {
-    fn default() -> Self {
-        HolidaySection {
-            lookahead_days: lookahead_days(),
-            base_probability: base_probability(),
-            max_probability: max_probability(),
-        }
-    }
-}
-
-fn lookahead_days() -> u32 {
-    14
-}
-
-fn base_probability() -> f64 {
-    0.15
-}
-
-fn max_probability() -> f64 {
-    0.55
-}
-
-/// `[experiment]`: labels recorded with a run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExperimentSection {
-    /// `experiment.id`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// `experiment.variant`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub variant: Option<String>,
-    /// `experiment.notes`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub notes: Option<String>,
-    /// `experiment.tags`: non-empty strings; default none.
-    #[serde(default, deserialize_with = "tags")]
-    pub tags: Vec<String>,
-}
-
-/// `[backend]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BackendSection {
-    /// `[backend.text]` (its cross-key checks, such as `base_url` against `base_urls`, run here).
-    #[serde(deserialize_with = "crate::backends::text_backend_section")]
-    pub text: TextBackendConfig,
-    /// `[backend.image]`.
-    pub image: ImageBackendConfig,
 }
 
 /// Builds the [`RunConfig`] of a merged run config (without `experiment_runners`).
@@ -353,111 +112,6 @@ fn sets(mut value: &Value, path: &[Segment]) -> bool {
         }
     }
     true
-}
-
-// --- the value checks ---------------------------------------------------------------------------
-
-fn plan<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    let plan = non_empty(deserializer)?;
-    Ok(plan.to_lowercase())
-}
-
-fn non_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    if text.trim().is_empty() {
-        return Err(D::Error::custom("must not be empty"));
-    }
-    Ok(text)
-}
-
-/// A non-empty string; a type of its own so that an error inside an array names the index.
-struct NonEmpty(String);
-
-impl<'de> Deserialize<'de> for NonEmpty {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        non_empty(deserializer).map(NonEmpty)
-    }
-}
-
-fn tags<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    let tags = Vec::<NonEmpty>::deserialize(deserializer)?;
-    Ok(tags.into_iter().map(|tag| tag.0).collect())
-}
-
-fn date<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    check_date(&text).map_err(D::Error::custom)?;
-    Ok(Some(text))
-}
-
-/// Checks that `text` is a real calendar date written `YYYY-MM-DD`.
-fn check_date(text: &str) -> Result<(), String> {
-    let shape = "must be a date written `YYYY-MM-DD`, e.g. `\"2026-01-31\"`";
-    let bytes = text.as_bytes();
-    let digits_at = |range: std::ops::Range<usize>| bytes[range].iter().all(u8::is_ascii_digit);
-    if bytes.len() != 10
-        || bytes[4] != b'-'
-        || bytes[7] != b'-'
-        || !digits_at(0..4)
-        || !digits_at(5..7)
-        || !digits_at(8..10)
-    {
-        return Err(shape.to_owned());
-    }
-    // All ASCII digits, so the slices are char boundaries and the numbers parse.
-    let number = |range: std::ops::Range<usize>| text[range].parse::<u32>().unwrap_or(0);
-    let (year, month, day) = (number(0..4), number(5..7), number(8..10));
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let days = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => 0,
-    };
-    if !(1..=days).contains(&day) {
-        return Err(
-            "is not a real date\n\nmonths run from `01` to `12` and the day must exist \
-                    in its month (`02-29` only in leap years)"
-                .to_owned(),
-        );
-    }
-    Ok(())
-}
-
-/// `context.injectors`: known names (the [`Injector`] type checks each), none twice.
-fn injectors<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Injector>, D::Error> {
-    let injectors = Vec::<Injector>::deserialize(deserializer)?;
-    for (index, injector) in injectors.iter().enumerate() {
-        if injectors[..index].contains(injector) {
-            return Err(D::Error::custom(format!(
-                "must not list an injector twice\n\n`{}` is there more than once",
-                injector.name()
-            )));
-        }
-    }
-    Ok(injectors)
-}
-
-fn probability<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
-    let value = f64::deserialize(deserializer)?;
-    if !(0.0..=1.0).contains(&value) {
-        return Err(D::Error::custom("must be a number from 0 to 1"));
-    }
-    Ok(value)
-}
-
-/// `[context.holiday]`, whose chance must not fall as the day nears.
-fn holiday<'de, D: Deserializer<'de>>(deserializer: D) -> Result<HolidaySection, D::Error> {
-    let section = HolidaySection::deserialize(deserializer)?;
-    if section.max_probability < section.base_probability {
-        return Err(D::Error::custom(
-            "must have `max_probability` at least `base_probability`\n\n\
-             the chance of a holiday theme rises from `base_probability` (at the edge of the \
-             window) to `max_probability` (on the day)",
-        ));
-    }
-    Ok(section)
 }
 
 // --- from serde's errors to ConfigError -------------------------------------------------------
@@ -716,6 +370,8 @@ fn check_sequence(tree: &Value) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Hemisphere, InjectionLocation, Injector};
+    use plugin_api::RunMode;
     use serde_json::json;
     use std::path::PathBuf;
 

@@ -2,10 +2,9 @@
 //! added to the system prompt, to the stage prompts, or both. Deterministic from the run seed and
 //! `context.today`; each injector draws from its own derived generator.
 //!
-//! This module owns computing the guidance and its metadata ([`build_context`]) and the types the
-//! `[context]` config uses ([`InjectionLocation`], [`Injector`], [`Hemisphere`]); the config
-//! schema checks the knobs, and the run decides whether context is enabled and where the text
-//! goes. The wording of every line lives in `host/src/prompts/context/`.
+//! This module owns computing the guidance and its metadata ([`build_context`]). The `[context]`
+//! types (`ContextSection`, `InjectionLocation`, `Injector`, `Hemisphere`) and the checks on the
+//! knobs are `config`'s; the run decides whether context is enabled and where the text goes. The wording of every line lives in `host/src/prompts/context/`.
 //!
 //! Injectors: [`season`] (the season of the date in a hemisphere) and [`holiday`] (the nearest
 //! of five holidays, applied with a probability that rises as it nears). `calendar`, which the
@@ -15,27 +14,13 @@ pub mod date;
 pub mod holiday;
 pub mod season;
 
-use serde::de::{Deserializer, Error as _};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::config::ContextSection;
+use crate::config::{ContextSection, InjectionLocation, Injector};
 use date::Date;
 
 /// The first line of the guidance text.
 const HEADER: &str = include_str!("../prompts/context/header.txt");
-
-/// Where the guidance goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum InjectionLocation {
-    /// Appended to the system prompt.
-    #[default]
-    System,
-    /// Given to the stages that show context guidance in their prompts.
-    Prompt,
-    Both,
-}
 
 /// Whether the guidance is appended to the system prompt (`system` or `both`).
 pub fn location_includes_system(location: InjectionLocation) -> bool {
@@ -51,65 +36,6 @@ pub fn location_includes_prompt(location: InjectionLocation) -> bool {
         location,
         InjectionLocation::Prompt | InjectionLocation::Both
     )
-}
-
-/// A context injector, by its config name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Injector {
-    Season,
-    Holiday,
-}
-
-impl Injector {
-    /// Every injector, in the default order.
-    pub const ALL: [Injector; 2] = [Injector::Season, Injector::Holiday];
-
-    /// The config name (also the key of its metadata and the label of its generator).
-    pub fn name(self) -> &'static str {
-        match self {
-            Injector::Season => "season",
-            Injector::Holiday => "holiday",
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Injector {
-    /// A known name; `calendar` is named as not implemented, anything else lists the known ones
-    /// (through serde's unknown-variant error, which the config schema turns into its message).
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        const NAMES: &[&str] = &["season", "holiday"];
-        let name = String::deserialize(deserializer)?;
-        if let Some(injector) = Injector::ALL.into_iter().find(|i| i.name() == name) {
-            return Ok(injector);
-        }
-        if name == "calendar" {
-            return Err(D::Error::custom(
-                "names `calendar`, an injector that is not implemented\n\n\
-                 the available injectors are `season` and `holiday`",
-            ));
-        }
-        Err(D::Error::unknown_variant(&name, NAMES))
-    }
-}
-
-/// The hemisphere the `season` injector reads the date in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Hemisphere {
-    #[default]
-    Northern,
-    Southern,
-}
-
-impl Hemisphere {
-    /// The config name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Hemisphere::Northern => "northern",
-            Hemisphere::Southern => "southern",
-        }
-    }
 }
 
 /// The context of one run.
@@ -192,7 +118,7 @@ fn fill(template: &str, values: &[(&str, &str)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::HolidaySection;
+    use crate::config::{Hemisphere, HolidaySection};
     use serde_json::json;
 
     fn section(injectors: &[Injector]) -> ContextSection {

@@ -4,7 +4,8 @@
 use serde_json::{json, Value};
 
 use super::date::Date;
-use super::{fill, Hemisphere};
+use super::fill;
+use crate::config::Hemisphere;
 
 const LINE: &str = include_str!("../prompts/context/season.txt");
 

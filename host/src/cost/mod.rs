@@ -1,41 +1,23 @@
-//! What model calls use and cost: the token usage of one call ([`TokenUsage`]), what a run used
-//! by model ([`RunUsage`]), the totals written into each result entry ([`UsageTotals`]) and the
-//! cost in USD ([`RunUsage::cost`]) from the [`Prices`].
+//! What model calls cost: what a run used by model ([`RunUsage`]), the totals written into each
+//! result entry ([`UsageTotals`]) and the cost in USD ([`RunUsage::cost`]) from the [`Prices`].
 //!
-//! It owns no I/O and no record format: backends fill in [`TokenUsage`], the generation and the
-//! host services add calls to a [`RunUsage`], the runner writes the totals and the cost.
+//! It owns no I/O and no record format, and sits above the backends: they fill in a call's
+//! [`TokenUsage`] (and count tokens where the answer has none), the generation and the host
+//! services add calls to a [`RunUsage`], the runner writes the totals and the cost.
 //!
 //! A cost is known or it is `None`, never a guess: a model without a price, or a call whose
 //! answer said nothing about its tokens, makes the run's cost unknown, and [`Cost::missing`]
 //! says why.
 
 mod prices;
-pub mod tokens;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use prices::{builtin_written, image_key, ImagePrice, Prices, PricingSection, TextPrice};
+pub use prices::{builtin_written, image_key, Prices};
 
-/// The tokens of one chat call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct TokenUsage {
-    /// `usage.prompt_tokens` (cached ones included).
-    pub input_tokens: u64,
-    /// `usage.prompt_tokens_details.cached_tokens`, 0 when absent.
-    pub cached_input_tokens: u64,
-    /// `usage.completion_tokens` (reasoning ones included).
-    pub output_tokens: u64,
-    /// `usage.completion_tokens_details.reasoning_tokens`, 0 when absent.
-    pub reasoning_tokens: u64,
-    /// `endpoint` when the answer carried the counts, else the vocabulary they were counted
-    /// with (`o200k_base`, `cl100k_base`).
-    pub counted_by: &'static str,
-}
-
-/// `counted_by` of counts the endpoint sent.
-pub const COUNTED_BY_ENDPOINT: &str = "endpoint";
+use crate::backends::TokenUsage;
 
 /// The tokens of the calls to one text model.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -280,15 +262,6 @@ fn text_cost(text: &BTreeMap<String, ModelTokens>, prices: &Prices) -> (f64, Vec
     (usd, missing)
 }
 
-/// A budget in USD: a finite number above 0 (a budget of 0 would refuse every run).
-pub fn check_budget(usd: f64) -> Result<f64, String> {
-    if usd.is_finite() && usd > 0.0 {
-        Ok(usd)
-    } else {
-        Err("must be a budget in USD, a number above 0".to_owned())
-    }
-}
-
 /// USD rounded to 1e-10: far below a cent, and it keeps float noise (`0.30000000000000004`) out
 /// of the records.
 pub fn round_usd(usd: f64) -> f64 {
@@ -298,6 +271,7 @@ pub fn round_usd(usd: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backends::COUNTED_BY_ENDPOINT;
 
     fn usage(input: u64, cached: u64, output: u64, reasoning: u64) -> TokenUsage {
         TokenUsage {

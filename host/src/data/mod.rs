@@ -20,13 +20,10 @@
 
 pub mod profile;
 
+use crate::config::DEFAULT_MAX_FILE_BYTES;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-
-/// The size cap [`read_data`] applies: data files are small tables and text, so anything larger
-/// than this is a mistake (a wrong path, a dump), refused before it is read into memory.
-pub const DEFAULT_MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The prefix that marks a reference to an embedded sample file.
 pub const BUILTIN_PREFIX: &str = "builtin:";

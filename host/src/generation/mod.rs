@@ -39,8 +39,11 @@ use crate::clock::{fresh_seed, Timestamp};
 use crate::config::{parse_run_config, ConfigError, RunConfig};
 use crate::cost::{Cost, Prices, RunUsage};
 use crate::data::profile::{parse_profile, Profile};
-use crate::pipeline::{self, CompileError, CompiledPipeline, PipelineInputs, RunState};
-use crate::stages::{keys, Registry, RunData};
+use crate::errors::error_chain;
+use crate::pipeline::{self, RunState};
+use crate::stages::{
+    self, keys, CompileError, CompiledPipeline, PipelineInputs, Registry, RunData,
+};
 use plugin_api::concepts::CategoriesTable;
 
 pub use title::{check_title, generate_title, make_unique, TitleOutcome};
@@ -168,7 +171,7 @@ pub fn compile_run(
         initial_outputs,
         data,
     };
-    pipeline::compile(&inputs, &Registry::builtin())
+    stages::compile(&inputs, &Registry::builtin())
 }
 
 /// The parsed data tables of a run: what `prompt.categories_path` and `prompt.profile_path` hold.
@@ -757,18 +760,6 @@ fn transcript(
     Value::Object(document)
 }
 
-/// An error and its causes on one line, for records that hold a single message.
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
-}
-
 /// What `image-project generate` asks for.
 pub struct GenerateOptions {
     pub config: crate::config::ConfigRequest,
@@ -780,7 +771,7 @@ pub struct GenerateOptions {
 /// today's UTC date unless the config sets it, and runs once.
 pub fn generate(options: &GenerateOptions) -> Result<GenerationOutcome, GenerationError> {
     let mut tree = crate::config::load(&options.config)?.tree;
-    crate::cost::tokens::start_loading(&tree);
+    crate::backends::tokens::start_loading(&tree);
     crate::config::take_experiment_runners(&mut tree)?;
     let mut overlay = json!({});
     if let Some(seed) = options.seed {

@@ -5,8 +5,10 @@
 use minijinja::context;
 use serde::Serialize;
 
-use crate::backends::{CacheStatus, ChatCall, ChatMessage, Expect, ResponseShape, TextBackend};
-use crate::cost::{RunUsage, TokenUsage};
+use crate::backends::{
+    CacheStatus, ChatCall, ChatMessage, Expect, ResponseShape, TextBackend, TokenUsage,
+};
+use crate::cost::RunUsage;
 
 const ATTEMPTS: usize = 3;
 /// How many earlier titles the model is asked to avoid.

@@ -1,18 +1,18 @@
 //! The prompt pipeline: the engine that executes a tree of steps against a text backend
-//! (`engine`), the compiler that turns a config's plan into that tree (`compiler`), and the
-//! stage-owned config namespace every stage reads its knobs through (`stage_config`), and the two
-//! stage conventions, chat and action stage blocks (`stage_blocks`).
+//! (`engine`), the steps themselves (`node`), the stage-owned config namespace every stage reads
+//! its knobs through (`stage_config`), and the two stage conventions, chat and action stage
+//! blocks (`stage_blocks`).
 //!
-//! What the stages *are* lives in `stages`; what a run writes lives in `generation` and `artifacts`.
+//! What the stages *are*, and compiling a plan of them into a step tree, lives in `stages` (which
+//! builds on this module; this module never names a stage); what a run writes lives in
+//! `generation` and `artifacts`.
 
-pub mod compiler;
 pub mod engine;
 pub mod node;
 pub mod stage_blocks;
 pub mod stage_config;
 pub mod state;
 
-pub use compiler::{compile, CompileError, CompiledPipeline, PipelineInputs, CAPTURE_KEY};
 pub use engine::{execute, validate, EngineError};
 pub use node::{ActionFn, ActionStep, Block, ChatStep, ExpectFn, MergeMode, Node, PromptFn};
 pub use stage_blocks::{action_stage_block, chat_stage_block};

@@ -7,8 +7,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::backends::{CacheStatus, ChatMessage};
-use crate::cost::{RunUsage, TokenUsage};
+use crate::backends::{CacheStatus, ChatMessage, TokenUsage};
+use crate::cost::RunUsage;
 
 /// The state of one run while its pipeline executes.
 #[derive(Debug, Clone, Default)]

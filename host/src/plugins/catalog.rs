@@ -10,13 +10,12 @@
 
 use std::path::{Path, PathBuf};
 
-use plugin_api::loader::{self, PanicStrategy, PluginLibrary};
+use plugin_api::loader::{self, PanicStrategy, PluginLibrary, ServiceProvider};
 use plugin_api::Descriptor;
 
 use super::descriptor::{check_descriptor, check_required_interface};
 use super::printable::{printable, NAME_CHARS, REASON_CHARS};
 use super::search_path::{library_files, search_dirs, Candidate, PluginDirOptions};
-use super::services::HostServices;
 use super::PluginError;
 
 /// A plugin that loaded and described itself.
@@ -136,14 +135,17 @@ impl UnknownExperiment {
 
 impl Catalog {
     /// Scans the search path and loads every candidate library.
-    pub fn discover(options: &PluginDirOptions) -> Result<Catalog, PluginError> {
-        let services = HostServices::new(options.cwd.clone());
+    /// `services` answers the hooks a plugin calls while loading (its `descriptor`).
+    pub fn discover(
+        options: &PluginDirOptions,
+        services: &dyn ServiceProvider,
+    ) -> Result<Catalog, PluginError> {
         let mut catalog = Catalog::default();
         for dir in search_dirs(options)? {
             let mut found_here: Vec<LoadedExperiment> = Vec::new();
             for candidate in library_files(&dir.path)? {
                 let loaded = match candidate {
-                    Candidate::Library(path) => load_one(&path, &services),
+                    Candidate::Library(path) => load_one(&path, services),
                     Candidate::Skipped { path, reason } => {
                         Err(LoadFailure::new(&path, &reason, None, None))
                     }
@@ -244,7 +246,7 @@ fn failure_line(failure: &LoadFailure) -> String {
     )
 }
 
-fn load_one(path: &Path, services: &HostServices) -> Result<LoadedExperiment, LoadFailure> {
+fn load_one(path: &Path, services: &dyn ServiceProvider) -> Result<LoadedExperiment, LoadFailure> {
     let library = loader::load(path)
         .map_err(|error| LoadFailure::new(path, &error.reason, Some(error.detail), None))?;
     let descriptor = library

@@ -1,21 +1,19 @@
-//! Experiment plugins: where they are looked for, loading them, checking their descriptors, and
-//! the host services they may call.
+//! Experiment plugins: where they are looked for, loading them and checking their descriptors.
 //!
 //! Loading reports, never panics: a file that fails to load becomes a [`LoadFailure`] with a
 //! one-line reason, and every other plugin still loads. What a plugin's hooks *do* with the
-//! runner is the runner's business, not this module's.
+//! runner is the runner's business, not this module's: the host services a plugin calls are the
+//! runner's (`runner::HostServices`), handed to [`Catalog::discover`] for the load-time hooks.
 
 mod catalog;
 mod descriptor;
 pub mod printable;
 mod search_path;
-mod services;
 
 pub use catalog::{Catalog, LoadFailure, LoadedExperiment, UnknownExperiment};
 pub use descriptor::{check_descriptor, check_value, expected_value, RUNNER_FLAG_NAMES};
 pub use printable::printable;
 pub use search_path::{search_dirs, PluginDirOptions, SearchDir, SearchDirOrigin, PLUGIN_PATH_ENV};
-pub use services::{HostServices, RunContext};
 
 use std::path::PathBuf;
 

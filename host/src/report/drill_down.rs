@@ -73,7 +73,7 @@ pub fn render(
                 let _ = writeln!(
                     html,
                     "<p class=\"fail\">transcript unreadable: {}</p>",
-                    escape(&crate::generation::error_chain(&error))
+                    escape(&crate::errors::error_chain(&error))
                 );
             }
         }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::html::{escape, interval, text};
-use crate::runner::metrics::{summary_fields, variant_figures};
+use crate::metrics::{summary_fields, variant_figures};
 
 /// The metrics per variant, the plugin's per-variant figures and scalar summary fields (as the
 /// terminal shows them, read by the same functions) and, for a paired plan, the paired

@@ -267,7 +267,7 @@ fn render_failures(html: &mut String, results: &[Entry], anchors: &Anchors) {
             }
         }
         let message = text(&error["message"]);
-        let reason = crate::runner::metrics::failure_reason(error);
+        let reason = crate::metrics::failure_reason(error);
         let full = if message.trim() != reason {
             format!(
                 "<details><summary>full message</summary><pre>{}</pre></details>",
@@ -370,7 +370,7 @@ fn run_cell(
             let _ = write!(
                 html,
                 "<div class=\"fail\">{}</div>",
-                escape(&crate::runner::metrics::failure_reason(&entry.error))
+                escape(&crate::metrics::failure_reason(&entry.error))
             );
         }
     }
@@ -462,7 +462,7 @@ fn render_grid(html: &mut String, experiment: &Experiment, anchors: &Anchors) {
                 let _ = write!(
                     html,
                     "<div class=\"fail\">{}</div>",
-                    escape(&crate::runner::metrics::failure_reason(&entry.error))
+                    escape(&crate::metrics::failure_reason(&entry.error))
                 );
             }
             html.push_str("</td>");

@@ -6,12 +6,12 @@
 //! (`artifacts`).
 
 use std::borrow::Cow;
-use std::path::Path;
 use std::sync::Arc;
 
 use plugin_api::{LogLevel, PlanRequest};
 use serde_json::{json, Map, Value};
 
+use super::services::HostServices;
 use crate::artifacts::formats::FullPlanRunEntry;
 use crate::artifacts::layout::ExperimentLayout;
 use crate::artifacts::plan_files::{
@@ -21,13 +21,14 @@ use crate::artifacts::plan_files::{
 use crate::artifacts::{LogFile, Rows};
 use crate::clock::Timestamp;
 use crate::config;
-use crate::plugins::{HostServices, LoadedExperiment};
+use crate::plugins::LoadedExperiment;
 
 use super::location::{claim_location, settle_location};
 use super::overrides::{file_limit, owned_overrides, standard_overrides};
+use super::preflight::check_preflight;
 use super::{
     describe_counts, pairs, plan, preflight, results, runs_per_variant, PlanBase, Planned,
-    PreparedRun, RunOptions, RunnerError,
+    RunOptions, RunnerError,
 };
 
 /// Plans a new experiment and commits its plan files (steps 1–7).
@@ -41,7 +42,7 @@ pub(super) fn plan_new(
     // 1. Config.
     let loaded = config::load(&options.config)?;
     if !options.dry_run {
-        crate::cost::tokens::start_loading(&loaded.tree);
+        crate::backends::tokens::start_loading(&loaded.tree);
     }
     let mut base_config = loaded.tree;
     let mut runners = config::take_experiment_runners(&mut base_config)?;
@@ -253,60 +254,6 @@ fn full_plan_entry<'a>(
         overlay: *overlay,
         preflight: verdict.record(),
     }
-}
-
-/// Fails with every run's preflight error, if any run failed preflight: one line per distinct
-/// error, with how many runs it hit and the first of them.
-pub(super) fn check_preflight(
-    runs: &[PreparedRun],
-    verdicts: &[preflight::Preflight],
-    log: &LogFile,
-    output_root: &Path,
-) -> Result<(), RunnerError> {
-    const SHOWN_IDS: usize = 3;
-    let mut groups: Vec<((&str, &str), Vec<&str>)> = Vec::new();
-    let mut failed = 0;
-    for (run, verdict) in runs.iter().zip(verdicts) {
-        let preflight::Preflight::Failed { kind, message } = verdict else {
-            continue;
-        };
-        failed += 1;
-        let key = (*kind, message.as_str());
-        match groups.iter_mut().find(|(known, _)| *known == key) {
-            Some((_, ids)) => ids.push(&run.generation_id),
-            None => groups.push((key, vec![&run.generation_id])),
-        }
-    }
-    if groups.is_empty() {
-        log.record(LogLevel::Info, "preflight passed for every planned run")?;
-        return Ok(());
-    }
-    let details = groups
-        .iter()
-        .map(|((kind, message), ids)| {
-            let mut shown = ids[..ids.len().min(SHOWN_IDS)].join(", ");
-            if ids.len() > SHOWN_IDS {
-                shown.push_str(", ...");
-            }
-            let runs = if ids.len() == 1 { "run" } else { "runs" };
-            format!(
-                "  {} {runs} ({shown}), {kind}: {}",
-                ids.len(),
-                message.replace('\n', "\n    ")
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    log.record(
-        LogLevel::Error,
-        &format!("preflight failed for {failed} planned runs:\n{details}"),
-    )?;
-    Err(RunnerError::Preflight {
-        failed,
-        total: runs.len(),
-        details,
-        plan_full: ExperimentLayout::new(output_root).plan_full(),
-    })
 }
 
 /// `generation_defaults` of the full plan: the models and image settings runs will use.

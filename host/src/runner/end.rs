@@ -9,14 +9,16 @@ use std::sync::Arc;
 use plugin_api::LogLevel;
 use serde_json::{json, Value};
 
+use super::services::HostServices;
 use crate::artifacts::layout::{ExperimentLayout, REPORT_FILE};
 use crate::artifacts::LogFile;
-use crate::plugins::{HostServices, LoadedExperiment};
+use crate::plugins::LoadedExperiment;
 
 use super::results::{ResultsStore, SummaryEntry};
+use crate::metrics;
+
 use super::{
-    execute, metrics, spend, ExecutionReport, ExperimentReport, Pair, Planned, PreparedRun,
-    RunOptions,
+    execute, spend, ExecutionReport, ExperimentReport, Pair, Planned, PreparedRun, RunOptions,
 };
 
 /// Steps 11 and 12, once the runs are over: the summary analysis, the runner's metrics and
@@ -56,12 +58,19 @@ pub(super) fn finish(
     };
     // The runner's own reading of the entries: metrics by name and the failed runs.
     let pairing = pairing_of(planned);
+    let pair_ids: Option<Vec<(&str, &str)>> = pairing.as_ref().map(|(_, _, pairs)| {
+        pairs
+            .iter()
+            .map(|pair| (pair.a_generation_id.as_str(), pair.b_generation_id.as_str()))
+            .collect()
+    });
     let digest = metrics::digest(
-        &entries,
+        entries.iter().map(super::results::Raw::text),
         summary.as_ref(),
         pairing
             .as_ref()
-            .map(|(a, b, pairs)| (a.as_str(), b.as_str(), pairs.as_slice())),
+            .zip(pair_ids.as_deref())
+            .map(|((a, b, _), pairs)| metrics::PairedVariants { a, b, pairs }),
         planned.base_seed,
     );
     drop(entries);
@@ -91,7 +100,7 @@ pub(super) fn finish(
     report.summary = summary;
     report.metrics = digest.metrics;
     if let Err(error) = store.write_views() {
-        let message = crate::generation::error_chain(&error);
+        let message = crate::errors::error_chain(&error);
         let _ = log.record(LogLevel::Error, &format!("stopped: {message}"));
         report.stopped_by.get_or_insert(message);
     }
@@ -121,7 +130,7 @@ pub(super) fn finish(
             report.files.push(path);
             None
         }
-        Some(Ok(Err(error))) => Some(crate::generation::error_chain(&error)),
+        Some(Ok(Err(error))) => Some(crate::errors::error_chain(&error)),
         Some(Err(_)) => Some("its writer panicked".to_owned()),
     };
     if let Some(reason) = page_warning {
@@ -131,7 +140,7 @@ pub(super) fn finish(
     }
     report.warnings.extend(index_warning);
     if let Err(error) = log.sync() {
-        report.warnings.push(crate::generation::error_chain(&error));
+        report.warnings.push(crate::errors::error_chain(&error));
     }
 }
 
@@ -248,7 +257,7 @@ pub(super) fn update_index(output_root: &Path, log: &LogFile) -> Option<String> 
         Err(error) => {
             let warning = format!(
                 "the artifacts index was not updated: {}",
-                crate::generation::error_chain(&error)
+                crate::errors::error_chain(&error)
             );
             let _ = log.record(LogLevel::Warn, &warning);
             Some(warning)

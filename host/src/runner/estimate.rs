@@ -4,7 +4,7 @@
 //! temporary directory that is removed afterwards: no network, nothing left behind, and the
 //! call count is the real offline run's by construction (it is one).
 //!
-//! Tokens are counted as offline runs count them (`crate::cost::tokens`): input tokens are
+//! Tokens are counted as offline runs count them (`crate::backends::tokens`): input tokens are
 //! those of the prompts the real run would send, given offline answers; output tokens are the
 //! offline answers', an estimate of a real model's. Costs use the configured models' prices.
 //!
@@ -18,12 +18,12 @@ use std::sync::atomic::AtomicBool;
 use plugin_api::RunMode;
 use serde::{Deserialize, Serialize};
 
-use super::metrics::Ordered;
 use super::spend::SpendSummary;
 use super::{run_experiment, RunOptions, RunnerError};
 use crate::artifacts::formats::StoredSpend;
 use crate::artifacts::layout::ExperimentLayout;
 use crate::config::{self, ConfigRequest};
+use crate::metrics::Ordered;
 use crate::plugins::LoadedExperiment;
 
 /// The offline backends the rehearsal runs against, with the configured model names kept (they

@@ -16,12 +16,13 @@ use plugin_api::loader::CallError;
 use plugin_api::{AnalyzeRequest, LogLevel, RunRequest, RunSpec, RunStatus};
 use serde_json::{json, Value};
 
+use super::services::{HostServices, RunContext};
 use crate::artifacts::formats::{EntryOutputs, OutcomeFields, ResultEntry, Timing};
 use crate::artifacts::{ArtifactError, LogFile};
 use crate::clock::Timestamp;
 use crate::cost::{Cost, Prices, RunUsage, UsageTotals};
 use crate::generation::{Backends, TitleSlot};
-use crate::plugins::{HostServices, LoadedExperiment, RunContext};
+use crate::plugins::LoadedExperiment;
 
 use super::budget::Budget;
 use super::results::{lock, Checkpointer, ResultsStore};
@@ -111,7 +112,7 @@ pub fn execute(
                     let (entry, status, analysis_failed, duration_s) =
                         execute_one(execution, run, position);
                     let reason = (status == RunStatus::Error).then(|| {
-                        super::metrics::failure_reason(entry.error.as_ref().unwrap_or(&Value::Null))
+                        crate::metrics::failure_reason(entry.error.as_ref().unwrap_or(&Value::Null))
                     });
                     if let Some(budget) = execution.budget {
                         if let Some(warning) = budget.finished(position, entry.cost_usd) {
@@ -169,7 +170,7 @@ pub fn execute(
         .into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     report.interrupted = execution.interrupt.load(Ordering::SeqCst);
-    report.view_error = view_error.map(|error| crate::generation::error_chain(&error));
+    report.view_error = view_error.map(|error| crate::errors::error_chain(&error));
     let dispatched = next.load(Ordering::SeqCst).min(execution.to_run.len());
     report.skipped = execution.to_run[dispatched..]
         .iter()
@@ -347,7 +348,7 @@ fn execute_one(
         format!(
             "finished `{}`: error in {duration_s:.3} s: {}",
             run.generation_id,
-            super::metrics::failure_message(error)
+            crate::metrics::failure_message(error)
         )
     };
     let level = if status == RunStatus::Success {

@@ -3,6 +3,7 @@
 //! links at the names the runner writes, cleared of what an interrupted start left). It does not
 //! own the names themselves (`artifacts::layout`) nor the lock file (`resume`).
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::artifacts;
@@ -10,7 +11,7 @@ use crate::artifacts::layout::{default_experiments_root, is_safe_id, ExperimentL
 use crate::artifacts::plan_files::{plan_committed, remove_uncommitted_plan};
 use crate::clock::Timestamp;
 
-use super::{resume, RunOptions, RunnerError};
+use super::{RunOptions, RunnerError};
 
 /// Where a new experiment goes.
 pub(super) struct Location {
@@ -67,10 +68,10 @@ pub(super) fn settle_location(
 
 /// Creates the output directory and takes its lock; then, under the lock, refuses a directory
 /// that holds a committed plan and clears what an interrupted start left behind.
-pub(super) fn claim_location(location: &Location) -> Result<resume::DirLock, RunnerError> {
+pub(super) fn claim_location(location: &Location) -> Result<DirLock, RunnerError> {
     let root = &location.output_root;
     artifacts::create_dir_all(root)?;
-    let lock = resume::lock_dir(root)?;
+    let lock = lock_dir(root)?;
     check_no_symlinks(root)?;
     if plan_committed(root) {
         return Err(RunnerError::OutputRootTaken { path: root.clone() });
@@ -123,4 +124,33 @@ pub(super) fn absolute(path: &Path) -> PathBuf {
         }
     }
     absolute
+}
+
+/// Holds the experiment directory's lock until dropped.
+pub struct DirLock {
+    _file: File,
+}
+
+/// Takes the exclusive lock of an experiment directory, or says who holds it.
+pub fn lock_dir(out: &Path) -> Result<DirLock, RunnerError> {
+    let path: PathBuf = ExperimentLayout::new(out).lock();
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| RunnerError::Resume {
+            path: path.clone(),
+            message: format!("cannot create the lock file: {e}"),
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(DirLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(RunnerError::Locked {
+            path: out.to_owned(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(RunnerError::Resume {
+            path,
+            message: format!("cannot lock it: {e}"),
+        }),
+    }
 }

@@ -33,12 +33,12 @@ mod end;
 pub mod estimate;
 mod execute;
 mod location;
-pub mod metrics;
 mod overrides;
 mod plan;
 mod preflight;
 mod results;
 mod resume;
+mod services;
 pub mod spend;
 
 use std::path::{Path, PathBuf};
@@ -52,6 +52,7 @@ use crate::artifacts::layout::ExperimentLayout;
 use crate::artifacts::{ArtifactError, LogFile};
 use crate::config::{self, ConfigError, ConfigRequest};
 use crate::generation::Backends;
+use crate::metrics;
 use crate::plugins::LoadedExperiment;
 
 use commit::plan_new;
@@ -65,6 +66,7 @@ pub use plan::{
     experiment_variant, owned_key_changed, pairs, runs_per_variant, Pair, PlanBase, PlanError,
     PreparedRun,
 };
+pub use services::{HostServices, RunContext};
 
 /// Everything `experiments run` asks of the runner, already parsed.
 #[derive(Debug, Clone)]
@@ -101,7 +103,7 @@ struct Planned {
     /// `--resume`: what `--config`/`--set` changed, one `key: old -> new` line each.
     config_changes: Vec<String>,
     /// The experiment directory's lock, held until the experiment ends.
-    _lock: resume::DirLock,
+    _lock: location::DirLock,
 }
 
 /// What happened, for the command's summary.
@@ -414,7 +416,7 @@ pub fn run_experiment(
     let executed = match execute::execute(&execution, &store) {
         Ok(executed) => executed,
         Err(error) => {
-            let message = crate::generation::error_chain(&error);
+            let message = crate::errors::error_chain(&error);
             let _ = log.record(LogLevel::Error, &format!("stopped: {message}"));
             report.stopped_by = Some(message);
             execute::ExecutionReport::default()
@@ -427,7 +429,7 @@ pub fn run_experiment(
     drop(backends);
     let large = planned.runs.len() >= LARGE_EXPERIMENT_RUNS;
     if large {
-        crate::cost::tokens::release_unused();
+        crate::backends::tokens::release_unused();
         return_freed_memory();
     }
     if let Some(budget) = &budget {
@@ -520,7 +522,7 @@ fn remove_rows_of_runs(
         let Some(path) = path else { continue };
         let removed = remove_rows_of(path, header, &ids).map_err(|error| RunnerError::History {
             path: path.to_owned(),
-            message: crate::generation::error_chain(&error),
+            message: crate::errors::error_chain(&error),
         })?;
         if removed > 0 {
             log.record(

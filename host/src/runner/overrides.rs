@@ -16,7 +16,7 @@ pub(super) fn file_limit(config: &Value) -> u64 {
     config
         .pointer("/data/max_file_bytes")
         .and_then(Value::as_u64)
-        .unwrap_or(crate::data::DEFAULT_MAX_FILE_BYTES)
+        .unwrap_or(crate::config::DEFAULT_MAX_FILE_BYTES)
 }
 
 /// The overlay every run gets, whatever the plugin plans (DESIGN §4 step 4).

@@ -10,13 +10,18 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::artifacts::formats::{ErrorRecord, PreflightRecord};
-use crate::backends::{EnvLookup, Provider};
+use crate::backends::EnvLookup;
+use crate::config::Provider;
 use crate::config::{parse_run_config, RunConfig};
 use std::sync::Arc;
 
-use crate::generation::{compile_run, error_chain, run_data, DataTables};
+use crate::errors::error_chain;
+use crate::generation::{compile_run, run_data, DataTables};
 
-use super::{PlanBase, PreparedRun};
+use super::{PlanBase, PreparedRun, RunnerError};
+use crate::artifacts::layout::ExperimentLayout;
+use crate::artifacts::LogFile;
+use plugin_api::LogLevel;
 
 /// One run's preflight result.
 #[derive(Debug, Clone, PartialEq)]
@@ -145,4 +150,58 @@ fn check_keys(config: &RunConfig, env: EnvLookup<'_>) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Fails with every run's preflight error, if any run failed preflight: one line per distinct
+/// error, with how many runs it hit and the first of them.
+pub(super) fn check_preflight(
+    runs: &[PreparedRun],
+    verdicts: &[Preflight],
+    log: &LogFile,
+    output_root: &Path,
+) -> Result<(), RunnerError> {
+    const SHOWN_IDS: usize = 3;
+    let mut groups: Vec<((&str, &str), Vec<&str>)> = Vec::new();
+    let mut failed = 0;
+    for (run, verdict) in runs.iter().zip(verdicts) {
+        let Preflight::Failed { kind, message } = verdict else {
+            continue;
+        };
+        failed += 1;
+        let key = (*kind, message.as_str());
+        match groups.iter_mut().find(|(known, _)| *known == key) {
+            Some((_, ids)) => ids.push(&run.generation_id),
+            None => groups.push((key, vec![&run.generation_id])),
+        }
+    }
+    if groups.is_empty() {
+        log.record(LogLevel::Info, "preflight passed for every planned run")?;
+        return Ok(());
+    }
+    let details = groups
+        .iter()
+        .map(|((kind, message), ids)| {
+            let mut shown = ids[..ids.len().min(SHOWN_IDS)].join(", ");
+            if ids.len() > SHOWN_IDS {
+                shown.push_str(", ...");
+            }
+            let runs = if ids.len() == 1 { "run" } else { "runs" };
+            format!(
+                "  {} {runs} ({shown}), {kind}: {}",
+                ids.len(),
+                message.replace('\n', "\n    ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    log.record(
+        LogLevel::Error,
+        &format!("preflight failed for {failed} planned runs:\n{details}"),
+    )?;
+    Err(RunnerError::Preflight {
+        failed,
+        total: runs.len(),
+        details,
+        plan_full: ExperimentLayout::new(output_root).plan_full(),
+    })
 }

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use plugin_api::{LogLevel, Pairing, PlannedRun, RunMode};
@@ -20,10 +20,10 @@ use crate::artifacts::{self, LogFile};
 use crate::config;
 use crate::plugins::LoadedExperiment;
 
-use super::commit::check_preflight;
-use super::location::{absolute, check_no_symlinks};
+use super::location::{absolute, check_no_symlinks, lock_dir};
 use super::overrides::owned_overrides;
 use super::plan::{owned_keys_set, PlanBase, RESERVED_RUN_FIELDS};
+use super::preflight::check_preflight;
 use super::{pairs, preflight, Planned, PreparedRun, RunOptions, RunnerError};
 
 /// What a resumed experiment continues from.
@@ -308,34 +308,5 @@ pub fn stored_pairs(
     match &stored.pairing {
         Some(pairing) => Ok(Some(pairs(name, pairing, &stored.runs)?)),
         None => Ok(None),
-    }
-}
-
-/// Holds the experiment directory's lock until dropped.
-pub struct DirLock {
-    _file: File,
-}
-
-/// Takes the exclusive lock of an experiment directory, or says who holds it.
-pub fn lock_dir(out: &Path) -> Result<DirLock, RunnerError> {
-    let path: PathBuf = ExperimentLayout::new(out).lock();
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| RunnerError::Resume {
-            path: path.clone(),
-            message: format!("cannot create the lock file: {e}"),
-        })?;
-    match file.try_lock() {
-        Ok(()) => Ok(DirLock { _file: file }),
-        Err(std::fs::TryLockError::WouldBlock) => Err(RunnerError::Locked {
-            path: out.to_owned(),
-        }),
-        Err(std::fs::TryLockError::Error(e)) => Err(RunnerError::Resume {
-            path,
-            message: format!("cannot lock it: {e}"),
-        }),
     }
 }

@@ -8,9 +8,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::metrics::Ordered;
 use super::results::Raw;
 use crate::cost::{round_usd, UsageTotals};
+use crate::metrics::Ordered;
 
 /// The usage and cost of a set of runs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

@@ -35,7 +35,7 @@ impl Default for RunData {
             prompt_context: String::new(),
             recent_prompts: Vec::new(),
             cwd: PathBuf::new(),
-            max_file_bytes: crate::data::DEFAULT_MAX_FILE_BYTES,
+            max_file_bytes: crate::config::DEFAULT_MAX_FILE_BYTES,
         }
     }
 }

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::pipeline::compiler::{OutputConfig, StageConfigs, StagesConfig};
-use crate::pipeline::{PipelineInputs, StageConfig};
+use super::PipelineInputs;
+use crate::config::{OutputConfig, StageConfigs, StagesConfig};
+use crate::pipeline::StageConfig;
 
 use super::plans::{self, PlanStages};
 use super::{Registry, RunData, StageBuild, StageKind};

@@ -7,10 +7,10 @@
 mod ab;
 pub mod blackbox;
 pub mod blackbox_refine;
+pub mod compiler;
 mod data;
 pub mod describe;
 mod direct;
-pub mod json_answer;
 pub mod keys;
 pub mod plans;
 mod postprompt;
@@ -19,10 +19,11 @@ mod profile_source;
 mod registry;
 mod standard;
 
+pub use compiler::{compile, CompileError, CompiledPipeline, PipelineInputs, CAPTURE_KEY};
 pub use data::RunData;
 pub use registry::{Registry, ResolveError, ResolveErrorKind};
 
-use crate::pipeline::{Block, PipelineInputs, StageConfig};
+use crate::pipeline::{Block, StageConfig};
 
 /// How a stage is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -3,7 +3,7 @@
 
 use crate::config::key;
 use crate::config::suggest::did_you_mean;
-use crate::pipeline::compiler::{SequenceItem, StagesConfig};
+use crate::config::{SequenceItem, StagesConfig};
 
 use super::{Registry, StageDef};
 

@@ -5,12 +5,12 @@
 use std::sync::Arc;
 
 use minijinja::context;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::json_answer::extract_json;
 use super::keys::{CONCEPT_FILTER_LOG, DISLIKE_REWRITE_RAW, SELECTED_CONCEPTS};
 use super::profile_source::selected_concepts;
 use super::{StageBuild, StageDef, StageIo, StageKind};
+use crate::answers::parse_concept_list;
 use crate::backends::{Expect, ResponseShape};
 use crate::pipeline::{
     action_stage_block, ActionStep, Block, ChatStep, MergeMode, Node, PromptFn, RunState,
@@ -210,53 +210,14 @@ fn build_filter(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
     Ok(block)
 }
 
-/// An answer [`parse_concept_list`] accepts: `{"concepts": [...]}` on one line (the offline
-/// backend answers with it).
-pub fn concept_list_sample(concepts: &[String]) -> String {
-    json!({ "concepts": concepts }).to_string()
-}
-
-/// The rewritten list: `{"concepts": [...]}` (what the prompt asks for, an object so that JSON
-/// mode can ask for it) or a bare array, of `expected` non-empty strings, found inside a code
-/// fence when there is one ([`extract_json`]).
-pub fn parse_concept_list(raw: &str, expected: usize) -> Result<Vec<String>, String> {
-    const SHAPE: &str = "not `{\"concepts\": [...]}` nor a JSON array";
-    let value: Value = serde_json::from_str(extract_json(raw).trim())
-        .map_err(|e| format!("the rewrite is {SHAPE}: {e}"))?;
-    let items = match &value {
-        Value::Array(items) => items,
-        Value::Object(map) => match map.get("concepts") {
-            Some(Value::Array(items)) => items,
-            _ => return Err(format!("the rewrite is {SHAPE}: no `concepts` list")),
-        },
-        _ => return Err(format!("the rewrite is {SHAPE}")),
-    };
-    let concepts: Vec<String> = items
-        .iter()
-        .map(|item| {
-            item.as_str()
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-        })
-        .collect::<Option<_>>()
-        .ok_or("the rewrite holds something other than non-empty strings")?;
-    if concepts.len() != expected {
-        return Err(format!(
-            "the rewrite has {} concepts, expected {expected}",
-            concepts.len()
-        ));
-    }
-    Ok(concepts)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::{
-        compiler::{OutputConfig, StageConfigs, StagesConfig},
-        PipelineInputs, StageConfig,
-    };
-    use crate::stages::RunData;
+    use crate::answers::*;
+    use crate::config::{OutputConfig, StageConfigs, StagesConfig};
+    use crate::pipeline::StageConfig;
+    use crate::stages::{PipelineInputs, RunData};
+    use serde_json::Value;
 
     const CATEGORIES: &str = "Subject Matter,Narrative,Mood,Composition,Perspective,Style,Time Period_Context,Color Scheme\n\
         a fox,a chase,calm,centered,aerial,ink,1920s,teal\n\

@@ -7,13 +7,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::cache::Trust;
 use super::experiment_registry::ExperimentRow;
 use super::image_registry::ImageRow;
 use super::plan::Plan;
 use super::report::{warning, IndexCounts, IndexWarnings};
 use super::run_registry::RunRow;
 use super::sources::Sources;
+use super::stamp::Trust;
 use super::store::Store;
 use super::summary::ExperimentSummary;
 use super::walk::{self, Found};

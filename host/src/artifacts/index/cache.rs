@@ -1,6 +1,7 @@
 //! The index cache, `<index dir>/.cache/`: what a refresh keeps so that the next one re-reads only
-//! what changed. It owns the cache's manifest, the stamps that say whether a file or directory
-//! changed, and when a stamp can be trusted; [`super::refresh`] decides what to reuse, and a
+//! what changed. It owns the cache's manifest and what it keeps of each group (the stamps
+//! themselves, and when one can be trusted, are [`super::stamp`]'s); [`super::refresh`] decides
+//! what to reuse, and a
 //! group's data file is [`super::group_file`]'s.
 //!
 //! - `index-cache.json` ([`CacheManifest`]): the format version, a hash of the index code that
@@ -28,8 +29,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::files::{CACHE_MANIFEST_FILE, GROUP_FILE_PREFIX, GROUP_FILE_SUFFIX, SCAN_MARK_FILE};
+use super::files::{CACHE_MANIFEST_FILE, GROUP_FILE_PREFIX, GROUP_FILE_SUFFIX};
 use super::report::{IndexCounts, IndexWarnings};
+use super::stamp::Stamp;
 use super::summary::ExperimentSummary;
 use super::walk::Listings;
 use crate::artifacts::{write_atomic_deferred, ArtifactError};
@@ -50,7 +52,7 @@ macro_rules! named_sources {
 /// are computed or rendered never meets rows of the old code. `CACHE_VERSION` is still bumped for
 /// format changes, so the reason shows in history. Every file of this folder is listed (a test
 /// checks it), and the two beside it that say what the index reads: formats and file names.
-const INDEX_SOURCES: [(&str, &str); 22] = named_sources![
+const INDEX_SOURCES: [(&str, &str); 23] = named_sources![
     "assemble.rs",
     "cache.rs",
     "columns.rs",
@@ -67,6 +69,7 @@ const INDEX_SOURCES: [(&str, &str); 22] = named_sources![
     "report.rs",
     "run_registry.rs",
     "sources.rs",
+    "stamp.rs",
     "store.rs",
     "summary.rs",
     "tests.rs",
@@ -92,83 +95,6 @@ pub enum CacheError {
     },
     #[error("`{}` is malformed: {what}", path.display())]
     Malformed { path: PathBuf, what: String },
-}
-
-/// What identifies the content of a file or the entries of a directory: size, mtime, ctime
-/// (seconds and nanoseconds) and inode. An atomic rewrite changes the inode, an append the size,
-/// anything else the times.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) struct Stamp {
-    pub len: u64,
-    pub mtime: [i64; 2],
-    pub ctime: [i64; 2],
-    pub ino: u64,
-}
-
-impl Stamp {
-    #[cfg(unix)]
-    pub fn of(metadata: &fs::Metadata) -> Stamp {
-        use std::os::unix::fs::MetadataExt;
-        Stamp {
-            len: metadata.len(),
-            mtime: [metadata.mtime(), metadata.mtime_nsec()],
-            ctime: [metadata.ctime(), metadata.ctime_nsec()],
-            ino: metadata.ino(),
-        }
-    }
-
-    #[cfg(not(unix))]
-    pub fn of(metadata: &fs::Metadata) -> Stamp {
-        let mtime = metadata
-            .modified()
-            .ok()
-            .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|since| [since.as_secs() as i64, i64::from(since.subsec_nanos())])
-            .unwrap_or([i64::MAX, 0]);
-        Stamp {
-            len: metadata.len(),
-            mtime,
-            ctime: mtime,
-            ino: 0,
-        }
-    }
-}
-
-/// Which stamps can be trusted: those older than the scan mark. `Trust::nothing()` trusts none
-/// (a rebuild from scratch keeps nothing it cannot trust either way).
-pub(super) struct Trust {
-    mark: Option<[i64; 2]>,
-}
-
-impl Trust {
-    /// Touches the scan mark in `cache_dir` and takes its mtime as "now" on this file system.
-    pub fn mark(cache_dir: &Path) -> Result<Trust, ArtifactError> {
-        let path = cache_dir.join(SCAN_MARK_FILE);
-        crate::artifacts::create_dir_all(cache_dir)?;
-        let error = |source| ArtifactError::Write {
-            path: path.clone(),
-            source,
-        };
-        // Not atomic on purpose: only the mtime matters, and a torn mark is still a mark.
-        fs::write(
-            &path,
-            b"the mtime of this file is when the last index refresh started\n",
-        )
-        .map_err(error)?;
-        let metadata = fs::metadata(&path).map_err(error)?;
-        Ok(Trust {
-            mark: Some(Stamp::of(&metadata).mtime),
-        })
-    }
-
-    pub fn nothing() -> Trust {
-        Trust { mark: None }
-    }
-
-    pub fn trusts(&self, stamp: &Stamp) -> bool {
-        self.mark
-            .is_some_and(|mark| stamp.mtime < mark && stamp.ctime < mark)
-    }
 }
 
 /// The stamps of one unit's source files (path below the store, stamp) in walk order, and per

@@ -56,6 +56,7 @@ mod refresh;
 mod report;
 mod run_registry;
 mod sources;
+mod stamp;
 mod store;
 mod summary;
 mod walk;

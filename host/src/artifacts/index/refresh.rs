@@ -26,7 +26,7 @@ use std::io::Write;
 use std::path::Path;
 
 use super::assemble::{index_files, StoreIndex};
-use super::cache::{self, CacheError, CacheManifest, GroupEntry, Loaded, Trust, UnitStamp};
+use super::cache::{self, CacheError, CacheManifest, GroupEntry, Loaded, UnitStamp};
 use super::columns::{self, csv_line, Cell, Column};
 use super::document::{registry_paths, write_document};
 use super::experiment_registry::EXPERIMENT_COLUMNS;
@@ -35,11 +35,13 @@ use super::group_file::{self, CachedSection, GroupData, MergeError, RowKey, Sect
 use super::image_registry::IMAGE_COLUMNS;
 use super::report::{warning, IndexCounts, IndexReport, IndexWarning, IndexWarnings};
 use super::run_registry::RUN_COLUMNS;
+use super::stamp::{Stamp, Trust};
 use super::store::{posix, Store};
 use super::summary::{side_files, ExperimentSummary};
 use super::walk::{self, Found, Walked};
 use super::IndexError;
 use crate::artifacts::write_atomic_with;
+use crate::errors::error_chain;
 
 /// Whether a refresh may reuse the cache. Either way it writes a fresh one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -381,7 +383,7 @@ impl Context<'_> {
                 });
                 unit.found.lists_mut()[kind].push(path.clone());
                 let metadata = std::fs::metadata(path).ok();
-                let stamp = metadata.map(|metadata| cache::Stamp::of(&metadata));
+                let stamp = metadata.map(|metadata| Stamp::of(&metadata));
                 unit.stamp = match (unit.stamp.take(), key, stamp) {
                     (Some(mut unit), Some(key), Some(stamp)) if self.trust.trusts(&stamp) => {
                         unit.files.push((key, stamp));
@@ -564,17 +566,6 @@ fn id_hashes(index: &StoreIndex) -> Vec<u64> {
 
 fn cache_warning(store: &Store, cache_dir: &Path, message: &str) -> IndexWarning {
     warning(store.show(cache_dir), None, &message)
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Union-find over the parts of an index, for merging those that share a generation id.

@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::cache::{Stamp, Trust};
 use super::files::{GENERATIONS_FILES, PLAN_FILE, RUNS_INDEX_FILE, TITLES_MANIFEST_FILE};
 use super::report::{warning, IndexWarning};
+use super::stamp::{Stamp, Trust};
 use super::store::Store;
 
 /// The files of interest in one store (or part of it), in walk order.

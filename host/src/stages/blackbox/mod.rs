@@ -13,13 +13,13 @@ use minijinja::context;
 use serde_json::{json, Map, Value};
 
 use self::novelty::NoveltyConfig;
-use self::scoring::{idea_ids, parse_idea_card, parse_idea_cards, parse_judge_scores, IdeaCard};
 use super::keys::{
     self, BLACKBOX_SCORING, GENERATOR_PROFILE_HINTS, IDEA_CARDS, IDEA_SCORES, NOVELTY_SUMMARY,
     PREFERENCES_GUIDANCE, SELECTED_CONCEPTS, SELECTED_IDEA_CARD,
 };
 use super::profile_source::{selected_concepts, ProfileSource};
 use super::{StageBuild, StageDef, StageIo, StageKind};
+use crate::answers::{idea_ids, parse_idea_card, parse_idea_cards, parse_judge_scores, IdeaCard};
 use crate::backends::{Expect, ResponseShape};
 use crate::pipeline::{
     action_stage_block, chat_stage_block, ActionStep, Block, ChatStep, MergeMode, Node, PromptFn,
@@ -278,7 +278,7 @@ fn build_idea_cards(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
             .iter()
             .map(|id| parse_idea_card(state.output_text(&keys::idea_card(id))?, id))
             .collect::<Result<Vec<IdeaCard>, String>>()?;
-        Ok(json!(scoring::idea_cards_json(&cards)))
+        Ok(json!(crate::answers::idea_cards_json(&cards)))
     });
     let assemble = ActionStep {
         name: Some("assemble".to_owned()),
@@ -330,7 +330,7 @@ fn build_judge(build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
     step.capture_key = Some(IDEA_SCORES.to_owned());
     step.expect = Some(Arc::new(|state: &RunState| {
         Ok(Expect {
-            ids: scoring::idea_cards_ids(state.output_text(IDEA_CARDS)?),
+            ids: crate::answers::idea_cards_ids(state.output_text(IDEA_CARDS)?),
             ..Expect::default()
         })
     }));

@@ -13,7 +13,8 @@ use plugin_api::hash::stable_hash64;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::scoring::IdeaCard;
+use super::scoring::no_penalty;
+use crate::answers::IdeaCard;
 
 /// The only novelty method.
 pub const NOVELTY_METHOD: &str = "df_overlap_v1";
@@ -312,11 +313,6 @@ pub fn novelty_text(card: &IdeaCard) -> String {
     parts.join("\n")
 }
 
-/// The breakdown of a text that gets no penalty, and why.
-pub fn no_penalty(reason: &str) -> Value {
-    json!({ "penalty": 0, "reason": reason })
-}
-
 /// A non-negative JSON integer.
 fn non_negative(value: Option<&Value>) -> Option<u64> {
     value.and_then(Value::as_u64)
@@ -416,7 +412,7 @@ pub fn novelty_penalties(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stages::blackbox::scoring::parse_idea_card;
+    use crate::answers::parse_idea_card;
 
     fn card(id: &str) -> IdeaCard {
         let value = json!({

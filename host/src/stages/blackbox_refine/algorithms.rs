@@ -23,8 +23,8 @@ use plugin_api::seed::{derive_rng, shuffle, unit_f64};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::answers::idea_ids;
 use crate::stages::blackbox::novelty::{novelty_penalty_for_text, NoveltyConfig};
-use crate::stages::blackbox::scoring::idea_ids;
 
 /// Shown for an empty profile representation.
 pub const NONE_TEXT: &str = "<none>";

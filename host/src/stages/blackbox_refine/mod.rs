@@ -20,13 +20,13 @@ use self::algorithms::{
     select_beams, shuffled_for_judge, sort_rows, CandidateRow, CandidateSpec, KIND_PARENT,
 };
 use self::config::{read_loop_config, Judge, LoopConfig};
-use super::blackbox::scoring::parse_judge_scores;
 use super::keys::{
     self, BLACKBOX_SCORING, DISLIKES, GENERATOR_PROFILE_HINTS, NOVELTY_SUMMARY,
     PREFERENCES_GUIDANCE, REFINE_BEAMS, REFINE_SEED_PROMPT, SELECTED_IDEA_CARD,
 };
 use super::profile_source::selected_concepts;
 use super::{StageBuild, StageDef, StageIo, StageKind};
+use crate::answers::parse_judge_scores;
 use crate::backends::{Expect, ResponseShape};
 use crate::pipeline::{ActionStep, Block, ChatStep, MergeMode, Node, PromptFn, RunState};
 

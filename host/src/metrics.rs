@@ -1,6 +1,9 @@
-//! What the runner reads back from the stored result entries at the end of an experiment
-//! (DESIGN §4 step 11): the metrics the plugin reported per run, aggregated per variant and per
-//! A/B pair into `summary.metrics`, and the failed runs with their reasons.
+//! What is read back from the stored result entries at the end of an experiment (DESIGN §4 step
+//! 11): the metrics the plugin reported per run, aggregated per variant and per A/B pair into
+//! `summary.metrics`, and the failed runs with their reasons; and the readers of a stored summary
+//! that the runner, the report and the CLI share ([`summary_fields`], [`variant_figures`],
+//! [`failure_reason`]). It sits below all three: it takes the entries' JSON texts and the pairs'
+//! generation ids, never the runner's types.
 //!
 //! The convention (no ABI change): a run's analysis may hold `metrics: {name: number | bool}`;
 //! the summary analysis may declare `metric_info: {name: {label, direction, unit?}}` with
@@ -13,7 +16,7 @@
 //! Every generator comes from `plugin_api::seed::derive_rng(base_seed, "metrics.<name>.<variant>")`
 //! (`"metrics.<name>.paired.<a>.<b>"` for a pair), so the same base seed gives byte-identical
 //! output. A malformed value is a warning naming the run and the metric, never dropped silently.
-//! The maths is in `crate::stats`; where the result goes in the document is `runner::mod`'s call.
+//! The maths is in `crate::stats`; where the result goes in the document is the runner's call.
 
 use std::collections::HashMap;
 
@@ -21,8 +24,6 @@ use plugin_api::seed::derive_rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::plan::Pair;
-use super::results::Raw;
 use crate::stats;
 
 /// A failed run, as the terminal summary and `--json` show it.
@@ -249,14 +250,22 @@ impl Sample {
     }
 }
 
+/// How a plan pairs variants: the two variant names and each pair's generation ids, A run first.
+#[derive(Debug, Clone, Copy)]
+pub struct PairedVariants<'a> {
+    pub a: &'a str,
+    pub b: &'a str,
+    pub pairs: &'a [(&'a str, &'a str)],
+}
+
 /// Reads the stored entries (plan order) and builds the metrics and the failure list.
 ///
-/// `summary` is the plugin's summary analysis (for `metric_info`); `pairing` the plan's
-/// `(a, b, pairs)` when it pairs variants.
-pub fn digest(
-    entries: &[Raw],
+/// `entries` are the stored entries' JSON texts; `summary` is the plugin's summary analysis (for
+/// `metric_info`); `pairing` the plan's pairs when it pairs variants.
+pub fn digest<'e>(
+    entries: impl IntoIterator<Item = &'e str>,
     summary: Option<&Value>,
-    pairing: Option<(&str, &str, &[Pair])>,
+    pairing: Option<PairedVariants<'_>>,
     base_seed: u64,
 ) -> Digest {
     let mut digest = Digest::default();
@@ -271,8 +280,8 @@ pub fn digest(
     let mut by_id: HashMap<String, Vec<(String, Sample)>> = HashMap::new();
     let mut any_metrics = false;
 
-    for raw in entries {
-        let entry: StoredEntry = match serde_json::from_str(raw.text()) {
+    for text in entries {
+        let entry: StoredEntry = match serde_json::from_str(text) {
             Ok(entry) => entry,
             Err(error) => {
                 digest
@@ -357,7 +366,7 @@ pub fn digest(
             })
             .collect(),
     );
-    let paired = pairing.map(|(a, b, pairs)| paired(a, b, pairs, &info, &kinds, &by_id, base_seed));
+    let paired = pairing.map(|p| paired(p.a, p.b, p.pairs, &info, &kinds, &by_id, base_seed));
     digest.metrics = Some(MetricsSummary {
         method: Method {
             confidence: 0.95,
@@ -451,7 +460,7 @@ fn variant_metric(
 fn paired(
     a: &str,
     b: &str,
-    pairs: &[Pair],
+    pairs: &[(&str, &str)],
     info: &Ordered<MetricInfo>,
     kinds: &HashMap<String, Kind>,
     by_id: &HashMap<String, Vec<(String, Sample)>>,
@@ -468,9 +477,7 @@ fn paired(
     for (name, metric_info) in &info.0 {
         let differences: Vec<f64> = pairs
             .iter()
-            .filter_map(|pair| {
-                Some(value(&pair.b_generation_id, name)? - value(&pair.a_generation_id, name)?)
-            })
+            .filter_map(|&(a_id, b_id)| Some(value(b_id, name)? - value(a_id, name)?))
             .collect();
         if differences.is_empty() {
             continue;
@@ -676,11 +683,16 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn raw(entry: Value) -> Raw {
-        Raw::from_value(&entry).unwrap()
+    fn raw(entry: Value) -> String {
+        entry.to_string()
     }
 
-    fn run(id: &str, variant: &str, metrics: Value) -> Raw {
+    /// The entries' texts, as the runner hands them over.
+    fn texts(entries: &[String]) -> impl Iterator<Item = &str> {
+        entries.iter().map(String::as_str)
+    }
+
+    fn run(id: &str, variant: &str, metrics: Value) -> String {
         raw(
             json!({"generation_id": id, "variant": variant, "status": "success",
             "outputs": {"prompt_pipeline": {"big": [1, 2, 3]}},
@@ -688,18 +700,21 @@ mod tests {
         )
     }
 
-    fn pairs(n: usize) -> Vec<Pair> {
+    fn pairs(n: usize) -> Vec<(String, String)> {
         (1..=n)
-            .map(|i| Pair {
-                run_index: i as u32,
-                a_generation_id: format!("A{i}"),
-                b_generation_id: format!("B{i}"),
-            })
+            .map(|i| (format!("A{i}"), format!("B{i}")))
+            .collect()
+    }
+
+    fn pair_ids(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
             .collect()
     }
 
     /// Ten pairs: `words` is 1 higher in B in 9 of them; `ok` is true in 7 of 10 A runs and all B.
-    fn ten_pairs() -> Vec<Raw> {
+    fn ten_pairs() -> Vec<String> {
         let mut entries = Vec::new();
         for i in 1..=10 {
             entries.push(run(
@@ -749,7 +764,7 @@ mod tests {
                 "bare": {"values": {"A": 1}},
             },
         });
-        let digest = digest(&ten_pairs(), Some(&summary), None, 7);
+        let digest = digest(texts(&ten_pairs()), Some(&summary), None, 7);
         assert!(digest.warnings.is_empty(), "{:?}", digest.warnings);
         let fields: Vec<(&str, &str)> = digest
             .summary_fields
@@ -781,7 +796,7 @@ mod tests {
             "no_values": {"label": "x"},
             "bad": {"label": 3, "values": {"A": "high", "B": 0.25}},
         }});
-        let digest = digest(&ten_pairs(), Some(&summary), None, 7);
+        let digest = digest(texts(&ten_pairs()), Some(&summary), None, 7);
         let warnings = digest.warnings.join("\n");
         assert!(
             warnings.contains("`variant_metrics.no_values` has no `values` object"),
@@ -801,15 +816,19 @@ mod tests {
             ("bad", &vec![("B".to_owned(), Some(0.25))])
         );
         assert!(digest.figures.get("no_values").is_none());
-        let not_object =
-            super::digest(&ten_pairs(), Some(&json!({"variant_metrics": []})), None, 7);
+        let not_object = super::digest(
+            texts(&ten_pairs()),
+            Some(&json!({"variant_metrics": []})),
+            None,
+            7,
+        );
         assert!(not_object.warnings[0].contains("`variant_metrics` is not an object"));
     }
 
     #[test]
     fn variants_get_means_rates_and_intervals() {
         let summary = json!({"metric_info": {"ok": {"label": "prompt ok", "direction": "higher"}}});
-        let digest = digest(&ten_pairs(), Some(&summary), None, 7);
+        let digest = digest(texts(&ten_pairs()), Some(&summary), None, 7);
         assert!(digest.warnings.is_empty(), "{:?}", digest.warnings);
         let metrics = digest.metrics.unwrap();
         // Declared first, then in order of appearance.
@@ -834,9 +853,13 @@ mod tests {
             "words": {"label": "words", "direction": "lower", "unit": "words"}}});
         let plan_pairs = pairs(10);
         let digest = digest(
-            &ten_pairs(),
+            texts(&ten_pairs()),
             Some(&summary),
-            Some(("A", "B", &plan_pairs)),
+            Some(PairedVariants {
+                a: "A",
+                b: "B",
+                pairs: &pair_ids(&plan_pairs),
+            }),
             7,
         );
         let paired = digest.metrics.unwrap().paired.unwrap();
@@ -861,7 +884,16 @@ mod tests {
     fn same_seed_gives_byte_identical_output() {
         let plan_pairs = pairs(10);
         let text = |seed| {
-            let digest = digest(&ten_pairs(), None, Some(("A", "B", &plan_pairs)), seed);
+            let digest = digest(
+                texts(&ten_pairs()),
+                None,
+                Some(PairedVariants {
+                    a: "A",
+                    b: "B",
+                    pairs: &pair_ids(&plan_pairs),
+                }),
+                seed,
+            );
             serde_json::to_string(&digest.metrics).unwrap()
         };
         assert_eq!(text(3), text(3));
@@ -878,7 +910,7 @@ mod tests {
             ),
         ];
         let summary = json!({"metric_info": {"words": {"direction": "up"}}});
-        let digest = digest(&entries, Some(&summary), None, 1);
+        let digest = digest(texts(&entries), Some(&summary), None, 1);
         let warnings = digest.warnings.join("\n");
         assert!(
             warnings.contains("metric_info.words.direction"),
@@ -922,7 +954,7 @@ mod tests {
             ),
             raw(json!({"generation_id": "B2", "variant": "B", "status": "success"})),
         ];
-        let digest = digest(&entries, None, None, 1);
+        let digest = digest(texts(&entries), None, None, 1);
         assert!(digest.metrics.is_none());
         let reasons: Vec<(&str, &str)> = digest
             .failures

@@ -2,14 +2,14 @@
 //! config schema applies to them when config loads (the schema deserializes these types
 //! directly, so a rule written here is checked before any plan is written).
 //!
-//! The rules that guard secrets live here because only the backends know what the values mean:
-//! `api_key_env` must be a variable *name* (a pasted key is refused without being echoed), and
-//! a `base_url` never carries a credential ([`endpoint::check_credentials`]).
+//! The rules that guard secrets: `api_key_env` must be a variable *name* (a pasted key is refused
+//! without being echoed), and a `base_url` never carries a credential ([`check_credentials`]).
+//! Building and calling the backends is `backends`' business.
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::endpoint::{self, DEFAULT_BASE_URL};
+use super::credentials::{check_credentials, DEFAULT_BASE_URL};
 
 /// Who answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,7 +195,7 @@ const BOTH_BASE_URLS: &str = "must set `base_url` or `base_urls`, not both\n\n\
 const MAX_ENV_VAR_NAME: usize = 100;
 
 /// `[backend.text]` with the checks that span keys (the schema's `backend.text` field uses it).
-pub(crate) fn text_backend_section<'de, D: Deserializer<'de>>(
+fn text_backend_section<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<TextBackendConfig, D::Error> {
     let config = TextBackendConfig::deserialize(deserializer)?;
@@ -263,7 +263,7 @@ impl<'de> Deserialize<'de> for BaseUrl {
                 "must not be empty\n\ne.g. `\"{DEFAULT_BASE_URL}\"`"
             )));
         }
-        endpoint::check_credentials(&url).map_err(D::Error::custom)?;
+        check_credentials(&url).map_err(D::Error::custom)?;
         Ok(BaseUrl(url))
     }
 }
@@ -317,6 +317,17 @@ fn token_limit<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>
         ));
     }
     Ok(Some(limit))
+}
+
+/// `[backend]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendSection {
+    /// `[backend.text]` (its cross-key checks, such as `base_url` against `base_urls`, run here).
+    #[serde(deserialize_with = "text_backend_section")]
+    pub text: TextBackendConfig,
+    /// `[backend.image]`.
+    pub image: ImageBackendConfig,
 }
 
 #[cfg(test)]

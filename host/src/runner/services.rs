@@ -1,5 +1,9 @@
 //! The host services a plugin may call from its hooks: `read_data` everywhere; `run_pipeline` and
 //! `chat` inside the `run` hook, where the runner has given the services the run's context.
+//!
+//! They belong to the runner because a run's services are the runner's state (its log, the keys it
+//! owns, the run's backends and title slot). Finding and loading plugins is `plugins`' business;
+//! at load time it is handed these services as a plain `ServiceProvider`.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -11,7 +15,8 @@ use serde_json::Value;
 use crate::artifacts::LogFile;
 use crate::backends::{CacheStatus, ChatCall, Expect, ResponseShape};
 use crate::cost::RunUsage;
-use crate::generation::{self, error_chain, Backends, GenerationRequest, TitleSlot};
+use crate::errors::error_chain;
+use crate::generation::{self, Backends, GenerationRequest, TitleSlot};
 
 /// The host's answers to plugin service calls.
 pub struct HostServices {
@@ -46,7 +51,7 @@ impl HostServices {
             cwd,
             log: None,
             run: None,
-            max_file_bytes: crate::data::DEFAULT_MAX_FILE_BYTES,
+            max_file_bytes: crate::config::DEFAULT_MAX_FILE_BYTES,
             usage: Mutex::default(),
         }
     }
@@ -57,7 +62,7 @@ impl HostServices {
             cwd,
             log: Some(log),
             run: None,
-            max_file_bytes: crate::data::DEFAULT_MAX_FILE_BYTES,
+            max_file_bytes: crate::config::DEFAULT_MAX_FILE_BYTES,
             usage: Mutex::default(),
         }
     }
@@ -68,7 +73,7 @@ impl HostServices {
             cwd,
             log: Some(log),
             run: Some(run),
-            max_file_bytes: crate::data::DEFAULT_MAX_FILE_BYTES,
+            max_file_bytes: crate::config::DEFAULT_MAX_FILE_BYTES,
             usage: Mutex::default(),
         }
     }
@@ -106,7 +111,7 @@ impl ServiceProvider for HostServices {
 
     fn run_pipeline(&self, config: Value) -> Result<RunOutcome, String> {
         let run = self.run_context("run_pipeline")?;
-        if let Some((key, found)) = crate::runner::owned_key_changed(&config, &run.owned) {
+        if let Some((key, found)) = super::plan::owned_key_changed(&config, &run.owned) {
             let found = found.map_or_else(|| "nothing".to_owned(), |value| value.to_string());
             return Err(format!(
                 "`run_pipeline` refused: the config sets `{key}` to {found}, but the runner owns that key for this run\n\npass the run's config (`spec.config`) with that key unchanged"

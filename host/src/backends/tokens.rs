@@ -8,9 +8,7 @@ use std::sync::{Arc, Mutex};
 use tiktoken_rs::tokenizer::{get_tokenizer, Tokenizer};
 use tiktoken_rs::CoreBPE;
 
-use crate::backends::ChatMessage;
-
-use super::TokenUsage;
+use super::{ChatMessage, TokenUsage};
 
 /// Tokens OpenAI's chat format adds around each message (`<|start|>role ... <|end|>`) and to
 /// prime the reply, as OpenAI's cookbook counts them for its chat models.

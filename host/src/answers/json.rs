@@ -1,4 +1,4 @@
-//! Finding the JSON in a model's answer, for every stage parser that reads JSON (idea cards,
+//! Finding the JSON in a model's answer, for every parser of `answers` that reads JSON (idea cards,
 //! judge scores, the dislike rewrite): many servers and models wrap JSON in a Markdown code
 //! fence (```` ```json … ``` ````), often with a sentence before or after it, even when asked
 //! not to. What is inside the first fence is the JSON; an answer with no fence is taken whole.

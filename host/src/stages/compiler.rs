@@ -14,60 +14,22 @@
 //! 5. refuse capture keys owned by two stages;
 //! 6. apply overrides to each stage's primary draft step;
 //! 7. choose and check the capture stage, and make its block capture `image_prompt`.
+//!
+//! It sits next to the catalogue it compiles; executing the tree is `pipeline`'s business, and
+//! the `[prompt]` tables it reads (`StagesConfig`, `OutputConfig`, `StageConfigs`) are `config`'s.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use super::{plans, StageBuild, StageDef};
 use crate::config::key;
 use crate::config::suggest::did_you_mean;
-use crate::stages::{plans, StageBuild, StageDef};
-
-use super::engine::validate_block;
-use super::node::{Block, Node};
-use super::stage_blocks::is_primary_draft;
-use super::stage_config::{describe, StageConfig};
-
-/// `prompt.stages`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StagesConfig {
-    #[serde(default)]
-    pub sequence: Vec<SequenceItem>,
-    #[serde(default)]
-    pub include: Vec<String>,
-    #[serde(default)]
-    pub exclude: Vec<String>,
-    #[serde(default)]
-    pub overrides: Map<String, Value>,
-}
-
-/// An item of `prompt.stages.sequence`: a stage kind id, or a named instance of one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum SequenceItem {
-    Kind(String),
-    Named { stage: String, name: String },
-}
-
-/// `prompt.output`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OutputConfig {
-    #[serde(default)]
-    pub capture_stage: Option<String>,
-}
-
-/// `prompt.stage_configs`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StageConfigs {
-    #[serde(default)]
-    pub defaults: Map<String, Value>,
-    #[serde(default)]
-    pub instances: Map<String, Value>,
-}
+use crate::config::{OutputConfig, StageConfigs, StagesConfig};
+use crate::pipeline::engine::validate_block;
+use crate::pipeline::node::{Block, Node};
+use crate::pipeline::stage_blocks::is_primary_draft;
+use crate::pipeline::stage_config::{describe, StageConfig};
 
 /// What the compiler needs besides the registry.
 #[derive(Debug, Clone)]
@@ -370,10 +332,15 @@ pub fn compile(
     }
 
     let root = Block::new(
-        super::engine::ROOT_NAME,
+        crate::pipeline::engine::ROOT_NAME,
         blocks.into_iter().map(Node::Block).collect(),
     );
-    collect_capture_keys(&root, super::engine::ROOT_NAME, &mut BTreeMap::new()).map_err(error)?;
+    collect_capture_keys(
+        &root,
+        crate::pipeline::engine::ROOT_NAME,
+        &mut BTreeMap::new(),
+    )
+    .map_err(error)?;
 
     let resolved_stages: Vec<String> = kept_ids.iter().map(|id| (*id).to_owned()).collect();
     let metadata = json!({
@@ -620,7 +587,7 @@ fn collect_capture_keys(
 /// output; the block's own merge mode does not count.
 fn produces_assistant_output(block: &Block) -> bool {
     block.nodes.iter().any(|child| {
-        child.merge() != super::node::MergeMode::None
+        child.merge() != crate::pipeline::MergeMode::None
             && match child {
                 Node::Chat(_) => true,
                 Node::Action(_) => false,

@@ -1,0 +1,16 @@
+//! Showing an error with its causes on one line ([`error_chain`]), for records and reports that
+//! hold a single message (result entries, plugin service answers, the report's failure lines).
+//!
+//! It owns no error type: each module keeps its own `thiserror` errors.
+
+/// An error and its causes on one line, for records that hold a single message.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
