@@ -5,27 +5,15 @@
 //! `plan` (exit 2 naming the flag), `describe` and `--help` show them, and asking for an interface
 //! minor this host does not speak refuses the plugin at load time in one line.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 
 use crate::execute::{read_jsonl, results_of};
 use crate::util::{
-    copy_into, fixture, full_plan_runs, library_file_name, pretty, read_json, run, Run, Sandbox,
-    API_V1_1, INTERFACE_VERSION, LEGACY_V1_0,
+    full_plan_runs, pretty, read_json, run, with_fixture, Run, Sandbox, API_V1_1,
+    INTERFACE_VERSION, LEGACY_V1_0,
 };
-
-/// A sandbox whose plugin dir holds only the fixture `crate_name`.
-fn with_fixture(crate_name: &str) -> (Sandbox, PathBuf) {
-    let sandbox = Sandbox::new();
-    let plugins = sandbox.mkdir("plugin-dir");
-    copy_into(
-        &fixture(crate_name),
-        &plugins,
-        &library_file_name(crate_name),
-    );
-    (sandbox, plugins)
-}
 
 /// The one entry of `list --json`'s `experiments`, asserting there is exactly one and no error.
 fn listed_alone(output: &Run) -> Value {

@@ -15,26 +15,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::util::{
-    copy_into, fixture, library_file_name, pretty, read_json, run, Run, Sandbox, FAULT_PANIC,
-};
+use crate::util::{pretty, read_json, run, with_fixture, Run, Sandbox, FAULT_PANIC};
 
 /// A sandbox with the four fresh workspace plugins in `plugin-dir`.
 pub fn with_plugins() -> (Sandbox, PathBuf) {
     let sandbox = Sandbox::new();
     let plugins = sandbox.fresh_plugin_dir("plugin-dir");
-    (sandbox, plugins)
-}
-
-/// A sandbox whose plugin dir holds only the fault fixture `crate_name`.
-fn with_fixture(crate_name: &str) -> (Sandbox, PathBuf) {
-    let sandbox = Sandbox::new();
-    let plugins = sandbox.mkdir("plugin-dir");
-    copy_into(
-        &fixture(crate_name),
-        &plugins,
-        &library_file_name(crate_name),
-    );
     (sandbox, plugins)
 }
 

@@ -3,23 +3,7 @@
 //! Every one is a clean exit 2 naming the plugin and the problem, never an abort. Faults at load
 //! time (`experiments list`) belong to `list`.
 
-use std::path::PathBuf;
-
-use crate::util::{
-    copy_into, fixture, library_file_name, run, Run, Sandbox, FAULT_MALFORMED, FAULT_PANIC,
-};
-
-/// A sandbox whose plugin dir holds only the fixture `crate_name`.
-fn with_fixture(crate_name: &str) -> (Sandbox, PathBuf) {
-    let sandbox = Sandbox::new();
-    let plugins = sandbox.mkdir("plugin-dir");
-    copy_into(
-        &fixture(crate_name),
-        &plugins,
-        &library_file_name(crate_name),
-    );
-    (sandbox, plugins)
-}
+use crate::util::{run, with_fixture, Run, FAULT_MALFORMED, FAULT_PANIC};
 
 #[test]
 fn a_panic_in_plan_is_exit_2_naming_plugin_and_hook() {

@@ -287,6 +287,18 @@ pub fn copy_into(library: &Path, dir: &Path, file_name: &str) -> PathBuf {
     target
 }
 
+/// A sandbox whose plugin dir (`plugin-dir`) holds only the fixture `crate_name`.
+pub fn with_fixture(crate_name: &str) -> (Sandbox, PathBuf) {
+    let sandbox = Sandbox::new();
+    let plugins = sandbox.mkdir("plugin-dir");
+    copy_into(
+        &fixture(crate_name),
+        &plugins,
+        &library_file_name(crate_name),
+    );
+    (sandbox, plugins)
+}
+
 /// Creates a FIFO at `path`: opening one for reading blocks until a writer appears, which is what
 /// the host must never do with a file it was pointed at.
 #[cfg(unix)]
