@@ -51,7 +51,7 @@ struct PipelineState {
 }
 
 /// The rule every refusal of a `run_pipeline` call starts with.
-pub const PIPELINE_RULE: &str = "`run_pipeline` may be called once per run, from the `run` hook";
+const PIPELINE_RULE: &str = "`run_pipeline` may be called once per run, from the `run` hook";
 
 /// What `run_pipeline` and `chat` need: the run being executed.
 #[derive(Clone)]
