@@ -39,6 +39,9 @@ mod generate;
 // `experiments run` executing runs: results, pairs, labels, `--jobs`, failures and panics.
 mod execute;
 
+// What a plugin's hooks may do with a run: `run_pipeline` once, from `run`; one seed per run.
+mod pipeline_rules;
+
 // `experiments run --resume`: after SIGKILL, refusals, a torn results line, `--set` on resume.
 mod resume;
 

@@ -45,6 +45,8 @@ pub const FAULT_ABORT: &str = "fault_abort";
 pub const LEGACY_V1_0: &str = "legacy_v1_0";
 /// An experiment using what 1.1 added to descriptors; `API_V1_1_REQUIRES` sets the minor it asks for.
 pub const API_V1_1: &str = "api_v1_1";
+/// Breaks the `run_pipeline` or seed rule named by `MISBEHAVING_CALLS`, else behaves.
+pub const MISBEHAVING_CALLS: &str = "misbehaving_calls";
 
 /// The freshly built binary.
 const BINARY: &str = env!("CARGO_BIN_EXE_image-project");
@@ -57,6 +59,7 @@ const SCRUBBED_ENV: &[&str] = &[
     "FAULT_MALFORMED_NAME",
     "FAULT_MALFORMED_SUMMARY",
     "API_V1_1_REQUIRES",
+    "MISBEHAVING_CALLS",
 ];
 
 /// `lib<name>.so` (or the platform's spelling).

@@ -1,6 +1,7 @@
 //! Executing the planned runs (DESIGN §4 steps 8, 9 and 11): `--jobs` workers take runs in plan
 //! order (the two runs of an A/B pair are next to each other), each run goes through the plugin's
-//! `run` hook and, when it succeeded, its `analyze` hook; every finished run is recorded at once
+//! `run` hook and, when it succeeded, its `analyze` hook (a run whose plugin called `run_pipeline`
+//! against the once-per-run rule fails); every finished run is recorded at once
 //! by its worker (its synced `results.jsonl` line), while one more thread rewrites the views
 //! (`results::Checkpointer`), so no worker ever waits on a view being written.
 //!
@@ -311,6 +312,7 @@ fn execute_one(
                 .as_ref()
                 .map(|error| serde_json::to_value(error).unwrap_or(Value::Null));
             if outcome.status == RunStatus::Success {
+                services.enter_analyze();
                 match library.analyze(&AnalyzeRequest::Run { spec, outcome }, &services) {
                     Ok(analysis) => entry.analysis = analysis,
                     Err(error) => {
@@ -329,6 +331,9 @@ fn execute_one(
             entry.error = Some(hook_error(&error));
         }
     };
+    if let Some(rule) = services.refused_pipeline() {
+        fail_for_broken_rule(&mut entry, &rule);
+    }
     let status = entry.status;
     record_spend(&mut entry, &services.usage(), &prices);
     let duration_s = (clock.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
@@ -358,6 +363,20 @@ fn execute_one(
     };
     let _ = log.record(level, &line);
     (entry, status, analysis_failed, duration_s)
+}
+
+/// A run whose plugin called `run_pipeline` against the once-per-run rule fails, even when the
+/// plugin swallowed the refusal or made the call from `analyze`: the rule's message becomes the
+/// run's error unless the hook error that ended the run already carries it.
+fn fail_for_broken_rule(entry: &mut ResultEntry, rule: &str) {
+    entry.status = RunStatus::Error;
+    let carried = entry
+        .error
+        .as_ref()
+        .is_some_and(|error| crate::metrics::failure_message(error).contains(rule));
+    if !carried {
+        entry.error = Some(json!({"type": "PluginError", "message": rule}));
+    }
 }
 
 /// The run's `usage` totals and `cost_usd` (with `cost_missing` when the cost is unknown) into

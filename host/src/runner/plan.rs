@@ -1,7 +1,7 @@
 //! Turning a plugin's plan into runs the runner can execute: validation (non-empty, unique
-//! (variant, run), safe names, seeds present, no runner-owned key in an overlay), each run's
-//! config by reference (the shared base plus the run's overlay), its generation id and its
-//! labels. Also the A/B pairs, which are derived from the plan.
+//! (variant, run), safe names, seeds present and at most 2^53 - 1, no runner-owned key in an
+//! overlay), each run's config by reference (the shared base plus the run's overlay), its
+//! generation id and its labels. Also the A/B pairs, which are derived from the plan.
 //!
 //! A run's effective config is `base ⊕ overlay ⊕ runner-owned keys` ([`PreparedRun::config`]):
 //! the base is the loaded config with the standard overrides (DESIGN §4 step 4), shared by every
@@ -20,6 +20,10 @@ use plugin_api::{Pairing, PlannedRun};
 use serde_json::{json, Value};
 
 use crate::artifacts::formats::PlannedRunEntry;
+
+/// The largest planned seed, 2^53 - 1: every JSON reader keeps integers up to it exact, and a
+/// run's seed is written to the plan, its results and the runs index.
+pub const MAX_PLANNED_SEED: u64 = (1 << 53) - 1;
 
 /// A plan the plugin returned that the runner cannot execute.
 #[derive(Debug, thiserror::Error)]
@@ -153,6 +157,12 @@ impl<'a> RunPreparer<'a> {
         let seed = run
             .seed
             .ok_or_else(|| at("the run has no seed".to_owned()))?;
+        if seed > MAX_PLANNED_SEED {
+            return Err(at(format!(
+                "variant `{}` run {} has seed {seed}, above the largest seed a plan may hold, 2^53 - 1 ({MAX_PLANNED_SEED}): a larger one does not survive a JSON reader exactly",
+                run.variant, run.run
+            )));
+        }
 
         let mut overlay = std::mem::take(&mut run.overlay);
         if overlay.is_null() {
@@ -538,6 +548,13 @@ mod tests {
     }
 
     #[test]
+    fn the_largest_json_safe_seed_is_planned() {
+        let base = base(json!({}));
+        let runs = prepare("e", vec![run("A", 1, MAX_PLANNED_SEED)], &base).unwrap();
+        assert_eq!(runs[0].planned.seed, Some(MAX_PLANNED_SEED));
+    }
+
+    #[test]
     fn rejects_invalid_plans() {
         let base = base(json!({}));
         let mut no_seed = run("A", 1, 1);
@@ -555,6 +572,8 @@ mod tests {
             (vec![traversal], "not a safe name"),
             (vec![run("A", 0, 1)], "1 or more"),
             (vec![no_seed], "no seed"),
+            (vec![run("A", 1, MAX_PLANNED_SEED + 1)], "2^53 - 1"),
+            (vec![run("A", 1, u64::MAX)], "variant `A` run 1 has seed"),
             (vec![reserved_meta], "meta.generation_id"),
         ];
         for (runs, expected) in cases {

@@ -1,5 +1,7 @@
-//! The host services a plugin may call from its hooks: `read_data` everywhere; `run_pipeline` and
-//! `chat` inside the `run` hook, where the runner has given the services the run's context.
+//! The host services a plugin may call from its hooks: `read_data` everywhere; `chat` inside the
+//! `run` hook and the `analyze` hook of one run, where the runner has given the services the run's
+//! context; `run_pipeline` in the `run` hook only, at most once per run (a second pipeline would
+//! write a second runs-index line and rewrite the run's transcript).
 //!
 //! They belong to the runner because a run's services are the runner's state (its log, the keys it
 //! owns, the run's backends and title slot). Finding and loading plugins is `plugins`' business;
@@ -28,7 +30,28 @@ pub struct HostServices {
     /// What the model calls made through these services used (`run_pipeline` and `chat`), for
     /// the run's result entry.
     usage: Mutex<RunUsage>,
+    /// Where the run is and whether its one pipeline has been used (`run_pipeline`'s rule).
+    pipeline: Mutex<PipelineState>,
 }
+
+/// The hook of one run the services are serving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum RunPhase {
+    #[default]
+    Run,
+    Analyze,
+}
+
+/// What `run_pipeline`'s rule needs: the phase, whether the pipeline ran, the first refusal.
+#[derive(Debug, Default)]
+struct PipelineState {
+    phase: RunPhase,
+    used: bool,
+    refused: Option<String>,
+}
+
+/// The rule every refusal of a `run_pipeline` call starts with.
+const PIPELINE_RULE: &str = "`run_pipeline` may be called once per run, from the `run` hook";
 
 /// What `run_pipeline` and `chat` need: the run being executed.
 #[derive(Clone)]
@@ -53,6 +76,7 @@ impl HostServices {
             run: None,
             max_file_bytes: crate::config::DEFAULT_MAX_FILE_BYTES,
             usage: Mutex::default(),
+            pipeline: Mutex::default(),
         }
     }
 
@@ -64,10 +88,12 @@ impl HostServices {
             run: None,
             max_file_bytes: crate::config::DEFAULT_MAX_FILE_BYTES,
             usage: Mutex::default(),
+            pipeline: Mutex::default(),
         }
     }
 
-    /// Services for the `run` hook of one run.
+    /// Services for the hooks of one run: its `run` hook, then (after [`Self::enter_analyze`])
+    /// its `analyze` hook.
     pub fn for_run(cwd: PathBuf, log: Arc<LogFile>, run: RunContext) -> HostServices {
         HostServices {
             cwd,
@@ -75,6 +101,7 @@ impl HostServices {
             run: Some(run),
             max_file_bytes: crate::config::DEFAULT_MAX_FILE_BYTES,
             usage: Mutex::default(),
+            pipeline: Mutex::default(),
         }
     }
 
@@ -82,6 +109,22 @@ impl HostServices {
     pub fn with_file_limit(mut self, bytes: u64) -> HostServices {
         self.max_file_bytes = bytes;
         self
+    }
+
+    /// The run's `run` hook has returned: what follows is its `analyze` hook, where
+    /// `run_pipeline` is refused.
+    pub fn enter_analyze(&self) {
+        self.pipeline_state().phase = RunPhase::Analyze;
+    }
+
+    /// The first `run_pipeline` call these services refused by the once-per-run rule, as its
+    /// message (the plugin may have swallowed the error; the runner fails the run anyway).
+    pub fn refused_pipeline(&self) -> Option<String> {
+        self.pipeline_state().refused.clone()
+    }
+
+    fn pipeline_state(&self) -> std::sync::MutexGuard<'_, PipelineState> {
+        self.pipeline.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// What the model calls made through these services have used so far.
@@ -111,11 +154,29 @@ impl ServiceProvider for HostServices {
 
     fn run_pipeline(&self, config: Value) -> Result<RunOutcome, String> {
         let run = self.run_context("run_pipeline")?;
-        if let Some((key, found)) = super::plan::owned_key_changed(&config, &run.owned) {
-            let found = found.map_or_else(|| "nothing".to_owned(), |value| value.to_string());
-            return Err(format!(
-                "`run_pipeline` refused: the config sets `{key}` to {found}, but the runner owns that key for this run\n\npass the run's config (`spec.config`) with that key unchanged"
-            ));
+        {
+            let mut state = self.pipeline_state();
+            let broken = match (state.phase, state.used) {
+                (RunPhase::Analyze, _) => Some("this call came from the `analyze` hook"),
+                (RunPhase::Run, true) => Some("this is a second call from the `run` hook"),
+                (RunPhase::Run, false) => None,
+            };
+            if let Some(broken) = broken {
+                let message = format!(
+                    "{PIPELINE_RULE}; {broken} of run `{}`, so it was refused and nothing was written",
+                    run.generation_id
+                );
+                state.refused.get_or_insert_with(|| message.clone());
+                return Err(message);
+            }
+            if let Some((key, found)) = super::plan::owned_key_changed(&config, &run.owned) {
+                let found = found.map_or_else(|| "nothing".to_owned(), |value| value.to_string());
+                return Err(format!(
+                    "`run_pipeline` refused: the config sets `{key}` to {found}, but the runner owns that key for this run\n\npass the run's config (`spec.config`) with that key unchanged"
+                ));
+            }
+            // Counted before it starts: a pipeline that fails part-way has still written files.
+            state.used = true;
         }
         let env = |name: &str| std::env::var(name).ok();
         let outcome = generation::run_generation(&GenerationRequest {

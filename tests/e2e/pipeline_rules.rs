@@ -1,0 +1,157 @@
+//! The runner's rules on what a plugin's hooks may do with a run, through the real binary and the
+//! `misbehaving_calls` fixture: `run_pipeline` once per run and from the `run` hook only (anything
+//! else fails the run with the rule's message, writes no second runs-index line and no second
+//! transcript), and one seed per run (the planned `seed`, at most 2^53 - 1; an overlay that sets
+//! another `prompt.random_seed` is a plan error).
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::execute::{read_jsonl, results_of};
+use crate::util::{pretty, run, with_fixture, Run, Sandbox, MISBEHAVING_CALLS};
+
+/// The words every refusal of a `run_pipeline` call starts with.
+const RULE: &str = "`run_pipeline` may be called once per run, from the `run` hook";
+
+/// `experiments run misbehaving_calls --seed 1 --json` with `MISBEHAVING_CALLS=<misbehaviour>`
+/// (unset when `None`), into `out`; returns the output and the sandbox (alive while it is read).
+fn run_misbehaving(misbehaviour: Option<&str>) -> (Run, Sandbox) {
+    let (sandbox, plugins) = with_fixture(MISBEHAVING_CALLS);
+    let mut cmd = sandbox.experiments(
+        &plugins,
+        &[
+            "run",
+            MISBEHAVING_CALLS,
+            "--seed",
+            "1",
+            "--json",
+            "--output-root",
+            "out",
+        ],
+    );
+    if let Some(misbehaviour) = misbehaviour {
+        cmd.env("MISBEHAVING_CALLS", misbehaviour);
+    }
+    let output = run(&mut cmd);
+    (output, sandbox)
+}
+
+/// The transcripts under `out/logs`.
+fn transcripts(out: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(out.join("logs"))
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .filter(|name| name.ends_with("_transcript.json"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Checks the one run of `out` failed with the rule's message (naming `hook`), and that only one
+/// pipeline wrote anything: one runs-index line, one transcript.
+fn assert_refused(output: &Run, out: &Path, hook: &str) -> Value {
+    output.assert_code(1);
+    let results = results_of(out, output);
+    assert_eq!(results.len(), 1, "{output}");
+    let entry = &results[0];
+    let context = format!("\n--- result\n{}{output}", pretty(entry));
+    assert_eq!(entry["status"], "error", "{context}");
+    let message = entry["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(RULE) && message.contains(&format!("`{hook}` hook")),
+        "the error names the rule and the hook{context}"
+    );
+    let failures = output.json()["failures"].clone();
+    assert!(
+        failures[0]["reason"]
+            .as_str()
+            .is_some_and(|reason| reason.contains(RULE)),
+        "`--json` shows the rule as the failure's reason{output}"
+    );
+    let index = read_jsonl(&out.join("logs/runs_index.jsonl"), output);
+    assert_eq!(index.len(), 1, "one runs-index line{output}");
+    assert_eq!(transcripts(out).len(), 1, "one transcript{output}");
+    entry.clone()
+}
+
+#[test]
+fn a_plugin_that_runs_the_pipeline_once_succeeds_with_one_index_line() {
+    let (output, sandbox) = run_misbehaving(None);
+    output.assert_code(0);
+    let out = sandbox.path().join("out");
+    let results = results_of(&out, &output);
+    assert_eq!(results.len(), 1, "{output}");
+    assert_eq!(results[0]["status"], "success", "{output}");
+    assert_eq!(
+        read_jsonl(&out.join("logs/runs_index.jsonl"), &output).len(),
+        1,
+        "{output}"
+    );
+    assert_eq!(transcripts(&out).len(), 1, "{output}");
+}
+
+#[test]
+fn a_second_run_pipeline_call_fails_the_run_naming_the_rule() {
+    let (output, sandbox) = run_misbehaving(Some("pipeline-twice"));
+    let entry = assert_refused(&output, &sandbox.path().join("out"), "run");
+    assert_eq!(entry["error"]["type"], "PluginError", "{output}");
+}
+
+#[test]
+fn a_refused_second_call_fails_the_run_even_when_the_plugin_ignores_the_error() {
+    let (output, sandbox) = run_misbehaving(Some("pipeline-twice-swallowed"));
+    assert_refused(&output, &sandbox.path().join("out"), "run");
+}
+
+#[test]
+fn run_pipeline_from_analyze_fails_the_run_naming_the_rule() {
+    let (output, sandbox) = run_misbehaving(Some("pipeline-in-analyze"));
+    let entry = assert_refused(&output, &sandbox.path().join("out"), "analyze");
+    let context = format!("\n--- result\n{}{output}", pretty(&entry));
+    assert!(entry.get("analysis").is_none(), "{context}");
+    assert!(
+        entry["analysis_error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains(RULE)),
+        "the `analyze` hook's error carries the rule{context}"
+    );
+}
+
+/// Checks a plan error: exit 2 with `needles` on stderr, and no run executed.
+fn assert_plan_refused(output: &Run, out: &Path, needles: &[&str]) {
+    output.assert_code(2).assert_stderr_has(needles);
+    for file in ["results.jsonl", "logs/runs_index.jsonl"] {
+        assert!(!out.join(file).exists(), "`{file}` was written{output}");
+    }
+    assert!(transcripts(out).is_empty(), "{output}");
+}
+
+#[test]
+fn a_planned_seed_above_2_pow_53_minus_1_is_a_plan_error() {
+    let (output, sandbox) = run_misbehaving(Some("huge-seed"));
+    assert_plan_refused(
+        &output,
+        &sandbox.path().join("out"),
+        &[
+            "`misbehaving_calls`",
+            "variant `A` run 1",
+            "9007199254740992",
+            "2^53 - 1",
+        ],
+    );
+}
+
+#[test]
+fn an_overlay_with_another_random_seed_is_a_plan_error() {
+    let (output, sandbox) = run_misbehaving(Some("reseed-overlay"));
+    assert_plan_refused(
+        &output,
+        &sandbox.path().join("out"),
+        &["`misbehaving_calls`", "`prompt.random_seed`", "runner owns"],
+    );
+}
