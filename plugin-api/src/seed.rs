@@ -12,6 +12,11 @@ use crate::hash::stable_hash64;
 
 pub use rand_xoshiro::Xoshiro256PlusPlus as Rng;
 
+/// The largest seed a run may have, 2^53 - 1 (added in 1.1): seeds are written to JSON plans,
+/// results and indexes, and every JSON reader keeps integers up to it exact. The host refuses a
+/// plan with a larger [`PlannedRun`](crate::PlannedRun) seed and never picks one itself.
+pub const MAX_SEED: u64 = (1 << 53) - 1;
+
 /// The SplitMix64 output function applied to `x` (one step of the generator from state `x`).
 ///
 /// Used to spread a small, sequential run seed over all 64 bits before the purpose is mixed in.

@@ -60,7 +60,7 @@ struct RunnerArgs {
     mode: Option<ModeArg>,
 
     /// Base seed; per-run seeds derive from it [default: fresh entropy, recorded in the plan]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..(1_u64 << 53)), help_heading = RUNNER_HEADING)]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=plugin_api::seed::MAX_SEED), help_heading = RUNNER_HEADING)]
     seed: Option<u64>,
 
     /// Parallel workers [default: `backend.text.max_concurrency`]

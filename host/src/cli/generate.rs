@@ -14,7 +14,7 @@ pub struct Args {
     config: ConfigArgs,
 
     /// Prompt seed [default: `prompt.random_seed`, else fresh entropy, recorded in the transcript]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..(1_u64 << 53)))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=plugin_api::seed::MAX_SEED))]
     seed: Option<u64>,
 
     /// Run mode [default: `run.mode`]

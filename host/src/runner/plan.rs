@@ -21,9 +21,8 @@ use serde_json::{json, Value};
 
 use crate::artifacts::formats::PlannedRunEntry;
 
-/// The largest planned seed, 2^53 - 1: every JSON reader keeps integers up to it exact, and a
-/// run's seed is written to the plan, its results and the runs index.
-pub const MAX_PLANNED_SEED: u64 = (1 << 53) - 1;
+/// The largest planned seed: a run's seed is written to the plan, its results and the runs index.
+pub use plugin_api::seed::MAX_SEED as MAX_PLANNED_SEED;
 
 /// A plan the plugin returned that the runner cannot execute.
 #[derive(Debug, thiserror::Error)]
