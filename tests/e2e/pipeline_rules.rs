@@ -8,7 +8,9 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::execute::{read_jsonl, results_of};
+use std::net::TcpStream;
+
+use crate::execute::{answer_with, read_jsonl, results_of, Stub};
 use crate::util::{pretty, run, with_fixture, Run, Sandbox, MISBEHAVING_CALLS};
 
 /// The words every refusal of a `run_pipeline` call starts with.
@@ -248,5 +250,82 @@ fn chat_calls_of_a_run_without_pipeline_get_a_transcript_of_their_own() {
     assert!(
         results[0].get("analysis_calls").is_none(),
         "no analyze call, no `analysis_calls`{output}"
+    );
+}
+
+/// One chat completion whose content is a JSON object.
+fn answer_json(stream: TcpStream) {
+    let body = serde_json::json!({
+        "id": "chatcmpl-e2e-chat",
+        "object": "chat.completion",
+        "model": "describe-model-2026",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant",
+            "content": "{\"run\": \"described\"}"}}],
+    })
+    .to_string();
+    answer_with(stream, "200 OK", &body);
+}
+
+#[test]
+fn a_chat_calls_model_token_limit_and_json_format_reach_the_http_request() {
+    let stub = Stub::answering(answer_json);
+    let (sandbox, plugins) = with_fixture(MISBEHAVING_CALLS);
+    sandbox.write(
+        "chat.toml",
+        r#"
+[backend.text]
+provider = "openai"
+model = "default-model"
+api_key_env = "IMAGE_PROJECT_E2E_CHAT_KEY"
+max_retries = 0
+json_mode = true
+
+[cache]
+mode = "off"
+"#,
+    );
+    let base_url = format!("backend.text.base_url=\"{}\"", stub.base_url);
+    let output = run(sandbox
+        .experiments(
+            &plugins,
+            &[
+                "run",
+                MISBEHAVING_CALLS,
+                "--config",
+                "chat.toml",
+                "--set",
+                &base_url,
+                "--seed",
+                "1",
+                "--json",
+                "--output-root",
+                "out",
+            ],
+        )
+        .env("MISBEHAVING_CALLS", "chat-only")
+        .env("IMAGE_PROJECT_E2E_CHAT_KEY", "sk-e2e-chat-stub"));
+    output.assert_code(0);
+    let bodies = stub.bodies();
+    assert_eq!(bodies.len(), 1, "one request: the `describe` call{output}");
+    let sent: Value = serde_json::from_str(&bodies[0]).expect("a JSON request body");
+    let context = format!("\n--- request\n{}{output}", pretty(&sent));
+    assert_eq!(sent["model"], "describe-model", "{context}");
+    assert_eq!(sent["max_completion_tokens"], 77, "{context}");
+    assert_eq!(sent["response_format"]["type"], "json_object", "{context}");
+    assert_eq!(
+        sent["messages"][0]["content"], "You describe runs.",
+        "{context}"
+    );
+
+    let out = sandbox.path().join("out");
+    let results = results_of(&out, &output);
+    let generation_id = results[0]["generation_id"].as_str().unwrap_or_default();
+    let steps = transcript_steps(&out, generation_id, &output);
+    assert_eq!(steps.len(), 1, "{output}");
+    assert_eq!(steps[0]["provider"], "openai", "{context}");
+    assert_eq!(steps[0]["params"]["model"], "describe-model", "{context}");
+    assert_eq!(
+        steps[0]["response"], "{\"run\": \"described\"}",
+        "{context}"
     );
 }
