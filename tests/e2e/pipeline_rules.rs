@@ -2,7 +2,9 @@
 //! `misbehaving_calls` fixture: `run_pipeline` once per run and from the `run` hook only (anything
 //! else fails the run with the rule's message, writes no second runs-index line and no second
 //! transcript), and one seed per run (the planned `seed`, at most 2^53 - 1; an overlay that sets
-//! another `prompt.random_seed` is a plan error).
+//! another `prompt.random_seed` is a plan error); and how its `chat` calls are recorded (steps
+//! `plugin/<name>` in the run's transcript from `run`, `analysis_calls` from `analyze`) and what
+//! their options send.
 
 use std::path::Path;
 
