@@ -789,6 +789,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn chat_requests_of_1_0_plugins_read_with_the_new_options_unset() {
+        let old: ChatRequest = serde_json::from_value(serde_json::json!({
+            "name": "judge", "messages": [{"role": "user", "content": "Rate it."}],
+        }))
+        .unwrap();
+        assert_eq!(old.model, None);
+        assert_eq!(old.max_tokens, None);
+        assert_eq!(old.response_format, ResponseFormat::Text);
+        assert_eq!(old.reasoning_effort, None);
+        let new = ChatRequest::new("judge", Value::Null)
+            .user("Rate it.")
+            .model("m")
+            .max_tokens(9)
+            .json()
+            .reasoning_effort("low");
+        let text = serde_json::to_value(&new).unwrap();
+        assert_eq!(text["response_format"], "json");
+        assert_eq!(text["max_tokens"], 9);
+        assert_eq!(serde_json::from_value::<ChatRequest>(text).unwrap(), new);
+    }
+
+    #[test]
     fn analyze_requests_read_back_as_written() {
         let summary = AnalyzeRequest::Summary {
             results: vec![serde_json::json!({"generation_id": "A1_x"})],
