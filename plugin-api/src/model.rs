@@ -671,6 +671,30 @@ pub struct ChatRequest {
     /// The config of the run the call belongs to (selects the backend and the transcript).
     #[serde(default)]
     pub config: Value,
+    /// A model other than the text backend's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The answer's completion-token limit, over the backend's `max_completion_tokens`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    /// Free text (the default) or one JSON object.
+    #[serde(default)]
+    pub response_format: ResponseFormat,
+    /// Asked-for reasoning effort (`low`, `medium`, `high`). The host's text backend sets it per
+    /// backend (`backend.text.reasoning_effort`), not per call: the host records it as not applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<String>,
+}
+
+/// The shape of the answer a `chat` call asks for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseFormat {
+    /// Free text.
+    #[default]
+    Text,
+    /// One JSON object (JSON mode, where the backend has it switched on).
+    Json,
 }
 
 impl ChatRequest {
@@ -703,6 +727,30 @@ impl ChatRequest {
     /// Sets the sampling temperature (the backend's default when unset).
     pub fn temperature(mut self, temperature: f64) -> ChatRequest {
         self.temperature = Some(temperature);
+        self
+    }
+
+    /// Asks `model` instead of the backend's default.
+    pub fn model(mut self, model: impl Into<String>) -> ChatRequest {
+        self.model = Some(model.into());
+        self
+    }
+
+    /// Limits the answer to `max_tokens` completion tokens.
+    pub fn max_tokens(mut self, max_tokens: u64) -> ChatRequest {
+        self.max_tokens = Some(max_tokens);
+        self
+    }
+
+    /// Asks for one JSON object as the answer.
+    pub fn json(mut self) -> ChatRequest {
+        self.response_format = ResponseFormat::Json;
+        self
+    }
+
+    /// Asks for a reasoning effort (recorded; see the field for why it is not applied per call).
+    pub fn reasoning_effort(mut self, effort: impl Into<String>) -> ChatRequest {
+        self.reasoning_effort = Some(effort.into());
         self
     }
 }
@@ -739,6 +787,28 @@ pub enum HookFailureKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chat_requests_of_1_0_plugins_read_with_the_new_options_unset() {
+        let old: ChatRequest = serde_json::from_value(serde_json::json!({
+            "name": "judge", "messages": [{"role": "user", "content": "Rate it."}],
+        }))
+        .unwrap();
+        assert_eq!(old.model, None);
+        assert_eq!(old.max_tokens, None);
+        assert_eq!(old.response_format, ResponseFormat::Text);
+        assert_eq!(old.reasoning_effort, None);
+        let new = ChatRequest::new("judge", Value::Null)
+            .user("Rate it.")
+            .model("m")
+            .max_tokens(9)
+            .json()
+            .reasoning_effort("low");
+        let text = serde_json::to_value(&new).unwrap();
+        assert_eq!(text["response_format"], "json");
+        assert_eq!(text["max_tokens"], 9);
+        assert_eq!(serde_json::from_value::<ChatRequest>(text).unwrap(), new);
+    }
 
     #[test]
     fn analyze_requests_read_back_as_written() {

@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -872,10 +872,12 @@ fn without_continue_on_error_a_failed_run_stops_dispatch() {
 
 /// A loopback HTTP server answering every request with one canned answer (by default HTTP 500
 /// with `Retry-After: 0`, so a retry does not wait), each connection on a thread of its own,
-/// counting requests.
+/// counting requests and keeping their bodies.
 pub struct Stub {
     pub base_url: String,
     pub requests: Arc<AtomicUsize>,
+    /// The body of every request read, in the order they arrived.
+    pub bodies: Arc<Mutex<Vec<String>>>,
 }
 
 impl Stub {
@@ -892,21 +894,39 @@ impl Stub {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let base_url = format!("http://{}/v1", listener.local_addr().expect("an address"));
         let requests = Arc::new(AtomicUsize::new(0));
+        let bodies = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&requests);
+        let kept = Arc::clone(&bodies);
         let answer = Arc::new(answer);
         // Detached: it ends with the test process.
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let seen = Arc::clone(&seen);
+                let kept = Arc::clone(&kept);
                 let answer = Arc::clone(&answer);
                 std::thread::spawn(move || {
-                    if read_request(&stream) {
+                    if let Some(body) = read_request(&stream) {
+                        kept.lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .push(String::from_utf8_lossy(&body).into_owned());
                         answer(stream, seen.fetch_add(1, Ordering::SeqCst));
                     }
                 });
             }
         });
-        Stub { base_url, requests }
+        Stub {
+            base_url,
+            requests,
+            bodies,
+        }
+    }
+
+    /// The bodies of the requests read so far.
+    pub fn bodies(&self) -> Vec<String> {
+        self.bodies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     pub fn count(&self) -> usize {
@@ -915,13 +935,14 @@ impl Stub {
 }
 
 /// Reads one request (head and body) so the client sees an answer, not a reset.
-fn read_request(stream: &TcpStream) -> bool {
+/// Reads one HTTP request; its body, or `None` when it did not arrive whole.
+fn read_request(stream: &TcpStream) -> Option<Vec<u8>> {
     // A bound on a misbehaving client, not a timing assertion.
     if stream
         .set_read_timeout(Some(Duration::from_secs(60)))
         .is_err()
     {
-        return false;
+        return None;
     }
     let mut reader = BufReader::new(stream);
     let mut length = 0;
@@ -929,7 +950,7 @@ fn read_request(stream: &TcpStream) -> bool {
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return false;
+            return None;
         }
         let line = line.trim_end();
         if line.is_empty() && !first {
@@ -943,7 +964,7 @@ fn read_request(stream: &TcpStream) -> bool {
         }
     }
     let mut body = vec![0; length];
-    reader.read_exact(&mut body).is_ok()
+    reader.read_exact(&mut body).ok().map(|()| body)
 }
 
 fn answer_500(stream: TcpStream) {

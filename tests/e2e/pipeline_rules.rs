@@ -2,13 +2,17 @@
 //! `misbehaving_calls` fixture: `run_pipeline` once per run and from the `run` hook only (anything
 //! else fails the run with the rule's message, writes no second runs-index line and no second
 //! transcript), and one seed per run (the planned `seed`, at most 2^53 - 1; an overlay that sets
-//! another `prompt.random_seed` is a plan error).
+//! another `prompt.random_seed` is a plan error); and how its `chat` calls are recorded (steps
+//! `plugin/<name>` in the run's transcript from `run`, `analysis_calls` from `analyze`) and what
+//! their options send.
 
 use std::path::Path;
 
 use serde_json::Value;
 
-use crate::execute::{read_jsonl, results_of};
+use std::net::TcpStream;
+
+use crate::execute::{answer_with, read_jsonl, results_of, Stub};
 use crate::util::{pretty, run, with_fixture, Run, Sandbox, MISBEHAVING_CALLS};
 
 /// The words every refusal of a `run_pipeline` call starts with.
@@ -153,5 +157,177 @@ fn an_overlay_with_another_random_seed_is_a_plan_error() {
         &output,
         &sandbox.path().join("out"),
         &["`misbehaving_calls`", "`prompt.random_seed`", "runner owns"],
+    );
+}
+
+/// The steps of run `generation_id`'s transcript under `out/logs`.
+fn transcript_steps(out: &Path, generation_id: &str, output: &Run) -> Vec<Value> {
+    let path = out.join(format!("logs/{generation_id}_transcript.json"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("{}: {error}{output}", path.display()));
+    let transcript: Value = serde_json::from_str(&text).expect("a JSON transcript");
+    transcript["steps"].as_array().cloned().unwrap_or_default()
+}
+
+/// Checks `step` is the fixture's `describe` call: its messages, its answer and its options.
+fn assert_describe_step(step: &Value, output: &Run) {
+    let context = format!("\n--- step\n{}{output}", pretty(step));
+    assert_eq!(step["type"], "chat", "{context}");
+    assert_eq!(step["prompt"], "Describe this run as JSON.", "{context}");
+    assert_eq!(
+        step["meta"]["messages"][0]["content"], "You describe runs.",
+        "{context}"
+    );
+    assert_eq!(step["params"]["max_completion_tokens"], 77, "{context}");
+    assert_eq!(step["params"]["response_format"], "json", "{context}");
+    assert_eq!(step["attempts"], 1, "{context}");
+    let answer = step["response"].as_str().unwrap_or_default();
+    assert!(
+        serde_json::from_str::<Value>(answer).is_ok_and(|answer| answer.is_object()),
+        "a JSON request gets a JSON object offline{context}"
+    );
+}
+
+#[test]
+fn chat_calls_of_the_run_hook_join_the_pipeline_transcript_and_the_judge_the_result() {
+    let (output, sandbox) = run_misbehaving(Some("chat"));
+    output.assert_code(0);
+    let out = sandbox.path().join("out");
+    let results = results_of(&out, &output);
+    assert_eq!(results.len(), 1, "{output}");
+    let entry = &results[0];
+    let context = format!("\n--- result\n{}{output}", pretty(entry));
+    let generation_id = entry["generation_id"].as_str().unwrap_or_default();
+    let steps = transcript_steps(&out, generation_id, &output);
+    assert!(steps.len() > 1, "the pipeline's steps stay{context}");
+    let plugin_steps: Vec<&Value> = steps
+        .iter()
+        .filter(|step| step["path"] == "plugin/describe")
+        .collect();
+    assert_eq!(plugin_steps.len(), 1, "one `plugin/describe` step{context}");
+    assert_eq!(
+        steps.last(),
+        Some(plugin_steps[0]),
+        "appended after the pipeline's"
+    );
+    assert_describe_step(plugin_steps[0], &output);
+
+    let calls = entry["analysis_calls"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        calls.len(),
+        1,
+        "the judge call is in `analysis_calls`{context}"
+    );
+    let judge = &calls[0];
+    assert_eq!(judge["path"], "plugin/judge", "{context}");
+    let final_prompt = entry["final_prompt"].as_str().unwrap_or_default();
+    assert!(!final_prompt.is_empty(), "{context}");
+    assert_eq!(
+        judge["prompt"],
+        format!("Judge this prompt: {final_prompt}"),
+        "{context}"
+    );
+    assert_eq!(entry["analysis"]["verdict"], judge["response"], "{context}");
+    assert!(
+        !steps.iter().any(|step| step["path"] == "plugin/judge"),
+        "the judge is not in the run's transcript{context}"
+    );
+}
+
+#[test]
+fn chat_calls_of_a_run_without_pipeline_get_a_transcript_of_their_own() {
+    let (output, sandbox) = run_misbehaving(Some("chat-only"));
+    output.assert_code(0);
+    let out = sandbox.path().join("out");
+    let results = results_of(&out, &output);
+    assert_eq!(results.len(), 1, "{output}");
+    let generation_id = results[0]["generation_id"].as_str().unwrap_or_default();
+    let steps = transcript_steps(&out, generation_id, &output);
+    assert_eq!(steps.len(), 1, "{output}");
+    assert_eq!(steps[0]["path"], "plugin/describe", "{output}");
+    assert_describe_step(&steps[0], &output);
+    assert!(
+        results[0].get("analysis_calls").is_none(),
+        "no analyze call, no `analysis_calls`{output}"
+    );
+}
+
+/// One chat completion whose content is a JSON object.
+fn answer_json(stream: TcpStream) {
+    let body = serde_json::json!({
+        "id": "chatcmpl-e2e-chat",
+        "object": "chat.completion",
+        "model": "describe-model-2026",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant",
+            "content": "{\"run\": \"described\"}"}}],
+    })
+    .to_string();
+    answer_with(stream, "200 OK", &body);
+}
+
+#[test]
+fn a_chat_calls_model_token_limit_and_json_format_reach_the_http_request() {
+    let stub = Stub::answering(answer_json);
+    let (sandbox, plugins) = with_fixture(MISBEHAVING_CALLS);
+    sandbox.write(
+        "chat.toml",
+        r#"
+[backend.text]
+provider = "openai"
+model = "default-model"
+api_key_env = "IMAGE_PROJECT_E2E_CHAT_KEY"
+max_retries = 0
+json_mode = true
+
+[cache]
+mode = "off"
+"#,
+    );
+    let base_url = format!("backend.text.base_url=\"{}\"", stub.base_url);
+    let output = run(sandbox
+        .experiments(
+            &plugins,
+            &[
+                "run",
+                MISBEHAVING_CALLS,
+                "--config",
+                "chat.toml",
+                "--set",
+                &base_url,
+                "--seed",
+                "1",
+                "--json",
+                "--output-root",
+                "out",
+            ],
+        )
+        .env("MISBEHAVING_CALLS", "chat-only")
+        .env("IMAGE_PROJECT_E2E_CHAT_KEY", "sk-e2e-chat-stub"));
+    output.assert_code(0);
+    let bodies = stub.bodies();
+    assert_eq!(bodies.len(), 1, "one request: the `describe` call{output}");
+    let sent: Value = serde_json::from_str(&bodies[0]).expect("a JSON request body");
+    let context = format!("\n--- request\n{}{output}", pretty(&sent));
+    assert_eq!(sent["model"], "describe-model", "{context}");
+    assert_eq!(sent["max_completion_tokens"], 77, "{context}");
+    assert_eq!(sent["response_format"]["type"], "json_object", "{context}");
+    assert_eq!(
+        sent["messages"][0]["content"], "You describe runs.",
+        "{context}"
+    );
+
+    let out = sandbox.path().join("out");
+    let results = results_of(&out, &output);
+    let generation_id = results[0]["generation_id"].as_str().unwrap_or_default();
+    let steps = transcript_steps(&out, generation_id, &output);
+    assert_eq!(steps.len(), 1, "{output}");
+    assert_eq!(steps[0]["provider"], "openai", "{context}");
+    assert_eq!(steps[0]["params"]["model"], "describe-model", "{context}");
+    assert_eq!(
+        steps[0]["response"], "{\"run\": \"described\"}",
+        "{context}"
     );
 }

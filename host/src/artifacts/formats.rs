@@ -91,6 +91,10 @@ pub struct ResultEntry {
     /// Why the analysis failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub analysis_error: Option<Value>,
+    /// The `chat` calls the `analyze` hook made (a judge's prompt and verdict), as transcript
+    /// steps; left out when it made none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub analysis_calls: Vec<crate::pipeline::StepRecord>,
     pub usage: UsageTotals,
     pub cost_usd: Option<f64>,
     /// What the run's cache hits would have cost (null when unknown).

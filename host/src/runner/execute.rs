@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 
 use super::services::{HostServices, RunContext};
 use crate::artifacts::formats::{EntryOutputs, OutcomeFields, ResultEntry, Timing};
+use crate::artifacts::layout::RunFiles;
 use crate::artifacts::{ArtifactError, LogFile};
 use crate::clock::Timestamp;
 use crate::cost::{Cost, Prices, RunUsage, UsageTotals};
@@ -248,6 +249,7 @@ fn execute_one(
         error: None,
         analysis: None,
         analysis_error: None,
+        analysis_calls: Vec::new(),
         usage: UsageTotals::default(),
         cost_usd: None,
         saved_cost_usd: None,
@@ -268,11 +270,22 @@ fn execute_one(
     };
     // The run's config passed preflight (or resume), so this is its own `[pricing]`; should it
     // not parse, the cost says so instead of guessing.
-    let prices = crate::config::parse_run_config(&config)
+    let parsed = crate::config::parse_run_config(&config);
+    let prices = parsed
+        .as_ref()
         .map(|parsed| Prices::new(&parsed.pricing))
         .map_err(|error| {
             format!("the run's config does not parse, so its prices are unknown: {error}")
         });
+    let transcript = parsed.as_ref().ok().map(|parsed| {
+        let log_dir = execution.cwd.join(&parsed.image.log_path);
+        RunFiles::new(
+            &log_dir,
+            &execution.cwd.join(&parsed.image.generation_path),
+            &run.generation_id,
+        )
+        .transcript
+    });
     let spec = run_spec(run, config);
     let services = HostServices::for_run(
         execution.cwd.to_owned(),
@@ -287,13 +300,25 @@ fn execute_one(
             }),
             recent_prompts: Some(execution.recent_prompts.clone()),
             owned: run.owned(),
+            transcript,
         },
     )
     .with_file_limit(super::file_limit(&spec.config));
     let library = &execution.experiment.library;
 
     let mut analysis_failed = false;
-    match library.run(&RunRequest { spec: spec.clone() }, &services) {
+    let ran = library.run(&RunRequest { spec: spec.clone() }, &services);
+    // The hook's calls are recorded whether it succeeded or not: a failed run is audited too.
+    if let Err(error) = services.write_run_calls() {
+        let _ = log.record(
+            LogLevel::Error,
+            &format!(
+                "{}: the `chat` calls of the run could not be recorded: {error}",
+                run.generation_id
+            ),
+        );
+    }
+    match ran {
         Ok(outcome) => {
             entry.status = outcome.status;
             entry.outcome = Some(OutcomeFields {
@@ -313,7 +338,9 @@ fn execute_one(
                 .map(|error| serde_json::to_value(error).unwrap_or(Value::Null));
             if outcome.status == RunStatus::Success {
                 services.enter_analyze();
-                match library.analyze(&AnalyzeRequest::Run { spec, outcome }, &services) {
+                let analyzed = library.analyze(&AnalyzeRequest::Run { spec, outcome }, &services);
+                entry.analysis_calls = services.take_analysis_calls();
+                match analyzed {
                     Ok(analysis) => entry.analysis = analysis,
                     Err(error) => {
                         analysis_failed = true;

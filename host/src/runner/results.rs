@@ -531,6 +531,7 @@ mod tests {
             error: failed.then(|| json!({"type": "x", "message": "m"})),
             analysis: None,
             analysis_error: None,
+            analysis_calls: Vec::new(),
             usage: UsageTotals::default(),
             cost_usd: None,
             saved_cost_usd: None,

@@ -6,19 +6,26 @@
 //! They belong to the runner because a run's services are the runner's state (its log, the keys it
 //! owns, the run's backends and title slot). Finding and loading plugins is `plugins`' business;
 //! at load time it is handed these services as a plain `ServiceProvider`.
+//!
+//! Every answered `chat` call is kept as a transcript step (path `plugin/<name>`): those of the
+//! `run` hook go into the run's transcript ([`HostServices::write_run_calls`]), those of the
+//! `analyze` hook into its result entry ([`HostServices::take_analysis_calls`]).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use plugin_api::loader::ServiceProvider;
-use plugin_api::{ChatRequest, ChatResponse, LogLevel, RunOutcome};
-use serde_json::Value;
+use plugin_api::{ChatRequest, ChatResponse, LogLevel, ResponseFormat, RunOutcome};
+use serde_json::{json, Map, Value};
 
 use crate::artifacts::LogFile;
 use crate::backends::{CacheStatus, ChatCall, Expect, ResponseShape};
+use crate::clock::Timestamp;
 use crate::cost::RunUsage;
 use crate::errors::error_chain;
 use crate::generation::{self, Backends, GenerationRequest, TitleSlot};
+use crate::pipeline::StepRecord;
 
 /// The host's answers to plugin service calls.
 pub struct HostServices {
@@ -32,7 +39,22 @@ pub struct HostServices {
     usage: Mutex<RunUsage>,
     /// Where the run is and whether its one pipeline has been used (`run_pipeline`'s rule).
     pipeline: Mutex<PipelineState>,
+    /// The `chat` calls answered so far, as transcript steps.
+    calls: Mutex<RecordedCalls>,
 }
+
+/// The `chat` calls of one run, by the hook that made them.
+#[derive(Debug, Default)]
+struct RecordedCalls {
+    run: Vec<StepRecord>,
+    analyze: Vec<StepRecord>,
+}
+
+/// The response shape a plugin's JSON request asks the backend for: the offline backend answers
+/// a schema it does not know with `{"answer": ...}`.
+const PLUGIN_JSON: ResponseShape = ResponseShape::Json {
+    schema: "plugin.json",
+};
 
 /// The hook of one run the services are serving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -65,6 +87,9 @@ pub struct RunContext {
     /// The keys the runner owns in this run (paths, mode, labels, seed), as a config tree: a
     /// config given to `run_pipeline` must hold each of them unchanged.
     pub owned: Value,
+    /// The run's transcript, where the `chat` calls of its `run` hook are recorded; `None` when
+    /// the run's config does not parse (its calls are then only logged).
+    pub transcript: Option<PathBuf>,
 }
 
 impl HostServices {
@@ -77,6 +102,7 @@ impl HostServices {
             max_file_bytes: crate::config::DEFAULT_MAX_FILE_BYTES,
             usage: Mutex::default(),
             pipeline: Mutex::default(),
+            calls: Mutex::default(),
         }
     }
 
@@ -89,6 +115,7 @@ impl HostServices {
             max_file_bytes: crate::config::DEFAULT_MAX_FILE_BYTES,
             usage: Mutex::default(),
             pipeline: Mutex::default(),
+            calls: Mutex::default(),
         }
     }
 
@@ -102,6 +129,7 @@ impl HostServices {
             max_file_bytes: crate::config::DEFAULT_MAX_FILE_BYTES,
             usage: Mutex::default(),
             pipeline: Mutex::default(),
+            calls: Mutex::default(),
         }
     }
 
@@ -137,6 +165,52 @@ impl HostServices {
 
     fn add_usage(&self, add: impl FnOnce(&mut RunUsage)) {
         add(&mut self.usage.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    fn recorded_calls(&self) -> std::sync::MutexGuard<'_, RecordedCalls> {
+        self.calls.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The `chat` calls of the `analyze` hook, for the run's `analysis_calls`.
+    pub fn take_analysis_calls(&self) -> Vec<StepRecord> {
+        std::mem::take(&mut self.recorded_calls().analyze)
+    }
+
+    /// Writes the `chat` calls of the `run` hook into the run's transcript, atomically: appended
+    /// to the steps of the transcript the run's pipeline wrote, or (no pipeline ran) as a
+    /// transcript of their own. Nothing is written when the hook made no call.
+    pub fn write_run_calls(&self) -> Result<(), String> {
+        let steps = std::mem::take(&mut self.recorded_calls().run);
+        let (Some(run), false) = (&self.run, steps.is_empty()) else {
+            return Ok(());
+        };
+        let Some(path) = &run.transcript else {
+            return Ok(());
+        };
+        let pipeline_wrote = self.pipeline_state().used && path.is_file();
+        let mut transcript = if pipeline_wrote {
+            let text = std::fs::read_to_string(path)
+                .map_err(|error| format!("cannot read `{}`: {error}", path.display()))?;
+            serde_json::from_str(&text)
+                .map_err(|error| format!("`{}` is not JSON: {error}", path.display()))?
+        } else {
+            json!({
+                "generation_id": run.generation_id,
+                "seed": run.seed,
+                "created_at": Timestamp::now().iso(),
+                "steps": [],
+            })
+        };
+        if let Some(recorded) = transcript.get_mut("steps").and_then(Value::as_array_mut) {
+            recorded.extend(steps.iter().map(|step| json!(step)));
+        }
+        let written = match path.parent() {
+            Some(dir) => crate::artifacts::create_dir_all(dir),
+            None => Ok(()),
+        };
+        written
+            .and_then(|()| crate::artifacts::write_json(path, &transcript))
+            .map_err(|error| error_chain(&error))
     }
 
     fn run_context(&self, service: &str) -> Result<&RunContext, String> {
@@ -202,6 +276,13 @@ impl ServiceProvider for HostServices {
     fn chat(&self, request: ChatRequest) -> Result<ChatResponse, String> {
         let run = self.run_context("chat")?;
         let path = format!("plugin/{}", request.name);
+        let temperature = request.temperature.unwrap_or(0.7);
+        let shape = match request.response_format {
+            ResponseFormat::Text => ResponseShape::Text,
+            ResponseFormat::Json => PLUGIN_JSON,
+        };
+        let started_at = Timestamp::now();
+        let clock = Instant::now();
         let reply = run
             .backends
             .text
@@ -209,14 +290,15 @@ impl ServiceProvider for HostServices {
                 generation_id: &run.generation_id,
                 step_path: &path,
                 messages: &request.messages,
-                temperature: request.temperature.unwrap_or(0.7),
-                model: None,
-                shape: ResponseShape::Text,
+                temperature,
+                model: request.model.as_deref(),
+                shape,
                 expect: &Expect::default(),
                 seed: run.seed,
-                max_completion_tokens: None,
+                max_completion_tokens: request.max_tokens,
             })
             .map_err(|error| error_chain(&error))?;
+        let duration_s = (clock.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
         self.add_usage(|usage| {
             if reply.cache == Some(CacheStatus::Hit) {
                 usage.add_saved_text(&reply.model, reply.usage.as_ref());
@@ -235,7 +317,23 @@ impl ServiceProvider for HostServices {
                 reply.text.len()
             ),
         );
-        Ok(ChatResponse { text: reply.text })
+        if let Some(effort) = &request.reasoning_effort {
+            self.log(
+                LogLevel::Warn,
+                &format!(
+                    "{}: chat `{}` asked for reasoning effort `{effort}`, which is set per backend (`backend.text.reasoning_effort`), not per call: not applied",
+                    run.generation_id, request.name
+                ),
+            );
+        }
+        let text = reply.text.clone();
+        let step = chat_step(&path, &request, temperature, reply, &started_at, duration_s);
+        let mut calls = self.recorded_calls();
+        match self.pipeline_state().phase {
+            RunPhase::Run => calls.run.push(step),
+            RunPhase::Analyze => calls.analyze.push(step),
+        }
+        Ok(ChatResponse { text })
     }
 
     fn log(&self, level: LogLevel, message: &str) {
@@ -247,5 +345,63 @@ impl ServiceProvider for HostServices {
 
     fn call_service(&self, name: &str, _payload: Value) -> Result<Value, String> {
         Err(format!("unknown host service `{name}`"))
+    }
+}
+
+/// A `chat` call as a transcript step: the messages and the timing in `meta`, the request's
+/// options in `params` (`reasoning_effort_not_applied` when it asked for one, see
+/// [`ChatRequest::reasoning_effort`]).
+fn chat_step(
+    path: &str,
+    request: &ChatRequest,
+    temperature: f64,
+    reply: crate::backends::ChatReply,
+    started_at: &Timestamp,
+    duration_s: f64,
+) -> StepRecord {
+    let chars = |text: &str| text.chars().count();
+    let prompt = request
+        .messages
+        .last()
+        .map(|message| message.content.clone())
+        .unwrap_or_default();
+    let context = &request.messages[..request.messages.len().saturating_sub(1)];
+    let context_chars: usize = context.iter().map(|message| chars(&message.content)).sum();
+    let mut params = Map::new();
+    params.insert("temperature".into(), json!(temperature));
+    params.insert("model".into(), json!(reply.model));
+    if let Some(max_tokens) = request.max_tokens {
+        params.insert("max_completion_tokens".into(), json!(max_tokens));
+    }
+    params.insert("response_format".into(), json!(request.response_format));
+    if let Some(effort) = &request.reasoning_effort {
+        params.insert("reasoning_effort_not_applied".into(), json!(effort));
+    }
+    let mut meta = Map::new();
+    meta.insert("messages".into(), json!(request.messages));
+    meta.insert("duration_s".into(), json!(duration_s));
+    let details = reply.details.unwrap_or_default();
+    StepRecord::Chat {
+        name: request.name.clone(),
+        path: path.to_owned(),
+        prompt_chars: chars(&prompt),
+        prompt,
+        response_chars: chars(&reply.text),
+        response: reply.text,
+        params,
+        context_chars,
+        input_chars: context_chars + request.messages.last().map_or(0, |m| chars(&m.content)),
+        context_messages: context.len(),
+        input_messages: request.messages.len(),
+        provider: reply.provider.to_owned(),
+        attempts: reply.attempts,
+        usage: reply.usage,
+        cache: reply.cache,
+        finish_reason: details.finish_reason,
+        answer_model: details.model,
+        reasoning: details.reasoning,
+        sent_messages: details.sent_messages,
+        created_at: started_at.iso().to_owned(),
+        meta,
     }
 }

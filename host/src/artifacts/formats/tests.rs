@@ -23,6 +23,7 @@ fn entry() -> ResultEntry {
         error: None,
         analysis: None,
         analysis_error: None,
+        analysis_calls: Vec::new(),
         usage: UsageTotals::default(),
         cost_usd: Some(0.5),
         saved_cost_usd: None,
