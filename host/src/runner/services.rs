@@ -201,9 +201,13 @@ impl HostServices {
                 "steps": [],
             })
         };
-        if let Some(recorded) = transcript.get_mut("steps").and_then(Value::as_array_mut) {
-            recorded.extend(steps.iter().map(|step| json!(step)));
-        }
+        let Some(recorded) = transcript.get_mut("steps").and_then(Value::as_array_mut) else {
+            return Err(format!(
+                "`{}` has no `steps` array to add the plugin's chat calls to",
+                path.display()
+            ));
+        };
+        recorded.extend(steps.iter().map(|step| json!(step)));
         let written = match path.parent() {
             Some(dir) => crate::artifacts::create_dir_all(dir),
             None => Ok(()),
@@ -214,9 +218,9 @@ impl HostServices {
     }
 
     fn run_context(&self, service: &str) -> Result<&RunContext, String> {
-        self.run
-            .as_ref()
-            .ok_or_else(|| format!("`{service}` is only available inside the `run` hook"))
+        self.run.as_ref().ok_or_else(|| {
+            format!("`{service}` is only available inside a run's `run` and `analyze` hooks")
+        })
     }
 }
 
