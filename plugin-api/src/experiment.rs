@@ -9,6 +9,9 @@ use crate::model::{
     AnalyzeRequest, ChatRequest, ChatResponse, Descriptor, Plan, PlanRequest, PlannedRun,
     RunOutcome, RunRequest,
 };
+use crate::services::{
+    check_artifact_name, AnalysisContext, WriteArtifactRequest, WrittenArtifact, MAX_ARTIFACT_BYTES,
+};
 
 /// An experiment plugin.
 ///
@@ -208,6 +211,71 @@ impl<'a> Host<'a> {
             .log(RStr::from_str(level.as_str()), RStr::from_str(message));
     }
 
+    /// The experiment around the results (1.1): flags, plan meta, planned runs with their files,
+    /// the pairing and its pairs. Available in `run` and `analyze` (both scopes); built on each
+    /// call, so ask once per hook.
+    pub fn analysis_context(&self) -> Result<AnalysisContext, HostError> {
+        let value = self.call_service(ANALYSIS_CONTEXT, &Value::Object(Default::default()))?;
+        from_value(ANALYSIS_CONTEXT, value)
+    }
+
+    /// The run's transcript as the runner wrote it (1.1): `steps` with every model call,
+    /// including the plugin's recorded `chat` calls. Available in `analyze` of scope `run`.
+    pub fn run_transcript(&self) -> Result<Value, HostError> {
+        self.call_service(RUN_TRANSCRIPT, &Value::Object(Default::default()))
+    }
+
+    /// Writes `contents` to `<experiment>/plugin/<name>` atomically (1.1). `name` is one or
+    /// more `/`-separated parts of letters, digits, `.`, `_` and `-` ([`check_artifact_name`]);
+    /// at most [`MAX_ARTIFACT_BYTES`]. Available in `run` and `analyze` (both scopes); the file
+    /// is recorded with the run's result entry (from `run` and `analyze` of scope `run`) or with
+    /// the summary, listed in the artifacts index and linked from `report.html`. Writing the
+    /// same name again replaces the file.
+    pub fn write_artifact(
+        &self,
+        name: &str,
+        contents: &[u8],
+    ) -> Result<WrittenArtifact, HostError> {
+        use base64::Engine as _;
+        check_artifact_size(name, contents.len())?;
+        let request = WriteArtifactRequest {
+            name: name.to_owned(),
+            text: None,
+            base64: Some(base64::engine::general_purpose::STANDARD.encode(contents)),
+        };
+        self.write_artifact_request(request)
+    }
+
+    /// [`Host::write_artifact`] for text (a CSV, a markdown note): sent as is, not encoded.
+    pub fn write_text_artifact(
+        &self,
+        name: &str,
+        text: &str,
+    ) -> Result<WrittenArtifact, HostError> {
+        check_artifact_size(name, text.len())?;
+        let request = WriteArtifactRequest {
+            name: name.to_owned(),
+            text: Some(text.to_owned()),
+            base64: None,
+        };
+        self.write_artifact_request(request)
+    }
+
+    fn write_artifact_request(
+        &self,
+        request: WriteArtifactRequest,
+    ) -> Result<WrittenArtifact, HostError> {
+        let refuse = |message: String| HostError {
+            service: WRITE_ARTIFACT.to_owned(),
+            message,
+        };
+        check_artifact_name(&request.name).map_err(refuse)?;
+        let payload = serde_json::to_value(&request)
+            .map_err(|error| refuse(format!("could not encode the request: {error}")))?;
+        let value = self.call_service(WRITE_ARTIFACT, &payload)?;
+        from_value(WRITE_ARTIFACT, value)
+    }
+
     /// A service added after 1.0, by name. An unknown name is an error; when this plugin-api
     /// knows which version added the name ([`crate::NAMED_ADDITIONS`]), the error says so (the
     /// host is older than that).
@@ -226,6 +294,11 @@ impl<'a> Host<'a> {
         parse_answer(name, &text)
     }
 }
+
+/// The names of the services added in 1.1 (listed in [`crate::NAMED_ADDITIONS`]).
+pub(crate) const ANALYSIS_CONTEXT: &str = "analysis_context";
+pub(crate) const RUN_TRANSCRIPT: &str = "run_transcript";
+pub(crate) const WRITE_ARTIFACT: &str = "write_artifact";
 
 /// How a host's answer to an unknown service name starts (see
 /// [`crate::loader::ServiceProvider::call_service`]).
@@ -248,6 +321,26 @@ fn to_json<T: serde::Serialize>(service: &str, value: &T) -> Result<String, Host
     serde_json::to_string(value).map_err(|error| HostError {
         service: service.to_owned(),
         message: format!("could not encode the request: {error}"),
+    })
+}
+
+/// Refuses an artifact over [`MAX_ARTIFACT_BYTES`] before encoding it (the host checks again).
+fn check_artifact_size(name: &str, bytes: usize) -> Result<(), HostError> {
+    if bytes as u64 > MAX_ARTIFACT_BYTES {
+        return Err(HostError {
+            service: WRITE_ARTIFACT.to_owned(),
+            message: format!(
+                "artifact `{name}` has {bytes} bytes; the limit is {MAX_ARTIFACT_BYTES}"
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn from_value<T: serde::de::DeserializeOwned>(service: &str, value: Value) -> Result<T, HostError> {
+    serde_json::from_value(value).map_err(|error| HostError {
+        service: service.to_owned(),
+        message: format!("the host answered an unexpected shape: {error}"),
     })
 }
 

@@ -346,10 +346,7 @@ mod tests {
         let plan = Plan {
             runs: vec![run("A", 1), run("B", 1), run("A", 2)],
             meta,
-            pairing: Some(crate::Pairing {
-                a: "A".into(),
-                b: "B".into(),
-            }),
+            pairing: Some(crate::Pairing::new("A", "B")),
         };
         let expected = serde_json::to_string(&plan).unwrap();
         // Two emitted runs and one left in the plan, as a plugin mixing both would give them.

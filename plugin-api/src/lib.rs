@@ -48,21 +48,31 @@ pub mod loader;
 pub mod merge;
 pub mod model;
 pub mod seed;
+pub mod services;
+pub mod stage;
 pub mod token;
 
 pub use experiment::{collect_plan, Experiment, ExperimentError, Host, HostError, LogLevel};
 pub use model::*;
 /// Re-exported so plugins need no dependency besides this crate (`plugin_api::serde_json::json!`).
 pub use serde_json;
+pub use services::{
+    check_artifact_name, AnalysisContext, ContextPair, ContextRun, WrittenArtifact,
+    MAX_ARTIFACT_BYTES,
+};
+pub use stage::{StageResponse, StageSpec};
 
 /// The interface version: the `plugin-api` package version a plugin was built against.
 pub const INTERFACE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Hooks (through [`Experiment::call`]) and host services (through [`Host::call_service`]) added
 /// by name after 1.0, each with the interface version that added it, so an error about a name
-/// the other side does not answer can say which version it needs. 1.1 added optional fields
-/// only, so the list is still empty; each later name is added here with its version.
-pub const NAMED_ADDITIONS: &[(&str, &str)] = &[];
+/// the other side does not answer can say which version it needs.
+pub const NAMED_ADDITIONS: &[(&str, &str)] = &[
+    (experiment::ANALYSIS_CONTEXT, "1.1"),
+    (experiment::RUN_TRANSCRIPT, "1.1"),
+    (experiment::WRITE_ARTIFACT, "1.1"),
+];
 
 /// The interface version that added the hook or host service `name`, when it is a later
 /// addition this build knows ([`NAMED_ADDITIONS`]).
@@ -139,5 +149,6 @@ mod tests {
         );
         assert_eq!(super::unknown_name_note("other", "x", &table), "");
         assert_eq!(super::added_in("read_data"), None);
+        assert_eq!(super::added_in("write_artifact"), Some("1.1"));
     }
 }

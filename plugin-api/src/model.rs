@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::stage::StageSpec;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 
@@ -65,6 +66,10 @@ pub struct Descriptor {
     /// plugin uses anything added after 1.0 (a `float` flag, `required`, `min`/`max`, ...).
     #[serde(default)]
     pub requires_interface: Option<String>,
+    /// Pipeline stages this plugin declares as data (1.1), registered as `<plugin>.<name>` for
+    /// this plugin's runs. See [`StageSpec`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<StageSpec>,
 }
 
 impl Descriptor {
@@ -78,7 +83,14 @@ impl Descriptor {
             runner_keys: Vec::new(),
             optional_hooks: Vec::new(),
             requires_interface: None,
+            stages: Vec::new(),
         }
+    }
+
+    /// Declares a pipeline stage (1.1; see [`StageSpec`]).
+    pub fn stage(mut self, stage: StageSpec) -> Descriptor {
+        self.stages.push(stage);
+        self
     }
 
     /// Declares the oldest host interface the plugin works with (`"1.1"`); see
@@ -455,11 +467,48 @@ pub struct PlannedRun {
     pub meta: Map<String, Value>,
 }
 
-/// The variants paired at each run index of an A/B experiment.
+/// The variants paired at each run index: one control (`a`) and one or more treatments (`b`,
+/// then `more_treatments`), each treatment compared with the control run by run.
+///
+/// 1.0 knew `{a, b}` only, and that keeps its meaning: `a` is the control, `b` the first
+/// treatment. `more_treatments` (1.1) adds arms; a 1.0 host ignores it, so declare
+/// `requires_interface("1.1")` when you use it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pairing {
+    /// The control variant.
     pub a: String,
+    /// The first treatment variant.
     pub b: String,
+    /// Further treatment variants, each paired with the control like `b` (1.1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_treatments: Vec<String>,
+}
+
+impl Pairing {
+    /// `treatment` compared with `control` at every run index.
+    pub fn new(control: impl Into<String>, treatment: impl Into<String>) -> Pairing {
+        Pairing {
+            a: control.into(),
+            b: treatment.into(),
+            more_treatments: Vec::new(),
+        }
+    }
+
+    /// Adds a treatment arm, compared with the control like the first (1.1).
+    pub fn and(mut self, treatment: impl Into<String>) -> Pairing {
+        self.more_treatments.push(treatment.into());
+        self
+    }
+
+    /// The control variant (`a`).
+    pub fn control(&self) -> &str {
+        &self.a
+    }
+
+    /// Every treatment variant in order: `b`, then `more_treatments`.
+    pub fn treatments(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.b.as_str()).chain(self.more_treatments.iter().map(String::as_str))
+    }
 }
 
 /// A planned run after the host assigned its generation id and merged its config.

@@ -584,10 +584,7 @@ mod tests {
     #[test]
     fn pairs_need_both_sides() {
         let base = base(json!({}));
-        let pairing = Pairing {
-            a: "A".into(),
-            b: "B".into(),
-        };
+        let pairing = Pairing::new("A", "B");
         let runs = prepare(
             "e",
             vec![run("A", 1, 1), run("B", 1, 1), run("A", 2, 2)],

@@ -123,10 +123,7 @@ pub fn emit_plan(
     Ok(Plan {
         runs: Vec::new(),
         meta,
-        pairing: Some(Pairing {
-            a: "A".to_owned(),
-            b: "B".to_owned(),
-        }),
+        pairing: Some(Pairing::new("A", "B")),
     })
 }
 
@@ -199,13 +196,7 @@ mod tests {
             assert_eq!(pair[0].meta["random_token"], pair[1].meta["random_token"]);
         }
         assert_eq!(plan.runs[4].seed, Some(42));
-        assert_eq!(
-            plan.pairing,
-            Some(Pairing {
-                a: "A".into(),
-                b: "B".into()
-            })
-        );
+        assert_eq!(plan.pairing, Some(Pairing::new("A", "B")));
         assert_eq!(
             plan.meta,
             *json!({"runs_per_variant": 3, "data_mode": "config"})
