@@ -67,7 +67,7 @@ def fail(message):
     sys.exit(f"error: {message}")
 
 plan = load("experiment_plan.json")
-planned = [(r["variant"], r["run"], r["generation_id"]) for r in plan["runs"]]
+planned = [(r["variant"], r["run"], r["generation_id"]) for r in plan["planned_runs"]]
 if sorted({v for v, _, _ in planned}) != ["A", "B", "C"] or len(planned) != 6:
     fail(f"expected 2 runs of each of A, B, C in the plan, got {planned}")
 
@@ -97,15 +97,17 @@ for variant, _, generation_id in planned:
     judged += 1
 print(f"transcripts: {judged} with a `plugin/judge` step, the B ones with {stage}")
 
-# pairs.json: each treatment paired with the control at both run indices.
-pairs = load("pairs.json")["pairs"]
+# pairs.json: each treatment's pairs with the control at both run indices (`arms`; `pairs`
+# keeps 1.0's A-B pairs).
+arms = load("pairs.json").get("arms") or []
 ids = {(v, r): g for v, r, g in planned}
-found = {(ids[("A", p["run_index"])] == p["a_generation_id"], p["b_generation_id"]) for p in pairs}
 for treatment in ("B", "C"):
-    for index in (1, 2):
-        if (True, ids[(treatment, index)]) not in found:
-            fail(f"pairs.json has no pair of A{index} with {treatment}{index}: {pairs}")
-print(f"pairs.json: {len(pairs)} pairs (B and C with A at run indices 1 and 2)")
+    arm = [a for a in arms if a.get("control") == "A" and a.get("treatment") == treatment]
+    got = {(p["a_generation_id"], p["b_generation_id"]) for p in arm[0]["pairs"]} if arm else set()
+    want = {(ids[("A", i)], ids[(treatment, i)]) for i in (1, 2)}
+    if got != want:
+        fail(f"pairs.json `arms` does not pair {treatment} with A at run indices 1 and 2: {arms}")
+print(f"pairs.json: {len(arms)} arms (B and C with A), {sum(len(a['pairs']) for a in arms)} pairs")
 
 # plugin/scores.csv: a header and one row per planned run, listed in the results.
 with open(os.path.join(run_dir, "plugin", "scores.csv")) as f:
@@ -113,34 +115,23 @@ with open(os.path.join(run_dir, "plugin", "scores.csv")) as f:
 if sorted(r["generation_id"] for r in rows) != sorted(g for _, _, g in planned):
     fail(f"scores.csv does not have one row per planned run: {rows}")
 results = load("experiment_results.json")
-def strings(value, path=""):
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from strings(item, f"{path}.{key}")
-    elif isinstance(value, list):
-        for item in value:
-            yield from strings(item, path)
-    elif isinstance(value, str):
-        yield path, value
-# The summary's own `scores_csv` field does not count: the runner must list the file itself.
-listed = [p for p, s in strings(results) if s.endswith("plugin/scores.csv") and p != ".summary.scores_csv"]
-if not listed:
-    fail("plugin/scores.csv is not listed in experiment_results.json")
+if "plugin/scores.csv" not in results.get("plugin_artifacts", []):
+    fail(f"plugin/scores.csv is not in `plugin_artifacts` of experiment_results.json: {results.get('plugin_artifacts')}")
 scored = sum(r["judge_scored"] == "true" for r in rows)
-print(f"plugin/scores.csv: {len(rows)} rows + header ({scored} scored by the judge), listed at {listed[0]}")
+print(f"plugin/scores.csv: {len(rows)} rows + header ({scored} scored by the judge), in plugin_artifacts")
 
-# summary.metrics: per variant, and a paired comparison of each treatment with the control.
+# summary.metrics: per variant, and a paired comparison of each treatment with the control
+# (`paired_arms`; `paired` keeps 1.0's B - A).
 metrics = results["summary"]["metrics"]
 for variant in ("A", "B", "C"):
     m = metrics["variants"][variant]["metrics"]
     if m.get("prompt_words", {}).get("n") != 2 or m.get("judge_scored", {}).get("n") != 2:
         fail(f"summary.metrics.variants.{variant} lacks prompt_words or judge_scored over 2 runs: {m}")
-paired = metrics.get("paired")
-comparisons = paired if isinstance(paired, list) else [paired] if paired else []
+comparisons = metrics.get("paired_arms") or []
 for treatment in ("B", "C"):
     match = [c for c in comparisons if c.get("a") == "A" and c.get("b") == treatment]
     if not match or "prompt_words" not in match[0].get("metrics", {}):
-        fail(f"summary.metrics.paired has no comparison of {treatment} with A: {paired}")
+        fail(f"summary.metrics.paired_arms has no comparison of {treatment} with A: {comparisons}")
     words = match[0]["metrics"]["prompt_words"]
     print(f"paired {treatment} - A: prompt_words n_pairs={words['n_pairs']} mean_difference={words['mean_difference']}")
 for variant in ("A", "B", "C"):
