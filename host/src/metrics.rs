@@ -934,7 +934,10 @@ mod tests {
         let only_c = json(&[arm("C", &c_ids)]);
         assert!(only_b.get("paired_arms").is_none(), "{only_b}");
         assert_eq!(three["paired"], only_b["paired"]);
-        assert_eq!(three["paired_arms"], json!([only_b["paired"], only_c["paired"]]));
+        assert_eq!(
+            three["paired_arms"],
+            json!([only_b["paired"], only_c["paired"]])
+        );
         let c_words = &three["paired_arms"][1]["metrics"]["words"];
         assert_eq!(three["paired_arms"][1]["b"], "C");
         assert!((c_words["mean_difference"].as_f64().unwrap() - 1.8).abs() < 1e-12);

@@ -44,8 +44,14 @@ fn pair_ids(pairs: &Value) -> Vec<(u64, String, String)> {
         .map(|pair| {
             (
                 pair["run_index"].as_u64().unwrap_or_default(),
-                pair["a_generation_id"].as_str().unwrap_or_default().to_owned(),
-                pair["b_generation_id"].as_str().unwrap_or_default().to_owned(),
+                pair["a_generation_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                pair["b_generation_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
             )
         })
         .collect()
@@ -101,7 +107,9 @@ fn every_treatment_is_paired_and_compared_with_the_control() {
     let context = format!("\n--- pairs.json\n{}{output}", pretty(&pairs));
     let (b_pairs, c_pairs) = (expected_pairs(&out, "B"), expected_pairs(&out, "C"));
     assert_eq!(pair_ids(&pairs["pairs"]), b_pairs, "{context}");
-    let arms = pairs["arms"].as_array().expect("`arms` with two treatments");
+    let arms = pairs["arms"]
+        .as_array()
+        .expect("`arms` with two treatments");
     assert_eq!(arms.len(), 2, "{context}");
     for (arm, (treatment, expected)) in arms.iter().zip([("B", &b_pairs), ("C", &c_pairs)]) {
         assert_eq!(arm["control"], "A", "{context}");
@@ -118,9 +126,12 @@ fn every_treatment_is_paired_and_compared_with_the_control() {
     let comparisons = metrics["paired_arms"].as_array().expect("`paired_arms`");
     assert_eq!(comparisons.len(), 2, "{context}");
     assert_eq!(metrics["paired"], comparisons[0], "{context}");
-    for (paired, (treatment, pairs)) in comparisons.iter().zip([("B", &b_pairs), ("C", &c_pairs)])
-    {
-        assert_eq!((&paired["a"], &paired["b"]), (&"A".into(), &treatment.into()), "{context}");
+    for (paired, (treatment, pairs)) in comparisons.iter().zip([("B", &b_pairs), ("C", &c_pairs)]) {
+        assert_eq!(
+            (&paired["a"], &paired["b"]),
+            (&"A".into(), &treatment.into()),
+            "{context}"
+        );
         let words = &paired["metrics"]["words"];
         assert_eq!(words["n_pairs"], 3, "{context}");
         let expected = mean_word_difference(&results, pairs);
@@ -138,7 +149,10 @@ fn every_treatment_is_paired_and_compared_with_the_control() {
 
     // The terminal and the report show both comparisons.
     for heading in ["B - A, paired (3 pairs", "C - A, paired (3 pairs"] {
-        assert!(output.stdout.contains(heading), "stdout lacks {heading:?}{output}");
+        assert!(
+            output.stdout.contains(heading),
+            "stdout lacks {heading:?}{output}"
+        );
     }
     let report = std::fs::read_to_string(out.join("report.html")).expect("report.html");
     for needle in [
@@ -151,7 +165,10 @@ fn every_treatment_is_paired_and_compared_with_the_control() {
         assert!(report.contains(needle), "report.html lacks {needle:?}");
     }
     for (_, _, c_id) in &c_pairs {
-        assert!(report.contains(c_id.as_str()), "report.html lacks C's run `{c_id}`");
+        assert!(
+            report.contains(c_id.as_str()),
+            "report.html lacks C's run `{c_id}`"
+        );
     }
 }
 
@@ -162,7 +179,8 @@ fn resume_rebuilds_every_arm_from_the_stored_pairing() {
     output.assert_code(0);
     let out = sandbox.path().join("out");
     let before_pairs = read_json(&out.join("pairs.json"));
-    let before_metrics = read_json(&out.join("experiment_results.json"))["summary"]["metrics"].clone();
+    let before_metrics =
+        read_json(&out.join("experiment_results.json"))["summary"]["metrics"].clone();
     let plan = read_json(&out.join("experiment_plan.json"));
     assert_eq!(
         plan["pairing"],
@@ -180,7 +198,14 @@ fn resume_rebuilds_every_arm_from_the_stored_pairing() {
 
     let resumed = run(&mut sandbox.experiments(
         &plugins,
-        &["run", THREE_ARMS, "--resume", "--output-root", "out", "--json"],
+        &[
+            "run",
+            THREE_ARMS,
+            "--resume",
+            "--output-root",
+            "out",
+            "--json",
+        ],
     ));
     resumed.assert_code(0);
     let report = resumed.json();
@@ -188,7 +213,8 @@ fn resume_rebuilds_every_arm_from_the_stored_pairing() {
     let after_pairs = read_json(&out.join("pairs.json"));
     assert_eq!(after_pairs["pairs"], before_pairs["pairs"], "{resumed}");
     assert_eq!(after_pairs["arms"], before_pairs["arms"], "{resumed}");
-    let after_metrics = read_json(&out.join("experiment_results.json"))["summary"]["metrics"].clone();
+    let after_metrics =
+        read_json(&out.join("experiment_results.json"))["summary"]["metrics"].clone();
     assert_eq!(
         after_metrics,
         before_metrics,
@@ -197,8 +223,7 @@ fn resume_rebuilds_every_arm_from_the_stored_pairing() {
         pretty(&after_metrics)
     );
     assert_eq!(
-        report["summary"]["metrics"]["paired_arms"],
-        before_metrics["paired_arms"],
+        report["summary"]["metrics"]["paired_arms"], before_metrics["paired_arms"],
         "`--json` shows every comparison{resumed}"
     );
 }
@@ -231,7 +256,10 @@ fn one_treatment_leaves_other_variants_unpaired_with_a_warning() {
     output.assert_stderr_has(&[warning]);
     let out = sandbox.path().join("out");
     let log = std::fs::read_to_string(out.join("experiment.log")).expect("experiment.log");
-    assert!(log.contains(warning), "experiment.log lacks the warning:\n{log}");
+    assert!(
+        log.contains(warning),
+        "experiment.log lacks the warning:\n{log}"
+    );
     let pairs = read_json(&out.join("pairs.json"));
     assert!(pairs.get("arms").is_none(), "{}", pretty(&pairs));
     assert_eq!(pair_ids(&pairs["pairs"]), expected_pairs(&out, "B"));

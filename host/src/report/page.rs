@@ -324,7 +324,13 @@ fn render_pairs(
         Some((control, treatment)) => {
             let (a, b) = (escape(control), escape(treatment));
             let title = format!("Pairs {b} with {a}");
-            (a, b.clone(), format!("pairs-{b}"), format!("pair-{b}"), title)
+            (
+                a,
+                b.clone(),
+                format!("pairs-{b}"),
+                format!("pair-{b}"),
+                title,
+            )
         }
     };
     let _ = writeln!(

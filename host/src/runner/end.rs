@@ -18,7 +18,7 @@ use super::results::{ResultsStore, SummaryEntry};
 use crate::metrics;
 
 use super::{
-    execute, spend, ExecutionReport, ExperimentReport, Planned, PlanPairs, PreparedRun, RunOptions,
+    execute, spend, ExecutionReport, ExperimentReport, PlanPairs, Planned, PreparedRun, RunOptions,
 };
 
 /// Steps 11 and 12, once the runs are over: the summary analysis, the runner's metrics and

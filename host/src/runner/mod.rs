@@ -636,4 +636,3 @@ fn unpaired_warning(pairs: &PlanPairs) -> Option<String> {
         treatments.join(", "),
     ))
 }
-

@@ -201,14 +201,7 @@ mod tests {
     #[test]
     fn every_treatment_is_paired_with_the_control_arm_by_arm() {
         let pairing = Pairing::new("A", "B").and("C");
-        let runs = prepared(&[
-            ("A", 1),
-            ("B", 1),
-            ("C", 1),
-            ("C", 2),
-            ("B", 2),
-            ("A", 2),
-        ]);
+        let runs = prepared(&[("A", 1), ("B", 1), ("C", 1), ("C", 2), ("B", 2), ("A", 2)]);
         let pairs = pairs("demo", &pairing, &runs).unwrap();
         assert!(pairs.has_more_arms());
         let arms: Vec<(&str, Vec<(u32, &str, &str)>)> = pairs
@@ -247,7 +240,10 @@ mod tests {
                 Pairing::new("A", "A"),
                 "names `A` as both the control and a treatment",
             ),
-            (Pairing::new("A", "B").and("B"), "lists the treatment `B` twice"),
+            (
+                Pairing::new("A", "B").and("B"),
+                "lists the treatment `B` twice",
+            ),
             (
                 Pairing::new("A", "B").and("D"),
                 "names `D`, but the plan has no run of it",

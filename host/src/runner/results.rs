@@ -675,8 +675,8 @@ mod tests {
             unpaired: Vec::new(),
         };
         let failed = |id: &str| (id == "A2" || id == "C1").then(|| json!({"type": id}));
-        let document = serde_json::to_value(pairs_document("exp", "full", &plan_pairs, failed))
-            .unwrap();
+        let document =
+            serde_json::to_value(pairs_document("exp", "full", &plan_pairs, failed)).unwrap();
         let ids = |pairs: &Value| -> Vec<(String, String, Value, Value)> {
             pairs
                 .as_array()
@@ -705,7 +705,8 @@ mod tests {
         );
         plan_pairs.treatments.truncate(1);
         plan_pairs.pairs.truncate(2);
-        let two = serde_json::to_value(pairs_document("exp", "full", &plan_pairs, |_| None)).unwrap();
+        let two =
+            serde_json::to_value(pairs_document("exp", "full", &plan_pairs, |_| None)).unwrap();
         assert!(two.get("arms").is_none(), "{two}");
         assert_eq!(ids(&two["pairs"]).len(), 2);
     }
