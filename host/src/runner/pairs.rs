@@ -204,7 +204,8 @@ mod tests {
         let runs = prepared(&[("A", 1), ("B", 1), ("C", 1), ("C", 2), ("B", 2), ("A", 2)]);
         let pairs = pairs("demo", &pairing, &runs).unwrap();
         assert!(pairs.has_more_arms());
-        let arms: Vec<(&str, Vec<(u32, &str, &str)>)> = pairs
+        type Ids<'a> = Vec<(u32, &'a str, &'a str)>;
+        let arms: Vec<(&str, Ids)> = pairs
             .arms()
             .map(|(treatment, arm)| {
                 let ids = arm
