@@ -266,4 +266,11 @@ fn one_treatment_leaves_other_variants_unpaired_with_a_warning() {
     let metrics = &read_json(&out.join("experiment_results.json"))["summary"]["metrics"];
     assert!(metrics.get("paired_arms").is_none(), "{}", pretty(metrics));
     assert_eq!(metrics["paired"]["b"], "B");
+    // The unpaired runs' final prompts are in no pair table: their drill-downs show them.
+    let report = std::fs::read_to_string(out.join("report.html")).expect("report.html");
+    assert_eq!(
+        report.matches("<p>final prompt:</p>").count(),
+        3,
+        "one final prompt per run of `C`"
+    );
 }
