@@ -9,9 +9,10 @@
 //! the summary analysis may declare `metric_info: {name: {label, direction, unit?}}` with
 //! `direction` one of `higher`, `lower`, `none`. Per variant a number metric gets n, mean and a
 //! 95% percentile-bootstrap interval; a bool metric is a rate with a Wilson interval. When the
-//! plan pairs variants, each metric gets the paired difference B − A with a bootstrap interval
-//! and an exact two-sided sign test (McNemar's exact test for bools); a winner is named only when
-//! the interval excludes 0 and the metric has a direction.
+//! plan pairs variants, each metric gets, for each treatment, the paired difference treatment −
+//! control (B − A, C − A, ...) with a bootstrap interval and an exact two-sided sign test
+//! (McNemar's exact test for bools); a winner is named only when the interval excludes 0 and the
+//! metric has a direction.
 //!
 //! Every generator comes from `plugin_api::seed::derive_rng(base_seed, "metrics.<name>.<variant>")`
 //! (`"metrics.<name>.paired.<a>.<b>"` for a pair), so the same base seed gives byte-identical
@@ -166,7 +167,7 @@ pub struct PairedMetric {
     pub winner: Option<String>,
 }
 
-/// The paired comparison of an A/B plan.
+/// The paired comparison of one treatment (`b`) with the control (`a`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Paired {
     pub a: String,
@@ -192,7 +193,23 @@ pub struct MetricsSummary {
     /// Every metric seen or declared, declared ones first, with the label and direction used.
     pub info: Ordered<MetricInfo>,
     pub variants: Ordered<VariantMetrics>,
+    /// The control against the first treatment (`B − A`; 1.0's only comparison).
     pub paired: Option<Paired>,
+    /// Every treatment against the control (`B − A`, `C − A`, ...), only when there is more than
+    /// one treatment.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub paired_arms: Vec<Paired>,
+}
+
+impl MetricsSummary {
+    /// Every paired comparison, the first treatment first: `paired_arms`, or `paired` alone.
+    pub fn comparisons(&self) -> &[Paired] {
+        if self.paired_arms.is_empty() {
+            self.paired.as_slice()
+        } else {
+            &self.paired_arms
+        }
+    }
 }
 
 /// A figure the plugin computed over all runs of each variant (`summary.variant_metrics`), such
@@ -250,7 +267,8 @@ impl Sample {
     }
 }
 
-/// How a plan pairs variants: the two variant names and each pair's generation ids, A run first.
+/// One arm of a paired plan: the control (`a`), one treatment (`b`) and each pair's generation
+/// ids, the control's run first.
 #[derive(Debug, Clone, Copy)]
 pub struct PairedVariants<'a> {
     pub a: &'a str,
@@ -261,11 +279,12 @@ pub struct PairedVariants<'a> {
 /// Reads the stored entries (plan order) and builds the metrics and the failure list.
 ///
 /// `entries` are the stored entries' JSON texts; `summary` is the plugin's summary analysis (for
-/// `metric_info`); `pairing` the plan's pairs when it pairs variants.
+/// `metric_info`); `arms` the plan's arms when it pairs variants (empty otherwise), the first
+/// treatment first.
 pub fn digest<'e>(
     entries: impl IntoIterator<Item = &'e str>,
     summary: Option<&Value>,
-    pairing: Option<PairedVariants<'_>>,
+    arms: &[PairedVariants<'_>],
     base_seed: u64,
 ) -> Digest {
     let mut digest = Digest::default();
@@ -366,7 +385,14 @@ pub fn digest<'e>(
             })
             .collect(),
     );
-    let paired = pairing.map(|p| paired(p.a, p.b, p.pairs, &info, &kinds, &by_id, base_seed));
+    let mut paired_arms: Vec<Paired> = arms
+        .iter()
+        .map(|p| paired(p.a, p.b, p.pairs, &info, &kinds, &by_id, base_seed))
+        .collect();
+    let paired = paired_arms.first().cloned();
+    if paired_arms.len() < 2 {
+        paired_arms.clear();
+    }
     digest.metrics = Some(MetricsSummary {
         method: Method {
             confidence: 0.95,
@@ -379,6 +405,7 @@ pub fn digest<'e>(
         info,
         variants,
         paired,
+        paired_arms,
     });
     digest
 }
@@ -764,7 +791,7 @@ mod tests {
                 "bare": {"values": {"A": 1}},
             },
         });
-        let digest = digest(texts(&ten_pairs()), Some(&summary), None, 7);
+        let digest = digest(texts(&ten_pairs()), Some(&summary), &[], 7);
         assert!(digest.warnings.is_empty(), "{:?}", digest.warnings);
         let fields: Vec<(&str, &str)> = digest
             .summary_fields
@@ -796,7 +823,7 @@ mod tests {
             "no_values": {"label": "x"},
             "bad": {"label": 3, "values": {"A": "high", "B": 0.25}},
         }});
-        let digest = digest(texts(&ten_pairs()), Some(&summary), None, 7);
+        let digest = digest(texts(&ten_pairs()), Some(&summary), &[], 7);
         let warnings = digest.warnings.join("\n");
         assert!(
             warnings.contains("`variant_metrics.no_values` has no `values` object"),
@@ -819,7 +846,7 @@ mod tests {
         let not_object = super::digest(
             texts(&ten_pairs()),
             Some(&json!({"variant_metrics": []})),
-            None,
+            &[],
             7,
         );
         assert!(not_object.warnings[0].contains("`variant_metrics` is not an object"));
@@ -828,7 +855,7 @@ mod tests {
     #[test]
     fn variants_get_means_rates_and_intervals() {
         let summary = json!({"metric_info": {"ok": {"label": "prompt ok", "direction": "higher"}}});
-        let digest = digest(texts(&ten_pairs()), Some(&summary), None, 7);
+        let digest = digest(texts(&ten_pairs()), Some(&summary), &[], 7);
         assert!(digest.warnings.is_empty(), "{:?}", digest.warnings);
         let metrics = digest.metrics.unwrap();
         // Declared first, then in order of appearance.
@@ -855,11 +882,11 @@ mod tests {
         let digest = digest(
             texts(&ten_pairs()),
             Some(&summary),
-            Some(PairedVariants {
+            &[PairedVariants {
                 a: "A",
                 b: "B",
                 pairs: &pair_ids(&plan_pairs),
-            }),
+            }],
             7,
         );
         let paired = digest.metrics.unwrap().paired.unwrap();
@@ -881,17 +908,57 @@ mod tests {
     }
 
     #[test]
+    fn each_treatment_is_compared_with_the_control() {
+        // C is B with every `words` one higher again.
+        let mut entries = ten_pairs();
+        for i in 1..=10 {
+            let words = if i == 10 { 10 } else { i + 2 };
+            entries.push(run(
+                &format!("C{i}"),
+                "C",
+                json!({"words": words, "ok": i % 2 == 0}),
+            ));
+        }
+        let b_pairs = pairs(10);
+        let c_pairs: Vec<(String, String)> = (1..=10)
+            .map(|i| (format!("A{i}"), format!("C{i}")))
+            .collect();
+        let (b_ids, c_ids) = (pair_ids(&b_pairs), pair_ids(&c_pairs));
+        let arm = |b, pairs| PairedVariants { a: "A", b, pairs };
+        let json = |arms: &[PairedVariants]| {
+            let digest = digest(texts(&entries), None, arms, 7);
+            serde_json::to_value(digest.metrics.unwrap()).unwrap()
+        };
+        let three = json(&[arm("B", &b_ids), arm("C", &c_ids)]);
+        let only_b = json(&[arm("B", &b_ids)]);
+        let only_c = json(&[arm("C", &c_ids)]);
+        assert!(only_b.get("paired_arms").is_none(), "{only_b}");
+        assert_eq!(three["paired"], only_b["paired"]);
+        assert_eq!(
+            three["paired_arms"],
+            json!([only_b["paired"], only_c["paired"]])
+        );
+        let c_words = &three["paired_arms"][1]["metrics"]["words"];
+        assert_eq!(three["paired_arms"][1]["b"], "C");
+        assert!((c_words["mean_difference"].as_f64().unwrap() - 1.8).abs() < 1e-12);
+        assert_eq!(
+            (&c_words["positive"], &c_words["ties"]),
+            (&json!(9), &json!(1))
+        );
+    }
+
+    #[test]
     fn same_seed_gives_byte_identical_output() {
         let plan_pairs = pairs(10);
         let text = |seed| {
             let digest = digest(
                 texts(&ten_pairs()),
                 None,
-                Some(PairedVariants {
+                &[PairedVariants {
                     a: "A",
                     b: "B",
                     pairs: &pair_ids(&plan_pairs),
-                }),
+                }],
                 seed,
             );
             serde_json::to_string(&digest.metrics).unwrap()
@@ -910,7 +977,7 @@ mod tests {
             ),
         ];
         let summary = json!({"metric_info": {"words": {"direction": "up"}}});
-        let digest = digest(texts(&entries), Some(&summary), None, 1);
+        let digest = digest(texts(&entries), Some(&summary), &[], 1);
         let warnings = digest.warnings.join("\n");
         assert!(
             warnings.contains("metric_info.words.direction"),
@@ -954,7 +1021,7 @@ mod tests {
             ),
             raw(json!({"generation_id": "B2", "variant": "B", "status": "success"})),
         ];
-        let digest = digest(texts(&entries), None, None, 1);
+        let digest = digest(texts(&entries), None, &[], 1);
         assert!(digest.metrics.is_none());
         let reasons: Vec<(&str, &str)> = digest
             .failures

@@ -42,6 +42,10 @@ mod execute;
 // What a plugin's hooks may do with a run: `run_pipeline` once, from `run`; one seed per run.
 mod pipeline_rules;
 
+// A control with several treatments: every arm in `pairs.json`, the metrics, the page and on
+// resume; pairings that do not fit the plan refused.
+mod arms;
+
 // `experiments run --resume`: after SIGKILL, refusals, a torn results line, `--set` on resume.
 mod resume;
 

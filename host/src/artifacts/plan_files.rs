@@ -139,11 +139,24 @@ pub struct PairsDocument {
     pub schema_version: u32,
     pub experiment_id: String,
     pub created_at: String,
+    /// The control's pairs with the first treatment (1.0's `a`–`b` pairs).
+    #[serde(serialize_with = "one_line_each")]
+    pub pairs: Vec<PairEntry>,
+    /// Every treatment's pairs with the control, only when there is more than one treatment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arms: Option<Vec<ArmEntry>>,
+}
+
+/// One treatment's pairs with the control (`arms` of `pairs.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ArmEntry {
+    pub control: String,
+    pub treatment: String,
     #[serde(serialize_with = "one_line_each")]
     pub pairs: Vec<PairEntry>,
 }
 
-/// One A/B pair.
+/// One pair: the control's run (`a`) and a treatment's run (`b`) at one run index.
 #[derive(Debug, Clone, Serialize)]
 pub struct PairEntry {
     pub run_index: u32,

@@ -353,8 +353,8 @@ fn metric_label(label: &str, unit: Option<&str>) -> String {
 }
 
 /// The metrics table (a row per metric, a column per variant: `mean [low, high]`; then the
-/// plugin's per-variant figures, one value each) and the paired differences, with the winner or
-/// "no significant difference".
+/// plugin's per-variant figures, one value each) and the paired differences of each treatment
+/// with the control, with the winner or "no significant difference".
 fn print_metrics(report: &ExperimentReport) {
     let figures = &report.figures.0;
     if report.metrics.is_none() && figures.is_empty() {
@@ -426,9 +426,14 @@ fn print_metrics(report: &ExperimentReport) {
             None => name.to_owned(),
         }
     };
-    let Some(paired) = &metrics.paired else {
-        return;
-    };
+    for paired in metrics.comparisons() {
+        print_paired(paired, &label);
+    }
+}
+
+/// One treatment against the control: a row per metric with the mean difference, its interval,
+/// the test's p and the verdict.
+fn print_paired(paired: &crate::metrics::Paired, label: &dyn Fn(&str) -> String) {
     if paired.metrics.0.is_empty() {
         println!();
         println!(

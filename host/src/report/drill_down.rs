@@ -3,6 +3,7 @@
 //! [`STEP_TEXT_LIMIT`] characters with a link to the full transcript file. Each run is one
 //! collapsed `<details>`.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use super::html::{escape, shortened, text};
@@ -21,6 +22,14 @@ pub fn render(
     links: &Links,
     backends: &mut Vec<String>,
 ) {
+    // Runs whose final prompt is shown whole in a pair already (a variant in no pair has none).
+    let paired: HashSet<&str> = experiment
+        .pairs
+        .iter()
+        .flatten()
+        .chain(experiment.arms.iter().flat_map(|arm| &arm.pairs))
+        .flat_map(|pair| [pair.a_generation_id.as_str(), pair.b_generation_id.as_str()])
+        .collect();
     for entry in entries {
         let path = experiment.transcript_path(&entry.generation_id);
         let href = links.href(&path);
@@ -33,8 +42,10 @@ pub fn render(
             escape(&text(&entry.duration_s)),
             id = escape(&entry.generation_id),
         );
-        // A paired plan shows the final prompt whole in its pair already.
-        if let (None, Some(prompt)) = (&experiment.pairs, &entry.final_prompt) {
+        if let (false, Some(prompt)) = (
+            paired.contains(entry.generation_id.as_str()),
+            &entry.final_prompt,
+        ) {
             let (shown, cut) = shortened(prompt, STEP_TEXT_LIMIT * 4);
             let _ = write!(
                 html,

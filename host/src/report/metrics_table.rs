@@ -1,5 +1,6 @@
-//! The metrics table per variant and the paired differences, as `summary.metrics` holds them;
-//! the comparison page reuses the label and verdict of a metric.
+//! The metrics table per variant and the paired differences (each treatment against the
+//! control), as `summary.metrics` holds them; the comparison page reuses the label and verdict
+//! of a metric.
 
 use std::fmt::Write as _;
 
@@ -69,13 +70,29 @@ pub fn render(html: &mut String, metrics: &Value, summary: &Value) {
         }
         html.push_str("</tbody></table>\n");
     }
-    let paired = &metrics["paired"];
+    // `paired_arms` lists every treatment against the control when there is more than one.
+    let comparisons: Vec<&Value> = match metrics["paired_arms"].as_array() {
+        Some(arms) => arms.iter().collect(),
+        None => vec![&metrics["paired"]],
+    };
+    for (position, paired) in comparisons.into_iter().enumerate() {
+        render_paired(html, metrics, paired, position);
+    }
+}
+
+/// One treatment against the control; the first table's id is `paired`, the next ones
+/// `paired-<treatment>`.
+fn render_paired(html: &mut String, metrics: &Value, paired: &Value, position: usize) {
     let Some(pairs) = paired["metrics"].as_object() else {
         return;
     };
+    let id = match position {
+        0 => "paired".to_owned(),
+        _ => format!("paired-{}", escape(&text(&paired["b"]))),
+    };
     let _ = write!(
         html,
-        "<h2>Paired difference {} &minus; {}</h2>\n<table class=\"paired\" id=\"paired\"><thead>\
+        "<h2>Paired difference {} &minus; {}</h2>\n<table class=\"paired\" id=\"{id}\"><thead>\
          <tr><th>metric</th><th>pairs</th><th>mean difference [95% interval]</th><th>p</th>\
          <th>verdict</th></tr></thead><tbody>\n",
         escape(&text(&paired["b"])),

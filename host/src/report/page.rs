@@ -91,7 +91,13 @@ pub fn render(experiment: &Experiment, links: &Links) -> Rendered {
     usage_table::render(&mut body, results.usage());
     render_failures(&mut body, &results.results, &anchors);
     match &experiment.pairs {
-        Some(pairs) => render_pairs(&mut body, experiment, pairs, &anchors),
+        Some(_) if !experiment.arms.is_empty() => {
+            for arm in &experiment.arms {
+                let sides = Some((arm.control.as_str(), arm.treatment.as_str()));
+                render_pairs(&mut body, experiment, &arm.pairs, sides, &anchors);
+            }
+        }
+        Some(pairs) => render_pairs(&mut body, experiment, pairs, None, &anchors),
         None => render_grid(&mut body, experiment, &anchors),
     }
     render_run_list(&mut body, &results.results, &anchors);
@@ -290,10 +296,14 @@ fn render_failures(html: &mut String, results: &[Entry], anchors: &Anchors) {
     html.push_str("</tbody></table>\n");
 }
 
+/// The pairs side by side. `arm` is `(control, treatment)` when the plan has more than one
+/// treatment: the table is then titled, its columns and its rows' ids named after them; with one
+/// treatment the columns are `A` and `B`, as `pairs.json`'s sides.
 fn render_pairs(
     html: &mut String,
     experiment: &Experiment,
     pairs: &[super::source::PairIds],
+    arm: Option<(&str, &str)>,
     anchors: &Anchors,
 ) {
     let find = |id: &str| {
@@ -303,12 +313,32 @@ fn render_pairs(
             .iter()
             .find(|entry| entry.generation_id == id)
     };
+    let (a, b, id, row_id, title) = match arm {
+        None => (
+            "A".to_owned(),
+            "B".to_owned(),
+            "pairs".to_owned(),
+            "pair".to_owned(),
+            "Pairs".to_owned(),
+        ),
+        Some((control, treatment)) => {
+            let (a, b) = (escape(control), escape(treatment));
+            let title = format!("Pairs {b} with {a}");
+            (
+                a,
+                b.clone(),
+                format!("pairs-{b}"),
+                format!("pair-{b}"),
+                title,
+            )
+        }
+    };
     let _ = writeln!(
         html,
-        "<h2 id=\"pairs\">Pairs ({})</h2>\n<p class=\"note\">each pair shares a seed; in the \
-         final prompts, <del>struck</del> words are A's that B lacks, <ins>marked</ins> words are \
-         B's that A lacks.</p>\n<table class=\"pairs\"><thead><tr><th>pair</th><th>A</th>\
-         <th>B</th></tr></thead><tbody>",
+        "<h2 id=\"{id}\">{title} ({})</h2>\n<p class=\"note\">each pair shares a seed; in the \
+         final prompts, <del>struck</del> words are {a}'s that {b} lacks, <ins>marked</ins> words \
+         are {b}'s that {a} lacks.</p>\n<table class=\"pairs\"><thead><tr><th>pair</th>\
+         <th>{a}</th><th>{b}</th></tr></thead><tbody>",
         pairs.len()
     );
     for pair in pairs {
@@ -324,7 +354,7 @@ fn render_pairs(
         let index = text(&pair.run_index);
         let _ = write!(
             html,
-            "<tr class=\"pair\" id=\"pair-{}\"><td class=\"num\">{}</td>",
+            "<tr class=\"pair\" id=\"{row_id}-{}\"><td class=\"num\">{}</td>",
             escape(&index),
             escape(&index)
         );

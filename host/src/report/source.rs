@@ -119,9 +119,19 @@ pub struct PairIds {
     pub b_generation_id: String,
 }
 
+/// One treatment's pairs with the control (`arms` of `pairs.json`, more than one treatment).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ArmIds {
+    pub control: String,
+    pub treatment: String,
+    pub pairs: Vec<PairIds>,
+}
+
 #[derive(Deserialize)]
 struct PairsFile {
     pairs: Vec<PairIds>,
+    #[serde(default)]
+    arms: Vec<ArmIds>,
 }
 
 /// Everything the page of one experiment needs except the transcripts.
@@ -136,6 +146,8 @@ pub struct Experiment {
     pub config_digest: Option<String>,
     /// `None` for an unpaired plan.
     pub pairs: Option<Vec<PairIds>>,
+    /// Every treatment's pairs when there is more than one treatment, else empty.
+    pub arms: Vec<ArmIds>,
     /// `experiment.log` says `--resume` ran at least once.
     pub resumed: Option<bool>,
 }
@@ -163,7 +175,10 @@ impl Experiment {
         let config_digest = read_optional::<PlanFullHead>(&layout.plan_full())?
             .filter(|full| !full.base_config.is_null())
             .map(|full| config_digest(full.base_config, overrides));
-        let pairs = read_optional::<PairsFile>(&layout.pairs())?.map(|file| file.pairs);
+        let (pairs, arms) = match read_optional::<PairsFile>(&layout.pairs())? {
+            Some(file) => (Some(file.pairs), file.arms),
+            None => (None, Vec::new()),
+        };
         let log_path = layout.log();
         let resumed = match std::fs::read_to_string(&log_path) {
             // The runner logs this line each time `--resume` takes over the directory.
@@ -182,6 +197,7 @@ impl Experiment {
             plan,
             config_digest,
             pairs,
+            arms,
             resumed,
         })
     }

@@ -18,7 +18,7 @@ use super::results::{ResultsStore, SummaryEntry};
 use crate::metrics;
 
 use super::{
-    execute, spend, ExecutionReport, ExperimentReport, Pair, Planned, PreparedRun, RunOptions,
+    execute, spend, ExecutionReport, ExperimentReport, PlanPairs, Planned, PreparedRun, RunOptions,
 };
 
 /// Steps 11 and 12, once the runs are over: the summary analysis, the runner's metrics and
@@ -57,20 +57,35 @@ pub(super) fn finish(
         }
     };
     // The runner's own reading of the entries: metrics by name and the failed runs.
-    let pairing = pairing_of(planned);
-    let pair_ids: Option<Vec<(&str, &str)>> = pairing.as_ref().map(|(_, _, pairs)| {
-        pairs
-            .iter()
-            .map(|pair| (pair.a_generation_id.as_str(), pair.b_generation_id.as_str()))
-            .collect()
-    });
+    let arm_ids: Vec<(&str, Vec<(&str, &str)>)> = planned
+        .pairs
+        .iter()
+        .flat_map(PlanPairs::arms)
+        .map(|(treatment, pairs)| {
+            let ids = pairs
+                .iter()
+                .map(|pair| (pair.a_generation_id.as_str(), pair.b_generation_id.as_str()))
+                .collect();
+            (treatment, ids)
+        })
+        .collect();
+    let arms: Vec<metrics::PairedVariants> = planned
+        .pairs
+        .iter()
+        .flat_map(|pairs| {
+            arm_ids
+                .iter()
+                .map(|(treatment, ids)| metrics::PairedVariants {
+                    a: &pairs.control,
+                    b: treatment,
+                    pairs: ids,
+                })
+        })
+        .collect();
     let digest = metrics::digest(
         entries.iter().map(super::results::Raw::text),
         summary.as_ref(),
-        pairing
-            .as_ref()
-            .zip(pair_ids.as_deref())
-            .map(|((a, b, _), pairs)| metrics::PairedVariants { a, b, pairs }),
+        &arms,
         planned.base_seed,
     );
     drop(entries);
@@ -142,24 +157,6 @@ pub(super) fn finish(
     if let Err(error) = log.sync() {
         report.warnings.push(crate::errors::error_chain(&error));
     }
-}
-
-/// The plan's pairing as `(a, b, pairs)`, the variant names read from the first pair's runs.
-fn pairing_of(planned: &Planned) -> Option<(String, String, Vec<Pair>)> {
-    let pairs = planned.pairs.as_ref()?;
-    let first = pairs.first()?;
-    let variant_of = |id: &str| {
-        planned
-            .runs
-            .iter()
-            .find(|run| run.generation_id == id)
-            .map(|run| run.planned.variant.clone())
-    };
-    Some((
-        variant_of(&first.a_generation_id)?,
-        variant_of(&first.b_generation_id)?,
-        pairs.clone(),
-    ))
 }
 
 /// Where `summary.metrics` goes: into the plugin's summary when it is an object (a plugin key

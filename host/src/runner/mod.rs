@@ -34,6 +34,7 @@ pub mod estimate;
 mod execute;
 mod location;
 mod overrides;
+mod pairs;
 mod plan;
 mod preflight;
 mod results;
@@ -62,9 +63,9 @@ use resume::resume_planned;
 
 pub use end::describe_tallies;
 pub use execute::{ExecutionReport, RunEvent};
+pub use pairs::{pairs, Pair, PlanPairs};
 pub use plan::{
-    experiment_variant, owned_key_changed, pairs, runs_per_variant, Pair, PlanBase, PlanError,
-    PreparedRun,
+    experiment_variant, owned_key_changed, runs_per_variant, PlanBase, PlanError, PreparedRun,
 };
 pub use services::{HostServices, RunContext};
 
@@ -97,7 +98,7 @@ struct Planned {
     base_seed: u64,
     run_mode: RunMode,
     runs: Vec<PreparedRun>,
-    pairs: Option<Vec<Pair>>,
+    pairs: Option<PlanPairs>,
     log: Arc<LogFile>,
     files: Vec<PathBuf>,
     /// `--resume`: what `--config`/`--set` changed, one `key: old -> new` line each.
@@ -272,6 +273,10 @@ pub fn run_experiment(
         stopped_by: None,
     };
     let log = Arc::clone(&planned.log);
+    if let Some(warning) = planned.pairs.as_ref().and_then(unpaired_warning) {
+        log.record(LogLevel::Warn, &warning)?;
+        report.warnings.push(warning);
+    }
     if options.dry_run {
         log.record(
             LogLevel::Info,
@@ -610,4 +615,24 @@ pub fn describe_counts(counts: &[(String, usize)]) -> String {
         .map(|(variant, count)| format!("{variant}: {count}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The warning for planned variants in no pairing (allowed with one treatment, as in 1.0), so
+/// that they are not left out of the comparison silently.
+fn unpaired_warning(pairs: &PlanPairs) -> Option<String> {
+    let names: Vec<String> = pairs.unpaired.iter().map(|v| format!("`{v}`")).collect();
+    let (subject, verb) = match names.len() {
+        0 => return None,
+        1 => ("variant", "is"),
+        _ => ("variants", "are"),
+    };
+    let treatments: Vec<String> = pairs.treatments.iter().map(|t| format!("`{t}`")).collect();
+    let them = if names.len() == 1 { "it" } else { "them" };
+    Some(format!(
+        "{subject} {} {verb} in no pairing: the plan pairs only the control `{}` with {}; \
+         `pairs.json` and the paired metrics leave {them} out",
+        names.join(", "),
+        pairs.control,
+        treatments.join(", "),
+    ))
 }

@@ -1,7 +1,7 @@
 //! Turning a plugin's plan into runs the runner can execute: validation (non-empty, unique
 //! (variant, run), safe names, seeds present and at most 2^53 - 1, no runner-owned key in an
 //! overlay), each run's config by reference (the shared base plus the run's overlay), its
-//! generation id and its labels. Also the A/B pairs, which are derived from the plan.
+//! generation id and its labels. The pairs of a paired plan are `runner::pairs`.
 //!
 //! A run's effective config is `base ⊕ overlay ⊕ runner-owned keys` ([`PreparedRun::config`]):
 //! the base is the loaded config with the standard overrides (DESIGN §4 step 4), shared by every
@@ -11,12 +11,12 @@
 //! value is a plan error, not silently overridden.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use plugin_api::hash::short_hex;
 use plugin_api::merge::{deep_merge, MergeError};
-use plugin_api::{Pairing, PlannedRun};
+use plugin_api::PlannedRun;
 use serde_json::{json, Value};
 
 use crate::artifacts::formats::PlannedRunEntry;
@@ -360,56 +360,6 @@ pub fn runs_per_variant(runs: &[PreparedRun]) -> Vec<(String, usize)> {
     counts
 }
 
-/// One A/B pair: the two generation ids at a run index.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pair {
-    pub run_index: u32,
-    pub a_generation_id: String,
-    pub b_generation_id: String,
-}
-
-/// The pairs of an A/B plan: every run index must have both variants; other variants are ignored.
-pub fn pairs(
-    experiment: &str,
-    pairing: &Pairing,
-    runs: &[PreparedRun],
-) -> Result<Vec<Pair>, PlanError> {
-    let error = |problem: String| PlanError {
-        experiment: experiment.to_owned(),
-        problem,
-    };
-    if pairing.a == pairing.b {
-        return Err(error(format!(
-            "the pairing names `{}` for both sides",
-            pairing.a
-        )));
-    }
-    let mut by_index: BTreeMap<u32, (Option<&str>, Option<&str>)> = BTreeMap::new();
-    for run in runs {
-        let slot = by_index.entry(run.planned.run).or_default();
-        if run.planned.variant == pairing.a {
-            slot.0 = Some(&run.generation_id);
-        } else if run.planned.variant == pairing.b {
-            slot.1 = Some(&run.generation_id);
-        }
-    }
-    by_index
-        .into_iter()
-        .filter(|(_, (a, b))| a.is_some() || b.is_some())
-        .map(|(run_index, ids)| match ids {
-            (Some(a), Some(b)) => Ok(Pair {
-                run_index,
-                a_generation_id: a.to_owned(),
-                b_generation_id: b.to_owned(),
-            }),
-            _ => Err(error(format!(
-                "an A/B plan needs both `{}` and `{}` at every run index, but run {run_index} has only one",
-                pairing.a, pairing.b
-            ))),
-        })
-        .collect()
-}
-
 /// The planned-run entry of the plan files: the run's fields, then its flattened `meta`.
 pub fn planned_run_entry(run: &PreparedRun) -> PlannedRunEntry<'_> {
     let planned = &run.planned;
@@ -427,7 +377,7 @@ pub fn planned_run_entry(run: &PreparedRun) -> PlannedRunEntry<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use plugin_api::Plan;
     use serde_json::Map;
@@ -446,7 +396,7 @@ mod tests {
         preparer.finish()
     }
 
-    fn run(variant: &str, index: u32, seed: u64) -> PlannedRun {
+    pub(in crate::runner) fn run(variant: &str, index: u32, seed: u64) -> PlannedRun {
         PlannedRun {
             variant: variant.into(),
             variant_name: Some("demo".into()),
@@ -466,7 +416,7 @@ mod tests {
         }
     }
 
-    fn base(config: Value) -> Arc<PlanBase> {
+    pub(in crate::runner) fn base(config: Value) -> Arc<PlanBase> {
         Arc::new(PlanBase {
             config,
             owned: json!({"experiment": {"id": "x"}, "image": {"log_path": "/out/logs"}}),
@@ -474,7 +424,7 @@ mod tests {
         })
     }
 
-    fn prepare(
+    pub(in crate::runner) fn prepare(
         id: &str,
         runs: Vec<PlannedRun>,
         base: &Arc<PlanBase>,
@@ -579,22 +529,5 @@ mod tests {
             let error = prepare("e", runs, &base).unwrap_err().to_string();
             assert!(error.contains(expected), "{error}");
         }
-    }
-
-    #[test]
-    fn pairs_need_both_sides() {
-        let base = base(json!({}));
-        let pairing = Pairing::new("A", "B");
-        let runs = prepare(
-            "e",
-            vec![run("A", 1, 1), run("B", 1, 1), run("A", 2, 2)],
-            &base,
-        )
-        .unwrap();
-        let error = pairs("demo", &pairing, &runs).unwrap_err().to_string();
-        assert!(error.contains("run 2 has only one"), "{error}");
-        let pairs = pairs("demo", &pairing, &runs[..2]).unwrap();
-        assert_eq!(pairs.len(), 1);
-        assert_eq!(pairs[0].a_generation_id, runs[0].generation_id);
     }
 }

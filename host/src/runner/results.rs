@@ -25,11 +25,11 @@ use plugin_api::RunStatus;
 
 use crate::artifacts::formats::{ResultEntry, StoredResult};
 use crate::artifacts::layout::ExperimentLayout;
-use crate::artifacts::plan_files::{write_pairs, PairEntry, PairsDocument};
+use crate::artifacts::plan_files::{write_pairs, ArmEntry, PairEntry, PairsDocument};
 use crate::artifacts::{self, ArtifactError, LogFile, Rows};
 use crate::clock::Timestamp;
 
-use super::plan::Pair;
+use super::pairs::{Pair, PlanPairs};
 
 /// The shortest time between two rewrites of the views while runs execute.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(2);
@@ -51,7 +51,7 @@ pub struct ResultsStore {
     /// Generation ids in plan order.
     plan_order: Vec<String>,
     latest: HashMap<String, Recorded>,
-    pairs: Option<Vec<Pair>>,
+    pairs: Option<PlanPairs>,
     skipped: BTreeSet<String>,
     summary: Option<Value>,
     summary_error: Option<Value>,
@@ -74,7 +74,7 @@ impl ResultsStore {
         experiment_id: &str,
         run_mode: &str,
         plan_order: Vec<String>,
-        pairs: Option<Vec<Pair>>,
+        pairs: Option<PlanPairs>,
     ) -> Result<ResultsStore, ArtifactError> {
         let layout = ExperimentLayout::new(dir);
         let path = layout.results_log();
@@ -255,7 +255,7 @@ impl ResultsStore {
     }
 
     /// `pairs.json` as of now: each side's error comes from its latest result, or `Skipped`.
-    pub fn pairs_document(&self, pairs: &[Pair]) -> PairsDocument {
+    pub fn pairs_document(&self, pairs: &PlanPairs) -> PairsDocument {
         let side_error = |id: &str| -> Option<Value> {
             if self.skipped.contains(id) {
                 return Some(
@@ -471,18 +471,16 @@ pub fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// `pairs.json`: each pair with its sides' errors as `side_error` reports them.
+/// `pairs.json`: each pair with its sides' errors as `side_error` reports them; `arms` only
+/// when there is more than one treatment.
 pub fn pairs_document(
     experiment_id: &str,
     run_mode: &str,
-    pairs: &[Pair],
+    pairs: &PlanPairs,
     side_error: impl Fn(&str) -> Option<Value>,
 ) -> PairsDocument {
-    PairsDocument {
-        schema_version: 1,
-        experiment_id: experiment_id.to_owned(),
-        created_at: Timestamp::now().iso().to_owned(),
-        pairs: pairs
+    let entries = |pairs: &[Pair]| -> Vec<PairEntry> {
+        pairs
             .iter()
             .map(|pair| PairEntry {
                 run_index: pair.run_index,
@@ -492,7 +490,24 @@ pub fn pairs_document(
                 a_error: side_error(&pair.a_generation_id),
                 b_error: side_error(&pair.b_generation_id),
             })
-            .collect(),
+            .collect()
+    };
+    let arms = pairs.has_more_arms().then(|| {
+        pairs
+            .arms()
+            .map(|(treatment, arm)| ArmEntry {
+                control: pairs.control.clone(),
+                treatment: treatment.to_owned(),
+                pairs: entries(arm),
+            })
+            .collect()
+    });
+    PairsDocument {
+        schema_version: 1,
+        experiment_id: experiment_id.to_owned(),
+        created_at: Timestamp::now().iso().to_owned(),
+        pairs: entries(pairs.first_arm()),
+        arms,
     }
 }
 
@@ -568,11 +583,17 @@ mod tests {
     }
 
     fn open(dir: &Path) -> ResultsStore {
-        let pairs = vec![Pair {
-            run_index: 1,
-            a_generation_id: "A1_x".into(),
-            b_generation_id: "B1_x".into(),
-        }];
+        let pairs = PlanPairs {
+            control: "A".into(),
+            treatments: vec!["B".into()],
+            pairs: vec![Pair {
+                run_index: 1,
+                treatment: "B".into(),
+                a_generation_id: "A1_x".into(),
+                b_generation_id: "B1_x".into(),
+            }],
+            unpaired: Vec::new(),
+        };
         ResultsStore::open(
             dir,
             "exp",
@@ -637,6 +658,57 @@ mod tests {
         store.mark_skipped(["B1_x".to_owned()]);
         let pairs = store.pairs_document(store.pairs.as_ref().unwrap());
         assert_eq!(pairs.pairs[0].b_error.as_ref().unwrap()["type"], "Skipped");
+    }
+
+    #[test]
+    fn more_treatments_add_every_arm_and_keep_pairs_as_the_first() {
+        let pair = |index: u32, treatment: &str| Pair {
+            run_index: index,
+            treatment: treatment.into(),
+            a_generation_id: format!("A{index}"),
+            b_generation_id: format!("{treatment}{index}"),
+        };
+        let mut plan_pairs = PlanPairs {
+            control: "A".into(),
+            treatments: vec!["B".into(), "C".into()],
+            pairs: vec![pair(1, "B"), pair(2, "B"), pair(1, "C"), pair(2, "C")],
+            unpaired: Vec::new(),
+        };
+        let failed = |id: &str| (id == "A2" || id == "C1").then(|| json!({"type": id}));
+        let document =
+            serde_json::to_value(pairs_document("exp", "full", &plan_pairs, failed)).unwrap();
+        let ids = |pairs: &Value| -> Vec<(String, String, Value, Value)> {
+            pairs
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    (
+                        p["a_generation_id"].as_str().unwrap().to_owned(),
+                        p["b_generation_id"].as_str().unwrap().to_owned(),
+                        p["a_error"].clone(),
+                        p["b_error"].clone(),
+                    )
+                })
+                .collect()
+        };
+        let no = Value::Null;
+        assert_eq!(document["pairs"], document["arms"][0]["pairs"]);
+        assert_eq!(document["arms"][1]["control"], "A");
+        assert_eq!(document["arms"][1]["treatment"], "C");
+        assert_eq!(
+            ids(&document["arms"][1]["pairs"]),
+            [
+                ("A1".into(), "C1".into(), no.clone(), json!({"type": "C1"})),
+                ("A2".into(), "C2".into(), json!({"type": "A2"}), no.clone()),
+            ]
+        );
+        plan_pairs.treatments.truncate(1);
+        plan_pairs.pairs.truncate(2);
+        let two =
+            serde_json::to_value(pairs_document("exp", "full", &plan_pairs, |_| None)).unwrap();
+        assert!(two.get("arms").is_none(), "{two}");
+        assert_eq!(ids(&two["pairs"]).len(), 2);
     }
 
     #[test]

@@ -300,11 +300,11 @@ fn leaves(tree: &Value, prefix: &str, visit: &mut dyn FnMut(&str, &Value)) {
     }
 }
 
-/// The pairs of a stored A/B plan.
+/// The pairs of a stored paired plan, from its stored pairing (every treatment, checked again).
 pub fn stored_pairs(
     name: &str,
     stored: &StoredExperiment,
-) -> Result<Option<Vec<super::Pair>>, RunnerError> {
+) -> Result<Option<super::PlanPairs>, RunnerError> {
     match &stored.pairing {
         Some(pairing) => Ok(Some(pairs(name, pairing, &stored.runs)?)),
         None => Ok(None),
