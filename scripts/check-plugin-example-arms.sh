@@ -110,7 +110,10 @@ for treatment in ("B", "C"):
 print(f"pairs.json: {len(arms)} arms (B and C with A), {sum(len(a['pairs']) for a in arms)} pairs")
 
 # plugin/scores.csv: a header and one row per planned run, listed in the results.
-with open(os.path.join(run_dir, "plugin", "scores.csv")) as f:
+scores = os.path.join(run_dir, "plugin", "scores.csv")
+if not os.path.isfile(scores):
+    fail(f"the summary did not write {scores}")
+with open(scores) as f:
     rows = list(csv.DictReader(f))
 if sorted(r["generation_id"] for r in rows) != sorted(g for _, _, g in planned):
     fail(f"scores.csv does not have one row per planned run: {rows}")
