@@ -1,0 +1,111 @@
+//! The analysis context (the `analysis_context` service): what a plugin's `run` and `analyze`
+//! hooks may learn about the experiment around them, built on each call from what the runner
+//! holds in memory for the experiment (the same values the plan files record), in one pass over
+//! the planned runs.
+//!
+//! It does not own which hooks may ask (`services`), the plan files (`artifacts::plan_files`)
+//! nor where a run's files are (`artifacts::layout`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use plugin_api::services::{AnalysisContext, ContextPair, ContextRun};
+use plugin_api::{Pairing, RunMode};
+use serde_json::{Map, Value};
+
+use crate::artifacts::layout::ExperimentLayout;
+
+use super::{Pair, PreparedRun};
+
+/// What the plan files record about an experiment beyond its runs: the plugin's name, the flags
+/// as the plan received them, the plan's `meta` and its pairing.
+#[derive(Debug, Clone, Default)]
+pub struct PlanAbout {
+    pub experiment_name: String,
+    pub args: Map<String, Value>,
+    pub experiment_meta: Map<String, Value>,
+    pub pairing: Option<Pairing>,
+}
+
+/// A borrowed view of a planned (or resumed) experiment, for the services of its hooks.
+#[derive(Debug, Clone, Copy)]
+pub struct ExperimentFacts<'a> {
+    pub about: &'a PlanAbout,
+    pub experiment_id: &'a str,
+    pub run_mode: RunMode,
+    pub base_seed: u64,
+    /// Absolute.
+    pub experiment_dir: &'a Path,
+    pub runs: &'a [PreparedRun],
+    pub pairs: Option<&'a [Pair]>,
+}
+
+impl ExperimentFacts<'_> {
+    /// The context as the plugin receives it: every planned run in plan order with its files
+    /// relative to the experiment directory, and every pair with its treatment.
+    pub fn analysis_context(&self) -> AnalysisContext {
+        // The layout of an experiment at `""` names each file relative to its directory.
+        let relative = ExperimentLayout::new("");
+        let runs = self
+            .runs
+            .iter()
+            .map(|run| {
+                let files = relative.run(&run.generation_id);
+                let artifacts: BTreeMap<String, String> = files
+                    .by_role()
+                    .into_iter()
+                    .map(|(role, path)| (role.to_owned(), posix(path)))
+                    .collect();
+                ContextRun {
+                    generation_id: run.generation_id.clone(),
+                    variant: run.planned.variant.clone(),
+                    variant_name: run.planned.variant_name.clone(),
+                    run: run.planned.run,
+                    seed: run.planned.seed,
+                    tags: run.planned.tags.clone(),
+                    notes: run.planned.notes.clone(),
+                    meta: run.planned.meta.clone(),
+                    artifacts,
+                }
+            })
+            .collect();
+        let pairs = match (self.pairs, &self.about.pairing) {
+            (Some(pairs), Some(pairing)) => pairs
+                .iter()
+                .map(|pair| ContextPair {
+                    run_index: pair.run_index,
+                    treatment: treatment_of(pair, pairing).to_owned(),
+                    a_generation_id: pair.a_generation_id.clone(),
+                    b_generation_id: pair.b_generation_id.clone(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        AnalysisContext {
+            experiment_name: self.about.experiment_name.clone(),
+            experiment_id: self.experiment_id.to_owned(),
+            run_mode: self.run_mode,
+            base_seed: self.base_seed,
+            args: self.about.args.clone(),
+            experiment_meta: self.about.experiment_meta.clone(),
+            pairing: self.about.pairing.clone(),
+            pairs,
+            experiment_dir: self.experiment_dir.display().to_string(),
+            runs,
+        }
+    }
+}
+
+/// The treatment variant a pair compares with the control. A pair holds one treatment today,
+/// the pairing's `b`; this is the one place to change when pairs name their own.
+fn treatment_of<'p>(_pair: &Pair, pairing: &'p Pairing) -> &'p str {
+    &pairing.b
+}
+
+/// A relative path with `/` separators, as the records show paths.
+fn posix(path: &Path) -> String {
+    path.components()
+        .map(|part| part.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
