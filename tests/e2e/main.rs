@@ -42,6 +42,9 @@ mod execute;
 // What a plugin's hooks may do with a run: `run_pipeline` once, from `run`; one seed per run.
 mod pipeline_rules;
 
+// The services of analyses and artifacts: `analysis_context`, `run_transcript`, `write_artifact`.
+mod plugin_services;
+
 // `experiments run --resume`: after SIGKILL, refusals, a torn results line, `--set` on resume.
 mod resume;
 

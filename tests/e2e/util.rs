@@ -47,6 +47,9 @@ pub const LEGACY_V1_0: &str = "legacy_v1_0";
 pub const API_V1_1: &str = "api_v1_1";
 /// Breaks the `run_pipeline` or seed rule named by `MISBEHAVING_CALLS`, else behaves.
 pub const MISBEHAVING_CALLS: &str = "misbehaving_calls";
+/// Uses the analysis context, the run transcript and plugin artifacts; `CONTEXT_ARTIFACTS`
+/// makes it break one of their rules.
+pub const CONTEXT_ARTIFACTS: &str = "context_artifacts";
 
 /// The freshly built binary.
 const BINARY: &str = env!("CARGO_BIN_EXE_image-project");
@@ -60,6 +63,7 @@ const SCRUBBED_ENV: &[&str] = &[
     "FAULT_MALFORMED_SUMMARY",
     "API_V1_1_REQUIRES",
     "MISBEHAVING_CALLS",
+    "CONTEXT_ARTIFACTS",
 ];
 
 /// `lib<name>.so` (or the platform's spelling).

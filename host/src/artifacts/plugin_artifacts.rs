@@ -134,7 +134,9 @@ mod tests {
         check("a", MAX_ARTIFACT_BYTES).unwrap();
         let error = check("a", MAX_ARTIFACT_BYTES + 1).unwrap_err();
         assert!(
-            error.to_string().contains(&format!("limit is {MAX_ARTIFACT_BYTES}")),
+            error
+                .to_string()
+                .contains(&format!("limit is {MAX_ARTIFACT_BYTES}")),
             "{error}"
         );
     }
@@ -143,15 +145,27 @@ mod tests {
     fn contents_come_from_exactly_one_of_text_and_base64() {
         assert_eq!(contents(&request("a", Some("hi"), None)).unwrap(), b"hi");
         assert_eq!(contents(&request("a", None, Some("aGk="))).unwrap(), b"hi");
-        for neither_or_both in [request("a", None, None), request("a", Some("x"), Some("eA=="))] {
+        for neither_or_both in [
+            request("a", None, None),
+            request("a", Some("x"), Some("eA==")),
+        ] {
             let error = contents(&neither_or_both).unwrap_err();
-            assert!(matches!(error, PluginArtifactError::Contents { .. }), "{error}");
+            assert!(
+                matches!(error, PluginArtifactError::Contents { .. }),
+                "{error}"
+            );
         }
         let error = contents(&request("a", None, Some("not base64!"))).unwrap_err();
-        assert!(matches!(error, PluginArtifactError::Base64 { .. }), "{error}");
+        assert!(
+            matches!(error, PluginArtifactError::Base64 { .. }),
+            "{error}"
+        );
         let huge = "A".repeat((MAX_ARTIFACT_BYTES as usize / 3 + 2) * 4);
         let error = contents(&request("a", None, Some(&huge))).unwrap_err();
-        assert!(matches!(error, PluginArtifactError::TooLarge { .. }), "{error}");
+        assert!(
+            matches!(error, PluginArtifactError::TooLarge { .. }),
+            "{error}"
+        );
     }
 
     #[test]
@@ -175,7 +189,10 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("plugin")).unwrap();
         std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("plugin/out")).unwrap();
         let error = write(dir.path(), "out/x.txt", b"x").unwrap_err();
-        assert!(matches!(error, PluginArtifactError::Symlink { .. }), "{error}");
+        assert!(
+            matches!(error, PluginArtifactError::Symlink { .. }),
+            "{error}"
+        );
         assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
     }
 }

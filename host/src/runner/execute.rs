@@ -253,7 +253,7 @@ fn execute_one(
         analysis: None,
         analysis_error: None,
         analysis_calls: Vec::new(),
-            plugin_artifacts: Vec::new(),
+        plugin_artifacts: Vec::new(),
         usage: UsageTotals::default(),
         cost_usd: None,
         saved_cost_usd: None,

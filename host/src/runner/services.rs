@@ -94,7 +94,8 @@ const ANALYSIS_CONTEXT_RULE: &str =
     "`analysis_context` may be called from the `run` and `analyze` hooks";
 const RUN_TRANSCRIPT_RULE: &str =
     "`run_transcript` may be called from the `analyze` hook of a run (scope `run`)";
-const WRITE_ARTIFACT_RULE: &str = "`write_artifact` may be called from the `run` and `analyze` hooks";
+const WRITE_ARTIFACT_RULE: &str =
+    "`write_artifact` may be called from the `run` and `analyze` hooks";
 
 /// The hook of one run the services are serving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -276,7 +277,12 @@ impl<'a> HostServices<'a> {
     /// The artifacts written through `write_artifact` so far (`plugin/<name>`, each once), for
     /// the run's result entry or the summary; the list starts over.
     pub fn take_plugin_artifacts(&self) -> Vec<String> {
-        std::mem::take(&mut self.plugin_artifacts.lock().unwrap_or_else(PoisonError::into_inner))
+        std::mem::take(
+            &mut self
+                .plugin_artifacts
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 
     /// The hook a call came from, as a refusal names it.
@@ -305,7 +311,9 @@ impl<'a> HostServices<'a> {
 
     /// `analysis_context`: the experiment around the hook, built now.
     fn analysis_context(&self) -> Result<Value, String> {
-        let context = self.experiment_for(ANALYSIS_CONTEXT_RULE)?.analysis_context();
+        let context = self
+            .experiment_for(ANALYSIS_CONTEXT_RULE)?
+            .analysis_context();
         serde_json::to_value(context)
             .map_err(|error| format!("`{ANALYSIS_CONTEXT}`: cannot encode the context: {error}"))
     }
