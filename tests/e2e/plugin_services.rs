@@ -15,27 +15,26 @@ use crate::util::{pretty, read_json, run, with_fixture, Run, Sandbox, CONTEXT_AR
 /// The experiment id every run here uses, under the sandbox's `_artifacts` store.
 const ID: &str = "ctx";
 
-/// `experiments run context_artifacts --seed 7 --json --runs 2 --label bold` into
-/// `_artifacts/experiments/ctx`, with `CONTEXT_ARTIFACTS=<rule>` when given; returns the output,
-/// the experiment directory and the sandbox (alive while they are read).
-fn run_fixture(rule: Option<&str>) -> (Run, PathBuf, Sandbox) {
+/// `experiments run context_artifacts --seed 7 --json --runs 2 --label bold` (then `extra`)
+/// into `_artifacts/experiments/ctx`, with `CONTEXT_ARTIFACTS=<rule>` when given; returns the
+/// output, the experiment directory and the sandbox (alive while they are read).
+fn run_fixture(rule: Option<&str>, extra: &[&str]) -> (Run, PathBuf, Sandbox) {
     let (sandbox, plugins) = with_fixture(CONTEXT_ARTIFACTS);
-    let mut cmd = sandbox.experiments(
-        &plugins,
-        &[
-            "run",
-            CONTEXT_ARTIFACTS,
-            "--seed",
-            "7",
-            "--json",
-            "--experiment-id",
-            ID,
-            "--runs",
-            "2",
-            "--label",
-            "bold",
-        ],
-    );
+    let mut args = vec![
+        "run",
+        CONTEXT_ARTIFACTS,
+        "--seed",
+        "7",
+        "--json",
+        "--experiment-id",
+        ID,
+        "--runs",
+        "2",
+        "--label",
+        "bold",
+    ];
+    args.extend(extra);
+    let mut cmd = sandbox.experiments(&plugins, &args);
     if let Some(rule) = rule {
         cmd.env("CONTEXT_ARTIFACTS", rule);
     }
@@ -67,7 +66,8 @@ fn files_below(dir: &Path) -> Vec<String> {
 
 #[test]
 fn artifacts_are_written_recorded_indexed_and_linked_and_the_context_matches_the_plan() {
-    let (output, out, sandbox) = run_fixture(None);
+    // Four workers: the runs write their artifacts at the same time.
+    let (output, out, sandbox) = run_fixture(None, &["--jobs", "4"]);
     output.assert_code(0);
     let plan = read_json(&out.join("experiment_plan.json"));
     let planned = plan["planned_runs"].as_array().cloned().unwrap_or_default();
@@ -108,7 +108,11 @@ fn artifacts_are_written_recorded_indexed_and_linked_and_the_context_matches_the
         lists.sort();
         lists
     };
-    assert_eq!(recorded(&results_of(&out, &output)), recorded(&log), "{output}");
+    assert_eq!(
+        recorded(&results_of(&out, &output)),
+        recorded(&log),
+        "{output}"
+    );
 
     // The summary's artifact and what it read of the context.
     let results = read_json(&out.join("experiment_results.json"));
@@ -245,7 +249,7 @@ fn artifacts_are_written_recorded_indexed_and_linked_and_the_context_matches_the
 /// Runs with `CONTEXT_ARTIFACTS=<rule>`: every run fails with an error holding all of `needles`,
 /// and nothing is written under the experiment's `plugin/` nor outside the store.
 fn assert_refused(rule: &str, needles: &[&str]) {
-    let (output, out, sandbox) = run_fixture(Some(rule));
+    let (output, out, sandbox) = run_fixture(Some(rule), &[]);
     output.assert_code(1);
     let log = read_jsonl(&out.join("results.jsonl"), &output);
     assert!(!log.is_empty(), "{output}");
@@ -305,7 +309,7 @@ fn the_transcript_is_refused_in_the_run_hook_naming_the_rule() {
 
 #[test]
 fn the_context_is_refused_in_plan_naming_the_rule() {
-    let (output, out, _sandbox) = run_fixture(Some("context-in-plan"));
+    let (output, out, _sandbox) = run_fixture(Some("context-in-plan"), &[]);
     output.assert_code(2);
     output.assert_stderr_has(&[
         "`analysis_context` may be called from the `run` and `analyze` hooks",
@@ -315,4 +319,34 @@ fn the_context_is_refused_in_plan_naming_the_rule() {
         !out.exists(),
         "a plan error writes no experiment directory{output}"
     );
+}
+
+#[test]
+fn a_resumed_experiment_s_context_is_the_stored_plan_s() {
+    let (planned, out, sandbox) = run_fixture(None, &["--dry-run"]);
+    planned.assert_code(0);
+    let plugins = sandbox.path().join("plugin-dir");
+    let output = run(&mut sandbox.experiments(
+        &plugins,
+        &[
+            "run",
+            CONTEXT_ARTIFACTS,
+            "--resume",
+            "--json",
+            "--output-root",
+            &out.display().to_string(),
+        ],
+    ));
+    output.assert_code(0);
+    let plan = read_json(&out.join("experiment_plan.json"));
+    let context = read_json(&out.join("experiment_results.json"))["summary"]["context"].clone();
+    let shown = format!("\n--- context\n{}{output}", pretty(&context));
+    assert_eq!(context["args"], plan["experiment_args"], "{shown}");
+    assert_eq!(context["args"]["label"], "bold", "{shown}");
+    assert_eq!(
+        context["experiment_meta"], plan["experiment_meta"],
+        "{shown}"
+    );
+    assert_eq!(context["pairing"], plan["pairing"], "{shown}");
+    assert_eq!(context["runs"], 4, "{shown}");
 }

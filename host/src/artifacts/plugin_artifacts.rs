@@ -97,6 +97,24 @@ pub fn shown_path(name: &str) -> String {
     format!("{PLUGIN_ARTIFACTS_DIR}/{name}")
 }
 
+/// Removes the temp files an interrupted artifact write left anywhere under `plugin/` (links
+/// not followed). Returns how many were removed. Call it only while holding the directory's
+/// lock.
+pub fn remove_stale_temp_files(experiment_dir: &Path) -> Result<usize, ArtifactError> {
+    fn visit(dir: &Path) -> Result<usize, ArtifactError> {
+        let mut removed = super::remove_stale_temp_files(dir)?;
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+                    removed += visit(&entry.path())?;
+                }
+            }
+        }
+        Ok(removed)
+    }
+    visit(&ExperimentLayout::new(experiment_dir).plugin_artifacts_dir())
+}
+
 fn refuse_link(name: &str, path: &Path) -> Result<(), PluginArtifactError> {
     match std::fs::symlink_metadata(path) {
         Ok(metadata) if metadata.file_type().is_symlink() => Err(PluginArtifactError::Symlink {
@@ -179,6 +197,22 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"c\n");
         let left: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
         assert_eq!(left.len(), 1, "no temp file is left behind");
+    }
+
+    #[test]
+    fn temp_files_left_anywhere_under_plugin_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a/b/kept.txt", b"x").unwrap();
+        let temp = format!("{}x", super::super::TEMP_PREFIX);
+        for stale in [format!("plugin/{temp}"), format!("plugin/a/b/{temp}")] {
+            std::fs::write(dir.path().join(stale), b"half").unwrap();
+        }
+        assert_eq!(remove_stale_temp_files(dir.path()).unwrap(), 2);
+        assert!(dir.path().join("plugin/a/b/kept.txt").is_file());
+        assert_eq!(
+            remove_stale_temp_files(tempfile::tempdir().unwrap().path()).unwrap(),
+            0
+        );
     }
 
     #[cfg(unix)]

@@ -181,6 +181,7 @@ pub(super) fn resume_planned(
     for dir in layout.written_dirs() {
         removed += artifacts::remove_stale_temp_files(&dir)?;
     }
+    removed += artifacts::plugin_artifacts::remove_stale_temp_files(&output_root)?;
     if removed > 0 {
         log.record(
             LogLevel::Info,

@@ -371,10 +371,20 @@ impl<'a> HostServices<'a> {
                 recorded.push(written.path.clone());
             }
         }
-        self.log(
-            LogLevel::Info,
-            &format!("wrote `{}` ({} bytes)", written.path, written.bytes),
-        );
+        if let Some(log) = &self.log {
+            let who = self
+                .run
+                .as_ref()
+                .map_or("summary", |run| run.generation_id.as_str());
+            // The write succeeded; a log line that cannot be written must not undo that.
+            let _ = log.record(
+                LogLevel::Info,
+                &format!(
+                    "{who}: the plugin wrote `{}` ({} bytes)",
+                    written.path, written.bytes
+                ),
+            );
+        }
         serde_json::to_value(written)
             .map_err(|error| format!("`{WRITE_ARTIFACT}`: cannot encode the answer: {error}"))
     }
