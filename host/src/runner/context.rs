@@ -109,3 +109,97 @@ fn posix(path: &Path) -> String {
         .collect::<Vec<_>>()
         .join("/")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use plugin_api::PlannedRun;
+    use serde_json::json;
+
+    use super::*;
+    use crate::runner::PlanBase;
+
+    fn prepared(variant: &str, run: u32, base: &Arc<PlanBase>) -> PreparedRun {
+        PreparedRun {
+            planned: PlannedRun {
+                variant: variant.into(),
+                run,
+                seed: Some(u64::from(run)),
+                tags: vec!["t".into()],
+                meta: json!({"arm": variant})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+                ..PlannedRun::default()
+            },
+            generation_id: format!("{variant}{run}_x"),
+            overlay: Arc::new(json!({})),
+            base: Arc::clone(base),
+        }
+    }
+
+    #[test]
+    fn the_context_lists_runs_in_plan_order_with_relative_files_and_pairs_with_treatments() {
+        let base = Arc::new(PlanBase {
+            config: json!({}),
+            owned: json!({}),
+            resume_overlay: json!({}),
+        });
+        let runs = [prepared("A", 1, &base), prepared("B", 1, &base)];
+        let pairs = [Pair {
+            run_index: 1,
+            a_generation_id: "A1_x".into(),
+            b_generation_id: "B1_x".into(),
+        }];
+        let about = PlanAbout {
+            experiment_name: "demo".into(),
+            args: json!({"runs": 1}).as_object().cloned().unwrap_or_default(),
+            experiment_meta: json!({"m": true}).as_object().cloned().unwrap_or_default(),
+            pairing: Some(Pairing::new("A", "B")),
+        };
+        let facts = ExperimentFacts {
+            about: &about,
+            experiment_id: "demo_1",
+            run_mode: RunMode::PromptOnly,
+            base_seed: 7,
+            experiment_dir: Path::new("/x/demo_1"),
+            runs: &runs,
+            pairs: Some(&pairs),
+        };
+        let context = facts.analysis_context();
+        assert_eq!(context.experiment_dir, "/x/demo_1");
+        assert_eq!(context.args, about.args);
+        assert_eq!(context.experiment_meta, about.experiment_meta);
+        let ids: Vec<&str> = context
+            .runs
+            .iter()
+            .map(|r| r.generation_id.as_str())
+            .collect();
+        assert_eq!(ids, ["A1_x", "B1_x"]);
+        assert_eq!(context.runs[1].meta["arm"], "B");
+        assert_eq!(
+            context.runs[0].artifacts["transcript"],
+            "logs/A1_x_transcript.json"
+        );
+        assert_eq!(
+            context.runs[0].artifacts["image"],
+            "generated/A1_x_image.png"
+        );
+        assert_eq!(context.runs[0].artifacts.len(), 4);
+        assert_eq!(
+            context.pairs,
+            [ContextPair {
+                run_index: 1,
+                treatment: "B".into(),
+                a_generation_id: "A1_x".into(),
+                b_generation_id: "B1_x".into(),
+            }]
+        );
+        let unpaired = ExperimentFacts {
+            pairs: None,
+            ..facts
+        };
+        assert!(unpaired.analysis_context().pairs.is_empty());
+    }
+}
