@@ -350,3 +350,24 @@ fn a_resumed_experiment_s_context_is_the_stored_plan_s() {
     assert_eq!(context["pairing"], plan["pairing"], "{shown}");
     assert_eq!(context["runs"], 4, "{shown}");
 }
+
+#[test]
+fn a_missing_transcript_fails_the_analysis_naming_its_path() {
+    let (output, out, _sandbox) = run_fixture(Some("no-pipeline"), &[]);
+    output.assert_code(1);
+    let log = read_jsonl(&out.join("results.jsonl"), &output);
+    assert_eq!(log.len(), 4, "{output}");
+    for entry in &log {
+        let id = entry["generation_id"].as_str().unwrap_or_default();
+        let context = format!("\n--- entry\n{}{output}", pretty(entry));
+        assert_eq!(entry["status"], "success", "{context}");
+        let message = entry["analysis_error"]["message"]
+            .as_str()
+            .unwrap_or_default();
+        let path = out.join(format!("logs/{id}_transcript.json"));
+        assert!(
+            message.contains(&format!("cannot read the transcript `{}`", path.display())),
+            "{context}"
+        );
+    }
+}
