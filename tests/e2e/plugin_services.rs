@@ -1,6 +1,7 @@
 //! The host services a plugin's analysis and artifacts rely on, through the real binary and the
 //! `context_artifacts` fixture: `analysis_context` (what the summary reads matches the plan
-//! files), `run_transcript` (the run's transcript in `analyze`), and `write_artifact` (files
+//! files, also when resumed), `run_transcript` (the run's transcript in `analyze`; a missing
+//! one is an analysis error naming its path), and `write_artifact` (files
 //! under `plugin/`, recorded in `results.jsonl` and `experiment_results.json`, listed by the
 //! artifacts index, linked from `report.html`); and the refusals of each rule (bad names, an
 //! oversize artifact, a call from the wrong hook), which write nothing outside `plugin/`.
