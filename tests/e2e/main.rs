@@ -46,6 +46,9 @@ mod pipeline_rules;
 // resume; pairings that do not fit the plan refused.
 mod arms;
 
+// The services of analyses and artifacts: `analysis_context`, `run_transcript`, `write_artifact`.
+mod plugin_services;
+
 // `experiments run --resume`: after SIGKILL, refusals, a torn results line, `--set` on resume.
 mod resume;
 
