@@ -301,6 +301,7 @@ fn execute_one(
             recent_prompts: Some(execution.recent_prompts.clone()),
             owned: run.owned(),
             transcript,
+            stages: Arc::new(execution.experiment.stage_registry()),
         },
     )
     .with_file_limit(super::file_limit(&spec.config));

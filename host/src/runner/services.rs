@@ -26,6 +26,7 @@ use crate::cost::RunUsage;
 use crate::errors::error_chain;
 use crate::generation::{self, Backends, GenerationRequest, TitleSlot};
 use crate::pipeline::StepRecord;
+use crate::stages::Registry;
 
 /// The host's answers to plugin service calls.
 pub struct HostServices {
@@ -90,6 +91,9 @@ pub struct RunContext {
     /// The run's transcript, where the `chat` calls of its `run` hook are recorded; `None` when
     /// the run's config does not parse (its calls are then only logged).
     pub transcript: Option<PathBuf>,
+    /// The stage kinds the run's plan may name: the built-in ones and its experiment's declared
+    /// ones.
+    pub stages: Arc<Registry>,
 }
 
 impl HostServices {
@@ -265,6 +269,7 @@ impl ServiceProvider for HostServices {
             backends: Some(&run.backends),
             title_slot: run.title_slot.clone(),
             recent_prompts: run.recent_prompts.clone(),
+            stages: &run.stages,
         })
         .map_err(|error| error_chain(&error))?;
         self.add_usage(|usage| usage.merge(&outcome.usage));

@@ -91,7 +91,7 @@ pub fn describe_stages(registry: &Registry) -> Vec<StageInfo> {
         .iter()
         .map(|stage| {
             let mut config = StageConfig::for_stage(stage.id, Map::new());
-            let built = (stage.build)(&mut StageBuild {
+            let built = stage.build_block(&mut StageBuild {
                 instance_id: stage.id,
                 kind: stage.id,
                 config: &mut config,
@@ -329,7 +329,7 @@ mod tests {
                 provides: &[],
                 captures: &["b"],
             },
-            build: knobs_stage,
+            build: crate::stages::Builder::Code(knobs_stage),
         }]);
         let [info] = describe_stages(&registry).try_into().unwrap();
         let knobs: Vec<(&str, &Value)> = info
