@@ -1176,7 +1176,7 @@ mod tests {
         assert_eq!(
             err(compile_json(plan.clone(), json!({}), json!({"defaults": {"t.drat": {}}}))),
             "prompt.stage_configs.defaults.\"t.drat\" does not name a stage kind: unknown stage kind `t.drat` (available: \
-             t.act, t.bad_name, t.captures_k, t.draft, t.dup_capture, t.fails, t.final, t.image, t.silent, t.token, \
+             t.act, t.bad_name, t.captures_k, t.draft, t.dup_capture, t.fails, t.final, t.image, t.reads_prompt, t.silent, t.token, \
              t.two_drafts, u.draft)\n\ndid you mean `t.draft`?"
         );
         assert!(err(compile_json(plan.clone(), json!({}), json!({"defaults": {"draft": {}}})))
