@@ -42,6 +42,9 @@ mod execute;
 // What a plugin's hooks may do with a run: `run_pipeline` once, from `run`; one seed per run.
 mod pipeline_rules;
 
+// Stages a plugin declares as data: `stages list`, an offline run, load-time refusals, scope.
+mod declared_stages;
+
 // `experiments run --resume`: after SIGKILL, refusals, a torn results line, `--set` on resume.
 mod resume;
 

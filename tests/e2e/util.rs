@@ -47,6 +47,8 @@ pub const LEGACY_V1_0: &str = "legacy_v1_0";
 pub const API_V1_1: &str = "api_v1_1";
 /// Breaks the `run_pipeline` or seed rule named by `MISBEHAVING_CALLS`, else behaves.
 pub const MISBEHAVING_CALLS: &str = "misbehaving_calls";
+/// Declares two stages and runs them after the A/B prompt; `DECLARED_STAGE` breaks a declaration.
+pub const DECLARED_STAGE: &str = "declared_stage";
 
 /// The freshly built binary.
 const BINARY: &str = env!("CARGO_BIN_EXE_image-project");
@@ -60,6 +62,7 @@ const SCRUBBED_ENV: &[&str] = &[
     "FAULT_MALFORMED_SUMMARY",
     "API_V1_1_REQUIRES",
     "MISBEHAVING_CALLS",
+    "DECLARED_STAGE",
 ];
 
 /// `lib<name>.so` (or the platform's spelling).

@@ -14,11 +14,11 @@ use plugin_api::loader::{self, PanicStrategy, PluginLibrary, ServiceProvider};
 use plugin_api::Descriptor;
 
 use super::descriptor::{check_descriptor, check_required_interface};
-use crate::stages::declared::declared_stages;
-use crate::stages::{Registry, StageDef};
 use super::printable::{printable, NAME_CHARS, REASON_CHARS};
 use super::search_path::{library_files, search_dirs, Candidate, PluginDirOptions};
 use super::PluginError;
+use crate::stages::declared::declared_stages;
+use crate::stages::{Registry, StageDef};
 
 /// A plugin that loaded and described itself.
 #[derive(Clone)]

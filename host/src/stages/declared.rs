@@ -162,7 +162,9 @@ fn check_spec(spec: &StageSpec) -> Result<(), String> {
         roots.insert(key.split('.').next().unwrap_or(key));
     }
     if spec.template.trim().is_empty() {
-        return Err("the template is empty (expected the user message, in Jinja syntax)".to_owned());
+        return Err(
+            "the template is empty (expected the user message, in Jinja syntax)".to_owned(),
+        );
     }
     let variables = crate::prompts::template_variables(&spec.name, &spec.template)
         .map_err(|problem| format!("the template {problem}"))?;
@@ -213,12 +215,11 @@ pub fn declared_stages(plugin: &str, specs: &[StageSpec]) -> Vec<StageDef> {
                 id: &stage.id,
                 kind: StageKind::Chat,
                 doc: &stage.spec.doc,
+                // What it writes is listed as provided: its one output, whatever step holds it.
                 io: StageIo {
                     requires: requires.leak(),
-                    provides: &[],
-                    captures: std::slice::from_ref(Box::leak(Box::new(
-                        stage.spec.writes.as_str(),
-                    ))),
+                    provides: std::slice::from_ref(Box::leak(Box::new(stage.spec.writes.as_str()))),
+                    captures: &[],
                 },
                 build: Builder::Declared(stage),
             }

@@ -124,7 +124,12 @@ mod tests {
 
     #[test]
     fn output_keys_are_dotted_segments() {
-        for key in [IMAGE_PROMPT, NUDGED_PROMPT, &idea_card("A"), &refine_feedback(1, Some(2))] {
+        for key in [
+            IMAGE_PROMPT,
+            NUDGED_PROMPT,
+            &idea_card("A"),
+            &refine_feedback(1, Some(2)),
+        ] {
             assert_eq!(check_output_key(key), Ok(()), "{key}");
         }
         for key in ["", ".a", "a.", "a..b", "a b", "a/b", "é"] {

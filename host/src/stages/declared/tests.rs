@@ -7,8 +7,8 @@ use plugin_api::{StageResponse, StageSpec};
 use serde_json::{json, Value};
 
 use super::*;
-use crate::config::{OutputConfig, StageConfigs, StagesConfig};
 use crate::backends::TextBackend;
+use crate::config::{OutputConfig, StageConfigs, StagesConfig};
 use crate::pipeline::{execute, RunState, StepRecord};
 use crate::stages::{compile, PipelineInputs, Registry};
 
@@ -49,9 +49,11 @@ fn names_must_be_lowercase_and_unique_and_not_built_in() {
     let clash = StageSpec::new("scene_draft", "Shadows a built-in").template("x");
     assert_eq!(
         check_declared("ab", &[clash]),
-        Err("plugin `ab`, declared stage `scene_draft`: its id `ab.scene_draft` is a built-in \
+        Err(
+            "plugin `ab`, declared stage `scene_draft`: its id `ab.scene_draft` is a built-in \
              stage kind (expected a name no built-in `ab.*` stage has)"
-            .to_owned())
+                .to_owned()
+        )
     );
 }
 
@@ -63,7 +65,8 @@ fn the_template_must_parse_and_read_only_declared_outputs() {
     );
     let message = refused(critique().template("{{ image_prompt "));
     assert!(
-        message.starts_with("plugin `demo`, declared stage `critique`: the template does not parse:"),
+        message
+            .starts_with("plugin `demo`, declared stage `critique`: the template does not parse:"),
         "{message}"
     );
     assert_eq!(
@@ -72,7 +75,8 @@ fn the_template_must_parse_and_read_only_declared_outputs() {
          `reads` (expected only the variables of `reads`: image_prompt)"
     );
     let reads_nothing = StageSpec::new("s", "d").template("{{ x }}");
-    assert!(refused(reads_nothing).ends_with("(expected only the variables of `reads`: none, since `reads` is empty)"));
+    assert!(refused(reads_nothing)
+        .ends_with("(expected only the variables of `reads`: none, since `reads` is empty)"));
 }
 
 #[test]
@@ -106,9 +110,15 @@ fn only_a_temperature_from_0_to_2_is_a_knob() {
 
 #[test]
 fn answers_are_checked_against_the_declared_shape() {
-    assert_eq!(check_answer(StageResponse::Text, "  two\nlines \n"), Ok("two\nlines".into()));
+    assert_eq!(
+        check_answer(StageResponse::Text, "  two\nlines \n"),
+        Ok("two\nlines".into())
+    );
     assert!(check_answer(StageResponse::Text, " \n").is_err());
-    assert_eq!(check_answer(StageResponse::Line, "\n one line \n\n"), Ok("one line".into()));
+    assert_eq!(
+        check_answer(StageResponse::Line, "\n one line \n\n"),
+        Ok("one line".into())
+    );
     assert_eq!(
         check_answer(StageResponse::Line, "one\ntwo"),
         Err("this stage asks for exactly one non-empty line; the answer has 2".into())
@@ -134,7 +144,8 @@ fn a_declared_stage_becomes_a_chat_stage_kind_of_its_plugin() {
     assert_eq!(stage.id, "demo.critique");
     assert_eq!(stage.kind, StageKind::Chat);
     assert_eq!(stage.io.requires, ["image_prompt"]);
-    assert_eq!(stage.io.captures, ["critique"]);
+    assert_eq!(stage.io.provides, ["critique"]);
+    assert!(stage.io.captures.is_empty());
     let registry = Registry::with_declared(&declared);
     assert!(registry.get("demo.critique").is_some());
     assert!(Registry::builtin().get("demo.critique").is_none());
@@ -167,14 +178,19 @@ fn run_offline(specs: &[StageSpec], stage_configs: Value) -> Result<RunState, St
         initial_outputs: vec![],
         data: Default::default(),
     };
-    let compiled =
-        compile(&inputs, &Registry::with_declared(&declared)).map_err(|e| e.message)?;
+    let compiled = compile(&inputs, &Registry::with_declared(&declared)).map_err(|e| e.message)?;
     let mut state = RunState {
         seed: 11,
         ..RunState::default()
     };
-    execute(&compiled.root, &mut state, offline().as_ref(), "system", &|_| {})
-        .map_err(|e| e.to_string())?;
+    execute(
+        &compiled.root,
+        &mut state,
+        offline().as_ref(),
+        "system",
+        &|_| {},
+    )
+    .map_err(|e| e.to_string())?;
     Ok(state)
 }
 
@@ -228,7 +244,10 @@ fn the_offline_backend_answers_each_shape_with_an_answer_the_stage_accepts() {
     assert_eq!(stored, serde_json::from_str::<Value>(answer).unwrap());
 
     let (prompt, answer, _) = step(&state, "pipeline/demo.summary/draft");
-    assert!(prompt.ends_with(state.output_text("critique").unwrap()), "{prompt}");
+    assert!(
+        prompt.ends_with(state.output_text("critique").unwrap()),
+        "{prompt}"
+    );
     assert!(answer.trim().lines().count() >= 1);
     assert_eq!(state.output_text("summary").unwrap(), answer.trim());
 }
@@ -238,20 +257,38 @@ fn stage_configs_override_the_declared_temperature() {
     let configs = json!({"instances": {"demo.critique": {"temperature": 1.5}}});
     let state = run_offline(&[critique()], configs).expect("the run");
     assert_eq!(step(&state, "pipeline/demo.critique/draft").2, 1.5);
-    let error = run_offline(&[critique()], json!({"instances": {"demo.critique": {"top_k": 1}}}))
-        .err()
-        .expect("an unknown knob is refused");
-    assert!(error.contains("stage `demo.critique`") && error.contains("top_k"), "{error}");
+    let error = run_offline(
+        &[critique()],
+        json!({"instances": {"demo.critique": {"top_k": 1}}}),
+    )
+    .err()
+    .expect("an unknown knob is refused");
+    assert!(
+        error.contains("stage `demo.critique`") && error.contains("top_k"),
+        "{error}"
+    );
 }
 
 #[test]
 fn a_malformed_answer_fails_the_step_naming_the_stage() {
     // A step that asks the backend for text but checks for a JSON object, as a model that
     // ignores the shape it was asked for would answer.
-    let mut text = ChatStep::new("draft", 0.5, ResponseShape::Text, Arc::new(|_| Ok("x".into())));
-    text.answer = Some(Arc::new(|answer: &str| check_answer(StageResponse::JsonObject, answer)));
+    let mut text = ChatStep::new(
+        "draft",
+        0.5,
+        ResponseShape::Text,
+        Arc::new(|_| Ok("x".into())),
+    );
+    text.answer = Some(Arc::new(|answer: &str| {
+        check_answer(StageResponse::JsonObject, answer)
+    }));
     text.capture_key = Some("obj".into());
-    let root = Block::new("pipeline", vec![crate::pipeline::Node::Block(chat_stage_block("demo.obj", text))]);
+    let root = Block::new(
+        "pipeline",
+        vec![crate::pipeline::Node::Block(chat_stage_block(
+            "demo.obj", text,
+        ))],
+    );
     let mut state = RunState::default();
     let error = execute(&root, &mut state, offline().as_ref(), "system", &|_| {})
         .err()
