@@ -46,7 +46,8 @@ pub fn with_ab_args(descriptor: Descriptor) -> Descriptor {
     descriptor
         .arg(
             ArgSpec::int(RUNS, "Pairs to run; A and B of one index share a seed")
-                .default_value(DEFAULT_RUNS),
+                .default_value(DEFAULT_RUNS)
+                .min(1),
         )
         .arg(
             ArgSpec::choice(

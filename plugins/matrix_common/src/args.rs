@@ -29,7 +29,8 @@ pub fn with_matrix_args(descriptor: Descriptor) -> Descriptor {
                 RUNS_PER_SET,
                 "Runs per set; run i of every set shares one concept list",
             )
-            .default_value(DEFAULT_RUNS_PER_SET),
+            .default_value(DEFAULT_RUNS_PER_SET)
+            .min(1),
         )
         .arg(
             ArgSpec::string(
