@@ -22,9 +22,7 @@ fn critique() -> StageSpec {
 }
 
 fn refused(spec: StageSpec) -> String {
-    check_declared("demo", &[spec])
-        .err()
-        .expect("the declaration was accepted")
+    check_declared("demo", &[spec]).expect_err("the declaration was accepted")
 }
 
 #[test]
@@ -261,8 +259,7 @@ fn stage_configs_override_the_declared_temperature() {
         &[critique()],
         json!({"instances": {"demo.critique": {"top_k": 1}}}),
     )
-    .err()
-    .expect("an unknown knob is refused");
+    .expect_err("an unknown knob is refused");
     assert!(
         error.contains("stage `demo.critique`") && error.contains("top_k"),
         "{error}"
@@ -291,8 +288,7 @@ fn a_malformed_answer_fails_the_step_naming_the_stage() {
     );
     let mut state = RunState::default();
     let error = execute(&root, &mut state, offline().as_ref(), "system", &|_| {})
-        .err()
-        .expect("a text answer is no JSON object")
+        .expect_err("a text answer is no JSON object")
         .to_string();
     assert!(
         error.contains("pipeline/demo.obj/draft")
