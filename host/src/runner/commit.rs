@@ -144,7 +144,7 @@ pub(super) fn plan_new(
 
     // 6. Preflight.
     let env = |name: &str| std::env::var(name).ok();
-    let preflight = preflight::check(&runs, &options.cwd, &env);
+    let preflight = preflight::check(&runs, &options.cwd, &env, &experiment.stage_registry());
     log.record(
         LogLevel::Info,
         &format!(

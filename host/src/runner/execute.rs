@@ -305,6 +305,7 @@ fn execute_one(
             recent_prompts: Some(execution.recent_prompts.clone()),
             owned: run.owned(),
             transcript,
+            stages: Arc::new(execution.experiment.stage_registry()),
         },
         execution.facts,
     )

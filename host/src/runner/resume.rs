@@ -201,7 +201,12 @@ pub(super) fn resume_planned(
         )?;
     }
     let env = |name: &str| std::env::var(name).ok();
-    let preflight = preflight::check(&stored.runs, &options.cwd, &env);
+    let preflight = preflight::check(
+        &stored.runs,
+        &options.cwd,
+        &env,
+        &experiment.stage_registry(),
+    );
     check_preflight(&stored.runs, &preflight.verdicts, &log, &output_root)?;
     let pairs = stored_pairs(name, &stored)?;
     Ok(Planned {

@@ -33,6 +33,7 @@ use crate::cost::RunUsage;
 use crate::errors::error_chain;
 use crate::generation::{self, Backends, GenerationRequest, TitleSlot};
 use crate::pipeline::StepRecord;
+use crate::stages::Registry;
 
 use super::context::ExperimentFacts;
 
@@ -131,6 +132,9 @@ pub struct RunContext {
     /// The run's transcript, where the `chat` calls of its `run` hook are recorded; `None` when
     /// the run's config does not parse (its calls are then only logged).
     pub transcript: Option<PathBuf>,
+    /// The stage kinds the run's plan may name: the built-in ones and its experiment's declared
+    /// ones.
+    pub stages: Arc<Registry>,
 }
 
 impl HostServices<'static> {
@@ -437,6 +441,7 @@ impl ServiceProvider for HostServices<'_> {
             backends: Some(&run.backends),
             title_slot: run.title_slot.clone(),
             recent_prompts: run.recent_prompts.clone(),
+            stages: &run.stages,
         })
         .map_err(|error| error_chain(&error))?;
         self.add_usage(|usage| usage.merge(&outcome.usage));
