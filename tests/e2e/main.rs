@@ -46,6 +46,12 @@ mod pipeline_rules;
 // resume; pairings that do not fit the plan refused.
 mod arms;
 
+// The services of analyses and artifacts: `analysis_context`, `run_transcript`, `write_artifact`.
+mod plugin_services;
+
+// Stages a plugin declares as data: `stages list`, an offline run, load-time refusals, scope.
+mod declared_stages;
+
 // `experiments run --resume`: after SIGKILL, refusals, a torn results line, `--set` on resume.
 mod resume;
 

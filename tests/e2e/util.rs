@@ -49,6 +49,11 @@ pub const API_V1_1: &str = "api_v1_1";
 pub const MISBEHAVING_CALLS: &str = "misbehaving_calls";
 /// A control `A` with treatments `B` and `C`; `THREE_ARMS_PAIRING` makes its pairing wrong.
 pub const THREE_ARMS: &str = "three_arms";
+/// Uses the analysis context, the run transcript and plugin artifacts; `CONTEXT_ARTIFACTS`
+/// makes it break one of their rules.
+pub const CONTEXT_ARTIFACTS: &str = "context_artifacts";
+/// Declares two stages and runs them after the A/B prompt; `DECLARED_STAGE` breaks a declaration.
+pub const DECLARED_STAGE: &str = "declared_stage";
 
 /// The freshly built binary.
 const BINARY: &str = env!("CARGO_BIN_EXE_image-project");
@@ -63,6 +68,8 @@ const SCRUBBED_ENV: &[&str] = &[
     "API_V1_1_REQUIRES",
     "MISBEHAVING_CALLS",
     "THREE_ARMS_PAIRING",
+    "CONTEXT_ARTIFACTS",
+    "DECLARED_STAGE",
 ];
 
 /// `lib<name>.so` (or the platform's spelling).

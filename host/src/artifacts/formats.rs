@@ -95,6 +95,10 @@ pub struct ResultEntry {
     /// steps; left out when it made none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub analysis_calls: Vec<crate::pipeline::StepRecord>,
+    /// The files the plugin wrote through `write_artifact` in the run's `run` and `analyze`
+    /// hooks (`plugin/<name>`, each once); left out when it wrote none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plugin_artifacts: Vec<String>,
     pub usage: UsageTotals,
     pub cost_usd: Option<f64>,
     /// What the run's cache hits would have cost (null when unknown).

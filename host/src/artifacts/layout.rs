@@ -19,6 +19,9 @@ pub const EXPERIMENTS_DIR: &str = "experiments";
 pub const LOGS_DIR: &str = "logs";
 /// Images and their titles manifest.
 pub const GENERATED_DIR: &str = "generated";
+/// The files plugins write through the `write_artifact` service (`plugin/<name>`); plugin-api
+/// names it, as plugins and the host must agree on it.
+pub const PLUGIN_ARTIFACTS_DIR: &str = plugin_api::services::ARTIFACT_DIR;
 
 /// `experiment_plan.json`: the plan's header and labels; its presence marks a committed plan.
 pub const PLAN_FILE: &str = "experiment_plan.json";
@@ -124,6 +127,11 @@ impl ExperimentLayout {
         self.root.join(GENERATED_DIR)
     }
 
+    /// Where the plugin's own artifacts go ([`PLUGIN_ARTIFACTS_DIR`]).
+    pub fn plugin_artifacts_dir(&self) -> PathBuf {
+        self.root.join(PLUGIN_ARTIFACTS_DIR)
+    }
+
     /// The runs index the experiment's runs append to.
     pub fn runs_index(&self) -> PathBuf {
         self.logs_dir().join(RUNS_INDEX_FILE)
@@ -159,10 +167,11 @@ impl ExperimentLayout {
 
     /// The names the runner writes directly in the directory (a symbolic link at any of them is
     /// refused).
-    pub fn written_names() -> [&'static str; 10] {
+    pub fn written_names() -> [&'static str; 11] {
         [
             LOGS_DIR,
             GENERATED_DIR,
+            PLUGIN_ARTIFACTS_DIR,
             LOG_FILE,
             PLAN_FILE,
             PLAN_FULL_FILE,
@@ -198,6 +207,17 @@ impl RunFiles {
             runs_index: log_dir.join(RUNS_INDEX_FILE),
         }
     }
+
+    /// The run's own files by role (`transcript`, `oplog`, `final_prompt`, `image`): every one
+    /// but the runs index, which the run shares.
+    pub fn by_role(&self) -> [(&'static str, &Path); 4] {
+        [
+            ("transcript", &self.transcript),
+            ("oplog", &self.oplog),
+            ("final_prompt", &self.final_prompt),
+            ("image", &self.image),
+        ]
+    }
 }
 
 #[cfg(test)]
@@ -228,6 +248,10 @@ mod tests {
             Path::new("/x/exp/logs/A1_ab_final_prompt.txt")
         );
         assert_eq!(run.image, Path::new("/x/exp/generated/A1_ab_image.png"));
+        let roles: Vec<&str> = run.by_role().iter().map(|(role, _)| *role).collect();
+        assert_eq!(roles, ["transcript", "oplog", "final_prompt", "image"]);
+        assert_eq!(run.by_role()[3].1, run.image);
+        assert_eq!(layout.plugin_artifacts_dir(), Path::new("/x/exp/plugin"));
         assert_eq!(run.runs_index, layout.runs_index());
         assert_eq!(
             layout.runs_index(),

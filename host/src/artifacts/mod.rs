@@ -11,6 +11,7 @@ pub mod index;
 pub mod layout;
 mod log_file;
 pub mod plan_files;
+pub mod plugin_artifacts;
 pub mod run_files;
 
 use std::fs::{self, File};

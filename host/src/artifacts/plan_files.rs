@@ -106,6 +106,11 @@ pub struct StoredPlan {
     pub run_mode: String,
     #[serde(default)]
     pub pairing: Option<plugin_api::Pairing>,
+    /// The flags and the plan's `meta`, for the analysis context of a resumed experiment.
+    #[serde(default)]
+    pub experiment_args: Map<String, Value>,
+    #[serde(default)]
+    pub experiment_meta: Map<String, Value>,
     pub runner: StoredRunner,
     /// Schema 2: the config every run's overlay applies to.
     #[serde(default)]

@@ -3,9 +3,11 @@
 //! The text form shows what plugins say about themselves through [`printable`], escaped and cut
 //! (a summary can be 64 KiB long or hold terminal escapes); `--json` gives it unchanged.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::plugins::printable::{printable, NAME_CHARS, REASON_CHARS, SUMMARY_CHARS};
+
+use crate::plugins::Catalog;
 
 use super::args::PluginDirArgs;
 use super::{CliResult, EXIT_OK};
@@ -40,20 +42,7 @@ pub fn exec(args: Args) -> CliResult {
                 })
             })
             .collect();
-        let errors: Vec<_> = catalog
-            .failures
-            .iter()
-            .map(|failure| {
-                let mut entry = json!({"path": failure.path, "reason": failure.reason});
-                if let Some(experiment) = &failure.experiment {
-                    entry["experiment"] = json!(experiment);
-                }
-                if args.plugins.verbose {
-                    entry["detail"] = json!(failure.detail);
-                }
-                entry
-            })
-            .collect();
+        let errors = failures_json(&catalog, args.plugins.verbose);
         let document = json!({"experiments": experiments, "errors": errors});
         println!(
             "{}",
@@ -103,23 +92,49 @@ pub fn exec(args: Args) -> CliResult {
             }
         }
     }
-    if !catalog.failures.is_empty() {
-        println!("\nfiles that failed to load:");
-        for failure in &catalog.failures {
-            println!("  {}: {}", shown_path(&failure.path), failure.reason);
-            if args.plugins.verbose {
-                if let Some(detail) = &failure.detail {
-                    for line in detail.lines() {
-                        println!("      {}", printable(line, usize::MAX));
-                    }
+    print_failures(&catalog, args.plugins.verbose);
+    Ok(EXIT_OK)
+}
+
+/// The files that failed to load, as `--json` lists them (`errors`); `verbose` adds the detail.
+/// `stages list` shows a plugin that failed the same way.
+pub(super) fn failures_json(catalog: &Catalog, verbose: bool) -> Vec<Value> {
+    catalog
+        .failures
+        .iter()
+        .map(|failure| {
+            let mut entry = json!({"path": failure.path, "reason": failure.reason});
+            if let Some(experiment) = &failure.experiment {
+                entry["experiment"] = json!(experiment);
+            }
+            if verbose {
+                entry["detail"] = json!(failure.detail);
+            }
+            entry
+        })
+        .collect()
+}
+
+/// The files that failed to load, after a blank line, one per line (`verbose` adds the detail);
+/// nothing when every file loaded.
+pub(super) fn print_failures(catalog: &Catalog, verbose: bool) {
+    if catalog.failures.is_empty() {
+        return;
+    }
+    println!("\nfiles that failed to load:");
+    for failure in &catalog.failures {
+        println!("  {}: {}", shown_path(&failure.path), failure.reason);
+        if verbose {
+            if let Some(detail) = &failure.detail {
+                for line in detail.lines() {
+                    println!("      {}", printable(line, usize::MAX));
                 }
             }
         }
     }
-    Ok(EXIT_OK)
 }
 
 /// A path as the text output shows it: a file name may hold a newline or an escape too.
-fn shown_path(path: &std::path::Path) -> String {
+pub(super) fn shown_path(path: &std::path::Path) -> String {
     printable(&path.display().to_string(), REASON_CHARS).into_owned()
 }

@@ -81,6 +81,7 @@ fn run(tree: &Value, backends: &Backends, cwd: &Path) {
         backends: Some(backends),
         title_slot: None,
         recent_prompts: None,
+        stages: &crate::stages::Registry::builtin(),
     })
     .expect("run");
     assert!(outcome.error.is_none(), "{tree}: {:?}", outcome.error);

@@ -103,6 +103,8 @@ pub struct GenerationRequest<'a> {
     /// The novelty window's history, snapshot by the experiment runner when the experiment
     /// starts; `None` reads the run's generations CSV.
     pub recent_prompts: Option<Vec<String>>,
+    /// The stage kinds the plan may name: the built-in ones, and an experiment's declared ones.
+    pub stages: &'a Registry,
 }
 
 /// A full-mode run's place in its titles manifest.
@@ -149,10 +151,12 @@ pub enum GenerationError {
 }
 
 /// Compiles a run config's plan: what `generate` executes and what preflight checks.
+/// `registry` holds the stage kinds the plan may name.
 pub fn compile_run(
     config: &RunConfig,
     seed: u64,
     data: Arc<RunData>,
+    registry: &Registry,
 ) -> Result<CompiledPipeline, CompileError> {
     let mut initial_outputs = vec![
         keys::PROMPT_INPUTS.to_owned(),
@@ -171,7 +175,7 @@ pub fn compile_run(
         initial_outputs,
         data,
     };
-    stages::compile(&inputs, &Registry::builtin())
+    stages::compile(&inputs, registry)
 }
 
 /// The parsed data tables of a run: what `prompt.categories_path` and `prompt.profile_path` hold.
@@ -532,7 +536,7 @@ fn run_phases(
     });
 
     // 2. Pipeline.
-    let compiled = compile_run(config, record.state.seed, data)
+    let compiled = compile_run(config, record.state.seed, data, request.stages)
         .map_err(|e| PhaseError::new("pipeline", "compile", e))?;
     record.prompt_pipeline = compiled.metadata.clone();
     log(&format!(
@@ -793,5 +797,6 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerationOutcome, Generati
         backends: None,
         title_slot: None,
         recent_prompts: None,
+        stages: &Registry::builtin(),
     })
 }

@@ -325,6 +325,10 @@ impl Engine<'_> {
             }
         }
 
+        let stored = match &step.answer {
+            Some(check) => Some(check(&reply.text).map_err(|m| self.fail(path, m))?),
+            None => None,
+        };
         let response = reply.text;
         let details = reply.details.unwrap_or_default();
         let response_chars = chars(&response);
@@ -357,9 +361,8 @@ impl Engine<'_> {
             end_tokens(&meta)
         ));
         if let Some(key) = &step.capture_key {
-            state
-                .outputs
-                .insert(key.clone(), Value::String(response.clone()));
+            let stored = stored.unwrap_or_else(|| response.clone());
+            state.outputs.insert(key.clone(), Value::String(stored));
         }
         Ok(Produced {
             messages: vec![message(USER, &prompt), message(ASSISTANT, &response)],

@@ -14,7 +14,9 @@ pub mod stage_config;
 pub mod state;
 
 pub use engine::{execute, validate, EngineError};
-pub use node::{ActionFn, ActionStep, Block, ChatStep, ExpectFn, MergeMode, Node, PromptFn};
+pub use node::{
+    ActionFn, ActionStep, AnswerFn, Block, ChatStep, ExpectFn, MergeMode, Node, PromptFn,
+};
 pub use stage_blocks::{action_stage_block, chat_stage_block};
 pub use stage_config::{StageConfig, StageConfigError};
 pub use state::{usage_of, RunState, StepRecord};

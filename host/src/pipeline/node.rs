@@ -27,6 +27,10 @@ pub type PromptFn = Arc<dyn Fn(&RunState) -> Result<String, String> + Send + Syn
 /// What a chat step's answer must carry, from the same run state its prompt is built from.
 pub type ExpectFn = Arc<dyn Fn(&RunState) -> Result<Expect, String> + Send + Sync>;
 
+/// Checks a chat step's answer against what the step asked for and gives the text its capture
+/// key stores; an `Err` (what was expected) fails the step.
+pub type AnswerFn = Arc<dyn Fn(&str) -> Result<String, String> + Send + Sync>;
+
 /// An action's code; its return value is recorded and, with a capture key, stored in the outputs.
 pub type ActionFn = Arc<dyn Fn(&mut RunState) -> Result<Value, String> + Send + Sync>;
 
@@ -45,6 +49,9 @@ pub struct ChatStep {
     /// What the answer must carry (the ids, token or concepts the prompt shows); `None` when
     /// the prompt asks for nothing specific.
     pub expect: Option<ExpectFn>,
+    /// Checks the answer and shapes what `capture_key` stores; `None` stores the answer as it
+    /// came (stages that parse it check it where they read it).
+    pub answer: Option<AnswerFn>,
     pub allow_empty_prompt: bool,
     pub allow_empty_response: bool,
 }
@@ -62,6 +69,7 @@ impl ChatStep {
             meta: Map::new(),
             shape,
             expect: None,
+            answer: None,
             allow_empty_prompt: false,
             allow_empty_response: false,
         }

@@ -17,6 +17,8 @@ use super::descriptor::{check_descriptor, check_required_interface};
 use super::printable::{printable, NAME_CHARS, REASON_CHARS};
 use super::search_path::{library_files, search_dirs, Candidate, PluginDirOptions};
 use super::PluginError;
+use crate::stages::declared::declared_stages;
+use crate::stages::{Registry, StageDef};
 
 /// A plugin that loaded and described itself.
 #[derive(Clone)]
@@ -27,12 +29,19 @@ pub struct LoadedExperiment {
     pub library: PluginLibrary,
     /// Libraries of the same name further down the search path.
     pub shadowed: Vec<PathBuf>,
+    /// The stage kinds its descriptor declares (`<name>.<stage>`), checked.
+    pub declared_stages: Vec<StageDef>,
 }
 
 impl LoadedExperiment {
     /// The experiment's name.
     pub fn name(&self) -> &str {
         &self.descriptor.name
+    }
+
+    /// The stage kinds its runs can use: the built-in ones and those it declares.
+    pub fn stage_registry(&self) -> Registry {
+        Registry::with_declared(&self.declared_stages)
     }
 
     /// What the user should know about this plugin although it loaded, one line each.
@@ -266,11 +275,13 @@ fn load_one(path: &Path, services: &dyn ServiceProvider) -> Result<LoadedExperim
     })?;
     check_descriptor(&descriptor)
         .map_err(|reason| LoadFailure::new(path, &reason, None, Some(&descriptor.name)))?;
+    let declared_stages = declared_stages(&descriptor.name, &descriptor.stages);
     Ok(LoadedExperiment {
         descriptor,
         path: path.to_owned(),
         library,
         shadowed: Vec::new(),
+        declared_stages,
     })
 }
 

@@ -1,8 +1,9 @@
 //! Checks on what a plugin says about itself, done once at load time so that a bad descriptor
 //! is a load failure with a reason instead of a surprise when its flags are parsed: names, the
-//! interface minor it requires, each flag's kind, bounds, choices and default. The rule for one
-//! flag value ([`check_value`]) lives here too, because the command line is checked against the
-//! same rules (in `cli::experiments_run`); parsing the command line does not.
+//! interface minor it requires, each flag's kind, bounds, choices and default, and the stages it
+//! declares (their rules are `stages::declared`'s, which owns what a declared stage is). The
+//! rule for one flag value ([`check_value`]) lives here too, because the command line is checked
+//! against the same rules (in `cli::experiments_run`); parsing the command line does not.
 
 use plugin_api::{ArgKind, ArgSpec, Descriptor};
 use serde_json::Value;
@@ -111,7 +112,7 @@ pub fn check_descriptor(descriptor: &Descriptor) -> Result<(), String> {
             )
         })?;
     }
-    Ok(())
+    crate::stages::declared::check_declared(&descriptor.name, &descriptor.stages)
 }
 
 fn is_name(text: &str, allowed: impl Fn(char) -> bool) -> bool {

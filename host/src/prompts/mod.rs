@@ -1,8 +1,10 @@
 //! Prompt templates: every prompt text the pipeline sends lives in a file next to this module,
 //! rendered with minijinja (strict: a variable a template uses but the caller did not pass is an
 //! error, not an empty string). Stages choose the template and pass the values; no prompt text
-//! lives in code.
+//! lives in code. A plugin's declared stage brings its template as text ([`render_text`]); it
+//! is rendered by the same engine with the same rules.
 
+use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use minijinja::{Environment, UndefinedBehavior};
@@ -144,6 +146,38 @@ pub fn render<S: Serialize>(name: &str, values: S) -> Result<String, String> {
         .render(values)
         .map(|text| text.trim().to_owned())
         .map_err(|error| format!("prompt template `{name}` failed to render: {error}"))
+}
+
+/// An environment for a template given as text (a plugin's declared stage): the language and
+/// strictness of the built-in templates, none of them.
+fn text_environment() -> Environment<'static> {
+    let mut environment = Environment::new();
+    environment.set_undefined_behavior(UndefinedBehavior::Strict);
+    environment.set_keep_trailing_newline(false);
+    environment
+}
+
+/// Renders the template `source` (called `name` in errors) with `values`, like [`render`].
+pub fn render_text<S: Serialize>(name: &str, source: &str, values: S) -> Result<String, String> {
+    text_environment()
+        .render_named_str(name, source, values)
+        .map(|text| text.trim().to_owned())
+        .map_err(|error| format!("prompt template `{name}` failed to render: {error:#}"))
+}
+
+/// The variables the template `source` reads without setting them itself (top-level names;
+/// the built-in functions such as `range` left out), or why it does not parse.
+pub fn template_variables(name: &str, source: &str) -> Result<BTreeSet<String>, String> {
+    let environment = text_environment();
+    let template = environment
+        .template_from_named_str(name, source)
+        .map_err(|error| format!("does not parse: {error:#}"))?;
+    let globals: BTreeSet<&str> = environment.globals().map(|(name, _)| name).collect();
+    Ok(template
+        .undeclared_variables(false)
+        .into_iter()
+        .filter(|variable| !globals.contains(variable.as_str()))
+        .collect())
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ use super::diff::word_diff;
 use super::html::{escape, shortened, text};
 use super::source::{Entry, Experiment};
 use super::{drill_down, metrics_table, usage_table, Links};
+use crate::artifacts::layout::PLUGIN_ARTIFACTS_DIR;
 
 /// Characters of a final prompt shown in a grid cell when there is no image.
 pub const GRID_PROMPT_LIMIT: usize = 280;
@@ -101,6 +102,7 @@ pub fn render(experiment: &Experiment, links: &Links) -> Rendered {
         None => render_grid(&mut body, experiment, &anchors),
     }
     render_run_list(&mut body, &results.results, &anchors);
+    render_plugin_artifacts(&mut body, experiment, links);
     let id = text(&results.experiment_id);
     let (backends, transcript_pages) = render_transcripts(&mut body, experiment, links, &id);
     let mut html = super::html::open_page(&format!("{id} report"));
@@ -539,6 +541,50 @@ fn render_run_list(html: &mut String, results: &[Entry], anchors: &Anchors) {
         );
     }
     html.push_str("</tbody></table>\n");
+}
+
+/// "Plugin artifacts": every file the plugin wrote through `write_artifact`, linked by relative
+/// path, with the run that wrote it (or the summary); nothing when it wrote none. A recorded
+/// path that is not `plugin/<valid name>` is shown, not linked.
+fn render_plugin_artifacts(html: &mut String, experiment: &Experiment, links: &Links) {
+    let results = &experiment.results;
+    let by_runs = results.results.iter().flat_map(|entry| {
+        let writer = format!("run {}", entry.generation_id);
+        entry
+            .plugin_artifacts
+            .iter()
+            .map(move |path| (path, writer.clone()))
+    });
+    let by_summary = results
+        .plugin_artifacts
+        .iter()
+        .map(|path| (path, "the summary".to_owned()));
+    let listed: Vec<(&String, String)> = by_runs.chain(by_summary).collect();
+    if listed.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        html,
+        "<h2 id=\"plugin-artifacts\">Plugin artifacts ({})</h2>\n<ul>",
+        listed.len()
+    );
+    for (path, writer) in listed {
+        let linkable = path.split_once('/').is_some_and(|(dir, name)| {
+            dir == PLUGIN_ARTIFACTS_DIR && plugin_api::check_artifact_name(name).is_ok()
+        });
+        let shown = if linkable {
+            let href = links.href(&experiment.dir.join(path));
+            format!("<a href=\"{href}\">{}</a>", escape(path))
+        } else {
+            escape(path)
+        };
+        let _ = writeln!(
+            html,
+            "<li>{shown} <span class=\"note\">({})</span></li>",
+            escape(&writer)
+        );
+    }
+    html.push_str("</ul>\n");
 }
 
 /// The final prompt of a run that succeeded.

@@ -29,6 +29,9 @@ pub struct Results {
     pub summary_error: Value,
     #[serde(default)]
     pub results: Vec<Entry>,
+    /// The files the summary analysis wrote (`plugin/<name>`).
+    #[serde(default)]
+    pub plugin_artifacts: Vec<String>,
 }
 
 impl Results {
@@ -78,6 +81,9 @@ pub struct Entry {
     pub usage: Value,
     #[serde(default)]
     pub cost_usd: Value,
+    /// The files the run's hooks wrote (`plugin/<name>`).
+    #[serde(default)]
+    pub plugin_artifacts: Vec<String>,
 }
 
 impl Entry {

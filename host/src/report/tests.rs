@@ -521,3 +521,37 @@ fn text_page_count(dir: &Path) -> usize {
         })
         .count()
 }
+
+#[test]
+fn plugin_artifacts_are_linked_by_relative_path_only_when_they_are_plugin_names() {
+    let temp = ab_dir();
+    let dir = temp.path();
+    let without = std::fs::read_to_string(write_report(dir).unwrap()).unwrap();
+    assert!(
+        !without.contains("Plugin artifacts"),
+        "no list without artifacts"
+    );
+    let mut results: Value =
+        serde_json::from_str(&std::fs::read_to_string(layout(dir).results()).unwrap()).unwrap();
+    results["results"][0]["plugin_artifacts"] = json!(["plugin/runs/A1 x.txt", "plugin/a.txt"]);
+    results["results"][1]["plugin_artifacts"] = json!(["../escape.txt", "plugin/../b.txt"]);
+    results["plugin_artifacts"] = json!(["plugin/summary/runs.csv"]);
+    write_json(&layout(dir).results(), &results);
+    let html = std::fs::read_to_string(write_report(dir).unwrap()).unwrap();
+    assert!(
+        html.contains("<h2 id=\"plugin-artifacts\">Plugin artifacts (5)</h2>"),
+        "{html}"
+    );
+    for linked in ["plugin/a.txt", "plugin/summary/runs.csv"] {
+        assert!(
+            html.contains(&format!("<li><a href=\"{linked}\">{linked}</a>")),
+            "{linked}"
+        );
+    }
+    assert!(html.contains("(run A1_x)") && html.contains("(the summary)"));
+    // Not names a plugin could have written: shown, never linked.
+    for shown in ["plugin/runs/A1 x.txt", "../escape.txt", "plugin/../b.txt"] {
+        assert!(html.contains(&format!("<li>{shown} ")), "{shown}");
+        assert!(!html.contains(&format!("href=\"{shown}\"")), "{shown}");
+    }
+}

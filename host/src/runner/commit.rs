@@ -23,6 +23,7 @@ use crate::clock::Timestamp;
 use crate::config;
 use crate::plugins::LoadedExperiment;
 
+use super::context::PlanAbout;
 use super::location::{claim_location, settle_location};
 use super::overrides::{file_limit, owned_overrides, standard_overrides};
 use super::preflight::check_preflight;
@@ -143,7 +144,7 @@ pub(super) fn plan_new(
 
     // 6. Preflight.
     let env = |name: &str| std::env::var(name).ok();
-    let preflight = preflight::check(&runs, &options.cwd, &env);
+    let preflight = preflight::check(&runs, &options.cwd, &env, &experiment.stage_registry());
     log.record(
         LogLevel::Info,
         &format!(
@@ -238,6 +239,12 @@ pub(super) fn plan_new(
         run_mode,
         runs,
         pairs,
+        about: PlanAbout {
+            experiment_name: name.to_owned(),
+            args: header.experiment_args,
+            experiment_meta: header.experiment_meta,
+            pairing: header.pairing,
+        },
         log,
         files,
         config_changes: Vec::new(),

@@ -35,8 +35,8 @@ pub(super) fn finish(
 ) {
     let log = &planned.log;
     // 11. The experiment's summary analysis, over every stored result (without `outputs`).
-    let services =
-        HostServices::with_log(options.cwd.clone(), Arc::clone(log)).with_file_limit(file_limit);
+    let services = HostServices::for_summary(options.cwd.clone(), Arc::clone(log), planned.facts())
+        .with_file_limit(file_limit);
     let entries = store.raw_entries();
     let summary_entries: Vec<_> = entries.iter().map(SummaryEntry).collect();
     let summary = match experiment
@@ -56,6 +56,8 @@ pub(super) fn finish(
             None
         }
     };
+    store.set_plugin_artifacts(services.take_plugin_artifacts());
+    drop(services);
     // The runner's own reading of the entries: metrics by name and the failed runs.
     let arm_ids: Vec<(&str, Vec<(&str, &str)>)> = planned
         .pairs

@@ -27,6 +27,7 @@ use crate::generation::{Backends, TitleSlot};
 use crate::plugins::LoadedExperiment;
 
 use super::budget::Budget;
+use super::context::ExperimentFacts;
 use super::results::{lock, Checkpointer, ResultsStore};
 use super::PreparedRun;
 
@@ -81,6 +82,8 @@ pub struct Execution<'a> {
     pub events: &'a (dyn Fn(RunEvent) + Sync),
     /// `--max-cost`: a run starts only while the budget holds it.
     pub budget: Option<&'a Budget>,
+    /// The experiment, for the services of the runs' hooks.
+    pub facts: ExperimentFacts<'a>,
 }
 
 /// Executes the runs; results are recorded in `store` as each finishes.
@@ -250,6 +253,7 @@ fn execute_one(
         analysis: None,
         analysis_error: None,
         analysis_calls: Vec::new(),
+        plugin_artifacts: Vec::new(),
         usage: UsageTotals::default(),
         cost_usd: None,
         saved_cost_usd: None,
@@ -301,7 +305,9 @@ fn execute_one(
             recent_prompts: Some(execution.recent_prompts.clone()),
             owned: run.owned(),
             transcript,
+            stages: Arc::new(execution.experiment.stage_registry()),
         },
+        execution.facts,
     )
     .with_file_limit(super::file_limit(&spec.config));
     let library = &execution.experiment.library;
@@ -358,6 +364,7 @@ fn execute_one(
             entry.error = Some(hook_error(&error));
         }
     };
+    entry.plugin_artifacts = services.take_plugin_artifacts();
     if let Some(rule) = services.refused_pipeline() {
         fail_for_broken_rule(&mut entry, &rule);
     }

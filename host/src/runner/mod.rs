@@ -29,6 +29,7 @@
 
 mod budget;
 mod commit;
+mod context;
 mod end;
 pub mod estimate;
 mod execute;
@@ -99,12 +100,29 @@ struct Planned {
     run_mode: RunMode,
     runs: Vec<PreparedRun>,
     pairs: Option<PlanPairs>,
+    /// The plugin's name, the flags, the plan's `meta` and pairing, as the plan files record them.
+    about: context::PlanAbout,
     log: Arc<LogFile>,
     files: Vec<PathBuf>,
     /// `--resume`: what `--config`/`--set` changed, one `key: old -> new` line each.
     config_changes: Vec<String>,
     /// The experiment directory's lock, held until the experiment ends.
     _lock: location::DirLock,
+}
+
+impl Planned {
+    /// The experiment as its hooks' services see it.
+    fn facts(&self) -> context::ExperimentFacts<'_> {
+        context::ExperimentFacts {
+            about: &self.about,
+            experiment_id: &self.experiment_id,
+            run_mode: self.run_mode,
+            base_seed: self.base_seed,
+            experiment_dir: &self.output_root,
+            runs: &self.runs,
+            pairs: self.pairs.as_ref().map(|pairs| pairs.pairs.as_slice()),
+        }
+    }
 }
 
 /// What happened, for the command's summary.
@@ -416,6 +434,7 @@ pub fn run_experiment(
         interrupt,
         events,
         budget: budget.as_ref(),
+        facts: planned.facts(),
     };
     // From here on runs execute: an I/O error stops the runner with exit code 1.
     let executed = match execute::execute(&execution, &store) {

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use crate::errors::error_chain;
 use crate::generation::{compile_run, run_data, DataTables};
+use crate::stages::Registry;
 
 use super::{PlanBase, PreparedRun, RunnerError};
 use crate::artifacts::layout::ExperimentLayout;
@@ -59,7 +60,13 @@ pub struct PreflightReport {
 /// labels, which no check reads (seeds drive generators at run time, not compilation), so each
 /// distinct overlay is checked once and its verdict holds for its runs: a plan of 200,000 runs
 /// of two variants compiles twice.
-pub fn check(runs: &[PreparedRun], cwd: &Path, env: EnvLookup<'_>) -> PreflightReport {
+/// `registry` holds the stage kinds the runs' plans may name (the experiment's).
+pub fn check(
+    runs: &[PreparedRun],
+    cwd: &Path,
+    env: EnvLookup<'_>,
+    registry: &Registry,
+) -> PreflightReport {
     let mut tables = BTreeMap::new();
     let mut report = PreflightReport::default();
     let mut known: HashMap<String, usize> = HashMap::new();
@@ -70,7 +77,7 @@ pub fn check(runs: &[PreparedRun], cwd: &Path, env: EnvLookup<'_>) -> PreflightR
             report.verdicts.push(verdict.clone());
             continue;
         }
-        let verdict = match check_run(run, cwd, env, &mut tables) {
+        let verdict = match check_run(run, cwd, env, registry, &mut tables) {
             Ok(metadata) => {
                 let next = known.len();
                 let index = *known.entry(metadata.to_string()).or_insert(next);
@@ -93,6 +100,7 @@ fn check_run(
     run: &PreparedRun,
     cwd: &Path,
     env: EnvLookup<'_>,
+    registry: &Registry,
     tables: &mut BTreeMap<(String, String), Result<DataTables, String>>,
 ) -> Result<Value, (&'static str, String)> {
     let config = run.config().map_err(|clash| {
@@ -116,7 +124,7 @@ fn check_run(
         .map_err(|message| ("data", message.clone()))?;
     let (data, _) =
         run_data(&config, loaded, seed, cwd, Vec::new()).map_err(|message| ("context", message))?;
-    let compiled = compile_run(&config, seed, Arc::new(data))
+    let compiled = compile_run(&config, seed, Arc::new(data), registry)
         .map_err(|error| ("compile", error.to_string()))?;
     check_keys(&config, env).map_err(|message| ("backend", message))?;
     Ok(compiled.metadata)

@@ -57,6 +57,8 @@ pub struct ResultsStore {
     summary_error: Option<Value>,
     /// `summary.metrics` when the summary is not an object (runner::place_metrics).
     summary_metrics: Option<Value>,
+    /// The files the summary analysis wrote through `write_artifact`.
+    plugin_artifacts: Vec<String>,
     /// Changed since the views were last written.
     dirty: bool,
     /// `results.jsonl`, open for appending.
@@ -103,6 +105,7 @@ impl ResultsStore {
             summary: None,
             summary_error: None,
             summary_metrics: None,
+            plugin_artifacts: Vec::new(),
             dirty: true,
             file: Arc::new(file),
             unreadable_lines: Vec::new(),
@@ -201,6 +204,12 @@ impl ResultsStore {
         self.summary_error.as_ref()
     }
 
+    /// Stores the files the summary analysis wrote (`plugin/<name>`).
+    pub fn set_plugin_artifacts(&mut self, paths: Vec<String>) {
+        self.plugin_artifacts = paths;
+        self.dirty = true;
+    }
+
     /// Stores the runner's metrics beside a summary that is not an object.
     pub fn set_summary_metrics(&mut self, metrics: Option<Value>) {
         self.summary_metrics = metrics;
@@ -242,6 +251,7 @@ impl ResultsStore {
             summary: self.summary.clone(),
             summary_error: self.summary_error.clone(),
             summary_metrics: self.summary_metrics.clone(),
+            plugin_artifacts: self.plugin_artifacts.clone(),
             pairs: self.pairs.as_ref().map(|pairs| self.pairs_document(pairs)),
         })
     }
@@ -294,6 +304,7 @@ struct Snapshot {
     summary: Option<Value>,
     summary_error: Option<Value>,
     summary_metrics: Option<Value>,
+    plugin_artifacts: Vec<String>,
     pairs: Option<PairsDocument>,
 }
 
@@ -389,6 +400,9 @@ struct ResultsDocument<'a, R: Serialize> {
     summary_error: &'a Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     summary_metrics: &'a Option<Value>,
+    /// The files the summary analysis wrote; left out when it wrote none.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    plugin_artifacts: &'a [String],
 }
 
 impl Snapshot {
@@ -403,6 +417,7 @@ impl Snapshot {
             summary: &self.summary,
             summary_error: &self.summary_error,
             summary_metrics: &self.summary_metrics,
+            plugin_artifacts: &self.plugin_artifacts,
         };
         // Both files are in one directory: its entries are synced once, after both renames.
         artifacts::write_json_deferred(&self.layout.results(), &document)?;
@@ -547,6 +562,7 @@ mod tests {
             analysis: None,
             analysis_error: None,
             analysis_calls: Vec::new(),
+            plugin_artifacts: Vec::new(),
             usage: UsageTotals::default(),
             cost_usd: None,
             saved_cost_usd: None,

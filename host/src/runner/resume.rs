@@ -20,6 +20,7 @@ use crate::artifacts::{self, LogFile};
 use crate::config;
 use crate::plugins::LoadedExperiment;
 
+use super::context::PlanAbout;
 use super::location::{absolute, check_no_symlinks, lock_dir};
 use super::overrides::owned_overrides;
 use super::plan::{owned_keys_set, PlanBase, RESERVED_RUN_FIELDS};
@@ -33,6 +34,9 @@ pub struct StoredExperiment {
     pub run_mode: RunMode,
     pub runs: Vec<PreparedRun>,
     pub pairing: Option<Pairing>,
+    /// The flags and the plan's `meta`, as the plan recorded them.
+    pub args: Map<String, Value>,
+    pub experiment_meta: Map<String, Value>,
 }
 
 /// Reads the stored plan of experiment `name` in `out`: `experiment_plan_full.json` and, for a
@@ -137,6 +141,8 @@ pub fn load(out: &Path, name: &str) -> Result<StoredExperiment, RunnerError> {
         run_mode,
         runs,
         pairing: plan.pairing,
+        args: plan.experiment_args,
+        experiment_meta: plan.experiment_meta,
     })
 }
 
@@ -175,6 +181,7 @@ pub(super) fn resume_planned(
     for dir in layout.written_dirs() {
         removed += artifacts::remove_stale_temp_files(&dir)?;
     }
+    removed += artifacts::plugin_artifacts::remove_stale_temp_files(&output_root)?;
     if removed > 0 {
         log.record(
             LogLevel::Info,
@@ -194,7 +201,12 @@ pub(super) fn resume_planned(
         )?;
     }
     let env = |name: &str| std::env::var(name).ok();
-    let preflight = preflight::check(&stored.runs, &options.cwd, &env);
+    let preflight = preflight::check(
+        &stored.runs,
+        &options.cwd,
+        &env,
+        &experiment.stage_registry(),
+    );
     check_preflight(&stored.runs, &preflight.verdicts, &log, &output_root)?;
     let pairs = stored_pairs(name, &stored)?;
     Ok(Planned {
@@ -204,6 +216,12 @@ pub(super) fn resume_planned(
         run_mode: stored.run_mode,
         runs: stored.runs,
         pairs,
+        about: PlanAbout {
+            experiment_name: name.to_owned(),
+            args: stored.args,
+            experiment_meta: stored.experiment_meta,
+            pairing: stored.pairing,
+        },
         log,
         files: Vec::new(),
         config_changes: changes,

@@ -10,28 +10,45 @@
 //! Every answered `chat` call is kept as a transcript step (path `plugin/<name>`): those of the
 //! `run` hook go into the run's transcript ([`HostServices::write_run_calls`]), those of the
 //! `analyze` hook into its result entry ([`HostServices::take_analysis_calls`]).
+//!
+//! The services added by name in 1.1 ([`ServiceProvider::call_service`]): `analysis_context`
+//! and `write_artifact` in the `run` hook and both scopes of `analyze` (the context itself is
+//! built by `context`, the files written by `artifacts::plugin_artifacts`), `run_transcript` in
+//! the `analyze` hook of a run. Every artifact written is remembered once, in the order first
+//! written, for the run's result entry or the summary ([`HostServices::take_plugin_artifacts`]).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use plugin_api::loader::ServiceProvider;
+use plugin_api::loader::{unknown_service, ServiceProvider};
+use plugin_api::services::WriteArtifactRequest;
 use plugin_api::{ChatRequest, ChatResponse, LogLevel, ResponseFormat, RunOutcome};
 use serde_json::{json, Map, Value};
 
-use crate::artifacts::LogFile;
+use crate::artifacts::{plugin_artifacts, LogFile};
 use crate::backends::{CacheStatus, ChatCall, Expect, ResponseShape};
 use crate::clock::Timestamp;
 use crate::cost::RunUsage;
 use crate::errors::error_chain;
 use crate::generation::{self, Backends, GenerationRequest, TitleSlot};
 use crate::pipeline::StepRecord;
+use crate::stages::Registry;
 
-/// The host's answers to plugin service calls.
-pub struct HostServices {
+use super::context::ExperimentFacts;
+
+/// The host's answers to plugin service calls, for one hook call (or, for a run, its `run` and
+/// `analyze` hooks), borrowing the experiment it serves for `'a`.
+pub struct HostServices<'a> {
     cwd: PathBuf,
     log: Option<Arc<LogFile>>,
+    /// The hook these services serve (with `pipeline.phase` for a run's two hooks).
+    hook: Hook,
     run: Option<RunContext>,
+    /// The experiment around the hook, for `analysis_context` and `write_artifact`.
+    experiment: Option<ExperimentFacts<'a>>,
+    /// The artifacts written through `write_artifact`, each once, in the order first written.
+    plugin_artifacts: Mutex<Vec<String>>,
     /// `data.max_file_bytes` of the experiment's config, for `read_data`.
     max_file_bytes: u64,
     /// What the model calls made through these services used (`run_pipeline` and `chat`), for
@@ -55,6 +72,31 @@ struct RecordedCalls {
 const PLUGIN_JSON: ResponseShape = ResponseShape::Json {
     schema: "plugin.json",
 };
+
+/// The hook services are made for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hook {
+    Descriptor,
+    Plan,
+    /// The `run` hook of a run, then its `analyze` hook ([`RunPhase`]).
+    Run,
+    /// The `analyze` hook of scope `summary`.
+    Summary,
+}
+
+/// The names of the services added in 1.1 that the host answers (plugin-api lists them in
+/// `NAMED_ADDITIONS`; a unit test checks the two agree).
+const ANALYSIS_CONTEXT: &str = "analysis_context";
+const RUN_TRANSCRIPT: &str = "run_transcript";
+const WRITE_ARTIFACT: &str = "write_artifact";
+
+/// The rules of those services, which every refusal starts with.
+const ANALYSIS_CONTEXT_RULE: &str =
+    "`analysis_context` may be called from the `run` and `analyze` hooks";
+const RUN_TRANSCRIPT_RULE: &str =
+    "`run_transcript` may be called from the `analyze` hook of a run (scope `run`)";
+const WRITE_ARTIFACT_RULE: &str =
+    "`write_artifact` may be called from the `run` and `analyze` hooks";
 
 /// The hook of one run the services are serving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -90,15 +132,37 @@ pub struct RunContext {
     /// The run's transcript, where the `chat` calls of its `run` hook are recorded; `None` when
     /// the run's config does not parse (its calls are then only logged).
     pub transcript: Option<PathBuf>,
+    /// The stage kinds the run's plan may name: the built-in ones and its experiment's declared
+    /// ones.
+    pub stages: Arc<Registry>,
 }
 
-impl HostServices {
+impl HostServices<'static> {
     /// Services for hooks that run outside an experiment (`descriptor` at load time).
-    pub fn new(cwd: PathBuf) -> HostServices {
+    pub fn new(cwd: PathBuf) -> HostServices<'static> {
+        HostServices::made(cwd, None, Hook::Descriptor, None)
+    }
+
+    /// Services for the `plan` hook, whose `log` goes to the experiment's log.
+    pub fn with_log(cwd: PathBuf, log: Arc<LogFile>) -> HostServices<'static> {
+        HostServices::made(cwd, Some(log), Hook::Plan, None)
+    }
+}
+
+impl<'a> HostServices<'a> {
+    fn made(
+        cwd: PathBuf,
+        log: Option<Arc<LogFile>>,
+        hook: Hook,
+        run: Option<RunContext>,
+    ) -> HostServices<'a> {
         HostServices {
             cwd,
-            log: None,
-            run: None,
+            log,
+            hook,
+            run,
+            experiment: None,
+            plugin_artifacts: Mutex::default(),
             max_file_bytes: crate::config::DEFAULT_MAX_FILE_BYTES,
             usage: Mutex::default(),
             pipeline: Mutex::default(),
@@ -106,35 +170,32 @@ impl HostServices {
         }
     }
 
-    /// Services whose `log` goes to the experiment's log.
-    pub fn with_log(cwd: PathBuf, log: Arc<LogFile>) -> HostServices {
-        HostServices {
-            cwd,
-            log: Some(log),
-            run: None,
-            max_file_bytes: crate::config::DEFAULT_MAX_FILE_BYTES,
-            usage: Mutex::default(),
-            pipeline: Mutex::default(),
-            calls: Mutex::default(),
-        }
+    /// Services for the hooks of one run of `experiment`: its `run` hook, then (after
+    /// [`Self::enter_analyze`]) its `analyze` hook.
+    pub(super) fn for_run(
+        cwd: PathBuf,
+        log: Arc<LogFile>,
+        run: RunContext,
+        experiment: ExperimentFacts<'a>,
+    ) -> HostServices<'a> {
+        let mut services = HostServices::made(cwd, Some(log), Hook::Run, Some(run));
+        services.experiment = Some(experiment);
+        services
     }
 
-    /// Services for the hooks of one run: its `run` hook, then (after [`Self::enter_analyze`])
-    /// its `analyze` hook.
-    pub fn for_run(cwd: PathBuf, log: Arc<LogFile>, run: RunContext) -> HostServices {
-        HostServices {
-            cwd,
-            log: Some(log),
-            run: Some(run),
-            max_file_bytes: crate::config::DEFAULT_MAX_FILE_BYTES,
-            usage: Mutex::default(),
-            pipeline: Mutex::default(),
-            calls: Mutex::default(),
-        }
+    /// Services for the summary analysis of `experiment`.
+    pub(super) fn for_summary(
+        cwd: PathBuf,
+        log: Arc<LogFile>,
+        experiment: ExperimentFacts<'a>,
+    ) -> HostServices<'a> {
+        let mut services = HostServices::made(cwd, Some(log), Hook::Summary, None);
+        services.experiment = Some(experiment);
+        services
     }
 
     /// `read_data` refuses files larger than `bytes` (`data.max_file_bytes`).
-    pub fn with_file_limit(mut self, bytes: u64) -> HostServices {
+    pub fn with_file_limit(mut self, bytes: u64) -> HostServices<'a> {
         self.max_file_bytes = bytes;
         self
     }
@@ -217,6 +278,121 @@ impl HostServices {
             .map_err(|error| error_chain(&error))
     }
 
+    /// The artifacts written through `write_artifact` so far (`plugin/<name>`, each once), for
+    /// the run's result entry or the summary; the list starts over.
+    pub fn take_plugin_artifacts(&self) -> Vec<String> {
+        std::mem::take(
+            &mut self
+                .plugin_artifacts
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    /// The hook a call came from, as a refusal names it.
+    fn hook_name(&self) -> &'static str {
+        match self.hook {
+            Hook::Descriptor => "`descriptor`",
+            Hook::Plan => "`plan`",
+            Hook::Run => match self.pipeline_state().phase {
+                RunPhase::Run => "`run`",
+                RunPhase::Analyze => "`analyze` of scope `run`",
+            },
+            Hook::Summary => "`analyze` of scope `summary`",
+        }
+    }
+
+    /// The experiment, when the hook may use `service` (whose rule is `rule`).
+    fn experiment_for(&self, rule: &str) -> Result<&ExperimentFacts<'a>, String> {
+        match (&self.experiment, self.hook) {
+            (Some(experiment), Hook::Run | Hook::Summary) => Ok(experiment),
+            _ => Err(format!(
+                "{rule}; this call came from {}, so it was refused",
+                self.hook_name()
+            )),
+        }
+    }
+
+    /// `analysis_context`: the experiment around the hook, built now.
+    fn analysis_context(&self) -> Result<Value, String> {
+        let context = self
+            .experiment_for(ANALYSIS_CONTEXT_RULE)?
+            .analysis_context();
+        serde_json::to_value(context)
+            .map_err(|error| format!("`{ANALYSIS_CONTEXT}`: cannot encode the context: {error}"))
+    }
+
+    /// `run_transcript`: the run's transcript as written, parsed.
+    fn run_transcript(&self) -> Result<Value, String> {
+        let phase = self.pipeline_state().phase;
+        let run = match (&self.run, phase) {
+            (Some(run), RunPhase::Analyze) => run,
+            _ => {
+                return Err(format!(
+                    "{RUN_TRANSCRIPT_RULE}; this call came from {}, so it was refused",
+                    self.hook_name()
+                ))
+            }
+        };
+        let Some(path) = &run.transcript else {
+            return Err(format!(
+                "`{RUN_TRANSCRIPT}`: the config of run `{}` does not parse, so where its transcript is is unknown",
+                run.generation_id
+            ));
+        };
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            format!(
+                "`{RUN_TRANSCRIPT}`: cannot read the transcript `{}`: {error}",
+                path.display()
+            )
+        })?;
+        serde_json::from_str(&text).map_err(|error| {
+            format!(
+                "`{RUN_TRANSCRIPT}`: the transcript `{}` is not JSON: {error}",
+                path.display()
+            )
+        })
+    }
+
+    /// `write_artifact`: the checked contents written to `plugin/<name>`, then remembered.
+    fn write_artifact(&self, payload: Value) -> Result<Value, String> {
+        let experiment = self
+            .experiment_for(WRITE_ARTIFACT_RULE)
+            .map_err(|refused| format!("{refused} and nothing was written"))?;
+        let request: WriteArtifactRequest = serde_json::from_value(payload)
+            .map_err(|error| format!("`{WRITE_ARTIFACT}`: malformed request: {error}"))?;
+        let written = plugin_artifacts::contents(&request)
+            .and_then(|bytes| {
+                plugin_artifacts::write(experiment.experiment_dir, &request.name, &bytes)
+            })
+            .map_err(|error| format!("`{WRITE_ARTIFACT}` refused: {}", error_chain(&error)))?;
+        {
+            let mut recorded = self
+                .plugin_artifacts
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if !recorded.contains(&written.path) {
+                recorded.push(written.path.clone());
+            }
+        }
+        if let Some(log) = &self.log {
+            let who = self
+                .run
+                .as_ref()
+                .map_or("summary", |run| run.generation_id.as_str());
+            // The write succeeded; a log line that cannot be written must not undo that.
+            let _ = log.record(
+                LogLevel::Info,
+                &format!(
+                    "{who}: the plugin wrote `{}` ({} bytes)",
+                    written.path, written.bytes
+                ),
+            );
+        }
+        serde_json::to_value(written)
+            .map_err(|error| format!("`{WRITE_ARTIFACT}`: cannot encode the answer: {error}"))
+    }
+
     fn run_context(&self, service: &str) -> Result<&RunContext, String> {
         self.run.as_ref().ok_or_else(|| {
             format!("`{service}` is only available inside a run's `run` and `analyze` hooks")
@@ -224,7 +400,7 @@ impl HostServices {
     }
 }
 
-impl ServiceProvider for HostServices {
+impl ServiceProvider for HostServices<'_> {
     fn read_data(&self, reference: &str) -> Result<String, String> {
         crate::data::read_data_with_limit(reference, &self.cwd, self.max_file_bytes)
             .map_err(|error| error.to_string())
@@ -265,6 +441,7 @@ impl ServiceProvider for HostServices {
             backends: Some(&run.backends),
             title_slot: run.title_slot.clone(),
             recent_prompts: run.recent_prompts.clone(),
+            stages: &run.stages,
         })
         .map_err(|error| error_chain(&error))?;
         self.add_usage(|usage| usage.merge(&outcome.usage));
@@ -347,8 +524,13 @@ impl ServiceProvider for HostServices {
         }
     }
 
-    fn call_service(&self, name: &str, _payload: Value) -> Result<Value, String> {
-        Err(format!("unknown host service `{name}`"))
+    fn call_service(&self, name: &str, payload: Value) -> Result<Value, String> {
+        match name {
+            ANALYSIS_CONTEXT => self.analysis_context(),
+            RUN_TRANSCRIPT => self.run_transcript(),
+            WRITE_ARTIFACT => self.write_artifact(payload),
+            _ => Err(unknown_service(name)),
+        }
     }
 }
 
@@ -407,5 +589,37 @@ fn chat_step(
         sent_messages: details.sent_messages,
         created_at: started_at.iso().to_owned(),
         meta,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_services_answered_by_name_are_those_plugin_api_lists() {
+        for name in [ANALYSIS_CONTEXT, RUN_TRANSCRIPT, WRITE_ARTIFACT] {
+            assert_eq!(plugin_api::added_in(name), Some("1.1"), "{name}");
+        }
+    }
+
+    #[test]
+    fn outside_a_run_and_an_analysis_the_new_services_name_their_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(LogFile::pending(&dir.path().join("experiment.log")));
+        let plan = HostServices::with_log(dir.path().to_owned(), log);
+        for (name, rule) in [
+            (ANALYSIS_CONTEXT, ANALYSIS_CONTEXT_RULE),
+            (RUN_TRANSCRIPT, RUN_TRANSCRIPT_RULE),
+            (WRITE_ARTIFACT, WRITE_ARTIFACT_RULE),
+        ] {
+            let payload = json!({"name": "x.txt", "text": "x"});
+            let error = plan.call_service(name, payload).unwrap_err();
+            assert!(error.starts_with(rule), "{error}");
+            assert!(error.contains("came from `plan`"), "{error}");
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let error = plan.call_service("no_such", Value::Null).unwrap_err();
+        assert_eq!(error, unknown_service("no_such"));
     }
 }

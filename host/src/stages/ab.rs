@@ -111,14 +111,14 @@ pub fn stages() -> Vec<StageDef> {
         kind: StageKind::Action,
         doc: "Compute the run's token `RV-<seed>-<6 digits>` (the plan's token, by the shared helper)",
         io: StageIo { requires: &[], provides: &[], captures: &[AB_TOKEN] },
-        build: build_random_token,
+        build: crate::stages::Builder::Code(build_random_token),
     }];
     stages.extend(CHAT_STAGES.iter().map(|stage| StageDef {
         id: stage.id,
         kind: StageKind::Chat,
         doc: stage.doc,
         io: stage.io,
-        build: build_chat_stage,
+        build: crate::stages::Builder::Code(build_chat_stage),
     }));
     stages
 }

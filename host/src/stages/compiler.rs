@@ -8,7 +8,8 @@
 //!    instance ids (exact, or a unique dot-less suffix) and filter the plan;
 //! 3. resolve `prompt.stage_configs.defaults` keys as stage kinds (unused kinds are fine) and
 //!    `prompt.stage_configs.instances` keys against the stages left after filtering;
-//! 4. per stage, in order: IO check against what earlier stages provide; merge its config;
+//! 4. per stage, in order: IO check against what earlier stages provide (`image_prompt` counts
+//!    as provided after the stage `prompt.output.capture_stage` names); merge its config;
 //!    build its block through a [`StageConfig`], refusing unread keys; stamp the block's meta;
 //!    check its shape and collect its capture keys;
 //! 5. refuse capture keys owned by two stages;
@@ -144,6 +145,13 @@ pub fn compile(
         .map(|k| k.trim().to_owned())
         .filter(|k| !k.is_empty())
         .collect();
+    // A stage after an explicitly chosen capture stage may read the final prompt (a declared
+    // stage judging it); a bad selector is reported in step 7.
+    let explicit_capture = inputs
+        .output
+        .capture_stage
+        .as_deref()
+        .and_then(|raw| selectors.resolve(raw, &kept_ids, CAPTURE_STAGE).ok());
     let mut capture_owners: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut blocks: Vec<Block> = Vec::with_capacity(kept.len());
     let mut stage_instances = Vec::new();
@@ -202,7 +210,7 @@ pub fn compile(
                 config: &mut config,
                 inputs,
             };
-            (stage.build)(&mut build).map_err(fail)?
+            stage.build_block(&mut build).map_err(fail)?
         };
         config.assert_consumed().map_err(|e| fail(e.message))?;
         let block = stamp_block(block, stage, id).map_err(fail)?;
@@ -252,6 +260,9 @@ pub fn compile(
         provided.extend(stage.io.provides.iter().map(|k| (*k).to_owned()));
         provided.extend(stage.io.captures.iter().map(|k| (*k).to_owned()));
         provided.extend(seen.into_keys());
+        if explicit_capture.as_deref() == Some(id) {
+            provided.insert(CAPTURE_KEY.to_owned());
+        }
         blocks.push(block);
     }
 
@@ -823,7 +834,7 @@ mod tests {
             kind: StageKind::Chat,
             doc: "A test stage",
             io,
-            build,
+            build: crate::stages::Builder::Code(build),
         }
     }
 
@@ -863,6 +874,15 @@ mod tests {
             def("t.fails", NO_IO, fails),
             def("t.dup_capture", NO_IO, composite),
             def("t.two_drafts", NO_IO, composite),
+            def(
+                "t.reads_prompt",
+                StageIo {
+                    requires: &[CAPTURE_KEY],
+                    provides: &[],
+                    captures: &[],
+                },
+                plain_chat,
+            ),
         ])
     }
 
@@ -1156,7 +1176,7 @@ mod tests {
         assert_eq!(
             err(compile_json(plan.clone(), json!({}), json!({"defaults": {"t.drat": {}}}))),
             "prompt.stage_configs.defaults.\"t.drat\" does not name a stage kind: unknown stage kind `t.drat` (available: \
-             t.act, t.bad_name, t.captures_k, t.draft, t.dup_capture, t.fails, t.final, t.image, t.silent, t.token, \
+             t.act, t.bad_name, t.captures_k, t.draft, t.dup_capture, t.fails, t.final, t.image, t.reads_prompt, t.silent, t.token, \
              t.two_drafts, u.draft)\n\ndid you mean `t.draft`?"
         );
         assert!(err(compile_json(plan.clone(), json!({}), json!({"defaults": {"draft": {}}})))
@@ -1240,6 +1260,28 @@ mod tests {
             compile(&inputs, &registry()).unwrap().resolved_stages,
             ["t.draft"]
         );
+    }
+
+    #[test]
+    fn the_final_prompt_is_provided_after_the_chosen_capture_stage() {
+        let sequence = json!({"sequence": ["t.final", "t.reads_prompt"]});
+        let chosen = compile_json(
+            sequence.clone(),
+            json!({"capture_stage": "t.final"}),
+            json!({}),
+        )
+        .unwrap();
+        assert_eq!(chosen.capture_stage, "t.final");
+        assert_eq!(
+            err(compile_json(sequence, json!({}), json!({}))),
+            "stage `t.reads_prompt` (kind `t.reads_prompt`): missing required outputs: image_prompt (provided before it: none)"
+        );
+        assert!(err(compile_json(
+            json!({"sequence": ["t.reads_prompt", "t.final"]}),
+            json!({"capture_stage": "t.final"}),
+            json!({}),
+        ))
+        .contains("missing required outputs: image_prompt"));
     }
 
     #[test]

@@ -39,6 +39,12 @@ pub struct StageInfo {
     /// Why the stage does not build with an empty config (e.g. a required knob); `config` then
     /// holds the knobs read before the failure.
     pub config_error: Option<String>,
+    /// The plugin that declared the stage (absent for built-in stages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<&'static str>,
+    /// A declared stage's answer shape (absent for built-in stages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<plugin_api::StageResponse>,
 }
 
 /// One config knob of a stage.
@@ -91,7 +97,7 @@ pub fn describe_stages(registry: &Registry) -> Vec<StageInfo> {
         .iter()
         .map(|stage| {
             let mut config = StageConfig::for_stage(stage.id, Map::new());
-            let built = (stage.build)(&mut StageBuild {
+            let built = stage.build_block(&mut StageBuild {
                 instance_id: stage.id,
                 kind: stage.id,
                 config: &mut config,
@@ -108,6 +114,8 @@ pub fn describe_stages(registry: &Registry) -> Vec<StageInfo> {
                 captures: stage.io.captures.to_vec(),
                 config: knobs,
                 config_error: built.err(),
+                plugin: stage.declared().map(|declared| declared.plugin.as_str()),
+                response: stage.declared().map(|declared| declared.spec.response),
             }
         })
         .collect()
@@ -329,7 +337,7 @@ mod tests {
                 provides: &[],
                 captures: &["b"],
             },
-            build: knobs_stage,
+            build: crate::stages::Builder::Code(knobs_stage),
         }]);
         let [info] = describe_stages(&registry).try_into().unwrap();
         let knobs: Vec<(&str, &Value)> = info

@@ -22,7 +22,7 @@ pub fn stages() -> Vec<StageDef> {
             provides: &[],
             captures: &[],
         },
-        build,
+        build: crate::stages::Builder::Code(build),
     }]
 }
 

@@ -94,3 +94,46 @@ pub fn refine_feedback(iteration: usize, beam: Option<usize>) -> String {
         None => format!("bbref.iter_{iteration:02}.score_feedback_best_worst_overall"),
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The form of a key
+
+/// Whether `key` has the form of the keys above, which a plugin's declared stage must follow too:
+/// segments of ASCII letters, digits, `_` and `-`, joined by single dots. `Err` says what was
+/// expected.
+pub fn check_output_key(key: &str) -> Result<(), String> {
+    let segment_ok = |segment: &str| {
+        !segment.is_empty()
+            && segment
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    if key.split('.').all(segment_ok) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{key}` is not an output key (expected ASCII letters, digits, `_` and `-`, in \
+             segments joined by single dots, like `image_prompt` or `my_plugin.critique`)"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_keys_are_dotted_segments() {
+        for key in [
+            IMAGE_PROMPT,
+            NUDGED_PROMPT,
+            &idea_card("A"),
+            &refine_feedback(1, Some(2)),
+        ] {
+            assert_eq!(check_output_key(key), Ok(()), "{key}");
+        }
+        for key in ["", ".a", "a.", "a..b", "a b", "a/b", "é"] {
+            assert!(check_output_key(key).is_err(), "`{key}` was accepted");
+        }
+    }
+}

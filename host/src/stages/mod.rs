@@ -3,12 +3,15 @@
 //! stage lists). Prompt text lives in `prompts/`, not here.
 //!
 //! Stages are grouped by family below; the order of [`catalogue`] is the order of `stages list`.
+//! A plugin's declared stages (`declared`) join the built-in ones in the registry of that
+//! plugin's runs only.
 
 mod ab;
 pub mod blackbox;
 pub mod blackbox_refine;
 pub mod compiler;
 mod data;
+pub mod declared;
 pub mod describe;
 mod direct;
 pub mod keys;
@@ -59,6 +62,14 @@ pub struct StageBuild<'a, 'b> {
     pub inputs: &'a PipelineInputs<'b>,
 }
 
+/// How a stage kind builds its block: the host's own code, or a plugin's declaration
+/// (`declared`), which one builder serves with the declaration's data.
+#[derive(Clone, Copy)]
+pub enum Builder {
+    Code(fn(&mut StageBuild<'_, '_>) -> Result<Block, String>),
+    Declared(&'static declared::DeclaredStage),
+}
+
 /// One stage kind.
 #[derive(Clone, Copy)]
 pub struct StageDef {
@@ -67,7 +78,25 @@ pub struct StageDef {
     /// One line for `stages list` and the transcript.
     pub doc: &'static str,
     pub io: StageIo,
-    pub build: fn(&mut StageBuild<'_, '_>) -> Result<Block, String>,
+    pub build: Builder,
+}
+
+impl StageDef {
+    /// Builds one instance of this stage kind.
+    pub fn build_block(&self, build: &mut StageBuild<'_, '_>) -> Result<Block, String> {
+        match self.build {
+            Builder::Code(code) => code(build),
+            Builder::Declared(stage) => stage.build(build),
+        }
+    }
+
+    /// The plugin declaration this stage kind comes from, if it is not built in.
+    pub fn declared(&self) -> Option<&'static declared::DeclaredStage> {
+        match self.build {
+            Builder::Code(_) => None,
+            Builder::Declared(stage) => Some(stage),
+        }
+    }
 }
 
 /// Every stage kind, grouped by family.
@@ -105,6 +134,6 @@ pub(crate) fn test_stage(id: &'static str) -> StageDef {
             provides: &[],
             captures: &[],
         },
-        build,
+        build: Builder::Code(build),
     }
 }

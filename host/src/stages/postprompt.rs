@@ -25,14 +25,14 @@ pub fn stages() -> Vec<StageDef> {
             kind: StageKind::Chat,
             doc: "Nudge the latest prompt subtly toward the viewer's tastes (keeps intent and constraints)",
             io: StageIo { requires: &[], provides: &[], captures: &[NUDGED_PROMPT] },
-            build: build_nudge,
+            build: crate::stages::Builder::Code(build_nudge),
         },
         StageDef {
             id: "postprompt.openai_format",
             kind: StageKind::Chat,
             doc: "Format the (nudged) prompt for the image model in labelled sections",
             io: StageIo { requires: &[], provides: &[], captures: &[] },
-            build: build_format,
+            build: crate::stages::Builder::Code(build_format),
         },
     ]
 }

@@ -29,7 +29,7 @@ pub fn stages() -> Vec<StageDef> {
                 provides: &[SELECTED_CONCEPTS],
                 captures: &[],
             },
-            build: build_select,
+            build: crate::stages::Builder::Code(build_select),
         },
         StageDef {
             id: "preprompt.filter_concepts",
@@ -41,7 +41,7 @@ pub fn stages() -> Vec<StageDef> {
                 provides: &[SELECTED_CONCEPTS, CONCEPT_FILTER_LOG],
                 captures: &[],
             },
-            build: build_filter,
+            build: crate::stages::Builder::Code(build_filter),
         },
     ]
 }

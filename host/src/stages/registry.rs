@@ -1,5 +1,6 @@
 //! The stage registry: stage kinds by id, with suffix resolution (`scene_draft` finds
-//! `ab.scene_draft` when unique). Reference: python-pipeline.md §1.3.
+//! `ab.scene_draft` when unique). Reference: python-pipeline.md §1.3. A run's registry holds the
+//! built-in catalogue and the stages its plugin declared (`declared`), nothing of other plugins.
 //!
 //! Resolution rules, in order: an exact id wins; an id with a dot that is not exact is unknown;
 //! a dot-less id is a suffix and must match exactly one `*.<id>`.
@@ -35,11 +36,20 @@ impl Registry {
         Registry::with(super::catalogue())
     }
 
+    /// The built-in catalogue and the stage kinds one plugin declares (`declared`), for that
+    /// plugin's runs.
+    pub fn with_declared(declared: &[StageDef]) -> Registry {
+        let mut stages = super::catalogue();
+        stages.extend_from_slice(declared);
+        Registry::with(stages)
+    }
+
     /// A registry of exactly `stages` (tests build small ones).
     ///
     /// # Panics
     ///
-    /// When two stages share an id: the catalogue is static, so that is a bug, not input.
+    /// When two stages share an id: the catalogue is static and a plugin's declared stages are
+    /// checked against it at load time, so that is a bug, not input.
     pub fn with(stages: Vec<StageDef>) -> Registry {
         for (index, stage) in stages.iter().enumerate() {
             assert!(

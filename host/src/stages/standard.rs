@@ -21,7 +21,7 @@ pub fn stages() -> Vec<StageDef> {
                 provides: &[],
                 captures: &[],
             },
-            build: build_freeform,
+            build: crate::stages::Builder::Code(build_freeform),
         },
         StageDef {
             id: "standard.image_prompt_creation",
@@ -32,7 +32,7 @@ pub fn stages() -> Vec<StageDef> {
                 provides: &[],
                 captures: &[],
             },
-            build: build_image_prompt,
+            build: crate::stages::Builder::Code(build_image_prompt),
         },
     ]
 }

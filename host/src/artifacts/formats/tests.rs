@@ -24,6 +24,7 @@ fn entry() -> ResultEntry {
         analysis: None,
         analysis_error: None,
         analysis_calls: Vec::new(),
+        plugin_artifacts: Vec::new(),
         usage: UsageTotals::default(),
         cost_usd: Some(0.5),
         saved_cost_usd: None,

@@ -9,8 +9,8 @@
 /// The name of an artifacts store directory.
 pub use crate::artifacts::layout::STORE_DIR as STORE_DIR_NAME;
 pub(super) use crate::artifacts::layout::{
-    GENERATED_DIR, GENERATIONS_FILE, LOGS_DIR, PAIRS_FILE, PLAN_FILE, PLAN_FULL_FILE, RESULTS_FILE,
-    RESULTS_LOG_FILE, RUNS_INDEX_FILE, TITLES_MANIFEST_FILE,
+    GENERATED_DIR, GENERATIONS_FILE, LOGS_DIR, PAIRS_FILE, PLAN_FILE, PLAN_FULL_FILE,
+    PLUGIN_ARTIFACTS_DIR, RESULTS_FILE, RESULTS_LOG_FILE, RUNS_INDEX_FILE, TITLES_MANIFEST_FILE,
 };
 
 /// The index of one store goes to `<store>/index`.

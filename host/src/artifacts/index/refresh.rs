@@ -37,7 +37,7 @@ use super::report::{warning, IndexCounts, IndexReport, IndexWarning, IndexWarnin
 use super::run_registry::RUN_COLUMNS;
 use super::stamp::{Stamp, Trust};
 use super::store::{posix, Store};
-use super::summary::{side_files, ExperimentSummary};
+use super::summary::{plugin_artifacts, side_files, ExperimentSummary};
 use super::walk::{self, Found, Walked};
 use super::IndexError;
 use crate::artifacts::write_atomic_with;
@@ -387,16 +387,33 @@ impl Context<'_> {
                 unit.stamp = match (unit.stamp.take(), key, stamp) {
                     (Some(mut unit), Some(key), Some(stamp)) if self.trust.trusts(&stamp) => {
                         unit.files.push((key, stamp));
-                        if let (true, Some(dir)) = (plans, path.parent()) {
-                            unit.side_files.push(side_files(dir).to_vec());
+                        match (plans, path.parent()) {
+                            (true, Some(dir)) => {
+                                unit.side_files.push(side_files(dir).to_vec());
+                                self.stamp_plugin_artifacts(dir, unit)
+                            }
+                            _ => Some(unit),
                         }
-                        Some(unit)
                     }
                     _ => None,
                 };
             }
         }
         units
+    }
+
+    /// `unit` with the stamps of the plugin artifacts next to a plan in `dir` (the summary lists
+    /// them), or `None` when one cannot be stamped or trusted.
+    fn stamp_plugin_artifacts(&self, dir: &Path, mut unit: UnitStamp) -> Option<UnitStamp> {
+        for path in plugin_artifacts(dir) {
+            let key = walk::key_of(self.store, &path)?;
+            let stamp = Stamp::of(&std::fs::symlink_metadata(&path).ok()?);
+            if !self.trust.trusts(&stamp) {
+                return None;
+            }
+            unit.files.push((key, stamp));
+        }
+        Some(unit)
     }
 
     fn fresh_part(

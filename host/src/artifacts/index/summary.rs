@@ -1,5 +1,5 @@
-//! The summary of one experiment in `experiments_index.json`: its paths (the plan, and the files
-//! next to it that exist), its variants with their labels (from the first run of each variant, in
+//! The summary of one experiment in `experiments_index.json`: its paths (the plan, the files
+//! next to it that exist, and the plugin's own files under `plugin/`), its variants with their labels (from the first run of each variant, in
 //! plan order, that has a runs-index record) and its counts of planned, executed and succeeded
 //! runs and of images.
 //!
@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::files::SIDE_FILES;
+use super::files::{PLUGIN_ARTIFACTS_DIR, SIDE_FILES};
 use super::plan::{Plan, PlannedRun};
 use super::sources::Sources;
 use super::store::Store;
@@ -47,6 +47,16 @@ struct VariantSummary {
     executed_runs: usize,
 }
 
+/// A file of an experiment listed by path and kind.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ListedFile {
+    path: String,
+    kind: String,
+}
+
+/// The kind of the files a plugin wrote under `plugin/`.
+const PLUGIN_ARTIFACT_KIND: &str = "plugin_artifact";
+
 /// One experiment in `experiments_index.json` (and in the cache, for a cached group).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct ExperimentSummary {
@@ -65,6 +75,10 @@ pub(super) struct ExperimentSummary {
     pairs_path: Option<String>,
     runs_index_path: Option<String>,
     titles_manifest_path: Option<String>,
+    /// The files under the experiment's `plugin/` (written through `write_artifact`), each of
+    /// kind `plugin_artifact`; left out when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    plugin_artifacts: Vec<ListedFile>,
     run_mode: Option<String>,
     base_seed: Option<u64>,
     variant_keys: Vec<String>,
@@ -144,6 +158,13 @@ impl ExperimentSummary {
             pairs_path: existing(3),
             runs_index_path: existing(4),
             titles_manifest_path: existing(5),
+            plugin_artifacts: plugin_artifacts(dir)
+                .iter()
+                .map(|path| ListedFile {
+                    path: store.show(path),
+                    kind: PLUGIN_ARTIFACT_KIND.to_owned(),
+                })
+                .collect(),
             run_mode: plan.run_mode.clone(),
             base_seed: plan.base_seed,
             variant_keys,
@@ -182,6 +203,32 @@ impl ExperimentSummary {
 /// Which of [`SIDE_FILES`] exist next to a plan in `dir` (the cache compares them too).
 pub(super) fn side_files(dir: &Path) -> [bool; 6] {
     std::array::from_fn(|which| side_file(dir, which).is_file())
+}
+
+/// The regular files under `plugin/` next to a plan in `dir`, sorted by path, links not
+/// followed, hidden names (an unfinished write's temp file) left out. The refresh stamps them
+/// with the plan's unit, so a changed artifact refreshes the summary.
+pub(super) fn plugin_artifacts(dir: &Path) -> Vec<PathBuf> {
+    fn visit(dir: &Path, found: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut entries: Vec<_> = entries.flatten().collect();
+        entries.sort_by_key(|entry| entry.file_name());
+        for entry in entries {
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => visit(&entry.path(), found),
+                Ok(kind) if kind.is_file() => found.push(entry.path()),
+                _ => {}
+            }
+        }
+    }
+    let mut found = Vec::new();
+    visit(&dir.join(PLUGIN_ARTIFACTS_DIR), &mut found);
+    found
 }
 
 /// The path of [`SIDE_FILES`]`[which]` next to a plan in `dir`.

@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::files::{GENERATIONS_FILES, PLAN_FILE, RUNS_INDEX_FILE, TITLES_MANIFEST_FILE};
+use super::files::{
+    GENERATIONS_FILES, PLAN_FILE, PLUGIN_ARTIFACTS_DIR, RUNS_INDEX_FILE, TITLES_MANIFEST_FILE,
+};
 use super::report::{warning, IndexWarning};
 use super::stamp::{Stamp, Trust};
 use super::store::Store;
@@ -247,6 +249,11 @@ impl Walker<'_> {
             kept.push((name, kind));
         }
         kept.sort_by(|a, b| a.0.cmp(&b.0));
+        // Next to a plan, `plugin/` holds the plugin's own files, listed with the experiment
+        // (`summary`), never read as records: a plugin may name a file like one.
+        if kept.iter().any(|(_, kind)| *kind == EntryKind::Plan) {
+            kept.retain(|(name, kind)| !(*kind == EntryKind::Dir && name == PLUGIN_ARTIFACTS_DIR));
+        }
         Some(kept)
     }
 }

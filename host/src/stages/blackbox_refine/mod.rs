@@ -38,14 +38,14 @@ pub fn stages() -> Vec<StageDef> {
             kind: StageKind::Chat,
             doc: "The loop's seed: a first prompt from the selected idea card",
             io: StageIo { requires: &[SELECTED_IDEA_CARD], provides: &[], captures: &[REFINE_SEED_PROMPT] },
-            build: build_seed,
+            build: crate::stages::Builder::Code(build_seed),
         },
         StageDef {
             id: "blackbox_refine.loop",
             kind: StageKind::Composite,
             doc: "Rounds of parallel variants judged by several rubrics; keep the best (hill-climb or beam)",
             io: StageIo { requires: &[REFINE_SEED_PROMPT], provides: &[REFINE_BEAMS], captures: &[] },
-            build: build_loop,
+            build: crate::stages::Builder::Code(build_loop),
         },
     ]
 }

@@ -333,3 +333,48 @@ fn unchanged_directories_are_not_listed_again() {
         "`experiments`, exp2 and its `logs`, and the index's: {warm:?}"
     );
 }
+
+#[test]
+fn plugin_artifacts_are_listed_and_a_change_to_them_refreshes_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("_artifacts");
+    experiment(&root, "exp1", 2, 2, 1);
+    // A plugin may name a file like a record: it is listed, never read as one.
+    put(&root, "experiments/exp1/plugin/summary/runs.csv", "a\n");
+    put(
+        &root,
+        "experiments/exp1/plugin/experiment_plan.json",
+        &json!({"experiment_id": "impostor", "planned_runs": []}).to_string(),
+    );
+    put(
+        &root,
+        "experiments/exp1/plugin/.image-project-tmp-x",
+        "half",
+    );
+    settle(dir.path());
+    let (report, _) = refresh_store(&root).unwrap();
+    assert_eq!(report.counts.experiments, 1, "the plugin's file is no plan");
+    let listed = |root: &Path| {
+        let document: Value = serde_json::from_str(
+            &fs::read_to_string(root.join("index").join(EXPERIMENTS_INDEX_FILE)).unwrap(),
+        )
+        .unwrap();
+        document["experiments"][0]["plugin_artifacts"].clone()
+    };
+    assert_eq!(
+        listed(&root),
+        json!([
+            {"path": "_artifacts/experiments/exp1/plugin/experiment_plan.json", "kind": "plugin_artifact"},
+            {"path": "_artifacts/experiments/exp1/plugin/summary/runs.csv", "kind": "plugin_artifact"},
+        ])
+    );
+    assert_same_as_rebuild(&root);
+
+    // Only a new artifact: the refresh sees it although no record changed.
+    put(&root, "experiments/exp1/plugin/summary/plot.svg", "<svg/>");
+    settle(dir.path());
+    let (_, stats) = refresh_store(&root).unwrap();
+    assert_eq!(stats.groups_reused, 0, "{stats:?}");
+    assert_eq!(listed(&root).as_array().map(Vec::len), Some(3));
+    assert_same_as_rebuild(&root);
+}
