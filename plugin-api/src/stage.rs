@@ -99,3 +99,31 @@ pub enum StageResponse {
     /// One JSON object (JSON mode where the backend has it); stored as its JSON text.
     JsonObject,
 }
+
+impl StageResponse {
+    /// The spelling in the descriptor (`text`, `line`, `json_object`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StageResponse::Text => "text",
+            StageResponse::Line => "line",
+            StageResponse::JsonObject => "json_object",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StageResponse;
+
+    #[test]
+    fn a_response_shape_is_spelled_as_serde_spells_it() {
+        for shape in [
+            StageResponse::Text,
+            StageResponse::Line,
+            StageResponse::JsonObject,
+        ] {
+            let serde = serde_json::to_value(shape).unwrap_or_default();
+            assert_eq!(serde.as_str(), Some(shape.as_str()));
+        }
+    }
+}

@@ -241,3 +241,37 @@ fn another_plugins_runs_cannot_name_a_declared_stage() {
         "the declared stages are not available to another plugin{output}"
     );
 }
+
+#[test]
+fn describe_names_the_declared_stages_in_text_and_json() {
+    let (sandbox, plugins) = with_fixture(DECLARED_STAGE);
+    let describe = |extra: &[&str]| {
+        let mut cmd = sandbox.cmd();
+        cmd.args(["experiments", "describe", DECLARED_STAGE])
+            .args(["--no-default-plugin-dirs", "--plugin-dir"])
+            .arg(&plugins)
+            .args(extra);
+        run(&mut cmd)
+    };
+    let output = describe(&[]);
+    output.assert_code(0);
+    assert!(
+        output.stdout.contains(
+            "\n  declared_stage.critique (line): reads image_prompt, writes critique\n      One line on what the final prompt lacks\n"
+        ),
+        "{output}"
+    );
+    assert!(
+        output
+            .stdout
+            .contains("\n  declared_stage.tags (json_object): reads image_prompt, critique, writes declared_stage.tags\n"),
+        "{output}"
+    );
+    let output = describe(&["--json"]);
+    output.assert_code(0);
+    let names: Vec<Value> = output.json()["stages"]
+        .as_array()
+        .map(|stages| stages.iter().map(|stage| stage["name"].clone()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, ["critique", "tags"], "{output}");
+}

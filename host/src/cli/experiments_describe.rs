@@ -1,5 +1,6 @@
 //! `experiments describe <NAME>`: what an experiment is and every flag it takes (kind, required,
-//! bounds, default, choices with their help, repeatable), and the interface it requires.
+//! bounds, default, choices with their help, repeatable), the stages it declares, and the
+//! interface it requires.
 
 use serde_json::json;
 
@@ -40,6 +41,7 @@ pub fn exec(args: Args) -> CliResult {
             "runner_keys": descriptor.runner_keys,
             "optional_hooks": descriptor.optional_hooks,
             "requires_interface": descriptor.requires_interface,
+            "stages": descriptor.stages,
         });
         println!(
             "{}",
@@ -117,6 +119,28 @@ pub fn exec(args: Args) -> CliResult {
         println!("experiment_runners.{name} keys:");
         for key in &descriptor.runner_keys {
             println!("  {}", printable(key, NAME_CHARS));
+        }
+    }
+    if !descriptor.stages.is_empty() {
+        println!(
+            "\ndeclared stages (for this experiment's runs; `stages list` shows them in full):"
+        );
+        for stage in &descriptor.stages {
+            let reads = if stage.reads.is_empty() {
+                "nothing".to_owned()
+            } else {
+                stage.reads.join(", ")
+            };
+            println!(
+                "  {name}.{} ({}): reads {}, writes {}",
+                printable(&stage.name, NAME_CHARS),
+                stage.response.as_str(),
+                printable(&reads, SUMMARY_CHARS),
+                printable(&stage.writes, NAME_CHARS)
+            );
+            if !stage.doc.is_empty() {
+                println!("      {}", printable(&stage.doc, HELP_CHARS));
+            }
         }
     }
     println!("\nrun it with: image-project experiments run {name} --dry-run");

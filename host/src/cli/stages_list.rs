@@ -103,7 +103,7 @@ fn print_stages(stages: &[&StageInfo]) {
         println!("    provides  {}", list(&stage.provides));
         println!("    captures  {}", list(&stage.captures));
         if let Some(response) = stage.response {
-            println!("    response  {}", response_text(response));
+            println!("    response  {}", response.as_str());
         }
         if stage.config.is_empty() {
             println!("    config    none");
@@ -119,14 +119,6 @@ fn print_stages(stages: &[&StageInfo]) {
         if let Some(error) = &stage.config_error {
             println!("    (with an empty config: {error})");
         }
-    }
-}
-
-fn response_text(response: plugin_api::StageResponse) -> &'static str {
-    match response {
-        plugin_api::StageResponse::Text => "text",
-        plugin_api::StageResponse::Line => "line",
-        plugin_api::StageResponse::JsonObject => "json_object",
     }
 }
 
