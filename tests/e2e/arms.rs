@@ -170,6 +170,27 @@ fn every_treatment_is_paired_and_compared_with_the_control() {
             "report.html lacks C's run `{c_id}`"
         );
     }
+
+    // The comparison page of two experiments has a paired column per treatment of each.
+    let compared =
+        run(sandbox
+            .cmd()
+            .args(["experiments", "report", "out", "out", "--out", "cmp.html"]));
+    compared.assert_code(0);
+    let page = std::fs::read_to_string(sandbox.path().join("cmp.html")).expect("cmp.html");
+    let paired_table = page
+        .split("<h2>Paired differences</h2>")
+        .nth(1)
+        .and_then(|rest| rest.split("</thead>").next())
+        .unwrap_or_else(|| panic!("no paired table on the comparison page{compared}"));
+    for treatment in ["B", "C"] {
+        let column = format!("<br>{treatment} &minus; A</th>");
+        assert_eq!(
+            paired_table.matches(column.as_str()).count(),
+            2,
+            "one {treatment} − A column per experiment: {paired_table}"
+        );
+    }
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::html::{escape, interval, text};
-use super::metrics_table::{metric_label, metric_row, verdict};
+use super::metrics_table::{comparisons, metric_label, metric_row, verdict};
 use super::source::Experiment;
 use super::usage_table::{cost_cell, cost_missing, count, COUNTS};
 use super::Links;
@@ -150,10 +150,15 @@ fn render_metrics(html: &mut String, experiments: &[Experiment]) {
 }
 
 fn render_paired(html: &mut String, experiments: &[Experiment]) {
+    // A column per comparison: each treatment against its experiment's control.
     let paired: Vec<(usize, &Value)> = experiments
         .iter()
         .enumerate()
-        .map(|(position, experiment)| (position, &experiment.results.metrics()["paired"]))
+        .flat_map(|(position, experiment)| {
+            comparisons(experiment.results.metrics())
+                .into_iter()
+                .map(move |block| (position, block))
+        })
         .filter(|(_, paired)| paired["metrics"].is_object())
         .collect();
     if paired.is_empty() {

@@ -70,13 +70,17 @@ pub fn render(html: &mut String, metrics: &Value, summary: &Value) {
         }
         html.push_str("</tbody></table>\n");
     }
-    // `paired_arms` lists every treatment against the control when there is more than one.
-    let comparisons: Vec<&Value> = match metrics["paired_arms"].as_array() {
+    for (position, paired) in comparisons(metrics).into_iter().enumerate() {
+        render_paired(html, metrics, paired, position);
+    }
+}
+
+/// Every paired comparison of `summary.metrics`, the first treatment first: `paired_arms`
+/// lists every treatment against the control when there is more than one, else `paired`.
+pub(super) fn comparisons(metrics: &Value) -> Vec<&Value> {
+    match metrics["paired_arms"].as_array() {
         Some(arms) => arms.iter().collect(),
         None => vec![&metrics["paired"]],
-    };
-    for (position, paired) in comparisons.into_iter().enumerate() {
-        render_paired(html, metrics, paired, position);
     }
 }
 
