@@ -10,7 +10,8 @@ use crate::model::{
     RunOutcome, RunRequest,
 };
 use crate::services::{
-    check_artifact_name, AnalysisContext, WriteArtifactRequest, WrittenArtifact, MAX_ARTIFACT_BYTES,
+    check_artifact_name, AnalysisContext, WriteArtifactRequest, WrittenArtifact, ANALYSIS_CONTEXT,
+    MAX_ARTIFACT_BYTES, RUN_TRANSCRIPT, WRITE_ARTIFACT,
 };
 
 /// An experiment plugin.
@@ -294,11 +295,6 @@ impl<'a> Host<'a> {
         parse_answer(name, &text)
     }
 }
-
-/// The names of the services added in 1.1 (listed in [`crate::NAMED_ADDITIONS`]).
-pub(crate) const ANALYSIS_CONTEXT: &str = "analysis_context";
-pub(crate) const RUN_TRANSCRIPT: &str = "run_transcript";
-pub(crate) const WRITE_ARTIFACT: &str = "write_artifact";
 
 /// How a host's answer to an unknown service name starts (see
 /// [`crate::loader::ServiceProvider::call_service`]).

@@ -69,9 +69,9 @@ pub const INTERFACE_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// by name after 1.0, each with the interface version that added it, so an error about a name
 /// the other side does not answer can say which version it needs.
 pub const NAMED_ADDITIONS: &[(&str, &str)] = &[
-    (experiment::ANALYSIS_CONTEXT, "1.1"),
-    (experiment::RUN_TRANSCRIPT, "1.1"),
-    (experiment::WRITE_ARTIFACT, "1.1"),
+    (services::ANALYSIS_CONTEXT, "1.1"),
+    (services::RUN_TRANSCRIPT, "1.1"),
+    (services::WRITE_ARTIFACT, "1.1"),
 ];
 
 /// The interface version that added the hook or host service `name`, when it is a later

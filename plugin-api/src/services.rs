@@ -9,6 +9,12 @@ use serde_json::{Map, Value};
 
 use crate::model::{Pairing, RunMode};
 
+/// The names of the services added in 1.1, as [`crate::Host::call_service`] sends them (listed
+/// in [`crate::NAMED_ADDITIONS`]).
+pub const ANALYSIS_CONTEXT: &str = "analysis_context";
+pub const RUN_TRANSCRIPT: &str = "run_transcript";
+pub const WRITE_ARTIFACT: &str = "write_artifact";
+
 /// What an analysis may want to know about the experiment beyond the result entries
 /// ([`crate::Host::analysis_context`]): the flags, the plan and where each run's files are.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

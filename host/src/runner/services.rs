@@ -22,7 +22,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use plugin_api::loader::{unknown_service, ServiceProvider};
-use plugin_api::services::WriteArtifactRequest;
+use plugin_api::services::{
+    WriteArtifactRequest, ANALYSIS_CONTEXT, RUN_TRANSCRIPT, WRITE_ARTIFACT,
+};
 use plugin_api::{ChatRequest, ChatResponse, LogLevel, ResponseFormat, RunOutcome};
 use serde_json::{json, Map, Value};
 
@@ -83,12 +85,6 @@ enum Hook {
     /// The `analyze` hook of scope `summary`.
     Summary,
 }
-
-/// The names of the services added in 1.1 that the host answers (plugin-api lists them in
-/// `NAMED_ADDITIONS`; a unit test checks the two agree).
-const ANALYSIS_CONTEXT: &str = "analysis_context";
-const RUN_TRANSCRIPT: &str = "run_transcript";
-const WRITE_ARTIFACT: &str = "write_artifact";
 
 /// The rules of those services, which every refusal starts with.
 const ANALYSIS_CONTEXT_RULE: &str =
@@ -595,13 +591,6 @@ fn chat_step(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_services_answered_by_name_are_those_plugin_api_lists() {
-        for name in [ANALYSIS_CONTEXT, RUN_TRANSCRIPT, WRITE_ARTIFACT] {
-            assert_eq!(plugin_api::added_in(name), Some("1.1"), "{name}");
-        }
-    }
 
     #[test]
     fn outside_a_run_and_an_analysis_the_new_services_name_their_rule() {
