@@ -37,6 +37,10 @@ pub enum PluginArtifactError {
 /// `plugin/`, the contents are at most [`MAX_ARTIFACT_BYTES`].
 pub fn check(name: &str, bytes: u64) -> Result<(), PluginArtifactError> {
     check_artifact_name(name).map_err(PluginArtifactError::Name)?;
+    check_size(name, bytes)
+}
+
+fn check_size(name: &str, bytes: u64) -> Result<(), PluginArtifactError> {
     if bytes > MAX_ARTIFACT_BYTES {
         return Err(PluginArtifactError::TooLarge {
             name: name.to_owned(),
@@ -47,16 +51,15 @@ pub fn check(name: &str, bytes: u64) -> Result<(), PluginArtifactError> {
 }
 
 /// The request's contents as bytes, checked: one of `text` and `base64`, at most
-/// [`MAX_ARTIFACT_BYTES`] once decoded, under a valid name.
+/// [`MAX_ARTIFACT_BYTES`] once decoded. The name is [`write`]'s to check.
 pub fn contents(request: &WriteArtifactRequest) -> Result<Vec<u8>, PluginArtifactError> {
     let name = &request.name;
-    check_artifact_name(name).map_err(PluginArtifactError::Name)?;
     let bytes = match (&request.text, &request.base64) {
         (Some(text), None) => text.as_bytes().to_vec(),
         (None, Some(encoded)) => {
             // Four characters carry three bytes: refuse before decoding what cannot fit.
             let decoded_at_least = (encoded.len() as u64 / 4) * 3;
-            check(name, decoded_at_least.saturating_sub(2))?;
+            check_size(name, decoded_at_least.saturating_sub(2))?;
             base64::engine::general_purpose::STANDARD
                 .decode(encoded)
                 .map_err(|error| PluginArtifactError::Base64 {
@@ -66,7 +69,7 @@ pub fn contents(request: &WriteArtifactRequest) -> Result<Vec<u8>, PluginArtifac
         }
         _ => return Err(PluginArtifactError::Contents { name: name.clone() }),
     };
-    check(name, bytes.len() as u64)?;
+    check_size(name, bytes.len() as u64)?;
     Ok(bytes)
 }
 
