@@ -71,17 +71,16 @@ pub(super) fn finish(
             (treatment, ids)
         })
         .collect();
-    let arms: Vec<metrics::PairedVariants> = planned
+    let control = planned
         .pairs
+        .as_ref()
+        .map_or("", |pairs| pairs.control.as_str());
+    let arms: Vec<metrics::PairedVariants> = arm_ids
         .iter()
-        .flat_map(|pairs| {
-            arm_ids
-                .iter()
-                .map(|(treatment, ids)| metrics::PairedVariants {
-                    a: &pairs.control,
-                    b: treatment,
-                    pairs: ids,
-                })
+        .map(|(treatment, ids)| metrics::PairedVariants {
+            a: control,
+            b: treatment,
+            pairs: ids,
         })
         .collect();
     let digest = metrics::digest(

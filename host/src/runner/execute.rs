@@ -25,6 +25,7 @@ use crate::clock::Timestamp;
 use crate::cost::{Cost, Prices, RunUsage, UsageTotals};
 use crate::generation::{Backends, TitleSlot};
 use crate::plugins::LoadedExperiment;
+use crate::stages::Registry;
 
 use super::budget::Budget;
 use super::context::ExperimentFacts;
@@ -84,6 +85,9 @@ pub struct Execution<'a> {
     pub budget: Option<&'a Budget>,
     /// The experiment, for the services of the runs' hooks.
     pub facts: ExperimentFacts<'a>,
+    /// The stage kinds the runs' pipelines compile with (built-in and the plugin's declared
+    /// ones), built once for every run.
+    pub stages: Arc<Registry>,
 }
 
 /// Executes the runs; results are recorded in `store` as each finishes.
@@ -305,7 +309,7 @@ fn execute_one(
             recent_prompts: Some(execution.recent_prompts.clone()),
             owned: run.owned(),
             transcript,
-            stages: Arc::new(execution.experiment.stage_registry()),
+            stages: Arc::clone(&execution.stages),
         },
         execution.facts,
     )

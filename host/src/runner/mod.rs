@@ -435,6 +435,7 @@ pub fn run_experiment(
         events,
         budget: budget.as_ref(),
         facts: planned.facts(),
+        stages: Arc::new(experiment.stage_registry()),
     };
     // From here on runs execute: an I/O error stops the runner with exit code 1.
     let executed = match execute::execute(&execution, &store) {
