@@ -10,8 +10,8 @@ use crate::model::{
     RunOutcome, RunRequest,
 };
 use crate::services::{
-    check_artifact_name, AnalysisContext, WriteArtifactRequest, WrittenArtifact, ANALYSIS_CONTEXT,
-    MAX_ARTIFACT_BYTES, RUN_TRANSCRIPT, WRITE_ARTIFACT,
+    check_artifact_name, check_artifact_size, AnalysisContext, WriteArtifactRequest,
+    WrittenArtifact, ANALYSIS_CONTEXT, RUN_TRANSCRIPT, WRITE_ARTIFACT,
 };
 
 /// An experiment plugin.
@@ -216,8 +216,8 @@ impl<'a> Host<'a> {
     /// the pairing and its pairs. Available in `run` and `analyze` (both scopes); built on each
     /// call, so ask once per hook.
     pub fn analysis_context(&self) -> Result<AnalysisContext, HostError> {
-        let value = self.call_service(ANALYSIS_CONTEXT, &Value::Object(Default::default()))?;
-        from_value(ANALYSIS_CONTEXT, value)
+        let text = self.service_text(ANALYSIS_CONTEXT, "{}")?;
+        parse_answer(ANALYSIS_CONTEXT, &text)
     }
 
     /// The run's transcript as the runner wrote it (1.1): `steps` with every model call,
@@ -228,7 +228,7 @@ impl<'a> Host<'a> {
 
     /// Writes `contents` to `<experiment>/plugin/<name>` atomically (1.1). `name` is one or
     /// more `/`-separated parts of letters, digits, `.`, `_` and `-` ([`check_artifact_name`]);
-    /// at most [`MAX_ARTIFACT_BYTES`]. Available in `run` and `analyze` (both scopes); the file
+    /// at most [`MAX_ARTIFACT_BYTES`](crate::MAX_ARTIFACT_BYTES). Available in `run` and `analyze` (both scopes); the file
     /// is recorded with the run's result entry (from `run` and `analyze` of scope `run`) or with
     /// the summary, listed in the artifacts index and linked from `report.html`. Writing the
     /// same name again replaces the file.
@@ -238,7 +238,7 @@ impl<'a> Host<'a> {
         contents: &[u8],
     ) -> Result<WrittenArtifact, HostError> {
         use base64::Engine as _;
-        check_artifact_size(name, contents.len())?;
+        refuse_artifact(check_artifact_size(name, contents.len() as u64))?;
         let request = WriteArtifactRequest {
             name: name.to_owned(),
             text: None,
@@ -253,7 +253,7 @@ impl<'a> Host<'a> {
         name: &str,
         text: &str,
     ) -> Result<WrittenArtifact, HostError> {
-        check_artifact_size(name, text.len())?;
+        refuse_artifact(check_artifact_size(name, text.len() as u64))?;
         let request = WriteArtifactRequest {
             name: name.to_owned(),
             text: Some(text.to_owned()),
@@ -266,33 +266,34 @@ impl<'a> Host<'a> {
         &self,
         request: WriteArtifactRequest,
     ) -> Result<WrittenArtifact, HostError> {
-        let refuse = |message: String| HostError {
-            service: WRITE_ARTIFACT.to_owned(),
-            message,
-        };
-        check_artifact_name(&request.name).map_err(refuse)?;
-        let payload = serde_json::to_value(&request)
-            .map_err(|error| refuse(format!("could not encode the request: {error}")))?;
-        let value = self.call_service(WRITE_ARTIFACT, &payload)?;
-        from_value(WRITE_ARTIFACT, value)
+        refuse_artifact(check_artifact_name(&request.name))?;
+        let payload = to_json(WRITE_ARTIFACT, &request)?;
+        let text = self.service_text(WRITE_ARTIFACT, &payload)?;
+        parse_answer(WRITE_ARTIFACT, &text)
     }
 
     /// A service added after 1.0, by name. An unknown name is an error; when this plugin-api
     /// knows which version added the name ([`crate::NAMED_ADDITIONS`]), the error says so (the
     /// host is older than that).
     pub fn call_service(&self, name: &str, payload: &Value) -> Result<Value, HostError> {
+        let text = self.service_text(name, &payload.to_string())?;
+        parse_answer(name, &text)
+    }
+
+    /// [`Host::call_service`] on encoded JSON: the typed services encode and read their own
+    /// payloads, without a `Value` in between.
+    fn service_text(&self, name: &str, payload: &str) -> Result<String, HostError> {
         let answer = self
             .services
-            .call_service(RStr::from_str(name), RStr::from_str(&payload.to_string()));
-        let text = into_result(name, answer).map_err(|mut error| {
+            .call_service(RStr::from_str(name), RStr::from_str(payload));
+        into_result(name, answer).map_err(|mut error| {
             if error.message.starts_with(UNKNOWN_SERVICE) {
                 let note =
                     crate::unknown_name_note(name, "this host is older", crate::NAMED_ADDITIONS);
                 error.message.push_str(&note);
             }
             error
-        })?;
-        parse_answer(name, &text)
+        })
     }
 }
 
@@ -320,29 +321,22 @@ fn to_json<T: serde::Serialize>(service: &str, value: &T) -> Result<String, Host
     })
 }
 
-/// Refuses an artifact over [`MAX_ARTIFACT_BYTES`] before encoding it (the host checks again).
-fn check_artifact_size(name: &str, bytes: usize) -> Result<(), HostError> {
-    if bytes as u64 > MAX_ARTIFACT_BYTES {
-        return Err(HostError {
-            service: WRITE_ARTIFACT.to_owned(),
-            message: format!(
-                "artifact `{name}` has {bytes} bytes; the limit is {MAX_ARTIFACT_BYTES}"
-            ),
-        });
-    }
-    Ok(())
-}
-
-fn from_value<T: serde::de::DeserializeOwned>(service: &str, value: Value) -> Result<T, HostError> {
-    serde_json::from_value(value).map_err(|error| HostError {
-        service: service.to_owned(),
-        message: format!("the host answered an unexpected shape: {error}"),
+/// A refusal of the artifact rules ([`check_artifact_name`], [`check_artifact_size`]) before
+/// anything is sent (the host checks again).
+fn refuse_artifact(check: Result<(), String>) -> Result<(), HostError> {
+    check.map_err(|message| HostError {
+        service: WRITE_ARTIFACT.to_owned(),
+        message,
     })
 }
 
 fn parse_answer<T: serde::de::DeserializeOwned>(service: &str, text: &str) -> Result<T, HostError> {
     serde_json::from_str(text).map_err(|error| HostError {
         service: service.to_owned(),
-        message: format!("the host answered malformed JSON: {error}"),
+        message: if error.is_data() {
+            format!("the host answered an unexpected shape: {error}")
+        } else {
+            format!("the host answered malformed JSON: {error}")
+        },
     })
 }

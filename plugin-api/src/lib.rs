@@ -57,8 +57,8 @@ pub use model::*;
 /// Re-exported so plugins need no dependency besides this crate (`plugin_api::serde_json::json!`).
 pub use serde_json;
 pub use services::{
-    check_artifact_name, AnalysisContext, ContextPair, ContextRun, WrittenArtifact,
-    MAX_ARTIFACT_BYTES,
+    check_artifact_name, check_artifact_size, AnalysisContext, ContextPair, ContextRun,
+    WrittenArtifact, MAX_ARTIFACT_BYTES,
 };
 pub use stage::{StageResponse, StageSpec};
 

@@ -113,6 +113,16 @@ pub fn check_artifact_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks an artifact's size against [`MAX_ARTIFACT_BYTES`].
+pub fn check_artifact_size(name: &str, bytes: u64) -> Result<(), String> {
+    if bytes > MAX_ARTIFACT_BYTES {
+        return Err(format!(
+            "artifact `{name}` has {bytes} bytes; the limit is {MAX_ARTIFACT_BYTES}"
+        ));
+    }
+    Ok(())
+}
+
 /// The request of the `write_artifact` service: the name and the contents, as text or base64.
 #[doc(hidden)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use plugin_api::services::{
-    check_artifact_name, WriteArtifactRequest, WrittenArtifact, MAX_ARTIFACT_BYTES,
+    check_artifact_name, check_artifact_size, WriteArtifactRequest, WrittenArtifact,
 };
 
 use super::layout::{ExperimentLayout, PLUGIN_ARTIFACTS_DIR};
@@ -21,8 +21,8 @@ use super::ArtifactError;
 pub enum PluginArtifactError {
     #[error("{0}")]
     Name(String),
-    #[error("artifact `{name}` has {bytes} bytes; the limit is {MAX_ARTIFACT_BYTES}")]
-    TooLarge { name: String, bytes: u64 },
+    #[error("{0}")]
+    TooLarge(String),
     #[error("artifact `{name}` must give exactly one of `text` and `base64`")]
     Contents { name: String },
     #[error("artifact `{name}`: `base64` does not decode: {reason}")]
@@ -34,24 +34,18 @@ pub enum PluginArtifactError {
 }
 
 /// Checks a name and a size against the rules plugins are told: the name stays below
-/// `plugin/`, the contents are at most [`MAX_ARTIFACT_BYTES`].
+/// `plugin/`, the contents are at most [`plugin_api::MAX_ARTIFACT_BYTES`].
 pub fn check(name: &str, bytes: u64) -> Result<(), PluginArtifactError> {
     check_artifact_name(name).map_err(PluginArtifactError::Name)?;
     check_size(name, bytes)
 }
 
 fn check_size(name: &str, bytes: u64) -> Result<(), PluginArtifactError> {
-    if bytes > MAX_ARTIFACT_BYTES {
-        return Err(PluginArtifactError::TooLarge {
-            name: name.to_owned(),
-            bytes,
-        });
-    }
-    Ok(())
+    check_artifact_size(name, bytes).map_err(PluginArtifactError::TooLarge)
 }
 
-/// The request's contents as bytes, checked: one of `text` and `base64`, at most
-/// [`MAX_ARTIFACT_BYTES`] once decoded. The name is [`write`]'s to check.
+/// The request's contents as bytes, checked: one of `text` and `base64` (too long a `base64` is
+/// refused before decoding). The name and the decoded size are [`write`]'s to check.
 pub fn contents(request: &WriteArtifactRequest) -> Result<Vec<u8>, PluginArtifactError> {
     let name = &request.name;
     let bytes = match (&request.text, &request.base64) {
@@ -69,7 +63,6 @@ pub fn contents(request: &WriteArtifactRequest) -> Result<Vec<u8>, PluginArtifac
         }
         _ => return Err(PluginArtifactError::Contents { name: name.clone() }),
     };
-    check_size(name, bytes.len() as u64)?;
     Ok(bytes)
 }
 
@@ -131,6 +124,7 @@ fn refuse_link(name: &str, path: &Path) -> Result<(), PluginArtifactError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use plugin_api::MAX_ARTIFACT_BYTES;
 
     fn request(name: &str, text: Option<&str>, base64: Option<&str>) -> WriteArtifactRequest {
         WriteArtifactRequest {
