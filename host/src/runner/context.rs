@@ -13,7 +13,7 @@ use plugin_api::services::{AnalysisContext, ContextPair, ContextRun};
 use plugin_api::{Pairing, RunMode};
 use serde_json::{Map, Value};
 
-use crate::artifacts::layout::ExperimentLayout;
+use crate::artifacts::layout::{posix, ExperimentLayout};
 
 use super::{Pair, PreparedRun};
 
@@ -93,14 +93,6 @@ impl ExperimentFacts<'_> {
             runs,
         }
     }
-}
-
-/// A relative path with `/` separators, as the records show paths.
-fn posix(path: &Path) -> String {
-    path.components()
-        .map(|part| part.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 #[cfg(test)]
