@@ -102,6 +102,8 @@ struct Planned {
     pairs: Option<PlanPairs>,
     /// The plugin's name, the flags, the plan's `meta` and pairing, as the plan files record them.
     about: context::PlanAbout,
+    /// The `analysis_context` answer, built on the first call of the session.
+    context: context::ContextCache,
     log: Arc<LogFile>,
     files: Vec<PathBuf>,
     /// `--resume`: what `--config`/`--set` changed, one `key: old -> new` line each.
@@ -121,6 +123,7 @@ impl Planned {
             experiment_dir: &self.output_root,
             runs: &self.runs,
             pairs: self.pairs.as_ref().map(|pairs| pairs.pairs.as_slice()),
+            cache: &self.context,
         }
     }
 }
