@@ -160,7 +160,9 @@ impl ExperimentLayout {
         RunFiles::new(&self.logs_dir(), &self.generated_dir(), generation_id)
     }
 
-    /// The directories where an interrupted atomic write can leave a temp file.
+    /// The directories where an interrupted atomic write of the runner can leave a temp file
+    /// (the plugin artifacts' tree under `plugin/` is cleared by
+    /// `plugin_artifacts::remove_stale_temp_files`, since it has subdirectories).
     pub fn written_dirs(&self) -> [PathBuf; 3] {
         [self.root.clone(), self.logs_dir(), self.generated_dir()]
     }
