@@ -249,3 +249,26 @@ fn a_title_row_with_a_sequence_that_is_no_number_still_gives_its_title() {
     assert_eq!(rows.len(), 1);
     assert_eq!((rows[0].seq, rows[0].title.as_str()), (None, "Old"));
 }
+
+#[test]
+fn the_runs_index_names_a_runs_files_by_the_roles_of_the_layout() {
+    // The analysis context lists a run's files by `RunFiles::by_role`; the runs index by these
+    // keys: one set of names for both.
+    let files = crate::artifacts::layout::ExperimentLayout::new("x").run("A1_y");
+    let [(_, transcript), (_, oplog), (_, final_prompt), (_, image)] = files.by_role();
+    let artifacts = RunArtifacts {
+        transcript,
+        oplog,
+        final_prompt: Some(final_prompt),
+        image: Some(image),
+    };
+    let keys: Vec<String> = serde_json::to_value(&artifacts)
+        .unwrap()
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let roles: Vec<&str> = files.by_role().iter().map(|(role, _)| *role).collect();
+    assert_eq!(keys, roles);
+}
