@@ -309,7 +309,7 @@ impl<'a> HostServices<'a> {
         }
     }
 
-    /// `analysis_context`: the experiment around the hook, built now.
+    /// `analysis_context`: the experiment around the hook (built on the first call, then kept).
     fn analysis_context(&self) -> Result<Value, String> {
         self.experiment_for(ANALYSIS_CONTEXT_RULE)?
             .encoded_context()
