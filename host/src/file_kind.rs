@@ -1,4 +1,5 @@
-//! What sits at a path when it is not a regular file, in words, for the errors that refuse it.
+//! What sits at a path when it is not a regular file, in words, for the errors that refuse it,
+//! and whether a path is a symbolic link ([`is_symlink`]), which the writers refuse to follow.
 //!
 //! Opening a FIFO blocks until a writer appears, and reading `/dev/zero` never ends, so every
 //! place that opens a file a user (or a plugin) names looks at its type first: [`crate::data`]
@@ -6,6 +7,13 @@
 //! module only names the kinds; the callers decide what to refuse.
 
 use std::fs::FileType;
+use std::path::Path;
+
+/// Whether `path` itself is a symbolic link (not followed): the writers refuse to write through
+/// one, since the file would land wherever it points.
+pub fn is_symlink(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|metadata| metadata.file_type().is_symlink())
+}
 
 /// `None` for a regular file, otherwise what the file is ("a directory", "a FIFO", ...), worded
 /// to follow "is" in a message.

@@ -389,10 +389,13 @@ pub fn digest<'e>(
         .iter()
         .map(|p| paired(p.a, p.b, p.pairs, &info, &kinds, &by_id, base_seed))
         .collect();
-    let paired = paired_arms.first().cloned();
-    if paired_arms.len() < 2 {
-        paired_arms.clear();
-    }
+    // `paired` is the first comparison; `paired_arms` lists them all only when there are two or
+    // more (so a two-arm summary keeps 1.0's shape).
+    let paired = if paired_arms.len() < 2 {
+        paired_arms.pop()
+    } else {
+        paired_arms.first().cloned()
+    };
     digest.metrics = Some(MetricsSummary {
         method: Method {
             confidence: 0.95,

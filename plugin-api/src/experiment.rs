@@ -213,8 +213,8 @@ impl<'a> Host<'a> {
     }
 
     /// The experiment around the results (1.1): flags, plan meta, planned runs with their files,
-    /// the pairing and its pairs. Available in `run` and `analyze` (both scopes); built on each
-    /// call, so ask once per hook.
+    /// the pairing and its pairs. Available in `run` and `analyze` (both scopes); the host builds it
+    /// once per session and copies it to each call (linear in the runs), so ask once per hook.
     pub fn analysis_context(&self) -> Result<AnalysisContext, HostError> {
         let text = self.service_text(ANALYSIS_CONTEXT, "{}")?;
         parse_answer(ANALYSIS_CONTEXT, &text)

@@ -220,6 +220,16 @@ impl RunFiles {
     }
 }
 
+/// A path as the records spell it: `/` between parts on every platform.
+pub fn posix(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    if std::path::MAIN_SEPARATOR == '\\' {
+        text.replace('\\', "/")
+    } else {
+        text.into_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

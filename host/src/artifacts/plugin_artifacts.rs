@@ -93,6 +93,13 @@ pub fn shown_path(name: &str) -> String {
     format!("{PLUGIN_ARTIFACTS_DIR}/{name}")
 }
 
+/// The artifact name in a recorded path, when the path is `plugin/<valid name>` ([`shown_path`]
+/// read back); `None` for anything else a record may hold.
+pub fn name_of(path: &str) -> Option<&str> {
+    let (dir, name) = path.split_once('/')?;
+    (dir == PLUGIN_ARTIFACTS_DIR && check_artifact_name(name).is_ok()).then_some(name)
+}
+
 /// Removes the temp files an interrupted artifact write left anywhere under `plugin/` (links
 /// not followed). Returns how many were removed. Call it only while holding the directory's
 /// lock.
@@ -112,19 +119,33 @@ pub fn remove_stale_temp_files(experiment_dir: &Path) -> Result<usize, ArtifactE
 }
 
 fn refuse_link(name: &str, path: &Path) -> Result<(), PluginArtifactError> {
-    match std::fs::symlink_metadata(path) {
-        Ok(metadata) if metadata.file_type().is_symlink() => Err(PluginArtifactError::Symlink {
+    if crate::file_kind::is_symlink(path) {
+        return Err(PluginArtifactError::Symlink {
             name: name.to_owned(),
             path: path.to_owned(),
-        }),
-        _ => Ok(()),
+        });
     }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use plugin_api::MAX_ARTIFACT_BYTES;
+
+    #[test]
+    fn a_recorded_path_reads_back_to_its_name_only_under_plugin() {
+        assert_eq!(name_of(&shown_path("plots/a.csv")), Some("plots/a.csv"));
+        for other in [
+            "plugin/../x",
+            "logs/a.csv",
+            "plugin",
+            "plugin/.hidden",
+            "/plugin/a",
+        ] {
+            assert_eq!(name_of(other), None, "{other}");
+        }
+    }
 
     fn request(name: &str, text: Option<&str>, base64: Option<&str>) -> WriteArtifactRequest {
         WriteArtifactRequest {

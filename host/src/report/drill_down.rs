@@ -13,23 +13,28 @@ use super::Links;
 /// Characters of a step's prompt, answer or result shown in the drill-down.
 pub const STEP_TEXT_LIMIT: usize = 300;
 
-/// The transcripts of `entries`, each collapsed; adds the backends and models they name to
-/// `backends`, in order of first appearance.
-pub fn render(
-    html: &mut String,
-    experiment: &Experiment,
-    entries: &[Entry],
-    links: &Links,
-    backends: &mut Vec<String>,
-) {
-    // Runs whose final prompt is shown whole in a pair already (a variant in no pair has none).
-    let paired: HashSet<&str> = experiment
+/// The runs whose final prompt a pair table shows whole already (a variant in no pair has
+/// none): their drill-downs leave it out. Built once per page set, not per page.
+pub fn paired_runs(experiment: &Experiment) -> HashSet<&str> {
+    experiment
         .pairs
         .iter()
         .flatten()
         .chain(experiment.arms.iter().flat_map(|arm| &arm.pairs))
         .flat_map(|pair| [pair.a_generation_id.as_str(), pair.b_generation_id.as_str()])
-        .collect();
+        .collect()
+}
+
+/// The transcripts of `entries`, each collapsed (a run in `paired` without its final prompt);
+/// adds the backends and models they name to `backends`, in order of first appearance.
+pub fn render(
+    html: &mut String,
+    experiment: &Experiment,
+    entries: &[Entry],
+    paired: &HashSet<&str>,
+    links: &Links,
+    backends: &mut Vec<String>,
+) {
     for entry in entries {
         let path = experiment.transcript_path(&entry.generation_id);
         let href = links.href(&path);

@@ -21,7 +21,7 @@ use super::diff::word_diff;
 use super::html::{escape, shortened, text};
 use super::source::{Entry, Experiment};
 use super::{drill_down, metrics_table, usage_table, Links};
-use crate::artifacts::layout::PLUGIN_ARTIFACTS_DIR;
+use crate::artifacts::plugin_artifacts;
 
 /// Characters of a final prompt shown in a grid cell when there is no image.
 pub const GRID_PROMPT_LIMIT: usize = 280;
@@ -153,10 +153,11 @@ fn render_transcripts(
     }
     let mut backends = Vec::new();
     let mut transcript_pages = Vec::new();
+    let paired = drill_down::paired_runs(experiment);
     for (page, chunk) in results.results.chunks(RUNS_PER_PAGE).enumerate() {
         let page = page + 1;
         if page == 1 {
-            drill_down::render(body, experiment, chunk, links, &mut backends);
+            drill_down::render(body, experiment, chunk, &paired, links, &mut backends);
             continue;
         }
         let mut html = super::html::open_page(&format!("{id} transcripts, page {page}"));
@@ -169,7 +170,7 @@ fn render_transcripts(
             first + chunk.len() - 1,
             links.main_page_href()
         );
-        drill_down::render(&mut html, experiment, chunk, links, &mut backends);
+        drill_down::render(&mut html, experiment, chunk, &paired, links, &mut backends);
         super::html::close_page(&mut html);
         transcript_pages.push((page, html));
     }
@@ -569,10 +570,7 @@ fn render_plugin_artifacts(html: &mut String, experiment: &Experiment, links: &L
         listed.len()
     );
     for (path, writer) in listed {
-        let linkable = path.split_once('/').is_some_and(|(dir, name)| {
-            dir == PLUGIN_ARTIFACTS_DIR && plugin_api::check_artifact_name(name).is_ok()
-        });
-        let shown = if linkable {
+        let shown = if plugin_artifacts::name_of(path).is_some() {
             let href = links.href(&experiment.dir.join(path));
             format!("<a href=\"{href}\">{}</a>", escape(path))
         } else {

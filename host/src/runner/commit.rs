@@ -248,6 +248,7 @@ pub(super) fn plan_new(
         log,
         files,
         config_changes: Vec::new(),
+        context: Default::default(),
         _lock: lock,
     })
 }

@@ -1,19 +1,20 @@
 //! The analysis context (the `analysis_context` service): what a plugin's `run` and `analyze`
-//! hooks may learn about the experiment around them, built on each call from what the runner
-//! holds in memory for the experiment (the same values the plan files record), in one pass over
-//! the planned runs.
+//! hooks may learn about the experiment around them, built on the first call of a session (then
+//! kept) from what the runner holds in memory for the experiment (the same values the plan files
+//! record), in one pass over the planned runs.
 //!
 //! It does not own which hooks may ask (`services`), the plan files (`artifacts::plan_files`)
 //! nor where a run's files are (`artifacts::layout`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use plugin_api::services::{AnalysisContext, ContextPair, ContextRun};
 use plugin_api::{Pairing, RunMode};
 use serde_json::{Map, Value};
 
-use crate::artifacts::layout::ExperimentLayout;
+use crate::artifacts::layout::{posix, ExperimentLayout};
 
 use super::{Pair, PreparedRun};
 
@@ -27,6 +28,10 @@ pub struct PlanAbout {
     pub pairing: Option<Pairing>,
 }
 
+/// The encoded analysis context, built once per session: what it holds does not change while
+/// the experiment runs, and a plugin may ask in every run's hooks.
+pub type ContextCache = OnceLock<Result<Value, String>>;
+
 /// A borrowed view of a planned (or resumed) experiment, for the services of its hooks.
 #[derive(Debug, Clone, Copy)]
 pub struct ExperimentFacts<'a> {
@@ -38,9 +43,20 @@ pub struct ExperimentFacts<'a> {
     pub experiment_dir: &'a Path,
     pub runs: &'a [PreparedRun],
     pub pairs: Option<&'a [Pair]>,
+    pub cache: &'a ContextCache,
 }
 
 impl ExperimentFacts<'_> {
+    /// [`ExperimentFacts::analysis_context`] encoded, built on the first call and kept.
+    pub fn encoded_context(&self) -> Result<Value, String> {
+        self.cache
+            .get_or_init(|| {
+                serde_json::to_value(self.analysis_context())
+                    .map_err(|error| format!("cannot encode the context: {error}"))
+            })
+            .clone()
+    }
+
     /// The context as the plugin receives it: every planned run in plan order with its files
     /// relative to the experiment directory, and every pair with its treatment.
     pub fn analysis_context(&self) -> AnalysisContext {
@@ -95,14 +111,6 @@ impl ExperimentFacts<'_> {
     }
 }
 
-/// A relative path with `/` separators, as the records show paths.
-fn posix(path: &Path) -> String {
-    path.components()
-        .map(|part| part.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -152,6 +160,7 @@ mod tests {
             experiment_meta: json!({"m": true}).as_object().cloned().unwrap_or_default(),
             pairing: Some(Pairing::new("A", "B")),
         };
+        let cache = ContextCache::new();
         let facts = ExperimentFacts {
             about: &about,
             experiment_id: "demo_1",
@@ -160,6 +169,7 @@ mod tests {
             experiment_dir: Path::new("/x/demo_1"),
             runs: &runs,
             pairs: Some(&pairs),
+            cache: &cache,
         };
         let context = facts.analysis_context();
         assert_eq!(context.experiment_dir, "/x/demo_1");
@@ -195,5 +205,14 @@ mod tests {
             ..facts
         };
         assert!(unpaired.analysis_context().pairs.is_empty());
+
+        // Encoded once: the first call's answer is kept for the session.
+        let encoded = facts.encoded_context();
+        assert_eq!(
+            encoded,
+            serde_json::to_value(facts.analysis_context()).map_err(|e| e.to_string())
+        );
+        assert!(cache.get().is_some());
+        assert_eq!(unpaired.encoded_context(), encoded);
     }
 }

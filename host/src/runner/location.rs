@@ -88,7 +88,7 @@ pub(super) fn claim_location(location: &Location) -> Result<DirLock, RunnerError
 pub(super) fn check_no_symlinks(root: &Path) -> Result<(), RunnerError> {
     for name in ExperimentLayout::written_names() {
         let path = root.join(name);
-        if std::fs::symlink_metadata(&path).is_ok_and(|meta| meta.file_type().is_symlink()) {
+        if crate::file_kind::is_symlink(&path) {
             return Err(RunnerError::SymlinkInOutput { path });
         }
     }

@@ -102,6 +102,8 @@ struct Planned {
     pairs: Option<PlanPairs>,
     /// The plugin's name, the flags, the plan's `meta` and pairing, as the plan files record them.
     about: context::PlanAbout,
+    /// The `analysis_context` answer, built on the first call of the session.
+    context: context::ContextCache,
     log: Arc<LogFile>,
     files: Vec<PathBuf>,
     /// `--resume`: what `--config`/`--set` changed, one `key: old -> new` line each.
@@ -121,6 +123,7 @@ impl Planned {
             experiment_dir: &self.output_root,
             runs: &self.runs,
             pairs: self.pairs.as_ref().map(|pairs| pairs.pairs.as_slice()),
+            cache: &self.context,
         }
     }
 }
@@ -291,7 +294,7 @@ pub fn run_experiment(
         stopped_by: None,
     };
     let log = Arc::clone(&planned.log);
-    if let Some(warning) = planned.pairs.as_ref().and_then(unpaired_warning) {
+    if let Some(warning) = planned.pairs.as_ref().and_then(PlanPairs::unpaired_warning) {
         log.record(LogLevel::Warn, &warning)?;
         report.warnings.push(warning);
     }
@@ -635,24 +638,4 @@ pub fn describe_counts(counts: &[(String, usize)]) -> String {
         .map(|(variant, count)| format!("{variant}: {count}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// The warning for planned variants in no pairing (allowed with one treatment, as in 1.0), so
-/// that they are not left out of the comparison silently.
-fn unpaired_warning(pairs: &PlanPairs) -> Option<String> {
-    let names: Vec<String> = pairs.unpaired.iter().map(|v| format!("`{v}`")).collect();
-    let (subject, verb) = match names.len() {
-        0 => return None,
-        1 => ("variant", "is"),
-        _ => ("variants", "are"),
-    };
-    let treatments: Vec<String> = pairs.treatments.iter().map(|t| format!("`{t}`")).collect();
-    let them = if names.len() == 1 { "it" } else { "them" };
-    Some(format!(
-        "{subject} {} {verb} in no pairing: the plan pairs only the control `{}` with {}; \
-         `pairs.json` and the paired metrics leave {them} out",
-        names.join(", "),
-        pairs.control,
-        treatments.join(", "),
-    ))
 }

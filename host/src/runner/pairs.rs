@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use plugin_api::Pairing;
 
 use super::plan::{PlanError, PreparedRun};
+use crate::errors::quoted;
 
 /// One pair: the control's run and a treatment's run at one run index.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,11 +46,27 @@ impl PlanPairs {
 
     /// Each treatment with its pairs, in the pairing's order.
     pub fn arms(&self) -> impl Iterator<Item = (&str, &[Pair])> {
-        let per_arm = self.pairs.len() / self.treatments.len().max(1);
-        self.treatments
-            .iter()
-            .map(String::as_str)
-            .zip(self.pairs.chunks(per_arm.max(1)))
+        self.treatments.iter().map(String::as_str).zip(
+            self.pairs
+                .chunk_by(|one, next| one.treatment == next.treatment),
+        )
+    }
+
+    /// The warning for planned variants in no pairing (allowed with one treatment, as in 1.0),
+    /// so that they are not left out of the comparison silently.
+    pub fn unpaired_warning(&self) -> Option<String> {
+        let (subject, verb, them) = match self.unpaired.len() {
+            0 => return None,
+            1 => ("variant", "is", "it"),
+            _ => ("variants", "are", "them"),
+        };
+        Some(format!(
+            "{subject} {} {verb} in no pairing: the plan pairs only the control `{}` with {}; \
+             `pairs.json` and the paired metrics leave {them} out",
+            quoted(&self.unpaired),
+            self.control,
+            quoted(&self.treatments),
+        ))
     }
 
     /// The first treatment's pairs: 1.0's `a`–`b` pairs.
@@ -160,15 +177,6 @@ pub fn pairs(
         pairs,
         unpaired,
     })
-}
-
-/// `` `B`, `C` ``.
-fn quoted<S: AsRef<str>>(names: &[S]) -> String {
-    names
-        .iter()
-        .map(|name| format!("`{}`", name.as_ref()))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]

@@ -507,7 +507,7 @@ pub fn pairs_document(
             })
             .collect()
     };
-    let arms = pairs.has_more_arms().then(|| {
+    let arms: Option<Vec<ArmEntry>> = pairs.has_more_arms().then(|| {
         pairs
             .arms()
             .map(|(treatment, arm)| ArmEntry {
@@ -517,11 +517,16 @@ pub fn pairs_document(
             })
             .collect()
     });
+    // With several arms, 1.0's `pairs` is the first arm's entries, already built.
+    let first = match arms.as_deref() {
+        Some([first, ..]) => first.pairs.clone(),
+        _ => entries(pairs.first_arm()),
+    };
     PairsDocument {
         schema_version: 1,
         experiment_id: experiment_id.to_owned(),
         created_at: Timestamp::now().iso().to_owned(),
-        pairs: entries(pairs.first_arm()),
+        pairs: first,
         arms,
     }
 }

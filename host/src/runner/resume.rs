@@ -225,6 +225,7 @@ pub(super) fn resume_planned(
         log,
         files: Vec::new(),
         config_changes: changes,
+        context: Default::default(),
         _lock: lock,
     })
 }

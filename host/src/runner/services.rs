@@ -311,11 +311,9 @@ impl<'a> HostServices<'a> {
 
     /// `analysis_context`: the experiment around the hook, built now.
     fn analysis_context(&self) -> Result<Value, String> {
-        let context = self
-            .experiment_for(ANALYSIS_CONTEXT_RULE)?
-            .analysis_context();
-        serde_json::to_value(context)
-            .map_err(|error| format!("`{ANALYSIS_CONTEXT}`: cannot encode the context: {error}"))
+        self.experiment_for(ANALYSIS_CONTEXT_RULE)?
+            .encoded_context()
+            .map_err(|error| format!("`{ANALYSIS_CONTEXT}`: {error}"))
     }
 
     /// `run_transcript`: the run's transcript as written, parsed.

@@ -160,11 +160,4 @@ fn relative_to_parent(root: &Path, rest: &Path) -> String {
     }
 }
 
-pub(super) fn posix(path: &Path) -> String {
-    let text = path.to_string_lossy();
-    if std::path::MAIN_SEPARATOR == '\\' {
-        text.replace('\\', "/")
-    } else {
-        text.into_owned()
-    }
-}
+pub(super) use crate::artifacts::layout::posix;
