@@ -7,6 +7,7 @@ use serde_json::json;
 use super::args::PluginDirArgs;
 use super::{CliError, CliResult, EXIT_OK};
 use crate::plugins::printable::{printable, HELP_CHARS, NAME_CHARS, SUMMARY_CHARS};
+use crate::stages::declared::stage_id;
 
 /// Show an experiment's summary, default mode, library, flags and runner keys
 #[derive(clap::Args)]
@@ -131,9 +132,10 @@ pub fn exec(args: Args) -> CliResult {
             } else {
                 stage.reads.join(", ")
             };
+            // Each part cut on its own, as the experiment's name is everywhere on this page.
+            let id = stage_id(&name, &printable(&stage.name, NAME_CHARS));
             println!(
-                "  {name}.{} ({}): reads {}, writes {}",
-                printable(&stage.name, NAME_CHARS),
+                "  {id} ({}): reads {}, writes {}",
                 stage.response.as_str(),
                 printable(&reads, SUMMARY_CHARS),
                 printable(&stage.writes, NAME_CHARS)

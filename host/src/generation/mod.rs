@@ -158,14 +158,11 @@ pub fn compile_run(
     data: Arc<RunData>,
     registry: &Registry,
 ) -> Result<CompiledPipeline, CompileError> {
-    let mut initial_outputs = vec![
-        keys::PROMPT_INPUTS.to_owned(),
-        keys::PREFERENCES_GUIDANCE.to_owned(),
-        keys::DISLIKES.to_owned(),
-    ];
-    if !data.prompt_context.is_empty() {
-        initial_outputs.push(keys::CONTEXT_GUIDANCE.to_owned());
-    }
+    let initial_outputs = keys::RUN_WRITTEN
+        .iter()
+        .filter(|&&key| key != keys::CONTEXT_GUIDANCE || !data.prompt_context.is_empty())
+        .map(|&key| key.to_owned())
+        .collect();
     let inputs = PipelineInputs {
         plan: &config.prompt.plan,
         stages: &config.prompt.stages,

@@ -325,10 +325,6 @@ impl Engine<'_> {
             }
         }
 
-        let stored = match &step.answer {
-            Some(check) => Some(check(&reply.text).map_err(|m| self.fail(path, m))?),
-            None => None,
-        };
         let response = reply.text;
         let details = reply.details.unwrap_or_default();
         let response_chars = chars(&response);
@@ -360,6 +356,12 @@ impl Engine<'_> {
             "Received response for {path} (input_chars={input_chars}, chars={response_chars}{})",
             end_tokens(&meta)
         ));
+        // Checked after the record and the log line, so a refused answer is in the transcript
+        // and its usage counts towards the run's spend.
+        let stored = match &step.answer {
+            Some(check) => Some(check(&response).map_err(|m| self.fail(path, m))?),
+            None => None,
+        };
         if let Some(key) = &step.capture_key {
             let stored = stored.unwrap_or_else(|| response.clone());
             state.outputs.insert(key.clone(), Value::String(stored));

@@ -8,6 +8,8 @@
 use plugin_api::{ArgKind, ArgSpec, Descriptor};
 use serde_json::Value;
 
+use crate::stages::declared::is_name;
+
 /// Every flag name `experiments run` itself defines or reserves (DESIGN §4). A plugin that
 /// declares one of these is refused at load time; `cli` checks its own flags against this list.
 pub const RUNNER_FLAG_NAMES: &[&str] = &[
@@ -113,10 +115,6 @@ pub fn check_descriptor(descriptor: &Descriptor) -> Result<(), String> {
         })?;
     }
     crate::stages::declared::check_declared(&descriptor.name, &descriptor.stages)
-}
-
-fn is_name(text: &str, allowed: impl Fn(char) -> bool) -> bool {
-    !text.is_empty() && text.chars().all(allowed)
 }
 
 /// Whether one flag's declaration is consistent: its kind's rules, its bounds, its per-choice

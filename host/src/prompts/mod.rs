@@ -92,12 +92,18 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("title_user", include_str!("title_user.j2")),
 ];
 
+/// The language and strictness every template is rendered with, built-in or given as text.
+fn configured_environment() -> Environment<'static> {
+    let mut environment = Environment::new();
+    environment.set_undefined_behavior(UndefinedBehavior::Strict);
+    environment.set_keep_trailing_newline(false);
+    environment
+}
+
 fn environment() -> &'static Environment<'static> {
     static ENVIRONMENT: OnceLock<Environment<'static>> = OnceLock::new();
     ENVIRONMENT.get_or_init(|| {
-        let mut environment = Environment::new();
-        environment.set_undefined_behavior(UndefinedBehavior::Strict);
-        environment.set_keep_trailing_newline(false);
+        let mut environment = configured_environment();
         for (name, source) in TEMPLATES {
             // A template that does not parse is a bug caught by `every_template_parses`.
             if let Err(error) = environment.add_template(name, source) {
@@ -148,13 +154,12 @@ pub fn render<S: Serialize>(name: &str, values: S) -> Result<String, String> {
         .map_err(|error| format!("prompt template `{name}` failed to render: {error}"))
 }
 
-/// An environment for a template given as text (a plugin's declared stage): the language and
-/// strictness of the built-in templates, none of them.
-fn text_environment() -> Environment<'static> {
-    let mut environment = Environment::new();
-    environment.set_undefined_behavior(UndefinedBehavior::Strict);
-    environment.set_keep_trailing_newline(false);
-    environment
+/// The environment for a template given as text (a plugin's declared stage): the language and
+/// strictness of the built-in templates, none of them. Built once: it renders every declared
+/// step of every run.
+fn text_environment() -> &'static Environment<'static> {
+    static TEXT_ENVIRONMENT: OnceLock<Environment<'static>> = OnceLock::new();
+    TEXT_ENVIRONMENT.get_or_init(configured_environment)
 }
 
 /// Renders the template `source` (called `name` in errors) with `values`, like [`render`].

@@ -146,12 +146,16 @@ pub fn compile(
         .filter(|k| !k.is_empty())
         .collect();
     // A stage after an explicitly chosen capture stage may read the final prompt (a declared
-    // stage judging it); a bad selector is reported in step 7.
-    let explicit_capture = inputs
+    // stage judging it). Resolved once here; a bad selector is reported in step 7, after the
+    // stages' own errors.
+    let explicit_capture: Option<Result<String, CompileError>> = inputs
         .output
         .capture_stage
         .as_deref()
-        .and_then(|raw| selectors.resolve(raw, &kept_ids, CAPTURE_STAGE).ok());
+        .map(|raw| selectors.resolve(raw, &kept_ids, CAPTURE_STAGE));
+    let explicit_capture_id: Option<&str> = explicit_capture
+        .as_ref()
+        .and_then(|resolved| resolved.as_deref().ok());
     let mut capture_owners: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut blocks: Vec<Block> = Vec::with_capacity(kept.len());
     let mut stage_instances = Vec::new();
@@ -260,7 +264,7 @@ pub fn compile(
         provided.extend(stage.io.provides.iter().map(|k| (*k).to_owned()));
         provided.extend(stage.io.captures.iter().map(|k| (*k).to_owned()));
         provided.extend(seen.into_keys());
-        if explicit_capture.as_deref() == Some(id) {
+        if explicit_capture_id == Some(id) {
             provided.insert(CAPTURE_KEY.to_owned());
         }
         blocks.push(block);
@@ -301,8 +305,8 @@ pub fn compile(
     }
 
     // 7. The capture stage.
-    let capture_stage = match inputs.output.capture_stage.as_deref() {
-        Some(raw) => selectors.resolve(raw, &kept_ids, CAPTURE_STAGE)?,
+    let capture_stage = match explicit_capture {
+        Some(resolved) => resolved?,
         None => blocks
             .iter()
             .rev()

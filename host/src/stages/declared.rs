@@ -24,21 +24,17 @@ pub const TEMPERATURE_KNOB: &str = "temperature";
 /// The temperature of a declared stage that declares none.
 pub const DEFAULT_TEMPERATURE: f64 = 0.7;
 
+/// The lowest temperature a declared stage may declare or be configured with.
+pub const MIN_TEMPERATURE: f64 = 0.0;
+
+/// The highest temperature a declared stage may declare or be configured with.
+pub const MAX_TEMPERATURE: f64 = 2.0;
+
 /// The response shape of a declared `json_object` stage: JSON mode where the backend has it; the
 /// offline backend answers a schema it has no sample for with `{"answer": ...}`.
 pub const DECLARED_JSON: ResponseShape = ResponseShape::Json {
     schema: "declared.json_object",
 };
-
-/// Outputs the run writes before the pipeline, and the final prompt the compiler captures: a
-/// declared stage may read them, never write them.
-const RUN_OWNED_KEYS: &[&str] = &[
-    keys::PROMPT_INPUTS,
-    keys::PREFERENCES_GUIDANCE,
-    keys::DISLIKES,
-    keys::CONTEXT_GUIDANCE,
-    keys::IMAGE_PROMPT,
-];
 
 /// One declared stage kind, as the registry holds it.
 #[derive(Debug)]
@@ -77,8 +73,8 @@ impl DeclaredStage {
             .get_float(
                 TEMPERATURE_KNOB,
                 self.default_temperature(),
-                Some(0.0),
-                Some(2.0),
+                Some(MIN_TEMPERATURE),
+                Some(MAX_TEMPERATURE),
             )
             .map_err(|error| error.to_string())?;
         let prompt: PromptFn = Arc::new(move |state: &RunState| {
@@ -99,6 +95,10 @@ impl DeclaredStage {
 /// Why a plugin's stage declarations are refused, naming the plugin, the stage and what was
 /// expected; `Ok` when every one follows the rules.
 pub fn check_declared(plugin: &str, specs: &[StageSpec]) -> Result<(), String> {
+    if specs.is_empty() {
+        // Most plugins declare none; the built-in catalogue is not worth building for them.
+        return Ok(());
+    }
     let builtin = super::catalogue();
     let mut names: Vec<&str> = Vec::new();
     for spec in specs {
@@ -109,11 +109,9 @@ pub fn check_declared(plugin: &str, specs: &[StageSpec]) -> Result<(), String> {
             )
         };
         let name = spec.name.as_str();
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        {
+        if !is_name(name, |c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'
+        }) {
             return Err(fail(
                 "invalid name (expected lowercase letters, digits and `_`)".to_owned(),
             ));
@@ -139,7 +137,9 @@ fn check_spec(spec: &StageSpec) -> Result<(), String> {
         check_output_key(key).map_err(|problem| format!("`reads`: {problem}"))?;
     }
     check_output_key(&spec.writes).map_err(|problem| format!("`writes`: {problem}"))?;
-    if RUN_OWNED_KEYS.contains(&spec.writes.as_str()) {
+    // What the run writes before the pipeline, and the final prompt the compiler captures: a
+    // declared stage may read them, never write them.
+    if keys::RUN_WRITTEN.contains(&spec.writes.as_str()) || spec.writes == keys::IMAGE_PROMPT {
         return Err(format!(
             "`writes` is `{}`, which the run itself writes (expected an output of the stage's own)",
             spec.writes
@@ -190,9 +190,13 @@ fn check_spec(spec: &StageSpec) -> Result<(), String> {
                 "unknown knob `{knob}` (expected only `{TEMPERATURE_KNOB}`)"
             ));
         }
-        if !value.as_f64().is_some_and(|t| (0.0..=2.0).contains(&t)) {
+        if !value
+            .as_f64()
+            .is_some_and(|t| (MIN_TEMPERATURE..=MAX_TEMPERATURE).contains(&t))
+        {
             return Err(format!(
-                "knob `{TEMPERATURE_KNOB}` is {value} (expected a number from 0 to 2)"
+                "knob `{TEMPERATURE_KNOB}` is {value} (expected a number from {MIN_TEMPERATURE} \
+                 to {MAX_TEMPERATURE})"
             ));
         }
     }
@@ -227,6 +231,13 @@ pub fn declared_stages(plugin: &str, specs: &[StageSpec]) -> Vec<StageDef> {
         .collect()
 }
 
+/// Whether `text` is a name made only of the characters `allowed` accepts (and not empty): the
+/// one form of a plugin's names (its experiment, its flags, its declared stages), each kind with
+/// its own characters.
+pub fn is_name(text: &str, allowed: impl Fn(char) -> bool) -> bool {
+    !text.is_empty() && text.chars().all(allowed)
+}
+
 /// `<plugin>.<name>`.
 pub fn stage_id(plugin: &str, name: &str) -> String {
     format!("{plugin}.{name}")
@@ -259,6 +270,9 @@ fn template_values(reads: &[String], state: &RunState) -> Result<Value, String> 
                 .or_insert_with(|| Value::Object(Map::new()));
             table = match entry {
                 Value::Object(inner) => inner,
+                // Not reached for a declaration `check_declared` accepted: a segment holds a text
+                // only when a read key is a prefix of another, which `check_spec` refuses. The
+                // keys are a plugin's, so an error rather than a panic all the same.
                 _ => return Err(format!("`reads` key `{key}` clashes with another read")),
             };
         }

@@ -15,6 +15,15 @@ pub const DISLIKES: &str = "dislikes";
 /// The context injectors' guidance text (only when there is some).
 pub const CONTEXT_GUIDANCE: &str = "context_guidance";
 
+/// Every output above: what a run may hold before its first stage (the run leaves out
+/// [`CONTEXT_GUIDANCE`] when there is none).
+pub const RUN_WRITTEN: &[&str] = &[
+    PROMPT_INPUTS,
+    PREFERENCES_GUIDANCE,
+    DISLIKES,
+    CONTEXT_GUIDANCE,
+];
+
 // ---------------------------------------------------------------------------------------------
 // Concepts (`preprompt.*`)
 

@@ -266,10 +266,9 @@ fn stage_configs_override_the_declared_temperature() {
     );
 }
 
-#[test]
-fn a_malformed_answer_fails_the_step_naming_the_stage() {
-    // A step that asks the backend for text but checks for a JSON object, as a model that
-    // ignores the shape it was asked for would answer.
+/// Runs stage `demo.obj`, whose step asks the backend for text but checks for a JSON object, as
+/// a model that ignores the shape it was asked for would answer: the state and the error.
+fn run_text_answer_checked_as_json() -> (RunState, String) {
     let mut text = ChatStep::new(
         "draft",
         0.5,
@@ -290,10 +289,42 @@ fn a_malformed_answer_fails_the_step_naming_the_stage() {
     let error = execute(&root, &mut state, offline().as_ref(), "system", &|_| {})
         .expect_err("a text answer is no JSON object")
         .to_string();
+    (state, error)
+}
+
+#[test]
+fn a_malformed_answer_fails_the_step_naming_the_stage() {
+    let (state, error) = run_text_answer_checked_as_json();
     assert!(
         error.contains("pipeline/demo.obj/draft")
             && error.contains("this stage asks for one JSON object"),
         "{error}"
     );
     assert!(!state.outputs.contains_key("obj"));
+}
+
+#[test]
+fn a_refused_answer_is_recorded_with_its_usage() {
+    // The call was made and paid for: the transcript shows it and the run's usage counts it.
+    let (state, _) = run_text_answer_checked_as_json();
+    let usage = state.steps.iter().find_map(|step| match step {
+        StepRecord::Chat {
+            path,
+            response,
+            usage,
+            ..
+        } if path == "pipeline/demo.obj/draft" => Some((response, usage)),
+        _ => None,
+    });
+    let Some((response, usage)) = usage else {
+        panic!("the refused step is not recorded: {:?}", state.steps);
+    };
+    assert!(!response.trim().is_empty(), "the answer as it came");
+    let usage = usage.as_ref().expect("the offline backend counts tokens");
+    let totals = crate::pipeline::usage_of(&state.steps).totals();
+    assert_eq!(
+        (totals.calls, totals.input_tokens, totals.output_tokens),
+        (1, usage.input_tokens, usage.output_tokens)
+    );
+    assert!(usage.output_tokens > 0, "{usage:?}");
 }
