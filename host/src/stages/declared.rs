@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use super::keys::{self, check_output_key};
 use super::{Builder, StageBuild, StageDef, StageIo, StageKind};
 use crate::backends::ResponseShape;
+use crate::errors::quoted;
 use crate::pipeline::{chat_stage_block, Block, ChatStep, PromptFn, RunState};
 
 /// The one knob a declared stage has.
@@ -241,14 +242,6 @@ pub fn is_name(text: &str, allowed: impl Fn(char) -> bool) -> bool {
 /// `<plugin>.<name>`.
 pub fn stage_id(plugin: &str, name: &str) -> String {
     format!("{plugin}.{name}")
-}
-
-fn quoted(names: &[&str]) -> String {
-    names
-        .iter()
-        .map(|name| format!("`{name}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// What the template sees: each read output's text (a value that is not text as its JSON),
